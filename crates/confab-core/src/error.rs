@@ -1,0 +1,86 @@
+//! The domain error: a stable machine-readable code plus a human message.
+//!
+//! Every client-visible failure is one of these codes; the HTTP layer maps a code to a status
+//! in exactly one place. Internal failures carry context for the log and a generic message.
+
+use std::fmt;
+
+/// Stable error codes. The string form is part of the API contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidInput,
+    BadCursor,
+    Unauthorized,
+    Forbidden,
+    OriginNotAllowed,
+    Banned,
+    ThreadClosed,
+    GuestPostingDisabled,
+    EditWindowClosed,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::BadCursor => "bad_cursor",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::Banned => "banned",
+            ErrorCode::ThreadClosed => "thread_closed",
+            ErrorCode::GuestPostingDisabled => "guest_posting_disabled",
+            ErrorCode::EditWindowClosed => "edit_window_closed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// A failure of a domain operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl DomainError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        DomainError { code, message: message.into() }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    /// An internal failure: the detail goes to the log by the caller, never to the client.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl fmt::Display for DomainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for DomainError {}

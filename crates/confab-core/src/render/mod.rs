@@ -1,0 +1,151 @@
+//! Markdown to safe HTML, once, at write time.
+//!
+//! Two layers, on purpose:
+//! 1. pulldown-cmark parses the markdown, and the event stream is rewritten before any HTML is
+//!    produced: raw HTML (block or inline) becomes text, so it is shown, never parsed; images
+//!    become links (no request to a third party when a thread is shown); container nesting past
+//!    [`MAX_NESTING`] is flattened. The flattening matters: html5ever (inside ammonia) is
+//!    quadratic in nesting depth for some elements (html5ever#788), and markdown can nest lists
+//!    or quotes thousands deep within the 10,000-character body limit.
+//! 2. ammonia sanitizes the result with a narrow allow-list: its default tags minus `img`,
+//!    links limited to http, https and mailto, every link `rel="nofollow ugc noopener"`.
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use std::sync::OnceLock;
+
+/// Deepest container nesting kept in rendered HTML; deeper structure is flattened to text flow.
+pub const MAX_NESTING: usize = 12;
+
+/// The result of rendering one comment body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Sanitized HTML, safe to insert into any page.
+    pub html: String,
+    /// Whether the body contains a link (for the `links` moderation mode).
+    pub has_links: bool,
+}
+
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static B: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    B.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        b.rm_tags(["img"])
+            .link_rel(Some("nofollow ugc noopener"))
+            .url_schemes(["http", "https", "mailto"].into_iter().collect())
+            .url_relative(ammonia::UrlRelative::Deny);
+        b
+    })
+}
+
+/// Renders a comment body (already length-checked) to sanitized HTML.
+pub fn render_markdown(source: &str) -> Rendered {
+    let mut opts = Options::empty();
+    opts.insert(Options::ENABLE_STRIKETHROUGH);
+    let parser = Parser::new_ext(source, opts);
+
+    // For each open tag: whether it was emitted (false when flattened for depth).
+    let mut stack: Vec<bool> = Vec::new();
+    let mut depth = 0usize;
+    let mut has_links = false;
+    let mut events: Vec<Event<'_>> = Vec::new();
+    for ev in parser {
+        match ev {
+            Event::Html(s) | Event::InlineHtml(s) => events.push(Event::Text(s)),
+            Event::Start(tag) => {
+                let tag = match tag {
+                    Tag::HtmlBlock => Tag::Paragraph,
+                    Tag::Image { link_type, dest_url, title, id } => {
+                        Tag::Link { link_type, dest_url, title, id }
+                    }
+                    other => other,
+                };
+                if matches!(tag, Tag::Link { .. }) {
+                    has_links = true;
+                }
+                // Inline tags don't add block nesting, but they still count: emphasis can nest too.
+                let keep = depth < MAX_NESTING;
+                stack.push(keep);
+                if keep {
+                    depth += 1;
+                    events.push(Event::Start(tag));
+                } else if is_block(&tag) {
+                    // Keep words apart where a flattened block boundary was.
+                    events.push(Event::SoftBreak);
+                }
+            }
+            Event::End(end) => {
+                let end = match end {
+                    TagEnd::HtmlBlock => TagEnd::Paragraph,
+                    TagEnd::Image => TagEnd::Link,
+                    other => other,
+                };
+                if stack.pop().unwrap_or(false) {
+                    depth = depth.saturating_sub(1);
+                    events.push(Event::End(end));
+                }
+            }
+            Event::Text(t) => events.push(Event::Text(t)),
+            other => events.push(other),
+        }
+    }
+    let mut html = String::with_capacity(source.len() + source.len() / 2);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    let clean = sanitizer().clean(&html).to_string();
+    Rendered { html: clean, has_links }
+}
+
+fn is_block(tag: &Tag<'_>) -> bool {
+    matches!(
+        tag,
+        Tag::Paragraph
+            | Tag::Heading { .. }
+            | Tag::BlockQuote(_)
+            | Tag::CodeBlock(_)
+            | Tag::List(_)
+            | Tag::Item
+            | Tag::Table(_)
+            | Tag::TableHead
+            | Tag::TableRow
+            | Tag::TableCell
+    )
+}
+
+/// Escapes text for inclusion in HTML element content or a quoted attribute.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+
+/// Pathological inputs at the maximum body size: nesting stays bounded, so html5ever never sees
+/// the deep trees that make it quadratic. Their render time is reported by `confab bench --scenario render`.
+pub fn pathological_inputs() -> Vec<(&'static str, String)> {
+    let n = 10_000;
+    vec![
+        ("nested-lists", "- ".repeat(n / 2)),
+        ("nested-quotes", ">".repeat(n)),
+        ("nested-quotes-spaced", "> ".repeat(n / 2)),
+        ("raw-ul-li", "<ul><li>".repeat(n / 8)),
+        ("raw-div", "<div>".repeat(n / 5)),
+        ("emphasis", "*a **b ".repeat(n / 7)),
+        ("brackets", "[".repeat(n)),
+        ("link-refs", "[a](".repeat(n / 4)),
+        ("backticks", "`".repeat(n)),
+        ("ordered-lists", "1. ".repeat(n / 3)),
+        ("mixed", "> - 1. *".repeat(n / 8)),
+        ("entities", "&#x41;".repeat(n / 6)),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! In-process cache of rendered thread pages (the L1 of DESIGN.md section 3).
+//!
+//! Pages are keyed by (forum, ident, version, sort, cursor, limit). A write to a thread moves
+//! its version forward, so every older page of it stops being found at once, and the writer
+//! refills the first page ("fill on invalidate"). Versions come from one process-wide counter:
+//! if a version entry is evicted, the next one handed out is still newer than every page
+//! cached before, so an eviction can never resurrect a stale page. Concurrent misses on one key
+//! are single-flighted by moka (`try_get_with`): one fill, every waiter gets its result.
+
+use bytes::Bytes;
+use confab_core::id::ForumId;
+use confab_core::DomainError;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A rendered page, ready to send.
+#[derive(Debug)]
+pub struct Page {
+    pub body: Bytes,
+    /// Strong validator, quoted.
+    pub etag: String,
+    /// The thread has pending or spam comments (their authors get a personalized page).
+    pub has_hidden: bool,
+}
+
+impl Page {
+    pub fn new(body: Vec<u8>, has_hidden: bool) -> Page {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        Page { etag: format!("\"{:016x}{:04x}\"", h.finish(), body.len() & 0xffff), body: Bytes::from(body), has_hidden }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub forum: ForumId,
+    pub ident: Arc<str>,
+    pub version: u64,
+    pub sort: u8,
+    pub cursor: Option<Arc<str>>,
+    pub limit: u16,
+}
+
+pub struct PageCache {
+    versions: moka::sync::Cache<(ForumId, Arc<str>), u64>,
+    pages: moka::future::Cache<PageKey, Arc<Page>>,
+    next_version: AtomicU64,
+}
+
+impl PageCache {
+    pub fn new(max_bytes: u64, ttl: Duration) -> PageCache {
+        PageCache {
+            versions: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
+            pages: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|k: &PageKey, v: &Arc<Page>| {
+                    (v.body.len() + k.ident.len() + 128).min(u32::MAX as usize) as u32
+                })
+                .time_to_live(ttl)
+                .build(),
+            next_version: AtomicU64::new(1),
+        }
+    }
+
+    /// The current version of a thread's pages.
+    pub fn version(&self, forum: ForumId, ident: &Arc<str>) -> u64 {
+        self.versions
+            .get_with((forum, ident.clone()), || self.next_version.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Makes every cached page of the thread stale; returns the new version.
+    pub fn bump(&self, forum: ForumId, ident: &Arc<str>) -> u64 {
+        let v = self.next_version.fetch_add(1, Ordering::Relaxed);
+        self.versions.insert((forum, ident.clone()), v);
+        v
+    }
+
+    /// The page for `key`, filled by `fill` on a miss (one fill per key at a time).
+    pub async fn get_or_fill<F>(&self, key: PageKey, fill: F) -> Result<Arc<Page>, DomainError>
+    where
+        F: Future<Output = Result<Page, DomainError>>,
+    {
+        self.pages
+            .try_get_with(key, async move { fill.await.map(Arc::new) })
+            .await
+            .map_err(|e: Arc<DomainError>| (*e).clone())
+    }
+
+    /// Whether a page is cached (used to refill only the pages people are reading).
+    pub fn contains(&self, key: &PageKey) -> bool {
+        self.pages.contains_key(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn key(c: &PageCache, ident: &Arc<str>) -> PageKey {
+        PageKey { forum: ForumId(1), ident: ident.clone(), version: c.version(ForumId(1), ident), sort: 0, cursor: None, limit: 50 }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_fill_once() {
+        let c = Arc::new(PageCache::new(1 << 20, Duration::from_secs(60)));
+        let fills = Arc::new(AtomicUsize::new(0));
+        let ident: Arc<str> = Arc::from("t");
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (c, fills, k) = (c.clone(), fills.clone(), key(&c, &ident));
+            tasks.push(tokio::spawn(async move {
+                c.get_or_fill(k, async {
+                    fills.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Page::new(b"x".to_vec(), false))
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(&t.await.unwrap().unwrap().body[..], b"x");
+        }
+        assert_eq!(fills.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn bump_hides_old_pages_and_versions_never_repeat() {
+        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let ident: Arc<str> = Arc::from("t");
+        let k1 = key(&c, &ident);
+        c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) }).await.unwrap();
+        let v2 = c.bump(ForumId(1), &ident);
+        assert!(v2 > k1.version);
+        let k2 = key(&c, &ident);
+        assert_eq!(k2.version, v2);
+        let p = c.get_or_fill(k2, async { Ok(Page::new(b"new".to_vec(), false)) }).await.unwrap();
+        assert_eq!(&p.body[..], b"new");
+        // An evicted version entry comes back newer than anything before it.
+        c.versions.invalidate(&(ForumId(1), ident.clone()));
+        assert!(c.version(ForumId(1), &ident) > v2);
+    }
+
+    #[tokio::test]
+    async fn failed_fill_is_not_cached() {
+        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let ident: Arc<str> = Arc::from("t");
+        let k = key(&c, &ident);
+        assert!(c.get_or_fill(k.clone(), async { Err(DomainError::internal()) }).await.is_err());
+        assert!(c.get_or_fill(k, async { Ok(Page::new(b"ok".to_vec(), false)) }).await.is_ok());
+    }
+}

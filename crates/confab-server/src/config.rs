@@ -1,0 +1,178 @@
+//! Typed configuration, built once by the binary and passed down; never a global.
+//!
+//! Every key has a default here and a line in `confab.example.toml`; the binary reads the TOML
+//! file and lets any key be overridden by a `CONFAB_*` environment variable.
+
+pub use confab_worker::config::{MailConfig, MailTls, TasksConfig, WebhooksConfig};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite file and the generated secret.
+    pub data_dir: PathBuf,
+    /// Key for sessions, tokens and IP hashing. Empty: generated once and kept in `data_dir/secret`.
+    pub secret: Secret,
+    /// Peers whose `X-Forwarded-For` is believed (HAProxy, nginx). Others' is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Create the `demo` forum (localhost origins) at start if it does not exist.
+    pub demo_forum: bool,
+    pub limits: Limits,
+    pub rate_limit: RateLimit,
+    pub cache: CacheConfig,
+    pub sqlite: SqliteConfig,
+    /// The task outbox's worker.
+    pub tasks: TasksConfig,
+    /// Outgoing mail (reply notifications, notices to moderators).
+    pub mail: MailConfig,
+    /// Forums' webhooks.
+    pub webhooks: WebhooksConfig,
+    /// The message bus that carries realtime events between nodes.
+    pub bus: BusSettings,
+    /// Live thread connections (SSE and WebSocket).
+    pub realtime: RealtimeConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    /// `redis://host:port/` to share realtime events between nodes; empty: in-process (one node).
+    pub redis_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// Live connections this node holds at most; past it, 503 with Retry-After.
+    pub max_connections: usize,
+    /// Events buffered per thread per node; a client further behind is told to re-sync.
+    pub subscriber_buffer: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig { max_connections: 10_000, subscriber_buffer: 1024 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./confab-data"),
+            secret: Secret::default(),
+            trusted_proxies: Vec::new(),
+            demo_forum: true,
+            limits: Limits::default(),
+            rate_limit: RateLimit::default(),
+            cache: CacheConfig::default(),
+            sqlite: SqliteConfig::default(),
+            tasks: TasksConfig::default(),
+            mail: MailConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            bus: BusSettings::default(),
+            realtime: RealtimeConfig::default(),
+        }
+    }
+}
+
+/// A secret string whose `Debug` never prints it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(unset)" } else { "Secret(***)" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest comment body, in characters.
+    pub max_body_chars: usize,
+    /// Longest author or display name, in characters.
+    pub max_name_chars: usize,
+    /// Largest JSON request body, in bytes (413 past it, before reading more).
+    pub max_json_bytes: usize,
+    /// Deepest reply level stored; deeper replies attach to the deepest allowed ancestor.
+    pub max_depth: i32,
+    /// Reply levels nested into a page (more via `/comments/{id}/replies`).
+    pub display_depth: usize,
+    /// Replies shown per comment per level before a "more replies" cursor.
+    pub replies_per_parent: usize,
+    /// Top-level comments per page when the client does not say.
+    pub page_default: usize,
+    /// Most top-level comments per page.
+    pub page_max: usize,
+    /// Most idents per `/counts` request.
+    pub counts_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_chars: 10_000,
+            max_name_chars: 100,
+            max_json_bytes: 64 * 1024,
+            max_depth: 5,
+            display_depth: 3,
+            replies_per_parent: 5,
+            page_default: 50,
+            page_max: 100,
+            counts_max: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Off for benchmarks and load tests (`confab serve --rate-limit off`).
+    pub enabled: bool,
+    /// Writes (comments, edits, votes, flags) per minute per client IP.
+    pub writes_per_minute_ip: u32,
+    /// Writes per minute per signed-in account.
+    pub writes_per_minute_account: u32,
+    /// Sign-up and log-in attempts per minute per client IP.
+    pub auth_per_minute_ip: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit { enabled: true, writes_per_minute_ip: 30, writes_per_minute_account: 60, auth_per_minute_ip: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory for rendered thread pages, in MiB.
+    pub page_mib: u64,
+    /// Seconds a rendered page may live (writes replace it at once on this node).
+    pub page_ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { page_mib: 64, page_ttl_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// Reader connections (reads run in parallel; writes go through one writer).
+    pub readers: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { readers: 4 }
+    }
+}

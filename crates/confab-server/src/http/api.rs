@@ -1,0 +1,419 @@
+//! Handlers of `/api/v1`. Each turns the request into a caller and parsed input, calls one
+//! service method, and shapes the response.
+
+use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
+use super::error::{ApiError, Json, PathId, Query};
+use super::AppState;
+use crate::service::PageRequest;
+use crate::views::*;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use confab_core::cursor::Sort;
+use confab_core::id::{CommentId, ThreadId};
+use confab_core::ident::Ident;
+use confab_core::{DomainError, ErrorCode};
+use serde::Deserialize;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: i64) {
+    let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn with_anon_cookie(mut resp: Response, anon: Option<&str>) -> Response {
+    if let Some(t) = anon {
+        set_cookie(&mut resp, ANON_COOKIE, t, 365 * 24 * 3600);
+    }
+    resp
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Forum short name.
+    pub forum: String,
+    /// Thread identifier (page URL or any string; normalized).
+    pub ident: String,
+    /// best (default), newest or oldest.
+    pub sort: Option<String>,
+    /// Top-level comments per page, 1-100 (default 50).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of a thread: top-level comments with nested replies.
+#[utoipa::path(get, path = "/api/v1/comments", params(ListQuery), tag = "widget",
+    responses((status = 200, body = PageView), (status = 304, description = "Not modified"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_comments(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let svc = &app.svc;
+    let forum = svc.forum(&q.forum)?;
+    let req = PageRequest {
+        forum,
+        ident: Ident::parse(&q.ident)?,
+        sort: q.sort.as_deref().map(Sort::parse).transpose()?.unwrap_or_default(),
+        cursor: q.cursor.filter(|c| !c.is_empty()),
+        limit: svc.page_limit(q.limit)?,
+    };
+    let page = svc.page(req, &caller).await?;
+    let etag = HeaderValue::from_str(&page.etag).map_err(|_| DomainError::internal())?;
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == page.etag || t.trim() == "*"));
+    let cache = HeaderValue::from_static("no-cache");
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+        ],
+        page.body.clone(),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RepliesQuery {
+    /// `replies_cursor` of the parent, or `next_cursor` of the previous page of replies.
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// More replies of one comment.
+#[utoipa::path(get, path = "/api/v1/comments/{id}/replies", params(("id" = String, Path), RepliesQuery), tag = "widget",
+    responses((status = 200, body = RepliesView), (status = 404, body = ErrorBody)))]
+pub async fn list_replies(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Query(q): Query<RepliesQuery>,
+) -> ApiResult<axum::Json<RepliesView>> {
+    let limit = app.svc.page_limit(q.limit)?;
+    Ok(axum::Json(app.svc.replies_page(id, q.cursor.as_deref().filter(|c| !c.is_empty()), limit, &caller).await?))
+}
+
+/// Post a comment; the thread is created on its first comment.
+#[utoipa::path(post, path = "/api/v1/comments", request_body = NewCommentBody, tag = "widget",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    responses((status = 201, body = PostedView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn post_comment(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    headers: HeaderMap,
+    Json(body): Json<NewCommentBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidInput, "Idempotency-Key must be ASCII"))?.to_string()),
+        None => None,
+    };
+    let posted = app.svc.post(&caller, body, key).await?;
+    let anon = posted.anon_token.clone();
+    Ok(with_anon_cookie((StatusCode::CREATED, axum::Json(posted)).into_response(), anon.as_deref()))
+}
+
+/// Edit a comment (its author within the edit window, or a moderator).
+#[utoipa::path(patch, path = "/api/v1/comments/{id}", request_body = EditBody, tag = "widget",
+    params(("id" = String, Path), ("X-Confab-Edit-Token" = Option<String>, Header, description = "A guest's edit token")),
+    responses((status = 200, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn edit_comment(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Json(body): Json<EditBody>,
+) -> ApiResult<axum::Json<CommentView>> {
+    app.limits.check_write(&caller)?;
+    Ok(axum::Json(app.svc.edit(&caller, id, &body.body).await?))
+}
+
+/// Delete a comment (its author within the edit window, or a moderator).
+#[utoipa::path(delete, path = "/api/v1/comments/{id}", tag = "widget",
+    params(("id" = String, Path), ("X-Confab-Edit-Token" = Option<String>, Header, description = "A guest's edit token")),
+    responses((status = 200, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_comment(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+) -> ApiResult<axum::Json<CommentView>> {
+    app.limits.check_write(&caller)?;
+    Ok(axum::Json(app.svc.delete(&caller, id).await?))
+}
+
+/// Render a body as it would be stored (the compose box's preview). Counts as a write for rate limits.
+#[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewBody, tag = "widget",
+    responses((status = 200, body = PreviewView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn preview(State(app): State<AppState>, Who(caller): Who, Json(b): Json<PreviewBody>) -> ApiResult<axum::Json<PreviewView>> {
+    app.limits.check_write(&caller)?;
+    let text = confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
+    let r = confab_core::render::render_markdown(text.as_str());
+    Ok(axum::Json(PreviewView { html: r.html, has_links: r.has_links }))
+}
+
+/// Vote on a comment: 1, -1, or 0 to withdraw. One vote per voter.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/vote", request_body = VoteBody, tag = "widget",
+    params(("id" = String, Path)), responses((status = 200, body = VoteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn vote(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Json(body): Json<VoteBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    let v = app.svc.vote(&caller, id, body.value).await?;
+    let anon = v.anon_token.clone();
+    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref()))
+}
+
+/// Flag a comment for moderators. One flag per flagger.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/flag", request_body = FlagBody, tag = "widget",
+    params(("id" = String, Path)), responses((status = 200, body = FlagView), (status = 404, body = ErrorBody)))]
+pub async fn flag(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Json(body): Json<FlagBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    let v = app.svc.flag(&caller, id, body.reason.as_deref()).await?;
+    let anon = v.anon_token.clone();
+    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref()))
+}
+
+/// Comment counts for up to 100 threads: `?forum=F&ident=A&ident=B`.
+#[utoipa::path(get, path = "/api/v1/counts", tag = "widget",
+    params(("forum" = String, Query), ("ident" = Vec<String>, Query, description = "Repeat up to 100 times")),
+    responses((status = 200, body = CountsView), (status = 400, body = ErrorBody)))]
+pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = q.unwrap_or_default();
+    if q.len() > 64 * 1024 {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "query is too long"));
+    }
+    let mut forum = None;
+    let mut idents = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        match &*k {
+            "forum" => forum = Some(v.into_owned()),
+            "ident" => idents.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let forum = forum.ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "forum is required"))?;
+    let counts = app.svc.counts(&forum, &idents).await?;
+    Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"))], axum::Json(CountsView { counts })).into_response())
+}
+
+fn session_response(status: StatusCode, s: SessionView) -> Response {
+    let token = s.token.clone();
+    let mut resp = (status, axum::Json(s)).into_response();
+    set_cookie(&mut resp, SESSION_COOKIE, &token, crate::service::SESSION_TTL_MS / 1000);
+    resp
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/api/v1/accounts", request_body = SignupBody, tag = "accounts",
+    responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): Json<SignupBody>) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    Ok(session_response(StatusCode::CREATED, app.svc.signup(&caller, body).await?))
+}
+
+/// Sign in: sets the session cookie and returns a bearer token for other origins.
+#[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginBody, tag = "accounts",
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+pub async fn login(State(app): State<AppState>, Who(caller): Who, Json(body): Json<LoginBody>) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    Ok(session_response(StatusCode::OK, app.svc.login(&caller, &body.login, &body.password).await?))
+}
+
+/// Sign out (clears the session cookie).
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts", responses((status = 204)))]
+pub async fn logout() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut resp, SESSION_COOKIE, "", 0);
+    resp
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, body = AccountView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<AccountView>> {
+    Ok(axum::Json(app.svc.me(&caller).await?))
+}
+
+/// Forums the caller moderates (staff: all).
+#[utoipa::path(get, path = "/api/v1/forums", tag = "moderation", responses((status = 200, body = Vec<ForumView>), (status = 401, body = ErrorBody)))]
+pub async fn my_forums(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<Vec<ForumView>>> {
+    Ok(axum::Json(app.svc.my_forums(&caller).await?))
+}
+
+/// Create a forum (staff).
+#[utoipa::path(post, path = "/api/v1/forums", request_body = NewForumBody, tag = "moderation",
+    responses((status = 201, body = ForumView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_forum(State(app): State<AppState>, Who(caller): Who, Json(body): Json<NewForumBody>) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, axum::Json(app.svc.create_forum_as(&caller, body).await?)).into_response())
+}
+
+/// A forum's settings.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}", params(("forum" = String, Path)), tag = "moderation",
+    responses((status = 200, body = ForumView), (status = 403, body = ErrorBody)))]
+pub async fn forum_settings(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+) -> ApiResult<axum::Json<ForumView>> {
+    Ok(axum::Json(app.svc.forum_settings(&caller, &forum).await?))
+}
+
+/// Change a forum's settings.
+#[utoipa::path(patch, path = "/api/v1/forums/{forum}", params(("forum" = String, Path)), request_body = ForumPatch, tag = "moderation",
+    responses((status = 200, body = ForumView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn update_forum(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Json(body): Json<ForumPatch>,
+) -> ApiResult<axum::Json<ForumView>> {
+    Ok(axum::Json(app.svc.update_forum(&caller, &forum, body).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ModListQuery {
+    /// pending (default), approved, spam, deleted, flagged or all.
+    pub queue: Option<String>,
+    /// Substring of text, author name or e-mail; or an exact IP hash.
+    pub q: Option<String>,
+    /// `next_before` of the previous page.
+    pub before: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A moderation queue of a forum, newest first.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/comments", params(("forum" = String, Path), ModListQuery), tag = "moderation",
+    responses((status = 200, body = ModListView), (status = 403, body = ErrorBody)))]
+pub async fn mod_list(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Query(q): Query<ModListQuery>,
+) -> ApiResult<axum::Json<ModListView>> {
+    let limit = app.svc.page_limit(q.limit)?;
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(b.parse::<CommentId>().map_err(|_| ApiError::new(ErrorCode::BadCursor, "before must be a comment id"))?),
+        None => None,
+    };
+    let queue = q.queue.as_deref().unwrap_or("pending");
+    Ok(axum::Json(app.svc.mod_list(&caller, &forum, queue, q.q, before, limit).await?))
+}
+
+/// Approve, mark as spam, delete or restore up to 100 comments.
+#[utoipa::path(post, path = "/api/v1/forums/{forum}/moderate", params(("forum" = String, Path)), request_body = ModerateBody, tag = "moderation",
+    responses((status = 200, body = ModerateView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn moderate(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Json(body): Json<ModerateBody>,
+) -> ApiResult<axum::Json<ModerateView>> {
+    Ok(axum::Json(app.svc.moderate(&caller, &forum, &body.ids, &body.action).await?))
+}
+
+/// Bans of a forum.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), tag = "moderation",
+    responses((status = 200, body = BansView), (status = 403, body = ErrorBody)))]
+pub async fn bans(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+) -> ApiResult<axum::Json<BansView>> {
+    Ok(axum::Json(app.svc.bans(&caller, &forum).await?))
+}
+
+/// Ban an e-mail, IP or account, or the author of a comment.
+#[utoipa::path(post, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), request_body = BanBody, tag = "moderation",
+    responses((status = 201, body = BansView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn ban(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Json(body): Json<BanBody>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, axum::Json(app.svc.ban(&caller, &forum, body).await?)).into_response())
+}
+
+/// Lift a ban.
+#[utoipa::path(delete, path = "/api/v1/forums/{forum}/bans/{id}", params(("forum" = String, Path), ("id" = String, Path)), tag = "moderation",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn unban(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id: i64 = id.parse().map_err(|_| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
+    app.svc.unban(&caller, &forum, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogQuery {
+    pub before: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// The moderation log, newest first.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/log", params(("forum" = String, Path), LogQuery), tag = "moderation",
+    responses((status = 200, body = LogView), (status = 403, body = ErrorBody)))]
+pub async fn mod_log(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<axum::Json<LogView>> {
+    let limit = app.svc.page_limit(q.limit)?;
+    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(b.parse::<i64>().map_err(|_| ApiError::new(ErrorCode::BadCursor, "before must be a log id"))?),
+        None => None,
+    };
+    Ok(axum::Json(app.svc.log(&caller, &forum, before, limit).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatsQuery {
+    /// Days back from today, 1-365 (default 30).
+    pub days: Option<u32>,
+}
+
+/// Comments per day.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/stats", params(("forum" = String, Path), StatsQuery), tag = "moderation",
+    responses((status = 200, body = StatsView), (status = 403, body = ErrorBody)))]
+pub async fn stats(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> ApiResult<axum::Json<StatsView>> {
+    Ok(axum::Json(app.svc.stats(&caller, &forum, q.days.unwrap_or(30)).await?))
+}
+
+/// Close or reopen a thread, or change its title.
+#[utoipa::path(patch, path = "/api/v1/threads/{id}", params(("id" = String, Path)), request_body = ThreadPatchBody, tag = "moderation",
+    responses((status = 200, body = ThreadView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_thread(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<ThreadId>,
+    Json(body): Json<ThreadPatchBody>,
+) -> ApiResult<axum::Json<ThreadView>> {
+    Ok(axum::Json(app.svc.update_thread(&caller, id, body).await?))
+}

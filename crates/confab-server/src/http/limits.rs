@@ -1,0 +1,70 @@
+//! Per-IP and per-account rate limits on writes (GCRA via governor, in memory per node).
+
+use super::error::ApiError;
+use crate::config::RateLimit;
+use crate::service::Caller;
+use confab_core::{DomainError, ErrorCode};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+pub struct Limiters {
+    enabled: bool,
+    writes_ip: DefaultKeyedRateLimiter<IpAddr>,
+    writes_account: DefaultKeyedRateLimiter<i64>,
+    auth_ip: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
+}
+
+fn limited(wait_ms: u128) -> ApiError {
+    let secs = (wait_ms / 1000 + 1) as u64;
+    ApiError {
+        err: DomainError::new(ErrorCode::RateLimited, format!("too many requests; try again in {secs} s")),
+        retry_after: Some(secs),
+    }
+}
+
+impl Limiters {
+    pub fn new(c: &RateLimit) -> Limiters {
+        Limiters {
+            enabled: c.enabled,
+            writes_ip: DefaultKeyedRateLimiter::keyed(per_minute(c.writes_per_minute_ip)),
+            writes_account: DefaultKeyedRateLimiter::keyed(per_minute(c.writes_per_minute_account)),
+            auth_ip: DefaultKeyedRateLimiter::keyed(per_minute(c.auth_per_minute_ip)),
+        }
+    }
+
+    /// A comment, edit, vote or flag. Signed-in callers are limited per account (an office
+    /// behind one NAT is not one person); guests per IP.
+    pub fn check_write(&self, caller: &Caller) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = DefaultClock::default().now();
+        let r = match caller.account {
+            Some(a) => self.writes_account.check_key(&a.0),
+            None => self.writes_ip.check_key(&caller.ip),
+        };
+        r.map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+    }
+
+    /// A sign-up or log-in attempt.
+    pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = DefaultClock::default().now();
+        self.auth_ip.check_key(&caller.ip).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+    }
+
+    /// Drops state of keys that are back to full allowance (called periodically).
+    pub fn prune(&self) {
+        self.writes_ip.retain_recent();
+        self.writes_account.retain_recent();
+        self.auth_ip.retain_recent();
+    }
+}

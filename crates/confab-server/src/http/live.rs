@@ -1,0 +1,255 @@
+//! Live threads: `GET /api/v1/threads/live` as Server-Sent Events, and the same events over a
+//! WebSocket at `/api/v1/threads/live/ws`.
+//!
+//! A connection subscribes to its thread's bus topic (see `service::realtime`); the node fans
+//! each published change out to its local connections. Bounds: a per-node connection limit
+//! (503 with `Retry-After` past it), the bus's fixed per-topic ring (a client too slow to keep
+//! up is told to re-sync, never buffered without limit), a send timeout on WebSockets, and a
+//! heartbeat so dead peers are noticed. On shutdown every connection is told to reconnect
+//! (to another node) and closed.
+//!
+//! Control events besides the changes themselves:
+//! - `hello` `{"thread_seq"}`: the thread's sequence number when the connection started.
+//! - `resync` `{"reason"}`: events may have been missed; re-read the thread from the API.
+//! - `degraded` `{"poll_ms"}`: the bus is unreachable; poll the API until `resync` arrives.
+//! - `reconnect` `{"retry_ms"}`: this node is going away; reconnect.
+
+use super::caller::Who;
+use super::error::{ApiError, Query};
+use super::AppState;
+use crate::service::realtime::{decode, topic};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use confab_bus::{SubEvent, Subscription};
+use confab_core::ident::Ident;
+use confab_core::{DomainError, ErrorCode};
+use confab_store::ReadFrom;
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+/// How long clients wait before polling again while the bus is down.
+const POLL_MS: u64 = 15_000;
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A WebSocket client that can't take a message within this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LiveQuery {
+    pub forum: String,
+    pub ident: String,
+}
+
+/// What a new connection starts with.
+struct Start {
+    sub: Option<Subscription>,
+    first: Vec<Out>,
+    permit: OwnedSemaphorePermit,
+}
+
+/// Validates the request, takes a connection slot, subscribes, and works out the opening events.
+async fn start(app: &AppState, caller: &crate::service::Caller, q: &LiveQuery, last_event_id: Option<i64>) -> Result<Start, ApiError> {
+    let svc = &app.svc;
+    let forum = svc.forum(&q.forum)?;
+    if let Some(o) = &caller.foreign_origin {
+        if !forum.settings.origin_allowed(o) {
+            return Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} may not embed forum {}", forum.name)).into());
+        }
+    }
+    let ident = Ident::parse(&q.ident)?;
+    let permit = app.live.clone().try_acquire_owned().map_err(|_| ApiError {
+        err: DomainError::new(ErrorCode::Unavailable, "too many live connections on this node"),
+        retry_after: Some(5),
+    })?;
+    // Subscribe before reading the sequence, so nothing can fall between the two.
+    let sub = svc.bus.subscribe(&topic(forum.id, &ident)).await.ok();
+    let seq = svc.store.thread_by_ident(&forum, &ident, ReadFrom::Primary).await?.map_or(0, |t| t.seq);
+    // `hello` carries the id, so a reconnecting EventSource sends it back as Last-Event-ID.
+    let mut first = vec![Out::Frame(bytes::Bytes::from(format!("id: {seq}\nevent: hello\ndata: {{\"thread_seq\":{seq}}}\n\n")))];
+    if last_event_id.is_some_and(|l| l != seq) {
+        first.push(Out::Control("resync", "{\"reason\":\"missed\"}".into()));
+    }
+    if sub.is_none() {
+        first.push(degraded());
+    }
+    Ok(Start { sub, first, permit })
+}
+
+/// Something to tell a live client.
+enum Out {
+    /// A published change, already encoded as an SSE frame (shared by every client).
+    Frame(bytes::Bytes),
+    /// A control event of this connection: name and JSON data.
+    Control(&'static str, String),
+}
+
+impl Out {
+    fn sse(self) -> bytes::Bytes {
+        match self {
+            Out::Frame(b) => b,
+            Out::Control(name, data) => bytes::Bytes::from(format!("event: {name}\ndata: {data}\n\n")),
+        }
+    }
+
+    fn ws(self) -> Option<String> {
+        match self {
+            Out::Frame(b) => decode(&b).map(|(_, name, json)| ws_text(name, json)),
+            Out::Control(name, data) => Some(ws_text(name, &data)),
+        }
+    }
+
+    fn ends(&self) -> bool {
+        matches!(self, Out::Control("reconnect", _))
+    }
+}
+
+fn reconnect() -> Out {
+    Out::Control("reconnect", "{\"retry_ms\":1000}".into())
+}
+
+fn degraded() -> Out {
+    Out::Control("degraded", format!("{{\"poll_ms\":{POLL_MS}}}"))
+}
+
+/// The next thing to tell a client, or `None` when the connection should end.
+async fn next(sub: &mut Option<Subscription>, shutdown: &mut watch::Receiver<bool>) -> Option<Out> {
+    let Some(s) = sub.as_mut() else {
+        // No bus when this connection started: the client polls meanwhile. After a while it is
+        // told to reconnect, and the new connection subscribes again (and re-syncs).
+        tokio::select! {
+            _ = shutdown.wait_for(|v| *v) => {}
+            _ = tokio::time::sleep(Duration::from_millis(2 * POLL_MS)) => {}
+        }
+        return Some(reconnect());
+    };
+    tokio::select! {
+        _ = shutdown.wait_for(|v| *v) => Some(reconnect()),
+        ev = s.recv() => match ev? {
+            SubEvent::Message(b) if decode(&b).is_some() => Some(Out::Frame(b)),
+            SubEvent::Message(_) => Some(Out::Control("resync", "{\"reason\":\"bad event\"}".into())),
+            SubEvent::Lagged(_) => Some(Out::Control("resync", "{\"reason\":\"lagged\"}".into())),
+            SubEvent::Reconnected => Some(Out::Control("resync", "{\"reason\":\"reconnected\"}".into())),
+            SubEvent::Disconnected => Some(degraded()),
+        },
+    }
+}
+
+/// Server-Sent Events of a thread's changes. Send `Last-Event-ID` to resume: if the thread
+/// moved on meanwhile, the first events include `resync`.
+#[utoipa::path(get, path = "/api/v1/threads/live", params(LiveQuery), tag = "widget",
+    responses((status = 200, description = "text/event-stream of thread events"), (status = 404, body = crate::views::ErrorBody),
+        (status = 503, body = crate::views::ErrorBody)))]
+pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: HeaderMap, Query(q): Query<LiveQuery>) -> Result<Response, ApiError> {
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let Start { sub, first, permit } = start(&app, &caller, &q, last).await?;
+    struct St {
+        sub: Option<Subscription>,
+        queue: VecDeque<Out>,
+        shutdown: watch::Receiver<bool>,
+        beat: tokio::time::Interval,
+        ended: bool,
+        _permit: OwnedSemaphorePermit,
+    }
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.reset();
+    let st = St { sub, queue: first.into(), shutdown: app.shutdown.clone(), beat, ended: false, _permit: permit };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        let out = match st.queue.pop_front() {
+            Some(o) => o,
+            None => tokio::select! {
+                o = next(&mut st.sub, &mut st.shutdown) => o?,
+                // A comment line keeps proxies from timing the stream out and finds dead peers.
+                _ = st.beat.tick() => return Some((Ok::<_, Infallible>(bytes::Bytes::from_static(b":\n\n")), st)),
+            },
+        };
+        st.ended = out.ends();
+        Some((Ok(out.sse()), st))
+    });
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/event-stream"));
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    Ok(resp)
+}
+
+/// The same events over a WebSocket: each message is the JSON of one event (`type` says which).
+#[utoipa::path(get, path = "/api/v1/threads/live/ws", params(LiveQuery), tag = "widget",
+    responses((status = 101, description = "WebSocket of thread events"), (status = 503, body = crate::views::ErrorBody)))]
+pub async fn live_ws(State(app): State<AppState>, Who(caller): Who, Query(q): Query<LiveQuery>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+    let Start { sub, first, permit } = start(&app, &caller, &q, None).await?;
+    let shutdown = app.shutdown.clone();
+    Ok(ws.max_message_size(4096).on_upgrade(move |socket| ws_loop(socket, sub, first, shutdown, permit)))
+}
+
+/// Control events become `{"type": name, ...data}` on a WebSocket; changes already carry `type`.
+fn ws_text(name: &str, data: &str) -> String {
+    if data.starts_with("{\"type\"") {
+        return data.to_string();
+    }
+    let inner = data.trim_start_matches('{');
+    if inner == "}" {
+        format!("{{\"type\":\"{name}\"}}")
+    } else {
+        format!("{{\"type\":\"{name}\",{inner}")
+    }
+}
+
+async fn ws_loop(
+    mut socket: WebSocket,
+    mut sub: Option<Subscription>,
+    first: Vec<Out>,
+    mut shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    async fn send(socket: &mut WebSocket, text: String) -> bool {
+        matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await, Ok(Ok(())))
+    }
+    for out in first {
+        let Some(text) = out.ws() else { continue };
+        if !send(&mut socket, text).await {
+            return;
+        }
+    }
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            ev = next(&mut sub, &mut shutdown) => {
+                let Some(out) = ev else { break };
+                let last = out.ends();
+                let Some(text) = out.ws() else { continue };
+                if !send(&mut socket, text).await || last {
+                    break;
+                }
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = beat.tick() => {
+                if !matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Vec::new().into()))).await, Ok(Ok(()))) {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_events_become_typed_json() {
+        assert_eq!(super::ws_text("hello", "{\"thread_seq\":3}"), "{\"type\":\"hello\",\"thread_seq\":3}");
+        assert_eq!(super::ws_text("comment.voted", "{\"type\":\"comment.voted\",\"id\":\"1\"}"), "{\"type\":\"comment.voted\",\"id\":\"1\"}");
+    }
+}

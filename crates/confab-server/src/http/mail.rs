@@ -1,0 +1,238 @@
+//! The pages behind the links in Confab's mail: plain server-rendered HTML, one form button
+//! each. A GET only shows what the link would do (mail scanners and link previews fetch links);
+//! the POST acts. The signed token in `?t=` is the whole authorization, so no cookie or session
+//! is involved, and the POST needs no body: the unsubscribe URL is the mail's `List-Unsubscribe`
+//! target, and a mail provider's RFC 8058 one-click POST (`List-Unsubscribe=One-Click`) to it
+//! unsubscribes just like the button.
+//!
+//! - `/mail/confirm?t=`: confirm a subscription to a forum's reply mail (double opt-in).
+//! - `/mail/unsubscribe?t=`: stop a forum's reply mail to an address.
+//! - `/mail/moderate?t=`: a moderator approves, marks as spam or deletes a comment.
+
+use super::AppState;
+use crate::http::error::status_of;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use confab_core::render::escape_html;
+use confab_core::DomainError;
+use confab_worker::links::{self, ModAction};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(links::CONFIRM_PATH, get(confirm_page).post(confirm))
+        .route(links::UNSUBSCRIBE_PATH, get(unsubscribe_page).post(unsubscribe))
+        .route(links::MODERATE_PATH, get(moderate_page).post(moderate))
+}
+
+/// No script, nothing from elsewhere, never framed; the token in the URL is not sent on.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;line-height:1.5;color:#222}}\
+         button{{font-size:1em;padding:.5em 1.2em;cursor:pointer}}blockquote{{margin:1em 0;padding:0 1em;border-left:3px solid #ccc;white-space:pre-wrap}}\
+         .muted{{color:#666}}</style></head><body><h1>{t}</h1>{body}</body></html>",
+        t = escape_html(title)
+    );
+    let mut r = (status, html).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
+fn error_page(e: &DomainError) -> Response {
+    page(status_of(e.code), "This link does not work", &format!("<p>{}</p>", escape_html(&e.message)))
+}
+
+/// The token of `?t=`; a form posting to the same URL keeps it.
+fn token(q: Option<String>) -> Result<String, DomainError> {
+    let q = q.unwrap_or_default();
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .filter(|t| !t.is_empty() && t.len() <= 1024)
+        .ok_or_else(|| DomainError::invalid("the link has no token"))
+}
+
+/// A form that posts back to this URL (relative, so it works behind any public address).
+fn button(path: &str, token: &str, label: &str) -> String {
+    // The unsubscribe form sends what an RFC 8058 one-click POST sends.
+    let field = if path == links::UNSUBSCRIBE_PATH {
+        "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+    } else {
+        ""
+    };
+    format!(
+        "<form method=\"post\" action=\"{path}?t={}\">{field}<button type=\"submit\">{}</button></form>",
+        escape_html(token),
+        escape_html(label)
+    )
+}
+
+/// Shows what a confirmation link confirms, with a button.
+#[utoipa::path(get, path = "/mail/confirm", tag = "mail", operation_id = "mail_confirm_page", params(("t" = String, Query, description = "Token from the confirmation mail")),
+    responses((status = 200, description = "A page with a Confirm button (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+pub async fn confirm_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let r = token(q).and_then(|t| app.svc.confirm_link(&t).map(|(f, e)| (t, f, e)));
+    match r {
+        Ok((t, forum, email)) => page(
+            StatusCode::OK,
+            "Confirm reply notifications",
+            &format!(
+                "<p>Send replies to your comments on <strong>{}</strong> to <strong>{}</strong>?</p>{}\
+                 <p class=\"muted\">Every notification has a link to stop them.</p>",
+                escape_html(&forum.settings.title),
+                escape_html(&email),
+                button(links::CONFIRM_PATH, &t, "Confirm")
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Confirms a subscription to a forum's reply mail (double opt-in).
+#[utoipa::path(post, path = "/mail/confirm", tag = "mail", operation_id = "mail_confirm", params(("t" = String, Query, description = "Token from the confirmation mail")),
+    responses((status = 200, description = "Confirmed", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+pub async fn confirm(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let r = match token(q) {
+        Ok(t) => app.svc.confirm_subscription(&t).await,
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok((forum, email)) => page(
+            StatusCode::OK,
+            "Reply notifications confirmed",
+            &format!(
+                "<p>Replies to your comments on <strong>{}</strong> will be sent to <strong>{}</strong> \
+                 when you ask for them.</p>",
+                escape_html(&forum.settings.title),
+                escape_html(&email)
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Shows what an unsubscribe link stops, with a button.
+#[utoipa::path(get, path = "/mail/unsubscribe", tag = "mail", operation_id = "mail_unsubscribe_page", params(("t" = String, Query, description = "Token from a notification's unsubscribe link")),
+    responses((status = 200, description = "A page with an Unsubscribe button (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid link", content_type = "text/html", body = String)))]
+pub async fn unsubscribe_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let r = token(q).and_then(|t| app.svc.unsubscribe_link(&t).map(|(f, e)| (t, f, e)));
+    match r {
+        Ok((t, forum, email)) => page(
+            StatusCode::OK,
+            "Unsubscribe",
+            &format!(
+                "<p>Stop sending replies to comments on <strong>{}</strong> to <strong>{}</strong>?</p>{}",
+                escape_html(&forum.settings.title),
+                escape_html(&email),
+                button(links::UNSUBSCRIBE_PATH, &t, "Unsubscribe")
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Unsubscribes: the page's button, or a mail provider's RFC 8058 one-click POST
+/// (body `List-Unsubscribe=One-Click`, which is not needed). Repeating it changes nothing.
+#[utoipa::path(post, path = "/mail/unsubscribe", tag = "mail", operation_id = "mail_unsubscribe", params(("t" = String, Query, description = "Token from a notification's unsubscribe link")),
+    responses((status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid link", content_type = "text/html", body = String)))]
+pub async fn unsubscribe(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let r = match token(q) {
+        Ok(t) => app.svc.unsubscribe(&t).await,
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok((forum, email)) => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            &format!(
+                "<p><strong>{}</strong> will get no more reply notifications from <strong>{}</strong>.</p>\
+                 <p class=\"muted\">To get them again, ask for them the next time you comment.</p>",
+                escape_html(&email),
+                escape_html(&forum.settings.title)
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+fn action_label(a: ModAction) -> (&'static str, &'static str) {
+    match a {
+        ModAction::Approve => ("Approve", "approved"),
+        ModAction::Spam => ("Mark as spam", "marked as spam"),
+        ModAction::Delete => ("Delete", "deleted"),
+    }
+}
+
+fn comment_block(l: &crate::service::outbox::ModLink) -> String {
+    let who = match &l.comment.author {
+        confab_core::model::Author::Guest { name, .. } => name.clone(),
+        confab_core::model::Author::Account(a) => format!("account {a}"),
+    };
+    let body: String = l.comment.body_md.chars().take(2000).collect();
+    format!(
+        "<p>A comment by <strong>{}</strong> on <strong>{}</strong>, now {}:</p><blockquote>{}</blockquote>",
+        escape_html(&who),
+        escape_html(&l.forum.settings.title),
+        l.comment.status.as_str(),
+        escape_html(&body)
+    )
+}
+
+/// Shows a moderation link's comment and action, with a button.
+#[utoipa::path(get, path = "/mail/moderate", tag = "mail", operation_id = "mail_moderate_page", params(("t" = String, Query, description = "Token from a moderator's notice")),
+    responses((status = 200, description = "A page with the action's button (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 403, description = "No longer a moderator of the forum", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+pub async fn moderate_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let t = match token(q) {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    match app.svc.moderation_link(&t).await {
+        Ok(l) => {
+            let (label, done) = action_label(l.action);
+            let act = if l.already {
+                format!("<p>It is already {done}.</p>")
+            } else {
+                button(links::MODERATE_PATH, &t, label)
+            };
+            page(StatusCode::OK, label, &format!("{}{act}<p><a href=\"/admin\">Moderation dashboard</a></p>", comment_block(&l)))
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Applies a moderation link's action (as the moderator it was sent to).
+#[utoipa::path(post, path = "/mail/moderate", tag = "mail", operation_id = "mail_moderate", params(("t" = String, Query, description = "Token from a moderator's notice")),
+    responses((status = 200, description = "Done", content_type = "text/html", body = String),
+        (status = 403, description = "No longer a moderator of the forum", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+pub async fn moderate(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let t = match token(q) {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    match app.svc.moderate_by_link(&t).await {
+        Ok(l) => {
+            let (_, done) = action_label(l.action);
+            page(StatusCode::OK, "Done", &format!("<p>The comment is {done}.</p><p><a href=\"/admin\">Moderation dashboard</a></p>"))
+        }
+        Err(e) => error_page(&e),
+    }
+}

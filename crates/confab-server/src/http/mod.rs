@@ -1,0 +1,136 @@
+//! The HTTP layer. Every route is in [`router`], grouped by the client that calls it.
+
+pub mod api;
+pub mod caller;
+pub mod error;
+pub mod limits;
+pub mod live;
+pub mod mail;
+pub mod web;
+
+use crate::service::Service;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use confab_core::ErrorCode;
+use error::ApiError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+    pub limits: Arc<limits::Limiters>,
+    /// Set when the node is shutting down: `/readyz` fails so the balancer stops sending.
+    pub draining: Arc<AtomicBool>,
+    /// Slots for live connections (SSE and WebSocket) on this node.
+    pub live: Arc<tokio::sync::Semaphore>,
+    /// Turns true when the node shuts down; live connections tell their clients to reconnect.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Builds the application's router.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.svc.config.limits.max_json_bytes;
+    let svc = state.svc.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| svc.forums.any_allows(o))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(caller::ANON_HEADER),
+            HeaderName::from_static(caller::EDIT_HEADER),
+        ])
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600));
+
+    let api = Router::new()
+        // The widget.
+        .route("/comments", get(api::list_comments).post(api::post_comment))
+        .route("/comments/{id}", patch(api::edit_comment).delete(api::delete_comment))
+        .route("/comments/{id}/replies", get(api::list_replies))
+        .route("/comments/{id}/vote", post(api::vote))
+        .route("/comments/{id}/flag", post(api::flag))
+        .route("/counts", get(api::counts))
+        .route("/threads/live", get(live::live_sse))
+        .route("/threads/live/ws", get(live::live_ws))
+        .route("/preview", post(api::preview))
+        // Accounts.
+        .route("/accounts", post(api::signup))
+        .route("/sessions", post(api::login).delete(api::logout))
+        .route("/me", get(api::me))
+        // Moderation.
+        .route("/forums", get(api::my_forums).post(api::create_forum))
+        .route("/forums/{forum}", get(api::forum_settings).patch(api::update_forum))
+        .route("/forums/{forum}/comments", get(api::mod_list))
+        .route("/forums/{forum}/moderate", post(api::moderate))
+        .route("/forums/{forum}/bans", get(api::bans).post(api::ban))
+        .route("/forums/{forum}/bans/{id}", axum::routing::delete(api::unban))
+        .route("/forums/{forum}/log", get(api::mod_log))
+        .route("/forums/{forum}/stats", get(api::stats))
+        .route("/threads/{id}", patch(api::update_thread))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors);
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/openapi.json", get(openapi))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(web::routes())
+        .merge(mail::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(max_body, reject_large_bodies))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r = ApiError::new(ErrorCode::BadRequest, "method not allowed").into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it.
+async fn reject_large_bodies(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is over {max} bytes")).into_response();
+    }
+    next.run(req).await
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.draining.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match app.svc.store.forums().await {
+        Ok(_) => (StatusCode::OK, "ready").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
+}

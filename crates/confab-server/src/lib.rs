@@ -1,0 +1,123 @@
+//! Confab's server: the HTTP API and the domain services behind it.
+//!
+//! Layout:
+//! - [`config`]: the typed configuration, every key with its default.
+//! - [`service`]: what Confab does (post, read, vote, moderate), over the `Store` trait.
+//! - [`cache`]: the in-process page cache with versioned keys and single-flighted fills.
+//! - [`http`]: routes, the caller extractor, the error policy, rate limits.
+//! - [`views`]: the JSON shapes; [`openapi`]: the generated document.
+//!
+//! [`Server::start`] wires a store into a service and serves it until a shutdown signal.
+
+pub mod cache;
+pub mod config;
+pub mod http;
+pub mod openapi;
+pub mod service;
+pub mod views;
+
+use confab_core::sign::Signer;
+use confab_core::DomainError;
+use confab_store::Store;
+use service::Service;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A running Confab, built from a config and a store.
+pub struct Server {
+    pub state: http::AppState,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+}
+
+/// The bus the config asks for: Redis when `bus.redis_url` is set (a node starts even while
+/// Redis is down and connects when it comes up), else in-process.
+pub async fn connect_bus(config: &config::Config) -> Result<Arc<dyn confab_bus::Bus>, DomainError> {
+    let cfg = confab_bus::BusConfig { subscriber_buffer: config.realtime.subscriber_buffer, ..Default::default() };
+    if config.bus.redis_url.is_empty() {
+        return Ok(Arc::new(confab_bus::InProcessBus::new(cfg)));
+    }
+    let bus = confab_bus::RedisBus::connect(&config.bus.redis_url, cfg).await.map_err(|e| {
+        tracing::error!(error = %e, "bus: cannot use redis_url");
+        DomainError::invalid(format!("bus.redis_url: {e}"))
+    })?;
+    Ok(Arc::new(bus))
+}
+
+impl Server {
+    pub async fn new(config: config::Config, store: Arc<dyn Store>, secret: &[u8]) -> Result<Server, DomainError> {
+        let limits = Arc::new(http::limits::Limiters::new(&config.rate_limit));
+        let demo = config.demo_forum;
+        let bus = connect_bus(&config).await?;
+        let live = Arc::new(tokio::sync::Semaphore::new(config.realtime.max_connections));
+        let svc = Service::new(config, store, Signer::new(secret), bus).await?;
+        if demo {
+            svc.ensure_demo_forum().await?;
+        }
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let draining = Arc::new(AtomicBool::new(false));
+        Ok(Server { state: http::AppState { svc, limits, draining, live, shutdown }, shutdown_tx })
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.state.svc
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let limits = state.limits.clone();
+        let store = state.svc.store.clone();
+        let pruner = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.prune();
+                // Idempotency keys are kept for a day.
+                if let Err(e) = store.prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000).await {
+                    tracing::warn!(error = %e, "pruning idempotency keys failed");
+                }
+            }
+        });
+        let svc = state.svc.clone();
+        let refresher = tokio::spawn(async move {
+            // Forums changed by another process (confab admin, another node) appear within seconds.
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                if let Err(e) = svc.refresh_forums().await {
+                    tracing::warn!(error = %e, "refreshing forums failed");
+                }
+            }
+        });
+        // The task worker runs here unless `[tasks] in_process` is off (`confab serve --role api`).
+        let stop_worker = confab_worker::CancellationToken::new();
+        let worker = state.svc.config.tasks.in_process.then(|| {
+            let listen = listener.local_addr().unwrap_or(state.svc.config.listen);
+            tokio::spawn(state.svc.task_worker(listen).run(stop_worker.clone()))
+        });
+        let draining = state.draining.clone();
+        let shutdown_tx = self.shutdown_tx;
+        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                draining.store(true, Ordering::Relaxed);
+                // Live connections end with a "reconnect" event, so draining can finish.
+                let _ = shutdown_tx.send(true);
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await;
+        pruner.abort();
+        refresher.abort();
+        stop_worker.cancel();
+        if let Some(w) = worker {
+            // Bounded: the worker gives running tasks a grace period, then stops.
+            let _ = w.await;
+        }
+        result
+    }
+}

@@ -1,0 +1,138 @@
+//! Accounts and sessions. Passwords are hashed with argon2id off the async threads.
+
+use super::{Caller, Service};
+use crate::views::{AccountView, SessionView, SignupBody};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use confab_core::input::{AuthorName, Email, Password, Username};
+use confab_core::model::Account;
+use confab_core::{DomainError, ErrorCode};
+use confab_store::NewAccount;
+use std::sync::OnceLock;
+
+async fn hash_password(p: Password) -> Result<String, DomainError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default().hash_password(p.as_str().as_bytes(), &salt).map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| DomainError::internal())?
+    .map_err(|e| {
+        tracing::error!(error = %e, "argon2 hashing failed");
+        DomainError::internal()
+    })
+}
+
+async fn verify_password(p: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, verified against when the login names no account, so that
+/// a wrong username takes as long as a wrong password.
+fn decoy_hash() -> String {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default().hash_password(b"decoy-password", &salt).map(|h| h.to_string()).unwrap_or_default()
+    })
+    .clone()
+}
+
+impl Service {
+    pub fn account_view(&self, a: &Account, with_email: bool) -> AccountView {
+        AccountView {
+            id: a.id,
+            username: a.username.clone(),
+            display_name: a.display_name.clone(),
+            email: if with_email { a.email.clone() } else { None },
+            is_staff: a.is_staff,
+            moderates: a.moderates.iter().filter_map(|f| self.forums.by_id(*f)).map(|f| f.name.clone()).collect(),
+        }
+    }
+
+    /// Creates an account (sign-up from the API; staff and moderators from `confab admin`).
+    pub async fn create_account(
+        &self,
+        username: &str,
+        email: Option<&str>,
+        password: &str,
+        display_name: Option<&str>,
+        is_staff: bool,
+    ) -> Result<Account, DomainError> {
+        let username = Username::parse(username)?;
+        let email = email.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+        let password = Password::parse(password)?;
+        let display_name = match display_name.filter(|d| !d.trim().is_empty()) {
+            Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?.as_str().to_string(),
+            None => username.as_str().to_string(),
+        };
+        let password_hash = hash_password(password).await?;
+        self.store
+            .create_account(NewAccount {
+                username: username.as_str().to_string(),
+                email: email.map(|e| e.as_str().to_string()),
+                display_name,
+                password_hash,
+                is_staff,
+            })
+            .await
+    }
+
+    pub async fn signup(&self, caller: &Caller, body: SignupBody) -> Result<SessionView, DomainError> {
+        self.check_any_origin(caller)?;
+        let a = self
+            .create_account(&body.username, body.email.as_deref(), &body.password, body.display_name.as_deref(), false)
+            .await?;
+        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) })
+    }
+
+    pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {
+        self.check_any_origin(caller)?;
+        if login.len() > 254 || password.len() > 1024 {
+            return Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password"));
+        }
+        let found = self.store.credentials(login.trim()).await?;
+        let (account, hash) = match found {
+            Some((a, h)) => (Some(a), h),
+            None => (None, decoy_hash()),
+        };
+        let ok = verify_password(password.to_string(), hash).await;
+        match account {
+            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) }),
+            _ => Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password")),
+        }
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<AccountView, DomainError> {
+        let a = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "not signed in"))?;
+        Ok(self.account_view(&a, true))
+    }
+
+    /// Account-level writes (sign-up, log-in) from a browser must come from this server or
+    /// from a site of some forum.
+    pub fn check_any_origin(&self, caller: &Caller) -> Result<(), DomainError> {
+        match &caller.foreign_origin {
+            Some(o) if !self.forums.any_allows(o) => {
+                Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} is not allowed")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Grants or revokes moderation of a forum.
+    pub async fn set_moderator(&self, account: &Account, forum: &str, on: bool) -> Result<(), DomainError> {
+        let f = self.forum(forum)?;
+        self.store.set_moderator(account.id, f.id, on).await?;
+        self.forget_account(account.id).await;
+        self.forget_moderators(f.id).await;
+        Ok(())
+    }
+}
+

@@ -1,0 +1,312 @@
+//! Writing comments: post, edit, delete, vote, flag; and comment counts.
+
+use super::realtime::LiveEvent;
+use super::{token, Caller, Service};
+use crate::views::{CommentView, FlagView, NewCommentBody, PostedView, VoteView};
+use confab_core::id::CommentId;
+use confab_core::ident::Ident;
+use confab_core::input::{parse_title, AuthorName, CommentBody, Email, WebUrl};
+use confab_core::model::{Author, BanSubject, Comment, CommentStatus, Forum, ModerationMode};
+use confab_core::render::render_markdown;
+use confab_core::{now_ms, DomainError, ErrorCode};
+use confab_store::{NewComment, ReadFrom};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+impl Service {
+    /// Posts a comment (creating the thread on its first comment).
+    pub async fn post(
+        self: &Arc<Self>,
+        caller: &Caller,
+        body: NewCommentBody,
+        idempotency_key: Option<String>,
+    ) -> Result<PostedView, DomainError> {
+        let limits = &self.config.limits;
+        let forum = self.forum(&body.forum)?;
+        self.check_origin(caller, &forum)?;
+        let ident = Ident::parse(&body.ident)?;
+        let text = CommentBody::parse(&body.body, limits.max_body_chars)?;
+        let url = body.url.as_deref().filter(|s| !s.trim().is_empty()).map(WebUrl::parse).transpose()?;
+        let title = body.title.as_deref().map(parse_title).transpose()?.filter(|t| !t.is_empty());
+        if let Some(k) = &idempotency_key {
+            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(DomainError::invalid(format!("Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} bytes")));
+            }
+        }
+
+        let account = match caller.account {
+            Some(_) => Some(
+                self.caller_account(caller)
+                    .await?
+                    .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "your session names no account; sign in again"))?,
+            ),
+            None => None,
+        };
+        let (author, ban_email) = match &account {
+            Some(a) => (Author::Account(a.id), a.email.clone()),
+            None => {
+                if !forum.settings.guest_posting {
+                    return Err(DomainError::new(ErrorCode::GuestPostingDisabled, "sign in to comment on this site"));
+                }
+                let name = match body.author_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    Some(n) => AuthorName::parse(n, limits.max_name_chars)?.as_str().to_string(),
+                    None => "Anonymous".to_string(),
+                };
+                let email = body
+                    .author_email
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty())
+                    .map(Email::parse)
+                    .transpose()?
+                    .map(|e| e.as_str().to_string());
+                let url = body
+                    .author_url
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty())
+                    .map(WebUrl::parse)
+                    .transpose()?
+                    .map(|u| u.as_str().to_string());
+                (Author::Guest { name, email: email.clone(), url }, email)
+            }
+        };
+        let who = BanSubject { email: ban_email.clone(), ip_hash: Some(caller.ip_hash.clone()), account: caller.account };
+        if self.store.is_banned(forum.id, &who, now_ms()).await? {
+            return Err(DomainError::new(ErrorCode::Banned, "you are banned from commenting on this site"));
+        }
+
+        // Guests without an identity get one now, so they can see their pending comments.
+        let (anon_id, anon_token) = match (&account, &caller.anon) {
+            (Some(_), _) => (None, None),
+            (None, Some(a)) => (Some(a.clone()), None),
+            (None, None) => {
+                let (id, tok) = self.new_anon_token();
+                (Some(id), Some(tok))
+            }
+        };
+        let scope = match (&account, &caller.anon) {
+            (Some(a), _) => format!("a:{}", a.id.0),
+            (None, Some(a)) => format!("t:{a}"),
+            (None, None) => format!("i:{}", caller.ip_hash),
+        };
+
+        let rendered = render_markdown(text.as_str());
+        let is_mod = account.as_ref().is_some_and(|a| a.can_moderate(forum.id));
+        let status = match forum.settings.moderation {
+            _ if is_mod => CommentStatus::Approved,
+            ModerationMode::Pre => CommentStatus::Pending,
+            ModerationMode::Links if rendered.has_links => CommentStatus::Pending,
+            _ => CommentStatus::Approved,
+        };
+        // The outbox: what must follow this comment, written in its transaction.
+        let mut tasks = self.post_tasks(&forum, status, body.parent_id.is_some()).await?;
+        let (notify_email, notify) = if body.notify {
+            // The account's address, or the guest's.
+            let address = ban_email.clone().ok_or_else(|| {
+                DomainError::invalid("notify needs an e-mail address: give author_email (or add one to your account)")
+            })?;
+            let (email, status, confirm) = self.notify_request(&forum, &address).await?;
+            tasks.extend(confirm);
+            (email, Some(status))
+        } else {
+            (None, None)
+        };
+        let new = NewComment {
+            forum: (*forum).clone(),
+            ident: ident.clone(),
+            url: url.map(|u| u.as_str().to_string()),
+            title,
+            parent_id: body.parent_id,
+            author,
+            anon_id,
+            body_md: text.as_str().to_string(),
+            body_html: rendered.html,
+            status,
+            ip_hash: caller.ip_hash.clone(),
+            created_at: now_ms(),
+            idempotency: idempotency_key.map(|k| (scope, k)),
+            max_depth: limits.max_depth,
+            tasks,
+            notify_email,
+        };
+        let posted = self.store.post_comment(new).await?;
+        if !posted.replayed {
+            self.after_write(&forum, &ident);
+            self.wake_worker();
+        }
+        let c = posted.comment;
+        let edit_token = c.account_id().is_none().then(|| self.edit_token(&forum, &c));
+        let visible = c.status == CommentStatus::Approved;
+        let comment = self.comment_view(&forum, c).await?;
+        if !posted.replayed {
+            let thread_seq = posted.thread.seq;
+            let ev = if visible {
+                LiveEvent::Created { thread_seq, comment: comment.clone() }
+            } else {
+                LiveEvent::Changed { thread_seq }
+            };
+            self.publish(forum.id, &ident, ev);
+        }
+        Ok(PostedView { comment, edit_token, anon_token, notify })
+    }
+
+    /// A guest's token to edit or delete `c` until the forum's edit window closes.
+    fn edit_token(&self, forum: &Forum, c: &Comment) -> String {
+        let exp = c.created_at + forum.settings.edit_window_secs * 1000;
+        self.signer.sign(token::EDIT, &format!("{}|{exp}", c.id.0))
+    }
+
+    /// Loads a comment for a write by `caller`: it must exist, and the call must come from one
+    /// of its forum's sites.
+    async fn comment_for_write(&self, caller: &Caller, id: CommentId) -> Result<(Comment, Arc<Forum>), DomainError> {
+        let c = self.store.comment(id, ReadFrom::Primary).await?.ok_or_else(|| DomainError::not_found("comment"))?;
+        let forum = self.forums.by_id(c.forum_id).ok_or_else(|| DomainError::not_found("comment"))?;
+        self.check_origin(caller, &forum)?;
+        Ok((c, forum))
+    }
+
+    /// The author (within the edit window) or a moderator may change a comment.
+    async fn authorize_change(&self, caller: &Caller, forum: &Forum, c: &Comment) -> Result<(), DomainError> {
+        if let Some(acct) = self.caller_account(caller).await? {
+            if acct.can_moderate(forum.id) {
+                return Ok(());
+            }
+            if c.account_id() == Some(acct.id) {
+                return if now_ms() <= c.created_at + forum.settings.edit_window_secs * 1000 {
+                    Ok(())
+                } else {
+                    Err(DomainError::new(ErrorCode::EditWindowClosed, "the time to edit this comment has passed"))
+                };
+            }
+        }
+        if c.account_id().is_none() {
+            if let Some(payload) = caller.edit_token.as_deref().and_then(|t| self.signer.verify(token::EDIT, t)) {
+                let (id, exp) = payload.split_once('|').unwrap_or(("", ""));
+                if id == c.id.0.to_string() {
+                    let exp: i64 = exp.parse().unwrap_or(0);
+                    return if now_ms() <= exp {
+                        Ok(())
+                    } else {
+                        Err(DomainError::new(ErrorCode::EditWindowClosed, "the time to edit this comment has passed"))
+                    };
+                }
+            }
+        }
+        if caller.account.is_none() && caller.edit_token.is_none() {
+            return Err(DomainError::new(ErrorCode::Unauthorized, "sign in or present the comment's edit token"));
+        }
+        Err(DomainError::forbidden("only the author or a moderator may change this comment"))
+    }
+
+    pub async fn edit(self: &Arc<Self>, caller: &Caller, id: CommentId, body: &str) -> Result<CommentView, DomainError> {
+        let (c, forum) = self.comment_for_write(caller, id).await?;
+        if c.status == CommentStatus::Deleted {
+            return Err(DomainError::not_found("comment"));
+        }
+        self.authorize_change(caller, &forum, &c).await?;
+        let text = CommentBody::parse(body, self.config.limits.max_body_chars)?;
+        let rendered = render_markdown(text.as_str());
+        let (updated, thread_seq) = self.store.edit_comment(id, text.as_str(), &rendered.html, now_ms()).await?;
+        let thread = self.touch_thread(&forum, updated.thread_id).await?;
+        let visible = updated.status == CommentStatus::Approved;
+        let view = self.comment_view(&forum, updated).await?;
+        if let Some(t) = thread {
+            let ev = if visible {
+                LiveEvent::Updated { thread_seq, comment: view.clone() }
+            } else {
+                LiveEvent::Changed { thread_seq }
+            };
+            self.publish(forum.id, &t.ident, ev);
+        }
+        Ok(view)
+    }
+
+    pub async fn delete(self: &Arc<Self>, caller: &Caller, id: CommentId) -> Result<CommentView, DomainError> {
+        let (c, forum) = self.comment_for_write(caller, id).await?;
+        if c.status == CommentStatus::Deleted {
+            return Err(DomainError::not_found("comment"));
+        }
+        self.authorize_change(caller, &forum, &c).await?;
+        let tasks = self.status_tasks(&forum, &[id], CommentStatus::Deleted);
+        let mut changes = self.store.set_status(&forum, &[id], CommentStatus::Deleted, caller.account, "delete", tasks).await?;
+        self.wake_worker();
+        let change = changes.pop();
+        if let (Some(t), Some(thread_seq)) = (self.touch_thread(&forum, c.thread_id).await?, change.as_ref().and_then(|ch| ch.thread_seq)) {
+            self.publish(forum.id, &t.ident, LiveEvent::Removed { thread_seq, id });
+        }
+        let c = change.map_or(c, |ch| ch.comment);
+        self.comment_view(&forum, c).await
+    }
+
+    pub async fn vote(self: &Arc<Self>, caller: &Caller, id: CommentId, value: i64) -> Result<VoteView, DomainError> {
+        if !(-1..=1).contains(&value) {
+            return Err(DomainError::invalid("value must be 1, -1 or 0"));
+        }
+        let (_, forum) = self.comment_for_write(caller, id).await?;
+        let (voter, anon_token) = self.voter(caller);
+        let counts = self.store.vote(id, &voter, value).await?;
+        let thread = self.touch_thread(&forum, counts.thread_id).await?;
+        if let (Some(t), Some(thread_seq)) = (thread, counts.thread_seq) {
+            let ev = LiveEvent::Voted { thread_seq, id, likes: counts.likes, dislikes: counts.dislikes };
+            self.publish(forum.id, &t.ident, ev);
+        }
+        Ok(VoteView { likes: counts.likes, dislikes: counts.dislikes, my_vote: counts.mine, anon_token })
+    }
+
+    pub async fn flag(self: &Arc<Self>, caller: &Caller, id: CommentId, reason: Option<&str>) -> Result<FlagView, DomainError> {
+        let reason = reason.unwrap_or("").trim();
+        if reason.chars().count() > 200 {
+            return Err(DomainError::invalid("reason is longer than 200 characters"));
+        }
+        self.comment_for_write(caller, id).await?;
+        let (flagger, anon_token) = self.voter(caller);
+        self.store.flag(id, &flagger, reason).await?;
+        Ok(FlagView { flagged: true, anon_token })
+    }
+
+    /// Visible comment counts for up to `counts_max` idents of one forum, in one query.
+    pub async fn counts(&self, forum: &str, idents: &[String]) -> Result<BTreeMap<String, i64>, DomainError> {
+        let forum = self.forum(forum)?;
+        let max = self.config.limits.counts_max;
+        if idents.is_empty() || idents.len() > max {
+            return Err(DomainError::invalid(format!("give 1 to {max} ident parameters")));
+        }
+        let mut parsed = Vec::with_capacity(idents.len());
+        for raw in idents {
+            parsed.push((raw.clone(), Ident::parse(raw)?));
+        }
+        let mut unique: Vec<Ident> = parsed.iter().map(|(_, i)| i.clone()).collect();
+        unique.sort();
+        unique.dedup();
+        let found: std::collections::HashMap<Ident, i64> = self.store.counts(&forum, &unique).await?.into_iter().collect();
+        Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect())
+    }
+
+    /// Who votes or flags: the account, else the anonymous client (one is minted if needed).
+    fn voter(&self, caller: &Caller) -> (String, Option<String>) {
+        match (&caller.account, &caller.anon) {
+            (Some(a), _) => (format!("a:{}", a.0), None),
+            (None, Some(t)) => (format!("t:{t}"), None),
+            (None, None) => {
+                let (id, tok) = self.new_anon_token();
+                (format!("t:{id}"), Some(tok))
+            }
+        }
+    }
+
+    /// Marks a thread's cached pages stale after a change to one of its comments.
+    /// Returns the thread as it is now (its `seq` numbers the change for live clients).
+    pub(crate) async fn touch_thread(
+        self: &Arc<Self>,
+        forum: &Arc<Forum>,
+        thread: confab_core::id::ThreadId,
+    ) -> Result<Option<confab_core::model::Thread>, DomainError> {
+        let t = self.store.thread(thread, ReadFrom::Primary).await?;
+        if let Some(t) = &t {
+            self.after_write(forum, &t.ident);
+        }
+        Ok(t)
+    }
+}

@@ -1,0 +1,261 @@
+//! The domain services: what Confab does, independent of HTTP.
+//!
+//! Handlers turn a request into a [`Caller`] and parsed input, call one method here, and turn
+//! the result into a response. Services talk to storage only through the `Store` trait.
+//!
+//! - [`threads`]: reading pages of a thread (cached) and replies.
+//! - [`comments`]: posting, editing, deleting, voting, flagging, counts.
+//! - [`accounts`]: sign-up, log-in, sessions.
+//! - [`moderation`]: queues, status changes, bans, settings, log, stats.
+//! - [`outbox`]: the tasks that follow a change (written in its transaction), and the actions
+//!   behind the signed links in Confab's mail.
+
+mod accounts;
+mod comments;
+mod moderation;
+pub mod outbox;
+pub mod realtime;
+mod threads;
+
+pub use threads::PageRequest;
+
+use crate::cache::PageCache;
+use crate::config::Config;
+use confab_core::id::{AccountId, ForumId};
+use confab_core::model::{Account, Forum, ForumSettings};
+use confab_core::sign::Signer;
+use confab_core::{DomainError, ErrorCode};
+use confab_store::Store;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Who is calling, as established by the HTTP layer from signed tokens (no database access).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// From a verified session cookie or bearer token.
+    pub account: Option<AccountId>,
+    /// The session came from a cookie (so CSRF rules apply).
+    pub cookie_auth: bool,
+    /// From a verified anonymous-client token.
+    pub anon: Option<String>,
+    pub ip: IpAddr,
+    pub ip_hash: String,
+    /// The browser's `Origin`, when it is not this server's own.
+    pub foreign_origin: Option<String>,
+    /// A guest edit token presented with the request.
+    pub edit_token: Option<String>,
+}
+
+/// Token kinds bound into signatures.
+pub mod token {
+    pub const SESSION: &str = "session";
+    pub const ANON: &str = "anon";
+    pub const EDIT: &str = "edit";
+}
+
+/// How long a session token is valid.
+pub const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// In-memory registry of forums: small, global, read on every request.
+#[derive(Default)]
+pub struct Forums {
+    by_name: RwLock<HashMap<String, Arc<Forum>>>,
+}
+
+impl Forums {
+    pub fn get(&self, name: &str) -> Option<Arc<Forum>> {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+    pub fn by_id(&self, id: ForumId) -> Option<Arc<Forum>> {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().find(|f| f.id == id).cloned()
+    }
+    pub fn all(&self) -> Vec<Arc<Forum>> {
+        let mut v: Vec<_> = self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+    /// Any forum allows this origin (for CORS preflights, which don't say the forum).
+    pub fn any_allows(&self, origin: &str) -> bool {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().any(|f| f.settings.origin_allowed(origin))
+    }
+    fn replace(&self, forums: Vec<Forum>) {
+        let map = forums.into_iter().map(|f| (f.name.clone(), Arc::new(f))).collect();
+        *self.by_name.write().unwrap_or_else(|p| p.into_inner()) = map;
+    }
+    fn upsert(&self, f: Forum) {
+        self.by_name.write().unwrap_or_else(|p| p.into_inner()).insert(f.name.clone(), Arc::new(f));
+    }
+}
+
+pub struct Service {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    /// Carries realtime events to every node (in-process, or Redis when scaled out).
+    pub bus: Arc<dyn confab_bus::Bus>,
+    /// Live events waiting for the node's publisher (see `realtime::start_publisher`).
+    live_out: tokio::sync::mpsc::Sender<(String, bytes::Bytes)>,
+    pub signer: Signer,
+    pub forums: Forums,
+    pub pages: PageCache,
+    accounts: moka::future::Cache<AccountId, Arc<Account>>,
+    /// Woken when a task was written, so the in-process worker claims it at once.
+    pub tasks_wake: Arc<tokio::sync::Notify>,
+    /// Whether a forum has moderators with an e-mail address (briefly cached).
+    mod_mail: moka::future::Cache<ForumId, bool>,
+}
+
+impl Service {
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        signer: Signer,
+        bus: Arc<dyn confab_bus::Bus>,
+    ) -> Result<Arc<Service>, DomainError> {
+        let pages = PageCache::new(config.cache.page_mib * 1024 * 1024, Duration::from_secs(config.cache.page_ttl_secs));
+        let svc = Arc::new(Service {
+            config,
+            store,
+            live_out: realtime::start_publisher(bus.clone()),
+            bus,
+            signer,
+            forums: Forums::default(),
+            pages,
+            accounts: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build(),
+            tasks_wake: Arc::new(tokio::sync::Notify::new()),
+            mod_mail: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
+        });
+        svc.refresh_forums().await?;
+        Ok(svc)
+    }
+
+    /// Reloads the forum registry from the control data.
+    pub async fn refresh_forums(&self) -> Result<(), DomainError> {
+        let all = self.store.forums().await?;
+        self.forums.replace(all);
+        Ok(())
+    }
+
+    /// The `demo` forum the embedded default serves, accepting localhost origins.
+    pub async fn ensure_demo_forum(&self) -> Result<Arc<Forum>, DomainError> {
+        if let Some(f) = self.forums.get("demo") {
+            return Ok(f);
+        }
+        let mut s = ForumSettings::new("Confab demo");
+        s.allowed_origins = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+        match self.store.create_forum("demo", &s).await {
+            Ok(f) => {
+                self.forums.upsert(f);
+            }
+            Err(e) if e.code == ErrorCode::Conflict => self.refresh_forums().await?,
+            Err(e) => return Err(e),
+        }
+        self.forums.get("demo").ok_or_else(DomainError::internal)
+    }
+
+    pub fn forum(&self, name: &str) -> Result<Arc<Forum>, DomainError> {
+        self.forums.get(name).ok_or_else(|| DomainError::not_found(&format!("forum {name:?}")))
+    }
+
+    /// An account by id, cached briefly (roles and names change rarely).
+    pub async fn account(&self, id: AccountId) -> Result<Option<Arc<Account>>, DomainError> {
+        if let Some(a) = self.accounts.get(&id).await {
+            return Ok(Some(a));
+        }
+        let a = self.store.account(id).await?.map(Arc::new);
+        if let Some(a) = &a {
+            self.accounts.insert(id, a.clone()).await;
+        }
+        Ok(a)
+    }
+
+    /// Many accounts, one store query for the ones not cached (application-level join).
+    pub async fn accounts_by_id(&self, ids: &[AccountId]) -> Result<HashMap<AccountId, Arc<Account>>, DomainError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.accounts.get(id).await {
+                Some(a) => {
+                    out.insert(*id, a);
+                }
+                None => missing.push(*id),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for a in self.store.accounts(&missing).await? {
+                let a = Arc::new(a);
+                self.accounts.insert(a.id, a.clone()).await;
+                out.insert(a.id, a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets cached accounts after a role change.
+    pub async fn forget_account(&self, id: AccountId) {
+        self.accounts.invalidate(&id).await;
+    }
+
+    /// The signed-in account, if the session names one that exists.
+    pub async fn caller_account(&self, caller: &Caller) -> Result<Option<Arc<Account>>, DomainError> {
+        match caller.account {
+            Some(id) => self.account(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Writes from a browser page must come from one of the forum's sites.
+    pub fn check_origin(&self, caller: &Caller, forum: &Forum) -> Result<(), DomainError> {
+        match &caller.foreign_origin {
+            Some(o) if !forum.settings.origin_allowed(o) => Err(DomainError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("origin {o} is not allowed to write to forum {}", forum.name),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Requires a signed-in account that moderates `forum`.
+    pub async fn require_moderator(&self, caller: &Caller, forum: &Forum) -> Result<Arc<Account>, DomainError> {
+        let acct = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in as a moderator"))?;
+        if !acct.can_moderate(forum.id) {
+            return Err(DomainError::forbidden("you do not moderate this forum"));
+        }
+        Ok(acct)
+    }
+
+    /// Issues an anonymous-client token (a random id, signed).
+    pub fn new_anon_token(&self) -> (String, String) {
+        use rand::RngCore;
+        let mut b = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut b);
+        let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let token = self.signer.sign(token::ANON, &id);
+        (id, token)
+    }
+
+    /// A session token for an account.
+    pub fn session_token(&self, account: AccountId) -> String {
+        let exp = confab_core::now_ms() + SESSION_TTL_MS;
+        self.signer.sign(token::SESSION, &format!("{}|{exp}", account.0))
+    }
+
+    /// The account a session token names, if valid and unexpired.
+    pub fn verify_session(&self, token: &str) -> Option<AccountId> {
+        let payload = self.signer.verify(token::SESSION, token)?;
+        let (id, exp) = payload.split_once('|')?;
+        let exp: i64 = exp.parse().ok()?;
+        (exp > confab_core::now_ms()).then_some(())?;
+        id.parse().ok().map(AccountId)
+    }
+
+    pub fn verify_anon(&self, token: &str) -> Option<String> {
+        self.signer.verify(token::ANON, token)
+    }
+}

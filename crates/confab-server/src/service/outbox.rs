@@ -1,0 +1,206 @@
+//! What follows a change, as tasks written in the change's own transaction (the outbox), and
+//! the actions behind the signed links in Confab's mail.
+//!
+//! | change | tasks |
+//! |---|---|
+//! | comment posted | `webhook` per endpoint taking `comment.created`; `mail.moderators` (pending or new, per the forum's `moderator_mail`, if it has moderators with an address); `mail.reply` if it is a published reply; `mail.confirm` if the author asked for reply mail and their address is not confirmed |
+//! | comment approved | `webhook` per endpoint taking `comment.approved`; `mail.reply` if it was pending (first publication) |
+//! | comment deleted | `webhook` per endpoint taking `comment.deleted` |
+//!
+//! With mail off (`[mail] smtp_host` empty) no mail task is written.
+
+use super::Service;
+use confab_core::id::{AccountId, CommentId, ForumId};
+use confab_core::model::{Comment, CommentStatus, Forum, ModeratorMail, WebhookEvent};
+use confab_core::{now_ms, DomainError, ErrorCode};
+use confab_store::{NewTask, ReadFrom, SubState, TaskWhen};
+use confab_worker::kinds::{self, Notice};
+use confab_worker::links::{self, ModAction};
+use std::sync::Arc;
+
+use crate::views::NotifyStatus;
+
+/// A valid moderation link, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct ModLink {
+    pub forum: Arc<Forum>,
+    pub comment: Comment,
+    pub account: AccountId,
+    pub action: ModAction,
+    /// The comment already has the status the action gives.
+    pub already: bool,
+}
+
+fn bad_link() -> DomainError {
+    DomainError::new(ErrorCode::NotFound, "this link is not valid, or it has expired")
+}
+
+impl Service {
+    /// The task worker with every handler, woken by this service's writes; links in its mail
+    /// start with `[mail] public_url`, or `http://` + `listen` when that is empty.
+    pub fn task_worker(&self, listen: std::net::SocketAddr) -> confab_worker::Worker {
+        let c = &self.config;
+        confab_worker::standard(self.store.clone(), self.signer.clone(), &c.tasks, &c.mail, &c.webhooks, listen)
+            .with_waker(self.tasks_wake.clone())
+    }
+
+    /// Lets the in-process worker know a task was written.
+    pub(crate) fn wake_worker(&self) {
+        self.tasks_wake.notify_one();
+    }
+
+    /// Whether any moderator of `forum` has an address (cached for a minute), so comments on
+    /// forums nobody would be mailed about write no notice task.
+    async fn moderators_have_mail(&self, forum: ForumId) -> Result<bool, DomainError> {
+        if let Some(v) = self.mod_mail.get(&forum).await {
+            return Ok(v);
+        }
+        let v = self.store.forum_moderators(forum).await?.iter().any(|a| a.email.is_some());
+        self.mod_mail.insert(forum, v).await;
+        Ok(v)
+    }
+
+    /// Forgets whether a forum's moderators have addresses, after its moderators changed.
+    pub(crate) async fn forget_moderators(&self, forum: ForumId) {
+        self.mod_mail.invalidate(&forum).await;
+    }
+
+    fn hooks(forum: &Forum, event: WebhookEvent) -> impl Iterator<Item = &str> {
+        forum.settings.webhooks.iter().filter(move |h| h.events.contains(&event)).map(|h| h.url.as_str())
+    }
+
+    /// The tasks of a new comment (the store fills in its id).
+    pub(crate) async fn post_tasks(&self, forum: &Forum, status: CommentStatus, is_reply: bool) -> Result<Vec<NewTask>, DomainError> {
+        let mut out: Vec<NewTask> =
+            Self::hooks(forum, WebhookEvent::CommentCreated).map(|u| kinds::webhook(WebhookEvent::CommentCreated, u, forum.id, None)).collect();
+        if !self.config.mail.enabled() {
+            return Ok(out);
+        }
+        if is_reply && status == CommentStatus::Approved {
+            out.push(kinds::mail_reply(None));
+        }
+        let notice = match status {
+            CommentStatus::Pending => Some(Notice::Pending),
+            CommentStatus::Approved => Some(Notice::New),
+            _ => None,
+        };
+        let wanted = match (forum.settings.moderator_mail, notice) {
+            (ModeratorMail::All, Some(n)) | (ModeratorMail::Pending, Some(n @ Notice::Pending)) => Some(n),
+            _ => None,
+        };
+        if let Some(n) = wanted {
+            if self.moderators_have_mail(forum.id).await? {
+                out.push(kinds::mail_moderators(n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tasks of a status change of `ids`; each is written only if its comment's status
+    /// really changed.
+    pub(crate) fn status_tasks(&self, forum: &Forum, ids: &[CommentId], status: CommentStatus) -> Vec<NewTask> {
+        let event = match status {
+            CommentStatus::Approved => Some(WebhookEvent::CommentApproved),
+            CommentStatus::Deleted => Some(WebhookEvent::CommentDeleted),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for &id in ids {
+            if let Some(ev) = event {
+                for url in Self::hooks(forum, ev) {
+                    out.push(kinds::webhook(ev, url, forum.id, Some(id)).when(TaskWhen::Changed(id)));
+                }
+            }
+            if status == CommentStatus::Approved && self.config.mail.enabled() {
+                // A reply held for moderation is mailed when it is first published.
+                out.push(kinds::mail_reply(Some(id)).when(TaskWhen::ChangedFrom(id, CommentStatus::Pending)));
+            }
+        }
+        out
+    }
+
+    /// A request for reply mail at `email`: the address to record with the comment, what the
+    /// client is told, and the confirmation task if the address is not confirmed yet.
+    pub(crate) async fn notify_request(
+        &self,
+        forum: &Forum,
+        email: &str,
+    ) -> Result<(Option<String>, NotifyStatus, Option<NewTask>), DomainError> {
+        if !self.config.mail.enabled() {
+            return Ok((None, NotifyStatus::Unavailable, None));
+        }
+        let sub = self.store.subscription(forum.id, email).await?;
+        Ok(match sub.map(|s| s.state) {
+            Some(SubState::Confirmed) => (Some(email.to_string()), NotifyStatus::Subscribed, None),
+            _ => (Some(email.to_string()), NotifyStatus::PendingConfirmation, Some(kinds::mail_confirm(forum.id, email))),
+        })
+    }
+
+    /// The forum and address a confirmation link is for.
+    pub fn confirm_link(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
+        let (forum, email) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email))
+    }
+
+    /// Follows a confirmation link: the address is subscribed to the forum's reply mail.
+    pub async fn confirm_subscription(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
+        let (forum, email) = self.confirm_link(token)?;
+        self.store.set_subscription(&forum, &email, SubState::Confirmed).await?;
+        tracing::info!(forum = %forum.name, "reply mail subscription confirmed");
+        Ok((forum, email))
+    }
+
+    /// The forum and address an unsubscribe link is for.
+    pub fn unsubscribe_link(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
+        let (forum, email) = links::verify_unsubscribe(&self.signer, token).ok_or_else(bad_link)?;
+        Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email))
+    }
+
+    /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent.
+    pub async fn unsubscribe(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
+        let (forum, email) = self.unsubscribe_link(token)?;
+        self.store.set_subscription(&forum, &email, SubState::Unsubscribed).await?;
+        tracing::info!(forum = %forum.name, "reply mail unsubscribed");
+        Ok((forum, email))
+    }
+
+    /// What a moderation link would do, checked against the account's rights now.
+    pub async fn moderation_link(&self, token: &str) -> Result<ModLink, DomainError> {
+        let (id, account, action) = links::verify_moderate(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        let comment = self.store.comment(id, ReadFrom::Primary).await?.ok_or_else(bad_link)?;
+        let forum = self.forums.by_id(comment.forum_id).ok_or_else(bad_link)?;
+        let acct = self.account(account).await?.ok_or_else(bad_link)?;
+        if !acct.can_moderate(forum.id) {
+            return Err(DomainError::forbidden("the account this link was sent to no longer moderates this forum"));
+        }
+        let already = comment.status == link_status(action);
+        Ok(ModLink { forum, comment, account, action, already })
+    }
+
+    /// Follows a moderation link: the same change, tasks and log entry as the dashboard's.
+    pub async fn moderate_by_link(self: &Arc<Self>, token: &str) -> Result<ModLink, DomainError> {
+        let mut link = self.moderation_link(token).await?;
+        if link.already {
+            return Ok(link);
+        }
+        let status = link_status(link.action);
+        let ids = [link.comment.id];
+        let tasks = self.status_tasks(&link.forum, &ids, status);
+        let mut changes =
+            self.store.set_status(&link.forum, &ids, status, Some(link.account), link.action.as_str(), tasks).await?;
+        self.wake_worker();
+        self.touch_thread(&link.forum, link.comment.thread_id).await?;
+        if let Some(ch) = changes.pop() {
+            link.comment = ch.comment;
+        }
+        Ok(link)
+    }
+}
+
+fn link_status(a: ModAction) -> CommentStatus {
+    match a {
+        ModAction::Approve => CommentStatus::Approved,
+        ModAction::Spam => CommentStatus::Spam,
+        ModAction::Delete => CommentStatus::Deleted,
+    }
+}

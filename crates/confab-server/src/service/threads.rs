@@ -1,0 +1,334 @@
+//! Reading threads: the hot path. A public first page is served from the page cache as bytes;
+//! moderators and authors with pending comments get a page rendered for them.
+
+use super::{Caller, Service};
+use crate::cache::{Page, PageKey};
+use crate::views::{AuthorView, CommentView, PageView, RepliesView, ThreadView};
+use confab_core::cursor::{Cursor, Sort};
+use confab_core::id::{AccountId, CommentId};
+use confab_core::ident::Ident;
+use confab_core::model::{Account, Author, Comment, CommentStatus, Forum, Thread};
+use confab_core::{rfc3339, DomainError};
+use confab_store::{ReadFrom, Visibility};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A request for one page of top-level comments.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub forum: Arc<Forum>,
+    pub ident: Ident,
+    pub sort: Sort,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+fn sort_tag(s: Sort) -> u8 {
+    match s {
+        Sort::Best => 0,
+        Sort::Newest => 1,
+        Sort::Oldest => 2,
+    }
+}
+
+impl Service {
+    /// Validates a page size given by a client.
+    pub fn page_limit(&self, limit: Option<usize>) -> Result<usize, DomainError> {
+        let max = self.config.limits.page_max;
+        match limit {
+            None => Ok(self.config.limits.page_default),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(_) => Err(DomainError::invalid(format!("limit must be between 1 and {max}"))),
+        }
+    }
+
+    /// What `caller` may see in `forum`.
+    pub async fn visibility(&self, caller: &Caller, forum: &Forum) -> Result<Visibility, DomainError> {
+        if let Some(acct) = self.caller_account(caller).await? {
+            if acct.can_moderate(forum.id) {
+                return Ok(Visibility::Moderator);
+            }
+        }
+        if caller.account.is_some() || caller.anon.is_some() {
+            return Ok(Visibility::Author { account: caller.account, anon: caller.anon.clone() });
+        }
+        Ok(Visibility::Public)
+    }
+
+    /// One page of a thread for `caller`, as JSON bytes with an ETag.
+    pub async fn page(&self, req: PageRequest, caller: &Caller) -> Result<Arc<Page>, DomainError> {
+        // Fast path for anonymous readers: no account lookup at all.
+        let vis = if caller.account.is_none() && caller.anon.is_none() {
+            Visibility::Public
+        } else {
+            self.visibility(caller, &req.forum).await?
+        };
+        if vis == Visibility::Moderator {
+            return Ok(Arc::new(self.render_page(&req, &vis).await?));
+        }
+        if let Some(c) = &req.cursor {
+            Cursor::decode(c, req.sort)?;
+        }
+        let ident: Arc<str> = Arc::from(req.ident.as_str());
+        let key = PageKey {
+            forum: req.forum.id,
+            version: self.pages.version(req.forum.id, &ident),
+            ident,
+            sort: sort_tag(req.sort),
+            cursor: req.cursor.as_deref().map(Arc::from),
+            limit: req.limit as u16,
+        };
+        let public = self.pages.get_or_fill(key, self.render_page(&req, &Visibility::Public)).await?;
+        if public.has_hidden && matches!(vis, Visibility::Author { .. }) {
+            if let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica).await? {
+                if self.store.has_hidden_by(&thread, &vis).await? {
+                    return Ok(Arc::new(self.render_page(&req, &vis).await?));
+                }
+            }
+        }
+        Ok(public)
+    }
+
+    /// Renders a page from storage: a fixed number of queries whatever the thread's size
+    /// (thread, top level, one per nested level, authors).
+    pub(crate) async fn render_page(&self, req: &PageRequest, vis: &Visibility) -> Result<Page, DomainError> {
+        let from = ReadFrom::Replica;
+        let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, from).await? else {
+            let view = PageView { thread: None, comments: Vec::new(), next_cursor: None };
+            return Ok(Page::new(to_json(&view)?, false));
+        };
+        let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort)).transpose()?;
+        let mut top = self.store.top_level(&thread, vis, req.sort, cursor, req.limit + 1, from).await?;
+        let next_cursor = if top.len() > req.limit {
+            top.truncate(req.limit);
+            top.last().map(|c| Cursor { sort: req.sort, score: c.likes - c.dislikes, id: c.id.0 }.encode())
+        } else {
+            None
+        };
+        let comments = self.expand(&thread, &req.forum, top, vis, self.config.limits.display_depth).await?;
+        let view = PageView { thread: Some(thread_view(&thread, &req.forum)), comments, next_cursor };
+        Ok(Page::new(to_json(&view)?, thread.hidden_count > 0))
+    }
+
+    /// Replies of one comment after a cursor, nested like a page.
+    pub async fn replies_page(
+        &self,
+        parent: CommentId,
+        cursor: Option<&str>,
+        limit: usize,
+        caller: &Caller,
+    ) -> Result<RepliesView, DomainError> {
+        let from = ReadFrom::Replica;
+        let p = self.store.comment(parent, from).await?.ok_or_else(|| DomainError::not_found("comment"))?;
+        let forum = self.forums.by_id(p.forum_id).ok_or_else(|| DomainError::not_found("comment"))?;
+        let vis = self.visibility(caller, &forum).await?;
+        if !visible(&p, &vis) {
+            return Err(DomainError::not_found("comment"));
+        }
+        let thread = self.store.thread(p.thread_id, from).await?.ok_or_else(|| DomainError::not_found("thread"))?;
+        let after = cursor.map(|c| Cursor::decode(c, Sort::Oldest)).transpose()?.map(|c| CommentId(c.id));
+        let mut first = self.store.replies(&thread, &[parent], &vis, after, limit + 1, from).await?;
+        let next_cursor = if first.len() > limit {
+            first.truncate(limit);
+            first.last().map(|c| Cursor { sort: Sort::Oldest, score: 0, id: c.id.0 }.encode())
+        } else {
+            None
+        };
+        let levels = self.config.limits.display_depth.saturating_sub(1);
+        let comments = self.expand(&thread, &forum, first, &vis, levels).await?;
+        Ok(RepliesView { comments, next_cursor })
+    }
+
+    /// Nests up to `levels` levels of replies under `top`: one query per level, then one for
+    /// the authors of everything shown.
+    async fn expand(
+        &self,
+        thread: &Thread,
+        forum: &Forum,
+        top: Vec<Comment>,
+        vis: &Visibility,
+        levels: usize,
+    ) -> Result<Vec<CommentView>, DomainError> {
+        let per_parent = self.config.limits.replies_per_parent;
+        let wants_children = |c: &Comment| c.reply_count > 0 || !matches!(vis, Visibility::Public);
+        let mut children: HashMap<CommentId, Vec<Comment>> = HashMap::new();
+        let mut more: HashMap<CommentId, String> = HashMap::new();
+        let mut level: Vec<CommentId> = top.iter().filter(|c| wants_children(c)).map(|c| c.id).collect();
+        let mut authors: Vec<AccountId> = top.iter().filter_map(Comment::account_id).collect();
+        for _ in 0..levels {
+            if level.is_empty() {
+                break;
+            }
+            let reps = self.store.replies(thread, &level, vis, None, per_parent + 1, ReadFrom::Replica).await?;
+            let mut grouped: HashMap<CommentId, Vec<Comment>> = HashMap::new();
+            for r in reps {
+                if let Some(pid) = r.parent_id {
+                    grouped.entry(pid).or_default().push(r);
+                }
+            }
+            let mut next = Vec::new();
+            for (pid, mut kids) in grouped {
+                if kids.len() > per_parent {
+                    kids.truncate(per_parent);
+                    if let Some(last) = kids.last() {
+                        more.insert(pid, Cursor { sort: Sort::Oldest, score: 0, id: last.id.0 }.encode());
+                    }
+                }
+                for k in &kids {
+                    authors.extend(k.account_id());
+                    if wants_children(k) {
+                        next.push(k.id);
+                    }
+                }
+                children.insert(pid, kids);
+            }
+            level = next;
+        }
+        let accounts = self.accounts_by_id(&authors).await?;
+        let ctx = ViewCtx { svc: self, forum, accounts: &accounts };
+        Ok(top.into_iter().map(|c| ctx.tree(c, &mut children, &more)).collect())
+    }
+
+    /// Renders one comment for an API response (no nesting).
+    pub(crate) async fn comment_view(&self, forum: &Forum, c: Comment) -> Result<CommentView, DomainError> {
+        let ids: Vec<AccountId> = c.account_id().into_iter().collect();
+        let accounts = self.accounts_by_id(&ids).await?;
+        let ctx = ViewCtx { svc: self, forum, accounts: &accounts };
+        Ok(ctx.view(c, Vec::new(), None))
+    }
+
+    /// After a write to a thread: make its cached pages stale and, if its first page was being
+    /// read (it was in the cache), render it again now so readers don't all miss at once.
+    /// Cold threads are only invalidated: a burst of posts to threads nobody reads costs no
+    /// renders.
+    pub(crate) fn after_write(self: &Arc<Self>, forum: &Arc<Forum>, ident: &Ident) {
+        let key_ident: Arc<str> = Arc::from(ident.as_str());
+        let first_page = |version| PageKey {
+            forum: forum.id,
+            ident: key_ident.clone(),
+            version,
+            sort: sort_tag(Sort::default()),
+            cursor: None,
+            limit: self.config.limits.page_default as u16,
+        };
+        let hot = self.pages.contains(&first_page(self.pages.version(forum.id, &key_ident)));
+        let version = self.pages.bump(forum.id, &key_ident);
+        if !hot {
+            return;
+        }
+        let key = first_page(version);
+        let svc = self.clone();
+        let req = PageRequest {
+            forum: forum.clone(),
+            ident: ident.clone(),
+            sort: Sort::default(),
+            cursor: None,
+            limit: self.config.limits.page_default,
+        };
+        tokio::spawn(async move {
+            // Through the single-flight path: a reader arriving meanwhile waits for this render.
+            let _ = svc.pages.get_or_fill(key, svc.render_page(&req, &Visibility::Public)).await;
+        });
+    }
+}
+
+fn visible(c: &Comment, vis: &Visibility) -> bool {
+    match vis {
+        Visibility::Moderator => true,
+        Visibility::Public => c.status == CommentStatus::Approved,
+        Visibility::Author { account, anon } => {
+            c.status == CommentStatus::Approved
+                || (c.status.is_hidden()
+                    && ((account.is_some() && c.account_id() == *account)
+                        || (anon.is_some() && c.anon_id.as_deref() == anon.as_deref())))
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, DomainError> {
+    serde_json::to_vec(v).map_err(|e| {
+        tracing::error!(error = %e, "serializing a page");
+        DomainError::internal()
+    })
+}
+
+pub(crate) fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
+    ThreadView {
+        id: t.id,
+        forum: forum.name.clone(),
+        ident: t.ident.as_str().to_string(),
+        url: t.url.clone(),
+        title: t.title.clone(),
+        closed: t.closed,
+        comment_count: t.comment_count,
+        seq: t.seq,
+    }
+}
+
+struct ViewCtx<'a> {
+    svc: &'a Service,
+    forum: &'a Forum,
+    accounts: &'a HashMap<AccountId, Arc<Account>>,
+}
+
+impl ViewCtx<'_> {
+    fn tree(
+        &self,
+        c: Comment,
+        children: &mut HashMap<CommentId, Vec<Comment>>,
+        more: &HashMap<CommentId, String>,
+    ) -> CommentView {
+        let kids = children.remove(&c.id).unwrap_or_default();
+        let cursor = more.get(&c.id).cloned().or_else(|| {
+            // Replies exist below the nesting shown here: the cursor starts at the beginning.
+            (kids.is_empty() && c.reply_count > 0).then(|| Cursor { sort: Sort::Oldest, score: 0, id: 0 }.encode())
+        });
+        let replies = kids.into_iter().map(|k| self.tree(k, children, more)).collect();
+        self.view(c, replies, cursor)
+    }
+
+    fn view(&self, c: Comment, replies: Vec<CommentView>, replies_cursor: Option<String>) -> CommentView {
+        let signer = &self.svc.signer;
+        let deleted = c.status == CommentStatus::Deleted;
+        let author = if deleted {
+            AuthorView { name: "[deleted]".into(), url: None, account_id: None, avatar: String::new(), moderator: false }
+        } else {
+            match &c.author {
+                Author::Account(id) => {
+                    let a = self.accounts.get(id);
+                    AuthorView {
+                        name: a.map_or_else(|| "[unknown]".to_string(), |a| a.display_name.clone()),
+                        url: None,
+                        account_id: Some(*id),
+                        avatar: signer.keyed_hash("avatar", &format!("a:{}", id.0)),
+                        moderator: a.is_some_and(|a| a.can_moderate(self.forum.id)),
+                    }
+                }
+                Author::Guest { name, email, url } => AuthorView {
+                    name: name.clone(),
+                    url: url.clone(),
+                    account_id: None,
+                    avatar: signer.keyed_hash("avatar", &email.as_deref().map_or_else(|| format!("n:{name}"), |e| format!("e:{}", e.to_lowercase()))),
+                    moderator: false,
+                },
+            }
+        };
+        CommentView {
+            id: c.id,
+            thread_id: c.thread_id,
+            parent_id: c.parent_id,
+            depth: c.depth,
+            author,
+            body_html: if deleted { String::new() } else { c.body_html },
+            body: if deleted { String::new() } else { c.body_md },
+            status: c.status,
+            likes: c.likes,
+            dislikes: c.dislikes,
+            reply_count: c.reply_count,
+            created_at: rfc3339(c.created_at),
+            edited_at: c.edited_at.map(rfc3339),
+            replies,
+            replies_cursor,
+        }
+    }
+}

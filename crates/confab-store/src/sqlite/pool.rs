@@ -1,0 +1,258 @@
+//! Connections: a bounded pool of readers and one writer thread that commits in groups.
+//!
+//! Why one writer: SQLite allows one writer at a time anyway, and funnelling every write through
+//! one thread lets it wrap many requests in one transaction, so one fsync (`synchronous=FULL`)
+//! makes a whole group durable before any of them is acknowledged. Each request runs inside its
+//! own SAVEPOINT, so one failing request never spoils the others in its group.
+
+use confab_core::{DomainError, ErrorCode};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// Most requests committed together.
+const MAX_GROUP: usize = 512;
+/// Writes waiting for the writer; past this, callers wait (bounded backpressure).
+const WRITE_QUEUE: usize = 8192;
+/// How long a caller waits for its write before giving up with 503.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Maps a SQLite failure to a domain error, logging the cause.
+pub fn db_err(e: rusqlite::Error) -> DomainError {
+    use rusqlite::ErrorCode as C;
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            C::DatabaseBusy | C::DatabaseLocked => {
+                return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly")
+            }
+            C::ConstraintViolation => return DomainError::new(ErrorCode::Conflict, "already exists"),
+            _ => {}
+        }
+    }
+    tracing::error!(error = %e, "sqlite error");
+    DomainError::internal()
+}
+
+/// Sends a job's result once its group's commit is known.
+type Completion = Box<dyn FnOnce(Result<(), DomainError>) + Send>;
+/// Runs inside the group's transaction; `Ok` keeps its changes, `Err` rolls back its savepoint.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Counts statements: into the store's total, and into the caller's query scope if it runs
+/// inside [`crate::count_queries`] (per-request records; tests that prove a page read costs
+/// the same for any thread size).
+pub struct Counter {
+    total: Arc<AtomicU64>,
+    scope: Option<Arc<AtomicU64>>,
+}
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+        if let Some(s) = &self.scope {
+            s.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Pool {
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+    writer: mpsc::Sender<Job>,
+    total: Arc<AtomicU64>,
+}
+
+fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if !writer {
+        conn.pragma_update(None, "query_only", true)?;
+    }
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+impl Pool {
+    /// Opens the file, runs `init` on the writer connection (migrations), then starts the writer.
+    pub fn open(
+        path: &Path,
+        readers: usize,
+        init: impl FnOnce(&mut Connection) -> Result<(), DomainError>,
+    ) -> Result<Pool, DomainError> {
+        let mut w = Connection::open(path).map_err(db_err)?;
+        configure(&w, true).map_err(db_err)?;
+        init(&mut w)?;
+        let mut rs = Vec::with_capacity(readers);
+        for _ in 0..readers.max(1) {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(db_err)?;
+            configure(&r, false).map_err(db_err)?;
+            rs.push(r);
+        }
+        let n = rs.len();
+        let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("confab-sqlite-writer".into())
+            .spawn(move || writer_loop(w, rx))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start writer thread");
+                DomainError::internal()
+            })?;
+        Ok(Pool { readers: Arc::new(Mutex::new(rs)), permits: Arc::new(Semaphore::new(n)), writer: tx, total: Arc::default() })
+    }
+
+    /// Statements executed so far.
+    pub fn statements(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    fn counter(&self) -> Counter {
+        Counter { total: self.total.clone(), scope: crate::current_query_scope() }
+    }
+
+    /// Runs `f` on a reader connection, off the async threads.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, DomainError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DomainError::new(ErrorCode::Unavailable, "store is shutting down"))?;
+        let counter = self.counter();
+        let readers = self.readers.clone();
+        // The connection and its permit travel into the blocking task and are given back there,
+        // so a request cancelled while it waits (the client hung up) never loses a connection.
+        let joined = tokio::task::spawn_blocking(move || {
+            let _slot = Slot(Some(permit));
+            let conn = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some(conn) = conn else {
+                return Err(DomainError::internal());
+            };
+            let r = f(&conn, &counter);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            r
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            // The reader panicked: its connection is gone and `Slot` forgot its permit to match,
+            // so one fewer read runs at a time from now on.
+            tracing::error!(error = %e, "reader task failed");
+            Err(DomainError::internal())
+        })
+    }
+
+    /// Runs `f` in the writer's next group transaction and waits for the group to commit.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, DomainError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, DomainError>>();
+        let counter = self.counter();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let r = f(conn, &counter);
+            let ok = r.is_ok();
+            let completion: Completion = Box::new(move |commit: Result<(), DomainError>| {
+                let _ = tx.send(commit.and(r));
+            });
+            (ok, completion)
+        });
+        let unavailable = || DomainError::new(ErrorCode::Unavailable, "write timed out, retry shortly");
+        tokio::time::timeout(WRITE_TIMEOUT, async {
+            self.writer.send(job).await.map_err(|_| unavailable())?;
+            rx.await.map_err(|_| unavailable())?
+        })
+        .await
+        .map_err(|_| unavailable())?
+    }
+}
+
+/// A reader's permit, given back when the read ends, and forgotten if the read panicked (its
+/// connection was lost with it, so capacity must shrink by one).
+struct Slot(Option<OwnedSemaphorePermit>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(p) = self.0.take() {
+                p.forget();
+            }
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Run nothing: dropping the jobs drops their reply channels, and every caller of the
+            // group gets 503 to retry.
+            db_err(e);
+            batch.clear();
+            continue;
+        }
+        for job in batch.drain(..) {
+            let sp = conn.execute_batch("SAVEPOINT job");
+            let (ok, completion) = job(&conn);
+            if sp.is_ok() {
+                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                if let Err(e) = conn.execute_batch(end) {
+                    tracing::error!(error = %e, "savepoint end failed");
+                }
+            }
+            completions.push(completion);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(db_err);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for c in completions {
+            c(commit.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads whose callers go away mid-read (a client hung up) give their connection back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_reads_do_not_lose_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::open(&dir.path().join("t.sqlite3"), 2, |_| Ok(())).unwrap();
+        for _ in 0..10 {
+            let slow = pool.read(|c, _| {
+                std::thread::sleep(Duration::from_millis(30));
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(db_err)
+            });
+            assert!(tokio::time::timeout(Duration::from_millis(2), slow).await.is_err(), "cancelled mid-read");
+        }
+        for _ in 0..4 {
+            let v = pool.read(|c, _| c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)).map_err(db_err)).await;
+            assert_eq!(v, Ok(42));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! SQLite schema, as addition-only migrations: a version is applied once and never changed, so
+//! an older binary keeps working against a newer file during a rolling upgrade.
+
+/// `(version, sql)`, applied in order inside one transaction each.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE forums (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    shard INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    email TEXT UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    is_staff INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE forum_moderators (
+    forum_id INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    PRIMARY KEY (forum_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX forum_moderators_account ON forum_moderators (account_id);
+CREATE TABLE bans (
+    id INTEGER PRIMARY KEY,
+    forum_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    UNIQUE (forum_id, kind, value)
+);
+CREATE TABLE threads (
+    id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id INTEGER NOT NULL,
+    ident TEXT NOT NULL,
+    url TEXT,
+    title TEXT,
+    closed INTEGER NOT NULL DEFAULT 0,
+    comment_count INTEGER NOT NULL DEFAULT 0,
+    hidden_count INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    UNIQUE (forum_id, ident)
+);
+CREATE TABLE comments (
+    id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    thread_id INTEGER NOT NULL,
+    forum_id INTEGER NOT NULL,
+    parent_id INTEGER,
+    depth INTEGER NOT NULL,
+    account_id INTEGER,
+    anon_id TEXT,
+    guest_name TEXT,
+    guest_email TEXT,
+    guest_url TEXT,
+    body_md TEXT NOT NULL,
+    body_html TEXT NOT NULL,
+    status TEXT NOT NULL,
+    likes INTEGER NOT NULL DEFAULT 0,
+    dislikes INTEGER NOT NULL DEFAULT 0,
+    score INTEGER NOT NULL DEFAULT 0,
+    reply_count INTEGER NOT NULL DEFAULT 0,
+    flag_count INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    edited_at INTEGER,
+    ip_hash TEXT NOT NULL
+);
+CREATE INDEX comments_thread_id ON comments (thread_id, parent_id, id);
+CREATE INDEX comments_thread_best ON comments (thread_id, parent_id, score DESC, id);
+CREATE INDEX comments_forum_status ON comments (forum_id, status, id);
+CREATE INDEX comments_forum_id ON comments (forum_id, id);
+CREATE INDEX comments_forum_flagged ON comments (forum_id, id) WHERE flag_count > 0;
+CREATE INDEX comments_hidden ON comments (thread_id) WHERE status IN ('pending', 'spam');
+CREATE TABLE votes (
+    comment_id INTEGER NOT NULL,
+    voter TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (comment_id, voter)
+) WITHOUT ROWID;
+CREATE TABLE flags (
+    comment_id INTEGER NOT NULL,
+    flagger TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (comment_id, flagger)
+) WITHOUT ROWID;
+CREATE TABLE mod_log (
+    id INTEGER PRIMARY KEY,
+    forum_id INTEGER NOT NULL,
+    actor INTEGER,
+    action TEXT NOT NULL,
+    comment_id INTEGER,
+    detail TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX mod_log_forum ON mod_log (forum_id, id);
+CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    comment_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+"#,
+), (
+    // The task outbox (written in the same transaction as the change that causes it), the
+    // effects that tasks recorded, and reply-notification subscriptions (double opt-in).
+    2,
+    r#"
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX tasks_due ON tasks (run_at, id) WHERE state = 'queued';
+CREATE INDEX tasks_leased ON tasks (locked_until, id) WHERE state = 'running';
+CREATE INDEX tasks_state ON tasks (state, id);
+CREATE TABLE task_effects (
+    task_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (task_id, key)
+) WITHOUT ROWID;
+CREATE TABLE subscriptions (
+    forum_id INTEGER NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    shard INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    confirm_sent_at INTEGER,
+    confirm_task INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (forum_id, email)
+) WITHOUT ROWID;
+CREATE TABLE reply_notify (
+    comment_id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
+)];

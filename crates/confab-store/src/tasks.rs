@@ -1,0 +1,135 @@
+//! The outbox's records: tasks to write with a change, tasks as stored, and reply-mail
+//! subscriptions.
+
+use confab_core::id::CommentId;
+use confab_core::model::CommentStatus;
+
+/// Largest serialized task payload. Payloads name what to act on (ids, a URL, an address);
+/// handlers load the rest when they run.
+pub const MAX_TASK_PAYLOAD: usize = 16 * 1024;
+
+/// When a task given to [`crate::Store::set_status`] is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskWhen {
+    Always,
+    /// Only if this comment's status changed in the call.
+    Changed(CommentId),
+    /// Only if this comment's status changed from this one.
+    ChangedFrom(CommentId, CommentStatus),
+}
+
+/// A task to write in the same transaction as the change that causes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// The handler that runs it, e.g. `webhook` or `mail.reply`.
+    pub kind: String,
+    /// A JSON object (see [`MAX_TASK_PAYLOAD`]).
+    pub payload: serde_json::Value,
+    /// Run no earlier than this many milliseconds after the commit.
+    pub delay_ms: i64,
+    pub when: TaskWhen,
+}
+
+impl NewTask {
+    pub fn new(kind: &str, payload: serde_json::Value) -> NewTask {
+        NewTask { kind: kind.to_string(), payload, delay_ms: 0, when: TaskWhen::Always }
+    }
+    pub fn when(mut self, when: TaskWhen) -> NewTask {
+        self.when = when;
+        self
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Waiting for its `run_at`.
+    Queued,
+    /// Claimed by a worker until `locked_until`; after that any worker may claim it again.
+    Running,
+    Done,
+    /// Failed `max_attempts` times, or failed in a way retrying cannot fix; waits for an
+    /// operator (`confab tasks retry ID`).
+    Parked,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Parked => "parked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(Self::Queued),
+            "running" => Some(Self::Running),
+            "done" => Some(Self::Done),
+            "parked" => Some(Self::Parked),
+            _ => None,
+        }
+    }
+}
+
+/// A task as stored. A claimed task's `attempts` identifies the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// A sharded id (carries the logical shard of the forum whose change caused it).
+    pub id: i64,
+    pub shard: u16,
+    pub kind: String,
+    /// The JSON payload as written (the handler parses it; a bad one parks the task).
+    pub payload: String,
+    pub state: TaskState,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Task {
+    pub fn payload_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An address's subscription to a forum's reply mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// Asked for; a confirmation mail with a signed link is (or was) on its way.
+    Pending,
+    /// The link was followed: replies are mailed.
+    Confirmed,
+    /// One-click unsubscribed: nothing is mailed until a new request is confirmed.
+    Unsubscribed,
+}
+
+impl SubState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubState::Pending => "pending",
+            SubState::Confirmed => "confirmed",
+            SubState::Unsubscribed => "unsubscribed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "confirmed" => Some(Self::Confirmed),
+            "unsubscribed" => Some(Self::Unsubscribed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub state: SubState,
+    /// When the last confirmation request was mailed.
+    pub confirm_sent_at: Option<i64>,
+    pub updated_at: i64,
+}

@@ -1,0 +1,120 @@
+//! The signed links in Confab's mail. Each token is a [`Signer`] token of its own kind, so one
+//! made for a purpose never verifies as another; the HTTP layer checks them with no database
+//! access and acts only on POST (a GET shows a page with a button: mail scanners follow links).
+//!
+//! - `GET|POST /mail/confirm?t=`: confirm a subscription to a forum's reply mail (expires).
+//! - `GET|POST /mail/unsubscribe?t=`: unsubscribe (never expires; the POST is RFC 8058's
+//!   one-click `List-Unsubscribe=One-Click`).
+//! - `GET|POST /mail/moderate?t=`: a moderator's approve / spam / delete of one comment
+//!   (expires; checked against the account's current rights when used).
+
+use confab_core::id::{AccountId, CommentId, ForumId};
+use confab_core::sign::Signer;
+
+pub const CONFIRM_PATH: &str = "/mail/confirm";
+pub const UNSUBSCRIBE_PATH: &str = "/mail/unsubscribe";
+pub const MODERATE_PATH: &str = "/mail/moderate";
+
+const CONFIRM: &str = "mail-confirm";
+const UNSUBSCRIBE: &str = "mail-unsubscribe";
+const MODERATE: &str = "mail-moderate";
+
+/// How long a confirmation link works.
+pub const CONFIRM_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long a moderation link works.
+pub const MODERATE_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// What a moderation link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModAction {
+    Approve,
+    Spam,
+    Delete,
+}
+
+impl ModAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModAction::Approve => "approve",
+            ModAction::Spam => "spam",
+            ModAction::Delete => "delete",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approve" => Some(Self::Approve),
+            "spam" => Some(Self::Spam),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// `base` + `path` + `?t=` + token (tokens are URL-safe).
+pub fn url(base: &str, path: &str, token: &str) -> String {
+    format!("{}{path}?t={token}", base.trim_end_matches('/'))
+}
+
+pub fn confirm_token(s: &Signer, forum: ForumId, email: &str, now: i64) -> String {
+    s.sign(CONFIRM, &format!("{}|{}|{email}", forum.0, now.saturating_add(CONFIRM_TTL_MS)))
+}
+
+/// The forum and address of a valid, unexpired confirmation token.
+pub fn verify_confirm(s: &Signer, token: &str, now: i64) -> Option<(ForumId, String)> {
+    let p = s.verify(CONFIRM, token)?;
+    let mut it = p.splitn(3, '|');
+    let forum = it.next()?.parse().ok().map(ForumId)?;
+    let exp: i64 = it.next()?.parse().ok()?;
+    let email = it.next()?.to_string();
+    (now <= exp && !email.is_empty()).then_some((forum, email))
+}
+
+pub fn unsubscribe_token(s: &Signer, forum: ForumId, email: &str) -> String {
+    s.sign(UNSUBSCRIBE, &format!("{}|{email}", forum.0))
+}
+
+pub fn verify_unsubscribe(s: &Signer, token: &str) -> Option<(ForumId, String)> {
+    let p = s.verify(UNSUBSCRIBE, token)?;
+    let (forum, email) = p.split_once('|')?;
+    let forum = forum.parse().ok().map(ForumId)?;
+    (!email.is_empty()).then(|| (forum, email.to_string()))
+}
+
+pub fn moderate_token(s: &Signer, comment: CommentId, account: AccountId, action: ModAction, now: i64) -> String {
+    s.sign(MODERATE, &format!("{}|{}|{}|{}", comment.0, account.0, action.as_str(), now.saturating_add(MODERATE_TTL_MS)))
+}
+
+/// The comment, moderator and action of a valid, unexpired moderation token.
+pub fn verify_moderate(s: &Signer, token: &str, now: i64) -> Option<(CommentId, AccountId, ModAction)> {
+    let p = s.verify(MODERATE, token)?;
+    let mut it = p.split('|');
+    let comment = it.next()?.parse().ok().map(CommentId)?;
+    let account = it.next()?.parse().ok().map(AccountId)?;
+    let action = ModAction::parse(it.next()?)?;
+    let exp: i64 = it.next()?.parse().ok()?;
+    (now <= exp && it.next().is_none()).then_some((comment, account, action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_are_bound_to_their_purpose() {
+        let s = Signer::new(b"k");
+        let now = 1_800_000_000_000;
+        let c = confirm_token(&s, ForumId(3), "a|b@example.com", now);
+        assert_eq!(verify_confirm(&s, &c, now), Some((ForumId(3), "a|b@example.com".to_string())));
+        assert_eq!(verify_confirm(&s, &c, now + CONFIRM_TTL_MS + 1), None, "expired");
+        assert_eq!(verify_unsubscribe(&s, &c), None, "a confirmation token does not unsubscribe");
+        let u = unsubscribe_token(&s, ForumId(3), "x@example.com");
+        assert_eq!(verify_unsubscribe(&s, &u), Some((ForumId(3), "x@example.com".to_string())));
+        assert_eq!(verify_confirm(&s, &u, now), None);
+        assert_eq!(verify_unsubscribe(&Signer::new(b"other"), &u), None);
+        let m = moderate_token(&s, CommentId(9), AccountId(4), ModAction::Spam, now);
+        assert_eq!(verify_moderate(&s, &m, now), Some((CommentId(9), AccountId(4), ModAction::Spam)));
+        assert_eq!(verify_moderate(&s, &m, now + MODERATE_TTL_MS + 1), None);
+        assert_eq!(verify_moderate(&s, "junk", now), None);
+        assert_eq!(url("http://h/", CONFIRM_PATH, "t.k"), "http://h/mail/confirm?t=t.k");
+    }
+}

@@ -1,0 +1,304 @@
+//! E-mail: the SMTP sender and the three mail tasks.
+//!
+//! - `mail.confirm`: the double opt-in request, with a signed confirmation link. Sent while the
+//!   address's subscription is pending, at most once an hour per address and forum (re-runs of
+//!   the same task excepted), so a form cannot be used to flood someone's inbox.
+//! - `mail.reply`: a reply to a comment whose author asked for replies, sent only if their
+//!   address is confirmed (and it is not their own reply, and the reply is published). Carries
+//!   a signed one-click unsubscribe link and the RFC 8058 headers `List-Unsubscribe` and
+//!   `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+//! - `mail.moderators`: a new or pending comment, to each moderator of the forum who has an
+//!   address, with signed approve / spam (pending) or spam / delete (published) links.
+//!
+//! Every message has a `Message-ID` made from the task id and the recipient
+//! (`<confab.TASK.N@DOMAIN>`), so a re-run after a crash sends the same message again, never a
+//! new one; and each recipient is recorded as a task effect once the SMTP server accepted the
+//! message, so a re-run skips them.
+
+pub mod compose;
+
+use crate::config::{MailConfig, MailTls};
+use crate::kinds::{self, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
+use crate::links::{self, ModAction};
+use crate::{Handler, TaskError};
+use async_trait::async_trait;
+use compose::Composed;
+use confab_core::model::{Author, Comment, CommentStatus, Forum, ModeratorMail};
+use confab_core::sign::Signer;
+use confab_store::{ReadFrom, Store, SubState, Task};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Confirmation requests to one address for one forum: at most one per this many ms.
+pub const CONFIRM_INTERVAL_MS: i64 = 3600 * 1000;
+/// Most moderators one notice goes to.
+const MAX_MODERATORS: usize = 50;
+
+/// Sends messages over SMTP (one connection per message; mail is not a hot path).
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// The right-hand side of Message-IDs.
+    domain: String,
+    timeout: Duration,
+}
+
+impl Mailer {
+    /// The sender `[mail]` describes, or `None` when mail is off (no `smtp_host`).
+    pub fn new(cfg: &MailConfig) -> Result<Option<Mailer>, String> {
+        if !cfg.enabled() {
+            return Ok(None);
+        }
+        let from: Mailbox = cfg.from.parse().map_err(|e| format!("[mail] from = {:?} is not an address: {e}", cfg.from))?;
+        let host = cfg.smtp_host.trim();
+        let builder = match cfg.tls {
+            MailTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            MailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| format!("[mail] tls: {e}"))?,
+            MailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| format!("[mail] tls: {e}"))?,
+        };
+        let step = Duration::from_secs(cfg.timeout_secs.clamp(1, 600));
+        let mut builder = builder.port(cfg.smtp_port).timeout(Some(step));
+        if !cfg.username.is_empty() {
+            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.0.clone()));
+        }
+        let domain = from.email.domain().to_string();
+        // A whole conversation is a handful of steps.
+        Ok(Some(Mailer { transport: builder.build(), from, domain, timeout: step * 6 }))
+    }
+
+    /// The stable Message-ID of task `task`'s message to recipient number `n`.
+    pub fn message_id(&self, task: i64, n: i64) -> String {
+        format!("<confab.{task}.{n}@{}>", self.domain)
+    }
+
+    /// Sends one message. A permanent SMTP refusal parks the task; anything else is retried.
+    pub async fn send(&self, to: &str, msg: &Composed, message_id: String, unsubscribe: Option<&str>) -> Result<(), TaskError> {
+        let to: Mailbox = to.parse().map_err(|e| TaskError::Park(format!("recipient {to:?} is not an address: {e}")))?;
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(msg.subject.clone())
+            .date_now()
+            .message_id(Some(message_id))
+            .raw_header(raw("Auto-Submitted", "auto-generated"));
+        if let Some(u) = unsubscribe {
+            b = b.raw_header(raw("List-Unsubscribe", &format!("<{u}>"))).raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
+        }
+        let m = b
+            .multipart(MultiPart::alternative_plain_html(msg.text.clone(), msg.html.clone()))
+            .map_err(|e| TaskError::Park(format!("cannot build the message: {e}")))?;
+        match tokio::time::timeout(self.timeout, self.transport.send(m)).await {
+            Err(_) => Err(TaskError::Retry(format!("SMTP timed out after {} s", self.timeout.as_secs()))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(TaskError::Park(format!("SMTP refused the message: {e}"))),
+            Ok(Err(e)) => Err(TaskError::Retry(format!("SMTP: {e}"))),
+        }
+    }
+}
+
+fn raw(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+/// The handlers of the three mail kinds.
+pub struct MailHandlers {
+    store: Arc<dyn Store>,
+    signer: Signer,
+    mailer: Option<Mailer>,
+    /// Base of links, no trailing slash.
+    base: String,
+}
+
+fn payload<T: serde::de::DeserializeOwned>(task: &Task) -> Result<T, TaskError> {
+    serde_json::from_str(&task.payload).map_err(|e| TaskError::Park(format!("bad payload: {e}")))
+}
+
+fn retry(e: confab_core::DomainError) -> TaskError {
+    TaskError::Retry(format!("store: {e}"))
+}
+
+/// The thread's page, if it is on one of the forum's own sites (a URL a poster supplied is
+/// not put in mail otherwise), pointing at `comment`.
+fn read_url(forum: &Forum, url: Option<&str>, comment: &Comment) -> Option<String> {
+    let u = url?;
+    let parsed = reqwest::Url::parse(u).ok()?;
+    let origin = parsed.origin().ascii_serialization();
+    forum.settings.origin_allowed(&origin).then(|| {
+        let mut p = parsed;
+        p.set_fragment(Some(&format!("confab-c-{}", comment.id)));
+        p.to_string()
+    })
+}
+
+impl MailHandlers {
+    pub fn new(store: Arc<dyn Store>, signer: Signer, mailer: Option<Mailer>, base: String) -> MailHandlers {
+        MailHandlers { store, signer, mailer, base }
+    }
+
+    async fn forum(&self, id: confab_core::id::ForumId) -> Result<Option<Forum>, TaskError> {
+        Ok(self.store.forums().await.map_err(retry)?.into_iter().find(|f| f.id == id))
+    }
+
+    /// Who wrote `c`: a display name and an address, if known.
+    async fn author(&self, c: &Comment) -> Result<(String, Option<String>), TaskError> {
+        Ok(match &c.author {
+            Author::Guest { name, email, .. } => (name.clone(), email.clone()),
+            Author::Account(id) => match self.store.account(*id).await.map_err(retry)? {
+                Some(a) => (a.display_name, a.email),
+                None => ("a former user".to_string(), None),
+            },
+        })
+    }
+
+    /// Sends to one recipient unless a run of this task already did (effect `key`), then
+    /// records it.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_once(
+        &self,
+        mailer: &Mailer,
+        task: &Task,
+        done: &[String],
+        key: &str,
+        n: i64,
+        to: &str,
+        msg: &Composed,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), TaskError> {
+        if done.iter().any(|d| d == key) {
+            tracing::info!(task = task.id, effect = key, "already sent by an earlier run; skipped");
+            return Ok(());
+        }
+        mailer.send(to, msg, mailer.message_id(task.id, n), unsubscribe).await?;
+        self.store.record_task_effect(task.id, key).await.map_err(retry)
+    }
+
+    async fn confirm(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: ConfirmPayload = payload(task)?;
+        let Some(forum) = self.forum(p.forum_id).await? else { return Ok(()) };
+        let sub = self.store.subscription(forum.id, &p.email).await.map_err(retry)?;
+        if sub.map(|s| s.state) != Some(SubState::Pending) {
+            tracing::info!(task = task.id, "subscription is no longer pending; no confirmation needed");
+            return Ok(());
+        }
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        if !done.iter().any(|d| d == "mail")
+            && !self.store.claim_confirmation(forum.id, &p.email, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
+        {
+            tracing::info!(task = task.id, "a confirmation went to this address within the hour; not sending another");
+            return Ok(());
+        }
+        let token = links::confirm_token(&self.signer, forum.id, &p.email, confab_core::now_ms());
+        let msg = compose::confirm(&forum.settings.title, &links::url(&self.base, links::CONFIRM_PATH, &token));
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
+    }
+
+    async fn reply(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: ReplyPayload = payload(task)?;
+        let Some(reply) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        // A pending reply is mailed when it is approved (approval writes its own task).
+        if reply.status != CommentStatus::Approved {
+            return Ok(());
+        }
+        let Some(parent) = reply.parent_id else { return Ok(()) };
+        let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else { return Ok(()) };
+        let Some(forum) = self.forum(reply.forum_id).await? else { return Ok(()) };
+        let sub = self.store.subscription(forum.id, &watcher).await.map_err(retry)?;
+        if sub.map(|s| s.state) != Some(SubState::Confirmed) {
+            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed");
+            return Ok(());
+        }
+        let (author, author_email) = self.author(&reply).await?;
+        if author_email.is_some_and(|e| e.eq_ignore_ascii_case(&watcher)) {
+            return Ok(());
+        }
+        let Some(thread) = self.store.thread(reply.thread_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        let unsubscribe = links::url(&self.base, links::UNSUBSCRIBE_PATH, &links::unsubscribe_token(&self.signer, forum.id, &watcher));
+        let read = read_url(&forum, thread.url.as_deref(), &reply);
+        let msg = compose::reply(&compose::Reply {
+            forum_title: &forum.settings.title,
+            thread_title: thread.title.as_deref().unwrap_or(thread.ident.as_str()),
+            author: &author,
+            body: &reply.body_md,
+            read_url: read.as_deref(),
+            unsubscribe_url: &unsubscribe,
+        });
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        self.send_once(mailer, task, &done, "mail", 0, &watcher, &msg, Some(&unsubscribe)).await
+    }
+
+    async fn moderators(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: ModeratorsPayload = payload(task)?;
+        let Some(c) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        // Already moderated (or removed) before the notice went out: nothing to ask.
+        let wanted = match p.notice {
+            Notice::Pending => CommentStatus::Pending,
+            Notice::New => CommentStatus::Approved,
+        };
+        if c.status != wanted {
+            return Ok(());
+        }
+        let Some(forum) = self.forum(c.forum_id).await? else { return Ok(()) };
+        match (forum.settings.moderator_mail, p.notice) {
+            (ModeratorMail::None, _) | (ModeratorMail::Pending, Notice::New) => return Ok(()),
+            _ => {}
+        }
+        let mods: Vec<_> = self
+            .store
+            .forum_moderators(forum.id)
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .filter(|m| m.email.is_some() && Some(m.id) != c.account_id())
+            .take(MAX_MODERATORS)
+            .collect();
+        if mods.is_empty() {
+            return Ok(());
+        }
+        let Some(thread) = self.store.thread(c.thread_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        let (author, _) = self.author(&c).await?;
+        let read = read_url(&forum, thread.url.as_deref(), &c);
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        let now = confab_core::now_ms();
+        let dashboard = format!("{}/admin", self.base);
+        for m in mods {
+            let Some(to) = m.email.as_deref() else { continue };
+            let link = |a: ModAction| links::url(&self.base, links::MODERATE_PATH, &links::moderate_token(&self.signer, c.id, m.id, a, now));
+            let actions = match p.notice {
+                Notice::Pending => vec![("Approve", link(ModAction::Approve)), ("Mark as spam", link(ModAction::Spam))],
+                Notice::New => vec![("Mark as spam", link(ModAction::Spam)), ("Delete", link(ModAction::Delete))],
+            };
+            let msg = compose::moderator(&compose::ModNotice {
+                forum_title: &forum.settings.title,
+                thread_title: thread.title.as_deref().unwrap_or(thread.ident.as_str()),
+                author: &author,
+                author_email: c.guest_email(),
+                body: &c.body_md,
+                pending: p.notice == Notice::Pending,
+                read_url: read.as_deref(),
+                actions,
+                dashboard_url: &dashboard,
+            });
+            self.send_once(mailer, task, &done, &format!("mail:{}", m.id.0), m.id.0, to, &msg, None).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for MailHandlers {
+    async fn run(&self, task: &Task) -> Result<(), TaskError> {
+        let Some(mailer) = &self.mailer else {
+            return Err(TaskError::Park("mail is not configured on this worker ([mail] smtp_host is empty)".into()));
+        };
+        match task.kind.as_str() {
+            kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,
+            kinds::MAIL_REPLY => self.reply(mailer, task).await,
+            kinds::MAIL_MODERATORS => self.moderators(mailer, task).await,
+            other => Err(TaskError::Park(format!("no mail handler for {other}"))),
+        }
+    }
+}

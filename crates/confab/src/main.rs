@@ -1,0 +1,282 @@
+//! `confab`: one binary for every role.
+//!
+//! - `serve`: the HTTP API and the task worker (embedded default: SQLite in `./confab-data`,
+//!   nothing else to run); `--role api` or `--role worker` runs one of the two.
+//! - `tasks`: list the task outbox; `tasks retry ID` queues a parked task again.
+//! - `migrate`: apply schema migrations.
+//! - `admin`: forums and accounts from the command line.
+//! - `bench`: the load generator Confab is measured with.
+
+mod bench;
+mod bench_live;
+mod settings;
+mod tasks;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use confab_server::config::Config;
+use confab_server::Server;
+use confab_store::sqlite::SqliteStore;
+use confab_store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "confab", version, about = "Threaded, moderated comments for any web page")]
+struct Cli {
+    /// TOML configuration file (every key documented in confab.example.toml).
+    #[arg(long, global = true, env = "CONFAB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite file, generated secret). Overrides `data_dir`.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server.
+    Serve {
+        /// Address to listen on. Overrides `listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// `off` disables write rate limits (benchmarks and load tests).
+        #[arg(long, value_parser = ["on", "off"])]
+        rate_limit: Option<String>,
+        /// `all`: HTTP and the task worker; `api`: HTTP only; `worker`: the task worker only.
+        #[arg(long, value_parser = ["all", "api", "worker"], default_value = "all")]
+        role: String,
+    },
+    /// List the task outbox, or queue a parked task again (`confab tasks retry ID`).
+    Tasks(tasks::TasksArgs),
+    /// Apply pending schema migrations and exit.
+    Migrate,
+    /// Manage forums and accounts.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+    /// Load-test a running server.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create a forum (a site).
+    CreateForum {
+        name: String,
+        #[arg(long)]
+        title: Option<String>,
+        /// Allowed origin, repeatable: --origin https://blog.example.com
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// none, pre or links.
+        #[arg(long)]
+        moderation: Option<String>,
+        /// Disallow guest comments.
+        #[arg(long)]
+        no_guests: bool,
+    },
+    /// Create an account, optionally staff or moderator of forums.
+    CreateAccount {
+        username: String,
+        /// Password; read from CONFAB_PASSWORD when omitted.
+        #[arg(long, env = "CONFAB_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        staff: bool,
+        /// Forum to moderate, repeatable.
+        #[arg(long = "moderator-of")]
+        moderator_of: Vec<String>,
+    },
+    /// List forums.
+    ListForums,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Cmd::Bench(args) = cli.cmd {
+        return bench::run(args).await;
+    }
+    let mut config = settings::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(d) = cli.data {
+        config.data_dir = d;
+    }
+    match cli.cmd {
+        Cmd::Serve { listen, rate_limit, role } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(r) = rate_limit {
+                config.rate_limit.enabled = r == "on";
+            }
+            match role.as_str() {
+                "worker" => tasks::run_worker(config).await,
+                "api" => {
+                    config.tasks.in_process = false;
+                    serve(config).await
+                }
+                _ => serve(config).await,
+            }
+        }
+        Cmd::Tasks(args) => tasks::run(config, args).await,
+        Cmd::Migrate => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let applied = SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
+            println!("applied migrations: {applied:?}");
+            Ok(())
+        }
+        Cmd::Admin { cmd } => admin(config, cmd).await,
+        Cmd::Bench(_) => Ok(()),
+    }
+}
+
+fn db_path(config: &Config) -> PathBuf {
+    config.data_dir.join("confab.sqlite3")
+}
+
+/// The configured secret, or one generated on first start and kept in the data directory.
+fn secret(config: &Config) -> Result<Vec<u8>> {
+    if !config.secret.0.is_empty() {
+        return Ok(config.secret.0.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 32 {
+            return Ok(s.trim().as_bytes().to_vec());
+        }
+    }
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    write_private(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+    Ok(s.into_bytes())
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}
+
+async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?);
+    let key = secret(config)?;
+    let server = Server::new(config.clone(), store, &key).await.map_err(|e| anyhow!("{e}"))?;
+    Ok((server, key))
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (server, _) = open(&config).await?;
+    tracing::info!(
+        data = %config.data_dir.display(),
+        rate_limits = config.rate_limit.enabled,
+        "Confab is up: open http://{addr}/ in a browser (API at http://{addr}/api/v1, docs at http://{addr}/api/openapi.json)"
+    );
+    server.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
+    config.demo_forum = false;
+    let (server, _) = open(&config).await?;
+    let svc = server.service();
+    match cmd {
+        AdminCmd::CreateForum { name, title, origins, moderation, no_guests } => {
+            let moderation = match moderation.as_deref() {
+                Some(m) => Some(confab_core::model::ModerationMode::parse(m).ok_or_else(|| anyhow!("moderation must be none, pre or links"))?),
+                None => None,
+            };
+            let f = svc
+                .create_forum(confab_server::views::NewForumBody {
+                    name,
+                    title,
+                    allowed_origins: Some(origins),
+                    moderation,
+                    guest_posting: Some(!no_guests),
+                    edit_window_secs: None,
+                })
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!("created forum {} (logical shard {})", f.name, f.shard.get());
+        }
+        AdminCmd::CreateAccount { username, password, email, staff, moderator_of } => {
+            let a = svc
+                .create_account(&username, email.as_deref(), &password, None, staff)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            for f in &moderator_of {
+                svc.set_moderator(&a, f, true).await.map_err(|e| anyhow!("{e}"))?;
+            }
+            println!(
+                "created account {} (id {}){}{}",
+                a.username,
+                a.id,
+                if staff { ", staff" } else { "" },
+                if moderator_of.is_empty() { String::new() } else { format!(", moderator of {}", moderator_of.join(", ")) }
+            );
+        }
+        AdminCmd::ListForums => {
+            println!("{:<24} {:>6}  {:<6} {:<6} origins", "name", "shard", "mod", "guests");
+            for f in svc.forums.all() {
+                println!(
+                    "{:<24} {:>6}  {:<6} {:<6} {}",
+                    f.name,
+                    f.shard.get(),
+                    f.settings.moderation.as_str(),
+                    f.settings.guest_posting,
+                    f.settings.allowed_origins.join(" ")
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `kill -9` during a stream of posts loses no comment that got a 201.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::HashSet;
+use crate::process::{free_port, serve, wait_ready};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let mut child = serve(dir.path(), port, &[], &[]);
+    wait_ready(&http, &base).await;
+
+    let writers = 16;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (http, base) = (http.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                let r = http
+                    .post(format!("{base}/api/v1/comments"))
+                    .json(&json!({"forum": "demo", "ident": format!("kill/{w}"), "body": format!("comment {i}"), "author_name": "k"}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let v: serde_json::Value = match r.json().await {
+                            Ok(v) => v,
+                            Err(_) => break,
+                        };
+                        acked.push(v["id"].as_str().unwrap().to_string());
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.0.kill().expect("SIGKILL"); // std's kill() sends SIGKILL on Unix.
+    child.0.wait().unwrap();
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert!(acked.len() > 100, "the writers got going ({} acknowledged)", acked.len());
+
+    let child = serve(dir.path(), port, &[], &[]);
+    wait_ready(&http, &base).await;
+    let mut stored = HashSet::new();
+    for w in 0..writers {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{base}/api/v1/comments?forum=demo&ident=kill/{w}&sort=oldest&limit=100");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            for c in v["comments"].as_array().into_iter().flatten() {
+                stored.insert(c["id"].as_str().unwrap().to_string());
+            }
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+    }
+    drop(child);
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    eprintln!("acknowledged {}, stored {}, lost {}", acked.len(), stored.len(), lost.len());
+    assert!(lost.is_empty(), "lost acknowledged comments: {lost:?}");
+}

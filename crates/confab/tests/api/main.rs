@@ -1,0 +1,18 @@
+//! API tests: each test spawns a real server (port 0, temp data dir) and drives it over HTTP.
+//! One test binary for the whole suite (link time).
+
+mod helpers;
+mod process;
+mod smtp;
+
+mod accounts;
+mod bad_input;
+mod comments;
+mod durability;
+mod live;
+mod mail;
+mod moderation;
+mod paging;
+mod queries;
+mod tasks;
+mod webhooks;

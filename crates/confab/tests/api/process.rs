@@ -1,0 +1,47 @@
+//! Real `confab serve` processes for the tests that need one (kill -9, two nodes, workers).
+
+use reqwest::StatusCode;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process, killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `confab serve --rate-limit off --listen 127.0.0.1:PORT --data DATA ARGS...` with `env`.
+pub fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, String)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.args(["serve", "--rate-limit", "off", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .args(args)
+        .env("CONFAB_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc(cmd.spawn().expect("spawn confab"))
+}
+
+/// Waits until `base/readyz` answers 200.
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not become ready");
+}

@@ -1,0 +1,421 @@
+// Confab moderation dashboard. Same origin as the API: the session is the HttpOnly cookie set
+// at sign-in (scripts never see it), and every write is JSON, which a cross-site form cannot send.
+// User-provided text goes in as text nodes; comment bodies are the server's sanitized HTML.
+(() => {
+  'use strict';
+  const $ = (s) => document.querySelector(s);
+  const $$ = (s) => Array.from(document.querySelectorAll(s));
+  const on = (el, ev, fn) => el.addEventListener(ev, fn);
+
+  function h(tag, attrs, ...kids) {
+    const el = tag.startsWith('svg:') ? document.createElementNS('http://www.w3.org/2000/svg', tag.slice(4)) : document.createElement(tag);
+    for (const k in attrs || {}) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.startsWith('on')) on(el, k.slice(2), v);
+      else if (k === 'text') el.textContent = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid);
+    return el;
+  }
+
+  class ApiError extends Error { constructor(code, msg, status) { super(msg || code); this.code = code; this.status = status; } }
+
+  async function api(method, path, body) {
+    let res;
+    try {
+      res = await fetch('/api/v1' + path, {
+        method, credentials: 'same-origin',
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) { throw new ApiError('network', 'Could not reach the server.', 0); }
+    let data = null;
+    if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+    if (!res.ok) {
+      const er = (data && data.error) || {};
+      if (res.status === 401 && path !== '/sessions') showLogin();
+      throw new ApiError(er.code || 'error', er.message || res.statusText, res.status);
+    }
+    return data;
+  }
+
+  let toastTimer;
+  function toast(msg, isError) {
+    const el = $('#toast');
+    el.textContent = msg;
+    el.classList.toggle('error', !!isError);
+    el.classList.add('show');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => el.classList.remove('show'), isError ? 6000 : 3000);
+  }
+
+  const fmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const when = (v) => fmt.format(typeof v === 'number' ? new Date(v) : new Date(v));
+
+  // Comment bodies: sanitized by the server; parsed inert, with a second pass for anything active.
+  function bodyFragment(html) {
+    const tpl = document.createElement('template');
+    tpl.innerHTML = html || '';
+    const f = tpl.content;
+    f.querySelectorAll('script,style,iframe,frame,object,embed,link,meta,base,form,input,button,textarea,select,svg,math,img,video,audio,template').forEach((e) => e.remove());
+    f.querySelectorAll('*').forEach((el) => {
+      for (const a of Array.from(el.attributes)) {
+        const n = a.name.toLowerCase();
+        if (n.startsWith('on') || n === 'style' || n === 'srcdoc' ||
+            ((n === 'href' || n === 'src' || n === 'action' || n.endsWith(':href')) && !/^(https?:|mailto:)/i.test(a.value.trim()))) el.removeAttribute(a.name);
+      }
+      if (el.tagName === 'A') { el.target = '_blank'; el.rel = 'nofollow ugc noopener noreferrer'; }
+    });
+    return f;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // State and navigation (#forum=demo&tab=queue&queue=pending&q=...).
+  const state = { me: null, forums: [], forum: null, tab: 'queue', queue: 'pending', q: '', before: null, logBefore: null, items: new Map(), gen: 0, logGen: 0 };
+
+  function readHash() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    if (p.get('tab')) state.tab = p.get('tab');
+    if (p.get('queue')) state.queue = p.get('queue');
+    state.q = p.get('q') || '';
+    return p.get('forum');
+  }
+  function writeHash() {
+    const p = new URLSearchParams({ forum: state.forum || '', tab: state.tab, queue: state.queue });
+    if (state.q) p.set('q', state.q);
+    history.replaceState(null, '', '#' + p);
+  }
+
+  function showLogin() {
+    $('#dash-view').hidden = true;
+    $('#login-view').hidden = false;
+    $('#login-name').focus();
+  }
+
+  async function boot() {
+    const want = readHash();
+    try {
+      state.me = await api('GET', '/me');
+    } catch (e) {
+      if (e.status === 401) { showLogin(); return; }
+      toast(e.message, true); return;
+    }
+    const { forums } = await api('GET', '/forums').then((list) => ({ forums: list }), () => ({ forums: [] }));
+    state.forums = Array.isArray(forums) ? forums : (forums.forums || []);
+    $('#login-view').hidden = true;
+    $('#dash-view').hidden = false;
+    $('#who').textContent = 'Signed in as ' + state.me.display_name;
+    const sel = $('#forum');
+    sel.replaceChildren(...state.forums.map((f) => h('option', { value: f.name }, f.settings.title + ' (' + f.name + ')')));
+    if (!state.forums.length) {
+      $('#main').replaceChildren(h('section', { class: 'card' }, h('h2', {}, 'No forums'),
+        h('p', {}, 'This account moderates no forum. An operator can grant one with confab admin create-account … --moderator-of FORUM.')));
+      return;
+    }
+    state.forum = state.forums.some((f) => f.name === want) ? want : state.forums[0].name;
+    sel.value = state.forum;
+    $('#search').value = state.q;
+    selectTab(state.tab, false);
+    loadForum();
+  }
+
+  function loadForum() {
+    writeHash();
+    loadStats();
+    loadQueue();
+    if (state.tab === 'bans') loadBans();
+    if (state.tab === 'settings') loadSettings();
+    if (state.tab === 'log') loadLog();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tabs.
+  const TABS = ['queue', 'bans', 'settings', 'log'];
+  function selectTab(tab, focus) {
+    if (!TABS.includes(tab)) tab = 'queue';
+    state.tab = tab;
+    for (const t of TABS) {
+      const b = $('#tab-' + t);
+      b.setAttribute('aria-selected', String(t === tab));
+      b.tabIndex = t === tab ? 0 : -1;
+      $('#panel-' + t).hidden = t !== tab;
+    }
+    if (focus) $('#tab-' + tab).focus();
+    writeHash();
+  }
+  for (const t of TABS) {
+    on($('#tab-' + t), 'click', () => {
+      selectTab(t);
+      if (t === 'bans') loadBans();
+      if (t === 'settings') loadSettings();
+      if (t === 'log') loadLog();
+      if (t === 'queue') loadQueue();
+    });
+  }
+  on($('.tabs'), 'keydown', (e) => {
+    const i = TABS.indexOf(state.tab);
+    let j = null;
+    if (e.key === 'ArrowRight') j = (i + 1) % TABS.length;
+    if (e.key === 'ArrowLeft') j = (i + TABS.length - 1) % TABS.length;
+    if (j == null) return;
+    e.preventDefault();
+    $('#tab-' + TABS[j]).click();
+    $('#tab-' + TABS[j]).focus();
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Stats: a bar chart of comments per day (inline SVG, with a text summary for screen readers).
+  async function loadStats() {
+    let daily = [];
+    try { daily = (await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/stats?days=30')).daily; } catch (e) { return; }
+    const total = daily.reduce((a, d) => a + d.count, 0);
+    $('#stats-total').textContent = total + ' in the last 30 days';
+    const max = Math.max(1, ...daily.map((d) => d.count));
+    const W = 720, H = 120, pad = 22, bw = (W - pad) / Math.max(1, daily.length);
+    const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H + 18}`, role: 'img', 'aria-label': `Comments per day for the last ${daily.length} days: ${total} in total, at most ${max} on one day.` });
+    for (const frac of [0, 0.5, 1]) {
+      const y = H - frac * (H - 8);
+      svg.append(h('svg:line', { x1: pad, x2: W, y1: y, y2: y, class: 'grid' }));
+      svg.append(h('svg:text', { x: pad - 4, y: y + 4, 'text-anchor': 'end', class: 'axis' }, String(Math.round(frac * max))));
+    }
+    daily.forEach((d, i) => {
+      const bh = d.count ? Math.max(2, (d.count / max) * (H - 8)) : 0;
+      const x = pad + i * bw + 1;
+      const bar = h('svg:rect', { x, y: H - bh, width: Math.max(1, bw - 2), height: bh, rx: 2, class: 'bar' });
+      bar.append(h('svg:title', {}, `${d.day}: ${d.count}`));
+      svg.append(bar);
+      if (i % 7 === 0 || (i === daily.length - 1 && i % 7 > 3)) svg.append(h('svg:text', { x: x + bw / 2, y: H + 14, 'text-anchor': 'middle', class: 'axis' }, d.day.slice(5)));
+    });
+    $('#chart').replaceChildren(svg);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Queues.
+  const ACTIONS = {
+    pending: ['approve', 'spam', 'delete'],
+    approved: ['spam', 'delete'],
+    spam: ['approve', 'delete'],
+    deleted: ['restore'],
+  };
+  const LABEL = { approve: 'Approve', spam: 'Spam', delete: 'Delete', restore: 'Restore', ban: 'Ban author' };
+  const DONE = { approve: 'approved', spam: 'marked as spam', delete: 'deleted', restore: 'restored' };
+
+  async function loadQueue(more) {
+    const gen = ++state.gen; // answers to superseded requests are dropped
+    if (!more) { state.before = null; state.items.clear(); $('#items').replaceChildren(); }
+    $$('.queue').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.queue === state.queue)));
+    $('#search-clear').hidden = !state.q;
+    const p = new URLSearchParams({ queue: state.queue, limit: '50' });
+    if (state.q) p.set('q', state.q);
+    if (more && state.before) p.set('before', state.before);
+    let r;
+    try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/comments?' + p); } catch (e) { toast(e.message, true); return; }
+    if (gen !== state.gen) return;
+    const list = $('#items');
+    for (const c of r.comments) { state.items.set(c.id, c); list.append(renderItem(c)); }
+    state.before = r.next_before;
+    $('#older').hidden = !r.next_before;
+    $('#items-empty').hidden = state.items.size > 0;
+    updateBulk();
+  }
+
+  function chip(label, value, title) {
+    return h('button', { type: 'button', class: 'chip', title: title || 'Search for ' + value, onclick: () => search(value) }, label);
+  }
+
+  function renderItem(c) {
+    const li = h('li', { class: 'item status-' + c.status, 'data-id': c.id });
+    const box = h('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select comment by ' + c.author.name, onchange: updateBulk });
+    const meta = h('div', { class: 'meta' },
+      h('strong', { class: 'author' }, c.author.name),
+      c.author.account_id ? h('span', { class: 'muted' }, 'account ' + c.author.account_id) : h('span', { class: 'muted' }, 'guest'),
+      c.author_email ? chip(c.author_email, c.author_email) : null,
+      chip('IP ' + c.ip_hash, c.ip_hash, 'Search for this IP hash'),
+      h('time', { datetime: c.created_at, title: c.created_at }, when(c.created_at)),
+      h('span', { class: 'badge status' }, c.status),
+      c.flag_count ? h('span', { class: 'badge flags' }, c.flag_count === 1 ? '1 flag' : c.flag_count + ' flags') : null,
+      c.parent_id ? h('span', { class: 'muted' }, 'reply') : null);
+    const body = h('div', { class: 'body' }, bodyFragment(c.body_html));
+    const acts = h('div', { class: 'acts' });
+    for (const a of (ACTIONS[c.status] || [])) {
+      acts.append(h('button', { type: 'button', class: 'btn small' + (a === 'approve' || a === 'restore' ? ' primary' : ''), 'data-action': a, onclick: () => moderate([c.id], a) }, LABEL[a]));
+    }
+    acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'ban', onclick: () => ban([c.id]) }, LABEL.ban));
+    li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, body, acts));
+    return li;
+  }
+
+  function selected() { return $$('#items .pick:checked').map((b) => b.closest('li').dataset.id); }
+
+  function updateBulk() {
+    const n = selected().length;
+    const all = $$('#items .pick');
+    $('#selected-count').textContent = n ? n + ' selected' : 'Select all';
+    $('#select-all').checked = n > 0 && n === all.length;
+    $('#select-all').indeterminate = n > 0 && n < all.length;
+    $$('[data-bulk]').forEach((b) => { b.disabled = n === 0; });
+  }
+  on($('#select-all'), 'change', (e) => { $$('#items .pick').forEach((b) => { b.checked = e.target.checked; }); updateBulk(); });
+  $$('[data-bulk]').forEach((b) => on(b, 'click', () => {
+    const ids = selected();
+    if (!ids.length) return;
+    if (b.dataset.bulk === 'ban') ban(ids); else moderate(ids, b.dataset.bulk);
+  }));
+
+  /** Which queue a comment of this status (and flags) belongs in. */
+  function fits(c) {
+    if (state.queue === 'all') return true;
+    if (state.queue === 'flagged') return c.status !== 'deleted' && c.flag_count > 0;
+    return c.status === state.queue;
+  }
+
+  async function moderate(ids, action) {
+    try {
+      const r = await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/moderate', { ids, action });
+      const status = action === 'spam' ? 'spam' : action === 'delete' ? 'deleted' : 'approved';
+      for (const id of ids) {
+        const c = state.items.get(id);
+        const li = $(`#items li[data-id="${id}"]`);
+        if (!c || !li) continue;
+        c.status = status;
+        if (action === 'approve' || action === 'restore') c.flag_count = state.queue === 'flagged' ? 0 : c.flag_count;
+        if (fits(c)) li.replaceWith(renderItem(c)); else { li.remove(); state.items.delete(id); }
+      }
+      $('#items-empty').hidden = state.items.size > 0;
+      updateBulk();
+      toast((r.changed === 1 ? '1 comment ' : r.changed + ' comments ') + DONE[action] + '.');
+      loadStats();
+    } catch (e) { toast(e.message, true); }
+  }
+
+  async function ban(ids) {
+    let n = 0;
+    for (const id of ids) {
+      try { await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { comment_id: id, reason: 'banned from the dashboard' }); n++; } catch (e) { toast(e.message, true); }
+    }
+    if (n) toast(n === 1 ? 'Author banned.' : n + ' authors banned.');
+    if (state.tab === 'bans') loadBans();
+  }
+
+  function search(q) {
+    state.q = q;
+    $('#search').value = q;
+    if (state.tab !== 'queue') selectTab('queue');
+    if (q) state.queue = 'all'; // a search looks through every queue; pick one to narrow it
+    writeHash();
+    loadQueue();
+  }
+  on($('#search-form'), 'submit', (e) => { e.preventDefault(); search($('#search').value.trim()); });
+  on($('#search-clear'), 'click', () => search(''));
+  $$('.queue').forEach((b) => on(b, 'click', () => { state.queue = b.dataset.queue; writeHash(); loadQueue(); }));
+  on($('#older'), 'click', () => loadQueue(true));
+
+  // ---------------------------------------------------------------------------------------
+  // Bans.
+  async function loadBans() {
+    let r;
+    try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/bans'); } catch (e) { toast(e.message, true); return; }
+    $('#bans').replaceChildren(...r.bans.map((b) => h('tr', {},
+      h('td', {}, b.kind), h('td', {}, h('code', {}, b.value)), h('td', {}, b.reason || ''),
+      h('td', {}, when(b.created_at)), h('td', {}, b.expires_at ? when(b.expires_at) : 'permanent'),
+      h('td', {}, h('button', { type: 'button', class: 'btn small', 'aria-label': 'Lift ban on ' + b.value, onclick: async () => {
+        try { await api('DELETE', '/forums/' + encodeURIComponent(state.forum) + '/bans/' + b.id); toast('Ban lifted.'); loadBans(); } catch (e) { toast(e.message, true); }
+      } }, 'Lift')))));
+    $('#bans-empty').hidden = r.bans.length > 0;
+  }
+  on($('#ban-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const v = Object.fromEntries(new FormData(f));
+    try {
+      await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { kind: v.kind, value: v.value, reason: v.reason || null });
+      f.reset();
+      toast('Banned.');
+      loadBans();
+    } catch (ex) { toast(ex.message, true); }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Settings.
+  async function loadSettings() {
+    let f;
+    try { f = await api('GET', '/forums/' + encodeURIComponent(state.forum)); } catch (e) { toast(e.message, true); return; }
+    const s = f.settings;
+    $('#s-title').value = s.title;
+    $('#s-origins').value = s.allowed_origins.join('\n');
+    $('#s-moderation').value = s.moderation;
+    $('#s-guests').checked = s.guest_posting;
+    $('#s-window').value = String(Math.round(s.edit_window_secs / 60));
+    $('#settings-msg').textContent = '';
+  }
+  on($('#settings-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const patch = {
+      title: $('#s-title').value.trim(),
+      allowed_origins: $('#s-origins').value.split('\n').map((x) => x.trim()).filter(Boolean),
+      moderation: $('#s-moderation').value,
+      guest_posting: $('#s-guests').checked,
+      edit_window_secs: Math.round(Number($('#s-window').value) * 60),
+    };
+    const msg = $('#settings-msg');
+    try {
+      const f = await api('PATCH', '/forums/' + encodeURIComponent(state.forum), patch);
+      msg.classList.remove('error');
+      msg.textContent = 'Saved.';
+      const i = state.forums.findIndex((x) => x.name === f.name);
+      if (i >= 0) state.forums[i] = f;
+      const opt = $(`#forum option[value="${CSS.escape(f.name)}"]`);
+      if (opt) opt.textContent = f.settings.title + ' (' + f.name + ')';
+      toast('Settings saved.');
+    } catch (ex) {
+      msg.classList.add('error');
+      msg.textContent = ex.message;
+    }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Log.
+  async function loadLog(more) {
+    const gen = ++state.logGen;
+    if (!more) { state.logBefore = null; $('#log').replaceChildren(); }
+    const p = new URLSearchParams({ limit: '50' });
+    if (more && state.logBefore) p.set('before', state.logBefore);
+    let r;
+    try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/log?' + p); } catch (e) { toast(e.message, true); return; }
+    if (gen !== state.logGen) return;
+    $('#log').append(...r.entries.map((e) => h('tr', {},
+      h('td', {}, when(e.created_at)),
+      h('td', {}, e.actor ? (state.me && e.actor === state.me.id ? 'you' : 'account ' + e.actor) : 'system'),
+      h('td', {}, h('span', { class: 'badge' }, e.action)),
+      h('td', {}, e.comment_id ? h('code', {}, e.comment_id) : ''),
+      h('td', {}, e.detail || ''))));
+    state.logBefore = r.next_before;
+    $('#log-older').hidden = !r.next_before;
+    $('#log-empty').hidden = $('#log').children.length > 0;
+  }
+  on($('#log-older'), 'click', () => loadLog(true));
+
+  // ---------------------------------------------------------------------------------------
+  // Session.
+  on($('#login-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const err = $('#login-error');
+    err.textContent = '';
+    const v = Object.fromEntries(new FormData(e.target));
+    try {
+      await api('POST', '/sessions', { login: v.login, password: v.password });
+      e.target.reset();
+      boot();
+    } catch (ex) { err.textContent = ex.message; }
+  });
+  on($('#logout'), 'click', async () => {
+    try { await api('DELETE', '/sessions'); } catch (e) { /* signed out either way */ }
+    state.me = null;
+    showLogin();
+  });
+  on($('#forum'), 'change', (e) => { state.forum = e.target.value; state.q = ''; $('#search').value = ''; loadForum(); });
+
+  boot();
+})();

@@ -1,0 +1,1405 @@
+/*! Confab embed: threaded comments for any page. One script tag, no third-party requests.
+ *
+ *   <div id="confab-thread"></div>
+ *   <script src="https://HOST/embed.js" data-forum="demo" async></script>
+ *
+ * The thread renders into a shadow root on #confab-thread: the host page's CSS can't reach in
+ * and ours can't leak out, while CSS custom properties (--confab-*) still inherit in, so a site
+ * can restyle it. Every string a reader sees is in STRINGS below (override per site with
+ * confab_config.strings). Elements with data-confab-count="IDENT" get "N comments", filled by
+ * one batched request.
+ */
+(() => {
+  'use strict';
+
+  // ---------------------------------------------------------------------------------------
+  // Strings: the one table to translate. {name} placeholders are filled at run time; plural
+  // entries are {zero?, one, other, ...} chosen with Intl.PluralRules.
+  const STRINGS = {
+    count: { zero: 'No comments yet', one: '{n} comment', other: '{n} comments' },
+    comments_label: 'Comments',
+    sort_label: 'Sort comments',
+    sort_best: 'Best',
+    sort_newest: 'Newest',
+    sort_oldest: 'Oldest',
+    loading: 'Loading comments…',
+    load_failed: 'Comments could not be loaded.',
+    retry: 'Try again',
+    load_more: 'Load more comments',
+    empty: 'Be the first to comment.',
+    write: 'Write',
+    preview: 'Preview',
+    preview_empty: 'Nothing to preview yet.',
+    preview_loading: 'Rendering preview…',
+    placeholder: 'Join the discussion…',
+    reply_placeholder: 'Write a reply…',
+    comment_label: 'Your comment',
+    help: 'Formatting help',
+    help_rows: [
+      ['**bold**', 'bold'], ['*italic*', 'italic'], ['~~strike~~', 'strikethrough'],
+      ['`code`', 'inline code'], ['[text](https://example.com)', 'link'], ['> quote', 'quote'],
+      ['- item', 'bulleted list'], ['1. item', 'numbered list'], ['```\ncode\n```', 'code block'],
+    ],
+    help_note: 'HTML is shown as text. Images are shown as links. Leave a blank line between paragraphs.',
+    name: 'Name',
+    name_placeholder: 'Your name (optional)',
+    email: 'E-mail',
+    email_placeholder: 'E-mail (optional, never shown)',
+    post: 'Post comment',
+    post_reply: 'Post reply',
+    posting: 'Posting…',
+    save: 'Save',
+    saving: 'Saving…',
+    cancel: 'Cancel',
+    as_guest: 'You are commenting as a guest.',
+    signed_in_as: 'Signed in as {name}',
+    sign_in: 'Sign in',
+    sign_out: 'Sign out',
+    sign_up: 'Create account',
+    sign_in_title: 'Sign in to comment',
+    sign_up_title: 'Create an account',
+    to_sign_up: 'No account yet? Create one',
+    to_sign_in: 'Have an account? Sign in',
+    login: 'Username or e-mail',
+    username: 'Username',
+    password: 'Password',
+    display_name: 'Display name (optional)',
+    moderate: 'Moderate',
+    reply: 'Reply',
+    edit: 'Edit',
+    delete: 'Delete',
+    flag: 'Flag',
+    flagged: 'Flagged',
+    like: 'Like',
+    dislike: 'Dislike',
+    likes_label: 'Like ({n})',
+    dislikes_label: 'Dislike ({n})',
+    confirm_delete: 'Delete this comment? This cannot be undone.',
+    flag_reason: 'What is wrong with this comment? (optional)',
+    flag_submit: 'Flag for moderators',
+    flag_thanks: 'Thanks. A moderator will take a look.',
+    collapse: 'Collapse thread by {name}',
+    expand: 'Expand thread by {name}',
+    collapsed: { one: '{n} reply hidden', other: '{n} replies hidden' },
+    more_replies: { one: 'Show {n} more reply', other: 'Show {n} more replies' },
+    show_replies: { one: 'Show {n} reply', other: 'Show {n} replies' },
+    replies_label: 'Replies to {name}',
+    by: 'Comment by {name}',
+    edited: 'edited',
+    edited_at: 'Edited {time}',
+    moderator: 'Moderator',
+    pending: 'Awaiting moderation',
+    pending_note: 'Only you can see this comment until a moderator approves it.',
+    posted: 'Your comment was posted.',
+    posted_pending: 'Thanks! Your comment will appear to others once a moderator approves it.',
+    deleted: 'This comment was deleted.',
+    deleted_done: 'Your comment was deleted.',
+    closed: 'This discussion is closed: new comments and replies are not accepted.',
+    guests_off: 'This site accepts comments from signed-in readers only.',
+    just_now: 'just now',
+    anonymous: 'Anonymous',
+    powered: 'Comments by Confab',
+    // Live updates: new top-level comments wait behind this button; replies appear in place.
+    new_comments: { one: '{n} new comment', other: '{n} new comments' },
+    new_replies: { one: '{n} new reply', other: '{n} new replies' },
+    // Errors by API code; {s} is the wait in seconds where one applies.
+    err: {
+      rate_limited: 'You are doing that too often. Please wait {s} seconds and try again.',
+      banned: 'You cannot comment on this site.',
+      thread_closed: 'This discussion is closed: new comments are not accepted.',
+      guest_posting_disabled: 'This site accepts comments from signed-in readers only. Please sign in.',
+      edit_window_closed: 'The time to edit or delete this comment has passed.',
+      payload_too_large: 'Your comment is too long.',
+      unauthorized: 'Please sign in again.',
+      forbidden: 'You are not allowed to do that.',
+      origin_not_allowed: 'This site is not allowed to use these comments.',
+      not_found: 'That comment no longer exists.',
+      conflict: 'That username or e-mail is already taken.',
+      unavailable: 'The comment server is busy. Please try again in a moment.',
+      network: 'Could not reach the comment server. Check your connection and try again.',
+      generic: 'Something went wrong. Please try again.',
+    },
+  };
+
+  const CSS = /*CONFAB_CSS*/'';
+
+  // ---------------------------------------------------------------------------------------
+  // Where we came from, and what to show.
+  const script = document.currentScript ||
+    document.querySelector('script[src*="/embed.js"][data-forum]') || document.querySelector('script[src*="/embed.js"]');
+  if (!script || window.Confab) return;
+  const BASE = new URL('.', script.src).href; // e.g. https://comments.example.com/
+  const API = BASE + 'api/v1';
+
+  const on = (el, ev, fn, opt) => el.addEventListener(ev, fn, opt);
+  const isFn = (f) => typeof f === 'function';
+
+  function readConfig(extra) {
+    const d = script.dataset || {};
+    let w = window.confab_config || {};
+    if (isFn(w)) {
+      // Disqus style: function () { this.page.identifier = ...; this.page.url = ... }
+      const o = { page: {} };
+      try { w.call(o); } catch (e) { /* a broken config must not break the page */ }
+      w = Object.assign({}, o, { ident: o.page.identifier, url: o.page.url, title: o.page.title });
+    }
+    w = Object.assign({}, w, extra || {});
+    const pick = (k) => (w[k] != null && w[k] !== '' ? w[k] : d[k]);
+    const canon = document.querySelector('link[rel="canonical"]');
+    const here = /^https?:$/.test(location.protocol) ? location.origin + location.pathname + location.search : '';
+    const pageUrl = (canon && /^https?:/.test(canon.href) && canon.href) || here;
+    return {
+      forum: String(pick('forum') || ''),
+      ident: String(pick('ident') || pageUrl || location.pathname),
+      url: String(pick('url') || pageUrl || ''),
+      title: String(pick('title') || document.title || '').slice(0, 300),
+      theme: String(pick('theme') || 'auto'),
+      lang: String(pick('lang') || document.documentElement.lang || navigator.language || 'en'),
+      container: pick('container') || '#confab-thread',
+      strings: w.strings || {},
+    };
+  }
+
+  let cfg = readConfig();
+  let S = STRINGS;
+
+  // ---------------------------------------------------------------------------------------
+  // Small helpers.
+  function t(key, vars) {
+    let s = key.split('.').reduce((o, k) => (o == null ? o : o[k]), S);
+    if (s == null) s = key.split('.').reduce((o, k) => (o == null ? o : o[k]), STRINGS);
+    if (s == null) return key;
+    return fill(String(s), vars);
+  }
+  function fill(s, vars) {
+    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? vars[k] : m)) : s;
+  }
+  let plurals;
+  function tn(key, n) {
+    const forms = S[key] || STRINGS[key];
+    if (!plurals) { try { plurals = new Intl.PluralRules(cfg.lang); } catch (e) { plurals = new Intl.PluralRules('en'); } }
+    const form = (n === 0 && forms.zero) ? 'zero' : plurals.select(n);
+    return fill(forms[form] || forms.other, { n: n.toLocaleString(cfg.lang) });
+  }
+
+  /** Builds an element. Text children become text nodes: nothing here parses HTML. */
+  function h(tag, attrs, ...kids) {
+    const el = tag.includes(':') ? document.createElementNS('http://www.w3.org/2000/svg', tag.split(':')[1]) : document.createElement(tag);
+    for (const k in attrs || {}) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.startsWith('on')) on(el, k.slice(2), v);
+      else if (k === 'text') el.textContent = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid);
+    return el;
+  }
+
+  let uid = 0;
+  const nextId = (p) => 'confab-' + p + '-' + (++uid);
+
+  function randomKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  // Storage in the host's localStorage, namespaced by the Confab server (memory if blocked).
+  const store = (() => {
+    let ls = null;
+    try { ls = window.localStorage; ls.setItem('confab:probe', '1'); ls.removeItem('confab:probe'); } catch (e) { ls = null; }
+    const mem = {};
+    const key = (k) => 'confab:' + BASE + ':' + k;
+    return {
+      get(k) {
+        try { const v = ls ? ls.getItem(key(k)) : mem[k]; return v == null ? null : JSON.parse(v); } catch (e) { return null; }
+      },
+      set(k, v) {
+        const s = JSON.stringify(v);
+        try { if (ls) { if (v == null) ls.removeItem(key(k)); else ls.setItem(key(k), s); } else mem[k] = v == null ? null : s; } catch (e) { mem[k] = s; }
+      },
+    };
+  })();
+
+  /** A map kept in storage, trimmed to its newest entries. */
+  function storedMap(name, max) {
+    return {
+      get(id) { const m = store.get(name) || {}; return m[id]; },
+      set(id, v) {
+        const m = store.get(name) || {};
+        if (v == null) delete m[id]; else m[id] = v;
+        const keys = Object.keys(m);
+        for (const k of keys.slice(0, Math.max(0, keys.length - max))) delete m[k];
+        store.set(name, m);
+      },
+    };
+  }
+  const editTokens = storedMap('edit', 200);
+  const myVotes = storedMap('votes', 2000);
+  const myFlags = storedMap('flags', 500);
+
+  class ApiError extends Error {
+    constructor(code, message, status, retry) { super(message || code); this.code = code; this.status = status; this.retry = retry; }
+  }
+
+  let session = store.get('session'); // {token, account}
+
+  /**
+   * Calls the API. Live events wait while a request is in flight and are applied once the
+   * caller has used its answer: so our own new comment is on screen before its event arrives.
+   */
+  async function api(method, path, body, headers) {
+    hold++;
+    try { return await apiCall(method, path, body, headers); } finally { hold--; setTimeout(pump); }
+  }
+  async function apiCall(method, path, body, headers) {
+    const hd = Object.assign({}, headers);
+    if (body !== undefined) hd['Content-Type'] = 'application/json';
+    if (session && session.token) hd.Authorization = 'Bearer ' + session.token;
+    const anon = store.get('anon');
+    if (anon) hd['X-Confab-Anon'] = anon;
+    let res;
+    try {
+      res = await fetch(API + path, {
+        method, headers: hd, credentials: 'omit', mode: 'cors',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError('network', '', 0);
+    }
+    let data = null;
+    if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
+    if (!res.ok) {
+      const er = (data && data.error) || {};
+      if (res.status === 401 && session && path !== '/sessions') signedOut();
+      throw new ApiError(er.code || 'generic', er.message || '', res.status, res.headers.get('Retry-After'));
+    }
+    if (data && data.anon_token) store.set('anon', data.anon_token);
+    return data;
+  }
+
+  /** A message for an API error, from the strings table (the server's text for bad input). */
+  function errorText(e) {
+    if (e.code === 'invalid_input' || e.code === 'bad_request') return e.message || t('err.generic');
+    if (e.code === 'rate_limited') {
+      const m = /(\d+)\s*s\b/.exec(e.message || '');
+      return t('err.rate_limited', { s: e.retry || (m && m[1]) || 60 });
+    }
+    if (e.code === 'unauthorized' && e.message && /login|password/.test(e.message)) return e.message;
+    const s = (S.err && S.err[e.code]) || STRINGS.err[e.code];
+    return s || e.message || t('err.generic');
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Time.
+  let rtf, dtf;
+  function relTime(iso) {
+    const d = new Date(iso);
+    if (!rtf) {
+      try { rtf = new Intl.RelativeTimeFormat(cfg.lang, { numeric: 'auto' }); } catch (e) { rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' }); }
+    }
+    let v = (d.getTime() - Date.now()) / 1000;
+    if (Math.abs(v) < 45) return t('just_now');
+    const steps = [[60, 'second'], [60, 'minute'], [24, 'hour'], [7, 'day'], [4.345, 'week'], [12, 'month'], [Infinity, 'year']];
+    for (const [size, unit] of steps) {
+      if (Math.abs(v) < size) return rtf.format(Math.round(v), unit);
+      v /= size;
+    }
+    return '';
+  }
+  function exactTime(iso) {
+    if (!dtf) {
+      try { dtf = new Intl.DateTimeFormat(cfg.lang, { dateStyle: 'full', timeStyle: 'long' }); } catch (e) { dtf = new Intl.DateTimeFormat('en', { dateStyle: 'full', timeStyle: 'long' }); }
+    }
+    return dtf.format(new Date(iso));
+  }
+  function timeEl(iso, cls) {
+    return h('time', { class: cls, datetime: iso, title: exactTime(iso), 'data-rel': '' }, relTime(iso));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Identicons: a mirrored 5x5 grid and a hue, both from the author's avatar hash. Local only.
+  const iconCache = new Map();
+  function identicon(hash, size) {
+    hash = /^[0-9a-f]{8,}$/i.test(hash || '') ? hash.toLowerCase() : '';
+    const key = hash + size;
+    if (iconCache.has(key)) return iconCache.get(key).cloneNode(true);
+    const svg = h('svg:svg', { viewBox: '-0.6 -0.6 6.2 6.2', width: size, height: size, class: 'c-avatar', 'aria-hidden': 'true', focusable: 'false' });
+    if (hash) {
+      const bits = parseInt(hash.slice(0, 8), 16);
+      const hue = parseInt(hash.slice(8, 11), 16) % 360;
+      const sat = 45 + (parseInt(hash.slice(11, 12), 16) % 4) * 8;
+      svg.append(h('svg:rect', { x: -0.6, y: -0.6, width: 6.2, height: 6.2, class: 'c-avatar-bg' }));
+      const fill = 'hsl(' + hue + ' ' + sat + '% 52%)';
+      for (let i = 0; i < 15; i++) {
+        if (!((bits >>> i) & 1)) continue;
+        const x = Math.floor(i / 5), y = i % 5;
+        svg.append(h('svg:rect', { x, y, width: 1.02, height: 1.02, fill }));
+        if (x < 2) svg.append(h('svg:rect', { x: 4 - x, y, width: 1.02, height: 1.02, fill }));
+      }
+    } else {
+      svg.append(h('svg:rect', { x: -0.6, y: -0.6, width: 6.2, height: 6.2, class: 'c-avatar-none' }));
+    }
+    iconCache.set(key, svg.cloneNode(true));
+    return svg;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Sanitized comment HTML goes in through an inert template. The server sanitized it already;
+  // this pass is belt and braces against anything active, and opens links in a new tab.
+  const BAD_TAGS = 'script,style,iframe,frame,frameset,object,embed,link,meta,base,form,input,button,textarea,select,svg,math,img,video,audio,template';
+  function bodyFragment(html) {
+    const tpl = document.createElement('template');
+    tpl.innerHTML = html || '';
+    const frag = tpl.content;
+    frag.querySelectorAll(BAD_TAGS).forEach((el) => el.remove());
+    frag.querySelectorAll('*').forEach((el) => {
+      for (const a of Array.from(el.attributes)) {
+        const n = a.name.toLowerCase();
+        if (n.startsWith('on') || n === 'style' || n === 'srcdoc' || n === 'formaction' ||
+            ((n === 'href' || n === 'src' || n === 'action' || n.endsWith(':href')) && !/^(https?:|mailto:)/i.test(a.value.trim()))) {
+          el.removeAttribute(a.name);
+        }
+      }
+      if (el.tagName === 'A') { el.setAttribute('target', '_blank'); el.setAttribute('rel', 'nofollow ugc noopener noreferrer'); }
+    });
+    return frag;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The thread.
+  let root, ui, thread, me, sort, nextCursor, busyLoading = false, count = 0, newest = '';
+  const byId = new Map(); // id -> {c, li}
+
+  function isOwn(c) {
+    if (c.status === 'deleted') return false;
+    if (me && c.author.account_id && c.author.account_id === me.id) return true;
+    const tok = editTokens.get(c.id);
+    return !!tok && tokenExp(tok) > Date.now();
+  }
+  function tokenExp(tok) {
+    try {
+      const p = atob(tok.split('.')[0].replace(/-/g, '+').replace(/_/g, '/'));
+      return Number(p.split('|')[1]) || 0;
+    } catch (e) { return 0; }
+  }
+
+  function announce(msg) {
+    ui.live.textContent = '';
+    setTimeout(() => { ui.live.textContent = msg; }, 30);
+  }
+
+  function setCount(n) {
+    count = n;
+    if (thread) thread.comment_count = n;
+    ui.count.textContent = tn('count', n);
+    const mine = normIdent(cfg.ident);
+    document.querySelectorAll('[data-confab-count]').forEach((el) => {
+      if (normIdent(el.getAttribute('data-confab-count')) === mine) el.textContent = tn('count', n);
+    });
+  }
+  /** Roughly the server's normalization: a URL or path counts by its path and query. */
+  function normIdent(s) {
+    s = String(s || '').trim();
+    if (!/^(https?:)?\/\//i.test(s) && s[0] !== '/') return s;
+    try { const u = new URL(s, 'http://x'); return (u.pathname.replace(/\/+$/, '') || '/') + u.search; } catch (e) { return s; }
+  }
+
+  function mount(allowHydrate) {
+    const host = typeof cfg.container === 'string' ? document.querySelector(cfg.container) : cfg.container;
+    if (!host || !cfg.forum) return false;
+    const ssr = allowHydrate && host.querySelector('script[type="application/json"][data-confab-page]');
+    let hydrate = null;
+    if (ssr && (ssr.getAttribute('data-confab-forum') || cfg.forum) === cfg.forum) {
+      try { hydrate = { sort: ssr.getAttribute('data-confab-sort') || 'best', page: JSON.parse(ssr.textContent) }; } catch (e) { hydrate = null; }
+    }
+    root = host.shadowRoot || host.attachShadow({ mode: 'open' });
+    root.textContent = '';
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      root.append(h('style', { text: CSS }));
+    }
+    buildShell();
+    return hydrate || true;
+  }
+
+  function buildShell() {
+    const sortBtns = ['best', 'newest', 'oldest'].map((s) => h('button', {
+      type: 'button', class: 'c-sort-btn', 'data-sort': s, 'aria-pressed': String(s === sort),
+      onclick: () => changeSort(s),
+    }, t('sort_' + s)));
+    ui = {};
+    ui.count = h('h2', { class: 'c-count', id: 'confab-count' }, t('loading'));
+    ui.user = h('div', { class: 'c-user' });
+    ui.auth = h('div', { class: 'c-auth-slot' });
+    ui.notice = h('div', { class: 'c-notices' });
+    ui.compose = h('div', { class: 'c-compose-slot' });
+    ui.fresh = h('div', { class: 'c-fresh-slot' });
+    ui.list = h('ol', { class: 'c-list', 'aria-labelledby': 'confab-count' });
+    ui.more = h('div', { class: 'c-more-slot' });
+    ui.live = h('div', { class: 'c-sr', role: 'status', 'aria-live': 'polite' });
+    ui.root = h('section', { class: 'confab', 'data-theme': cfg.theme, 'aria-label': t('comments_label'), lang: cfg.lang },
+      h('header', { class: 'c-head' },
+        ui.count,
+        h('div', { class: 'c-sort', role: 'group', 'aria-label': t('sort_label') }, sortBtns),
+      ),
+      h('div', { class: 'c-bar' }, ui.user),
+      ui.auth, ui.notice, ui.compose, ui.fresh,
+      ui.list, ui.more, ui.live,
+      h('footer', { class: 'c-foot' }, h('a', { href: BASE, target: '_blank', rel: 'noopener' }, t('powered'))),
+    );
+    ui.sortBtns = sortBtns;
+    root.append(ui.root);
+    renderUser();
+  }
+
+  function renderUser() {
+    ui.root.classList.toggle('is-signed-in', !!me);
+    const bits = [];
+    if (me) {
+      bits.push(h('span', { class: 'c-user-name' }, t('signed_in_as', { name: me.display_name })));
+      if (me.moderates && me.moderates.includes(cfg.forum)) {
+        bits.push(h('a', { class: 'c-link', href: BASE + 'admin', target: '_blank', rel: 'noopener' }, t('moderate')));
+      }
+      bits.push(h('button', { type: 'button', class: 'c-link', onclick: signOut }, t('sign_out')));
+    } else {
+      bits.push(h('span', { class: 'c-user-name' }, t('as_guest')));
+      bits.push(h('button', { type: 'button', class: 'c-link c-sign-in', 'aria-expanded': 'false', onclick: (e) => toggleAuth('in', e.currentTarget) }, t('sign_in')));
+      bits.push(h('button', { type: 'button', class: 'c-link c-sign-up', 'aria-expanded': 'false', onclick: (e) => toggleAuth('up', e.currentTarget) }, t('sign_up')));
+    }
+    ui.user.replaceChildren(...bits);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Accounts.
+  function toggleAuth(mode, opener) {
+    if (ui.auth.firstChild && ui.auth.firstChild.dataset.mode === mode) { closeAuth(); return; }
+    const err = h('p', { class: 'c-error', role: 'alert' });
+    const field = (name, label, type, auto, required) => {
+      const id = nextId('f');
+      return h('div', { class: 'c-field' }, h('label', { for: id }, label),
+        h('input', { id, name, type: type || 'text', autocomplete: auto, required, maxlength: 254 }));
+    };
+    const fields = mode === 'in'
+      ? [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true)]
+      : [field('username', t('username'), 'text', 'username', true), field('password', t('password'), 'password', 'new-password', true),
+        field('display_name', t('display_name'), 'text', 'nickname'), field('email', t('email_placeholder'), 'email', 'email')];
+    const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, mode === 'in' ? t('sign_in') : t('sign_up'));
+    const form = h('form', { class: 'c-auth', 'data-mode': mode, 'aria-label': mode === 'in' ? t('sign_in_title') : t('sign_up_title') },
+      h('h3', {}, mode === 'in' ? t('sign_in_title') : t('sign_up_title')),
+      fields, err,
+      h('div', { class: 'c-row' },
+        h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth(mode === 'in' ? 'up' : 'in'); } }, mode === 'in' ? t('to_sign_up') : t('to_sign_in')),
+        h('span', { class: 'c-grow' }),
+        h('button', { type: 'button', class: 'c-btn', onclick: () => closeAuth(true) }, t('cancel')),
+        submit),
+    );
+    on(form, 'keydown', (e) => { if (e.key === 'Escape') closeAuth(true); });
+    on(form, 'submit', async (e) => {
+      e.preventDefault();
+      const v = Object.fromEntries(new FormData(form));
+      submit.disabled = true; err.textContent = '';
+      try {
+        const s = mode === 'in'
+          ? await api('POST', '/sessions', { login: v.login, password: v.password })
+          : await api('POST', '/accounts', { username: v.username, password: v.password, display_name: v.display_name || null, email: v.email || null });
+        session = { token: s.token };
+        store.set('session', session);
+        me = s.account;
+        closeAuth();
+        renderUser();
+        announce(t('signed_in_as', { name: me.display_name }));
+        loadFirst(); // the signed-in view may hold the reader's own pending comments
+      } catch (ex) {
+        err.textContent = errorText(ex);
+      } finally { submit.disabled = false; }
+    });
+    ui.authOpener = opener || ui.user.querySelector(mode === 'in' ? '.c-sign-in' : '.c-sign-up');
+    ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', String(b === ui.authOpener)));
+    ui.auth.replaceChildren(form);
+    form.querySelector('input').focus();
+  }
+  function closeAuth(refocus) {
+    ui.auth.replaceChildren();
+    ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', 'false'));
+    if (refocus && ui.authOpener && ui.authOpener.isConnected) ui.authOpener.focus();
+  }
+  function signedOut() {
+    session = null; me = null; store.set('session', null);
+    if (ui) renderUser();
+  }
+  async function signOut() {
+    try { await api('DELETE', '/sessions'); } catch (e) { /* the token is dropped either way */ }
+    signedOut();
+    loadFirst();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Loading pages.
+  function pagePath(cursor) {
+    const q = new URLSearchParams({ forum: cfg.forum, ident: cfg.ident, sort });
+    if (cursor) q.set('cursor', cursor);
+    return '/comments?' + q;
+  }
+
+  async function loadFirst(hydrate) {
+    busyLoading = true;
+    let page;
+    try {
+      page = hydrate || await api('GET', pagePath());
+    } catch (e) {
+      busyLoading = false;
+      ui.root.setAttribute('aria-busy', 'false');
+      if (e.code === 'network' && window.console) {
+        console.warn('Confab: could not load comments from ' + API + '. If the server is up, check that forum "' +
+          cfg.forum + '" lists ' + location.origin + ' in its allowed origins.');
+      }
+      ui.count.textContent = t('load_failed');
+      ui.list.replaceChildren(h('li', { class: 'c-error-box', role: 'alert' }, errorText(e), ' ',
+        h('button', { type: 'button', class: 'c-btn', onclick: () => loadFirst() }, t('retry'))));
+      return;
+    }
+    busyLoading = false;
+    thread = page.thread;
+    byId.clear();
+    fresh = [];
+    renderFresh();
+    liveSeq = thread ? (thread.seq != null ? thread.seq : null) : 0;
+    ui.list.replaceChildren(...page.comments.map(renderComment));
+    nextCursor = page.next_cursor;
+    renderMore();
+    setCount(thread ? thread.comment_count : 0);
+    renderNotices();
+    renderCompose();
+    if (!page.comments.length) ui.list.append(h('li', { class: 'c-empty' }, t('empty')));
+    ui.root.setAttribute('aria-busy', 'false');
+    if (!window.__confabRendered) {
+      window.__confabRendered = true;
+      try { performance.mark('confab:rendered'); } catch (e) { /* old browsers */ }
+    }
+    document.dispatchEvent(new CustomEvent('confab:rendered', { detail: { comments: page.comments.length } }));
+    liveOn = true;
+    if (!es && !liveTimer) liveStart();
+  }
+
+  function renderMore() {
+    if (!nextCursor) { ui.more.replaceChildren(); return; }
+    const btn = h('button', { type: 'button', class: 'c-btn c-load-more', onclick: async () => {
+      btn.disabled = true; btn.textContent = t('loading');
+      try {
+        const page = await api('GET', pagePath(nextCursor));
+        const seen = page.comments.filter((c) => !byId.has(c.id));
+        const first = seen.length ? renderComment(seen[0]) : null;
+        if (first) ui.list.append(first, ...seen.slice(1).map(renderComment));
+        nextCursor = page.next_cursor;
+        renderMore();
+        if (first) first.querySelector('article').focus();
+      } catch (e) {
+        btn.disabled = false; btn.textContent = t('load_more');
+        ui.more.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+      }
+    } }, t('load_more'));
+    ui.more.replaceChildren(btn);
+  }
+
+  function changeSort(s) {
+    if (s === sort || busyLoading) return;
+    sort = s;
+    store.set('sort', s);
+    ui.sortBtns.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.sort === s)));
+    loadFirst();
+  }
+
+  function renderNotices() {
+    const n = [];
+    if (thread && thread.closed) n.push(h('p', { class: 'c-notice c-closed', role: 'note' }, t('closed')));
+    ui.notice.replaceChildren(...n);
+    ui.root.classList.toggle('is-closed', !!(thread && thread.closed));
+  }
+
+  function renderCompose() {
+    if (thread && thread.closed) { ui.compose.replaceChildren(); return; }
+    if (ui.compose.firstChild) return; // keep what the reader is typing
+    ui.compose.replaceChildren(composeForm({ parent: null }));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Writing: new comments, replies and edits share one form with Write / Preview tabs.
+  function composeForm(opts) {
+    const { parent, comment } = opts;
+    const editing = !!comment;
+    const taId = nextId('ta');
+    const ta = h('textarea', {
+      id: taId, name: 'body', rows: parent || editing ? 4 : 5, required: true,
+      placeholder: parent ? t('reply_placeholder') : t('placeholder'), 'aria-label': t('comment_label'),
+    });
+    if (editing) ta.value = comment.body;
+    const prevId = nextId('pv');
+    const preview = h('div', { class: 'c-preview c-body', id: prevId, role: 'tabpanel', hidden: true, tabindex: '0' });
+    const writeTab = h('button', { type: 'button', role: 'tab', class: 'c-tab', 'aria-selected': 'true', 'aria-controls': taId }, t('write'));
+    const prevTab = h('button', { type: 'button', role: 'tab', class: 'c-tab', 'aria-selected': 'false', 'aria-controls': prevId, tabindex: '-1' }, t('preview'));
+    const showTab = async (which) => {
+      const pv = which === 'preview';
+      writeTab.setAttribute('aria-selected', String(!pv)); prevTab.setAttribute('aria-selected', String(pv));
+      writeTab.tabIndex = pv ? -1 : 0; prevTab.tabIndex = pv ? 0 : -1;
+      ta.hidden = pv; preview.hidden = !pv;
+      if (!pv) return;
+      if (!ta.value.trim()) { preview.replaceChildren(h('p', { class: 'c-muted' }, t('preview_empty'))); return; }
+      preview.replaceChildren(h('p', { class: 'c-muted' }, t('preview_loading')));
+      try {
+        const r = await api('POST', '/preview', { body: ta.value });
+        preview.replaceChildren(bodyFragment(r.html));
+      } catch (e) {
+        preview.replaceChildren(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+      }
+    };
+    on(writeTab, 'click', () => showTab('write'));
+    on(prevTab, 'click', () => showTab('preview'));
+    const tabs = h('div', { class: 'c-tabs', role: 'tablist', 'aria-label': t('comment_label') }, writeTab, prevTab);
+    on(tabs, 'keydown', (e) => {
+      if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+      const next = writeTab.getAttribute('aria-selected') === 'true' ? prevTab : writeTab;
+      showTab(next === prevTab ? 'preview' : 'write'); next.focus();
+    });
+
+    const help = h('details', { class: 'c-help' }, h('summary', {}, t('help')),
+      h('table', {}, h('tbody', {}, (S.help_rows || STRINGS.help_rows).map(([src, what]) =>
+        h('tr', {}, h('td', {}, h('code', {}, src)), h('td', {}, what))))),
+      h('p', { class: 'c-muted' }, t('help_note')));
+
+    const guest = (editing) ? null : (() => {
+      const g = store.get('guest') || {};
+      const nid = nextId('n'), eid = nextId('e');
+      return h('div', { class: 'c-guest' },
+        h('div', { class: 'c-field' }, h('label', { for: nid, class: 'c-sr' }, t('name')),
+          h('input', { id: nid, name: 'author_name', type: 'text', maxlength: 100, autocomplete: 'name', placeholder: t('name_placeholder'), value: g.name || '' })),
+        h('div', { class: 'c-field' }, h('label', { for: eid, class: 'c-sr' }, t('email')),
+          h('input', { id: eid, name: 'author_email', type: 'email', maxlength: 254, autocomplete: 'email', placeholder: t('email_placeholder'), value: g.email || '' })));
+    })();
+
+    const err = h('p', { class: 'c-error', role: 'alert' });
+    const label = editing ? t('save') : parent ? t('post_reply') : t('post');
+    const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, label);
+    const cancel = (parent || editing) ? h('button', { type: 'button', class: 'c-btn', onclick: () => opts.onCancel() }, t('cancel')) : null;
+    const form = h('form', { class: 'c-form' + (parent ? ' is-reply' : '') + (editing ? ' is-edit' : ''), novalidate: true },
+      tabs, ta, preview, guest, err,
+      h('div', { class: 'c-row' }, help, h('span', { class: 'c-grow' }), cancel, submit));
+    let idem = null;
+    on(ta, 'input', () => { idem = null; err.textContent = ''; });
+    on(form, 'keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+      if (e.key === 'Escape' && cancel) { e.preventDefault(); opts.onCancel(); }
+    });
+    on(form, 'submit', async (e) => {
+      e.preventDefault();
+      if (!ta.value.trim()) { err.textContent = t('preview_empty'); ta.focus(); return; }
+      err.textContent = '';
+      submit.disabled = true; submit.textContent = editing ? t('saving') : t('posting');
+      try {
+        if (editing) {
+          const c = await api('PATCH', '/comments/' + comment.id, { body: ta.value }, editHeader(comment.id));
+          opts.onDone(c);
+          return;
+        }
+        const v = Object.fromEntries(new FormData(form));
+        if (guest) store.set('guest', { name: v.author_name || '', email: v.author_email || '' });
+        idem = idem || randomKey(); // a retry of the same text can't post twice
+        const body = { forum: cfg.forum, ident: cfg.ident, url: cfg.url || null, title: cfg.title || null, parent_id: parent ? parent.id : null, body: ta.value };
+        if (!me) { body.author_name = v.author_name || null; body.author_email = v.author_email || null; }
+        const c = await api('POST', '/comments', body, { 'Idempotency-Key': idem });
+        idem = null;
+        if (c.edit_token) editTokens.set(c.id, c.edit_token);
+        ta.value = '';
+        showTab('write');
+        posted(c, parent);
+        if (opts.onDone) opts.onDone(c);
+      } catch (ex) {
+        err.textContent = errorText(ex);
+        if (ex.code === 'guest_posting_disabled' && !me) toggleAuth('in');
+        if (ex.code === 'thread_closed' && thread) { thread.closed = true; renderNotices(); }
+      } finally {
+        submit.disabled = false; submit.textContent = label;
+      }
+    });
+    return form;
+  }
+
+  function editHeader(id) {
+    const tok = editTokens.get(id);
+    return tok ? { 'X-Confab-Edit-Token': tok } : {};
+  }
+
+  function posted(c, parent) {
+    // Normally our own comment's live event is applied after this (see api()); just in case.
+    const known = byId.get(c.id) || fresh.find((x) => x.id === c.id);
+    if (known) { if (known.li) known.li.remove(); fresh = fresh.filter((x) => x.id !== c.id); renderFresh(); }
+    const li = renderComment(c);
+    if (parent) {
+      const p = byId.get(c.parent_id) || byId.get(parent.id);
+      if (p) {
+        p.c.reply_count += 1;
+        p.li.querySelector(':scope > article > .c-main > .c-replies').append(li);
+      } else ui.list.prepend(li);
+    } else {
+      const empty = ui.list.querySelector('.c-empty');
+      if (empty) empty.remove();
+      ui.list.prepend(li);
+    }
+    const pending = c.status !== 'approved';
+    if (!pending && !known) setCount(count + 1);
+    const art = li.querySelector('article');
+    if (pending) {
+      const note = h('p', { class: 'c-notice c-posted', role: 'status' }, t('posted_pending'));
+      li.querySelector('.c-main').prepend(note);
+    }
+    announce(pending ? t('posted_pending') : t('posted'));
+    art.focus();
+    art.scrollIntoView({ block: 'nearest' });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // One comment.
+  function renderComment(c) {
+    const deleted = c.status === 'deleted';
+    const hidden = c.status === 'pending' || c.status === 'spam';
+    const name = deleted ? '' : (c.author.name || t('anonymous'));
+    const authorId = 'confab-a-' + c.id;
+    const li = h('li', { class: 'c-item', 'data-id': c.id, 'data-depth': c.depth });
+    const entry = { c, li };
+    byId.set(c.id, entry);
+    if (c.created_at > newest) newest = c.created_at;
+
+    const meta = h('div', { class: 'c-meta' });
+    if (!deleted) {
+      const nameEl = c.author.url && /^https?:\/\//i.test(c.author.url)
+        ? h('a', { class: 'c-author', id: authorId, href: c.author.url, rel: 'nofollow ugc noopener noreferrer', target: '_blank' }, name)
+        : h('span', { class: 'c-author', id: authorId }, name);
+      meta.append(nameEl);
+      if (c.author.moderator) meta.append(h('span', { class: 'c-badge' }, t('moderator')));
+    } else {
+      meta.append(h('span', { class: 'c-author c-muted', id: authorId }, t('deleted')));
+    }
+    meta.append(h('span', { class: 'c-dot', 'aria-hidden': 'true' }, '·'), timeEl(c.created_at, 'c-time'));
+    if (c.edited_at && !deleted) {
+      meta.append(h('span', { class: 'c-edited', title: t('edited_at', { time: exactTime(c.edited_at) }) }, '(' + t('edited') + ')'));
+    }
+    if (hidden) meta.append(h('span', { class: 'c-badge c-badge-pending' }, t('pending')));
+
+    const repliesId = 'confab-r-' + c.id;
+    const toggle = h('button', {
+      type: 'button', class: 'c-toggle', 'aria-expanded': 'true', 'aria-controls': repliesId,
+      'aria-label': t('collapse', { name: name || t('anonymous') }), title: t('collapse', { name: name || t('anonymous') }),
+    }, h('span', { 'aria-hidden': 'true' }, '−'));
+    const collapsedNote = h('span', { class: 'c-collapsed-note' });
+    on(toggle, 'click', () => {
+      const collapsed = li.classList.toggle('is-collapsed');
+      toggle.setAttribute('aria-expanded', String(!collapsed));
+      const label = t(collapsed ? 'expand' : 'collapse', { name: name || t('anonymous') });
+      toggle.setAttribute('aria-label', label); toggle.title = label;
+      toggle.firstChild.textContent = collapsed ? '+' : '−';
+      collapsedNote.textContent = collapsed ? tn('collapsed', descendants(entry)) : '';
+    });
+
+    const body = h('div', { class: 'c-body' });
+    if (deleted) body.append(h('p', { class: 'c-muted' }, t('deleted')));
+    else body.append(bodyFragment(c.body_html));
+
+    const main = h('div', { class: 'c-main' },
+      h('div', { class: 'c-head-row' }, meta, collapsedNote, toggle),
+      hidden ? h('p', { class: 'c-pending-note' }, t('pending_note')) : null,
+      body,
+      deleted ? null : actions(entry),
+      h('div', { class: 'c-slot' }),
+      h('ol', { class: 'c-replies', id: repliesId, 'aria-label': t('replies_label', { name: name || t('anonymous') }) },
+        (c.replies || []).map(renderComment)),
+      h('div', { class: 'c-more-replies' }));
+    const art = h('article', {
+      class: 'c-comment' + (hidden ? ' is-pending' : '') + (deleted ? ' is-deleted' : ''),
+      'aria-labelledby': authorId, tabindex: '-1', id: 'confab-c-' + c.id,
+    }, identicon(deleted ? '' : c.author.avatar, 36), main);
+    li.append(art);
+    renderMoreReplies(entry);
+    return li;
+  }
+
+  function descendants(entry) {
+    let n = 0;
+    entry.li.querySelectorAll(':scope > article > .c-main > .c-replies > li').forEach((li) => {
+      const e = byId.get(li.dataset.id);
+      n += 1 + (e ? descendants(e) : 0);
+    });
+    return Math.max(n, entry.c.reply_count || 0);
+  }
+
+  function renderMoreReplies(entry) {
+    const { c, li } = entry;
+    const slot = li.querySelector(':scope > article > .c-main > .c-more-replies');
+    slot.replaceChildren();
+    if (!c.replies_cursor) return;
+    const shown = li.querySelectorAll(':scope > article > .c-main > .c-replies > li').length;
+    const remaining = Math.max(1, (c.reply_count || 0) - shown);
+    const btn = h('button', { type: 'button', class: 'c-link c-more-btn', onclick: async () => {
+      btn.disabled = true;
+      try {
+        const q = new URLSearchParams({ cursor: c.replies_cursor });
+        const r = await api('GET', '/comments/' + c.id + '/replies?' + q);
+        const list = li.querySelector(':scope > article > .c-main > .c-replies');
+        const fresh = r.comments.filter((x) => !byId.has(x.id)).map(renderComment);
+        list.append(...fresh);
+        c.replies_cursor = r.next_cursor;
+        renderMoreReplies(entry);
+        if (fresh[0]) fresh[0].querySelector('article').focus();
+      } catch (e) {
+        btn.disabled = false;
+        slot.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+      }
+    } }, shown ? tn('more_replies', remaining) : tn('show_replies', remaining));
+    slot.append(btn);
+  }
+
+  function actions(entry) {
+    const { c } = entry;
+    const approved = c.status === 'approved';
+    const bar = h('div', { class: 'c-actions' });
+    if (approved) {
+      const mine = myVotes.get(c.id) || 0;
+      const like = h('button', { type: 'button', class: 'c-vote c-like', 'aria-pressed': String(mine === 1), 'aria-label': t('likes_label', { n: c.likes }), title: t('like') },
+        h('span', { 'aria-hidden': 'true' }, '▲'), h('span', { class: 'c-n' }, String(c.likes)));
+      const dislike = h('button', { type: 'button', class: 'c-vote c-dislike', 'aria-pressed': String(mine === -1), 'aria-label': t('dislikes_label', { n: c.dislikes }), title: t('dislike') },
+        h('span', { 'aria-hidden': 'true' }, '▼'), h('span', { class: 'c-n' }, String(c.dislikes)));
+      const vote = async (want) => {
+        const cur = myVotes.get(c.id) || 0;
+        const value = cur === want ? 0 : want;
+        like.disabled = dislike.disabled = true;
+        try {
+          const r = await api('POST', '/comments/' + c.id + '/vote', { value });
+          c.likes = r.likes; c.dislikes = r.dislikes;
+          myVotes.set(c.id, r.my_vote || null);
+          setVotes(entry);
+          like.setAttribute('aria-pressed', String(r.my_vote === 1)); dislike.setAttribute('aria-pressed', String(r.my_vote === -1));
+        } catch (e) {
+          showSlotError(entry, e);
+        } finally { like.disabled = dislike.disabled = false; }
+      };
+      on(like, 'click', () => vote(1));
+      on(dislike, 'click', () => vote(-1));
+      bar.append(like, dislike);
+      if (!(thread && thread.closed)) {
+        bar.append(h('button', { type: 'button', class: 'c-act c-reply', onclick: (e) => openReply(entry, e.currentTarget) }, t('reply')));
+      }
+    }
+    if (isOwn(c)) {
+      bar.append(
+        h('button', { type: 'button', class: 'c-act c-edit', onclick: (e) => openEdit(entry, e.currentTarget) }, t('edit')),
+        h('button', { type: 'button', class: 'c-act c-delete', onclick: (e) => openDelete(entry, e.currentTarget) }, t('delete')));
+    }
+    if (approved && !isOwn(c)) {
+      const flagged = !!myFlags.get(c.id);
+      bar.append(h('button', { type: 'button', class: 'c-act c-flag', disabled: flagged, onclick: (e) => openFlag(entry, e.currentTarget) }, flagged ? t('flagged') : t('flag')));
+    }
+    return bar;
+  }
+
+  function setVotes(entry) {
+    const { c } = entry, bar = entry.li.querySelector(':scope > article > .c-main > .c-actions');
+    const like = bar && bar.querySelector('.c-like'), dislike = bar && bar.querySelector('.c-dislike');
+    if (!like) return;
+    like.querySelector('.c-n').textContent = c.likes; dislike.querySelector('.c-n').textContent = c.dislikes;
+    like.setAttribute('aria-label', t('likes_label', { n: c.likes })); dislike.setAttribute('aria-label', t('dislikes_label', { n: c.dislikes }));
+  }
+
+  function slotOf(entry) { return entry.li.querySelector(':scope > article > .c-main > .c-slot'); }
+  function showSlotError(entry, e) {
+    slotOf(entry).replaceChildren(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+  }
+  function closeSlot(entry, refocus) {
+    slotOf(entry).replaceChildren();
+    entry.li.querySelector(':scope > article').classList.remove('is-editing');
+    if (refocus && refocus.isConnected) refocus.focus();
+  }
+
+  function openReply(entry, opener) {
+    const slot = slotOf(entry);
+    if (slot.querySelector('.is-reply')) { slot.querySelector('textarea').focus(); return; }
+    const form = composeForm({
+      parent: entry.c,
+      onCancel: () => closeSlot(entry, opener),
+      onDone: () => closeSlot(entry),
+    });
+    slot.replaceChildren(form);
+    form.querySelector('textarea').focus();
+  }
+
+  function openEdit(entry, opener) {
+    const slot = slotOf(entry);
+    const art = entry.li.querySelector(':scope > article');
+    art.classList.add('is-editing');
+    const form = composeForm({
+      comment: entry.c,
+      onCancel: () => closeSlot(entry, opener),
+      onDone: (c) => {
+        Object.assign(entry.c, { body: c.body, body_html: c.body_html, edited_at: c.edited_at });
+        slotOf(entry).replaceChildren();
+        replaceEntry(entry, true);
+        announce(t('saving').replace('…', '') + ' ✓');
+      },
+    });
+    slot.replaceChildren(form);
+    const ta = form.querySelector('textarea');
+    ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length);
+  }
+
+  /**
+   * Re-renders one comment in place, keeping its loaded replies, whatever is open in its slot
+   * (a reply being written), its collapsed state, and focus. `focus`: move focus to it.
+   */
+  function replaceEntry(entry, focus) {
+    const old = entry.li, sel = ':scope > article > .c-main > ';
+    const kids = Array.from(old.querySelectorAll(sel + '.c-replies > li'));
+    const slot = old.querySelector(sel + '.c-slot');
+    const act = root.activeElement;
+    const inSlot = act && slot.contains(act);
+    const inMe = act && old.contains(act) && !inSlot && !old.querySelector(sel + '.c-replies').contains(act);
+    const el = renderComment(Object.assign({}, entry.c, { replies: [] }));
+    el.querySelector(sel + '.c-replies').append(...kids);
+    el.querySelector(sel + '.c-slot').append(...slot.childNodes);
+    renderMoreReplies(byId.get(entry.c.id));
+    steady(() => old.replaceWith(el));
+    if (old.classList.contains('is-collapsed')) el.querySelector('.c-toggle').click();
+    if (focus || inMe) el.querySelector('article').focus({ preventScroll: !focus });
+    else if (inSlot) act.focus({ preventScroll: true });
+  }
+
+  function openDelete(entry, opener) {
+    const slot = slotOf(entry);
+    const yes = h('button', { type: 'button', class: 'c-btn c-danger' }, t('delete'));
+    const box = h('div', { class: 'c-confirm', role: 'group', 'aria-label': t('confirm_delete') },
+      h('p', {}, t('confirm_delete')),
+      h('div', { class: 'c-row' }, h('span', { class: 'c-grow' }),
+        h('button', { type: 'button', class: 'c-btn', onclick: () => closeSlot(entry, opener) }, t('cancel')), yes));
+    on(box, 'keydown', (e) => { if (e.key === 'Escape') closeSlot(entry, opener); });
+    on(yes, 'click', async () => {
+      yes.disabled = true;
+      try {
+        const c = await api('DELETE', '/comments/' + entry.c.id, undefined, editHeader(entry.c.id));
+        const wasVisible = entry.c.status === 'approved';
+        editTokens.set(entry.c.id, null);
+        if (wasVisible) setCount(Math.max(0, count - 1));
+        announce(t('deleted_done'));
+        const hasKids = entry.li.querySelector(':scope > article > .c-main > .c-replies > li');
+        if (hasKids) { entry.c = Object.assign(entry.c, c, { status: 'deleted' }); slotOf(entry).replaceChildren(); replaceEntry(entry, true); } else {
+          const next = entry.li.nextElementSibling || entry.li.parentElement.closest('article');
+          entry.li.remove(); byId.delete(entry.c.id);
+          if (next) (next.matches('article') ? next : next.querySelector('article')).focus();
+        }
+      } catch (e) {
+        yes.disabled = false;
+        box.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+      }
+    });
+    slot.replaceChildren(box);
+    yes.focus();
+  }
+
+  function openFlag(entry, opener) {
+    const slot = slotOf(entry);
+    const id = nextId('fl');
+    const input = h('input', { id, type: 'text', maxlength: 200, name: 'reason' });
+    const err = h('p', { class: 'c-error', role: 'alert' });
+    const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, t('flag_submit'));
+    const form = h('form', { class: 'c-flag-form' },
+      h('div', { class: 'c-field' }, h('label', { for: id }, t('flag_reason')), input), err,
+      h('div', { class: 'c-row' }, h('span', { class: 'c-grow' }),
+        h('button', { type: 'button', class: 'c-btn', onclick: () => closeSlot(entry, opener) }, t('cancel')), submit));
+    on(form, 'keydown', (e) => { if (e.key === 'Escape') closeSlot(entry, opener); });
+    on(form, 'submit', async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      try {
+        await api('POST', '/comments/' + entry.c.id + '/flag', { reason: input.value || null });
+        myFlags.set(entry.c.id, 1);
+        slot.replaceChildren(h('p', { class: 'c-notice', role: 'status' }, t('flag_thanks')));
+        opener.textContent = t('flagged'); opener.disabled = true;
+      } catch (ex) {
+        submit.disabled = false;
+        err.textContent = errorText(ex);
+      }
+    });
+    slot.replaceChildren(form);
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Live: the thread's changes as Server-Sent Events. Each change carries the thread's
+  // sequence number, which moves by exactly one per change: a gap means we missed something,
+  // and the first page is read again and merged in place ("resync"). New top-level comments
+  // from others wait behind an "N new comments" button, so the list never moves under the
+  // reader; replies, edits, removals and votes apply in place. Nothing here takes focus, and
+  // changes above the reader's viewport are compensated so the page doesn't jump.
+  const LIVE_EVENTS = ['hello', 'comment.created', 'comment.updated', 'comment.removed', 'comment.voted',
+    'thread.updated', 'thread.changed', 'resync', 'degraded', 'reconnect'];
+  let es = null, liveOn = false, liveSeq = null, liveQ = [], hold = 0, backoff = 0, liveTimer = 0, pollTimer = 0, hideTimer = 0;
+  let fresh = [], replyTally = 0, tellTimer = 0, resyncing = false, resyncAgain = false;
+
+  function liveStart() {
+    liveStop();
+    if (!liveOn || !window.EventSource || document.hidden) return;
+    const q = new URLSearchParams({ forum: cfg.forum, ident: cfg.ident });
+    const src = es = new EventSource(API + '/threads/live?' + q);
+    const got = (e) => {
+      if (src !== es) return;
+      let d;
+      try { d = JSON.parse(e.data); } catch (x) { return; }
+      if (e.type === 'reconnect') { liveLater((d.retry_ms || 1000) * (1 + Math.random())); return; } // this node is going away
+      liveQ.push([e.type, d]);
+      pump();
+    };
+    LIVE_EVENTS.forEach((n) => on(src, n, got));
+    // Refused (503, a proxy's error page) or cut off: reconnect ourselves, backing off 1 s → 30 s.
+    // The `hello` of the new connection tells us whether anything moved meanwhile.
+    src.onerror = () => { if (src === es) liveLater((backoff = Math.min(30000, backoff * 2 || 1000)) * (0.75 + Math.random() / 2)); };
+  }
+  function liveStop(all) {
+    if (es) { es.close(); es = null; }
+    clearTimeout(liveTimer); liveTimer = 0;
+    if (all) poll(0); // otherwise polling (after `degraded`) goes on until a `hello` or `resync`
+    if (ui) ui.root.dataset.live = pollTimer ? 'poll' : 'off';
+  }
+  function poll(ms) {
+    clearInterval(pollTimer);
+    pollTimer = ms ? setInterval(resync, Math.max(2000, ms)) : 0;
+    if (ui) ui.root.dataset.live = ms ? 'poll' : es ? 'on' : 'off';
+  }
+  function liveLater(ms) {
+    liveStop();
+    liveTimer = setTimeout(() => { liveTimer = 0; liveStart(); }, ms);
+  }
+  // A tab hidden for five minutes lets its connection go; showing it again reconnects.
+  on(document, 'visibilitychange', () => {
+    clearTimeout(hideTimer);
+    if (document.hidden) hideTimer = setTimeout(() => liveStop(true), 300000);
+    else if (liveOn && !es && !liveTimer) liveStart();
+  });
+
+  /** Applies queued events in order, unless a request is in flight (see api()). */
+  function pump() {
+    while (!hold && liveQ.length) {
+      const [name, d] = liveQ.shift();
+      try { liveEvent(name, d); } catch (e) { if (window.console) console.warn('Confab: live event', name, e); }
+    }
+  }
+
+  function liveEvent(name, d) {
+    if (name === 'degraded') { poll(d.poll_ms || 15000); return; } // the server can't follow the thread: poll until `resync`
+    if (name === 'resync') { poll(0); liveSeq = null; resync(); return; }
+    const seq = d.thread_seq;
+    if (typeof seq !== 'number') return;
+    if (name === 'hello') {
+      backoff = 0;
+      poll(0);
+      if (liveSeq != null && seq !== liveSeq) resync(); // the thread moved while we weren't listening
+      liveSeq = seq;
+      return;
+    }
+    if (liveSeq != null && seq <= liveSeq) return; // old or repeated
+    const gap = liveSeq != null && seq > liveSeq + 1;
+    liveSeq = seq;
+    if (name === 'comment.created') created(d.comment);
+    else if (name === 'comment.updated') updated(d.comment);
+    else if (name === 'comment.removed') removed(d.id);
+    else if (name === 'comment.voted') voted(d);
+    else if (name === 'thread.updated') threadUpdated(d);
+    if (gap) resync();
+  }
+
+  /** A comment in `list` (comments with their `replies`), at any depth, with the array holding it. */
+  function findIn(list, id) {
+    for (const c of list) {
+      if (c.id === id) return [c, list];
+      const r = findIn(c.replies || [], id);
+      if (r) return r;
+    }
+    return null;
+  }
+
+  function created(c) {
+    if (byId.has(c.id) || findIn(fresh, c.id)) { updated(c); return; } // our own, or already merged
+    if (c.status !== 'approved') return;
+    setCount(count + 1);
+    arrived(c);
+  }
+
+  /** A comment that isn't on screen: top level waits for the button, a reply goes under its parent. */
+  function arrived(c) {
+    if (c.created_at > newest) newest = c.created_at;
+    if (!c.parent_id) {
+      const empty = ui.list.querySelector('.c-empty'); // "Be the first…" no longer holds
+      if (empty) steady(() => empty.remove());
+      fresh.push(c); renderFresh(); tell();
+      return;
+    }
+    const p = byId.get(c.parent_id);
+    if (p) {
+      p.c.reply_count = (p.c.reply_count || 0) + 1;
+      const li = renderComment(c);
+      li.classList.add('is-new');
+      steady(() => p.li.querySelector(':scope > article > .c-main > .c-replies').append(li));
+      replyTally++; tell();
+      return;
+    }
+    const f = findIn(fresh, c.parent_id); // a reply to a comment still behind the button
+    if (f) { f[0].replies = (f[0].replies || []).concat(c); f[0].reply_count = (f[0].reply_count || 0) + 1; }
+  }
+
+  /** New text, status or counts for a comment we have, on screen or behind the button. */
+  function updated(c) {
+    const e = byId.get(c.id);
+    if (!e) {
+      const f = findIn(fresh, c.id);
+      if (f) f[1][f[1].indexOf(f[0])] = Object.assign(c, { replies: f[0].replies, reply_count: f[0].reply_count });
+      return;
+    }
+    const old = e.c, was = old.status, html = old.body_html, edited = old.edited_at;
+    const { replies, replies_cursor, reply_count, ...rest } = c; // keep what we loaded of its replies
+    Object.assign(old, rest);
+    if (old.status !== was) {
+      if (old.status === 'approved') setCount(count + 1); else if (was === 'approved') setCount(Math.max(0, count - 1));
+      replaceEntry(e);
+      return;
+    }
+    if (was !== 'deleted' && (old.body_html !== html || old.edited_at !== edited)) {
+      const main = e.li.querySelector(':scope > article > .c-main');
+      const body = main.querySelector(':scope > .c-body');
+      const meta = main.querySelector(':scope > .c-head-row > .c-meta');
+      steady(() => {
+        body.replaceChildren(bodyFragment(old.body_html));
+        const mark = meta.querySelector('.c-edited');
+        if (mark) mark.remove();
+        if (old.edited_at) meta.insertBefore(h('span', { class: 'c-edited', title: t('edited_at', { time: exactTime(old.edited_at) }) }, '(' + t('edited') + ')'), meta.querySelector('.c-badge-pending'));
+      });
+    }
+    setVotes(e);
+  }
+
+  function removed(id) {
+    const f = findIn(fresh, id);
+    if (f) {
+      f[1].splice(f[1].indexOf(f[0]), 1);
+      setCount(Math.max(0, count - 1));
+      renderFresh();
+      if (!fresh.length && !ui.list.children.length) ui.list.append(h('li', { class: 'c-empty' }, t('empty')));
+      return;
+    }
+    const e = byId.get(id);
+    if (!e || e.c.status === 'deleted') return;
+    if (e.c.status === 'approved') setCount(Math.max(0, count - 1));
+    if (e.li.querySelector(':scope > article > .c-main > .c-replies > li')) {
+      e.c.status = 'deleted'; // its replies stay, under "This comment was deleted."
+      replaceEntry(e);
+    } else drop(e);
+  }
+
+  /** Takes a comment off the screen; focus inside it moves to its neighbour or parent. */
+  function drop(e) {
+    const { li } = e;
+    const act = root.activeElement;
+    const next = act && li.contains(act) ? (li.nextElementSibling || li.previousElementSibling || li.parentElement.closest('li')) : null;
+    const p = li.parentElement && li.parentElement.closest('li');
+    const pe = p && byId.get(p.dataset.id);
+    if (pe) pe.c.reply_count = Math.max(0, (pe.c.reply_count || 0) - 1);
+    li.querySelectorAll('li').forEach((x) => byId.delete(x.dataset.id));
+    byId.delete(e.c.id);
+    steady(() => li.remove());
+    if (next && next.matches('li')) next.querySelector('article').focus({ preventScroll: true });
+  }
+
+  function voted(d) {
+    const e = byId.get(d.id);
+    const c = e ? e.c : (findIn(fresh, d.id) || [])[0];
+    if (!c) return;
+    c.likes = d.likes; c.dislikes = d.dislikes;
+    if (e) setVotes(e);
+  }
+
+  function threadUpdated(d) {
+    if (!thread) thread = {};
+    const was = !!thread.closed;
+    thread.closed = !!d.closed;
+    if (d.title != null) thread.title = d.title;
+    if (was === thread.closed) return;
+    steady(() => {
+      renderNotices();
+      const ta = ui.compose.querySelector('textarea');
+      // Closing keeps a half-written comment (the server will refuse it, but the text isn't lost).
+      if (!thread.closed) renderCompose(); else if (!ta || !ta.value.trim()) ui.compose.replaceChildren();
+    });
+  }
+
+  /** The "N new comments" button. It never takes focus by itself. */
+  function renderFresh() {
+    let btn = ui.fresh.firstChild;
+    const n = fresh.length;
+    if (!n) { if (btn) steady(() => btn.remove()); return; }
+    const text = tn('new_comments', n);
+    if (btn) btn.textContent = text;
+    else steady(() => ui.fresh.append(h('button', { type: 'button', class: 'c-btn c-fresh', onclick: reveal }, text)));
+  }
+
+  /** Shows the waiting comments at the top of the list, newest first, and moves focus to them. */
+  function reveal() {
+    const els = fresh.filter((c) => !byId.has(c.id)).map(renderComment);
+    fresh = [];
+    const empty = ui.list.querySelector('.c-empty');
+    if (empty) empty.remove();
+    els.reverse().forEach((li) => li.classList.add('is-new'));
+    ui.list.prepend(...els);
+    renderFresh();
+    if (els[0]) els[0].querySelector('article').focus();
+  }
+
+  /** Tells screen readers about arrivals, once things settle. */
+  function tell() {
+    clearTimeout(tellTimer);
+    tellTimer = setTimeout(() => {
+      const m = [];
+      if (fresh.length) m.push(tn('new_comments', fresh.length));
+      if (replyTally) m.push(tn('new_replies', replyTally));
+      replyTally = 0;
+      if (m.length) announce(m.join('. '));
+    }, 1000);
+  }
+
+  /**
+   * Runs `fn`, a change to the widget, keeping what's at the top of the viewport where it is
+   * when the change happens above it. (Browsers with scroll anchoring already do; then this
+   * finds nothing to correct.)
+   */
+  function steady(fn) {
+    let anchor = null, top = 0;
+    for (const el of root.querySelectorAll('.c-head, .c-compose-slot, .c-fresh-slot, .c-head-row, .c-body, .c-actions, .c-slot, .c-more-slot')) {
+      const r = el.getBoundingClientRect();
+      if (r.height && r.bottom > 0) { anchor = el; top = r.top; break; }
+    }
+    fn();
+    if (anchor && anchor.isConnected) {
+      const d = anchor.getBoundingClientRect().top - top;
+      if (d) window.scrollBy(0, d);
+    }
+  }
+
+  /** Reads the first page again and merges it in place (the reader's drafts and scroll stay). */
+  async function resync() {
+    if (resyncing || busyLoading) { resyncAgain = resyncing; return; }
+    resyncing = true;
+    const ident = cfg.ident, s = sort;
+    try {
+      const page = await api('GET', pagePath());
+      if (ident === cfg.ident && s === sort && !busyLoading) merge(page);
+    } catch (e) { /* the next event, poll or reconnect tries again */ }
+    resyncing = false;
+    if (resyncAgain) { resyncAgain = false; resync(); }
+  }
+
+  function merge(page) {
+    const seen = new Set(), since = newest; // top-level comments not on screen and newer than this are new
+    const walk = (list) => list.forEach((c) => {
+      seen.add(c.id);
+      if (byId.has(c.id) || findIn(fresh, c.id)) updated(c);
+      else if (c.parent_id ? byId.has(c.parent_id) : c.created_at > since) arrived(c);
+      if (byId.has(c.id)) walk(c.replies || []);
+    });
+    walk(page.comments);
+    // What the page covers completely and no longer has is gone.
+    const prune = (ol) => ol && Array.from(ol.children).forEach((li) => {
+      const e = byId.get(li.dataset.id);
+      if (e && !seen.has(e.c.id)) drop(e);
+    });
+    if (!page.next_cursor) { prune(ui.list); fresh = fresh.filter((c) => seen.has(c.id)); renderFresh(); }
+    const inPage = (list) => list.forEach((c) => {
+      const e = byId.get(c.id);
+      if (e && !c.replies_cursor) prune(e.li.querySelector(':scope > article > .c-main > .c-replies'));
+      inPage(c.replies || []);
+    });
+    inPage(page.comments);
+    if (page.thread) {
+      const d = { closed: page.thread.closed, title: page.thread.title };
+      page.thread.closed = !!(thread && thread.closed);
+      thread = page.thread;
+      threadUpdated(d);
+      if (liveSeq == null || thread.seq > liveSeq) liveSeq = thread.seq;
+      setCount(thread.comment_count);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Comment counts: every [data-confab-count] on the page, one request per forum per 100.
+  async function fillCounts() {
+    const els = Array.from(document.querySelectorAll('[data-confab-count]'));
+    const groups = new Map();
+    for (const el of els) {
+      const forum = el.getAttribute('data-confab-forum') || cfg.forum;
+      const ident = el.getAttribute('data-confab-count');
+      if (!forum || !ident) continue;
+      if (!groups.has(forum)) groups.set(forum, new Map());
+      const g = groups.get(forum);
+      if (!g.has(ident)) g.set(ident, []);
+      g.get(ident).push(el);
+    }
+    for (const [forum, g] of groups) {
+      const idents = Array.from(g.keys());
+      for (let i = 0; i < idents.length; i += 100) {
+        const q = new URLSearchParams({ forum });
+        idents.slice(i, i + 100).forEach((x) => q.append('ident', x));
+        try {
+          const res = await fetch(API + '/counts?' + q, { credentials: 'omit', mode: 'cors' });
+          if (!res.ok) continue;
+          const { counts } = await res.json();
+          for (const [ident, n] of Object.entries(counts)) {
+            (g.get(ident) || []).forEach((el) => { el.textContent = tn('count', n); el.setAttribute('data-confab-filled', String(n)); });
+          }
+        } catch (e) { /* leave the link's own text */ }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Start.
+  async function start(extra) {
+    if (extra) cfg = readConfig(extra);
+    S = Object.assign({}, STRINGS, cfg.strings, { err: Object.assign({}, STRINGS.err, (cfg.strings || {}).err) });
+    rtf = dtf = plurals = null;
+    sort = ['best', 'newest', 'oldest'].includes(store.get('sort')) ? store.get('sort') : 'best';
+    fillCounts();
+    liveOn = false; liveStop(true); liveQ = []; liveSeq = null;
+    const mounted = mount(!extra); // included HTML is for the page's own thread, not a reload
+    if (!mounted) return;
+    ui.root.setAttribute('aria-busy', 'true');
+    const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => {}) : null;
+    // A server-rendered first page is used as is when it is what this reader would get.
+    const hydrate = mounted !== true && mounted.sort === sort && !store.get('anon') && !(session && session.token) ? mounted.page : null;
+    if (who && !hydrate) await who;
+    renderUser();
+    await loadFirst(hydrate);
+    if (who && hydrate) { await who; renderUser(); }
+  }
+
+  setInterval(() => {
+    if (!root) return;
+    root.querySelectorAll('time[data-rel]').forEach((el) => { el.textContent = relTime(el.getAttribute('datetime')); });
+  }, 60000);
+
+  window.Confab = {
+    /** Shows another thread in place (single-page sites): Confab.reload({ident, url, title}). */
+    reload: (extra) => start(extra || {}),
+    /** Fills [data-confab-count] elements added after load. */
+    counts: () => fillCounts(),
+    version: 1,
+  };
+
+  if (document.readyState === 'loading') on(document, 'DOMContentLoaded', () => start(), { once: true });
+  else start();
+})();
