@@ -42,8 +42,11 @@ use confab_core::model::{
 pub use tasks::{NewTask, SubState, Subscription, Task, TaskState, TaskWhen, MAX_TASK_PAYLOAD};
 use confab_core::DomainError;
 
+pub mod pg;
+pub mod pin;
 pub mod sqlite;
 mod tasks;
+pub use pin::{ReadPin, WritePos};
 
 tokio::task_local! {
     static QUERY_SCOPE: std::sync::Arc<std::sync::atomic::AtomicU64>;
@@ -56,8 +59,26 @@ pub async fn count_queries<F: std::future::Future>(f: F) -> (F::Output, u64) {
     (out, c.load(std::sync::atomic::Ordering::Relaxed))
 }
 
-pub(crate) fn current_query_scope() -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
-    QUERY_SCOPE.try_with(|c| c.clone()).ok()
+/// Counts statements: into a store's total, and into the caller's query scope if it runs inside
+/// [`count_queries`] (per-request records; tests that prove a page read costs the same for any
+/// thread size).
+pub struct Counter {
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    scope: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl Counter {
+    /// A counter adding to `total`, and to the current task's query scope if there is one.
+    pub(crate) fn new(total: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Counter {
+        Counter { total: total.clone(), scope: QUERY_SCOPE.try_with(|c| c.clone()).ok() }
+    }
+    pub fn add(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        self.total.fetch_add(n, Ordering::Relaxed);
+        if let Some(s) = &self.scope {
+            s.fetch_add(n, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Storage operations return domain errors; internal causes are logged where they happen.

@@ -16,6 +16,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use confab_server::config::Config;
 use confab_server::Server;
+use confab_store::pg::PgStore;
 use confab_store::sqlite::SqliteStore;
 use confab_store::Store;
 use std::net::SocketAddr;
@@ -138,8 +139,14 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Tasks(args) => tasks::run(config, args).await,
         Cmd::Migrate => {
             std::fs::create_dir_all(&config.data_dir)?;
-            let applied = SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
-            println!("applied migrations: {applied:?}");
+            if config.postgres.control.is_empty() {
+                let applied = SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
+                println!("applied migrations: {applied:?}");
+            } else {
+                // Opening migrates the control database and every registered shard server.
+                PgStore::open(config.postgres.options()).await.map_err(|e| anyhow!("{e}"))?;
+                println!("control database and every shard server are migrated");
+            }
             Ok(())
         }
         Cmd::Admin { cmd } => admin(config, cmd).await,
@@ -183,10 +190,20 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
+/// The configured store: sharded PostgreSQL when `postgres.control` is set, else the embedded
+/// SQLite file in the data directory.
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?);
+    if config.postgres.control.is_empty() {
+        let s = SqliteStore::open(&db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?;
+        return Ok(Arc::new(s));
+    }
+    let s = PgStore::open(config.postgres.options()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
+    Ok(Arc::new(s))
+}
+
+async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
+    let store = open_store(config).await?;
     let key = secret(config)?;
     let server = Server::new(config.clone(), store, &key).await.map_err(|e| anyhow!("{e}"))?;
     Ok((server, key))

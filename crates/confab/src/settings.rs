@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The top-level keys of [`Config`] (a test checks this against `confab.example.toml`).
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "listen", "data_dir", "secret", "trusted_proxies", "demo_forum", "limits", "rate_limit", "cache", "sqlite", "tasks",
+    "listen", "data_dir", "secret", "trusted_proxies", "demo_forum", "limits", "rate_limit", "cache", "sqlite", "postgres", "tasks",
     "mail", "webhooks", "bus", "realtime",
 ];
 

@@ -4,9 +4,7 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use confab_core::sign::Signer;
 use confab_server::config::Config;
-use confab_store::sqlite::SqliteStore;
-use confab_store::{Store, TaskState};
-use std::sync::Arc;
+use confab_store::TaskState;
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -27,12 +25,6 @@ enum TasksCmd {
     Retry { id: i64 },
 }
 
-fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let store = SqliteStore::open(&crate::db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?;
-    Ok(Arc::new(store))
-}
-
 fn clip(s: &str, max: usize) -> String {
     let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if one.chars().count() <= max {
@@ -43,7 +35,7 @@ fn clip(s: &str, max: usize) -> String {
 }
 
 pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
-    let store = open_store(&config)?;
+    let store = crate::open_store(&config).await?;
     match args.cmd {
         Some(TasksCmd::Retry { id }) => {
             if store.retry_task(id).await.map_err(|e| anyhow!("{e}"))? {
@@ -85,7 +77,7 @@ pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
 
 /// `confab serve --role worker`: only the task worker, no HTTP.
 pub async fn run_worker(config: Config) -> Result<()> {
-    let store = open_store(&config)?;
+    let store = crate::open_store(&config).await?;
     let key = crate::secret(&config)?;
     let worker = confab_worker::standard(store, Signer::new(&key), &config.tasks, &config.mail, &config.webhooks, config.listen);
     let cancel = confab_worker::CancellationToken::new();

@@ -9,6 +9,7 @@ use confab_core::{DomainError, ErrorCode};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+pub use crate::Counter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -40,23 +41,6 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
 type Completion = Box<dyn FnOnce(Result<(), DomainError>) + Send>;
 /// Runs inside the group's transaction; `Ok` keeps its changes, `Err` rolls back its savepoint.
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
-
-/// Counts statements: into the store's total, and into the caller's query scope if it runs
-/// inside [`crate::count_queries`] (per-request records; tests that prove a page read costs
-/// the same for any thread size).
-pub struct Counter {
-    total: Arc<AtomicU64>,
-    scope: Option<Arc<AtomicU64>>,
-}
-
-impl Counter {
-    pub fn add(&self, n: u64) {
-        self.total.fetch_add(n, Ordering::Relaxed);
-        if let Some(s) = &self.scope {
-            s.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-}
 
 pub struct Pool {
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -117,7 +101,7 @@ impl Pool {
     }
 
     fn counter(&self) -> Counter {
-        Counter { total: self.total.clone(), scope: crate::current_query_scope() }
+        Counter::new(&self.total)
     }
 
     /// Runs `f` on a reader connection, off the async threads.

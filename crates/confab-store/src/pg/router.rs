@@ -1,0 +1,444 @@
+//! Routing: the shard map (logical shard → physical server), bounded connection pools per
+//! server, and which copy of a shard a read may use.
+//!
+//! Every node caches the map and polls its version in the control database, reloading on change
+//! (and at once when a write finds its shard moved). Every node also polls each server's primary
+//! WAL position and each replica's replay position; a replica that stops answering, or stays
+//! behind the primary's position of a poll ago for longer than the lag bound, is left out until
+//! it catches up. Reads use a replica that has replayed past the reader's pin, else the primary;
+//! when the primary is down they use the best replica left (stale beats unavailable for reads;
+//! writes to that shard get 503).
+
+use super::{pg_err, unavailable, PgOptions};
+use crate::{Counter, ReadFrom, ReadPin, StoreResult, WritePos};
+use confab_core::id::LogicalShard;
+use confab_core::DomainError;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio_postgres::NoTls;
+
+/// Builds a bounded pool for one server.
+pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<Pool> {
+    let mut cfg: tokio_postgres::Config = dsn.parse().map_err(|e| {
+        DomainError::invalid(format!("bad PostgreSQL DSN: {e}"))
+    })?;
+    cfg.application_name("confab");
+    cfg.connect_timeout(Duration::from_millis(opts.connect_timeout_ms));
+    cfg.options(format!("-c statement_timeout={} -c lock_timeout={}", opts.statement_timeout_ms, opts.statement_timeout_ms));
+    cfg.keepalives_idle(Duration::from_secs(30));
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(mgr)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_millis(opts.pool_wait_ms)))
+        .create_timeout(Some(Duration::from_millis(opts.connect_timeout_ms)))
+        .recycle_timeout(Some(Duration::from_millis(opts.connect_timeout_ms)))
+        .build()
+        .map_err(|e| {
+            tracing::error!(error = %e, "building a PostgreSQL pool");
+            DomainError::internal()
+        })
+}
+
+/// Takes a connection, mapping pool failures (server down, pool exhausted) to 503.
+pub async fn get(pool: &Pool, what: &str) -> StoreResult<Object> {
+    pool.get().await.map_err(|e| {
+        tracing::warn!(error = %e, server = what, "no PostgreSQL connection");
+        unavailable(&format!("{what} is unavailable, retry shortly"))
+    })
+}
+
+pub struct Replica {
+    pub dsn: String,
+    pool: Pool,
+    /// Replay position at the last poll.
+    replay: AtomicU64,
+    up: AtomicBool,
+    lagging: AtomicBool,
+    behind_since: Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    pub fn usable(&self) -> bool {
+        self.up.load(Ordering::Relaxed) && !self.lagging.load(Ordering::Relaxed)
+    }
+    pub fn replay_lsn(&self) -> u64 {
+        self.replay.load(Ordering::Relaxed)
+    }
+}
+
+/// One physical shard server: a primary and its replicas.
+pub struct Server {
+    pub id: i32,
+    pub name: String,
+    pub primary_dsn: String,
+    primary: Pool,
+    primary_up: AtomicBool,
+    /// The primary's insert position at the last poll, and the poll before it.
+    primary_lsn: AtomicU64,
+    prev_primary_lsn: AtomicU64,
+    /// This node's latest commit on this server (the floor for [`ReadPin::Fresh`]).
+    floor: AtomicU64,
+    pub replicas: Vec<Replica>,
+    rr: AtomicUsize,
+}
+
+impl Server {
+    fn new(id: i32, name: String, primary_dsn: String, replica_dsns: Vec<String>, opts: &PgOptions) -> StoreResult<Server> {
+        let primary = pool(&primary_dsn, opts, opts.pool_size)?;
+        let replicas = replica_dsns
+            .into_iter()
+            .map(|dsn| {
+                Ok(Replica {
+                    pool: pool(&dsn, opts, opts.pool_size)?,
+                    dsn,
+                    replay: AtomicU64::new(0),
+                    up: AtomicBool::new(false),
+                    lagging: AtomicBool::new(false),
+                    behind_since: Mutex::new(None),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Server {
+            id,
+            name,
+            primary_dsn,
+            primary,
+            primary_up: AtomicBool::new(true),
+            primary_lsn: AtomicU64::new(0),
+            prev_primary_lsn: AtomicU64::new(0),
+            floor: AtomicU64::new(0),
+            replicas,
+            rr: AtomicUsize::new(0),
+        })
+    }
+
+    /// A server not (yet) in the map, to migrate or inspect it.
+    pub fn probe(primary: &str, opts: &PgOptions) -> StoreResult<Server> {
+        Server::new(0, "new".into(), primary.into(), Vec::new(), opts)
+    }
+
+    pub async fn primary(&self) -> StoreResult<Object> {
+        match get(&self.primary, &format!("shard server {}", self.name)).await {
+            Ok(c) => {
+                self.primary_up.store(true, Ordering::Relaxed);
+                Ok(c)
+            }
+            Err(e) => {
+                self.primary_up.store(false, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn primary_pool(&self) -> &Pool {
+        &self.primary
+    }
+
+    pub fn primary_up(&self) -> bool {
+        self.primary_up.load(Ordering::Relaxed)
+    }
+
+    /// Records a commit of this node; returns its position.
+    pub fn committed(&self, lsn: u64) -> WritePos {
+        self.floor.fetch_max(lsn, Ordering::Relaxed);
+        WritePos { server: self.id, lsn }
+    }
+
+    /// A replica that has replayed at least `need`, round robin among those that qualify.
+    fn replica_at(&self, need: u64) -> Option<&Replica> {
+        let n = self.replicas.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.rr.fetch_add(1, Ordering::Relaxed);
+        (0..n).map(|i| &self.replicas[(start + i) % n]).find(|r| r.usable() && r.replay_lsn() >= need)
+    }
+
+    /// The replica furthest ahead that answers (lagging or not), for when the primary is down.
+    fn best_replica(&self) -> Option<&Replica> {
+        self.replicas.iter().filter(|r| r.up.load(Ordering::Relaxed)).max_by_key(|r| r.replay_lsn())
+    }
+
+    /// Polls the primary's position and every replica's replay position once.
+    async fn poll(&self, lag_bound: Duration) {
+        const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+        let primary = async {
+            let c = self.primary.get().await.ok()?;
+            let row = c.query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[]).await.ok()?;
+            Some(row.get::<_, i64>(0) as u64)
+        };
+        match tokio::time::timeout(POLL_TIMEOUT, primary).await {
+            Ok(Some(lsn)) => {
+                self.primary_up.store(true, Ordering::Relaxed);
+                let prev = self.primary_lsn.swap(lsn, Ordering::Relaxed);
+                self.prev_primary_lsn.store(prev, Ordering::Relaxed);
+            }
+            _ => self.primary_up.store(false, Ordering::Relaxed),
+        }
+        let target = self.prev_primary_lsn.load(Ordering::Relaxed);
+        for r in &self.replicas {
+            let replay = async {
+                let c = r.pool.get().await.ok()?;
+                let row = c
+                    .query_one("SELECT (coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) - '0/0')::bigint", &[])
+                    .await
+                    .ok()?;
+                Some(row.get::<_, i64>(0) as u64)
+            };
+            match tokio::time::timeout(POLL_TIMEOUT, replay).await {
+                Ok(Some(lsn)) => {
+                    r.replay.store(lsn, Ordering::Relaxed);
+                    if !r.up.swap(true, Ordering::Relaxed) {
+                        tracing::info!(server = %self.name, replica = %redact(&r.dsn), "replica answering");
+                    }
+                    // Behind what the primary had one poll ago: how long has that lasted?
+                    let mut since = r.behind_since.lock().unwrap_or_else(|p| p.into_inner());
+                    if lsn >= target {
+                        *since = None;
+                    } else if since.is_none() {
+                        *since = Some(Instant::now());
+                    }
+                    let lagging = since.is_some_and(|t| t.elapsed() > lag_bound);
+                    if r.lagging.swap(lagging, Ordering::Relaxed) != lagging {
+                        tracing::warn!(server = %self.name, replica = %redact(&r.dsn), lagging, "replica lag state changed");
+                    }
+                }
+                _ => {
+                    if r.up.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(server = %self.name, replica = %redact(&r.dsn), "replica not answering; reads leave it");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replica lag in bytes behind the primary's last polled position, per replica (None: down).
+    pub fn replica_status(&self) -> Vec<(String, Option<u64>, bool)> {
+        let p = self.primary_lsn.load(Ordering::Relaxed);
+        self.replicas
+            .iter()
+            .map(|r| {
+                let up = r.up.load(Ordering::Relaxed);
+                (redact(&r.dsn), up.then(|| p.saturating_sub(r.replay_lsn())), r.lagging.load(Ordering::Relaxed))
+            })
+            .collect()
+    }
+}
+
+/// A DSN without its password, for logs.
+pub fn redact(dsn: &str) -> String {
+    match (dsn.find("://"), dsn.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &dsn[s + 3..at];
+            match cred.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &dsn[..s + 3], &dsn[at..]),
+                None => dsn.to_string(),
+            }
+        }
+        _ => dsn.to_string(),
+    }
+}
+
+/// The map as loaded from the control database.
+pub struct ShardMap {
+    pub version: i64,
+    /// `(lo, hi, server)`, sorted by `lo`.
+    pub ranges: Vec<(u16, u16, i32)>,
+    pub overrides: HashMap<u16, i32>,
+    pub servers: HashMap<i32, Arc<Server>>,
+}
+
+impl ShardMap {
+    pub fn server_id(&self, shard: LogicalShard) -> Option<i32> {
+        let l = shard.get();
+        if let Some(s) = self.overrides.get(&l) {
+            return Some(*s);
+        }
+        let i = self.ranges.partition_point(|r| r.0 <= l);
+        let (lo, hi, s) = *self.ranges.get(i.checked_sub(1)?)?;
+        (lo <= l && l <= hi).then_some(s)
+    }
+}
+
+/// Read counters (for the bench and for operators).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    pub primary: u64,
+    pub replica: u64,
+}
+
+pub struct Router {
+    pub opts: PgOptions,
+    pub control: Pool,
+    map: RwLock<Arc<ShardMap>>,
+    reload: tokio::sync::Mutex<()>,
+    pub total: Arc<AtomicU64>,
+    reads_primary: AtomicU64,
+    reads_replica: AtomicU64,
+}
+
+impl Router {
+    pub async fn open(opts: PgOptions) -> StoreResult<Arc<Router>> {
+        let control = pool(&opts.control, &opts, opts.pool_size)?;
+        let r = Arc::new(Router {
+            opts,
+            control,
+            map: RwLock::new(Arc::new(ShardMap { version: 0, ranges: Vec::new(), overrides: HashMap::new(), servers: HashMap::new() })),
+            reload: tokio::sync::Mutex::new(()),
+            total: Arc::new(AtomicU64::new(0)),
+            reads_primary: AtomicU64::new(0),
+            reads_replica: AtomicU64::new(0),
+        });
+        Ok(r)
+    }
+
+    pub fn map(&self) -> Arc<ShardMap> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn counter(&self) -> Counter {
+        Counter::new(&self.total)
+    }
+
+    pub fn read_stats(&self) -> ReadStats {
+        ReadStats { primary: self.reads_primary.load(Ordering::Relaxed), replica: self.reads_replica.load(Ordering::Relaxed) }
+    }
+
+    /// Reloads the map if its version changed (or `force`). Pools of unchanged servers are kept.
+    pub async fn refresh(&self, force: bool) -> StoreResult<bool> {
+        let _g = self.reload.lock().await;
+        let c = get(&self.control, "control database").await?;
+        let version: i64 = c
+            .query_one("SELECT version FROM shard_map_version", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        let old = self.map();
+        if version == old.version && !force {
+            return Ok(false);
+        }
+        let mut servers = HashMap::new();
+        for row in c
+            .query("SELECT id, name, primary_dsn, replica_dsns FROM shard_servers ORDER BY id", &[])
+            .await
+            .map_err(pg_err)?
+        {
+            let (id, name, primary, replicas): (i32, String, String, Vec<String>) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            let keep = old.servers.get(&id).filter(|s| {
+                s.primary_dsn == primary && s.replicas.iter().map(|r| &r.dsn).eq(replicas.iter())
+            });
+            let server = match keep {
+                Some(s) => s.clone(),
+                None => Arc::new(Server::new(id, name, primary, replicas, &self.opts)?),
+            };
+            servers.insert(id, server);
+        }
+        let mut ranges: Vec<(u16, u16, i32)> = c
+            .query("SELECT lo, hi, server_id FROM shard_ranges ORDER BY lo", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get::<_, i32>(0) as u16, r.get::<_, i32>(1) as u16, r.get::<_, i32>(2)))
+            .collect();
+        ranges.sort_unstable();
+        let overrides = c
+            .query("SELECT logical, server_id FROM shard_overrides", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get::<_, i32>(0) as u16, r.get::<_, i32>(1)))
+            .collect();
+        let map = ShardMap { version, ranges, overrides, servers };
+        if old.version != 0 {
+            tracing::info!(from = old.version, to = version, "shard map reloaded");
+        }
+        *self.map.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        Ok(true)
+    }
+
+    /// The server that owns a logical shard now.
+    pub fn server_for(&self, shard: LogicalShard) -> StoreResult<Arc<Server>> {
+        let map = self.map();
+        map.server_id(shard).and_then(|id| map.servers.get(&id).cloned()).ok_or_else(|| {
+            tracing::error!(shard = shard.get(), "logical shard has no server in the shard map");
+            unavailable("this forum's shard has no server")
+        })
+    }
+
+    /// Every server (for work that visits all shards: tasks, pruning).
+    pub fn servers(&self) -> Vec<Arc<Server>> {
+        let mut v: Vec<_> = self.map().servers.values().cloned().collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    /// A connection to read `shard` from, as `from` and the current task's pin allow.
+    pub async fn read_conn(&self, shard: LogicalShard, from: ReadFrom) -> StoreResult<Object> {
+        let server = self.server_for(shard)?;
+        if from == ReadFrom::Replica && !server.replicas.is_empty() {
+            let need = match crate::pin::read_pin() {
+                Some(ReadPin::At(p)) if p.server == server.id => p.lsn,
+                Some(ReadPin::At(_)) => 0,
+                Some(ReadPin::Fresh) => server.floor.load(Ordering::Relaxed),
+                None => 0,
+            };
+            let pick = if server.primary_up() { server.replica_at(need) } else { server.best_replica() };
+            if let Some(r) = pick {
+                if let Ok(c) = r.pool.get().await {
+                    self.reads_replica.fetch_add(1, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                r.up.store(false, Ordering::Relaxed);
+            }
+        }
+        match server.primary().await {
+            Ok(c) => {
+                self.reads_primary.fetch_add(1, Ordering::Relaxed);
+                Ok(c)
+            }
+            Err(e) if from == ReadFrom::Replica => {
+                // The primary is down: any replica that answers.
+                for r in server.replicas.iter().filter(|r| r.up.load(Ordering::Relaxed)) {
+                    if let Ok(c) = r.pool.get().await {
+                        self.reads_replica.fetch_add(1, Ordering::Relaxed);
+                        return Ok(c);
+                    }
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts the background loops: map refresh and replica polling. They stop when the router
+    /// is dropped.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_millis(self.opts.map_refresh_ms.max(50));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(r) = weak.upgrade() else { return };
+                if let Err(e) = r.refresh(false).await {
+                    tracing::debug!(error = %e.message, "shard map refresh failed; keeping the cached map");
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_millis(self.opts.replica_poll_ms.max(10));
+        let bound = Duration::from_millis(self.opts.replica_max_lag_ms);
+        tokio::spawn(async move {
+            loop {
+                let Some(r) = weak.upgrade() else { return };
+                let servers = r.servers();
+                drop(r);
+                futures_util::future::join_all(servers.iter().map(|s| s.poll(bound))).await;
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,260 @@
+//! PostgreSQL schemas, as addition-only migrations (old and new nodes run side by side during a
+//! rolling deploy). The control database holds what is small and global; every shard database
+//! holds what grows, each row with its logical shard in a `shard` column so one logical shard can
+//! be selected, copied and verified on its own.
+
+/// The control database: forums, accounts, bans, the shard map.
+pub const CONTROL: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE forums (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    shard INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE accounts (
+    id BIGSERIAL PRIMARY KEY,
+    username TEXT NOT NULL,
+    email TEXT,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    is_staff BOOLEAN NOT NULL DEFAULT false,
+    created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX accounts_username ON accounts (lower(username));
+CREATE UNIQUE INDEX accounts_email ON accounts (lower(email));
+CREATE TABLE forum_moderators (
+    forum_id BIGINT NOT NULL,
+    account_id BIGINT NOT NULL,
+    PRIMARY KEY (forum_id, account_id)
+);
+CREATE INDEX forum_moderators_account ON forum_moderators (account_id);
+CREATE TABLE bans (
+    id BIGSERIAL PRIMARY KEY,
+    forum_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (forum_id, kind, value)
+);
+-- Physical shard servers: a primary and its streaming replicas.
+CREATE TABLE shard_servers (
+    id SERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    primary_dsn TEXT NOT NULL,
+    replica_dsns TEXT[] NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL
+);
+-- Logical shards lo..=hi live on server_id, unless an override says otherwise.
+CREATE TABLE shard_ranges (
+    lo INTEGER PRIMARY KEY,
+    hi INTEGER NOT NULL,
+    server_id INTEGER NOT NULL REFERENCES shard_servers (id),
+    CHECK (lo <= hi AND lo >= 0 AND hi < 4096)
+);
+CREATE TABLE shard_overrides (
+    logical INTEGER PRIMARY KEY CHECK (logical >= 0 AND logical < 4096),
+    server_id INTEGER NOT NULL REFERENCES shard_servers (id)
+);
+-- Bumped by every change to the three tables above; nodes poll it and reload on change.
+CREATE TABLE shard_map_version (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    version BIGINT NOT NULL
+);
+INSERT INTO shard_map_version (version) VALUES (1);
+-- Shard moves in progress (or finished), so an interrupted move resumes where it stopped.
+CREATE TABLE shard_moves (
+    logical INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    target_id INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
+)];
+
+/// Every shard database. The tables, in the order a shard move copies them.
+pub const SHARD_TABLES: &[(&str, &str)] = &[
+    ("threads", "id"),
+    ("comments", "id"),
+    ("votes", "comment_id, voter"),
+    ("flags", "comment_id, flagger"),
+    ("mod_log", "id"),
+    ("idempotency", "scope, key"),
+    ("tasks", "id"),
+    ("task_effects", "task_id, key"),
+    ("subscriptions", "forum_id, email"),
+    ("reply_notify", "comment_id"),
+];
+
+pub const SHARD: &[(i64, &str)] = &[(
+    1,
+    r#"
+-- Ids as DESIGN.md section 2 lays them out (41 bits of ms since 2026-01-01, 12 bits of logical
+-- shard, 11 bits of sequence), the sequence taken from this database so many nodes never collide.
+CREATE SEQUENCE confab_id_seq;
+CREATE FUNCTION confab_next_id(shard INTEGER) RETURNS BIGINT LANGUAGE sql VOLATILE AS $$
+    SELECT ((floor(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - 1767225600000) << 23)
+         | ((shard::BIGINT & 4095) << 11)
+         | (nextval('confab_id_seq') % 2048)
+$$;
+-- Write fences for shard moves: 'moving' (writers wait), 'moved' (writers re-route).
+CREATE TABLE shard_fence (
+    logical INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    since BIGINT NOT NULL
+);
+-- The first statement of every write transaction: waits while a move takes the fence (the mover
+-- holds the exclusive advisory lock only for the instant it sets the fence), then refuses if
+-- the logical shard is fenced here. Holding the shared lock to commit means a move's fence
+-- never overlaps a write in flight.
+CREATE FUNCTION confab_write_shard(logical INTEGER) RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE st TEXT;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(20260101, logical);
+    SELECT state INTO st FROM shard_fence WHERE shard_fence.logical = confab_write_shard.logical;
+    IF st = 'moving' THEN
+        RAISE EXCEPTION 'logical shard % is being moved', logical USING ERRCODE = 'CF001';
+    ELSIF st IS NOT NULL THEN
+        RAISE EXCEPTION 'logical shard % has moved', logical USING ERRCODE = 'CF002';
+    END IF;
+END $$;
+CREATE TABLE threads (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id BIGINT NOT NULL,
+    ident TEXT NOT NULL,
+    url TEXT,
+    title TEXT,
+    closed BOOLEAN NOT NULL DEFAULT false,
+    comment_count BIGINT NOT NULL DEFAULT 0,
+    hidden_count BIGINT NOT NULL DEFAULT 0,
+    seq BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    UNIQUE (forum_id, ident)
+);
+CREATE INDEX threads_shard ON threads (shard);
+CREATE TABLE comments (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    thread_id BIGINT NOT NULL,
+    forum_id BIGINT NOT NULL,
+    parent_id BIGINT,
+    depth INTEGER NOT NULL,
+    account_id BIGINT,
+    anon_id TEXT,
+    guest_name TEXT,
+    guest_email TEXT,
+    guest_url TEXT,
+    body_md TEXT NOT NULL,
+    body_html TEXT NOT NULL,
+    status TEXT NOT NULL,
+    likes BIGINT NOT NULL DEFAULT 0,
+    dislikes BIGINT NOT NULL DEFAULT 0,
+    score BIGINT NOT NULL DEFAULT 0,
+    reply_count BIGINT NOT NULL DEFAULT 0,
+    flag_count BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    edited_at BIGINT,
+    ip_hash TEXT NOT NULL
+);
+CREATE INDEX comments_shard ON comments (shard);
+CREATE INDEX comments_thread_id ON comments (thread_id, parent_id, id);
+CREATE INDEX comments_thread_best ON comments (thread_id, parent_id, score DESC, id);
+CREATE INDEX comments_forum_status ON comments (forum_id, status, id);
+CREATE INDEX comments_forum_id ON comments (forum_id, id);
+CREATE INDEX comments_forum_flagged ON comments (forum_id, id) WHERE flag_count > 0;
+CREATE INDEX comments_hidden ON comments (thread_id) WHERE status IN ('pending', 'spam');
+CREATE TABLE votes (
+    comment_id BIGINT NOT NULL,
+    voter TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (comment_id, voter)
+);
+CREATE INDEX votes_shard ON votes (shard);
+CREATE TABLE flags (
+    comment_id BIGINT NOT NULL,
+    flagger TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (comment_id, flagger)
+);
+CREATE INDEX flags_shard ON flags (shard);
+CREATE TABLE mod_log (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id BIGINT NOT NULL,
+    actor BIGINT,
+    action TEXT NOT NULL,
+    comment_id BIGINT,
+    detail TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX mod_log_shard ON mod_log (shard);
+CREATE INDEX mod_log_forum ON mod_log (forum_id, id);
+CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    comment_id BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_shard ON idempotency (shard);
+CREATE INDEX idempotency_created ON idempotency (created_at);
+CREATE TABLE tasks (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    locked_until BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX tasks_shard ON tasks (shard);
+CREATE INDEX tasks_due ON tasks (run_at, id) WHERE state = 'queued';
+CREATE INDEX tasks_leased ON tasks (locked_until, id) WHERE state = 'running';
+CREATE INDEX tasks_state ON tasks (state, id);
+CREATE TABLE task_effects (
+    task_id BIGINT NOT NULL,
+    key TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (task_id, key)
+);
+CREATE INDEX task_effects_shard ON task_effects (shard);
+-- Addresses are stored lower-cased (they match without regard to case).
+CREATE TABLE subscriptions (
+    forum_id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    confirm_sent_at BIGINT,
+    confirm_task BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (forum_id, email)
+);
+CREATE INDEX subscriptions_shard ON subscriptions (shard);
+CREATE TABLE reply_notify (
+    comment_id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX reply_notify_shard ON reply_notify (shard);
+"#,
+)];
