@@ -6,6 +6,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod mail;
+pub mod pin;
 pub mod web;
 
 use crate::service::Service;
@@ -51,8 +52,9 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static(caller::ANON_HEADER),
             HeaderName::from_static(caller::EDIT_HEADER),
+            HeaderName::from_static(pin::PIN_HEADER),
         ])
-        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .expose_headers([header::ETAG, header::RETRY_AFTER, HeaderName::from_static(pin::PIN_HEADER)])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
 
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .merge(mail::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), pin::pins))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(max_body, reject_large_bodies))
         .with_state(state)

@@ -9,7 +9,8 @@ use confab_core::id::{AccountId, CommentId};
 use confab_core::ident::Ident;
 use confab_core::model::{Account, Author, Comment, CommentStatus, Forum, Thread};
 use confab_core::{rfc3339, DomainError};
-use confab_store::{ReadFrom, Visibility};
+use confab_store::pin::{read_pin, reading_with};
+use confab_store::{ReadFrom, ReadPin, Visibility};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -63,7 +64,9 @@ impl Service {
         } else {
             self.visibility(caller, &req.forum).await?
         };
-        if vis == Visibility::Moderator {
+        // Moderators see more than the shared page; a client just after its own write reads
+        // past its pin (the shared page may predate that write when it was written elsewhere).
+        if vis == Visibility::Moderator || matches!(read_pin(), Some(ReadPin::At(_))) {
             return Ok(Arc::new(self.render_page(&req, &vis).await?));
         }
         if let Some(c) = &req.cursor {
@@ -78,7 +81,9 @@ impl Service {
             cursor: req.cursor.as_deref().map(Arc::from),
             limit: req.limit as u16,
         };
-        let public = self.pages.get_or_fill(key, self.render_page(&req, &Visibility::Public)).await?;
+        // Shared entries are filled from copies that have seen this node's own latest writes.
+        let fill = reading_with(ReadPin::Fresh, self.render_page(&req, &Visibility::Public));
+        let public = self.pages.get_or_fill(key, fill).await?;
         if public.has_hidden && matches!(vis, Visibility::Author { .. }) {
             if let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica).await? {
                 if self.store.has_hidden_by(&thread, &vis).await? {
@@ -227,7 +232,8 @@ impl Service {
         };
         tokio::spawn(async move {
             // Through the single-flight path: a reader arriving meanwhile waits for this render.
-            let _ = svc.pages.get_or_fill(key, svc.render_page(&req, &Visibility::Public)).await;
+            let fill = reading_with(ReadPin::Fresh, svc.render_page(&req, &Visibility::Public));
+            let _ = svc.pages.get_or_fill(key, fill).await;
         });
     }
 }

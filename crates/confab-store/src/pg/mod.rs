@@ -1372,13 +1372,11 @@ async fn claim_on(
         &c,
         n,
         &format!(
-            "WITH due AS ( \
-               (SELECT id, false AS expired, run_at AS t FROM tasks WHERE state = 'queued' AND run_at <= $1 AND kind = ANY($2) \
-                ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-               UNION ALL \
-               (SELECT id, true, locked_until FROM tasks WHERE state = 'running' AND locked_until <= $1 AND kind = ANY($2) \
-                ORDER BY locked_until, id LIMIT $3 FOR UPDATE SKIP LOCKED)), \
-             pick AS (SELECT * FROM due ORDER BY expired, t, id LIMIT $3) \
+            "WITH queued AS (SELECT id, false AS expired, run_at AS t FROM tasks \
+               WHERE state = 'queued' AND run_at <= $1 AND kind = ANY($2) ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             lost AS (SELECT id, true AS expired, locked_until AS t FROM tasks \
+               WHERE state = 'running' AND locked_until <= $1 AND kind = ANY($2) ORDER BY locked_until, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             pick AS (SELECT * FROM (SELECT * FROM queued UNION ALL SELECT * FROM lost) due ORDER BY expired, t, id LIMIT $3) \
              UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, locked_until = $4, updated_at = $1, \
                last_error = CASE WHEN pick.expired THEN 'attempt ' || tasks.attempts || \
                  ' did not finish (lease expired: worker died or stalled)' ELSE tasks.last_error END \
@@ -1399,6 +1397,8 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     let forum = &new.forum;
     let shard = sh(forum.shard);
     if let Some((scope, key)) = &new.idempotency {
+        // Concurrent retries of one request queue here; the later one then finds the first's row.
+        exec(tx, n, "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 20260101))", &[scope, key]).await?;
         let prior = row(tx, n, "SELECT comment_id FROM idempotency WHERE scope = $1 AND key = $2", &[scope, key]).await?;
         if let Some(r) = prior {
             let comment = load_comment(tx, n, CommentId(r.get(0))).await?.ok_or_else(DomainError::internal)?;

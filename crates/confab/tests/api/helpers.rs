@@ -3,7 +3,6 @@
 use confab_server::config::Config;
 use confab_server::service::Service;
 use confab_server::Server;
-use confab_store::sqlite::SqliteStore;
 use confab_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -16,6 +15,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The last read-your-writes pin the server gave (sent back like the widget does).
+    pin: std::sync::Mutex<Option<String>>,
 }
 
 /// Default test config: rate limits off unless a test turns them on.
@@ -57,7 +58,7 @@ pub async fn spawn_with(mut config: Config) -> TestApp {
     let addr = listener.local_addr().expect("addr");
     // Links in mail point here.
     config.listen = addr;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("confab.sqlite3"), 4).expect("open store"));
+    let store: Arc<dyn Store> = crate::backend::open_store(dir.path()).await;
     let server = Server::new(config, store.clone(), b"test-secret-key-0123456789abcdef").await.expect("server");
     let svc = server.service().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -71,6 +72,7 @@ pub async fn spawn_with(mut config: Config) -> TestApp {
         store,
         _dir: dir,
         _shutdown: tx,
+        pin: std::sync::Mutex::new(None),
     }
 }
 
@@ -142,7 +144,14 @@ impl TestApp {
         if let Some(c) = &who.cookie {
             r = r.header("cookie", c);
         }
+        let pin = self.pin.lock().unwrap().clone();
+        if let Some(p) = pin {
+            r = r.header("x-confab-pin", p);
+        }
         let resp = r.send().await.expect("request");
+        if let Some(p) = resp.headers().get("x-confab-pin").and_then(|v| v.to_str().ok()) {
+            *self.pin.lock().unwrap() = Some(p.to_string());
+        }
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");

@@ -28,6 +28,9 @@ pub fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, String)]) -> P
         .env("CONFAB_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
+    for (k, v) in crate::backend::process_env(data) {
+        cmd.env(k, v);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }

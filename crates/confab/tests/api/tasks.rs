@@ -4,8 +4,7 @@
 use crate::helpers::*;
 use crate::smtp::SmtpSink;
 use crate::webhooks::{set_hooks, Receiver, SECRET};
-use confab_store::sqlite::SqliteStore;
-use confab_store::{Store, TaskState};
+use confab_store::TaskState;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -20,6 +19,7 @@ fn confab(data: &Path, args: &[&str]) -> (bool, String) {
         .args(args)
         .env("CONFAB_LOG", "warn")
         .env("RUST_BACKTRACE", "0")
+        .envs(crate::backend::process_env(data))
         .output()
         .expect("run confab");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -160,7 +160,7 @@ async fn kill_9_of_a_worker_mid_task_runs_it_again_with_its_effect_once() {
     assert_eq!(first[0].to, ["mod1@example.com"]);
     assert_eq!(first[1].to, ["mod2@example.com"]);
     // The task is mid-flight: mod1's mail recorded, mod2's not acknowledged. Kill the worker.
-    let store = SqliteStore::open(&data.join("confab.sqlite3"), 1).unwrap();
+    let store = crate::backend::open_store(&data).await;
     let task = store.list_tasks(None, None, 10).await.unwrap().into_iter().find(|t| t.kind == "mail.moderators").unwrap();
     assert_eq!((task.state, task.attempts), (TaskState::Running, 1));
     wait_until("mod1's mail to be recorded", || async { store.task_effects(task.id).await.unwrap().len() == 1 }).await;
@@ -242,7 +242,7 @@ async fn kill_9_after_commit_loses_no_task() {
     }
     assert!(acked.len() > 50, "the writers got going ({})", acked.len());
 
-    let store = SqliteStore::open(&data.join("confab.sqlite3"), 1).unwrap();
+    let store = crate::backend::open_store(&data).await;
     let tasks = store.list_tasks(None, None, 1_000_000).await.unwrap();
     let with_task: HashSet<String> =
         tasks.iter().filter(|t| t.kind == "mail.moderators").map(|t| t.payload_json()["comment_id"].as_str().unwrap().to_string()).collect();
