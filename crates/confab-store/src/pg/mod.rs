@@ -203,12 +203,25 @@ macro_rules! write_tx {
 }
 
 /// A read on a connection chosen by the router.
+/// A read on a connection chosen by the router; a read that fails because its replica went
+/// away runs again on the primary.
 macro_rules! read_on {
     ($self:ident, $shard:expr, $from:expr, |$c:ident, $n:ident| $body:block) => {{
-        let $c = $self.r.read_conn($shard, $from).await?;
-        let $n = $self.r.counter();
-        let out: StoreResult<_> = async { $body }.await;
-        out
+        let (conn, replica) = $self.r.read_conn($shard, $from).await?;
+        let first: StoreResult<_> = {
+            let $c = conn;
+            let $n = $self.r.counter();
+            async { $body }.await
+        };
+        match (first, replica) {
+            (Err(e), Some(rep)) if e.code == ErrorCode::Unavailable => {
+                let $c = $self.r.replica_failed(&rep).await?;
+                let $n = $self.r.counter();
+                let again: StoreResult<_> = async { $body }.await;
+                again
+            }
+            (out, _) => out,
+        }
     }};
 }
 

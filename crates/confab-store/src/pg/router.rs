@@ -149,18 +149,18 @@ impl Server {
     }
 
     /// A replica that has replayed at least `need`, round robin among those that qualify.
-    fn replica_at(&self, need: u64) -> Option<&Replica> {
+    fn replica_at(&self, need: u64) -> Option<usize> {
         let n = self.replicas.len();
         if n == 0 {
             return None;
         }
         let start = self.rr.fetch_add(1, Ordering::Relaxed);
-        (0..n).map(|i| &self.replicas[(start + i) % n]).find(|r| r.usable() && r.replay_lsn() >= need)
+        (0..n).map(|i| (start + i) % n).find(|&i| self.replicas[i].usable() && self.replicas[i].replay_lsn() >= need)
     }
 
     /// The replica furthest ahead that answers (lagging or not), for when the primary is down.
-    fn best_replica(&self) -> Option<&Replica> {
-        self.replicas.iter().filter(|r| r.up.load(Ordering::Relaxed)).max_by_key(|r| r.replay_lsn())
+    fn best_replica(&self) -> Option<usize> {
+        (0..self.replicas.len()).filter(|&i| self.replicas[i].up.load(Ordering::Relaxed)).max_by_key(|&i| self.replicas[i].replay_lsn())
     }
 
     /// Polls the primary's position and every replica's replay position once.
@@ -241,6 +241,12 @@ pub fn redact(dsn: &str) -> String {
         }
         _ => dsn.to_string(),
     }
+}
+
+/// Which replica a read went to.
+pub struct ReplicaRef {
+    server: Arc<Server>,
+    index: usize,
 }
 
 /// The map as loaded from the control database.
@@ -376,8 +382,9 @@ impl Router {
         v
     }
 
-    /// A connection to read `shard` from, as `from` and the current task's pin allow.
-    pub async fn read_conn(&self, shard: LogicalShard, from: ReadFrom) -> StoreResult<Object> {
+    /// A connection to read `shard` from, as `from` and the current task's pin allow, and which
+    /// replica it is on (None: the primary).
+    pub async fn read_conn(&self, shard: LogicalShard, from: ReadFrom) -> StoreResult<(Object, Option<ReplicaRef>)> {
         let server = self.server_for(shard)?;
         if from == ReadFrom::Replica && !server.replicas.is_empty() {
             let need = match crate::pin::read_pin() {
@@ -387,31 +394,42 @@ impl Router {
                 None => 0,
             };
             let pick = if server.primary_up() { server.replica_at(need) } else { server.best_replica() };
-            if let Some(r) = pick {
-                if let Ok(c) = r.pool.get().await {
+            if let Some(i) = pick {
+                if let Ok(c) = server.replicas[i].pool.get().await {
                     self.reads_replica.fetch_add(1, Ordering::Relaxed);
-                    return Ok(c);
+                    return Ok((c, Some(ReplicaRef { server: server.clone(), index: i })));
                 }
-                r.up.store(false, Ordering::Relaxed);
+                server.replicas[i].up.store(false, Ordering::Relaxed);
             }
         }
         match server.primary().await {
             Ok(c) => {
                 self.reads_primary.fetch_add(1, Ordering::Relaxed);
-                Ok(c)
+                Ok((c, None))
             }
             Err(e) if from == ReadFrom::Replica => {
                 // The primary is down: any replica that answers.
-                for r in server.replicas.iter().filter(|r| r.up.load(Ordering::Relaxed)) {
+                for (i, r) in server.replicas.iter().enumerate().filter(|(_, r)| r.up.load(Ordering::Relaxed)) {
                     if let Ok(c) = r.pool.get().await {
                         self.reads_replica.fetch_add(1, Ordering::Relaxed);
-                        return Ok(c);
+                        return Ok((c, Some(ReplicaRef { server: server.clone(), index: i })));
                     }
                 }
                 Err(e)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A read on a replica failed for want of the replica: leave it out until the poller
+    /// hears from it again, and give the caller the primary instead.
+    pub async fn replica_failed(&self, r: &ReplicaRef) -> StoreResult<Object> {
+        if r.server.replicas[r.index].up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(server = %r.server.name, replica = %redact(&r.server.replicas[r.index].dsn), "replica read failed; reads leave it");
+        }
+        let c = r.server.primary().await?;
+        self.reads_primary.fetch_add(1, Ordering::Relaxed);
+        Ok(c)
     }
 
     /// Starts the background loops: map refresh and replica polling. They stop when the router

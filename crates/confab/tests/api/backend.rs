@@ -42,6 +42,7 @@ pub fn cluster() -> Option<&'static Cluster> {
     .as_ref()
 }
 
+#[allow(dead_code)]
 pub fn is_postgres() -> bool {
     cluster().is_some()
 }

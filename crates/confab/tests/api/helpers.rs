@@ -51,14 +51,19 @@ pub async fn spawn() -> TestApp {
     spawn_with(config()).await
 }
 
-pub async fn spawn_with(mut config: Config) -> TestApp {
+pub async fn spawn_with(config: Config) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = crate::backend::open_store(dir.path()).await;
+    spawn_on(config, store, dir).await
+}
+
+/// A server on a given store (tests that build their own PostgreSQL deployment).
+pub async fn spawn_on(mut config: Config, store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestApp {
     config.data_dir = dir.path().to_path_buf();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     // Links in mail point here.
     config.listen = addr;
-    let store: Arc<dyn Store> = crate::backend::open_store(dir.path()).await;
     let server = Server::new(config, store.clone(), b"test-secret-key-0123456789abcdef").await.expect("server");
     let svc = server.service().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,7 +1,9 @@
 //! API tests: each test spawns a real server (port 0, temp data dir) and drives it over HTTP.
 //! One test binary for the whole suite (link time).
 
+mod backend;
 mod helpers;
+mod pg;
 mod process;
 mod smtp;
 
@@ -14,5 +16,6 @@ mod mail;
 mod moderation;
 mod paging;
 mod queries;
+mod sharding;
 mod tasks;
 mod webhooks;

@@ -1,0 +1,201 @@
+//! Sharded PostgreSQL when things go wrong, on servers of the test's own (DESIGN.md section 9):
+//! a control server, shard server s1 with a streaming replica, shard server s2.
+//!
+//! - read-your-writes: with the replica's replay paused, the client that posted sees its comment
+//!   at once (its pin sends it to the primary), on any node; others are served by the replica;
+//!   once the replica has lagged past the bound it gets no reads, and it is taken back when it
+//!   catches up; a killed replica costs no failed read.
+//! - a stopped shard primary: that shard's writes get 503 + Retry-After and nothing is half
+//!   written, its reads come from the replica, the other shard is untouched, and writes resume
+//!   when the primary is back, without restarting Confab.
+
+use crate::backend::{self, Cluster, ClusterShard};
+use crate::helpers::{config, spawn_on, As, TestApp};
+use crate::pg::PgServer;
+use confab_core::id::LogicalShard;
+use confab_store::pg::PgStore;
+use confab_store::{ReadFrom, Store};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Rig {
+    pub control: PgServer,
+    pub s1: PgServer,
+    pub r1: PgServer,
+    pub s2: PgServer,
+}
+
+impl Rig {
+    /// Starts the four servers (blocking work, off the runtime's threads).
+    pub async fn start() -> Rig {
+        tokio::task::spawn_blocking(|| {
+            let control = PgServer::start("control");
+            let s1 = PgServer::start("s1");
+            let r1 = s1.replica("r1");
+            let s2 = PgServer::start("s2");
+            Rig { control, s1, r1, s2 }
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn cluster(&self) -> Cluster {
+        Cluster {
+            control: self.control.dsn("postgres"),
+            shards: vec![
+                ClusterShard { name: "s1".into(), primary: self.s1.dsn("postgres"), replicas: vec![self.r1.dsn("postgres")] },
+                ClusterShard { name: "s2".into(), primary: self.s2.dsn("postgres"), replicas: vec![] },
+            ],
+        }
+    }
+
+    /// A node on the given control database (databases made by [`backend::provision`]).
+    pub async fn node(control: &str) -> (TestApp, Arc<PgStore>) {
+        let store = Arc::new(PgStore::open(backend::options(control)).await.unwrap());
+        let app = spawn_on(config(), store.clone(), tempfile::tempdir().unwrap()).await;
+        (app, store)
+    }
+}
+
+/// A forum name whose logical shard lies on s1 (the lower half of the map) or on s2.
+pub fn forum_on(first_half: bool, tag: &str) -> String {
+    (0..).map(|i| format!("{tag}{i}")).find(|n| (LogicalShard::for_name(n).get() < 2048) == first_half).unwrap()
+}
+
+async fn post(app: &TestApp, forum: &str, ident: &str, body: &str, who: &As) -> crate::helpers::Resp {
+    app.post("/api/v1/comments", json!({"forum": forum, "ident": ident, "body": body, "author_name": "T"}), who).await
+}
+
+fn bodies(page: &Value) -> Vec<String> {
+    page["comments"].as_array().unwrap().iter().map(|c| c["body"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+async fn eventually(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
+    let rig = Rig::start().await;
+    let control = backend::provision(&rig.cluster()).await;
+    let f = forum_on(true, "ryw");
+    let (a, a_store) = Rig::node(&control).await;
+    a.forum(&f, json!({})).await;
+    let (b, b_store) = Rig::node(&control).await;
+    let db = control.rsplit('/').next().unwrap().to_string();
+
+    let first = post(&a, &f, "/t", "before the pause", &As::guest()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let pin = first.header("x-confab-pin").expect("a write returns a pin").to_string();
+    let first_id = confab_core::id::CommentId(first.body["id"].as_str().unwrap().parse().unwrap());
+    // Node B (no pin) reads it from the replica once the replica has it.
+    eventually("the replica to have the first comment", 20, async || {
+        b_store.comment(first_id, ReadFrom::Replica).await.unwrap().is_some()
+    })
+    .await;
+
+    // Pause replay: the replica stops where it is.
+    rig.r1.sql(&db, "SELECT pg_wal_replay_pause()");
+    let before = b_store.read_stats();
+    let w = post(&a, &f, "/t", "during the pause", &As::guest()).await;
+    assert_eq!(w.status, StatusCode::CREATED);
+    let pin = w.header("x-confab-pin").unwrap_or(&pin).to_string();
+    let new_id = confab_core::id::CommentId(w.body["id"].as_str().unwrap().parse().unwrap());
+
+    // The writer reads its own write at once: on its node (the harness sends the pin back)...
+    let mine = a.get(&format!("/api/v1/comments?forum={f}&ident=%2Ft"), &As::guest()).await;
+    assert_eq!(bodies(&mine.body), ["before the pause", "during the pause"]);
+    // ...and on another node, with the pin it was given.
+    let r = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base)).header("x-confab-pin", &pin).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(bodies(&v), ["before the pause", "during the pause"], "a pinned read on node B");
+    // Someone else on node B is served by the replica, which has not replayed it.
+    let other = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base)).send().await.unwrap();
+    let v: Value = other.json().await.unwrap();
+    assert_eq!(bodies(&v), ["before the pause"], "an unpinned read may be served by the (paused) replica");
+    assert!(b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_none());
+    let mid = b_store.read_stats();
+    assert!(mid.replica > before.replica, "node B read from the replica: {before:?} -> {mid:?}");
+
+    // Past the lag bound (2 s in tests) the paused replica gets no reads: B now sees the comment.
+    eventually("the lagging replica to be left out", 20, async || {
+        b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_some()
+    })
+    .await;
+    // Resumed, it catches up and is taken back.
+    rig.r1.sql(&db, "SELECT pg_wal_replay_resume()");
+    eventually("the replica to be used again", 20, async || {
+        let s0 = b_store.read_stats();
+        b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_some() && b_store.read_stats().replica > s0.replica
+    })
+    .await;
+
+    // A killed replica: reads go on, from the primary, without a failure.
+    tokio::task::block_in_place(|| rig.r1.kill());
+    for i in 0..20 {
+        let c = b_store.comment(new_id, ReadFrom::Replica).await;
+        assert!(matches!(c, Ok(Some(_))), "read {i} after the replica died: {c:?}");
+        let p = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft&sort=oldest", b.base)).send().await.unwrap();
+        assert_eq!(p.status(), StatusCode::OK);
+    }
+    let _ = a_store;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
+    let rig = Rig::start().await;
+    let control = backend::provision(&rig.cluster()).await;
+    let (f1, f2) = (forum_on(true, "down"), forum_on(false, "up"));
+    let (app, store) = Rig::node(&control).await;
+    app.forum(&f1, json!({})).await;
+    app.forum(&f2, json!({})).await;
+    let db = control.rsplit('/').next().unwrap().to_string();
+
+    for (f, body) in [(&f1, "one on s1"), (&f2, "one on s2")] {
+        let r = post(&app, f, "/t", body, &As::guest()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    eventually("the replica to catch up", 20, async || {
+        rig.r1.try_sql(&db, "SELECT count(*) FROM comments").as_deref() == Ok("1")
+    })
+    .await;
+
+    let s1 = &rig.s1;
+    tokio::task::block_in_place(|| s1.stop());
+    // Writes to s1's forum: 503 with Retry-After, quickly.
+    for i in 0..3 {
+        let t = Instant::now();
+        let r = post(&app, &f1, "/t", &format!("while down {i}"), &As::guest()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{:?}", r.body);
+        assert!(r.header("retry-after").is_some());
+        assert!(t.elapsed() < Duration::from_secs(5), "failed fast: {:?}", t.elapsed());
+    }
+    // Its reads come from the replica (a page not cached yet).
+    let r = app.get(&format!("/api/v1/comments?forum={f1}&ident=%2Ft&sort=oldest"), &As::guest()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(bodies(&r.body), ["one on s1"]);
+    let counts = app.get(&format!("/api/v1/counts?forum={f1}&ident=%2Ft"), &As::guest()).await;
+    assert_eq!(counts.body["counts"]["/t"], 1);
+    // The other shard is untouched.
+    let r = post(&app, &f2, "/t", "two on s2", &As::guest()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+
+    // Back up: writes resume without restarting Confab.
+    tokio::task::block_in_place(|| s1.start_again());
+    eventually("writes to s1 to resume", 30, async || {
+        post(&app, &f1, "/t", "after the restart", &As::guest()).await.status == StatusCode::CREATED
+    })
+    .await;
+    // Nothing half written: exactly the acknowledged comments, counters matching.
+    let rows = rig.s1.sql(&db, "SELECT string_agg(body_md, '|' ORDER BY id) FROM comments");
+    assert_eq!(rows, "one on s1|after the restart");
+    assert_eq!(rig.s1.sql(&db, "SELECT comment_count FROM threads"), "2");
+    let _ = store;
+}
