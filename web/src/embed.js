@@ -244,6 +244,7 @@
   }
 
   let session = store.get('session'); // {token, account}
+  let pin = null; // {token, until}: see apiCall
 
   /**
    * Calls the API. Live events wait while a request is in flight and are applied once the
@@ -259,6 +260,8 @@
     if (session && session.token) hd.Authorization = 'Bearer ' + session.token;
     const anon = store.get('anon');
     if (anon) hd['X-Confab-Anon'] = anon;
+    // Read-your-writes: the server's pin from our last write, sent back until it lapses.
+    if (pin && pin.until > Date.now()) hd['X-Confab-Pin'] = pin.token;
     let res;
     try {
       res = await fetch(API + path, {
@@ -268,6 +271,8 @@
     } catch (e) {
       throw new ApiError('network', '', 0);
     }
+    const pinned = res.headers.get('X-Confab-Pin');
+    if (pinned) pin = { token: pinned, until: Date.now() + 14000 };
     let data = null;
     if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
     if (!res.ok) {

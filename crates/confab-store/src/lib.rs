@@ -328,4 +328,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Statements executed so far by this store (for tests and per-request records).
     fn query_count(&self) -> u64;
+
+    /// Counters for operators and the benchmark.
+    fn stats(&self) -> StoreStats {
+        StoreStats { queries: self.query_count(), reads_primary: 0, reads_replica: 0 }
+    }
+}
+
+/// What a store has done since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    pub queries: u64,
+    /// Reads served by a shard primary, and by a replica (zero for the embedded backend,
+    /// which has one copy).
+    pub reads_primary: u64,
+    pub reads_replica: u64,
 }

@@ -926,6 +926,7 @@ struct Summary {
     offered: Option<f64>,
     concurrency: usize,
     cpu: Option<CpuUse>,
+    store: Option<StoreDelta>,
 }
 
 /// CPU time from /proc (Linux): the machine's, this process's, and the server's.
@@ -1056,8 +1057,10 @@ async fn measure(args: &BenchArgs, plan: Plan) -> Summary {
     let pids = with_children(&args.server_pids);
     tokio::time::sleep_until(warm_end).await;
     let cpu0 = CpuSnap::take(&pids);
+    let store0 = store_stats(&plan.ep).await;
     tokio::time::sleep_until(end).await;
     let cpu = CpuSnap::take(&pids).zip(cpu0).map(|(b, a)| b.since(&a));
+    let store1 = store_stats(&plan.ep).await;
     let mut t = Tally::new();
     for task in tasks {
         match task.await {
@@ -1072,7 +1075,33 @@ async fn measure(args: &BenchArgs, plan: Plan) -> Summary {
         (Some(_), Some(a), Some(b)) if b > a => (b - a).max(args.duration),
         _ => args.duration,
     };
-    Summary { t, elapsed, offered: args.rate, concurrency: c, cpu }
+    let store = store0.zip(store1).map(|(a, b)| StoreDelta {
+        queries: b.0.saturating_sub(a.0),
+        primary: b.1.saturating_sub(a.1),
+        replica: b.2.saturating_sub(a.2),
+    });
+    Summary { t, elapsed, offered: args.rate, concurrency: c, cpu, store }
+}
+
+/// What the server's store did during the window (from its `/statz`).
+struct StoreDelta {
+    queries: u64,
+    primary: u64,
+    replica: u64,
+}
+
+/// `(queries, reads by primaries, reads by replicas)` from a Confab server's `/statz`; None
+/// for servers without it (nginx, Isso).
+async fn store_stats(ep: &Arc<Endpoint>) -> Option<(u64, u64, u64)> {
+    let uri = ep.uri("/statz").ok()?;
+    let req = Request::builder().method(Method::GET).uri(uri).header(HOST, ep.host.clone()).body(Full::new(Bytes::new())).ok()?;
+    let (status, body, _) = Conn::new(ep.clone()).send(req, true).await.ok()?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&body).ok()?;
+    let s = &v["store"];
+    Some((s["queries"].as_u64()?, s["reads_primary"].as_u64()?, s["reads_replica"].as_u64()?))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1225,6 +1254,14 @@ impl Summary {
                 v["cpu_cores"]["other"] = json!(r((c.tasks - c.bench - c.server).max(0.0)));
             }
         }
+        if let Some(d) = &self.store {
+            // Requests in the window only (the counters cover it too, give or take the ones
+            // in flight at its edges).
+            let per = |x: u64| if t.requests == 0 { 0.0 } else { (x as f64 / t.requests as f64 * 100.0).round() / 100.0 };
+            v["queries_per_request"] = json!(per(d.queries));
+            let reads = d.primary + d.replica;
+            v["replica_read_share"] = if reads == 0 { Value::Null } else { json!((d.replica as f64 / reads as f64 * 1000.0).round() / 1000.0) };
+        }
         if !t.error_kinds.is_empty() {
             v["error_kinds"] = json!(t.error_kinds);
             v["first_error"] = json!(t.first_error);
@@ -1283,15 +1320,17 @@ fn row_name(row: &Value) -> String {
 
 fn table_header() -> String {
     format!(
-        "{:<24} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
-        "scenario", "requests", "errors", "rps", "p50 ms", "p90 ms", "p99 ms", "p999 ms"
+        "{:<24} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
+        "scenario", "requests", "errors", "rps", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "q/req", "replica"
     )
 }
 
 fn table_row(row: &Value) -> String {
     let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
+    let qpr = row["queries_per_request"].as_f64().map_or("-".to_string(), |q| format!("{q:.2}"));
+    let share = row["replica_read_share"].as_f64().map_or("-".to_string(), |s| format!("{:.1}%", s * 100.0));
     format!(
-        "{:<24} {:>9} {:>7} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+        "{:<24} {:>9} {:>7} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8}",
         row_name(row),
         row["requests"].as_u64().unwrap_or(0),
         row["errors"].as_u64().unwrap_or(0),
@@ -1300,6 +1339,8 @@ fn table_row(row: &Value) -> String {
         f("p90_ms"),
         f("p99_ms"),
         f("p999_ms"),
+        qpr,
+        share,
     )
 }
 

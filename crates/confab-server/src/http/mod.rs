@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/statz", get(statz))
         .merge(web::routes())
         .merge(mail::routes())
         .fallback(not_found)
@@ -122,6 +123,12 @@ async fn reject_large_bodies(State(max): State<usize>, req: Request, next: Next)
         return ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is over {max} bytes")).into_response();
     }
     next.run(req).await
+}
+
+/// Store counters (statements run, reads by primaries and replicas): what `confab bench`
+/// reports as queries per request and the replicas' share of reads.
+async fn statz(State(app): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({ "store": app.svc.store.stats() })).into_response()
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {

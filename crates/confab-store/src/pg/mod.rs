@@ -1356,6 +1356,11 @@ impl Store for PgStore {
     fn query_count(&self) -> u64 {
         self.r.total.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    fn stats(&self) -> crate::StoreStats {
+        let r = self.r.read_stats();
+        crate::StoreStats { queries: self.query_count(), reads_primary: r.primary, reads_replica: r.replica }
+    }
 }
 
 /// Claims due tasks on one server: parks tasks whose lease ran out after their last attempt,
