@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, then the browser tests of the embed
-# and dashboard in headless Chromium. Installs what it needs on a fresh Debian machine
-# (chromium from apt as root, npm packages with `npm ci`). Every server it starts lives on a
-# free port with its data under a temp dir, and is stopped afterwards.
+# The whole test suite: Rust unit and integration tests, the API suite again against
+# PostgreSQL, then the browser tests of the embed and dashboard in headless Chromium. Installs
+# what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
+# packages with `npm ci`). Every server it starts lives on a free port with its data under a
+# temp dir, and is stopped afterwards: a throwaway PostgreSQL cluster (scripts/pg-cluster.sh,
+# fsync off) whose cluster.json is passed to the tests as CONFAB_TEST_PG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,9 +40,29 @@ if ! "$pytools/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
 fi
 export CONFAB_TEST_PYTHON="$pytools/bin/python"
 
+# PostgreSQL: server binaries (apt-get install postgresql-15 as root when missing) and a
+# throwaway cluster (control, shards s1 with a streaming replica and s2) for the whole run. Its
+# dir is under /tmp: short unix socket paths, and reachable by the postgres user when root.
+. scripts/lib/pg.sh
+pg_ensure_bin
+pgdir=$(mktemp -d /tmp/confab-pg.XXXXXX)
+stop_pg() {
+  scripts/pg-cluster.sh stop "$pgdir" || true
+  rm -rf "$pgdir"
+}
+trap stop_pg EXIT
+trap 'exit 130' INT TERM
+echo "== starting PostgreSQL cluster in $pgdir"
+CONFAB_TEST_PG=$(PG_FAST=1 scripts/pg-cluster.sh start "$pgdir")
+export CONFAB_TEST_PG
+
 echo "== cargo test"
 cargo build --workspace --bins
 cargo test --workspace
+
+echo "== cargo test: API suite against PostgreSQL"
+# (the tests that start PostgreSQL servers of their own ran in the step above)
+CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:: --skip pg::
 
 if [ -f web/package.json ]; then
   echo "== browser tests"
