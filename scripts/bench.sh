@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Confab's benchmark (DESIGN.md section 10), and the physical limit of this box in the same run.
 #
-#   scripts/bench.sh [--duration 10s] [--concurrency 32]
+#   scripts/bench.sh [--duration 10s] [--concurrency 32] [--postgres]
 #
 # Builds the release binary, starts a throwaway server (temp data dir, free port, rate limits
 # off), runs every scenario of `confab bench` (read-hot, read-many, counts, post, mixed, and
@@ -10,19 +10,26 @@
 # that with the same duration and concurrency. Prints one table, the ratio Confab read-hot /
 # nginx, and the render times of the pathological markdown inputs. Everything it starts is
 # stopped on exit.
+#
+# --postgres also runs the same scenarios against sharded PostgreSQL (rows named pg/...): a
+# throwaway cluster from scripts/pg-cluster.sh (fsync on) with shard servers s1 (one streaming
+# replica) and s2, the 4096 logical shards spread over them. The table's q/req column is
+# statements per request and `replica` the share of database reads served by replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10s
 concurrency=32
 rate=5000
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+postgres=false
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --duration=*) duration=${1#*=}; shift ;;
     --concurrency) concurrency=$2; shift 2 ;;
     --concurrency=*) concurrency=${1#*=}; shift ;;
+    --postgres) postgres=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -38,22 +45,48 @@ bench() {
   "$bin" bench --duration "$duration" --concurrency "$concurrency" --json "$@" >>"$results"
 }
 
-# --- Confab
-port=$(free_port)
-target=http://127.0.0.1:$port
-mkdir -p "$tmp/data"
-CONFAB_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data "$tmp/data" --rate-limit off >"$tmp/confab.log" 2>&1 &
-pids+=($!)
-confab_pid=$!
-wait_http "$target/healthz" "$tmp/confab.log"
-echo "== confab on $target ($(nproc) cores; duration $duration, concurrency $concurrency)" >&2
+# --- Confab: run_confab LABEL_PREFIX DATA_DIR [ENV=VALUE...] starts a server and runs every
+# scenario against it, leaving it running (its pid in confab_pid, its URL in target).
+run_confab() {
+  local prefix=$1 data=$2 s
+  shift 2
+  port=$(free_port)
+  target=http://127.0.0.1:$port
+  mkdir -p "$data"
+  env CONFAB_LOG=warn "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
+  pids+=($!)
+  confab_pid=$!
+  wait_http "$target/healthz" "$data.log"
+  echo "== confab${prefix:+ ($prefix)} on $target ($(nproc) cores; duration $duration, concurrency $concurrency)" >&2
+  for s in read-hot read-many counts post mixed; do
+    echo "-- $prefix$s" >&2
+    bench --target "$target" --scenario "$s" --server-pid "$confab_pid" ${prefix:+--label "$prefix$s"}
+  done
+  echo "-- ${prefix}read-hot at $rate req/s (open loop)" >&2
+  bench --target "$target" --scenario read-hot --rate "$rate" --server-pid "$confab_pid" ${prefix:+--label "${prefix}read-hot@$rate/s"}
+}
 
-for s in read-hot read-many counts post mixed; do
-  echo "-- $s" >&2
-  bench --target "$target" --scenario "$s" --server-pid "$confab_pid"
-done
-echo "-- read-hot at $rate req/s (open loop)" >&2
-bench --target "$target" --scenario read-hot --rate "$rate" --server-pid "$confab_pid"
+if $postgres; then
+  # shellcheck source=lib/pg.sh
+  source scripts/lib/pg.sh
+  pg_ensure_bin
+  pgdir=$(mktemp -d /tmp/confab-bench-pg.XXXXXX)
+  stop_pg() { scripts/pg-cluster.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$pgdir"; cleanup; }
+  trap stop_pg EXIT
+  echo "== starting PostgreSQL (control, s1 + replica, s2) in $pgdir" >&2
+  cluster=$(scripts/pg-cluster.sh start "$pgdir")
+  field() { python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$cluster" "$1"; }
+  export CONFAB_POSTGRES__CONTROL; CONFAB_POSTGRES__CONTROL=$(field 'c["control"]')
+  "$bin" shards add s1 --primary "$(field 'c["shards"][0]["primary"]')" --replica "$(field 'c["shards"][0]["replicas"][0]')" >&2
+  "$bin" shards add s2 --primary "$(field 'c["shards"][1]["primary"]')" >&2
+  "$bin" shards spread s1 s2 >&2
+  run_confab pg/ "$tmp/pgdata" CONFAB_POSTGRES__CONTROL="$CONFAB_POSTGRES__CONTROL"
+  "$bin" shards list >&2 || true
+  stop "$confab_pid"
+  unset CONFAB_POSTGRES__CONTROL
+fi
+
+run_confab "" "$tmp/data"
 
 # The exact bytes of the read-hot page, for nginx to serve.
 mkdir -p "$tmp/www"
@@ -130,4 +163,7 @@ git diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
 echo "# confab $rev, $(nproc) cores, duration $duration, concurrency $concurrency, nginx: $($have_nginx && "$nginx_bin" -v 2>&1 | sed 's/.*\///' || echo none)"
 ratios=()
 $have_nginx && ratios+=(--ratio read-hot/nginx)
+if $postgres; then
+  for s in read-hot read-many counts post mixed; do ratios+=(--ratio "pg/$s/$s"); done
+fi
 "$bin" bench --report "$results" "${ratios[@]}"

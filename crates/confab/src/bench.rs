@@ -1418,7 +1418,7 @@ fn report(path: &PathBuf, ratios: &[String]) -> Result<()> {
         println!();
     }
     for spec in ratios {
-        let (a, b) = spec.split_once('/').ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
+        let (a, b) = spec.rsplit_once('/').ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
         let find = |n: &str| loads.iter().find(|r| row_name(r) == n).and_then(|r| r["rps"].as_f64());
         match (find(a), find(b)) {
             (Some(x), Some(y)) if y > 0.0 => {

@@ -6,10 +6,13 @@
 //! - `migrate`: apply schema migrations.
 //! - `admin`: forums and accounts from the command line.
 //! - `bench`: the load generator Confab is measured with.
+//! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
+//!   `migrate-data`: copy the embedded SQLite database into one.
 
 mod bench;
 mod bench_live;
 mod settings;
+mod shards;
 mod tasks;
 
 use anyhow::{anyhow, Context, Result};
@@ -61,6 +64,13 @@ enum Cmd {
     },
     /// Load-test a running server.
     Bench(bench::BenchArgs),
+    /// The sharded PostgreSQL deployment: map, servers, online shard moves, checks.
+    Shards {
+        #[command(subcommand)]
+        cmd: shards::ShardsCmd,
+    },
+    /// Copy the embedded SQLite database (in --data) into a PostgreSQL deployment.
+    MigrateData(shards::MigrateDataArgs),
 }
 
 #[derive(Subcommand)]
@@ -151,6 +161,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Admin { cmd } => admin(config, cmd).await,
         Cmd::Bench(_) => Ok(()),
+        Cmd::Shards { cmd } => shards::run(config, cmd).await,
+        Cmd::MigrateData(args) => shards::migrate_data(config, args).await,
     }
 }
 

@@ -8,7 +8,7 @@
 //!   database, so any number of nodes can write without colliding.
 //! - Every write transaction starts with `confab_write_shard(logical)`: a shared advisory lock
 //!   plus a fence check, which is what lets `confab shards move` fence one logical shard for a
-//!   moment without stopping the others (see [`admin`]). A write that meets a fence waits and
+//!   moment without stopping the others (see [`moves`]). A write that meets a fence waits and
 //!   retries (up to [`FENCE_WAIT`]); one that finds its shard moved reloads the map and retries
 //!   on the new server.
 //! - After each commit the node reads the primary's WAL position and records it for the
@@ -18,6 +18,8 @@
 //!   then the set of author accounts from the control database in one query.
 
 pub mod admin;
+pub mod migrate_data;
+pub mod moves;
 mod router;
 pub mod schema;
 
@@ -1146,8 +1148,10 @@ impl Store for PgStore {
             let r = row(
                 &c,
                 &n,
-                "SELECT least((SELECT min(run_at) FROM tasks WHERE state = 'queued' AND kind = ANY($1)), \
-                 (SELECT min(locked_until) FROM tasks WHERE state = 'running' AND kind = ANY($1)))",
+                "SELECT least((SELECT min(run_at) FROM tasks WHERE state = 'queued' AND kind = ANY($1) AND NOT EXISTS \
+                 (SELECT 1 FROM shard_fence f WHERE f.logical = tasks.shard)), \
+                 (SELECT min(locked_until) FROM tasks WHERE state = 'running' AND kind = ANY($1) AND NOT EXISTS \
+                 (SELECT 1 FROM shard_fence f WHERE f.logical = tasks.shard)))",
                 &[&kinds],
             )
             .await;
@@ -1365,7 +1369,8 @@ impl Store for PgStore {
 
 /// Claims due tasks on one server: parks tasks whose lease ran out after their last attempt,
 /// then takes due ones with `FOR UPDATE SKIP LOCKED`, so many workers share a server without
-/// waiting on each other.
+/// waiting on each other. Tasks of a logical shard fenced here (being moved, or moved away and
+/// not yet cleaned up) are left alone: their claims belong to the shard's new server.
 async fn claim_on(
     s: &Server,
     n: &crate::Counter,
@@ -1381,7 +1386,8 @@ async fn claim_on(
         n,
         "UPDATE tasks SET state = 'parked', locked_until = NULL, updated_at = $1, \
          last_error = 'attempt ' || attempts || ' did not finish (lease expired: worker died or stalled)' \
-         WHERE state = 'running' AND locked_until <= $1 AND attempts >= $2 AND kind = ANY($3)",
+         WHERE state = 'running' AND locked_until <= $1 AND attempts >= $2 AND kind = ANY($3) \
+         AND NOT EXISTS (SELECT 1 FROM shard_fence f WHERE f.logical = tasks.shard)",
         &[&now, &max_attempts, &kinds],
     )
     .await?;
@@ -1391,15 +1397,18 @@ async fn claim_on(
         n,
         &format!(
             "WITH queued AS (SELECT id, false AS expired, run_at AS t FROM tasks \
-               WHERE state = 'queued' AND run_at <= $1 AND kind = ANY($2) ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+               WHERE state = 'queued' AND run_at <= $1 AND kind = ANY($2) AND {NOT_FENCED} \
+               ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
              lost AS (SELECT id, true AS expired, locked_until AS t FROM tasks \
-               WHERE state = 'running' AND locked_until <= $1 AND kind = ANY($2) ORDER BY locked_until, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+               WHERE state = 'running' AND locked_until <= $1 AND kind = ANY($2) AND {NOT_FENCED} \
+               ORDER BY locked_until, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
              pick AS (SELECT * FROM (SELECT * FROM queued UNION ALL SELECT * FROM lost) due ORDER BY expired, t, id LIMIT $3) \
              UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, locked_until = $4, updated_at = $1, \
                last_error = CASE WHEN pick.expired THEN 'attempt ' || tasks.attempts || \
                  ' did not finish (lease expired: worker died or stalled)' ELSE tasks.last_error END \
              FROM pick WHERE tasks.id = pick.id RETURNING {}",
-            TASK_COLS.split(", ").map(|c| format!("tasks.{c}")).collect::<Vec<_>>().join(", ")
+            TASK_COLS.split(", ").map(|c| format!("tasks.{c}")).collect::<Vec<_>>().join(", "),
+            NOT_FENCED = "NOT EXISTS (SELECT 1 FROM shard_fence f WHERE f.logical = tasks.shard)",
         ),
         &[&now, &kinds, &limit, &until],
     )
