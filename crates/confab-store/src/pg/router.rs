@@ -460,3 +460,47 @@ impl Router {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(ranges: Vec<(u16, u16, i32)>, overrides: &[(u16, i32)]) -> ShardMap {
+        ShardMap { version: 1, ranges, overrides: overrides.iter().copied().collect(), servers: HashMap::new() }
+    }
+
+    fn at(m: &ShardMap, l: u16) -> Option<i32> {
+        m.server_id(LogicalShard::new(l).unwrap_or_else(|| LogicalShard::for_name("")))
+    }
+
+    #[test]
+    fn ranges_route_every_logical_shard_and_overrides_win() {
+        let m = map(vec![(0, 2047, 1), (2048, 4095, 2)], &[(7, 3), (3000, 1)]);
+        assert_eq!(at(&m, 0), Some(1));
+        assert_eq!(at(&m, 2047), Some(1));
+        assert_eq!(at(&m, 2048), Some(2));
+        assert_eq!(at(&m, 4095), Some(2));
+        assert_eq!(at(&m, 7), Some(3), "an override takes one shard elsewhere");
+        assert_eq!(at(&m, 8), Some(1));
+        assert_eq!(at(&m, 3000), Some(1));
+    }
+
+    #[test]
+    fn gaps_in_the_ranges_route_nowhere() {
+        let m = map(vec![(10, 19, 1), (30, 39, 2)], &[]);
+        assert_eq!(at(&m, 9), None);
+        assert_eq!(at(&m, 10), Some(1));
+        assert_eq!(at(&m, 19), Some(1));
+        assert_eq!(at(&m, 20), None);
+        assert_eq!(at(&m, 35), Some(2));
+        assert_eq!(at(&m, 40), None);
+        assert_eq!(at(&map(vec![], &[]), 0), None);
+    }
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(redact("postgres://confab:s3cret@db1:5432/confab"), "postgres://confab:***@db1:5432/confab");
+        assert_eq!(redact("postgres://confab@db1/confab"), "postgres://confab@db1/confab");
+        assert_eq!(redact("host=db1 user=confab"), "host=db1 user=confab");
+    }
+}
