@@ -260,6 +260,9 @@ impl Service {
         if reason.chars().count() > 200 {
             return Err(DomainError::invalid("reason is longer than 200 characters"));
         }
+        if reason.chars().any(char::is_control) {
+            return Err(DomainError::invalid("reason must not contain control characters"));
+        }
         self.comment_for_write(caller, id).await?;
         let (flagger, anon_token) = self.voter(caller);
         self.store.flag(id, &flagger, reason).await?;

@@ -175,6 +175,9 @@ impl Service {
         if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
             return Err(DomainError::invalid("search is longer than 200 characters"));
         }
+        if search.as_ref().is_some_and(|s| s.chars().any(char::is_control)) {
+            return Err(DomainError::invalid("search must not contain control characters"));
+        }
         let mut rows = self.store.moderation_list(&f, &ModQuery { queue, search, before, limit: limit + 1 }).await?;
         let next_before = if rows.len() > limit {
             rows.truncate(limit);

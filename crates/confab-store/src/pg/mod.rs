@@ -92,6 +92,12 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
         if *code == SqlState::UNIQUE_VIOLATION {
             return DomainError::new(ErrorCode::Conflict, "already exists");
         }
+        // Class 22, data exceptions (a NUL byte in text, a number out of range): the input's
+        // fault, which the parsers should have caught; never a 500.
+        if code.code().starts_with("22") {
+            tracing::warn!(error = %e, "PostgreSQL refused a value");
+            return DomainError::invalid("a value in the request cannot be stored");
+        }
         if *code == SqlState::QUERY_CANCELED || *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION

@@ -35,6 +35,26 @@ async fn invalid_fields_get_400_with_a_code() {
     assert_eq!(p.body["thread"]["comment_count"], 1, "nothing half-written by the rejected requests");
 }
 
+/// Strings that reach storage are checked first: a NUL byte (which PostgreSQL's text cannot
+/// hold) or another control character gets a 400 on either backend, never a 500.
+#[tokio::test]
+async fn control_characters_never_reach_storage() {
+    let app = spawn().await;
+    let modr = app.account("nulmod", false, &["demo"]).await;
+    let c = app.comment("nul", "a comment", None).await;
+    let id = c["id"].as_str().unwrap();
+    let r = app.post(&format!("/api/v1/comments/{id}/flag"), json!({"reason": "spam\u{0}"}), &As::guest()).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "{:?}", r.body);
+    let r = app.get("/api/v1/forums/demo/comments?status=approved&q=a%00b", &As::bearer(&modr)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "{:?}", r.body);
+    for body in [json!({"forum": "demo", "ident": "nul", "body": "x\u{0}y", "author_name": "A"}),
+                 json!({"forum": "demo", "ident": "n\u{0}l", "body": "x", "author_name": "A"}),
+                 json!({"forum": "demo", "ident": "nul", "body": "x", "author_name": "A\u{0}"})] {
+        let r = app.post("/api/v1/comments", body.clone(), &As::guest()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
+    }
+}
+
 #[tokio::test]
 async fn unknown_things_are_404() {
     let app = spawn().await;
