@@ -26,7 +26,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub sqlite: SqliteConfig,
     /// Sharded PostgreSQL instead of the embedded SQLite file (when `control` is set).
-    pub postgres: PostgresConfig,
+    pub postgres: confab_store::pg::PgOptions,
     /// The task outbox's worker.
     pub tasks: TasksConfig,
     /// Outgoing mail (reply notifications, notices to moderators).
@@ -73,7 +73,7 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             cache: CacheConfig::default(),
             sqlite: SqliteConfig::default(),
-            postgres: PostgresConfig::default(),
+            postgres: confab_store::pg::PgOptions::default(),
             tasks: TasksConfig::default(),
             mail: MailConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -180,55 +180,3 @@ impl Default for SqliteConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PostgresConfig {
-    /// The control database's DSN (`postgres://user:pass@host:port/db`). Empty: embedded SQLite.
-    /// Shard servers and their replicas are registered in the control database
-    /// (`confab shards add`), so every node sees the same map.
-    pub control: String,
-    /// Pooled connections per server (each primary and each replica), per node.
-    pub pool_size: usize,
-    /// Longest one statement may run or wait for a lock, in milliseconds.
-    pub statement_timeout_ms: u64,
-    pub connect_timeout_ms: u64,
-    /// Longest a request waits for a pooled connection before answering 503.
-    pub pool_wait_ms: u64,
-    /// How often each node checks the shard map's version.
-    pub map_refresh_ms: u64,
-    /// How often each node polls replicas' replay positions.
-    pub replica_poll_ms: u64,
-    /// A replica behind its primary for longer than this gets no reads until it catches up.
-    pub replica_max_lag_ms: u64,
-}
-
-impl Default for PostgresConfig {
-    fn default() -> Self {
-        PostgresConfig {
-            control: String::new(),
-            pool_size: 16,
-            statement_timeout_ms: 5_000,
-            connect_timeout_ms: 2_000,
-            pool_wait_ms: 2_000,
-            map_refresh_ms: 1_000,
-            replica_poll_ms: 100,
-            replica_max_lag_ms: 5_000,
-        }
-    }
-}
-
-impl PostgresConfig {
-    /// The store's options from this section.
-    pub fn options(&self) -> confab_store::pg::PgOptions {
-        confab_store::pg::PgOptions {
-            control: self.control.clone(),
-            pool_size: self.pool_size,
-            statement_timeout_ms: self.statement_timeout_ms,
-            connect_timeout_ms: self.connect_timeout_ms,
-            pool_wait_ms: self.pool_wait_ms,
-            map_refresh_ms: self.map_refresh_ms,
-            replica_poll_ms: self.replica_poll_ms,
-            replica_max_lag_ms: self.replica_max_lag_ms,
-        }
-    }
-}

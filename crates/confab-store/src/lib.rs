@@ -130,6 +130,56 @@ pub struct NewComment {
     pub notify_email: Option<String>,
 }
 
+impl NewComment {
+    /// The comment as inserted: `id` in `thread`, under `parent` at `depth`, no votes yet.
+    pub(crate) fn inserted(&self, id: CommentId, thread_id: ThreadId, parent_id: Option<CommentId>, depth: i32) -> Comment {
+        Comment {
+            id,
+            thread_id,
+            forum_id: self.forum.id,
+            parent_id,
+            depth,
+            author: self.author.clone(),
+            anon_id: self.anon_id.clone(),
+            body_md: self.body_md.clone(),
+            body_html: self.body_html.clone(),
+            status: self.status,
+            likes: 0,
+            dislikes: 0,
+            reply_count: 0,
+            flag_count: 0,
+            created_at: self.created_at,
+            edited_at: None,
+            ip_hash: self.ip_hash.clone(),
+        }
+    }
+}
+
+/// A `LIKE` pattern matching `s` anywhere (`%`, `_` and `\` escaped; use `ESCAPE '\'`).
+pub(crate) fn like_pattern(s: &str) -> String {
+    let mut out = String::from("%");
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// The result of posting.
 #[derive(Debug, Clone)]
 pub struct Posted {

@@ -154,7 +154,7 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("applied migrations: {applied:?}");
             } else {
                 // Opening migrates the control database and every registered shard server.
-                PgStore::open(config.postgres.options()).await.map_err(|e| anyhow!("{e}"))?;
+                PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("{e}"))?;
                 println!("control database and every shard server are migrated");
             }
             Ok(())
@@ -210,7 +210,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         let s = SqliteStore::open(&db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?;
         return Ok(Arc::new(s));
     }
-    let s = PgStore::open(config.postgres.options()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
+    let s = PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
     Ok(Arc::new(s))
 }
 

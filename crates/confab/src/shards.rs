@@ -79,7 +79,7 @@ fn need_postgres(config: &Config) -> Result<()> {
 }
 
 async fn open(config: &Config) -> Result<PgStore> {
-    PgStore::open(config.postgres.options()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))
+    PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))
 }
 
 fn size(bytes: i64) -> String {

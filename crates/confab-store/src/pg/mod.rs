@@ -24,7 +24,7 @@ mod router;
 pub mod schema;
 
 use crate::{
-    ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
+    clip, like_pattern, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
     Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts, MAX_TASK_PAYLOAD,
 };
 use async_trait::async_trait;
@@ -46,30 +46,33 @@ use tokio_postgres::Row;
 /// How long a write waits for a shard move's fence before giving up with 503.
 pub const FENCE_WAIT: Duration = Duration::from_secs(10);
 
-/// Connection settings for every server.
-#[derive(Debug, Clone)]
+/// Connection settings for every server: the `[postgres]` section of the configuration.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PgOptions {
-    /// The control database's DSN.
+    /// The control database's DSN (`postgres://user:pass@host:port/db`). Empty: embedded
+    /// SQLite. Shard servers and their replicas are registered in the control database
+    /// (`confab shards add`), so every node routes by the same map.
     pub control: String,
-    /// Connections per server (primary and each replica), per node.
+    /// Pooled connections per server (each primary and each replica), per node.
     pub pool_size: usize,
-    /// Longest a query may run (`statement_timeout`) and wait for a lock.
+    /// Longest one statement may run or wait for a lock, in milliseconds.
     pub statement_timeout_ms: u64,
     pub connect_timeout_ms: u64,
-    /// Longest a request waits for a free pooled connection before 503.
+    /// Longest a request waits for a pooled connection before answering 503.
     pub pool_wait_ms: u64,
-    /// How often the shard map's version is checked.
+    /// How often each node checks the shard map's version.
     pub map_refresh_ms: u64,
-    /// How often replica replay positions are polled.
+    /// How often each node polls replicas' replay positions.
     pub replica_poll_ms: u64,
-    /// A replica behind the primary for longer than this is left out until it catches up.
+    /// A replica behind its primary for longer than this gets no reads until it catches up.
     pub replica_max_lag_ms: u64,
 }
 
-impl PgOptions {
-    pub fn new(control: &str) -> PgOptions {
+impl Default for PgOptions {
+    fn default() -> Self {
         PgOptions {
-            control: control.to_string(),
+            control: String::new(),
             pool_size: 16,
             statement_timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
@@ -78,6 +81,12 @@ impl PgOptions {
             replica_poll_ms: 100,
             replica_max_lag_ms: 5_000,
         }
+    }
+}
+
+impl PgOptions {
+    pub fn new(control: &str) -> PgOptions {
+        PgOptions { control: control.to_string(), ..PgOptions::default() }
     }
 }
 
@@ -382,30 +391,7 @@ fn vis_args(vis: &Visibility) -> (Option<i64>, Option<String>) {
     }
 }
 
-fn like_pattern(s: &str) -> String {
-    let mut out = String::from("%");
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 const MAX_ERROR: usize = 1000;
-
-fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
 
 // ---------------------------------------------------------------- transaction pieces
 
@@ -1516,25 +1502,7 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     .ok_or_else(DomainError::internal)?
     .get(0);
     let id = CommentId(id);
-    let comment = Comment {
-        id,
-        thread_id,
-        forum_id: forum.id,
-        parent_id,
-        depth,
-        author: new.author.clone(),
-        anon_id: new.anon_id.clone(),
-        body_md: new.body_md.clone(),
-        body_html: new.body_html.clone(),
-        status: new.status,
-        likes: 0,
-        dislikes: 0,
-        reply_count: 0,
-        flag_count: 0,
-        created_at: new.created_at,
-        edited_at: None,
-        ip_hash: new.ip_hash.clone(),
-    };
+    let comment = new.inserted(id, thread_id, parent_id, depth);
     shift_counters(tx, n, &comment, CommentStatus::Deleted, new.status).await?;
     if let Some((scope, key)) = &new.idempotency {
         exec(

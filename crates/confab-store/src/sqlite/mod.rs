@@ -8,7 +8,7 @@ mod pool;
 mod schema;
 
 use crate::{
-    ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
+    like_pattern, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
     Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts,
 };
 use async_trait::async_trait;
@@ -304,18 +304,6 @@ fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatu
 fn bump_seq(conn: &Connection, n: &Counter, thread: ThreadId) -> StoreResult<i64> {
     row(conn, n, "UPDATE threads SET seq = seq + 1 WHERE id = ? RETURNING seq", &[int(thread.0)], |r| r.get(0))?
         .ok_or_else(DomainError::internal)
-}
-
-fn like_pattern(s: &str) -> String {
-    let mut out = String::from("%");
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 fn day_ms() -> i64 {
@@ -1083,25 +1071,7 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
             text(&new.ip_hash),
         ],
     )?;
-    let comment = Comment {
-        id,
-        thread_id,
-        forum_id: forum.id,
-        parent_id,
-        depth,
-        author: new.author.clone(),
-        anon_id: new.anon_id.clone(),
-        body_md: new.body_md.clone(),
-        body_html: new.body_html.clone(),
-        status: new.status,
-        likes: 0,
-        dislikes: 0,
-        reply_count: 0,
-        flag_count: 0,
-        created_at: new.created_at,
-        edited_at: None,
-        ip_hash: new.ip_hash.clone(),
-    };
+    let comment = new.inserted(id, thread_id, parent_id, depth);
     // A new comment moves from "nothing" (counted as deleted) to its status.
     shift_counters(c, n, &comment, CommentStatus::Deleted, new.status)?;
     if let Some((scope, key)) = &new.idempotency {

@@ -3,7 +3,7 @@
 
 use super::pool::Counter;
 use super::{exec, int, placeholders, row, rows, text, ACCOUNT_COLS};
-use crate::{NewTask, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
+use crate::{clip, NewTask, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
 use confab_core::id::{CommentId, ForumId, IdGenerator, LogicalShard};
 use confab_core::model::Account;
 use confab_core::DomainError;
@@ -31,17 +31,6 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
     })
-}
-
-fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Writes one task in the caller's transaction.
