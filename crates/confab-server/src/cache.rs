@@ -6,10 +6,16 @@
 //! if a version entry is evicted, the next one handed out is still newer than every page
 //! cached before, so an eviction can never resurrect a stale page. Concurrent misses on one key
 //! are single-flighted by moka (`try_get_with`): one fill, every waiter gets its result.
+//!
+//! A version also remembers what its fills must read: after a write on this node, at least that
+//! write (its commit position, as a read pin), so a page is never filled from a replica that
+//! has not replayed the write that made the old page stale. Threads this node has not written
+//! fill from any replica.
 
 use bytes::Bytes;
 use confab_core::id::ForumId;
 use confab_core::DomainError;
+use confab_store::ReadPin;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,7 +51,8 @@ pub struct PageKey {
 }
 
 pub struct PageCache {
-    versions: moka::sync::Cache<(ForumId, Arc<str>), u64>,
+    /// Current version of each thread's pages, and the pin its fills read with.
+    versions: moka::sync::Cache<(ForumId, Arc<str>), (u64, Option<ReadPin>)>,
     pages: moka::future::Cache<PageKey, Arc<Page>>,
     next_version: AtomicU64,
 }
@@ -67,14 +74,20 @@ impl PageCache {
 
     /// The current version of a thread's pages.
     pub fn version(&self, forum: ForumId, ident: &Arc<str>) -> u64 {
-        self.versions
-            .get_with((forum, ident.clone()), || self.next_version.fetch_add(1, Ordering::Relaxed))
+        self.current(forum, ident).0
     }
 
-    /// Makes every cached page of the thread stale; returns the new version.
-    pub fn bump(&self, forum: ForumId, ident: &Arc<str>) -> u64 {
+    /// The current version of a thread's pages, and the pin to fill them with.
+    pub fn current(&self, forum: ForumId, ident: &Arc<str>) -> (u64, Option<ReadPin>) {
+        self.versions
+            .get_with((forum, ident.clone()), || (self.next_version.fetch_add(1, Ordering::Relaxed), None))
+    }
+
+    /// Makes every cached page of the thread stale after a write that later fills must see
+    /// (`pin`); returns the new version.
+    pub fn bump(&self, forum: ForumId, ident: &Arc<str>, pin: ReadPin) -> u64 {
         let v = self.next_version.fetch_add(1, Ordering::Relaxed);
-        self.versions.insert((forum, ident.clone()), v);
+        self.versions.insert((forum, ident.clone()), (v, Some(pin)));
         v
     }
 
@@ -133,7 +146,8 @@ mod tests {
         let ident: Arc<str> = Arc::from("t");
         let k1 = key(&c, &ident);
         c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) }).await.unwrap();
-        let v2 = c.bump(ForumId(1), &ident);
+        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh);
+        assert_eq!(c.current(ForumId(1), &ident), (v2, Some(ReadPin::Fresh)));
         assert!(v2 > k1.version);
         let k2 = key(&c, &ident);
         assert_eq!(k2.version, v2);

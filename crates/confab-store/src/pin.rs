@@ -63,6 +63,11 @@ pub async fn track_writes<F: std::future::Future>(f: F) -> (F::Output, Option<Wr
     (out, pos)
 }
 
+/// The position of the last write committed so far inside the current [`track_writes`] scope.
+pub fn last_write() -> Option<WritePos> {
+    WRITES.try_with(|slot| *slot.lock().unwrap_or_else(|p| p.into_inner())).ok().flatten()
+}
+
 /// Called by a backend after a commit.
 pub(crate) fn record_write(pos: WritePos) {
     let _ = WRITES.try_with(|slot| {
@@ -93,6 +98,13 @@ mod tests {
         })
         .await;
         assert_eq!(pos, Some(WritePos { server: 2, lsn: 7 }), "the last write wins");
+        let (seen, _) = track_writes(async {
+            record_write(WritePos { server: 3, lsn: 9 });
+            last_write()
+        })
+        .await;
+        assert_eq!(seen, Some(WritePos { server: 3, lsn: 9 }));
+        assert_eq!(last_write(), None);
         record_write(WritePos { server: 1, lsn: 1 }); // outside a scope: ignored
     }
 }

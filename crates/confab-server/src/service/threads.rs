@@ -73,16 +73,23 @@ impl Service {
             Cursor::decode(c, req.sort)?;
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
+        let (version, fill_pin) = self.pages.current(req.forum.id, &ident);
         let key = PageKey {
             forum: req.forum.id,
-            version: self.pages.version(req.forum.id, &ident),
+            version,
             ident,
             sort: sort_tag(req.sort),
             cursor: req.cursor.as_deref().map(Arc::from),
             limit: req.limit as u16,
         };
-        // Shared entries are filled from copies that have seen this node's own latest writes.
-        let fill = reading_with(ReadPin::Fresh, self.render_page(&req, &Visibility::Public));
+        // A shared entry is filled from a copy that has seen this node's last write to the thread.
+        let render = self.render_page(&req, &Visibility::Public);
+        let fill = async move {
+            match fill_pin {
+                Some(pin) => reading_with(pin, render).await,
+                None => render.await,
+            }
+        };
         let public = self.pages.get_or_fill(key, fill).await?;
         if public.has_hidden && matches!(vis, Visibility::Author { .. }) {
             if let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica).await? {
@@ -217,7 +224,10 @@ impl Service {
             limit: self.config.limits.page_default as u16,
         };
         let hot = self.pages.contains(&first_page(self.pages.version(forum.id, &key_ident)));
-        let version = self.pages.bump(forum.id, &key_ident);
+        // Later fills must see this write: its commit position when the backend gave one
+        // (replicated PostgreSQL), else this node's latest write.
+        let pin = confab_store::pin::last_write().map_or(ReadPin::Fresh, ReadPin::At);
+        let version = self.pages.bump(forum.id, &key_ident, pin);
         if !hot {
             return;
         }
@@ -232,7 +242,7 @@ impl Service {
         };
         tokio::spawn(async move {
             // Through the single-flight path: a reader arriving meanwhile waits for this render.
-            let fill = reading_with(ReadPin::Fresh, svc.render_page(&req, &Visibility::Public));
+            let fill = reading_with(pin, svc.render_page(&req, &Visibility::Public));
             let _ = svc.pages.get_or_fill(key, fill).await;
         });
     }

@@ -123,6 +123,15 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     assert!(b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_none());
     let mid = b_store.read_stats();
     assert!(mid.replica > before.replica, "node B read from the replica: {before:?} -> {mid:?}");
+    // On the writer's node, the shared page of that thread is filled from a copy that has the
+    // write (the primary): an unpinned reader there sees it too...
+    let v: Value = reqwest::get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", a.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(bodies(&v), ["before the pause", "during the pause"], "node A's shared page after its own write");
+    // ...while pages of threads it has not written are still filled from the replica.
+    let s0 = a_store.read_stats();
+    let v: Value = reqwest::get(format!("{}/api/v1/comments?forum={f}&ident=%2Fother", a.base)).await.unwrap().json().await.unwrap();
+    assert!(v["thread"].is_null());
+    assert!(a_store.read_stats().replica > s0.replica, "another thread's page came from the replica");
 
     // Past the lag bound (2 s in tests) the paused replica gets no reads: B now sees the comment.
     eventually("the lagging replica to be left out", 20, async || {
@@ -145,7 +154,6 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
         let p = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft&sort=oldest", b.base)).send().await.unwrap();
         assert_eq!(p.status(), StatusCode::OK);
     }
-    let _ = a_store;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
