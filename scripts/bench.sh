@@ -14,7 +14,8 @@
 # --postgres also runs the same scenarios against sharded PostgreSQL (rows named pg/...): a
 # throwaway cluster from scripts/pg-cluster.sh (fsync on) with shard servers s1 (one streaming
 # replica) and s2, the 4096 logical shards spread over them. The table's q/req column is
-# statements per request and `replica` the share of database reads served by replicas.
+# statements per request and `replica` the share of database reads served by replicas; in pg/
+# rows `srv cores` includes the PostgreSQL servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ duration=10s
 concurrency=32
 rate=5000
 postgres=false
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -46,9 +47,11 @@ bench() {
 }
 
 # --- Confab: run_confab LABEL_PREFIX DATA_DIR [ENV=VALUE...] starts a server and runs every
-# scenario against it, leaving it running (its pid in confab_pid, its URL in target).
+# scenario against it, leaving it running (its pid in confab_pid, its URL in target). The CPU
+# of the processes in extra_pids (the PostgreSQL servers, for pg/ rows) counts as the server's.
+extra_pids=()
 run_confab() {
-  local prefix=$1 data=$2 s
+  local prefix=$1 data=$2 s p srv=()
   shift 2
   port=$(free_port)
   target=http://127.0.0.1:$port
@@ -56,14 +59,15 @@ run_confab() {
   env CONFAB_LOG=warn "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
   pids+=($!)
   confab_pid=$!
+  for p in "$confab_pid" "${extra_pids[@]}"; do srv+=(--server-pid "$p"); done
   wait_http "$target/healthz" "$data.log"
   echo "== confab${prefix:+ ($prefix)} on $target ($(nproc) cores; duration $duration, concurrency $concurrency)" >&2
   for s in read-hot read-many counts post mixed; do
     echo "-- $prefix$s" >&2
-    bench --target "$target" --scenario "$s" --server-pid "$confab_pid" ${prefix:+--label "$prefix$s"}
+    bench --target "$target" --scenario "$s" "${srv[@]}" ${prefix:+--label "$prefix$s"}
   done
   echo "-- ${prefix}read-hot at $rate req/s (open loop)" >&2
-  bench --target "$target" --scenario read-hot --rate "$rate" --server-pid "$confab_pid" ${prefix:+--label "${prefix}read-hot@$rate/s"}
+  bench --target "$target" --scenario read-hot --rate "$rate" "${srv[@]}" ${prefix:+--label "${prefix}read-hot@$rate/s"}
 }
 
 if $postgres; then
@@ -80,9 +84,12 @@ if $postgres; then
   "$bin" shards add s1 --primary "$(field 'c["shards"][0]["primary"]')" --replica "$(field 'c["shards"][0]["replicas"][0]')" >&2
   "$bin" shards add s2 --primary "$(field 'c["shards"][1]["primary"]')" >&2
   "$bin" shards spread s1 s2 >&2
+  # Every PostgreSQL server's postmaster (its backends are its children).
+  for f in "$pgdir"/*/postmaster.pid; do extra_pids+=("$(head -1 "$f")"); done
   run_confab pg/ "$tmp/pgdata" CONFAB_POSTGRES__CONTROL="$CONFAB_POSTGRES__CONTROL"
   "$bin" shards list >&2 || true
   stop "$confab_pid"
+  extra_pids=()
   unset CONFAB_POSTGRES__CONTROL
 fi
 

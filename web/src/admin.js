@@ -123,7 +123,6 @@
 
   function loadForum() {
     writeHash();
-    loadStats();
     loadQueue();
     if (state.tab === 'bans') loadBans();
     if (state.tab === 'settings') loadSettings();
@@ -175,7 +174,7 @@
     const max = Math.max(1, ...daily.map((d) => d.count));
     const W = 720, H = 120, pad = 22, bw = (W - pad) / Math.max(1, daily.length);
     const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H + 18}`, role: 'img', 'aria-label': `Comments per day for the last ${daily.length} days: ${total} in total, at most ${max} on one day.` });
-    for (const frac of [0, 0.5, 1]) {
+    for (const frac of max > 1 ? [0, 0.5, 1] : [0, 1]) {
       const y = H - frac * (H - 8);
       svg.append(h('svg:line', { x1: pad, x2: W, y1: y, y2: y, class: 'grid' }));
       svg.append(h('svg:text', { x: pad - 4, y: y + 4, 'text-anchor': 'end', class: 'axis' }, String(Math.round(frac * max))));
@@ -204,7 +203,7 @@
 
   async function loadQueue(more) {
     const gen = ++state.gen; // answers to superseded requests are dropped
-    if (!more) { state.before = null; state.items.clear(); $('#items').replaceChildren(); }
+    if (!more) { state.before = null; state.items.clear(); $('#items').replaceChildren(); loadStats(); }
     $$('.queue').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.queue === state.queue)));
     $('#search-clear').hidden = !state.q;
     const p = new URLSearchParams({ queue: state.queue, limit: '50' });

@@ -10,7 +10,8 @@ import { chromium } from 'playwright-core';
 
 export const WEB = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ARTIFACTS = join(WEB, 'test-artifacts');
-export const BIN = process.env.CONFAB_BIN || '/work/target/debug/confab';
+// scripts/test.sh sets CONFAB_BIN (cargo's target dir may be elsewhere); else the repo's own.
+export const BIN = process.env.CONFAB_BIN || join(WEB, '..', 'target', 'debug', 'confab');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 mkdirSync(ARTIFACTS, { recursive: true });
 

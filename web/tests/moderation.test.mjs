@@ -86,6 +86,8 @@ describe('moderation dashboard', () => {
     await queue('pending');
     await row('Please approve me').waitFor();
     assert.equal(await admin.locator('#items > li').count(), 4);
+    // Opening a queue refreshes the chart: today's four comments are counted.
+    await admin.locator('#stats-total', { hasText: /^4 in the last 30 days$/ }).waitFor();
     assert.equal(await row('Totally spam').locator('.chip', { hasText: 'spam@example.com' }).count(), 1);
     await shot(admin, 'admin-pending');
     await row('Please approve me').locator('[data-action="approve"]').click();
@@ -194,7 +196,11 @@ describe('moderation dashboard', () => {
     await admin.locator('#log tr').first().waitFor();
     const actions = await admin.locator('#log .badge').allTextContents();
     for (const a of ['approve', 'spam', 'delete', 'restore']) assert.ok(actions.includes(a), `log has ${a}: ${actions}`);
-    assert.ok(await admin.locator('#chart svg rect.bar').count() > 0);
+    assert.equal(await admin.locator('#chart svg rect.bar').count(), 30);
+    // Today is the last bar, and it is the only one with comments.
+    const heights = await admin.locator('#chart svg rect.bar').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('height'))));
+    assert.ok(heights[29] > 0, `today's bar is drawn: ${heights}`);
+    assert.deepEqual(heights.slice(0, 29).filter((x) => x > 0), []);
     assert.match(await admin.locator('#stats-total').textContent(), /in the last 30 days/);
     await shot(admin, 'admin-log');
     const unexpected = admin.consoleErrors.filter((e) => !/status of (400|401|403)/.test(e));
