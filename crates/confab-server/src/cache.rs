@@ -18,7 +18,7 @@ use confab_core::DomainError;
 use confab_store::ReadPin;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A rendered page, ready to send.
@@ -27,8 +27,13 @@ pub struct Page {
     pub body: Bytes,
     /// Strong validator, quoted.
     pub etag: String,
+    /// The validator of the gzipped representation (a strong validator names one encoding).
+    pub etag_gzip: String,
     /// The thread has pending or spam comments (their authors get a personalized page).
     pub has_hidden: bool,
+    /// `body` gzipped, made by the first request that accepts gzip and kept with the page, so
+    /// a hot page is compressed once per version, not per request.
+    gzip: OnceLock<Option<Bytes>>,
 }
 
 impl Page {
@@ -36,7 +41,22 @@ impl Page {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         body.hash(&mut h);
-        Page { etag: format!("\"{:016x}{:04x}\"", h.finish(), body.len() & 0xffff), body: Bytes::from(body), has_hidden }
+        let tag = format!("{:016x}{:04x}", h.finish(), body.len() & 0xffff);
+        Page {
+            etag: format!("\"{tag}\""),
+            etag_gzip: format!("\"{tag}-gz\""),
+            body: Bytes::from(body),
+            has_hidden,
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The body gzipped (fast level: pages change often, and JSON compresses well anyway),
+    /// or `None` when it is too short to be worth it.
+    pub fn gzipped(&self) -> Option<&Bytes> {
+        self.gzip
+            .get_or_init(|| crate::encoding::gzip(&self.body, flate2::Compression::fast()).map(Bytes::from))
+            .as_ref()
     }
 }
 
@@ -63,8 +83,9 @@ impl PageCache {
             versions: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
             pages: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
+                // A quarter more than the body for its gzipped copy, which may come later.
                 .weigher(|k: &PageKey, v: &Arc<Page>| {
-                    (v.body.len() + k.ident.len() + 128).min(u32::MAX as usize) as u32
+                    (v.body.len() + v.body.len() / 4 + k.ident.len() + 128).min(u32::MAX as usize) as u32
                 })
                 .time_to_live(ttl)
                 .build(),

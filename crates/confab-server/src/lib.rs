@@ -4,6 +4,7 @@
 //! - [`config`]: the typed configuration, every key with its default.
 //! - [`service`]: what Confab does (post, read, vote, moderate), over the `Store` trait.
 //! - [`cache`]: the in-process page cache with versioned keys and single-flighted fills.
+//! - [`encoding`]: gzip, done once per body and kept.
 //! - [`http`]: routes, the caller extractor, the error policy, rate limits.
 //! - [`views`]: the JSON shapes; [`openapi`]: the generated document.
 //!
@@ -11,6 +12,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod encoding;
 pub mod http;
 pub mod openapi;
 pub mod service;

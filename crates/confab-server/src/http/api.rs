@@ -64,24 +64,34 @@ pub async fn list_comments(
         limit: svc.page_limit(q.limit)?,
     };
     let page = svc.page(req, &caller).await?;
-    let etag = HeaderValue::from_str(&page.etag).map_err(|_| DomainError::internal())?;
+    // gzip when the client takes it (the compressed copy is made once per cached page); each
+    // encoding has its own strong validator.
+    let gz = if super::web::wants_gzip(&headers) { page.gzipped().cloned() } else { None };
+    let tag = if gz.is_some() { &page.etag_gzip } else { &page.etag };
+    let etag = HeaderValue::from_str(tag).map_err(|_| DomainError::internal())?;
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == page.etag || t.trim() == "*"));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     let cache = HeaderValue::from_static("no-cache");
+    let vary = HeaderValue::from_static("accept-encoding");
     if matches {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache), (header::VARY, vary)]).into_response());
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, cache),
-        ],
-        page.body.clone(),
-    )
-        .into_response())
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, cache),
+        (header::VARY, vary),
+    ];
+    Ok(match gz {
+        Some(body) => {
+            let mut resp = (headers, body).into_response();
+            resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            resp
+        }
+        None => (headers, page.body.clone()).into_response(),
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -8,6 +8,7 @@
 
 use super::error::{ApiError, Query};
 use super::AppState;
+use crate::encoding::{accepts_gzip, gzip};
 use crate::service::{Caller, PageRequest};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -55,11 +56,9 @@ struct Asset {
     cache: &'static str,
 }
 
-fn gzip(body: &str) -> Option<Vec<u8>> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(body.as_bytes()).ok()?;
-    enc.finish().ok()
+/// Whether the request's `Accept-Encoding` takes gzip.
+pub(crate) fn wants_gzip(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(accepts_gzip)
 }
 
 impl Asset {
@@ -67,7 +66,7 @@ impl Asset {
         use sha2::{Digest, Sha256};
         let d = Sha256::digest(body.as_bytes());
         let etag = format!("\"{}\"", d.iter().take(10).map(|b| format!("{b:02x}")).collect::<String>());
-        Asset { gzip: gzip(&body), body, etag, content_type, cache }
+        Asset { gzip: gzip(body.as_bytes(), flate2::Compression::best()), body, etag, content_type, cache }
     }
 
     fn respond(&self, headers: &HeaderMap, extra: &[(HeaderName, &'static str)]) -> Response {
@@ -75,10 +74,7 @@ impl Asset {
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == self.etag));
-        let gzip_ok = headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+        let gzip_ok = wants_gzip(headers);
         let mut resp = match (&self.gzip, fresh, gzip_ok) {
             (_, true, _) => StatusCode::NOT_MODIFIED.into_response(),
             (Some(gz), false, true) => {

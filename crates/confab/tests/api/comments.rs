@@ -288,6 +288,51 @@ async fn etag_gives_304_until_the_thread_changes() {
 }
 
 #[tokio::test]
+async fn pages_are_gzipped_for_clients_that_take_it() {
+    use std::io::Read;
+    let app = spawn().await;
+    for i in 0..20 {
+        app.comment("gz", &format!("comment number {i}, long enough that the page is worth compressing"), None).await;
+    }
+    let url = format!("{}/api/v1/comments?forum=demo&ident=gz", app.base);
+    let get = |enc: Option<&'static str>, inm: Option<String>| {
+        let mut r = app.http.get(&url);
+        if let Some(e) = enc {
+            r = r.header("accept-encoding", e);
+        }
+        if let Some(t) = inm {
+            r = r.header("if-none-match", t);
+        }
+        r.send()
+    };
+    let plain = get(None, None).await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain_etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let plain_body = plain.bytes().await.unwrap();
+
+    let gz = get(Some("br, gzip"), None).await.unwrap();
+    assert_eq!(gz.status(), StatusCode::OK);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert!(gz.headers().get_all("vary").iter().any(|v| v.to_str().unwrap().contains("accept-encoding")));
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(gz_etag, plain_etag, "each encoding has its own strong validator");
+    let packed = gz.bytes().await.unwrap();
+    assert!(packed.len() * 3 < plain_body.len(), "{} -> {} bytes", plain_body.len(), packed.len());
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut unpacked).unwrap();
+    assert_eq!(unpacked, plain_body);
+
+    // Validators follow the encoding the client would get.
+    assert_eq!(get(Some("gzip"), Some(gz_etag.clone())).await.unwrap().status(), StatusCode::NOT_MODIFIED);
+    let r = get(None, Some(gz_etag.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers().get("content-encoding"), None);
+    let r = get(Some("gzip;q=0"), None).await.unwrap();
+    assert_eq!(r.headers().get("content-encoding"), None, "q=0 refuses gzip");
+    assert_eq!(get(None, Some(plain_etag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
 async fn flags_count_once_per_flagger() {
     let app = spawn().await;
     let modr = app.account("fmod", false, &["demo"]).await;
