@@ -112,6 +112,11 @@ impl PageCache {
         v
     }
 
+    /// The page for `key` if it is cached.
+    pub async fn get(&self, key: &PageKey) -> Option<Arc<Page>> {
+        self.pages.get(key).await
+    }
+
     /// The page for `key`, filled by `fill` on a miss (one fill per key at a time).
     pub async fn get_or_fill<F>(&self, key: PageKey, fill: F) -> Result<Arc<Page>, DomainError>
     where

@@ -67,7 +67,7 @@ impl Service {
         // Moderators see more than the shared page; a client just after its own write reads
         // past its pin (the shared page may predate that write when it was written elsewhere).
         if vis == Visibility::Moderator || matches!(read_pin(), Some(ReadPin::At(_))) {
-            return Ok(Arc::new(self.render_page(&req, &vis).await?));
+            return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
         }
         if let Some(c) = &req.cursor {
             Cursor::decode(c, req.sort)?;
@@ -82,19 +82,26 @@ impl Service {
             cursor: req.cursor.as_deref().map(Arc::from),
             limit: req.limit as u16,
         };
-        // A shared entry is filled from a copy that has seen this node's last write to the thread.
-        let render = self.render_page(&req, &Visibility::Public);
-        let fill = async move {
-            match fill_pin {
-                Some(pin) => reading_with(pin, render).await,
-                None => render.await,
+        // Hits (nearly every read) return before the fill's future is even built: it is large,
+        // and building and moving it cost more than the lookup.
+        let public = match self.pages.get(&key).await {
+            Some(page) => page,
+            None => {
+                // A shared entry is filled from a copy that has seen this node's last write to the thread.
+                let render = self.render_page(&req, &Visibility::Public);
+                let fill = Box::pin(async move {
+                    match fill_pin {
+                        Some(pin) => reading_with(pin, render).await,
+                        None => render.await,
+                    }
+                });
+                self.pages.get_or_fill(key, fill).await?
             }
         };
-        let public = self.pages.get_or_fill(key, fill).await?;
         if public.has_hidden && matches!(vis, Visibility::Author { .. }) {
             if let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica).await? {
                 if self.store.has_hidden_by(&thread, &vis).await? {
-                    return Ok(Arc::new(self.render_page(&req, &vis).await?));
+                    return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
                 }
             }
         }
