@@ -61,7 +61,7 @@ impl Server {
         }
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
-        Ok(Server { state: http::AppState { svc, limits, draining, live, shutdown }, shutdown_tx })
+        Ok(Server { state: http::AppState::new(http::AppParts { svc, limits, draining, live, shutdown }), shutdown_tx })
     }
 
     pub fn service(&self) -> &Arc<Service> {

@@ -23,9 +23,26 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// What every handler can reach.
+/// What every handler can reach. Axum clones it for each extractor and layer of every
+/// request, so it is one `Arc` (one reference count to move, not one per part).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub svc: Arc<Service>,
     pub limits: Arc<limits::Limiters>,
     /// Set when the node is shutting down: `/readyz` fails so the balancer stops sending.
