@@ -346,6 +346,7 @@
     $('#s-origins').value = s.allowed_origins.join('\n');
     $('#s-moderation').value = s.moderation;
     $('#s-guests').checked = s.guest_posting;
+    $('#s-gravatar').checked = s.gravatar;
     $('#s-window').value = String(Math.round(s.edit_window_secs / 60));
     $('#settings-msg').textContent = '';
   }
@@ -356,6 +357,7 @@
       allowed_origins: $('#s-origins').value.split('\n').map((x) => x.trim()).filter(Boolean),
       moderation: $('#s-moderation').value,
       guest_posting: $('#s-guests').checked,
+      gravatar: $('#s-gravatar').checked,
       edit_window_secs: Math.round(Number($('#s-window').value) * 60),
     };
     const msg = $('#settings-msg');

@@ -349,6 +349,18 @@
     iconCache.set(key, svg.cloneNode(true));
     return svg;
   }
+  // Gravatar only where the forum turned it on (the API then sends the address's SHA-256);
+  // an address with no Gravatar (404), or a page whose CSP refuses it, gets the identicon.
+  function avatar(author, deleted, size) {
+    const icon = identicon(deleted ? '' : author.avatar, size);
+    if (deleted || !/^[0-9a-f]{64}$/.test(author.gravatar || '')) return icon;
+    const img = h('img', {
+      class: 'c-avatar', src: 'https://gravatar.com/avatar/' + author.gravatar + '?s=' + size * 2 + '&d=404',
+      width: size, height: size, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer', 'aria-hidden': 'true',
+    });
+    on(img, 'error', () => img.replaceWith(icon));
+    return img;
+  }
 
   // ---------------------------------------------------------------------------------------
   // Sanitized comment HTML goes in through an inert template. The server sanitized it already;
@@ -825,7 +837,7 @@
     const art = h('article', {
       class: 'c-comment' + (hidden ? ' is-pending' : '') + (deleted ? ' is-deleted' : ''),
       'aria-labelledby': authorId, tabindex: '-1', id: 'confab-c-' + c.id,
-    }, identicon(deleted ? '' : c.author.avatar, 36), main);
+    }, avatar(c.author, deleted, 36), main);
     li.append(art);
     renderMoreReplies(entry);
     return li;

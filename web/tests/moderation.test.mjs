@@ -132,14 +132,18 @@ describe('moderation dashboard', () => {
     assert.equal(await admin.inputValue('#s-moderation'), 'pre');
     assert.match(await admin.inputValue('#s-origins'), /http:\/\/127\.0\.0\.1:\*/);
     assert.equal(await admin.inputValue('#s-window'), '15');
+    assert.equal(await admin.isChecked('#s-gravatar'), false);
     await admin.selectOption('#s-moderation', 'none');
     await admin.fill('#s-title', 'Demo, renamed');
+    await admin.check('#s-gravatar');
     await shot(admin, 'admin-settings', { fullPage: false });
     await admin.click('#settings-form button[type="submit"]');
     await admin.locator('#settings-msg', { hasText: 'Saved.' }).waitFor();
     const f = await api(server, 'GET', '/forums/demo', undefined, { authorization: 'Bearer ' + modToken });
     assert.equal(f.settings.moderation, 'none');
     assert.equal(f.settings.title, 'Demo, renamed');
+    assert.equal(f.settings.gravatar, true);
+    await api(server, 'PATCH', '/forums/demo', { gravatar: false }, { authorization: 'Bearer ' + modToken });
     // A bad origin is refused with the server's message, inline.
     await admin.fill('#s-origins', 'not an origin');
     await admin.click('#settings-form button[type="submit"]');

@@ -2,6 +2,7 @@
 // replying, voting, sorting, paging, editing, deleting, flagging, counts, themes, errors.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import {
   startServer, createModerator, api, login, startHost, hostPage, launch, newPage, shot, widgetReady, sleep,
 } from './helpers.mjs';
@@ -373,6 +374,47 @@ describe('looks', () => {
     const btn = await page.evaluate(() => getComputedStyle(document.querySelector('#confab-thread').shadowRoot.querySelector('.c-primary')).backgroundColor);
     assert.equal(btn, 'rgb(200, 0, 120)');
     await page.context().close();
+  });
+
+  it('shows Gravatar images only where the forum turned them on, else identicons', async () => {
+    await seed('gravatar-thread', 'Has a Gravatar', { name: 'Gina', author_email: 'Gina@example.com' });
+    await seed('gravatar-thread', 'Has none', { name: 'Nell', author_email: 'nell@example.com' });
+    await seed('gravatar-thread', 'Gave no address', { name: 'Otto' });
+    const avatarOf = (page, text) => item(page, text).locator(':scope > article > .c-avatar');
+    // Off, the default: identicons drawn locally, and nothing asked of anyone else.
+    let page = await open('/t/gravatar-thread');
+    assert.equal(await page.locator(`${T} img.c-avatar`).count(), 0);
+    assert.equal(await page.locator(`${T} svg.c-avatar`).count(), 3);
+    assert.deepEqual(page.foreign, []);
+    await page.context().close();
+
+    await api(server, 'PATCH', '/forums/demo', { gravatar: true }, mod());
+    try {
+      const sha = (s) => createHash('sha256').update(s).digest('hex');
+      page = await newPage(browser, { allowed: [host.url, server.url] });
+      // gravatar.com stood in for (this machine has no network): Gina has an image, Nell none.
+      const asked = [];
+      const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkaPhfDwAE/wH+vJ6CJAAAAABJRU5ErkJggg==', 'base64');
+      await page.route('https://gravatar.com/avatar/**', (route) => {
+        const u = new URL(route.request().url());
+        asked.push(u.pathname.split('/').pop());
+        return u.pathname.endsWith(sha('gina@example.com')) ? route.fulfill({ contentType: 'image/png', body: png }) : route.fulfill({ status: 404 });
+      });
+      await page.goto(host.url + '/t/gravatar-thread');
+      await widgetReady(page);
+      const gina = avatarOf(page, 'Has a Gravatar');
+      await page.waitForFunction((el) => el.tagName === 'IMG' && el.complete && el.naturalWidth > 0, await gina.elementHandle());
+      assert.equal(await gina.getAttribute('referrerpolicy'), 'no-referrer');
+      // No Gravatar (404): the identicon takes its place; no address: never asked.
+      await page.waitForFunction((root) => root.shadowRoot.querySelectorAll('svg.c-avatar').length === 2, await page.locator(T).elementHandle());
+      assert.equal(await avatarOf(page, 'Has none').evaluate((el) => el.tagName.toLowerCase()), 'svg');
+      assert.equal(await avatarOf(page, 'Gave no address').evaluate((el) => el.tagName.toLowerCase()), 'svg');
+      assert.deepEqual(asked.sort(), [sha('gina@example.com'), sha('nell@example.com')].sort());
+      await shot(page, 'widget-gravatar');
+      await page.context().close();
+    } finally {
+      await api(server, 'PATCH', '/forums/demo', { gravatar: false }, mod());
+    }
   });
 
   it("is not broken by the host page's CSS", async () => {

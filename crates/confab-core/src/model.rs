@@ -51,6 +51,11 @@ pub struct ForumSettings {
     /// Endpoints told about comment events (at most 10).
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// Show authors' Gravatar images. Off by default: avatars are identicons drawn in the
+    /// reader's browser and nothing goes to a third party. On, the API carries the SHA-256 of
+    /// each author's e-mail address and readers' browsers ask gravatar.com for the image.
+    #[serde(default)]
+    pub gravatar: bool,
 }
 
 /// Which new comments a forum's moderators (those with an e-mail address) are mailed about.
@@ -115,6 +120,7 @@ impl ForumSettings {
             edit_window_secs: 900,
             moderator_mail: ModeratorMail::All,
             webhooks: Vec::new(),
+            gravatar: false,
         }
     }
 

@@ -68,6 +68,9 @@ pub struct PageKey {
     pub sort: u8,
     pub cursor: Option<Arc<str>>,
     pub limit: u16,
+    /// The forum settings a page's bytes depend on (Gravatar on or off), so changing them
+    /// stops old pages from being found on every node as soon as it sees the new settings.
+    pub gravatar: bool,
 }
 
 pub struct PageCache {
@@ -140,7 +143,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn key(c: &PageCache, ident: &Arc<str>) -> PageKey {
-        PageKey { forum: ForumId(1), ident: ident.clone(), version: c.version(ForumId(1), ident), sort: 0, cursor: None, limit: 50 }
+        PageKey { forum: ForumId(1), ident: ident.clone(), version: c.version(ForumId(1), ident), sort: 0, cursor: None, limit: 50, gravatar: false }
     }
 
     #[tokio::test]

@@ -29,6 +29,9 @@ pub struct AuthorView {
     pub account_id: Option<AccountId>,
     /// Stable per author, for generating an identicon locally.
     pub avatar: String,
+    /// SHA-256 (hex) of the author's e-mail address, for `https://gravatar.com/avatar/{hash}`:
+    /// only when the forum shows Gravatar images and the author gave an address.
+    pub gravatar: Option<String>,
     /// The author moderates this forum.
     pub moderator: bool,
 }
@@ -221,6 +224,8 @@ pub struct ForumPatch {
     pub moderator_mail: Option<confab_core::model::ModeratorMail>,
     /// Replaces the forum's webhooks (at most 10).
     pub webhooks: Option<Vec<confab_core::model::Webhook>>,
+    /// Show authors' Gravatar images (readers' browsers then ask gravatar.com).
+    pub gravatar: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

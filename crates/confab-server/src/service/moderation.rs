@@ -140,6 +140,9 @@ impl Service {
         if let Some(m) = patch.moderator_mail {
             s.moderator_mail = m;
         }
+        if let Some(g) = patch.gravatar {
+            s.gravatar = g;
+        }
         if let Some(mut hooks) = patch.webhooks {
             for h in &mut hooks {
                 h.events.sort_by_key(|e| e.as_str());

@@ -74,14 +74,7 @@ impl Service {
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
         let (version, fill_pin) = self.pages.current(req.forum.id, &ident);
-        let key = PageKey {
-            forum: req.forum.id,
-            version,
-            ident,
-            sort: sort_tag(req.sort),
-            cursor: req.cursor.as_deref().map(Arc::from),
-            limit: req.limit as u16,
-        };
+        let key = page_key(&req.forum, ident, version, req.sort, req.cursor.as_deref().map(Arc::from), req.limit);
         // Hits (nearly every read) return before the fill's future is even built: it is large,
         // and building and moving it cost more than the lookup.
         let public = match self.pages.get(&key).await {
@@ -222,14 +215,7 @@ impl Service {
     /// renders.
     pub(crate) fn after_write(self: &Arc<Self>, forum: &Arc<Forum>, ident: &Ident) {
         let key_ident: Arc<str> = Arc::from(ident.as_str());
-        let first_page = |version| PageKey {
-            forum: forum.id,
-            ident: key_ident.clone(),
-            version,
-            sort: sort_tag(Sort::default()),
-            cursor: None,
-            limit: self.config.limits.page_default as u16,
-        };
+        let first_page = |version| page_key(forum, key_ident.clone(), version, Sort::default(), None, self.config.limits.page_default);
         let hot = self.pages.contains(&first_page(self.pages.version(forum.id, &key_ident)));
         // Later fills must see this write: its commit position when the backend gave one
         // (replicated PostgreSQL), else this node's latest write.
@@ -252,6 +238,19 @@ impl Service {
             let fill = reading_with(pin, svc.render_page(&req, &Visibility::Public));
             let _ = svc.pages.get_or_fill(key, fill).await;
         });
+    }
+}
+
+/// The cache key of a page of a thread of `forum`.
+fn page_key(forum: &Forum, ident: Arc<str>, version: u64, sort: Sort, cursor: Option<Arc<str>>, limit: usize) -> PageKey {
+    PageKey {
+        forum: forum.id,
+        ident,
+        version,
+        sort: sort_tag(sort),
+        cursor,
+        limit: limit as u16,
+        gravatar: forum.settings.gravatar,
     }
 }
 
@@ -313,8 +312,14 @@ impl ViewCtx<'_> {
     fn view(&self, c: Comment, replies: Vec<CommentView>, replies_cursor: Option<String>) -> CommentView {
         let signer = &self.svc.signer;
         let deleted = c.status == CommentStatus::Deleted;
+        let gravatar = |email: Option<&str>| {
+            email.filter(|_| self.forum.settings.gravatar).map(|e| {
+                use sha2::{Digest, Sha256};
+                Sha256::digest(e.trim().to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+            })
+        };
         let author = if deleted {
-            AuthorView { name: "[deleted]".into(), url: None, account_id: None, avatar: String::new(), moderator: false }
+            AuthorView { name: "[deleted]".into(), url: None, account_id: None, avatar: String::new(), gravatar: None, moderator: false }
         } else {
             match &c.author {
                 Author::Account(id) => {
@@ -324,6 +329,7 @@ impl ViewCtx<'_> {
                         url: None,
                         account_id: Some(*id),
                         avatar: signer.keyed_hash("avatar", &format!("a:{}", id.0)),
+                        gravatar: gravatar(a.and_then(|a| a.email.as_deref())),
                         moderator: a.is_some_and(|a| a.can_moderate(self.forum.id)),
                     }
                 }
@@ -332,6 +338,7 @@ impl ViewCtx<'_> {
                     url: url.clone(),
                     account_id: None,
                     avatar: signer.keyed_hash("avatar", &email.as_deref().map_or_else(|| format!("n:{name}"), |e| format!("e:{}", e.to_lowercase()))),
+                    gravatar: gravatar(email.as_deref()),
                     moderator: false,
                 },
             }

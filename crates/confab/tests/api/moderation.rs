@@ -185,3 +185,33 @@ async fn settings_change_and_validate() {
     let forums = app.get("/api/v1/forums", &me).await;
     assert_eq!(forums.body[0]["name"], "demo");
 }
+
+#[tokio::test]
+async fn gravatar_hashes_go_out_only_when_the_forum_shows_them() {
+    use sha2::{Digest, Sha256};
+    let app = spawn().await;
+    let me = As::bearer(&app.account("avatars", false, &["demo"]).await);
+    for (name, email) in [("Ann", Some("Ann@Example.com")), ("Bob", None)] {
+        let mut b = json!({"forum": "demo", "ident": "g", "body": format!("hi from {name}"), "author_name": name});
+        if let Some(e) = email {
+            b["author_email"] = json!(e);
+        }
+        assert_eq!(app.post("/api/v1/comments", b, &As::guest()).await.status, StatusCode::CREATED);
+    }
+    let gravatars = || async {
+        let page = app.page("g", "&sort=oldest", &As::guest()).await;
+        page.body["comments"].as_array().unwrap().iter().map(|c| c["author"]["gravatar"].clone()).collect::<Vec<_>>()
+    };
+    // Off by default: nothing that could identify an address leaves the server.
+    assert_eq!(gravatars().await, vec![json!(null), json!(null)]);
+
+    let r = app.req(Method::PATCH, "/api/v1/forums/demo", Some(json!({"gravatar": true})), &me).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["settings"]["gravatar"], true);
+    // The cached page stops being served at once: the setting is part of its key.
+    let hash: String = Sha256::digest(b"ann@example.com").iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(gravatars().await, vec![json!(hash), json!(null)], "the lower-cased address's SHA-256; none without an address");
+
+    app.req(Method::PATCH, "/api/v1/forums/demo", Some(json!({"gravatar": false})), &me).await;
+    assert_eq!(gravatars().await, vec![json!(null), json!(null)]);
+}
