@@ -89,7 +89,6 @@ impl FromRequestParts<AppState> for Who {
             cookie_auth: cookie_auth && account.is_some(),
             anon,
             ip,
-            ip_hash: svc.signer.keyed_hash("ip", &ip.to_string()),
             foreign_origin,
             edit_token,
         }))

@@ -244,7 +244,6 @@ async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, St
         cookie_auth: false,
         anon: None,
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ip_hash: String::new(),
         foreign_origin: None,
         edit_token: None,
     };

@@ -27,6 +27,7 @@ impl Service {
         let limits = &self.config.limits;
         let forum = self.forum(&body.forum)?;
         self.check_origin(caller, &forum)?;
+        let ip_hash = self.ip_hash(caller);
         let ident = Ident::parse(&body.ident)?;
         let text = CommentBody::parse(&body.body, limits.max_body_chars)?;
         let url = body.url.as_deref().filter(|s| !s.trim().is_empty()).map(WebUrl::parse).transpose()?;
@@ -72,7 +73,7 @@ impl Service {
                 (Author::Guest { name, email: email.clone(), url }, email)
             }
         };
-        let who = BanSubject { email: ban_email.clone(), ip_hash: Some(caller.ip_hash.clone()), account: caller.account };
+        let who = BanSubject { email: ban_email.clone(), ip_hash: Some(ip_hash.clone()), account: caller.account };
         if self.store.is_banned(forum.id, &who, now_ms()).await? {
             return Err(DomainError::new(ErrorCode::Banned, "you are banned from commenting on this site"));
         }
@@ -89,7 +90,7 @@ impl Service {
         let scope = match (&account, &caller.anon) {
             (Some(a), _) => format!("a:{}", a.id.0),
             (None, Some(a)) => format!("t:{a}"),
-            (None, None) => format!("i:{}", caller.ip_hash),
+            (None, None) => format!("i:{ip_hash}"),
         };
 
         let rendered = render_markdown(text.as_str());
@@ -124,7 +125,7 @@ impl Service {
             body_md: text.as_str().to_string(),
             body_html: rendered.html,
             status,
-            ip_hash: caller.ip_hash.clone(),
+            ip_hash,
             created_at: now_ms(),
             idempotency: idempotency_key.map(|k| (scope, k)),
             max_depth: limits.max_depth,

@@ -40,8 +40,8 @@ pub struct Caller {
     pub cookie_auth: bool,
     /// From a verified anonymous-client token.
     pub anon: Option<String>,
+    /// The client's address (stored only as [`Service::ip_hash`]).
     pub ip: IpAddr,
-    pub ip_hash: String,
     /// The browser's `Origin`, when it is not this server's own.
     pub foreign_origin: Option<String>,
     /// A guest edit token presented with the request.
@@ -107,6 +107,12 @@ pub struct Service {
 }
 
 impl Service {
+    /// The caller's address as it is stored and shown to moderators: a keyed hash, computed
+    /// only by the writes that need it (reads never do).
+    pub fn ip_hash(&self, caller: &Caller) -> String {
+        self.signer.keyed_hash("ip", &caller.ip.to_string())
+    }
+
     pub async fn new(
         config: Config,
         store: Arc<dyn Store>,

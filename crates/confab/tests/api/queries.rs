@@ -77,7 +77,6 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
         cookie_auth: false,
         anon: None,
         ip: "127.0.0.1".parse().unwrap(),
-        ip_hash: "x".into(),
         foreign_origin: None,
         edit_token: None,
     };
