@@ -77,6 +77,9 @@ pub struct PageCache {
     /// Current version of each thread's pages, and the pin its fills read with.
     versions: moka::sync::Cache<(ForumId, Arc<str>), (u64, Option<ReadPin>)>,
     pages: moka::future::Cache<PageKey, Arc<Page>>,
+    /// Each thread's comment count and the version it was read at: a count is current while
+    /// its thread's version is (the count widget asks for many threads at once).
+    counts: moka::sync::Cache<(ForumId, Arc<str>), (u64, i64)>,
     next_version: AtomicU64,
 }
 
@@ -92,6 +95,7 @@ impl PageCache {
                 })
                 .time_to_live(ttl)
                 .build(),
+            counts: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build(),
             next_version: AtomicU64::new(1),
         }
     }
@@ -131,6 +135,22 @@ impl PageCache {
             .map_err(|e: Arc<DomainError>| (*e).clone())
     }
 
+    /// A thread's comment count if it was read at the thread's current version; else that
+    /// version and the pin a read must use, to be stored with [`PageCache::put_count`].
+    pub fn count(&self, forum: ForumId, ident: &Arc<str>) -> Result<i64, (u64, Option<ReadPin>)> {
+        let (version, pin) = self.current(forum, ident);
+        match self.counts.get(&(forum, ident.clone())) {
+            Some((v, n)) if v == version => Ok(n),
+            _ => Err((version, pin)),
+        }
+    }
+
+    /// Keeps a count read at `version` (a write since then has moved the version on, so a
+    /// count read before it is never found).
+    pub fn put_count(&self, forum: ForumId, ident: Arc<str>, version: u64, n: i64) {
+        self.counts.insert((forum, ident), (version, n));
+    }
+
     /// Whether a page is cached (used to refill only the pages people are reading).
     pub fn contains(&self, key: &PageKey) -> bool {
         self.pages.contains_key(key)
@@ -144,6 +164,25 @@ mod tests {
 
     fn key(c: &PageCache, ident: &Arc<str>) -> PageKey {
         PageKey { forum: ForumId(1), ident: ident.clone(), version: c.version(ForumId(1), ident), sort: 0, cursor: None, limit: 50, gravatar: false }
+    }
+
+    #[test]
+    fn counts_are_current_until_the_thread_changes() {
+        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let ident: Arc<str> = Arc::from("/t");
+        let (v1, pin) = c.count(ForumId(1), &ident).unwrap_err();
+        assert_eq!(pin, None, "a thread this node never wrote reads from anywhere");
+        c.put_count(ForumId(1), ident.clone(), v1, 3);
+        assert_eq!(c.count(ForumId(1), &ident), Ok(3));
+        assert!(c.count(ForumId(2), &ident).is_err(), "per forum");
+        // A write moves the version: the old count is gone, and its refill must see the write.
+        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh);
+        assert_eq!(c.count(ForumId(1), &ident), Err((v2, Some(ReadPin::Fresh))));
+        // A count read before the write but stored after it is never found.
+        c.put_count(ForumId(1), ident.clone(), v1, 3);
+        assert!(c.count(ForumId(1), &ident).is_err());
+        c.put_count(ForumId(1), ident.clone(), v2, 4);
+        assert_eq!(c.count(ForumId(1), &ident), Ok(4));
     }
 
     #[tokio::test]

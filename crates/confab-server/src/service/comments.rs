@@ -9,8 +9,9 @@ use confab_core::input::{parse_title, AuthorName, CommentBody, Email, WebUrl};
 use confab_core::model::{Author, BanSubject, Comment, CommentStatus, Forum, ModerationMode};
 use confab_core::render::render_markdown;
 use confab_core::{now_ms, DomainError, ErrorCode};
+use confab_store::pin::{read_pin, reading_with, ReadPin};
 use confab_store::{NewComment, ReadFrom};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Longest `Idempotency-Key` accepted.
@@ -270,7 +271,8 @@ impl Service {
         Ok(FlagView { flagged: true, anon_token })
     }
 
-    /// Visible comment counts for up to `counts_max` idents of one forum, in one query.
+    /// Visible comment counts for up to `counts_max` idents of one forum: from the count cache
+    /// where a thread has not changed since its count was read, the rest in one query.
     pub async fn counts(&self, forum: &str, idents: &[String]) -> Result<BTreeMap<String, i64>, DomainError> {
         let forum = self.forum(forum)?;
         let max = self.config.limits.counts_max;
@@ -284,7 +286,36 @@ impl Service {
         let mut unique: Vec<Ident> = parsed.iter().map(|(_, i)| i.clone()).collect();
         unique.sort();
         unique.dedup();
-        let found: std::collections::HashMap<Ident, i64> = self.store.counts(&forum, &unique).await?.into_iter().collect();
+        // A client reading past its own write asks the store, as it does for pages.
+        if matches!(read_pin(), Some(ReadPin::At(_))) {
+            let found: HashMap<Ident, i64> = self.store.counts(&forum, &unique).await?.into_iter().collect();
+            return Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect());
+        }
+        let mut found = HashMap::with_capacity(unique.len());
+        let (mut misses, mut pinned) = (Vec::new(), false);
+        for ident in unique {
+            let key: Arc<str> = Arc::from(ident.as_str());
+            match self.pages.count(forum.id, &key) {
+                Ok(n) => {
+                    found.insert(ident, n);
+                }
+                Err((version, pin)) => {
+                    pinned |= pin.is_some();
+                    misses.push((ident, key, version));
+                }
+            }
+        }
+        if !misses.is_empty() {
+            let want: Vec<Ident> = misses.iter().map(|(i, _, _)| i.clone()).collect();
+            let read = self.store.counts(&forum, &want);
+            // Threads this node just wrote are counted past its writes, as their pages are filled.
+            let rows: HashMap<Ident, i64> = if pinned { reading_with(ReadPin::Fresh, read).await? } else { read.await? }.into_iter().collect();
+            for (ident, key, version) in misses {
+                let n = rows.get(&ident).copied().unwrap_or(0);
+                self.pages.put_count(forum.id, key, version, n);
+                found.insert(ident, n);
+            }
+        }
         Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect())
     }
 

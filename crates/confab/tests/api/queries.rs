@@ -103,3 +103,31 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
         assert!(small <= 6, "{sort:?}: {small} statements");
     }
 }
+
+/// Counts come from the count cache until their thread changes, and move with every change.
+#[tokio::test]
+async fn counts_are_cached_until_their_thread_changes() {
+    let app = spawn().await;
+    let modr = As::bearer(&app.account("counter", false, &["demo"]).await);
+    let first = app.comment("/c1", "one", None).await;
+    app.comment("/c2", "two", None).await;
+    let idents = vec!["/c1".to_string(), "/c2".to_string(), "/never".to_string()];
+    let counts = || async {
+        let (r, n) = count_queries(app.svc.counts("demo", &idents)).await;
+        (r.unwrap().into_values().collect::<Vec<_>>(), n)
+    };
+    assert_eq!(counts().await, (vec![1, 1, 0], 1), "one statement for the three");
+    assert_eq!(counts().await, (vec![1, 1, 0], 0), "then none");
+    // A reply, a deletion by a moderator, a restore: each shows at once, each costs one re-read.
+    app.comment("/c1", "reply", first["id"].as_str()).await;
+    assert_eq!(counts().await, (vec![2, 1, 0], 1));
+    assert_eq!(counts().await, (vec![2, 1, 0], 0));
+    let del = app.post("/api/v1/forums/demo/moderate", serde_json::json!({"ids": [first["id"]], "action": "delete"}), &modr).await;
+    assert_eq!(del.status, reqwest::StatusCode::OK, "{:?}", del.body);
+    assert_eq!(counts().await.0, vec![1, 1, 0]);
+    app.post("/api/v1/forums/demo/moderate", serde_json::json!({"ids": [first["id"]], "action": "restore"}), &modr).await;
+    assert_eq!(counts().await.0, vec![2, 1, 0]);
+    // Over HTTP, as the count widget asks.
+    let r = app.get("/api/v1/counts?forum=demo&ident=/c1&ident=https://example.com/c2", &As::guest()).await;
+    assert_eq!(r.body["counts"], serde_json::json!({"/c1": 2, "https://example.com/c2": 1}));
+}
