@@ -11,6 +11,9 @@
 //! write (its commit position, as a read pin), so a page is never filled from a replica that
 //! has not replayed the write that made the old page stale. Threads this node has not written
 //! fill from any replica.
+//!
+//! Comment counts ride on the same versions: a thread's count is kept with the version it was
+//! read at and is found only while that version is current.
 
 use bytes::Bytes;
 use confab_core::id::ForumId;
