@@ -62,6 +62,9 @@ pub const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 #[derive(Default)]
 pub struct Forums {
     by_name: RwLock<HashMap<String, Arc<Forum>>>,
+    /// Held across a reload's read and install, so a read that began before a change (the
+    /// periodic refresh) cannot be installed after one that saw it (the change's own reload).
+    reload: tokio::sync::Mutex<()>,
 }
 
 impl Forums {
@@ -83,9 +86,6 @@ impl Forums {
     fn replace(&self, forums: Vec<Forum>) {
         let map = forums.into_iter().map(|f| (f.name.clone(), Arc::new(f))).collect();
         *self.by_name.write().unwrap_or_else(|p| p.into_inner()) = map;
-    }
-    fn upsert(&self, f: Forum) {
-        self.by_name.write().unwrap_or_else(|p| p.into_inner()).insert(f.name.clone(), Arc::new(f));
     }
 }
 
@@ -138,6 +138,7 @@ impl Service {
 
     /// Reloads the forum registry from the control data.
     pub async fn refresh_forums(&self) -> Result<(), DomainError> {
+        let _one_at_a_time = self.forums.reload.lock().await;
         let all = self.store.forums().await?;
         self.forums.replace(all);
         Ok(())
@@ -151,12 +152,11 @@ impl Service {
         let mut s = ForumSettings::new("Confab demo");
         s.allowed_origins = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
         match self.store.create_forum("demo", &s).await {
-            Ok(f) => {
-                self.forums.upsert(f);
-            }
-            Err(e) if e.code == ErrorCode::Conflict => self.refresh_forums().await?,
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::Conflict => {}
             Err(e) => return Err(e),
         }
+        self.refresh_forums().await?;
         self.forums.get("demo").ok_or_else(DomainError::internal)
     }
 

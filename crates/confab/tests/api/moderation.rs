@@ -215,3 +215,34 @@ async fn gravatar_hashes_go_out_only_when_the_forum_shows_them() {
     app.req(Method::PATCH, "/api/v1/forums/demo", Some(json!({"gravatar": false})), &me).await;
     assert_eq!(gravatars().await, vec![json!(null), json!(null)]);
 }
+
+/// The registry reloads every few seconds and after every change; a reload that read before a
+/// change must never be installed after it (a new forum would vanish, new settings revert).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forums_and_settings_are_seen_at_once_while_the_registry_reloads() {
+    let app = spawn().await;
+    let me = As::bearer(&app.account("racer", true, &[]).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reloaders: Vec<_> = (0..2)
+        .map(|_| {
+            let (svc, stop) = (app.svc.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    svc.refresh_forums().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        let name = app.forum(&format!("race{i}"), json!({})).await;
+        assert!(app.svc.forum(&name).is_ok(), "{name} was created but is not found");
+        let window = 60 + i64::from(i);
+        let r = app.req(Method::PATCH, &format!("/api/v1/forums/{name}"), Some(json!({"edit_window_secs": window})), &me.clone().origin("https://site.example")).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(app.svc.forum(&name).unwrap().settings.edit_window_secs, window, "{name}'s new settings are in force");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in reloaders {
+        r.await.unwrap();
+    }
+}
