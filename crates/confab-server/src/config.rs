@@ -157,7 +157,7 @@ impl Default for RateLimit {
 pub struct CacheConfig {
     /// Memory for rendered thread pages, in MiB.
     pub page_mib: u64,
-    /// Seconds a rendered page may live (writes replace it at once on this node).
+    /// Seconds a rendered page or a comment count may live (writes replace it at once on this node).
     pub page_ttl_secs: u64,
 }
 
