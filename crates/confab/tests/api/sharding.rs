@@ -94,9 +94,14 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     let pin = first.header("x-confab-pin").expect("a write returns a pin").to_string();
     let first_id = confab_core::id::CommentId(first.body["id"].as_str().unwrap().parse().unwrap());
-    // Node B (no pin) reads it from the replica once the replica has it.
-    eventually("the replica to have the first comment", 20, async || {
-        b_store.comment(first_id, ReadFrom::Replica).await.unwrap().is_some()
+    // Node B (no pin) reads it from the replica once the replica has it. Both halves are
+    // checked: until B's poller has heard from the replica, B's "replica" reads go to the
+    // primary, and the replica could then be paused before it had replayed the comment.
+    eventually("the replica to have the first comment, and node B to read it there", 20, async || {
+        let on_replica = rig.r1.sql(&db, &format!("SELECT count(*) FROM comments WHERE id = {}", first_id.0)).trim() == "1";
+        let served = b_store.read_stats().replica;
+        let found = b_store.comment(first_id, ReadFrom::Replica).await.unwrap().is_some();
+        on_replica && found && b_store.read_stats().replica > served
     })
     .await;
 
