@@ -47,6 +47,8 @@ pub struct LiveQuery {
 /// What a new connection starts with.
 struct Start {
     sub: Option<Subscription>,
+    /// The sequence `hello` announced: changes up to it are already in what the client reads.
+    seq: i64,
     first: Vec<Out>,
     permit: OwnedSemaphorePermit,
 }
@@ -76,7 +78,7 @@ async fn start(app: &AppState, caller: &crate::service::Caller, q: &LiveQuery, l
     if sub.is_none() {
         first.push(degraded());
     }
-    Ok(Start { sub, first, permit })
+    Ok(Start { sub, seq, first, permit })
 }
 
 /// Something to tell a live client.
@@ -115,8 +117,10 @@ fn degraded() -> Out {
     Out::Control("degraded", format!("{{\"poll_ms\":{POLL_MS}}}"))
 }
 
-/// The next thing to tell a client, or `None` when the connection should end.
-async fn next(sub: &mut Option<Subscription>, shutdown: &mut watch::Receiver<bool>) -> Option<Out> {
+/// The next thing to tell a client, or `None` when the connection should end. Changes at or
+/// below `floor` (the `hello` sequence) are skipped: the subscription starts before the sequence
+/// is read, so a change made just before the read can still arrive after `hello`.
+async fn next(sub: &mut Option<Subscription>, floor: i64, shutdown: &mut watch::Receiver<bool>) -> Option<Out> {
     let Some(s) = sub.as_mut() else {
         // No bus when this connection started: the client polls meanwhile. After a while it is
         // told to reconnect, and the new connection subscribes again (and re-syncs).
@@ -126,15 +130,20 @@ async fn next(sub: &mut Option<Subscription>, shutdown: &mut watch::Receiver<boo
         }
         return Some(reconnect());
     };
-    tokio::select! {
-        _ = shutdown.wait_for(|v| *v) => Some(reconnect()),
-        ev = s.recv() => match ev? {
-            SubEvent::Message(b) if decode(&b).is_some() => Some(Out::Frame(b)),
-            SubEvent::Message(_) => Some(Out::Control("resync", "{\"reason\":\"bad event\"}".into())),
-            SubEvent::Lagged(_) => Some(Out::Control("resync", "{\"reason\":\"lagged\"}".into())),
-            SubEvent::Reconnected => Some(Out::Control("resync", "{\"reason\":\"reconnected\"}".into())),
-            SubEvent::Disconnected => Some(degraded()),
-        },
+    loop {
+        return tokio::select! {
+            _ = shutdown.wait_for(|v| *v) => Some(reconnect()),
+            ev = s.recv() => match ev? {
+                SubEvent::Message(b) => match decode(&b) {
+                    Some((seq, _, _)) if seq <= floor => continue,
+                    Some(_) => Some(Out::Frame(b)),
+                    None => Some(Out::Control("resync", "{\"reason\":\"bad event\"}".into())),
+                },
+                SubEvent::Lagged(_) => Some(Out::Control("resync", "{\"reason\":\"lagged\"}".into())),
+                SubEvent::Reconnected => Some(Out::Control("resync", "{\"reason\":\"reconnected\"}".into())),
+                SubEvent::Disconnected => Some(degraded()),
+            },
+        };
     }
 }
 
@@ -145,9 +154,10 @@ async fn next(sub: &mut Option<Subscription>, shutdown: &mut watch::Receiver<boo
         (status = 503, body = crate::views::ErrorBody)))]
 pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: HeaderMap, Query(q): Query<LiveQuery>) -> Result<Response, ApiError> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-    let Start { sub, first, permit } = start(&app, &caller, &q, last).await?;
+    let Start { sub, seq, first, permit } = start(&app, &caller, &q, last).await?;
     struct St {
         sub: Option<Subscription>,
+        floor: i64,
         queue: VecDeque<Out>,
         shutdown: watch::Receiver<bool>,
         beat: tokio::time::Interval,
@@ -156,7 +166,7 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
     }
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.reset();
-    let st = St { sub, queue: first.into(), shutdown: app.shutdown.clone(), beat, ended: false, _permit: permit };
+    let st = St { sub, floor: seq, queue: first.into(), shutdown: app.shutdown.clone(), beat, ended: false, _permit: permit };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if st.ended {
             return None;
@@ -164,7 +174,7 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
         let out = match st.queue.pop_front() {
             Some(o) => o,
             None => tokio::select! {
-                o = next(&mut st.sub, &mut st.shutdown) => o?,
+                o = next(&mut st.sub, st.floor, &mut st.shutdown) => o?,
                 // A comment line keeps proxies from timing the stream out and finds dead peers.
                 _ = st.beat.tick() => return Some((Ok::<_, Infallible>(bytes::Bytes::from_static(b":\n\n")), st)),
             },
@@ -184,9 +194,9 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
 #[utoipa::path(get, path = "/api/v1/threads/live/ws", params(LiveQuery), tag = "widget",
     responses((status = 101, description = "WebSocket of thread events"), (status = 503, body = crate::views::ErrorBody)))]
 pub async fn live_ws(State(app): State<AppState>, Who(caller): Who, Query(q): Query<LiveQuery>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
-    let Start { sub, first, permit } = start(&app, &caller, &q, None).await?;
+    let Start { sub, seq, first, permit } = start(&app, &caller, &q, None).await?;
     let shutdown = app.shutdown.clone();
-    Ok(ws.max_message_size(4096).on_upgrade(move |socket| ws_loop(socket, sub, first, shutdown, permit)))
+    Ok(ws.max_message_size(4096).on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, permit)))
 }
 
 /// Control events become `{"type": name, ...data}` on a WebSocket; changes already carry `type`.
@@ -205,6 +215,7 @@ fn ws_text(name: &str, data: &str) -> String {
 async fn ws_loop(
     mut socket: WebSocket,
     mut sub: Option<Subscription>,
+    floor: i64,
     first: Vec<Out>,
     mut shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
@@ -222,7 +233,7 @@ async fn ws_loop(
     beat.tick().await;
     loop {
         tokio::select! {
-            ev = next(&mut sub, &mut shutdown) => {
+            ev = next(&mut sub, floor, &mut shutdown) => {
                 let Some(out) = ev else { break };
                 let last = out.ends();
                 let Some(text) = out.ws() else { continue };
@@ -251,5 +262,19 @@ mod tests {
     fn control_events_become_typed_json() {
         assert_eq!(super::ws_text("hello", "{\"thread_seq\":3}"), "{\"type\":\"hello\",\"thread_seq\":3}");
         assert_eq!(super::ws_text("comment.voted", "{\"type\":\"comment.voted\",\"id\":\"1\"}"), "{\"type\":\"comment.voted\",\"id\":\"1\"}");
+    }
+
+    #[tokio::test]
+    async fn changes_up_to_the_hello_sequence_are_not_sent_again() {
+        use crate::service::realtime::{encode, LiveEvent};
+        use confab_bus::{Bus, BusConfig, InProcessBus};
+        let bus = InProcessBus::new(BusConfig::default());
+        let mut sub = Some(bus.subscribe("t").await.unwrap());
+        for seq in 1..=3 {
+            bus.publish("t", encode(&LiveEvent::Changed { thread_seq: seq }).unwrap()).await.unwrap();
+        }
+        let (_tx, mut shutdown) = tokio::sync::watch::channel(false);
+        let Some(super::Out::Frame(b)) = super::next(&mut sub, 2, &mut shutdown).await else { panic!("expected a change") };
+        assert_eq!(super::decode(&b).unwrap().0, 3, "1 and 2 were in hello's sequence");
     }
 }
