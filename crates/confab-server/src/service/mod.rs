@@ -28,6 +28,7 @@ use confab_core::{DomainError, ErrorCode};
 use confab_store::Store;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -100,6 +101,10 @@ pub struct Service {
     pub forums: Forums,
     pub pages: PageCache,
     accounts: moka::future::Cache<AccountId, Arc<Account>>,
+    /// Moves on every `forget_account`, so a read that raced a change doesn't cache the old row.
+    accounts_epoch: std::sync::atomic::AtomicU64,
+    /// Makes "check the epoch, insert" and "move the epoch, invalidate" exclusive.
+    accounts_gate: tokio::sync::Mutex<()>,
     /// Woken when a task was written, so the in-process worker claims it at once.
     pub tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
@@ -129,6 +134,8 @@ impl Service {
             forums: Forums::default(),
             pages,
             accounts: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build(),
+            accounts_epoch: Default::default(),
+            accounts_gate: Default::default(),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
             mod_mail: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
         });
@@ -169,11 +176,24 @@ impl Service {
         if let Some(a) = self.accounts.get(&id).await {
             return Ok(Some(a));
         }
+        let epoch = self.accounts_epoch.load(Ordering::Acquire);
         let a = self.store.account(id).await?.map(Arc::new);
         if let Some(a) = &a {
-            self.accounts.insert(id, a.clone()).await;
+            self.cache_accounts(epoch, std::slice::from_ref(a)).await;
         }
         Ok(a)
+    }
+
+    /// Caches accounts read since `epoch`, unless an account changed meanwhile (the rows may
+    /// predate the change). Under the gate, so a change can't slip between check and insert.
+    async fn cache_accounts(&self, epoch: u64, rows: &[Arc<Account>]) {
+        let _gate = self.accounts_gate.lock().await;
+        if self.accounts_epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        for a in rows {
+            self.accounts.insert(a.id, a.clone()).await;
+        }
     }
 
     /// Many accounts, one store query for the ones not cached (application-level join).
@@ -191,17 +211,18 @@ impl Service {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            for a in self.store.accounts(&missing).await? {
-                let a = Arc::new(a);
-                self.accounts.insert(a.id, a.clone()).await;
-                out.insert(a.id, a);
-            }
+            let epoch = self.accounts_epoch.load(Ordering::Acquire);
+            let rows: Vec<Arc<Account>> = self.store.accounts(&missing).await?.into_iter().map(Arc::new).collect();
+            self.cache_accounts(epoch, &rows).await;
+            out.extend(rows.into_iter().map(|a| (a.id, a)));
         }
         Ok(out)
     }
 
-    /// Forgets cached accounts after a role change.
+    /// Forgets a cached account after a role change (this node; others within the 30 s TTL).
     pub async fn forget_account(&self, id: AccountId) {
+        let _gate = self.accounts_gate.lock().await;
+        self.accounts_epoch.fetch_add(1, Ordering::AcqRel);
         self.accounts.invalidate(&id).await;
     }
 

@@ -246,3 +246,35 @@ async fn forums_and_settings_are_seen_at_once_while_the_registry_reloads() {
         r.await.unwrap();
     }
 }
+
+/// Accounts are cached; a read that started before a role change must never put the old
+/// roles back into the cache after the change forgot them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_changes_take_effect_at_once_while_accounts_are_read() {
+    let app = spawn().await;
+    let token = app.account("flipper", false, &[]).await;
+    let acct = app.store.credentials("flipper").await.unwrap().unwrap().0;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (svc, stop, id) = (app.svc.clone(), stop.clone(), acct.id);
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    svc.account(id).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for i in 0..600 {
+        let on = i % 2 == 0;
+        app.svc.set_moderator(&acct, "demo", on).await.unwrap();
+        let r = app.get("/api/v1/forums/demo/comments", &As::bearer(&token)).await;
+        let expect = if on { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(r.status, expect, "round {i}: moderator {on} is in force at once");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+}
