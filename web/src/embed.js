@@ -601,6 +601,27 @@
     document.dispatchEvent(new CustomEvent('confab:rendered', { detail: { comments: page.comments.length } }));
     liveOn = true;
     if (!es && !liveTimer) liveStart();
+    syncVotes(page.comments);
+  }
+
+  // Signed in, the server knows our votes, cast on whichever device: mark them on shown comments.
+  // (A guest's votes belong to its token, which lives in this browser like myVotes does.)
+  async function syncVotes(comments) {
+    if (!(session && session.token)) return;
+    const ids = [];
+    const walk = (cs) => { for (const c of cs || []) { if (c.status === 'approved') ids.push(c.id); walk(c.replies); } };
+    walk(comments);
+    for (let i = 0; i < ids.length; i += 200) {
+      const part = ids.slice(i, i + 200);
+      let r;
+      try { r = await api('GET', '/votes?' + part.map((id) => 'id=' + encodeURIComponent(id)).join('&')); } catch (e) { return; }
+      for (const id of part) {
+        const v = r.votes[id] || 0;
+        myVotes.set(id, v || null);
+        const entry = byId.get(id);
+        if (entry) markVote(entry, v);
+      }
+    }
   }
 
   function renderMore() {
@@ -615,6 +636,7 @@
         nextCursor = page.next_cursor;
         renderMore();
         if (first) first.querySelector('article').focus();
+        syncVotes(seen);
       } catch (e) {
         btn.disabled = false; btn.textContent = t('load_more');
         ui.more.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
@@ -865,11 +887,13 @@
         const q = new URLSearchParams({ cursor: c.replies_cursor });
         const r = await api('GET', '/comments/' + c.id + '/replies?' + q);
         const list = li.querySelector(':scope > article > .c-main > .c-replies');
-        const fresh = r.comments.filter((x) => !byId.has(x.id)).map(renderComment);
+        const added = r.comments.filter((x) => !byId.has(x.id));
+        const fresh = added.map(renderComment);
         list.append(...fresh);
         c.replies_cursor = r.next_cursor;
         renderMoreReplies(entry);
         if (fresh[0]) fresh[0].querySelector('article').focus();
+        syncVotes(added);
       } catch (e) {
         btn.disabled = false;
         slot.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
@@ -897,7 +921,7 @@
           c.likes = r.likes; c.dislikes = r.dislikes;
           myVotes.set(c.id, r.my_vote || null);
           setVotes(entry);
-          like.setAttribute('aria-pressed', String(r.my_vote === 1)); dislike.setAttribute('aria-pressed', String(r.my_vote === -1));
+          markVote(entry, r.my_vote);
         } catch (e) {
           showSlotError(entry, e);
         } finally { like.disabled = dislike.disabled = false; }
@@ -927,6 +951,13 @@
     if (!like) return;
     like.querySelector('.c-n').textContent = c.likes; dislike.querySelector('.c-n').textContent = c.dislikes;
     like.setAttribute('aria-label', t('likes_label', { n: c.likes })); dislike.setAttribute('aria-label', t('dislikes_label', { n: c.dislikes }));
+  }
+
+  function markVote(entry, v) {
+    const bar = entry.li.querySelector(':scope > article > .c-main > .c-actions');
+    const like = bar && bar.querySelector('.c-like'), dislike = bar && bar.querySelector('.c-dislike');
+    if (!like) return;
+    like.setAttribute('aria-pressed', String(v === 1)); dislike.setAttribute('aria-pressed', String(v === -1));
   }
 
   function slotOf(entry) { return entry.li.querySelector(':scope > article > .c-main > .c-slot'); }

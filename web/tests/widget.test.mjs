@@ -157,6 +157,33 @@ describe('embed on another origin', () => {
     await page.context().close();
   });
 
+  it("follows a signed-in reader's votes to another browser", async () => {
+    await seed('vote-devices', 'Liked on my laptop', { name: 'Val' });
+    await api(server, 'POST', '/accounts', { username: 'twodevices', password: 'two-devices-pw' });
+    const signIn = async (page) => {
+      await page.locator(`${T} .c-user .c-sign-in`).click();
+      const auth = page.locator(`${T} .c-auth[data-mode="in"]`);
+      await auth.locator('input[name="login"]').fill('twodevices');
+      await auth.locator('input[name="password"]').fill('two-devices-pw');
+      await auth.locator('button[type="submit"]').click();
+      await page.locator(`${T} .c-user-name`, { hasText: 'twodevices' }).waitFor();
+    };
+    const laptop = await open('/t/vote-devices');
+    await signIn(laptop);
+    await own(laptop, 'Liked on my laptop').locator('.c-like').click();
+    await own(laptop, 'Liked on my laptop').locator('.c-like[aria-pressed="true"] .c-n', { hasText: '1' }).waitFor();
+    await laptop.context().close();
+    // A new context has nothing in localStorage: the vote comes from the server.
+    const phone = await open('/t/vote-devices');
+    assert.equal(await own(phone, 'Liked on my laptop').locator('.c-like').getAttribute('aria-pressed'), 'false', 'a guest here');
+    await signIn(phone);
+    await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="true"]').waitFor();
+    // Withdrawing it there counts once, as for any vote.
+    await own(phone, 'Liked on my laptop').locator('.c-like').click();
+    await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="false"] .c-n', { hasText: '0' }).waitFor();
+    await phone.context().close();
+  });
+
   it('sorts best, newest and oldest, and remembers the choice', async () => {
     const a = await seed('sort-thread', 'Alpha oldest');
     await sleep(5);

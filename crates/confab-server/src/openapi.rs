@@ -9,7 +9,7 @@ use utoipa::OpenApi;
     info(title = "Confab API", version = "1", description = "Threaded comments for any web page. Ids are decimal strings."),
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
-        api::preview, api::vote, api::flag, api::counts, api::signup, api::login, api::logout, api::me,
+        api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::logout, api::me,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
         crate::http::live::live_sse, crate::http::live::live_ws,
@@ -17,7 +17,7 @@ use utoipa::OpenApi;
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
-        PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, CountsView, SignupBody, LoginBody, AccountView, SessionView,
+        PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, AccountView, SessionView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, ErrorBody, ErrorDetail, NotifyStatus,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,

@@ -159,6 +159,13 @@ pub struct FlagView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MyVotesView {
+    /// The caller's vote (1 or -1) per comment id it voted on; others are left out.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub votes: std::collections::BTreeMap<confab_core::id::CommentId, i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CountsView {
     /// Visible comments per ident, keyed as the client sent it.
     pub counts: std::collections::BTreeMap<String, i64>,

@@ -325,6 +325,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<StatusChange>>;
     /// Records `value` (-1, 0, 1) as `voter`'s vote; repeated votes never double count.
     async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts>;
+    /// `voter`'s votes (1 or -1) on those of `ids` it voted on; comments it didn't vote on are
+    /// left out. Reads replicas, honouring the caller's read pin.
+    async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>>;
     /// Flags a comment once per flagger; returns the flag count.
     async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)>;
 

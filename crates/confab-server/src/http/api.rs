@@ -202,6 +202,26 @@ pub async fn flag(
     Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref()))
 }
 
+/// The caller's own votes among up to 200 comments: `?id=A&id=B`. Signed in, they follow the
+/// account to every device; otherwise they belong to the anonymous token.
+#[utoipa::path(get, path = "/api/v1/votes", tag = "widget",
+    params(("id" = Vec<String>, Query, description = "A comment id; repeat up to 200 times")),
+    responses((status = 200, body = MyVotesView), (status = 400, body = ErrorBody)))]
+pub async fn my_votes(State(app): State<AppState>, Who(caller): Who, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = q.unwrap_or_default();
+    if q.len() > 16 * 1024 {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "query is too long"));
+    }
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        if k == "id" {
+            ids.push(v.parse().map_err(|_| ApiError::new(ErrorCode::InvalidInput, format!("{v:?} is not a comment id")))?);
+        }
+    }
+    let votes = app.svc.my_votes(&caller, &ids).await?;
+    Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"))], axum::Json(MyVotesView { votes })).into_response())
+}
+
 /// Comment counts for up to 100 threads: `?forum=F&ident=A&ident=B`.
 #[utoipa::path(get, path = "/api/v1/counts", tag = "widget",
     params(("forum" = String, Query), ("ident" = Vec<String>, Query, description = "Repeat up to 100 times")),

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/comments/{id}/vote", post(api::vote))
         .route("/comments/{id}/flag", post(api::flag))
         .route("/counts", get(api::counts))
+        .route("/votes", get(api::my_votes))
         .route("/threads/live", get(live::live_sse))
         .route("/threads/live/ws", get(live::live_ws))
         .route("/preview", post(api::preview))

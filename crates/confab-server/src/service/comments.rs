@@ -17,6 +17,9 @@ use std::sync::Arc;
 /// Longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 
+/// Most comment ids one `my_votes` call looks up (a page of the widget is fewer).
+pub const VOTES_MAX: usize = 200;
+
 impl Service {
     /// Posts a comment (creating the thread on its first comment).
     pub async fn post(
@@ -320,15 +323,34 @@ impl Service {
     }
 
     /// Who votes or flags: the account, else the anonymous client (one is minted if needed).
+    /// The caller as a voter (or flagger): its account, else its anonymous token, else a new
+    /// token (returned too, for the client to keep).
     fn voter(&self, caller: &Caller) -> (String, Option<String>) {
-        match (&caller.account, &caller.anon) {
-            (Some(a), _) => (format!("a:{}", a.0), None),
-            (None, Some(t)) => (format!("t:{t}"), None),
-            (None, None) => {
+        match Self::known_voter(caller) {
+            Some(v) => (v, None),
+            None => {
                 let (id, tok) = self.new_anon_token();
                 (format!("t:{id}"), Some(tok))
             }
         }
+    }
+
+    fn known_voter(caller: &Caller) -> Option<String> {
+        match (&caller.account, &caller.anon) {
+            (Some(a), _) => Some(format!("a:{}", a.0)),
+            (None, Some(t)) => Some(format!("t:{t}")),
+            (None, None) => None,
+        }
+    }
+
+    /// The caller's votes on those of up to `votes_max` comments it voted on, so a signed-in
+    /// reader sees their likes on every device. A caller without account or token has none.
+    pub async fn my_votes(&self, caller: &Caller, ids: &[CommentId]) -> Result<BTreeMap<CommentId, i64>, DomainError> {
+        if ids.is_empty() || ids.len() > VOTES_MAX {
+            return Err(DomainError::invalid(format!("give 1 to {VOTES_MAX} id parameters")));
+        }
+        let Some(voter) = Self::known_voter(caller) else { return Ok(BTreeMap::new()) };
+        Ok(self.store.votes_of(&voter, ids).await?.into_iter().collect())
     }
 
     /// Marks a thread's cached pages stale after a change to one of its comments.

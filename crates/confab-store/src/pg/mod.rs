@@ -984,6 +984,22 @@ impl Store for PgStore {
         })
     }
 
+    async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>> {
+        // Ids carry their shard: one statement per shard (a thread's comments share one).
+        let mut by_shard: std::collections::BTreeMap<LogicalShard, Vec<i64>> = Default::default();
+        for id in ids {
+            by_shard.entry(shard_of(id.0)).or_default().push(id.0);
+        }
+        let mut out = Vec::new();
+        for (shard, ids) in by_shard {
+            let found = read_on!(self, shard, ReadFrom::Replica, |c, n| {
+                rows(&c, &n, "SELECT comment_id, value FROM votes WHERE voter = $1 AND comment_id = ANY($2)", &[&voter, &ids]).await
+            })?;
+            out.extend(found.iter().map(|r| (CommentId(r.get(0)), i64::from(r.get::<_, i32>(1)))));
+        }
+        Ok(out)
+    }
+
     async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {

@@ -798,6 +798,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement whatever the number of ids (a JSON array), so the statement cache holds it.
+        let list = format!("[{}]", ids.iter().map(|i| i.0.to_string()).collect::<Vec<_>>().join(","));
+        let args = vec![text(voter), Value::Text(list)];
+        self.pool
+            .read(move |c, n| {
+                let sql = "SELECT comment_id, value FROM votes WHERE voter = ? AND comment_id IN (SELECT value FROM json_each(?))";
+                rows(c, n, sql, &args, |r| Ok((CommentId(r.get(0)?), r.get(1)?)))
+            })
+            .await
+    }
+
     async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)> {
         let (flagger, reason) = (flagger.to_string(), reason.to_string());
         self.pool

@@ -126,6 +126,44 @@ async fn votes_never_double_count() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+/// A voter reads back its own votes: an account's on any device, a token's with that token.
+#[tokio::test]
+async fn voters_read_back_their_own_votes() {
+    let app = spawn().await;
+    let ids: Vec<String> = (0..3).map(|i| format!("{i}")).collect();
+    let mut cs = Vec::new();
+    for body in &ids {
+        cs.push(app.comment("mine", body, None).await["id"].as_str().unwrap().to_string());
+    }
+    let q = |ids: &[String]| format!("/api/v1/votes?{}", ids.iter().map(|i| format!("id={i}")).collect::<Vec<_>>().join("&"));
+    let reader = As::bearer(&app.account("reader", false, &[]).await);
+    app.post(&format!("/api/v1/comments/{}/vote", cs[0]), json!({"value": 1}), &reader).await;
+    app.post(&format!("/api/v1/comments/{}/vote", cs[2]), json!({"value": -1}), &reader).await;
+    let other = app.post(&format!("/api/v1/comments/{}/vote", cs[1]), json!({"value": 1}), &As::guest()).await;
+    let anon = As::anon(other.body["anon_token"].as_str().unwrap());
+
+    // A new session of the same account (another device) sees the same votes.
+    let login = app.post("/api/v1/sessions", json!({"login": "reader", "password": "correct horse battery"}), &As::guest()).await;
+    assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+    let again = As::bearer(login.body["token"].as_str().unwrap());
+    let r = app.get(&q(&cs), &again).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["votes"], json!({cs[0].clone(): 1, cs[2].clone(): -1}));
+    assert_eq!(r.headers.get("cache-control").unwrap(), "private, no-store");
+    let r = app.get(&q(&cs), &anon).await;
+    assert_eq!(r.body["votes"], json!({cs[1].clone(): 1}), "the token's vote only");
+    let r = app.get(&q(&cs), &As::guest()).await;
+    assert_eq!(r.body["votes"], json!({}), "no account, no token: no votes");
+    // Withdrawn votes are gone.
+    app.post(&format!("/api/v1/comments/{}/vote", cs[0]), json!({"value": 0}), &reader).await;
+    assert_eq!(app.get(&q(&cs), &again).await.body["votes"], json!({cs[2].clone(): -1}));
+
+    for bad in ["/api/v1/votes", "/api/v1/votes?id=nope", &q(&vec!["1".to_string(); 201])] {
+        let r = app.get(bad, &reader).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn best_sort_follows_votes() {
     let app = spawn().await;
