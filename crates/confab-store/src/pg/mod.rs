@@ -426,32 +426,35 @@ async fn log_action<C: GenericClient + Sync>(
 }
 
 /// Moves a comment's contribution to its thread and parent counters from `old` to `new`;
-/// returns the thread's new sequence number.
+/// returns the thread as it is now (with its new sequence number).
 async fn shift_counters<C: GenericClient + Sync>(
     c: &C,
     n: &crate::Counter,
     cm: &Comment,
     old: CommentStatus,
     new: CommentStatus,
-) -> StoreResult<i64> {
+) -> StoreResult<Thread> {
     let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
     let hidden = |s: CommentStatus| i64::from(s.is_hidden());
     let d_app = approved(new) - approved(old);
     let d_hid = hidden(new) - hidden(old);
-    let seq: i64 = row(
+    let thread = row(
         c,
         n,
-        "UPDATE threads SET comment_count = comment_count + $1, hidden_count = hidden_count + $2, seq = seq + 1 \
-         WHERE id = $3 RETURNING seq",
+        &format!(
+            "UPDATE threads SET comment_count = comment_count + $1, hidden_count = hidden_count + $2, seq = seq + 1 \
+             WHERE id = $3 RETURNING {THREAD_COLS}"
+        ),
         &[&d_app, &d_hid, &cm.thread_id.0],
     )
     .await?
-    .ok_or_else(DomainError::internal)?
-    .get(0);
+    .as_ref()
+    .map(thread_row)
+    .ok_or_else(DomainError::internal)?;
     if let (Some(p), true) = (cm.parent_id, d_app != 0) {
         exec(c, n, "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2", &[&d_app, &p.0]).await?;
     }
-    Ok(seq)
+    Ok(thread)
 }
 
 async fn bump_seq<C: GenericClient + Sync>(c: &C, n: &crate::Counter, thread: ThreadId) -> StoreResult<i64> {
@@ -923,7 +926,7 @@ impl Store for PgStore {
                     continue;
                 }
                 exec(&tx, &n, "UPDATE comments SET status = $1 WHERE id = $2", &[&status.as_str(), &id.0]).await?;
-                let seq = shift_counters(&tx, &n, &cm, cm.status, status).await?;
+                let seq = shift_counters(&tx, &n, &cm, cm.status, status).await?.seq;
                 log_action(&tx, &n, shard, forum_id, actor, action, Some(id), &format!("{} -> {}", cm.status.as_str(), status.as_str())).await?;
                 let old = cm.status;
                 let mut comment = cm;
@@ -1519,7 +1522,7 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     .get(0);
     let id = CommentId(id);
     let comment = new.inserted(id, thread_id, parent_id, depth);
-    shift_counters(tx, n, &comment, CommentStatus::Deleted, new.status).await?;
+    let thread = shift_counters(tx, n, &comment, CommentStatus::Deleted, new.status).await?;
     if let Some((scope, key)) = &new.idempotency {
         exec(
             tx,
@@ -1558,6 +1561,5 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
         }
         insert_task(tx, n, forum.shard, t, &payload).await?;
     }
-    let thread = load_thread(tx, n, thread_id).await?.ok_or_else(DomainError::internal)?;
     Ok(Posted { comment, thread, replayed: false })
 }

@@ -278,25 +278,27 @@ fn log_action(
 }
 
 /// Moves a comment's contribution to its thread and parent counters from `old` to `new` status;
-/// returns the thread's new sequence number.
-fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatus, new: CommentStatus) -> StoreResult<i64> {
+/// returns the thread as it is now (with its new sequence number).
+fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatus, new: CommentStatus) -> StoreResult<Thread> {
     let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
     let hidden = |s: CommentStatus| i64::from(s.is_hidden());
     let d_app = approved(new) - approved(old);
     let d_hid = hidden(new) - hidden(old);
-    let seq = row(
+    let thread = row(
         conn,
         n,
-        "UPDATE threads SET comment_count = comment_count + ?, hidden_count = hidden_count + ?, seq = seq + 1 \
-         WHERE id = ? RETURNING seq",
+        &format!(
+            "UPDATE threads SET comment_count = comment_count + ?, hidden_count = hidden_count + ?, seq = seq + 1 \
+             WHERE id = ? RETURNING {THREAD_COLS}"
+        ),
         &[int(d_app), int(d_hid), int(c.thread_id.0)],
-        |r| r.get(0),
+        thread_row,
     )?
     .ok_or_else(DomainError::internal)?;
     if let (Some(p), true) = (c.parent_id, d_app != 0) {
         exec(conn, n, "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?", &[int(d_app), int(p.0)])?;
     }
-    Ok(seq)
+    Ok(thread)
 }
 
 /// Moves a thread's sequence number on by one and returns it (in the change's transaction, so
@@ -736,7 +738,7 @@ impl Store for SqliteStore {
                         continue;
                     }
                     exec(c, n, "UPDATE comments SET status = ? WHERE id = ?", &[text(status.as_str()), int(id.0)])?;
-                    let seq = shift_counters(c, n, &cm, cm.status, status)?;
+                    let seq = shift_counters(c, n, &cm, cm.status, status)?.seq;
                     log_action(c, n, forum_id, actor, &action, Some(id), &format!("{} -> {}", cm.status.as_str(), status.as_str()))?;
                     let old = cm.status;
                     let mut comment = cm;
@@ -1088,7 +1090,7 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
     )?;
     let comment = new.inserted(id, thread_id, parent_id, depth);
     // A new comment moves from "nothing" (counted as deleted) to its status.
-    shift_counters(c, n, &comment, CommentStatus::Deleted, new.status)?;
+    let thread = shift_counters(c, n, &comment, CommentStatus::Deleted, new.status)?;
     if let Some((scope, key)) = &new.idempotency {
         exec(
             c,
@@ -1108,6 +1110,5 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
         }
         outbox::insert_task(c, n, ids, forum.shard, t, &payload)?;
     }
-    let thread = load_thread(c, n, thread_id)?.ok_or_else(DomainError::internal)?;
     Ok(Posted { comment, thread, replayed: false })
 }
