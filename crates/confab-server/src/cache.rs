@@ -14,6 +14,9 @@
 //!
 //! Comment counts ride on the same versions: a thread's count is kept with the version it was
 //! read at and is found only while that version is current.
+//!
+//! [`ReadThrough`] caches rows that change rarely (accounts, whether a forum's moderators have
+//! mail) and are forgotten on this node when they change.
 
 use bytes::Bytes;
 use confab_core::id::ForumId;
@@ -160,6 +163,58 @@ impl PageCache {
     }
 }
 
+/// A cache of store rows that is told when a row changes (`forget`). A read that started
+/// before a change must not put its older row back afterwards: readers take the `epoch` before
+/// reading the store, and `put` keeps nothing if any `forget` came in between. Checking the
+/// epoch and inserting happen under the same gate as `forget`, so none can slip between.
+/// Other nodes see a change when their entry's TTL runs out.
+pub struct ReadThrough<K, V> {
+    cache: moka::future::Cache<K, V>,
+    epoch: AtomicU64,
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl<K, V> ReadThrough<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub fn new(max_entries: u64, ttl: Duration) -> Self {
+        ReadThrough {
+            cache: moka::future::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
+            epoch: AtomicU64::new(0),
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub async fn get(&self, key: &K) -> Option<V> {
+        self.cache.get(key).await
+    }
+
+    /// Take this before reading the store for the rows you will `put`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Caches rows read since `epoch`, unless something was forgotten meanwhile.
+    pub async fn put(&self, epoch: u64, rows: Vec<(K, V)>) {
+        let _gate = self.gate.lock().await;
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        for (k, v) in rows {
+            self.cache.insert(k, v).await;
+        }
+    }
+
+    /// Forgets a row after it changed.
+    pub async fn forget(&self, key: &K) {
+        let _gate = self.gate.lock().await;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate(key).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +291,19 @@ mod tests {
         let k = key(&c, &ident);
         assert!(c.get_or_fill(k.clone(), async { Err(DomainError::internal()) }).await.is_err());
         assert!(c.get_or_fill(k, async { Ok(Page::new(b"ok".to_vec(), false)) }).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_read_from_before_a_change_is_not_cached_after_it() {
+        let c: ReadThrough<u8, &str> = ReadThrough::new(10, Duration::from_secs(60));
+        let before = c.epoch();
+        c.forget(&1).await; // the row changed while the reader was reading the old one
+        c.put(before, vec![(1, "old")]).await;
+        assert_eq!(c.get(&1).await, None, "the old row stays out");
+        let now = c.epoch();
+        c.put(now, vec![(1, "new")]).await;
+        assert_eq!(c.get(&1).await, Some("new"));
+        c.forget(&1).await;
+        assert_eq!(c.get(&1).await, None, "forgotten once it changes again");
     }
 }

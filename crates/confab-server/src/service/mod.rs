@@ -19,7 +19,7 @@ mod threads;
 
 pub use threads::PageRequest;
 
-use crate::cache::PageCache;
+use crate::cache::{PageCache, ReadThrough};
 use crate::config::Config;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Forum, ForumSettings};
@@ -28,7 +28,6 @@ use confab_core::{DomainError, ErrorCode};
 use confab_store::Store;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -100,15 +99,11 @@ pub struct Service {
     pub signer: Signer,
     pub forums: Forums,
     pub pages: PageCache,
-    accounts: moka::future::Cache<AccountId, Arc<Account>>,
-    /// Moves on every `forget_account`, so a read that raced a change doesn't cache the old row.
-    accounts_epoch: std::sync::atomic::AtomicU64,
-    /// Makes "check the epoch, insert" and "move the epoch, invalidate" exclusive.
-    accounts_gate: tokio::sync::Mutex<()>,
+    accounts: ReadThrough<AccountId, Arc<Account>>,
     /// Woken when a task was written, so the in-process worker claims it at once.
     pub tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
-    mod_mail: moka::future::Cache<ForumId, bool>,
+    mod_mail: ReadThrough<ForumId, bool>,
 }
 
 impl Service {
@@ -133,11 +128,9 @@ impl Service {
             signer,
             forums: Forums::default(),
             pages,
-            accounts: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build(),
-            accounts_epoch: Default::default(),
-            accounts_gate: Default::default(),
+            accounts: ReadThrough::new(100_000, Duration::from_secs(30)),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
-            mod_mail: moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build(),
+            mod_mail: ReadThrough::new(100_000, Duration::from_secs(60)),
         });
         svc.refresh_forums().await?;
         Ok(svc)
@@ -176,24 +169,12 @@ impl Service {
         if let Some(a) = self.accounts.get(&id).await {
             return Ok(Some(a));
         }
-        let epoch = self.accounts_epoch.load(Ordering::Acquire);
+        let epoch = self.accounts.epoch();
         let a = self.store.account(id).await?.map(Arc::new);
         if let Some(a) = &a {
-            self.cache_accounts(epoch, std::slice::from_ref(a)).await;
+            self.accounts.put(epoch, vec![(id, a.clone())]).await;
         }
         Ok(a)
-    }
-
-    /// Caches accounts read since `epoch`, unless an account changed meanwhile (the rows may
-    /// predate the change). Under the gate, so a change can't slip between check and insert.
-    async fn cache_accounts(&self, epoch: u64, rows: &[Arc<Account>]) {
-        let _gate = self.accounts_gate.lock().await;
-        if self.accounts_epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        for a in rows {
-            self.accounts.insert(a.id, a.clone()).await;
-        }
     }
 
     /// Many accounts, one store query for the ones not cached (application-level join).
@@ -211,9 +192,9 @@ impl Service {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            let epoch = self.accounts_epoch.load(Ordering::Acquire);
+            let epoch = self.accounts.epoch();
             let rows: Vec<Arc<Account>> = self.store.accounts(&missing).await?.into_iter().map(Arc::new).collect();
-            self.cache_accounts(epoch, &rows).await;
+            self.accounts.put(epoch, rows.iter().map(|a| (a.id, a.clone())).collect()).await;
             out.extend(rows.into_iter().map(|a| (a.id, a)));
         }
         Ok(out)
@@ -221,9 +202,7 @@ impl Service {
 
     /// Forgets a cached account after a role change (this node; others within the 30 s TTL).
     pub async fn forget_account(&self, id: AccountId) {
-        let _gate = self.accounts_gate.lock().await;
-        self.accounts_epoch.fetch_add(1, Ordering::AcqRel);
-        self.accounts.invalidate(&id).await;
+        self.accounts.forget(&id).await;
     }
 
     /// The signed-in account, if the session names one that exists.

@@ -55,14 +55,15 @@ impl Service {
         if let Some(v) = self.mod_mail.get(&forum).await {
             return Ok(v);
         }
+        let epoch = self.mod_mail.epoch();
         let v = self.store.forum_moderators(forum).await?.iter().any(|a| a.email.is_some());
-        self.mod_mail.insert(forum, v).await;
+        self.mod_mail.put(epoch, vec![(forum, v)]).await;
         Ok(v)
     }
 
     /// Forgets whether a forum's moderators have addresses, after its moderators changed.
     pub(crate) async fn forget_moderators(&self, forum: ForumId) {
-        self.mod_mail.invalidate(&forum).await;
+        self.mod_mail.forget(&forum).await;
     }
 
     fn hooks(forum: &Forum, event: WebhookEvent) -> impl Iterator<Item = &str> {
