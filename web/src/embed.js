@@ -604,19 +604,22 @@
     syncVotes(page.comments);
   }
 
-  // Signed in, the server knows our votes, cast on whichever device: mark them on shown comments.
-  // (A guest's votes belong to its token, which lives in this browser like myVotes does.)
+  // The server knows our votes, cast on whichever device: mark them on the comments shown, for
+  // whoever we are now (the account when signed in, else the guest's token; myVotes only lets
+  // a page render at once). Without either there are no votes to show.
   async function syncVotes(comments) {
-    if (!(session && session.token)) return;
     const ids = [];
     const walk = (cs) => { for (const c of cs || []) { if (c.status === 'approved') ids.push(c.id); walk(c.replies); } };
     walk(comments);
+    const known = (session && session.token) || store.get('anon');
     for (let i = 0; i < ids.length; i += 200) {
       const part = ids.slice(i, i + 200);
-      let r;
-      try { r = await api('GET', '/votes?' + part.map((id) => 'id=' + encodeURIComponent(id)).join('&')); } catch (e) { return; }
+      let votes = {};
+      if (known) {
+        try { votes = (await api('GET', '/votes?' + part.map((id) => 'id=' + encodeURIComponent(id)).join('&'))).votes; } catch (e) { return; }
+      }
       for (const id of part) {
-        const v = r.votes[id] || 0;
+        const v = votes[id] || 0;
         myVotes.set(id, v || null);
         const entry = byId.get(id);
         if (entry) markVote(entry, v);

@@ -178,7 +178,13 @@ describe('embed on another origin', () => {
     assert.equal(await own(phone, 'Liked on my laptop').locator('.c-like').getAttribute('aria-pressed'), 'false', 'a guest here');
     await signIn(phone);
     await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="true"]').waitFor();
-    // Withdrawing it there counts once, as for any vote.
+    // Signed out, this browser's guest has voted on nothing.
+    await phone.locator(`${T} .c-user button`, { hasText: 'Sign out' }).click();
+    await phone.locator(`${T} .c-user-name`, { hasText: 'guest' }).waitFor();
+    await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="false"] .c-n', { hasText: '1' }).waitFor();
+    // Back in, withdrawing it counts once, as for any vote.
+    await signIn(phone);
+    await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="true"]').waitFor();
     await own(phone, 'Liked on my laptop').locator('.c-like').click();
     await own(phone, 'Liked on my laptop').locator('.c-like[aria-pressed="false"] .c-n', { hasText: '0' }).waitFor();
     await phone.context().close();
