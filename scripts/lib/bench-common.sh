@@ -1,6 +1,8 @@
 # Shared by scripts/bench.sh and scripts/bench-peers.sh (sourced, not run): builds the release
 # binary, makes a temp dir, and tracks the processes a script starts so they are all stopped on
 # exit. Sets: bin, tmp, pids. Call: bench_setup PREFIX.
+# shellcheck source=ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 bench_setup() {
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -35,7 +37,7 @@ stop() {
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$(port_candidate)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo "no free port found" >&2; return 1

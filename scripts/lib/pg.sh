@@ -9,13 +9,15 @@
 #                            newest /usr/lib/postgresql/*/bin, else `pg_config --bindir`;
 #                            installs postgresql-15 with apt-get as root if none has initdb
 #   pg_as CMD...             runs CMD as the postgres user when root, directly otherwise
-#   pg_free_port             prints a TCP port nothing listens on
+#   pg_free_port             prints a TCP port nothing listens on (below the ephemeral range)
 #   pg_init DATA PORT SOCK NAME      initdb + our settings (fsync=off when PG_FAST=1)
 #   pg_basebackup_from PORT DATA NEWPORT SOCK NAME   streaming replica (-R -X stream) of PORT
 #   pg_start DATA            pg_ctl start (log DATA.log), waits until it accepts connections
 #   pg_stop DATA             pg_ctl stop -m fast, then immediate, then SIGKILL; no-op if down
 #   pg_sql PORT SQL          psql -Atq over 127.0.0.1 as postgres to database postgres
 #   pg_wait_streaming PRIMARY_PORT NAME   until NAME streams from the primary (30 s)
+# shellcheck source=ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 PG_TIMEOUT=${PG_TIMEOUT:-30}
 
@@ -61,7 +63,7 @@ pg_own() {
 pg_free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$(port_candidate)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
       echo "$p"; return 0
     fi
