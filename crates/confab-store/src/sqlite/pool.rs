@@ -4,6 +4,11 @@
 //! one thread lets it wrap many requests in one transaction, so one fsync (`synchronous=FULL`)
 //! makes a whole group durable before any of them is acknowledged. Each request runs inside its
 //! own SAVEPOINT, so one failing request never spoils the others in its group.
+//!
+//! A third kind of thread checkpoints: it copies committed WAL frames into the database file
+//! every `CHECKPOINT_EVERY`, so the writer doesn't stop committing to do it (a checkpoint
+//! fsyncs the database file). The writer still checkpoints by itself past
+//! `WRITER_CHECKPOINT_PAGES`, should the checkpointer fall behind.
 
 use confab_core::{DomainError, ErrorCode};
 use rusqlite::{Connection, OpenFlags};
@@ -20,6 +25,10 @@ const MAX_GROUP: usize = 512;
 const WRITE_QUEUE: usize = 8192;
 /// How long a caller waits for its write before giving up with 503.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the checkpointer runs a PASSIVE checkpoint (never blocks readers or the writer).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL pages past which the writer checkpoints itself (SQLite's default is 1,000).
+const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
 
 /// Maps a SQLite failure to a domain error, logging the cause.
 pub fn db_err(e: rusqlite::Error) -> DomainError {
@@ -47,6 +56,8 @@ pub struct Pool {
     permits: Arc<Semaphore>,
     writer: mpsc::Sender<Job>,
     total: Arc<AtomicU64>,
+    /// Dropped with the pool, which ends the checkpointer.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
@@ -72,7 +83,10 @@ impl Pool {
     ) -> Result<Pool, DomainError> {
         let mut w = Connection::open(path).map_err(db_err)?;
         configure(&w, true).map_err(db_err)?;
+        w.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES).map_err(db_err)?;
         init(&mut w)?;
+        let cp = Connection::open(path).map_err(db_err)?;
+        configure(&cp, true).map_err(db_err)?;
         let mut rs = Vec::with_capacity(readers);
         for _ in 0..readers.max(1) {
             let r = Connection::open_with_flags(
@@ -92,7 +106,21 @@ impl Pool {
                 tracing::error!(error = %e, "cannot start writer thread");
                 DomainError::internal()
             })?;
-        Ok(Pool { readers: Arc::new(Mutex::new(rs)), permits: Arc::new(Semaphore::new(n)), writer: tx, total: Arc::default() })
+        let (stop, stopped) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("confab-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(cp, stopped))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start checkpoint thread");
+                DomainError::internal()
+            })?;
+        Ok(Pool {
+            readers: Arc::new(Mutex::new(rs)),
+            permits: Arc::new(Semaphore::new(n)),
+            writer: tx,
+            total: Arc::default(),
+            _checkpointer: stop,
+        })
     }
 
     /// Statements executed so far.
@@ -179,6 +207,15 @@ impl Drop for Slot {
     }
 }
 
+/// Copies committed WAL frames into the database file until the pool is dropped.
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "wal checkpoint failed");
+        }
+    }
+}
+
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
@@ -237,6 +274,24 @@ mod tests {
         for _ in 0..4 {
             let v = pool.read(|c, _| c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)).map_err(db_err)).await;
             assert_eq!(v, Ok(42));
+        }
+    }
+
+    /// Committed data reaches the database file without the writer checkpointing (it would
+    /// only past 10,000 WAL pages; this writes about 600).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_moves_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let pool = Pool::open(&path, 1, |c| c.execute_batch("CREATE TABLE t (b BLOB)").map_err(db_err)).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for _ in 0..10 {
+            pool.write(|c, _| c.execute("INSERT INTO t SELECT randomblob(250000)", []).map(|_| ()).map_err(db_err)).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
+            assert!(std::time::Instant::now() < deadline, "the database file never grew: nothing was checkpointed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
