@@ -322,7 +322,6 @@ impl Service {
         Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect())
     }
 
-    /// Who votes or flags: the account, else the anonymous client (one is minted if needed).
     /// The caller as a voter (or flagger): its account, else its anonymous token, else a new
     /// token (returned too, for the client to keep).
     fn voter(&self, caller: &Caller) -> (String, Option<String>) {
@@ -343,7 +342,7 @@ impl Service {
         }
     }
 
-    /// The caller's votes on those of up to `votes_max` comments it voted on, so a signed-in
+    /// The caller's votes among up to `VOTES_MAX` comments (those it voted on), so a signed-in
     /// reader sees their likes on every device. A caller without account or token has none.
     pub async fn my_votes(&self, caller: &Caller, ids: &[CommentId]) -> Result<BTreeMap<CommentId, i64>, DomainError> {
         if ids.is_empty() || ids.len() > VOTES_MAX {

@@ -99,21 +99,9 @@ impl Pool {
         }
         let n = rs.len();
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
-        std::thread::Builder::new()
-            .name("confab-sqlite-writer".into())
-            .spawn(move || writer_loop(w, rx))
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot start writer thread");
-                DomainError::internal()
-            })?;
+        spawn_thread("confab-sqlite-writer", move || writer_loop(w, rx))?;
         let (stop, stopped) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("confab-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(cp, stopped))
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot start checkpoint thread");
-                DomainError::internal()
-            })?;
+        spawn_thread("confab-sqlite-checkpoint", move || checkpoint_loop(cp, stopped))?;
         Ok(Pool {
             readers: Arc::new(Mutex::new(rs)),
             permits: Arc::new(Semaphore::new(n)),
@@ -205,6 +193,13 @@ impl Drop for Slot {
             }
         }
     }
+}
+
+fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), DomainError> {
+    std::thread::Builder::new().name(name.into()).spawn(f).map(drop).map_err(|e| {
+        tracing::error!(error = %e, thread = name, "cannot start thread");
+        DomainError::internal()
+    })
 }
 
 /// Copies committed WAL frames into the database file until the pool is dropped.
