@@ -109,10 +109,74 @@ impl IdGenerator {
     }
 }
 
+/// Regular expression of the ids the API takes as decimal strings: 0 to 2^63-1, no sign, no
+/// leading zero (what [`parse_id`] accepts).
+pub const ID_PATTERN: &str = "^(0|[1-9][0-9]{0,17}|[1-8][0-9]{18}|9[01][0-9]{17}|92[01][0-9]{16}|922[0-2][0-9]{15}|9223[0-2][0-9]{14}|92233[0-6][0-9]{13}|922337[01][0-9]{12}|92233720[0-2][0-9]{10}|922337203[0-5][0-9]{9}|9223372036[0-7][0-9]{8}|92233720368[0-4][0-9]{7}|922337203685[0-3][0-9]{6}|9223372036854[0-6][0-9]{5}|92233720368547[0-6][0-9]{4}|922337203685477[0-4][0-9]{3}|9223372036854775[0-7][0-9]{2}|922337203685477580[0-7])$";
+
+/// An id as clients write it: the decimal digits of 0 to 2^63-1, without sign or leading zero.
+pub fn parse_id(s: &str) -> Option<i64> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse::<i64>().ok()).flatten()
+}
+
+/// A JSON number as serde hands it over.
+enum Num {
+    I(i64),
+    U(u64),
+    F(f64),
+}
+
+/// An id given as a JSON number: a non-negative integer (`1.0` is one too, as JSON Schema says).
+fn id_from_number<E: serde::de::Error>(n: Num) -> Result<i64, E> {
+    match n {
+        Num::I(v) if v >= 0 => Ok(v),
+        Num::U(v) => i64::try_from(v).map_err(|_| E::custom("id is out of range")),
+        Num::F(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_223_372_036_854_775_808.0 => Ok(f as i64),
+        _ => Err(E::custom("an id is a non-negative integer")),
+    }
+}
+
+/// Reads an id from a decimal string (the documented form) or a non-negative JSON integer
+/// (lenient, for scripts).
+pub fn deserialize_id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an id: a decimal string or a non-negative integer")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<i64, E> {
+            parse_id(s).ok_or_else(|| E::custom(format!("{s:?} is not an id (decimal digits, 0 to 2^63-1)")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            id_from_number(Num::I(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            id_from_number(Num::U(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            id_from_number(Num::F(v))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// Serializes a plain 64-bit id as a decimal string, like the typed ids.
 pub fn i64_as_string<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
+
+/// A string that is not an id (see [`parse_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidId;
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an id (decimal digits, 0 to 2^63-1)")
+    }
+}
+
+impl std::error::Error for InvalidId {}
 
 macro_rules! typed_id {
     ($(#[$m:meta])* $name:ident) => {
@@ -127,8 +191,9 @@ macro_rules! typed_id {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { write!(f, "{}", self.0) }
         }
         impl FromStr for $name {
-            type Err = std::num::ParseIntError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> { s.parse::<i64>().map($name) }
+            type Err = InvalidId;
+            /// Only the form [`parse_id`] accepts.
+            fn from_str(s: &str) -> Result<Self, Self::Err> { parse_id(s).map($name).ok_or(InvalidId) }
         }
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -138,21 +203,14 @@ macro_rules! typed_id {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 // Accept "123" (the documented form) and 123 (lenient for scripts).
-                #[derive(Deserialize)]
-                #[serde(untagged)]
-                enum Repr<'a> { S(&'a str), Owned(String), N(i64) }
-                match Repr::deserialize(d)? {
-                    Repr::S(s) => s.parse().map_err(serde::de::Error::custom),
-                    Repr::Owned(s) => s.parse().map_err(serde::de::Error::custom),
-                    Repr::N(n) => Ok($name(n)),
-                }
+                deserialize_id(d).map($name)
             }
         }
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some("^[0-9]+$"))
+                    .pattern(Some(ID_PATTERN))
                     .description(Some("64-bit id as a decimal string"))
                     .into()
             }
@@ -247,5 +305,79 @@ mod tests {
         let lenient: CommentId = serde_json::from_str("42").unwrap();
         assert_eq!(lenient, CommentId(42));
         assert!(serde_json::from_str::<CommentId>("\"x1\"").is_err());
+        assert_eq!(serde_json::from_str::<CommentId>("42.0").unwrap(), CommentId(42));
+        assert_eq!(serde_json::from_str::<CommentId>("9223372036854775807").unwrap(), CommentId(i64::MAX));
+        for bad in ["-1", "1.5", "9223372036854775808", "\"-1\"", "\"+1\"", "\"01\"", "\"\"", "\" 1\"", "\"9223372036854775808\""] {
+            assert!(serde_json::from_str::<CommentId>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn id_pattern_is_the_parser() {
+        // The pattern's alternatives, one per leading prefix of i64::MAX, against the parser at
+        // every boundary they draw.
+        let max = i64::MAX.to_string();
+        let mut samples = vec!["0".to_string(), "7".into(), "10".into(), "00".into(), "01".into(), max.clone()];
+        for i in 0..max.len() {
+            let (head, rest) = max.split_at(i);
+            let d = rest.as_bytes()[0] - b'0';
+            for nd in [d.saturating_sub(1), d, d + 1] {
+                if nd <= 9 {
+                    samples.push(format!("{head}{nd}{}", "9".repeat(rest.len() - 1)));
+                    samples.push(format!("{head}{nd}{}", "0".repeat(rest.len() - 1)));
+                }
+            }
+        }
+        samples.push("9".repeat(18));
+        samples.push("1".repeat(19));
+        samples.push("1".repeat(20));
+        for s in samples {
+            assert_eq!(matches_id_pattern(&s), parse_id(&s).is_some(), "{s}");
+        }
+    }
+
+    /// ID_PATTERN, evaluated by hand: `^(alt|alt|...)$` where each alternative is a literal
+    /// prefix, one optional class `[a-b]`, and `[0-9]{n}` or `[0-9]{m,n}`.
+    fn matches_id_pattern(s: &str) -> bool {
+        let body = ID_PATTERN.trim_start_matches("^(").trim_end_matches(")$");
+        body.split('|').any(|alt| {
+            let mut rest = s;
+            let mut a = alt;
+            while !a.is_empty() {
+                if let Some(tail) = a.strip_prefix("[0-9]{") {
+                    let (q, tail) = tail.split_once('}').unwrap();
+                    let (lo, hi) = match q.split_once(',') {
+                        Some((l, h)) => (l.parse::<usize>().unwrap(), h.parse::<usize>().unwrap()),
+                        None => (q.parse().unwrap(), q.parse().unwrap()),
+                    };
+                    let n = rest.bytes().take_while(u8::is_ascii_digit).count().min(hi);
+                    if n < lo || n != rest.len() {
+                        return false;
+                    }
+                    rest = "";
+                    a = tail;
+                } else if let Some(tail) = a.strip_prefix('[') {
+                    let (class, tail) = tail.split_once(']').unwrap();
+                    let c = match rest.chars().next() {
+                        Some(c) => c,
+                        None => return false,
+                    };
+                    let ok = if class.len() == 3 { (class.as_bytes()[0]..=class.as_bytes()[2]).contains(&(c as u8)) } else { class.contains(c) };
+                    if !ok {
+                        return false;
+                    }
+                    rest = &rest[1..];
+                    a = tail;
+                } else {
+                    let c = a.chars().next().unwrap();
+                    if !rest.starts_with(c) {
+                        return false;
+                    }
+                    rest = &rest[1..];
+                    a = &a[1..];
+                }
+            }
+            rest.is_empty()
+        })
     }
 }

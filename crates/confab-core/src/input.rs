@@ -55,7 +55,9 @@ impl AuthorName {
     }
 }
 
-/// An e-mail address: a plausible `local@domain`, at most 254 bytes, lower-cased domain.
+/// An e-mail address: a plausible `local@domain` (local part at most 64 characters), lower-cased
+/// domain; at most 254 characters as given. Lengths are in characters, as JSON Schema counts
+/// them, so the API document can state the rule exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -63,11 +65,11 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         let bad = || DomainError::invalid("email is not a valid address");
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
-        if local.is_empty() || local.len() > 64 || domain.is_empty() || !domain.contains('.') {
+        if local.is_empty() || local.chars().count() > 64 || domain.is_empty() || !domain.contains('.') {
             return Err(bad());
         }
         if s.chars().any(|c| matches!(c, '<' | '>' | '"' | '(' | ')' | ',' | ';' | ':' | '\\' | '[' | ']'))
@@ -85,7 +87,7 @@ impl Email {
     }
 }
 
-/// A commenter's web site: an absolute http(s) URL, at most 500 bytes.
+/// A commenter's web site: an absolute http(s) URL, at most 500 characters as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUrl(String);
 
@@ -93,8 +95,8 @@ impl WebUrl {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         let bad = || DomainError::invalid("url must be an absolute http or https URL");
-        if s.len() > 500 {
-            return Err(DomainError::invalid("url is longer than 500 bytes"));
+        if raw.chars().count() > 500 {
+            return Err(DomainError::invalid("url is longer than 500 characters"));
         }
         let u = url::Url::parse(s).map_err(|_| bad())?;
         if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {

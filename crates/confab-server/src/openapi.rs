@@ -1,12 +1,73 @@
-//! The OpenAPI document, generated from the handlers' annotations and the view types.
+//! The OpenAPI document: generated from the handlers' annotations and the view types, then
+//! given the constraints of what the server accepts ([`constrain`]), some of which follow the
+//! configured limits. The document a server serves is true for that server: every status an
+//! operation can answer is listed (extractor rejections, rate limits, the global body-size
+//! check and store outages included), and the schema of each input admits what the server
+//! takes and no more, where the rule is a static one (`scripts/schemathesis.sh` checks both).
 
+use crate::config::Limits;
 use crate::http::{api, mail};
 use crate::views::*;
+use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
+
+pub use errors::*;
+
+/// The error responses, as components every operation refers to: `{"error": {"code",
+/// "message"}}` with the status `http::error::status_of` gives the code.
+pub mod errors {
+    use std::collections::BTreeMap;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+    use utoipa::openapi::{Content, RefOr, Response, ResponseBuilder};
+
+    fn error_response(description: &str, retry_after: bool) -> RefOr<Response> {
+        let mut r = ResponseBuilder::new()
+            .description(description)
+            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))));
+        if retry_after {
+            let secs = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+            r = r.header("Retry-After", HeaderBuilder::new().schema(secs).description(Some("Seconds to wait before trying again")).build());
+        }
+        r.build().into()
+    }
+
+    macro_rules! error_responses {
+        ($($name:ident $status:literal $retry:literal $desc:literal;)*) => {$(
+            #[doc = $desc]
+            pub struct $name;
+            impl<'s> utoipa::ToResponse<'s> for $name {
+                fn response() -> (&'s str, RefOr<Response>) {
+                    (stringify!($name), error_response($desc, $retry))
+                }
+            }
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([($status.to_string(), RefOr::Ref(Ref::from_response_name(stringify!($name))))])
+                }
+            }
+        )*};
+    }
+
+    error_responses! {
+        BadRequest "400" false "The request is malformed or a value is invalid (`invalid_input`, `bad_cursor`, `bad_request`): a body that is not JSON or not of the operation's shape, a missing or unparseable parameter, a value outside its rules";
+        Unauthorized "401" false "Not signed in, or the credentials do not hold (`unauthorized`)";
+        Forbidden "403" false "Refused (`forbidden`, `origin_not_allowed`, `banned`, `thread_closed`, `guest_posting_disabled`, `edit_window_closed`)";
+        NotFound "404" false "No such resource (`not_found`): an unknown forum, or an id that names nothing (or is not an id)";
+        Conflict "409" false "Conflicts with what exists (`conflict`)";
+        PayloadTooLarge "413" false "The request body is over the server's `limits.max_json_bytes` (`payload_too_large`); checked on every request from its declared length";
+        UnsupportedMediaType "415" false "The body is not sent as `application/json` (`unsupported_media_type`)";
+        Unprocessable "422" false "Well-formed but cannot be applied (for instance an `Idempotency-Key` reused for a different request)";
+        RateLimited "429" true "Too many requests from this client or account (`rate_limited`)";
+        Internal "500" false "An internal failure (`internal`); the cause is logged, never sent";
+        Unavailable "503" true "Temporarily unavailable (`unavailable`): the database is busy or unreachable, or the node is at a connection limit";
+        UpgradeRequired "426" false "The request is not a WebSocket upgrade (`bad_request`)";
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Confab API", version = "1", description = "Threaded comments for any web page. Ids are decimal strings."),
+    info(title = "Confab API", version = "1", description = "Threaded comments for any web page. Ids are decimal strings (0 to 2^63-1, no sign, no leading zero); request bodies also take them as JSON integers."),
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::logout, api::me,
@@ -19,15 +80,262 @@ use utoipa::OpenApi;
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, AccountView, SessionView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ErrorBody, ErrorDetail, NotifyStatus,
+        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
-    )),
+    ),
+    responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired)),
     tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"),
         (name = "mail", description = "Pages behind the signed links in Confab's mail (HTML; GET shows, POST acts)"))
 )]
 pub struct ApiDoc;
 
-/// The document as pretty JSON (stable order, so it can be snapshot-tested).
+/// The document of a server with default settings.
 pub fn json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_string())
+    document(&Limits::default())
+}
+
+/// The document of a server with these limits, as pretty JSON (keys sorted, so it is stable
+/// and can be snapshot-tested).
+pub fn document(limits: &Limits) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+    constrain(&mut doc, limits);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string())
+}
+
+// Character classes of the rules in `confab_core::input`, as regular expressions that mean the
+// same in ECMA-262 and Python. WS is Unicode White_Space (Rust's `trim` and `is_whitespace`),
+// CC the control characters (`char::is_control`).
+const WS: &str = r"\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+const CC: &str = r"\u0000-\u001F\u007F-\u009F";
+
+/// One line of text as `AuthorName`, `parse_title` and the flag reason take it: trimmed, then
+/// at most `max` characters and no control character; `blank` admits an empty or all-space
+/// value (taken as absent).
+fn line(max: usize, blank: bool) -> String {
+    let n = format!("[^{WS}{CC}]");
+    let core = match max {
+        0 => String::new(),
+        1 => n.clone(),
+        _ => format!("{n}(?:[^{CC}]{{0,{}}}{n})?", max - 2),
+    };
+    if blank || max == 0 {
+        format!("^[{WS}]*(?:{core}[{WS}]*)?$")
+    } else {
+        format!("^[{WS}]*{core}[{WS}]*$")
+    }
+}
+
+/// A comment body as `CommentBody` takes it: trailing white space dropped, then 1..=max
+/// characters, not only white space, no control characters but tab and line breaks.
+fn body(max: usize) -> Value {
+    let a = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
+    let n = format!("[^{WS}{CC}]");
+    json!({ "type": "string", "minLength": 1, "pattern": format!("^{a}{{0,{}}}{n}[{WS}]*$", max.saturating_sub(1)) })
+}
+
+/// An e-mail address as `Email` takes it (at most 254 characters as sent, trimmed; local part
+/// 1-64 characters; a dotted domain).
+fn email(blank: bool) -> Value {
+    let e = format!(r#"[^{WS}{CC}@<>"(),;:\\\[\]]"#);
+    let d = format!(r#"[^{WS}{CC}@<>"(),;:\\\[\].]"#);
+    let addr = format!(r"{e}{{1,64}}@{d}+(?:\.{d}+)+");
+    let pattern = if blank { format!("^[{WS}]*(?:{addr}[{WS}]*)?$") } else { format!("^[{WS}]*{addr}[{WS}]*$") };
+    json!({ "type": "string", "maxLength": 254, "pattern": pattern })
+}
+
+/// An absolute http(s) URL (`WebUrl`, webhook URLs): at most 500 characters.
+fn web_url() -> Value {
+    json!({ "type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "maxLength": 500 })
+}
+
+/// An optional URL field of a comment: null, blank (ignored) or an absolute http(s) URL.
+fn optional_url() -> Value {
+    json!({ "anyOf": [{ "type": "null" }, { "type": "string", "pattern": format!("^[{WS}]*$") }, web_url()] })
+}
+
+/// A forum's short name (`ForumName`).
+const FORUM: &str = "^[a-z0-9][a-z0-9-]{1,63}$";
+/// A thread identifier (`Ident`): not blank, no control characters once trimmed.
+fn ident() -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!("^[{WS}]*[^{WS}{CC}](?:[^{CC}]*[^{WS}{CC}])?[{WS}]*$"),
+        "description": "Thread identifier: the page URL or any string. A URL (or `//host/path`, or an absolute path) keeps its path and query without tracking parameters; the result is at most 500 bytes.",
+        "example": "/blog/hello-world",
+    })
+}
+
+fn id_string() -> Value {
+    json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN })
+}
+
+/// An id in a request body: the decimal string, or (for scripts) a JSON integer.
+fn id_in_body() -> Value {
+    json!({ "anyOf": [id_string(), { "type": "integer", "minimum": 0, "maximum": i64::MAX }], "description": "64-bit id as a decimal string (a JSON integer is accepted too)" })
+}
+
+/// An id, or an empty string for none (the `before` of a first page).
+fn id_or_empty() -> Value {
+    json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN.replacen("^(", "^(|", 1) })
+}
+
+/// Gives the document the rules the handlers and `confab_core::input` apply. Each entry names
+/// the parser it copies.
+pub fn constrain(doc: &mut Value, limits: &Limits) {
+    let page_limit = json!({ "type": "integer", "minimum": 1, "maximum": limits.page_max });
+    let name = limits.max_name_chars;
+
+    // Request bodies.
+    let s = "NewCommentBody";
+    merge(prop(doc, s, "forum"), json!({ "pattern": FORUM, "example": "demo" }));
+    set(prop(doc, s, "ident"), ident());
+    set(prop(doc, s, "url"), optional_url());
+    merge(prop(doc, s, "title"), json!({ "pattern": line(300, true) }));
+    set(prop(doc, s, "parent_id"), json!({ "anyOf": [{ "type": "null" }, id_in_body()] }));
+    merge(prop(doc, s, "body"), body(limits.max_body_chars));
+    merge(prop(doc, s, "author_name"), json!({ "pattern": line(name, true) }));
+    set(prop(doc, s, "author_email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
+    set(prop(doc, s, "author_url"), optional_url());
+    merge(prop(doc, "EditBody", "body"), body(limits.max_body_chars));
+    merge(prop(doc, "PreviewBody", "body"), body(limits.max_body_chars));
+    merge(prop(doc, "VoteBody", "value"), json!({ "minimum": -1, "maximum": 1 }));
+    merge(prop(doc, "FlagBody", "reason"), json!({ "pattern": line(200, true) }));
+
+    let s = "SignupBody";
+    merge(prop(doc, s, "username"), json!({ "pattern": "^[A-Za-z0-9_.-]{3,32}$" }));
+    set(prop(doc, s, "email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
+    merge(prop(doc, s, "password"), json!({ "minLength": 8, "maxLength": 256 }));
+    merge(prop(doc, s, "display_name"), json!({ "pattern": line(name, true) }));
+
+    // Forum settings (`validate_settings`, `validate_webhooks`).
+    let title = json!({ "maxLength": 200, "pattern": format!("[^{WS}]") });
+    let origins = json!({ "maxItems": 50, "items": { "type": "string", "pattern": r"^https?://[A-Za-z0-9.:\[\]*-]{1,253}$", "example": "https://blog.example.com" } });
+    let window = json!({ "minimum": 0, "maximum": 7 * 24 * 3600 });
+    for s in ["NewForumBody", "ForumPatch"] {
+        merge(prop(doc, s, "title"), title.clone());
+        merge(prop(doc, s, "allowed_origins"), origins.clone());
+        merge(prop(doc, s, "edit_window_secs"), window.clone());
+    }
+    merge(prop(doc, "NewForumBody", "name"), json!({ "pattern": FORUM }));
+    // Each URL once: the schema can only say that no two entries are the same.
+    merge(prop(doc, "ForumPatch", "webhooks"), json!({ "maxItems": 10, "uniqueItems": true, "description": "Replaces the forum's webhooks (at most 10, each URL once)." }));
+    set(prop(doc, "Webhook", "url"), web_url());
+    merge(prop(doc, "Webhook", "secret"), json!({ "minLength": 16, "maxLength": 200, "pattern": format!("^[^{CC}]*$") }));
+    // Repeated events are merged before the check, so only an empty list is refused.
+    merge(prop(doc, "Webhook", "events"), json!({ "minItems": 1 }));
+
+    let s = "ModerateBody";
+    set(prop(doc, s, "ids"), json!({ "type": "array", "items": id_in_body(), "minItems": 1, "maxItems": 100, "description": "Up to 100 comment ids of this forum." }));
+    merge(prop(doc, s, "action"), json!({ "enum": ["approve", "spam", "delete", "restore"] }));
+
+    // A ban names a comment (its author is banned), or a kind and a value of that kind.
+    let s = "BanBody";
+    set(prop(doc, s, "comment_id"), json!({ "anyOf": [{ "type": "null" }, id_in_body()] }));
+    merge(prop(doc, s, "reason"), json!({ "pattern": format!("^[{WS}]*(?:[^{WS}](?:[\\s\\S]{{0,498}}[^{WS}])?[{WS}]*)?$") }));
+    merge(prop(doc, s, "expires_in_secs"), json!({ "minimum": 1 }));
+    let not_comment = json!({ "anyOf": [{ "type": "null" }] });
+    let account = format!("^[{WS}]*{}[{WS}]*$", confab_core::id::ID_PATTERN.trim_start_matches('^').trim_end_matches('$'));
+    let ip = json!({ "anyOf": [
+        { "type": "string", "format": "ipv4" },
+        { "type": "string", "format": "ipv6" },
+        { "type": "string", "pattern": format!("^[{WS}]*[0-9A-Fa-f]{{16}}[{WS}]*$"), "description": "an IP hash as moderators see it" },
+    ] });
+    schema(doc, s).insert(
+        "anyOf".into(),
+        json!([
+            { "required": ["comment_id"], "properties": { "comment_id": id_in_body() } },
+            { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "email" }, "value": email(false) } },
+            { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "ip" }, "value": ip } },
+            { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "account" }, "value": { "type": "string", "pattern": account } } },
+        ]),
+    );
+
+    merge(prop(doc, "ThreadPatchBody", "title"), json!({ "pattern": line(300, true) }));
+
+    // Parameters.
+    let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });
+    let id = json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN });
+    for (path, ops) in paths(doc) {
+        for (method, op) in ops.iter_mut() {
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+            for p in params {
+                let name = p["name"].as_str().unwrap_or("").to_string();
+                let schema = match (p["in"].as_str(), name.as_str()) {
+                    (Some("path"), "forum") => forum.clone(),
+                    (Some("path"), "id") => id.clone(),
+                    (Some("query"), "forum") => forum.clone(),
+                    (Some("query"), "ident") if path == "/api/v1/counts" => json!({
+                        "type": "array", "items": ident(), "minItems": 1, "maxItems": limits.counts_max,
+                    }),
+                    (Some("query"), "ident") => ident(),
+                    (Some("query"), "id") => json!({ "type": "array", "items": id, "minItems": 1, "maxItems": crate::service::VOTES_MAX }),
+                    (Some("query"), "sort") => json!({ "type": "string", "enum": ["best", "newest", "oldest"] }),
+                    (Some("query"), "limit") => page_limit.clone(),
+                    // Cursors are opaque: only one the server gave (for the same sort) is taken,
+                    // which no schema can say; longer ones are refused unread.
+                    (Some("query"), "cursor") => json!({ "type": "string", "maxLength": 128 }),
+                    (Some("query"), "before") => id_or_empty(),
+                    (Some("query"), "queue") => json!({ "type": "string", "enum": ["pending", "approved", "spam", "deleted", "flagged", "all"] }),
+                    (Some("query"), "q") => json!({ "type": "string", "maxLength": 200, "pattern": format!("^[^{CC}]*$") }),
+                    (Some("query"), "days") => json!({ "type": "integer", "minimum": 1, "maximum": 365 }),
+                    (Some("query"), "t") => json!({ "type": "string", "minLength": 1, "maxLength": 1024 }),
+                    // What makes a request a WebSocket upgrade (compared without case).
+                    (Some("header"), "Connection") => json!({ "type": "string", "pattern": "(^|,)[ \\t]*[Uu][Pp][Gg][Rr][Aa][Dd][Ee][ \\t]*(,|$)", "example": "Upgrade" }),
+                    (Some("header"), "Upgrade") => json!({ "type": "string", "pattern": "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$", "example": "websocket" }),
+                    (Some("header"), "Sec-WebSocket-Version") => json!({ "type": "string", "enum": ["13"] }),
+                    (Some("header"), "Idempotency-Key") => json!({ "type": "string", "pattern": "^[\\t -~]*[!-~][\\t -~]*$", "maxLength": 200 }),
+                    (Some("header"), _) => json!({ "type": "string" }),
+                    (place, _) => panic!("{method} {path}: parameter {name} in {place:?} has no rule in openapi::constrain"),
+                };
+                p["schema"] = schema;
+            }
+        }
+    }
+}
+
+/// `doc.paths`, mutably, as (path, operations by method).
+fn paths(doc: &mut Value) -> Vec<(String, &mut Map<String, Value>)> {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return Vec::new() };
+    paths.iter_mut().filter_map(|(p, ops)| Some((p.clone(), ops.as_object_mut()?))).collect()
+}
+
+fn schema<'a>(doc: &'a mut Value, name: &str) -> &'a mut Map<String, Value> {
+    doc["components"]["schemas"][name].as_object_mut().unwrap_or_else(|| panic!("schema {name} is in the document"))
+}
+
+fn prop<'a>(doc: &'a mut Value, schema: &str, prop: &str) -> &'a mut Value {
+    let p = &mut doc["components"]["schemas"][schema]["properties"][prop];
+    assert!(p.is_object(), "{schema}.{prop} is in the document");
+    p
+}
+
+fn merge(v: &mut Value, with: Value) {
+    if let (Some(v), Value::Object(with)) = (v.as_object_mut(), with) {
+        v.extend(with);
+    }
+}
+
+fn set(v: &mut Value, to: Value) {
+    let description = v.get("description").cloned();
+    *v = to;
+    if let (Some(d), Some(o)) = (description, v.as_object_mut()) {
+        o.entry("description").or_insert(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rule_finds_its_place() {
+        // `constrain` panics on a schema, property or parameter it does not know.
+        let doc: serde_json::Value = serde_json::from_str(&super::json()).unwrap();
+        assert_eq!(doc["components"]["schemas"]["SignupBody"]["properties"]["password"]["minLength"], 8);
+    }
+
+    #[test]
+    fn line_patterns() {
+        assert_eq!(super::line(1, false), format!("^[{}]*[^{}{}][{}]*$", super::WS, super::WS, super::CC, super::WS));
+        assert!(super::line(100, true).contains("{0,98}"));
+    }
 }

@@ -6,6 +6,59 @@ use confab_core::model::{Ban, CommentStatus, ForumSettings, ModLogEntry, Moderat
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Integers in request bodies. JSON Schema counts `1.0` as the integer 1, and so does the
+/// server: an integral number is taken whatever its spelling.
+mod int {
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::fmt;
+
+    struct Int;
+    impl Visitor<'_> for Int {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
+            if v.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
+                Ok(v as i64)
+            } else {
+                Err(E::custom(format!("invalid type: floating point `{v}`, expected an integer")))
+            }
+        }
+    }
+
+    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        d.deserialize_any(Int)
+    }
+
+    struct OptInt;
+    impl<'de> Visitor<'de> for OptInt {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer or null")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+            de(d).map(Some)
+        }
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_option(OptInt)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ThreadView {
     pub id: ThreadId,
@@ -86,7 +139,7 @@ pub struct NewCommentBody {
     pub author_url: Option<String>,
     /// Ask to be e-mailed replies to this comment (needs `author_email`, or an account with an
     /// address). The first time, a confirmation link is mailed; replies are mailed only once it
-    /// has been followed (double opt-in).
+    /// has been followed (double opt-in). Without an address it is refused (400).
     #[serde(default)]
     pub notify: bool,
 }
@@ -136,6 +189,7 @@ pub struct PreviewView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct VoteBody {
     /// 1 (like), -1 (dislike) or 0 (withdraw).
+    #[serde(deserialize_with = "int::de")]
     pub value: i64,
 }
 
@@ -218,6 +272,7 @@ pub struct NewForumBody {
     pub allowed_origins: Option<Vec<String>>,
     pub moderation: Option<ModerationMode>,
     pub guest_posting: Option<bool>,
+    #[serde(default, deserialize_with = "int::opt")]
     pub edit_window_secs: Option<i64>,
 }
 
@@ -227,6 +282,7 @@ pub struct ForumPatch {
     pub allowed_origins: Option<Vec<String>>,
     pub moderation: Option<ModerationMode>,
     pub guest_posting: Option<bool>,
+    #[serde(default, deserialize_with = "int::opt")]
     pub edit_window_secs: Option<i64>,
     pub moderator_mail: Option<confab_core::model::ModeratorMail>,
     /// Replaces the forum's webhooks (at most 10).
@@ -275,6 +331,7 @@ pub struct BanBody {
     pub comment_id: Option<CommentId>,
     pub reason: Option<String>,
     /// Seconds until the ban lapses; none for permanent.
+    #[serde(default, deserialize_with = "int::opt")]
     pub expires_in_secs: Option<i64>,
 }
 
@@ -305,6 +362,17 @@ pub struct StatsView {
 pub struct ThreadPatchBody {
     pub closed: Option<bool>,
     pub title: Option<String>,
+}
+
+/// One Server-Sent Event of `GET /api/v1/threads/live`: `hello` first, then the thread's
+/// changes (`comment.created` and the like, whose `data` is the change) and control events
+/// (`resync`, `degraded`, `reconnect`). `data` is JSON text; `id` is the thread's sequence.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveEventView {
+    pub event: String,
+    pub data: String,
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -5,6 +5,7 @@ use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
 use super::AppState;
 use crate::service::PageRequest;
+use crate::openapi::errors::*;
 use crate::views::*;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -32,6 +33,7 @@ fn with_anon_cookie(mut resp: Response, anon: Option<&str>) -> Response {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Forum short name.
     pub forum: String,
@@ -41,13 +43,14 @@ pub struct ListQuery {
     pub sort: Option<String>,
     /// Top-level comments per page, 1-100 (default 50).
     pub limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque; any other value is refused with 400 `bad_cursor`).
     pub cursor: Option<String>,
 }
 
 /// A page of a thread: top-level comments with nested replies.
-#[utoipa::path(get, path = "/api/v1/comments", params(ListQuery), tag = "widget",
-    responses((status = 200, body = PageView), (status = 304, description = "Not modified"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/comments", params(ListQuery, ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client has")), tag = "widget",
+    responses((status = 200, body = PageView, headers(("ETag" = String))), (status = 304, description = "Not modified: the `If-None-Match` copy is current"),
+        BadRequest, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn list_comments(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -95,15 +98,17 @@ pub async fn list_comments(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RepliesQuery {
-    /// `replies_cursor` of the parent, or `next_cursor` of the previous page of replies.
+    /// `replies_cursor` of the parent, or `next_cursor` of the previous page of replies (opaque;
+    /// any other value is refused with 400 `bad_cursor`).
     pub cursor: Option<String>,
     pub limit: Option<usize>,
 }
 
 /// More replies of one comment.
 #[utoipa::path(get, path = "/api/v1/comments/{id}/replies", params(("id" = String, Path), RepliesQuery), tag = "widget",
-    responses((status = 200, body = RepliesView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RepliesView), BadRequest, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn list_replies(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -116,9 +121,9 @@ pub async fn list_replies(
 
 /// Post a comment; the thread is created on its first comment.
 #[utoipa::path(post, path = "/api/v1/comments", request_body = NewCommentBody, tag = "widget",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
-    responses((status = 201, body = PostedView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result (1-200 visible ASCII characters)")),
+    responses((status = 201, body = PostedView), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        Unprocessable, RateLimited, Internal, Unavailable))]
 pub async fn post_comment(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -138,7 +143,8 @@ pub async fn post_comment(
 /// Edit a comment (its author within the edit window, or a moderator).
 #[utoipa::path(patch, path = "/api/v1/comments/{id}", request_body = EditBody, tag = "widget",
     params(("id" = String, Path), ("X-Confab-Edit-Token" = Option<String>, Header, description = "A guest's edit token")),
-    responses((status = 200, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CommentView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn edit_comment(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -152,7 +158,7 @@ pub async fn edit_comment(
 /// Delete a comment (its author within the edit window, or a moderator).
 #[utoipa::path(delete, path = "/api/v1/comments/{id}", tag = "widget",
     params(("id" = String, Path), ("X-Confab-Edit-Token" = Option<String>, Header, description = "A guest's edit token")),
-    responses((status = 200, body = CommentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CommentView), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn delete_comment(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -164,7 +170,7 @@ pub async fn delete_comment(
 
 /// Render a body as it would be stored (the compose box's preview). Counts as a write for rate limits.
 #[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewBody, tag = "widget",
-    responses((status = 200, body = PreviewView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = PreviewView), BadRequest, PayloadTooLarge, UnsupportedMediaType, RateLimited, Unavailable))]
 pub async fn preview(State(app): State<AppState>, Who(caller): Who, Json(b): Json<PreviewBody>) -> ApiResult<axum::Json<PreviewView>> {
     app.limits.check_write(&caller)?;
     let text = confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
@@ -173,8 +179,8 @@ pub async fn preview(State(app): State<AppState>, Who(caller): Who, Json(b): Jso
 }
 
 /// Vote on a comment: 1, -1, or 0 to withdraw. One vote per voter.
-#[utoipa::path(post, path = "/api/v1/comments/{id}/vote", request_body = VoteBody, tag = "widget",
-    params(("id" = String, Path)), responses((status = 200, body = VoteView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/comments/{id}/vote", request_body = VoteBody, tag = "widget", params(("id" = String, Path)),
+    responses((status = 200, body = VoteView), BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
 pub async fn vote(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -188,8 +194,8 @@ pub async fn vote(
 }
 
 /// Flag a comment for moderators. One flag per flagger.
-#[utoipa::path(post, path = "/api/v1/comments/{id}/flag", request_body = FlagBody, tag = "widget",
-    params(("id" = String, Path)), responses((status = 200, body = FlagView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/comments/{id}/flag", request_body = FlagBody, tag = "widget", params(("id" = String, Path)),
+    responses((status = 200, body = FlagView), BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
 pub async fn flag(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -206,7 +212,7 @@ pub async fn flag(
 /// account to every device; otherwise they belong to the anonymous token.
 #[utoipa::path(get, path = "/api/v1/votes", tag = "widget",
     params(("id" = Vec<String>, Query, description = "A comment id; repeat up to 200 times")),
-    responses((status = 200, body = MyVotesView), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = MyVotesView), BadRequest, PayloadTooLarge, Internal, Unavailable))]
 pub async fn my_votes(State(app): State<AppState>, Who(caller): Who, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = q.unwrap_or_default();
     if q.len() > 16 * 1024 {
@@ -225,7 +231,7 @@ pub async fn my_votes(State(app): State<AppState>, Who(caller): Who, RawQuery(q)
 /// Comment counts for up to 100 threads: `?forum=F&ident=A&ident=B`.
 #[utoipa::path(get, path = "/api/v1/counts", tag = "widget",
     params(("forum" = String, Query), ("ident" = Vec<String>, Query, description = "Repeat up to 100 times")),
-    responses((status = 200, body = CountsView), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = CountsView), BadRequest, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let q = q.unwrap_or_default();
     if q.len() > 64 * 1024 {
@@ -254,7 +260,9 @@ fn session_response(status: StatusCode, s: SessionView) -> Response {
 
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/accounts", request_body = SignupBody, tag = "accounts",
-    responses((status = 201, body = SessionView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = SessionView, description = "Created and signed in"),
+        (status = 202, description = "Accepted: what happens next is mailed (the same answer whether or not the address has an account)"),
+        BadRequest, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
 pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): Json<SignupBody>) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
     Ok(session_response(StatusCode::CREATED, app.svc.signup(&caller, body).await?))
@@ -262,14 +270,16 @@ pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): J
 
 /// Sign in: sets the session cookie and returns a bearer token for other origins.
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginBody, tag = "accounts",
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn login(State(app): State<AppState>, Who(caller): Who, Json(body): Json<LoginBody>) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
     Ok(session_response(StatusCode::OK, app.svc.login(&caller, &body.login, &body.password).await?))
 }
 
 /// Sign out (clears the session cookie).
-#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
+    responses((status = 204, description = "Signed out"), PayloadTooLarge, RateLimited, Unavailable))]
 pub async fn logout() -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     set_cookie(&mut resp, SESSION_COOKIE, "", 0);
@@ -277,27 +287,30 @@ pub async fn logout() -> Response {
 }
 
 /// The signed-in account.
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, body = AccountView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+    responses((status = 200, body = AccountView), Unauthorized, PayloadTooLarge, Internal, Unavailable))]
 pub async fn me(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<AccountView>> {
     Ok(axum::Json(app.svc.me(&caller).await?))
 }
 
 /// Forums the caller moderates (staff: all).
-#[utoipa::path(get, path = "/api/v1/forums", tag = "moderation", responses((status = 200, body = Vec<ForumView>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/forums", tag = "moderation",
+    responses((status = 200, body = Vec<ForumView>), Unauthorized, Forbidden, PayloadTooLarge, Internal, Unavailable))]
 pub async fn my_forums(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<Vec<ForumView>>> {
     Ok(axum::Json(app.svc.my_forums(&caller).await?))
 }
 
 /// Create a forum (staff).
 #[utoipa::path(post, path = "/api/v1/forums", request_body = NewForumBody, tag = "moderation",
-    responses((status = 201, body = ForumView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = ForumView), BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn create_forum(State(app): State<AppState>, Who(caller): Who, Json(body): Json<NewForumBody>) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, axum::Json(app.svc.create_forum_as(&caller, body).await?)).into_response())
 }
 
 /// A forum's settings.
 #[utoipa::path(get, path = "/api/v1/forums/{forum}", params(("forum" = String, Path)), tag = "moderation",
-    responses((status = 200, body = ForumView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ForumView), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn forum_settings(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -308,7 +321,8 @@ pub async fn forum_settings(
 
 /// Change a forum's settings.
 #[utoipa::path(patch, path = "/api/v1/forums/{forum}", params(("forum" = String, Path)), request_body = ForumPatch, tag = "moderation",
-    responses((status = 200, body = ForumView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ForumView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn update_forum(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -319,6 +333,7 @@ pub async fn update_forum(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ModListQuery {
     /// pending (default), approved, spam, deleted, flagged or all.
     pub queue: Option<String>,
@@ -331,7 +346,7 @@ pub struct ModListQuery {
 
 /// A moderation queue of a forum, newest first.
 #[utoipa::path(get, path = "/api/v1/forums/{forum}/comments", params(("forum" = String, Path), ModListQuery), tag = "moderation",
-    responses((status = 200, body = ModListView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ModListView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn mod_list(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -349,7 +364,8 @@ pub async fn mod_list(
 
 /// Approve, mark as spam, delete or restore up to 100 comments.
 #[utoipa::path(post, path = "/api/v1/forums/{forum}/moderate", params(("forum" = String, Path)), request_body = ModerateBody, tag = "moderation",
-    responses((status = 200, body = ModerateView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ModerateView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn moderate(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -361,7 +377,7 @@ pub async fn moderate(
 
 /// Bans of a forum.
 #[utoipa::path(get, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), tag = "moderation",
-    responses((status = 200, body = BansView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = BansView), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn bans(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -372,7 +388,8 @@ pub async fn bans(
 
 /// Ban an e-mail, IP or account, or the author of a comment.
 #[utoipa::path(post, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), request_body = BanBody, tag = "moderation",
-    responses((status = 201, body = BansView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = BansView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn ban(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -384,18 +401,19 @@ pub async fn ban(
 
 /// Lift a ban.
 #[utoipa::path(delete, path = "/api/v1/forums/{forum}/bans/{id}", params(("forum" = String, Path), ("id" = String, Path)), tag = "moderation",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Lifted"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn unban(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id: i64 = id.parse().map_err(|_| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
+    let id = confab_core::id::parse_id(&id).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
     app.svc.unban(&caller, &forum, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     pub before: Option<String>,
     pub limit: Option<usize>,
@@ -403,7 +421,7 @@ pub struct LogQuery {
 
 /// The moderation log, newest first.
 #[utoipa::path(get, path = "/api/v1/forums/{forum}/log", params(("forum" = String, Path), LogQuery), tag = "moderation",
-    responses((status = 200, body = LogView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = LogView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn mod_log(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -412,13 +430,14 @@ pub async fn mod_log(
 ) -> ApiResult<axum::Json<LogView>> {
     let limit = app.svc.page_limit(q.limit)?;
     let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
-        Some(b) => Some(b.parse::<i64>().map_err(|_| ApiError::new(ErrorCode::BadCursor, "before must be a log id"))?),
+        Some(b) => Some(confab_core::id::parse_id(b).ok_or_else(|| ApiError::new(ErrorCode::BadCursor, "before must be a log id"))?),
         None => None,
     };
     Ok(axum::Json(app.svc.log(&caller, &forum, before, limit).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// Days back from today, 1-365 (default 30).
     pub days: Option<u32>,
@@ -426,7 +445,7 @@ pub struct StatsQuery {
 
 /// Comments per day.
 #[utoipa::path(get, path = "/api/v1/forums/{forum}/stats", params(("forum" = String, Path), StatsQuery), tag = "moderation",
-    responses((status = 200, body = StatsView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = StatsView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn stats(
     State(app): State<AppState>,
     Who(caller): Who,
@@ -438,7 +457,8 @@ pub async fn stats(
 
 /// Close or reopen a thread, or change its title.
 #[utoipa::path(patch, path = "/api/v1/threads/{id}", params(("id" = String, Path)), request_body = ThreadPatchBody, tag = "moderation",
-    responses((status = 200, body = ThreadView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ThreadView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
 pub async fn update_thread(
     State(app): State<AppState>,
     Who(caller): Who,

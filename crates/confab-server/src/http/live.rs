@@ -18,6 +18,8 @@ use super::caller::Who;
 use super::error::{ApiError, Query};
 use super::AppState;
 use crate::service::realtime::{decode, topic};
+use crate::openapi::errors::*;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -39,6 +41,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     pub forum: String,
     pub ident: String,
@@ -149,9 +152,10 @@ async fn next(sub: &mut Option<Subscription>, floor: i64, shutdown: &mut watch::
 
 /// Server-Sent Events of a thread's changes. Send `Last-Event-ID` to resume: if the thread
 /// moved on meanwhile, the first events include `resync`.
-#[utoipa::path(get, path = "/api/v1/threads/live", params(LiveQuery), tag = "widget",
-    responses((status = 200, description = "text/event-stream of thread events"), (status = 404, body = crate::views::ErrorBody),
-        (status = 503, body = crate::views::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/threads/live", tag = "widget",
+    params(LiveQuery, ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen, to resume")),
+    responses((status = 200, description = "Server-Sent Events of the thread", content_type = "text/event-stream", body = crate::views::LiveEventView),
+        BadRequest, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
 pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: HeaderMap, Query(q): Query<LiveQuery>) -> Result<Response, ApiError> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let Start { sub, seq, first, permit } = start(&app, &caller, &q, last).await?;
@@ -191,9 +195,27 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
 }
 
 /// The same events over a WebSocket: each message is the JSON of one event (`type` says which).
-#[utoipa::path(get, path = "/api/v1/threads/live/ws", params(LiveQuery), tag = "widget",
-    responses((status = 101, description = "WebSocket of thread events"), (status = 503, body = crate::views::ErrorBody)))]
-pub async fn live_ws(State(app): State<AppState>, Who(caller): Who, Query(q): Query<LiveQuery>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+/// A request that is not a WebSocket upgrade gets 400 (426 on a connection that cannot be
+/// upgraded), in the API's error shape.
+#[utoipa::path(get, path = "/api/v1/threads/live/ws", tag = "widget",
+    params(LiveQuery, ("Connection" = String, Header), ("Upgrade" = String, Header), ("Sec-WebSocket-Version" = String, Header),
+        ("Sec-WebSocket-Key" = String, Header, description = "Any key; the answer's `Sec-WebSocket-Accept` is derived from it")),
+    responses((status = 101, description = "WebSocket of thread events"), BadRequest, Forbidden, NotFound, PayloadTooLarge, UpgradeRequired,
+        Internal, Unavailable))]
+pub async fn live_ws(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Query(q): Query<LiveQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            let mut resp = ApiError::new(ErrorCode::BadRequest, r.body_text()).into_response();
+            *resp.status_mut() = r.status();
+            return Ok(resp);
+        }
+    };
     let Start { sub, seq, first, permit } = start(&app, &caller, &q, None).await?;
     let shutdown = app.shutdown.clone();
     Ok(ws.max_message_size(4096).on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, permit)))

@@ -10,6 +10,7 @@
 //! - `/mail/moderate?t=`: a moderator approves, marks as spam or deletes a comment.
 
 use super::AppState;
+use crate::openapi::errors::PayloadTooLarge;
 use crate::http::error::status_of;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -82,7 +83,9 @@ fn button(path: &str, token: &str, label: &str) -> String {
 /// Shows what a confirmation link confirms, with a button.
 #[utoipa::path(get, path = "/mail/confirm", tag = "mail", operation_id = "mail_confirm_page", params(("t" = String, Query, description = "Token from the confirmation mail")),
     responses((status = 200, description = "A page with a Confirm button (nothing changes yet)", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn confirm_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = token(q).and_then(|t| app.svc.confirm_link(&t).map(|(f, e)| (t, f, e)));
     match r {
@@ -104,7 +107,9 @@ pub async fn confirm_page(State(app): State<AppState>, RawQuery(q): RawQuery) ->
 /// Confirms a subscription to a forum's reply mail (double opt-in).
 #[utoipa::path(post, path = "/mail/confirm", tag = "mail", operation_id = "mail_confirm", params(("t" = String, Query, description = "Token from the confirmation mail")),
     responses((status = 200, description = "Confirmed", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn confirm(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = match token(q) {
         Ok(t) => app.svc.confirm_subscription(&t).await,
@@ -128,7 +133,9 @@ pub async fn confirm(State(app): State<AppState>, RawQuery(q): RawQuery) -> Resp
 /// Shows what an unsubscribe link stops, with a button.
 #[utoipa::path(get, path = "/mail/unsubscribe", tag = "mail", operation_id = "mail_unsubscribe_page", params(("t" = String, Query, description = "Token from a notification's unsubscribe link")),
     responses((status = 200, description = "A page with an Unsubscribe button (nothing changes yet)", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn unsubscribe_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = token(q).and_then(|t| app.svc.unsubscribe_link(&t).map(|(f, e)| (t, f, e)));
     match r {
@@ -150,7 +157,9 @@ pub async fn unsubscribe_page(State(app): State<AppState>, RawQuery(q): RawQuery
 /// (body `List-Unsubscribe=One-Click`, which is not needed). Repeating it changes nothing.
 #[utoipa::path(post, path = "/mail/unsubscribe", tag = "mail", operation_id = "mail_unsubscribe", params(("t" = String, Query, description = "Token from a notification's unsubscribe link")),
     responses((status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn unsubscribe(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let r = match token(q) {
         Ok(t) => app.svc.unsubscribe(&t).await,
@@ -198,7 +207,9 @@ fn comment_block(l: &crate::service::outbox::ModLink) -> String {
 #[utoipa::path(get, path = "/mail/moderate", tag = "mail", operation_id = "mail_moderate_page", params(("t" = String, Query, description = "Token from a moderator's notice")),
     responses((status = 200, description = "A page with the action's button (nothing changes yet)", content_type = "text/html", body = String),
         (status = 403, description = "No longer a moderator of the forum", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn moderate_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let t = match token(q) {
         Ok(t) => t,
@@ -222,7 +233,9 @@ pub async fn moderate_page(State(app): State<AppState>, RawQuery(q): RawQuery) -
 #[utoipa::path(post, path = "/mail/moderate", tag = "mail", operation_id = "mail_moderate", params(("t" = String, Query, description = "Token from a moderator's notice")),
     responses((status = 200, description = "Done", content_type = "text/html", body = String),
         (status = 403, description = "No longer a moderator of the forum", content_type = "text/html", body = String),
-        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String)))]
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String), (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn moderate(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let t = match token(q) {
         Ok(t) => t,

@@ -56,6 +56,8 @@ pub struct AppParts {
 /// Builds the application's router.
 pub fn router(state: AppState) -> Router {
     let max_body = state.svc.config.limits.max_json_bytes;
+    // This server's document: its limits are in it.
+    let doc = bytes::Bytes::from(crate::openapi::document(&state.svc.config.limits));
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
@@ -107,7 +109,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api/v1", api)
-        .route("/api/openapi.json", get(openapi))
+        .route("/api/openapi.json", get(move || openapi(doc.clone())))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/statz", get(statz))
@@ -159,6 +161,6 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
+async fn openapi(doc: bytes::Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }

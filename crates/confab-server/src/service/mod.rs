@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod realtime;
 mod threads;
 
+pub use comments::VOTES_MAX;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough};

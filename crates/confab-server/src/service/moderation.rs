@@ -50,9 +50,9 @@ fn validate_webhooks(hooks: &[confab_core::model::Webhook]) -> Result<(), Domain
     }
     let mut seen = HashSet::new();
     for h in hooks {
-        let bad_url = || DomainError::invalid(format!("webhook url {:?} must be an absolute http(s) URL of at most 500 bytes", h.url));
+        let bad_url = || DomainError::invalid(format!("webhook url {:?} must be an absolute http(s) URL of at most 500 characters", h.url));
         let u = url::Url::parse(&h.url).map_err(|_| bad_url())?;
-        if h.url.len() > 500 || !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
+        if h.url.chars().count() > 500 || !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
             return Err(bad_url());
         }
         if !seen.insert(h.url.as_str()) {
@@ -300,7 +300,7 @@ impl Service {
                     Err(_) if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => value.to_lowercase(),
                     Err(_) => return Err(DomainError::invalid("value must be an IP address or an IP hash")),
                 },
-                BanKind::Account => value.parse::<i64>().map_err(|_| DomainError::invalid("value must be an account id"))?.to_string(),
+                BanKind::Account => confab_core::id::parse_id(value).ok_or_else(|| DomainError::invalid("value must be an account id"))?.to_string(),
             };
             targets.push((kind, value));
         }

@@ -58,6 +58,10 @@ impl Service {
 
     /// One page of a thread for `caller`, as JSON bytes with an ETag.
     pub async fn page(&self, req: PageRequest, caller: &Caller) -> Result<Arc<Page>, DomainError> {
+        // A bad cursor is refused whoever asks and whether or not the thread exists.
+        if let Some(c) = &req.cursor {
+            Cursor::decode(c, req.sort)?;
+        }
         // Fast path for anonymous readers: no account lookup at all.
         let vis = if caller.account.is_none() && caller.anon.is_none() {
             Visibility::Public
@@ -68,9 +72,6 @@ impl Service {
         // past its pin (the shared page may predate that write when it was written elsewhere).
         if vis == Visibility::Moderator || matches!(read_pin(), Some(ReadPin::At(_))) {
             return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
-        }
-        if let Some(c) = &req.cursor {
-            Cursor::decode(c, req.sort)?;
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
         let (version, fill_pin) = self.pages.current(req.forum.id, &ident);

@@ -16,6 +16,7 @@ mod mail;
 mod moderation;
 mod paging;
 mod queries;
+mod schema;
 mod sharding;
 mod tasks;
 mod webhooks;
