@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, the API suite again against
-# PostgreSQL, then the browser tests of the embed and dashboard in headless Chromium. Installs
+# PostgreSQL, schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), then the
+# browser tests of the embed and dashboard in headless Chromium. Installs
 # what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
 # packages with `npm ci`). Every server it starts lives on a free port with its data under a
 # temp dir, and is stopped afterwards: a throwaway PostgreSQL cluster (scripts/pg-cluster.sh,
@@ -63,6 +64,9 @@ cargo test --workspace
 echo "== cargo test: API suite against PostgreSQL"
 # (the tests that start PostgreSQL servers of their own ran in the step above)
 CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:: --skip pg::
+
+echo "== schema fuzzing (schemathesis)"
+CONFAB_BIN="$target_dir/debug/confab" scripts/schemathesis.sh
 
 if [ -f web/package.json ]; then
   echo "== browser tests"
