@@ -37,6 +37,28 @@ pub struct Config {
     pub bus: BusSettings,
     /// Live thread connections (SSE and WebSocket).
     pub realtime: RealtimeConfig,
+    /// Client connections: caps and read timeouts.
+    pub connections: ConnectionsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's line and headers; also how long a kept-alive
+    /// connection may wait idle for its next request, and a new one for its first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (408 past it).
+    pub body_timeout_secs: u64,
+    /// Connections this node holds at most (kept below the open-file limit); past it, 503.
+    pub max: usize,
+    /// Connections one client address holds at most (trusted proxies excepted); past it, 503.
+    pub max_per_ip: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig { header_timeout_secs: 10, body_timeout_secs: 10, max: 20_000, max_per_ip: 256 }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +101,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             bus: BusSettings::default(),
             realtime: RealtimeConfig::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@
 mod accounts;
 mod comments;
 mod moderation;
+pub mod passwords;
 pub mod outbox;
 pub mod realtime;
 mod threads;
@@ -104,6 +105,8 @@ pub struct Service {
     pub tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
     mod_mail: ReadThrough<ForumId, bool>,
+    /// Password hashing, bounded (a thread per core, a bounded queue).
+    passwords: passwords::Passwords,
 }
 
 impl Service {
@@ -131,6 +134,7 @@ impl Service {
             accounts: ReadThrough::new(100_000, Duration::from_secs(30)),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
             mod_mail: ReadThrough::new(100_000, Duration::from_secs(60)),
+            passwords: passwords::Passwords::new(0),
         });
         svc.refresh_forums().await?;
         Ok(svc)
