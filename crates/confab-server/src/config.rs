@@ -167,11 +167,27 @@ pub struct RateLimit {
     pub writes_per_minute_account: u32,
     /// Sign-up and log-in attempts per minute per client IP.
     pub auth_per_minute_ip: u32,
+    /// Log-in attempts per minute for one login name, from anywhere (password guessing spread
+    /// over many addresses); past it, 429 with Retry-After, and the allowance comes back
+    /// steadily: attempts are slowed, the account is never locked.
+    pub logins_per_minute_account: u32,
+    /// Votes and flags per hour per guest IP (on top of the write limits).
+    pub votes_per_hour_ip: u32,
+    /// Votes and flags per hour per signed-in account.
+    pub votes_per_hour_account: u32,
 }
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { enabled: true, writes_per_minute_ip: 30, writes_per_minute_account: 60, auth_per_minute_ip: 10 }
+        RateLimit {
+            enabled: true,
+            writes_per_minute_ip: 30,
+            writes_per_minute_account: 60,
+            auth_per_minute_ip: 10,
+            logins_per_minute_account: 5,
+            votes_per_hour_ip: 300,
+            votes_per_hour_account: 600,
+        }
     }
 }
 

@@ -59,8 +59,8 @@ pub fn router(state: AppState) -> Router {
     let body_rules = BodyRules { max: max_body, timeout: Duration::from_secs(state.svc.config.connections.body_timeout_secs.max(1)) };
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            origin.to_str().is_ok_and(|o| svc.forums.any_allows(o))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+            origin.to_str().is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
         }))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
@@ -119,6 +119,29 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(body_rules, read_body))
         .with_state(state)
+}
+
+/// Whether a browser on `origin` may read answers to (and send credentials with) a request
+/// for `path`. A forum's routes (`/forums/{forum}/...`: its queue, settings, bans, log) are
+/// open only to that forum's own sites; the forum list and forum creation only to the
+/// dashboard on this server (same origin, which needs no CORS); the widget's routes, whose
+/// forum is in the query or body, to any forum's sites (the service checks the origin against
+/// the forum the request names).
+fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    match path.strip_prefix("/forums") {
+        Some("" | "/") => false,
+        Some(rest) => {
+            let name = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+            let name = percent_decode(name);
+            svc.forums.get(&name).is_some_and(|f| f.settings.origin_allowed(origin))
+        }
+        None => svc.forums.any_allows(origin),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
 }
 
 async fn not_found() -> ApiError {

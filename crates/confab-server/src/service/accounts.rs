@@ -52,7 +52,7 @@ impl Service {
         let a = self
             .create_account(&body.username, body.email.as_deref(), &body.password, body.display_name.as_deref(), false)
             .await?;
-        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) })
+        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) })
     }
 
     pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {
@@ -67,8 +67,18 @@ impl Service {
         };
         let ok = self.passwords.verify(password.to_string(), hash).await?;
         match account {
-            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) }),
+            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) }),
             _ => Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password")),
+        }
+    }
+
+    /// Signs out: ends every session of the caller's account (a stolen or copied token stops
+    /// working too).
+    pub async fn logout(&self, caller: &Caller) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        match caller.account {
+            Some(id) => self.end_sessions(id).await,
+            None => Ok(()),
         }
     }
 
@@ -91,10 +101,14 @@ impl Service {
         }
     }
 
-    /// Grants or revokes moderation of a forum.
+    /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
+    /// dashboard left open somewhere stops acting with the old rights.
     pub async fn set_moderator(&self, account: &Account, forum: &str, on: bool) -> Result<(), DomainError> {
         let f = self.forum(forum)?;
         self.store.set_moderator(account.id, f.id, on).await?;
+        if !on {
+            self.store.end_sessions(account.id).await?;
+        }
         self.forget_account(account.id).await;
         self.forget_moderators(f.id).await;
         Ok(())
