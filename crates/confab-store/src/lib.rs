@@ -314,6 +314,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()>;
     /// Ends every session of an account (moves its session generation).
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
+    /// Gives an account an e-mail address (its owner confirmed it); `Conflict` when another
+    /// account holds it.
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
+    /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.
+    async fn enqueue_task(&self, shard: confab_core::id::LogicalShard, task: NewTask) -> StoreResult<()>;
 
     async fn add_ban(
         &self,
