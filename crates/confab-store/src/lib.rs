@@ -12,7 +12,7 @@
 //! transaction as the row that caused them. Reading a page of a thread costs a fixed number of
 //! statements whatever the thread's size; [`Store::query_count`] lets tests prove it.
 //!
-//! Tasks (DESIGN.md section 6) are a transactional outbox: [`NewComment::tasks`] and the tasks
+//! Tasks are a transactional outbox: [`NewComment::tasks`] and the tasks
 //! given to [`Store::set_status`] are written in the same transaction as the change that causes
 //! them, so a task exists exactly when its change committed. Workers claim due tasks with a
 //! lease ([`Store::claim_tasks`]); a claim is identified by its attempt number, so a worker whose

@@ -1,5 +1,5 @@
 //! Confab's background work: a small worker that runs the task outbox, and the handlers for
-//! the tasks Confab writes (DESIGN.md section 6).
+//! the tasks Confab writes.
 //!
 //! Layout:
 //! - [`Worker`] (in `runner`): the claim / run / retry loop. It knows tasks only by kind and
