@@ -6,8 +6,11 @@
 //!   request, and a bare connect that never sends a byte);
 //! - a request body must arrive within `body_timeout_secs` (408 past it; `http/mod.rs`);
 //! - a node holds at most `max` connections, and one client address at most `max_per_ip`
-//!   (trusted proxies excepted: they carry many clients); past either, the connection gets a
-//!   503 with `Retry-After` and is closed, without reading anything;
+//!   (trusted proxies excepted: they carry many clients); past the address cap the connection
+//!   gets a 503 with `Retry-After` and is closed, without reading anything. At the node cap the
+//!   oldest connection that has not yet sent a whole request is closed to make room (a
+//!   slow-sending crowd from many addresses cannot keep everyone else out); only when every
+//!   connection is serving a request does a new one get the 503;
 //! - at start the open-file limit is raised to the hard limit where the OS allows, and `max`
 //!   is kept below it so that accepting never fails for want of descriptors.
 //!
@@ -50,6 +53,54 @@ pub fn effective_max(configured: usize, fd_limit: Option<u64>) -> usize {
     match fd_limit {
         Some(fds) => configured.min(fds.saturating_sub(RESERVED_FDS).max(16) as usize),
         None => configured,
+    }
+}
+
+/// Connections that have not yet sent a whole request, oldest first: the ones closed to make
+/// room when the node is at its cap.
+#[derive(Default)]
+struct Unserved {
+    next: std::sync::atomic::AtomicU64,
+    waiting: Mutex<std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>>,
+}
+
+/// A connection's entry in [`Unserved`]: removed on its first request, or when it ends.
+struct UnservedSlot {
+    table: Arc<Unserved>,
+    seq: u64,
+}
+
+impl Unserved {
+    fn enter(self: &Arc<Self>) -> (UnservedSlot, Arc<tokio::sync::Notify>) {
+        let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let evict = Arc::new(tokio::sync::Notify::new());
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, evict.clone());
+        (UnservedSlot { table: self.clone(), seq }, evict)
+    }
+
+    /// Tells the oldest connection still waiting for its first request to close. False when
+    /// there is none.
+    fn evict_oldest(&self) -> bool {
+        let oldest = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop_first();
+        match oldest {
+            Some((_, evict)) => {
+                evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl UnservedSlot {
+    fn served(&self) {
+        self.table.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.seq);
+    }
+}
+
+impl Drop for UnservedSlot {
+    fn drop(&mut self) {
+        self.served();
     }
 }
 
@@ -119,6 +170,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(max));
     let per_ip = Arc::new(PerIp::default());
+    let unserved = Arc::new(Unserved::default());
     let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
     // Every connection task holds a receiver; shutdown is seen by all, and the loop waits
     // until the last one is dropped.
@@ -138,9 +190,23 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit): Result<OwnedSemaphorePermit, _> = slots.clone().try_acquire_owned() else {
-            tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
-            continue;
+        let permit: OwnedSemaphorePermit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // At the cap: close the oldest connection that has sent nothing whole yet, and take
+            // its place once it is gone (moments later).
+            Err(_) if unserved.evict_oldest() => {
+                match tokio::time::timeout(Duration::from_millis(500), slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
+                        continue;
+                    }
+                }
+            }
+            Err(_) => {
+                tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
+                continue;
+            }
         };
         let ip_slot = if trusted_proxies.contains(&peer.ip()) {
             None
@@ -157,10 +223,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let mut stop = stop_rx.clone();
+        let (waiting, evict) = unserved.enter();
         tokio::spawn(async move {
             let _held = (permit, ip_slot);
+            let waiting = Arc::new(waiting);
+            let first_request = waiting.clone();
             let svc = TowerToHyperService::new(
                 app.map_request(move |mut req: axum::http::Request<Incoming>| {
+                    first_request.served();
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req.map(axum::body::Body::new)
                 }),
@@ -171,6 +241,8 @@ pub async fn serve(
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
+                // Closed to make room (it had not sent a whole request): dropping it closes it.
+                () = evict.notified() => return,
                 _ = stop.wait_for(|s| *s) => {}
             }
             // Shutting down: finish the request in flight, then close.
@@ -198,6 +270,23 @@ mod tests {
         assert!(t.take([10, 0, 0, 2].into(), 2).is_some());
         drop(a);
         assert!(t.take(ip, 2).is_some());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_unserved_connection_is_evicted_first() {
+        let t = Arc::new(Unserved::default());
+        let (a, ea) = t.enter();
+        let (b, eb) = t.enter();
+        let (_c, ec) = t.enter();
+        a.served(); // a sent a request: not evictable
+        assert!(t.evict_oldest());
+        // b, the oldest still waiting, was told; c was not.
+        tokio::time::timeout(Duration::from_millis(100), eb.notified()).await.expect("b evicted");
+        assert!(tokio::time::timeout(Duration::from_millis(20), ec.notified()).await.is_err());
+        assert!(tokio::time::timeout(Duration::from_millis(20), ea.notified()).await.is_err());
+        drop(b);
+        assert!(t.evict_oldest(), "c is next");
+        assert!(!t.evict_oldest(), "none left");
     }
 
     #[test]

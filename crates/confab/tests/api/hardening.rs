@@ -84,6 +84,31 @@ async fn half_sent_requests_and_bare_connects_are_dropped_and_the_server_keeps_a
 }
 
 #[tokio::test]
+async fn at_the_node_cap_a_crowd_of_slow_senders_gives_way_to_real_requests() {
+    let mut c = config();
+    c.connections.header_timeout_secs = 30; // the crowd is not timed out during this test
+    c.connections.max = 6;
+    let app = spawn_with(c).await;
+    let to = addr(&app);
+    let mut crowd = Vec::new();
+    for i in 0..6u8 {
+        let mut s = connect_from([127, 0, 1, 10 + i], to).await;
+        s.write_all(b"GET /x").await.unwrap();
+        crowd.push(s);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every slot is held by someone who has not sent a whole request: a real request still gets
+    // in, in place of the oldest of them.
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = app.get("/healthz", &As::guest()).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    read_to_close(&mut crowd[0], Duration::from_secs(3)).await.expect("the oldest slow sender was closed");
+}
+
+#[tokio::test]
 async fn a_body_that_does_not_arrive_gets_408_within_the_body_timeout() {
     let app = spawn_with(timeouts_config()).await;
     let mut s = TcpStream::connect(addr(&app)).await.unwrap();
