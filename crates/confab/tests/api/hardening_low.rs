@@ -1,0 +1,51 @@
+//! Issue 9, items 10, 12, 13 and 14: invisible and bidi-control text, `X-Forwarded-For` hops
+//! with ports, the thread fragment's CSP and private answers' `Cache-Control`, webhook targets
+//! that embed an internal IPv4 address, and secrets in the configuration.
+
+use std::process::{Command, Stdio};
+
+/// Runs `confab serve` with `env` until it exits (it cannot start: nothing listens for its
+/// databases) and returns what it wrote to stderr.
+fn serve_output(dir: &std::path::Path, env: &[(&str, &str)], config: Option<&std::path::Path>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    if let Some(f) = config {
+        cmd.arg("--config").arg(f);
+    }
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(dir).env("CONFAB_LOG", "trace").stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run confab");
+    assert!(!out.status.success(), "confab serve was expected to fail to start");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn configured_secrets_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = "127.0.0.1:1";
+    // Connection strings with passwords: the server fails to reach them and says so.
+    let out = serve_output(
+        dir.path(),
+        &[
+            ("CONFAB_POSTGRES__CONTROL", &format!("postgres://confab:pg-pass-2718@{refused}/confab")),
+            ("CONFAB_BUS__REDIS_URL", &format!("redis://:redis-pass-1618@{refused}/0")),
+            ("CONFAB_MAIL__PASSWORD", "smtp-pass-1414"),
+            ("CONFAB_SECRET", "server-secret-1732-0123456789abcdef"),
+        ],
+        None,
+    );
+    for secret in ["pg-pass-2718", "redis-pass-1618", "smtp-pass-1414", "server-secret-1732"] {
+        assert!(!out.contains(secret), "{secret} printed:\n{out}");
+    }
+    // A secret that reads as a number (TOML) is refused without echoing it.
+    let out = serve_output(dir.path(), &[("CONFAB_MAIL__PASSWORD", "31415926535")], None);
+    assert!(!out.contains("31415926535"), "{out}");
+    assert!(out.contains("mail.password") || out.contains("password"), "the key is named: {out}");
+    // A syntax error on a secret's line of the file is reported by position, not by quoting it.
+    let f = dir.path().join("c.toml");
+    std::fs::write(&f, "[mail]\nsmtp_host = \"mail.example\"\npassword = hunter2-unquoted\n").unwrap();
+    let out = serve_output(dir.path(), &[], Some(&f));
+    assert!(!out.contains("hunter2-unquoted"), "{out}");
+    assert!(out.contains("line 3"), "the position is given: {out}");
+}
