@@ -2,7 +2,51 @@
 //! with ports, the thread fragment's CSP and private answers' `Cache-Control`, webhook targets
 //! that embed an internal IPv4 address, and secrets in the configuration.
 
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
 use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn forwarded_for_hops_with_ports_are_parsed() {
+    let mut c = config();
+    c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    c.rate_limit.enabled = true;
+    c.rate_limit.writes_per_minute_ip = 2;
+    let app = spawn_with(c).await;
+    // The proxy wrote the client as `ip:port` (or `[v6]:port`); the hops left of it are the
+    // client's own. Rotating them must not rotate the rate limit's key.
+    for (client, ident) in [("203.0.113.7:51234", "/xff4"), ("[2001:db8::7]:443", "/xff6")] {
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            let r = app
+                .http
+                .post(format!("{}/api/v1/comments", app.base))
+                .header("x-forwarded-for", format!("198.51.100.{i}, {client}"))
+                .json(&json!({"forum": "demo", "ident": ident, "body": "x", "author_name": "A"}))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status());
+        }
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS], "client {client}");
+    }
+    // An unparseable hop: nothing left of it is believed; the client is the hop right of it
+    // (here the proxy itself, which has its own allowance).
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/comments", app.base))
+            .header("x-forwarded-for", format!("198.51.100.{i}, unknown"))
+            .json(&json!({"forum": "demo", "ident": "/xffbad", "body": "x", "author_name": "A"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+    }
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]);
+}
 
 /// Runs `confab serve` with `env` until it exits (it cannot start: nothing listens for its
 /// databases) and returns what it wrote to stderr.
