@@ -48,6 +48,25 @@ async fn forwarded_for_hops_with_ports_are_parsed() {
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]);
 }
 
+#[tokio::test]
+async fn thread_fragment_has_a_strict_csp() {
+    let app = spawn().await;
+    app.comment("/csp", "hello [link](https://example.com)", None).await;
+    let url = format!("{}/embed/thread.html?forum=demo&ident=%2Fcsp", app.base);
+    let r = app.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let etag = r.headers().get("etag").unwrap().clone();
+    for directive in ["default-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'", "sandbox"] {
+        assert!(csp.split(';').any(|d| d.trim() == directive), "{directive} missing from {csp:?}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    // The 304 carries it too (a browser may show the cached body under the new headers).
+    let r = app.http.get(&url).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()), Some(csp.as_str()));
+}
+
 /// Runs `confab serve` with `env` until it exits (it cannot start: nothing listens for its
 /// databases) and returns what it wrote to stderr.
 fn serve_output(dir: &std::path::Path, env: &[(&str, &str)], config: Option<&std::path::Path>) -> String {
