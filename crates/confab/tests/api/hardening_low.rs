@@ -3,8 +3,8 @@
 //! that embed an internal IPv4 address, and secrets in the configuration.
 
 use crate::helpers::*;
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
 #[tokio::test]
@@ -65,6 +65,39 @@ async fn thread_fragment_has_a_strict_csp() {
     let r = app.http.get(&url).header("if-none-match", etag).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()), Some(csp.as_str()));
+}
+
+#[tokio::test]
+async fn private_answers_are_never_stored() {
+    let app = spawn().await;
+    let modr = app.account("cachemod", false, &["demo"]).await;
+    let other = app.account("cacheother", false, &[]).await;
+    let cases: Vec<(Method, &str, Option<Value>, As, StatusCode)> = vec![
+        (Method::GET, "/api/v1/me", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/me", None, As::guest(), StatusCode::UNAUTHORIZED),
+        (Method::GET, "/api/v1/forums", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/forums", None, As::guest(), StatusCode::UNAUTHORIZED),
+        (Method::GET, "/api/v1/forums/demo", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/forums/demo", None, As::bearer(&other), StatusCode::FORBIDDEN),
+        (Method::GET, "/api/v1/forums/nope", None, As::bearer(&modr), StatusCode::NOT_FOUND),
+        (Method::GET, "/api/v1/forums/demo/comments?queue=pending", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/forums/demo/comments?before=nonsense", None, As::bearer(&modr), StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/forums/demo/bans", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/forums/demo/log", None, As::bearer(&modr), StatusCode::OK),
+        (Method::GET, "/api/v1/forums/demo/stats", None, As::bearer(&modr), StatusCode::OK),
+        (Method::PATCH, "/api/v1/forums/demo", Some(json!({"title": 5})), As::bearer(&modr), StatusCode::BAD_REQUEST),
+        (Method::POST, "/api/v1/sessions", Some(json!({"login": "cachemod", "password": "correct horse battery"})), As::guest(), StatusCode::OK),
+        (Method::POST, "/api/v1/sessions", Some(json!({"login": "cachemod", "password": "wrong horse battery"})), As::guest(), StatusCode::UNAUTHORIZED),
+    ];
+    for (method, path, body, who, want) in cases {
+        let r = app.req(method.clone(), path, body, &who).await;
+        assert_eq!(r.status, want, "{method} {path}: {:?}", r.body);
+        assert_eq!(r.header("cache-control"), Some("private, no-store"), "{method} {path} ({})", r.status);
+    }
+    // Public answers keep their own caching.
+    app.comment("/cache", "x", None).await;
+    let r = app.get("/api/v1/counts?forum=demo&ident=%2Fcache", &As::guest()).await;
+    assert_eq!(r.header("cache-control"), Some("public, max-age=5"));
 }
 
 /// Runs `confab serve` with `env` until it exits (it cannot start: nothing listens for its
