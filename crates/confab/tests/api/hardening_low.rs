@@ -3,6 +3,7 @@
 //! that embed an internal IPv4 address, and secrets in the configuration.
 
 use crate::helpers::*;
+use crate::webhooks::{set_hooks, Receiver, SECRET};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -98,6 +99,43 @@ async fn private_answers_are_never_stored() {
     app.comment("/cache", "x", None).await;
     let r = app.get("/api/v1/counts?forum=demo&ident=%2Fcache", &As::guest()).await;
     assert_eq!(r.header("cache-control"), Some("public, max-age=5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_addresses_that_embed_an_internal_ipv4_are_refused() {
+    let rx = Receiver::start(&[], 200).await;
+    let port = rx.url.split(':').nth(2).and_then(|s| s.split('/').next()).unwrap().to_string();
+    let mut c = config();
+    fast_tasks(&mut c);
+    c.webhooks.allow_private_targets = false;
+    c.tasks.max_attempts = 2;
+    let app = spawn_with(c).await;
+    app.forum("embedded", json!({})).await;
+    let modr = app.account("embeddedmod", false, &["embedded"]).await;
+    let urls: Vec<String> = [
+        "[::127.0.0.1]",           // IPv4-compatible
+        "[::ffff:0:127.0.0.1]",    // IPv4-translated (SIIT)
+        "[2002:7f00:1::]",         // 6to4 of 127.0.0.1
+        "[2002:a00:1::1]",         // 6to4 of 10.0.0.1
+        "[64:ff9b::a00:1]",        // NAT64 of 10.0.0.1
+        "[2001:0:4136:e378:8000:63bf:f5ff:fffe]", // Teredo (client 10.0.0.1)
+        "[fec0::1]",               // site-local
+    ]
+    .iter()
+    .map(|h| format!("http://{h}:{port}/hook"))
+    .collect();
+    let hooks: Vec<Value> = urls.iter().map(|u| json!({"url": u, "secret": SECRET, "events": ["comment.created"]})).collect();
+    let r = set_hooks(&app, "embedded", &modr, json!(hooks)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    app.post_comment("embedded", "/e", "x", None, &As::guest()).await;
+    let tasks = app.settle().await;
+    assert_eq!(tasks.len(), urls.len());
+    for t in &tasks {
+        let url = t.payload_json()["url"].as_str().unwrap().to_string();
+        assert_eq!((t.state.as_str(), t.attempts), ("parked", 1), "{url}: an internal address is parked at once: {t:?}");
+        assert!(t.last_error.as_deref().unwrap().contains("internal address"), "{url}: {t:?}");
+    }
+    assert!(rx.requests().is_empty());
 }
 
 /// Runs `confab serve` with `env` until it exits (it cannot start: nothing listens for its
