@@ -8,6 +8,106 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
+const OPENERS: [char; 7] = ['\u{202A}', '\u{202B}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}'];
+
+/// Whether every bidi embedding, override and isolate in `s` is closed, in order, before the
+/// end of `s` (the Unicode bidi algorithm's pairing: a PDI closes the innermost isolate and
+/// whatever embeddings were opened inside it).
+fn bidi_balanced(s: &str) -> bool {
+    let mut stack: Vec<bool> = Vec::new(); // true: isolate
+    for c in s.chars() {
+        match c {
+            '\u{202A}' | '\u{202B}' | '\u{202D}' | '\u{202E}' => stack.push(false),
+            '\u{2066}' | '\u{2067}' | '\u{2068}' => stack.push(true),
+            '\u{202C}' => {
+                if stack.pop() != Some(false) {
+                    return false;
+                }
+            }
+            '\u{2069}' => {
+                let Some(i) = stack.iter().rposition(|&iso| iso) else { return false };
+                stack.truncate(i);
+            }
+            _ => {}
+        }
+    }
+    stack.is_empty()
+}
+
+#[tokio::test]
+async fn invisible_only_text_is_refused() {
+    let app = spawn().await;
+    let post = |body: &str, name: &str| json!({"forum": "demo", "ident": "/invisible", "body": body, "author_name": name});
+    for body in ["\u{200B}", "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}", " \u{202E} ", "\u{2066}\u{2069}\n\u{200E}", "\u{00AD}\u{3164}"] {
+        let r = app.post("/api/v1/comments", post(body, "Ann"), &As::guest()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "body {body:?}: {:?}", r.body);
+    }
+    for name in ["\u{200B}", "\u{202E}\u{202C}", "\u{FEFF} \u{2060}"] {
+        let r = app.post("/api/v1/comments", post("hello", name), &As::guest()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "name {name:?}: {:?}", r.body);
+    }
+    let r = app
+        .post("/api/v1/accounts", json!({"username": "invisible", "password": "correct horse battery", "display_name": "\u{200B}\u{200D}"}), &As::guest())
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "display name: {:?}", r.body);
+    // Zero-width characters inside visible text stay (ZWJ joins emoji, ZWNJ matters in Persian).
+    let r = app.post("/api/v1/comments", post("\u{1F468}\u{200D}\u{1F469} \u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}", "Ann\u{200B}"), &As::guest()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(r.body["body"].as_str().unwrap().contains('\u{200D}'), "{:?}", r.body);
+    assert_eq!(r.body["author"]["name"], "Ann", "invisible characters at a name's ends are trimmed");
+    // A title of nothing visible is no title.
+    let r = app
+        .post("/api/v1/comments", json!({"forum": "demo", "ident": "/invisible-title", "body": "x", "title": "\u{200B}\u{2060}"}), &As::guest())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let p = app.page("/invisible-title", "", &As::guest()).await;
+    assert_eq!(p.body["thread"]["title"], Value::Null, "{:?}", p.body["thread"]);
+}
+
+#[tokio::test]
+async fn bidi_controls_never_reach_html_unbalanced() {
+    let app = spawn().await;
+    let post = |body: &str, name: &str| json!({"forum": "demo", "ident": "/bidi", "body": body, "author_name": name});
+    let bodies = [
+        "price: \u{202E}0.01 USD",
+        "*\u{202E}emphasis* after\n\nnext \u{2067}isolate",
+        "nested \u{202B}a \u{2066}b\u{202C} c",
+        "closers first \u{202C}\u{2069} then text",
+        // Entities are decoded by the markdown parser, after the input rules ran.
+        "entity &#x202E;reversed and &#8295;isolated",
+        "- item \u{202D}one\n- item two\n\n> quote \u{202E}x",
+        "`code \u{202E}span` and ```x\u{202E}```",
+    ];
+    for body in bodies {
+        let r = app.post("/api/v1/comments", post(body, "Bidi"), &As::guest()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{body:?}: {:?}", r.body);
+        let html = r.body["body_html"].as_str().unwrap();
+        assert!(bidi_balanced(html), "body {body:?} rendered unbalanced: {html:?}");
+        assert!(bidi_balanced(r.body["body"].as_str().unwrap()), "source kept unbalanced: {:?}", r.body["body"]);
+        // Each of the server's block elements is balanced on its own, so nothing leaks into the
+        // next block: no paragraph or list item ends with a control still open.
+        for block in html.split("</p>").flat_map(|b| b.split("</li>")) {
+            assert!(bidi_balanced(block), "block {block:?} of {html:?}");
+        }
+    }
+    // Paired controls are kept: right-to-left text in a left-to-right comment.
+    let r = app.post("/api/v1/comments", post("he said \u{2067}\u{0645}\u{0631}\u{062D}\u{0628}\u{0627}\u{2069} and \u{202B}x\u{202C}", "Bidi"), &As::guest()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let html = r.body["body_html"].as_str().unwrap();
+    assert!(OPENERS.iter().filter(|c| html.contains(**c)).count() == 2 && bidi_balanced(html), "{html:?}");
+    for name in ["\u{202E}evil", "a\u{202E}b", "x\u{2067}y\u{2069}\u{2069}\u{202C}z"] {
+        let r = app.post("/api/v1/comments", post("hi", name), &As::guest()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name:?}: {:?}", r.body);
+        let shown = r.body["author"]["name"].as_str().unwrap();
+        assert!(bidi_balanced(shown), "name {name:?} stored as {shown:?}");
+    }
+    // The server-rendered fragment carries the same balanced HTML.
+    let (status, _, html) = app.get_page(&format!("{}/embed/thread.html?forum=demo&ident=%2Fbidi", app.base)).await;
+    assert_eq!(status, StatusCode::OK);
+    let visible = html.split("<script").next().unwrap();
+    assert!(bidi_balanced(visible), "{visible:?}");
+}
+
 #[tokio::test]
 async fn forwarded_for_hops_with_ports_are_parsed() {
     let mut c = config();
