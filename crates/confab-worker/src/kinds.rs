@@ -34,6 +34,9 @@ pub struct WebhookPayload {
 pub struct ConfirmPayload {
     pub forum_id: ForumId,
     pub email: String,
+    /// Who asked (tasks written before owners were kept have none).
+    #[serde(default)]
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,8 +70,8 @@ pub fn webhook(event: WebhookEvent, url: &str, forum: ForumId, comment: Option<C
     NewTask::new(WEBHOOK, p)
 }
 
-pub fn mail_confirm(forum: ForumId, email: &str) -> NewTask {
-    NewTask::new(MAIL_CONFIRM, json!({"forum_id": forum, "email": email}))
+pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {
+    NewTask::new(MAIL_CONFIRM, json!({"forum_id": forum, "email": email, "owner": owner}))
 }
 
 /// A reply notification about `comment` (`None` for a new comment).

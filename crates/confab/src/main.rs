@@ -136,6 +136,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if let Some(r) = rate_limit {
                 config.rate_limit.enabled = r == "on";
+                if r != "on" {
+                    // A load test is one machine playing every client.
+                    config.connections.max_per_ip = usize::MAX;
+                }
             }
             match role.as_str() {
                 "worker" => tasks::run_worker(config).await,

@@ -12,7 +12,7 @@ use std::path::Path;
 /// The top-level keys of [`Config`] (a test checks this against `confab.example.toml`).
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen", "data_dir", "secret", "trusted_proxies", "demo_forum", "limits", "rate_limit", "cache", "sqlite", "postgres", "tasks",
-    "mail", "webhooks", "bus", "realtime",
+    "mail", "webhooks", "bus", "realtime", "connections",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

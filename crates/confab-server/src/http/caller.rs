@@ -1,4 +1,5 @@
-//! Who is calling: built from signed tokens and the connection, with no database access.
+//! Who is calling: built from signed tokens and the connection. The one read is the
+//! account's session generation, through the account cache.
 
 use super::AppState;
 use crate::service::Caller;
@@ -97,12 +98,18 @@ impl FromRequestParts<AppState> for Who {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let (account, cookie_auth) = match bearer {
-            Some(t) => (svc.verify_session(t), false),
+            Some(t) => (svc.session_account(t).await, false),
             None => match cookie(h, SESSION_COOKIE) {
-                Some(t) => (svc.verify_session(t), true),
+                Some(t) => (svc.session_account(t).await, true),
                 None => (None, false),
             },
         };
+        // Confab does not terminate TLS; a trusted proxy that does says so.
+        let https = svc.config.trusted_proxies.contains(&peer)
+            && h.get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
         let anon = h
             .get(ANON_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -121,6 +128,7 @@ impl FromRequestParts<AppState> for Who {
             ip,
             foreign_origin,
             edit_token,
+            https,
         }))
     }
 }

@@ -253,6 +253,7 @@ async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, St
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         foreign_origin: None,
         edit_token: None,
+        https: false,
     };
     let forum_name = req.forum.name.clone();
     let sort = match req.sort {

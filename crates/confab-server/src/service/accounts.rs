@@ -1,46 +1,11 @@
-//! Accounts and sessions. Passwords are hashed with argon2id off the async threads.
+//! Accounts and sessions. Passwords are hashed and checked by `passwords` (bounded).
 
 use super::{Caller, Service};
 use crate::views::{AccountView, SessionView, SignupBody};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use confab_core::input::{AuthorName, Email, Password, Username};
 use confab_core::model::Account;
 use confab_core::{DomainError, ErrorCode};
 use confab_store::NewAccount;
-use std::sync::OnceLock;
-
-async fn hash_password(p: Password) -> Result<String, DomainError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(p.as_str().as_bytes(), &salt).map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| DomainError::internal())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "argon2 hashing failed");
-        DomainError::internal()
-    })
-}
-
-async fn verify_password(p: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// A hash of a random password, verified against when the login names no account, so that
-/// a wrong username takes as long as a wrong password.
-fn decoy_hash() -> String {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(b"decoy-password", &salt).map(|h| h.to_string()).unwrap_or_default()
-    })
-    .clone()
-}
 
 impl Service {
     pub fn account_view(&self, a: &Account, with_email: bool) -> AccountView {
@@ -70,7 +35,7 @@ impl Service {
             Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?.as_str().to_string(),
             None => username.as_str().to_string(),
         };
-        let password_hash = hash_password(password).await?;
+        let password_hash = self.passwords.hash(password).await?;
         self.store
             .create_account(NewAccount {
                 username: username.as_str().to_string(),
@@ -87,7 +52,7 @@ impl Service {
         let a = self
             .create_account(&body.username, body.email.as_deref(), &body.password, body.display_name.as_deref(), false)
             .await?;
-        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) })
+        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) })
     }
 
     pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {
@@ -97,13 +62,23 @@ impl Service {
         }
         let found = self.store.credentials(login.trim()).await?;
         let (account, hash) = match found {
-            Some((a, h)) => (Some(a), h),
-            None => (None, decoy_hash()),
+            Some((a, h)) => (Some(a), Some(h)),
+            None => (None, None),
         };
-        let ok = verify_password(password.to_string(), hash).await;
+        let ok = self.passwords.verify(password.to_string(), hash).await?;
         match account {
-            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) }),
+            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) }),
             _ => Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password")),
+        }
+    }
+
+    /// Signs out: ends every session of the caller's account (a stolen or copied token stops
+    /// working too).
+    pub async fn logout(&self, caller: &Caller) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        match caller.account {
+            Some(id) => self.end_sessions(id).await,
+            None => Ok(()),
         }
     }
 
@@ -126,10 +101,14 @@ impl Service {
         }
     }
 
-    /// Grants or revokes moderation of a forum.
+    /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
+    /// dashboard left open somewhere stops acting with the old rights.
     pub async fn set_moderator(&self, account: &Account, forum: &str, on: bool) -> Result<(), DomainError> {
         let f = self.forum(forum)?;
         self.store.set_moderator(account.id, f.id, on).await?;
+        if !on {
+            self.store.end_sessions(account.id).await?;
+        }
         self.forget_account(account.id).await;
         self.forget_moderators(f.id).await;
         Ok(())

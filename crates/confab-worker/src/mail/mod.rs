@@ -180,18 +180,19 @@ impl MailHandlers {
         let p: ConfirmPayload = payload(task)?;
         let Some(forum) = self.forum(p.forum_id).await? else { return Ok(()) };
         let sub = self.store.subscription(forum.id, &p.email).await.map_err(retry)?;
-        if sub.map(|s| s.state) != Some(SubState::Pending) {
-            tracing::info!(task = task.id, "subscription is no longer pending; no confirmation needed");
+        let needed = sub.is_some_and(|s| s.state == SubState::Pending || (s.state == SubState::Confirmed && s.owner != p.owner));
+        if !needed {
+            tracing::info!(task = task.id, "subscription is confirmed for this owner, or was withdrawn; no confirmation needed");
             return Ok(());
         }
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
         if !done.iter().any(|d| d == "mail")
-            && !self.store.claim_confirmation(forum.id, &p.email, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
+            && !self.store.claim_confirmation(forum.id, &p.email, &p.owner, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
         {
             tracing::info!(task = task.id, "a confirmation went to this address within the hour; not sending another");
             return Ok(());
         }
-        let token = links::confirm_token(&self.signer, forum.id, &p.email, confab_core::now_ms());
+        let token = links::confirm_token(&self.signer, forum.id, &p.email, &p.owner, confab_core::now_ms());
         let msg = compose::confirm(&forum.settings.title, &links::url(&self.base, links::CONFIRM_PATH, &token));
         self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
     }
@@ -206,11 +207,14 @@ impl MailHandlers {
         let Some(parent) = reply.parent_id else { return Ok(()) };
         let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else { return Ok(()) };
         let Some(forum) = self.forum(reply.forum_id).await? else { return Ok(()) };
-        let sub = self.store.subscription(forum.id, &watcher).await.map_err(retry)?;
-        if sub.map(|s| s.state) != Some(SubState::Confirmed) {
-            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed");
+        let sub = self.store.subscription(forum.id, &watcher.email).await.map_err(retry)?;
+        // Mailed only when whoever asked with this comment is the one who confirmed the address:
+        // typing someone else's address into the form never mails them.
+        if !sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
+            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed at this address");
             return Ok(());
         }
+        let watcher = watcher.email;
         let (author, author_email) = self.author(&reply).await?;
         if author_email.is_some_and(|e| e.eq_ignore_ascii_case(&watcher)) {
             return Ok(());

@@ -279,9 +279,11 @@ async fn concurrent_changes_each_get_their_own_sequence_number() {
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..20 {
         let (http, base, id) = (app.http.clone(), app.base.clone(), id.clone());
+        // Each vote from a voter of its own (tokenless votes from one address are one voter).
+        let voter = app.svc.new_anon_token().1;
         writes.spawn(async move {
             let r = if i % 2 == 0 {
-                http.post(format!("{base}/api/v1/comments/{id}/vote")).json(&json!({"value": 1})).send().await
+                http.post(format!("{base}/api/v1/comments/{id}/vote")).header("x-confab-anon", voter).json(&json!({"value": 1})).send().await
             } else {
                 http.post(format!("{base}/api/v1/comments"))
                     .json(&json!({"forum": "demo", "ident": "/race", "body": format!("c{i}"), "author_name": "r"}))

@@ -11,6 +11,7 @@ mod accounts;
 mod bad_input;
 mod comments;
 mod durability;
+mod hardening;
 mod hardening_low;
 mod live;
 mod mail;
