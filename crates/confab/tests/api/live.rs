@@ -249,8 +249,15 @@ async fn a_comment_on_node_a_reaches_a_client_of_node_b_and_redis_outages_degrad
     // Redis goes away: posting and reading still work; live clients are told to poll.
     drop(redis.take());
     assert_eq!(sse.next(WAIT).await.name, "degraded");
-    assert_eq!(post(a.clone(), "while redis is down").await.status(), StatusCode::CREATED);
-    let page: Value = http.get(format!("{b}/api/v1/comments?forum=demo&ident=/two")).send().await.unwrap().json().await.unwrap();
+    let r = post(a.clone(), "while redis is down").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // The writer's read-your-writes pin goes with it to node B, as the widget's does (without
+    // it, B may read a replica that has not replayed the post yet).
+    let mut read = http.get(format!("{b}/api/v1/comments?forum=demo&ident=/two"));
+    if let Some(pin) = r.headers().get("x-confab-pin") {
+        read = read.header("x-confab-pin", pin.clone());
+    }
+    let page: Value = read.send().await.unwrap().json().await.unwrap();
     assert_eq!(page["thread"]["comment_count"], 2);
 
     // Redis is back: clients are told to re-sync, and events flow again.
