@@ -1,7 +1,7 @@
 //! Confab's domain: the types every other crate speaks, with no I/O.
 //!
 //! Layout:
-//! - [`id`]: 64-bit time-ordered ids that carry their logical shard (DESIGN.md section 2).
+//! - [`id`]: 64-bit time-ordered ids that carry their logical shard.
 //! - [`ident`]: thread identifier normalization (URLs with tracking noise map to one thread).
 //! - [`input`]: parsed user input (`CommentBody`, `AuthorName`, ...); a value that exists is valid.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.

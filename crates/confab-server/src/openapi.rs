@@ -13,7 +13,7 @@ use utoipa::OpenApi;
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
         crate::http::live::live_sse, crate::http::live::live_ws,
-        mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate,
+        mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,

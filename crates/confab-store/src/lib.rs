@@ -12,7 +12,7 @@
 //! transaction as the row that caused them. Reading a page of a thread costs a fixed number of
 //! statements whatever the thread's size; [`Store::query_count`] lets tests prove it.
 //!
-//! Tasks (DESIGN.md section 6) are a transactional outbox: [`NewComment::tasks`] and the tasks
+//! Tasks are a transactional outbox: [`NewComment::tasks`] and the tasks
 //! given to [`Store::set_status`] are written in the same transaction as the change that causes
 //! them, so a task exists exactly when its change committed. Workers claim due tasks with a
 //! lease ([`Store::claim_tasks`]); a claim is identified by its attempt number, so a worker whose
@@ -314,6 +314,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()>;
     /// Ends every session of an account (moves its session generation).
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
+    /// Gives an account an e-mail address (its owner confirmed it); `Conflict` when another
+    /// account holds it.
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
+    /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.
+    async fn enqueue_task(&self, shard: confab_core::id::LogicalShard, task: NewTask) -> StoreResult<()>;
 
     async fn add_ban(
         &self,

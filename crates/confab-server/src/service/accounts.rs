@@ -3,7 +3,9 @@
 use super::{Caller, Service};
 use crate::views::{AccountView, SessionView, SignupBody};
 use confab_core::input::{AuthorName, Email, Password, Username};
+use confab_core::id::AccountId;
 use confab_core::model::Account;
+use std::sync::Arc;
 use confab_core::{DomainError, ErrorCode};
 use confab_store::NewAccount;
 
@@ -47,12 +49,52 @@ impl Service {
             .await
     }
 
+    /// Signs up. The answer is the same whatever the e-mail address: with mail configured the
+    /// address is mailed a link that adds it to the account (or, when another account holds
+    /// it, a word to that account's owner) and the account starts without it; without mail,
+    /// a free address is added at once and a taken one left off. Only a taken username is
+    /// refused (usernames are public).
     pub async fn signup(&self, caller: &Caller, body: SignupBody) -> Result<SessionView, DomainError> {
         self.check_any_origin(caller)?;
-        let a = self
-            .create_account(&body.username, body.email.as_deref(), &body.password, body.display_name.as_deref(), false)
-            .await?;
+        let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+        let by_mail = email.is_some() && self.config.mail.enabled();
+        let direct = if by_mail { None } else { email.as_ref().map(|e| e.as_str()) };
+        let (name, pw, shown) = (&body.username, &body.password, body.display_name.as_deref());
+        let a = match self.create_account(name, direct, pw, shown, false).await {
+            Err(e) if e.code == ErrorCode::Conflict && direct.is_some() => {
+                let username_taken = self
+                    .store
+                    .credentials(body.username.trim())
+                    .await?
+                    .is_some_and(|(a, _)| a.username.eq_ignore_ascii_case(body.username.trim()));
+                if username_taken {
+                    return Err(e);
+                }
+                self.create_account(name, None, pw, shown, false).await?
+            }
+            other => other?,
+        };
+        if let (true, Some(e)) = (by_mail, &email) {
+            let task = confab_worker::kinds::mail_account_email(a.id, e.as_str());
+            self.store.enqueue_task(confab_core::id::LogicalShard::for_name(&a.username), task).await?;
+            self.wake_worker();
+        }
         Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) })
+    }
+
+    /// The account and address an account e-mail link is for.
+    pub fn account_email_link(&self, token: &str) -> Result<(AccountId, String), DomainError> {
+        confab_worker::links::verify_account_email(&self.signer, token, confab_core::now_ms())
+            .ok_or_else(|| DomainError::not_found("this link is invalid or has expired"))
+    }
+
+    /// Follows an account e-mail link: the address is added to the account, if it is still free.
+    pub async fn confirm_account_email(&self, token: &str) -> Result<(Arc<Account>, String), DomainError> {
+        let (id, email) = self.account_email_link(token)?;
+        self.store.set_account_email(id, &email).await?;
+        self.forget_account(id).await;
+        let a = self.account(id).await?.ok_or_else(|| DomainError::not_found("account"))?;
+        Ok((a, email))
     }
 
     pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {

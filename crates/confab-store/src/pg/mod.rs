@@ -654,6 +654,24 @@ impl Store for PgStore {
         })
     }
 
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        control!(self, |c, n| {
+            match exec(&c, &n, "UPDATE accounts SET email = $1 WHERE id = $2", &[&email, &account.0]).await {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
+                Err(e) => Err(e),
+                Ok(0) => Err(DomainError::not_found("account")),
+                Ok(_) => Ok(()),
+            }
+        })
+    }
+
+    async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
+        write_tx!(self, shard, |tx, n| {
+            insert_task(&tx, &n, shard, &task, &task.payload).await?;
+            Ok(())
+        })
+    }
+
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         control!(self, |c, n| {
             exec(&c, &n, "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = $1", &[&account.0]).await?;

@@ -435,6 +435,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        let email = email.to_string();
+        self.pool
+            .write(move |c, n| match exec(c, n, "UPDATE accounts SET email = ? WHERE id = ?", &[text(&email), int(account.0)]) {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
+                Err(e) => Err(e),
+                Ok(0) => Err(DomainError::not_found("account")),
+                Ok(_) => Ok(()),
+            })
+            .await
+    }
+
+    async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
+        let ids = self.ids.clone();
+        self.pool
+            .write(move |c, n| {
+                outbox::insert_task(c, n, &ids, shard, &task, &task.payload)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         self.pool
             .write(move |c, n| {

@@ -18,7 +18,7 @@
 pub mod compose;
 
 use crate::config::{MailConfig, MailTls};
-use crate::kinds::{self, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
+use crate::kinds::{self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
 use async_trait::async_trait;
@@ -197,6 +197,33 @@ impl MailHandlers {
         self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
     }
 
+    /// The address a new account signed up with: a link that adds it to the account, or,
+    /// when another account holds it, a word to that account's owner.
+    async fn account_email(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: AccountEmailPayload = payload(task)?;
+        let Some(new) = self.store.account(p.account_id).await.map_err(retry)? else { return Ok(()) };
+        if new.email.is_some() {
+            return Ok(());
+        }
+        let holder = self
+            .store
+            .credentials(&p.email)
+            .await
+            .map_err(retry)?
+            .map(|(a, _)| a)
+            .filter(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&p.email)));
+        let site = self.base.split_once("://").map_or(self.base.as_str(), |(_, h)| h).to_string();
+        let msg = match holder {
+            Some(h) => compose::account_exists(&site, &h.username),
+            None => {
+                let token = links::account_email_token(&self.signer, new.id, &p.email, confab_core::now_ms());
+                compose::account_email(&site, &new.username, &links::url(&self.base, links::ACCOUNT_EMAIL_PATH, &token))
+            }
+        };
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
+    }
+
     async fn reply(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ReplyPayload = payload(task)?;
         let Some(reply) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
@@ -300,6 +327,7 @@ impl Handler for MailHandlers {
         };
         match task.kind.as_str() {
             kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,
+            kinds::MAIL_ACCOUNT_EMAIL => self.account_email(mailer, task).await,
             kinds::MAIL_REPLY => self.reply(mailer, task).await,
             kinds::MAIL_MODERATORS => self.moderators(mailer, task).await,
             other => Err(TaskError::Park(format!("no mail handler for {other}"))),

@@ -497,3 +497,43 @@ async fn reply_mail_goes_only_to_whoever_confirmed_the_address() {
     let mails = sink.wait_for(n + 1).await;
     assert!(mails[n..].iter().any(|m| m.to == ["victim@example.com"]), "{mails:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_answers_the_same_for_taken_and_free_addresses() {
+    // Without mail: a taken address is left off the new account; the answer is a sign-up.
+    let app = spawn().await;
+    app.account("holder", false, &[]).await; // holder@example.com
+    let r = app.post("/api/v1/accounts", json!({"username": "prober", "email": "HOLDER@example.com", "password": "long enough pw"}), &As::guest()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let fresh = app.post("/api/v1/accounts", json!({"username": "fresh", "email": "fresh@example.com", "password": "long enough pw"}), &As::guest()).await;
+    assert_eq!(fresh.status, StatusCode::CREATED);
+    assert_eq!(r.body.as_object().unwrap().keys().collect::<Vec<_>>(), fresh.body.as_object().unwrap().keys().collect::<Vec<_>>());
+    // A taken username is still refused (usernames are public).
+    let dup = app.post("/api/v1/accounts", json!({"username": "HOLDER", "email": "x@example.com", "password": "long enough pw"}), &As::guest()).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    // With mail: no address is added until its owner confirms, so nothing tells them apart;
+    // the holder hears of the attempt, the new address gets a link.
+    let sink = crate::smtp::SmtpSink::start();
+    let app = spawn_with(mail_config(&sink)).await;
+    app.account("holder", false, &[]).await;
+    let taken = app.post("/api/v1/accounts", json!({"username": "prober", "email": "holder@example.com", "password": "long enough pw"}), &As::guest()).await;
+    let free = app.post("/api/v1/accounts", json!({"username": "newbie", "email": "newbie@example.com", "password": "long enough pw"}), &As::guest()).await;
+    assert_eq!((taken.status, free.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!((&taken.body["account"]["email"], &free.body["account"]["email"]), (&json!(null), &json!(null)));
+    for t in [&taken, &free] {
+        let me = app.get("/api/v1/me", &As::bearer(t.body["token"].as_str().unwrap())).await;
+        assert_eq!(me.body["email"], json!(null), "{:?}", me.body);
+    }
+    let mails = sink.wait_for(2).await;
+    let to_holder = mails.iter().find(|m| m.to == ["holder@example.com"]).expect("the holder is told");
+    assert!(to_holder.text().contains("already") && to_holder.text().contains("holder"), "{}", to_holder.text());
+    let to_new = mails.iter().find(|m| m.to == ["newbie@example.com"]).expect("the new address gets a link");
+    let link = to_new.link("/mail/account-email?t=");
+    let (status, _, page) = app.get_page(&link).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(app.get("/api/v1/me", &As::bearer(free.body["token"].as_str().unwrap())).await.body["email"], json!(null), "a GET changes nothing");
+    let (status, page) = app.post_form(&link, "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(app.get("/api/v1/me", &As::bearer(free.body["token"].as_str().unwrap())).await.body["email"], "newbie@example.com");
+}
