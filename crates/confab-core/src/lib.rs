@@ -8,6 +8,7 @@
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
+//! - [`secret`]: [`secret::Secret`], every secret of the configuration, printed only redacted.
 //! - [`error`]: the domain error every layer maps to a status and a stable code.
 
 pub mod cursor;
@@ -17,6 +18,7 @@ pub mod ident;
 pub mod input;
 pub mod model;
 pub mod render;
+pub mod secret;
 pub mod sign;
 
 pub use error::{DomainError, ErrorCode};

@@ -3,6 +3,7 @@
 //! Every key has a default here and a line in `confab.example.toml`; the binary reads the TOML
 //! file and lets any key be overridden by a `CONFAB_*` environment variable.
 
+pub use confab_core::secret::Secret;
 pub use confab_worker::config::{MailConfig, MailTls, TasksConfig, WebhooksConfig};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -65,7 +66,7 @@ impl Default for ConnectionsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
     /// `redis://host:port/` to share realtime events between nodes; empty: in-process (one node).
-    pub redis_url: String,
+    pub redis_url: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,17 +104,6 @@ impl Default for Config {
             realtime: RealtimeConfig::default(),
             connections: ConnectionsConfig::default(),
         }
-    }
-}
-
-/// A secret string whose `Debug` never prints it.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(unset)" } else { "Secret(***)" })
     }
 }
 

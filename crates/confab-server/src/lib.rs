@@ -43,7 +43,7 @@ pub async fn connect_bus(config: &config::Config) -> Result<Arc<dyn confab_bus::
     if config.bus.redis_url.is_empty() {
         return Ok(Arc::new(confab_bus::InProcessBus::new(cfg)));
     }
-    let bus = confab_bus::RedisBus::connect(&config.bus.redis_url, cfg).await.map_err(|e| {
+    let bus = confab_bus::RedisBus::connect(config.bus.redis_url.expose(), cfg).await.map_err(|e| {
         tracing::error!(error = %e, "bus: cannot use redis_url");
         DomainError::invalid(format!("bus.redis_url: {e}"))
     })?;

@@ -176,8 +176,8 @@ fn db_path(config: &Config) -> PathBuf {
 
 /// The configured secret, or one generated on first start and kept in the data directory.
 fn secret(config: &Config) -> Result<Vec<u8>> {
-    if !config.secret.0.is_empty() {
-        return Ok(config.secret.0.as_bytes().to_vec());
+    if !config.secret.is_empty() {
+        return Ok(config.secret.expose().as_bytes().to_vec());
     }
     let path = config.data_dir.join("secret");
     if let Ok(s) = std::fs::read_to_string(&path) {

@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}", patch(api::update_thread))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(private_answers))
         .layer(cors);
 
     Router::new()
@@ -142,6 +143,24 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
 
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+}
+
+/// Whether an API path (under `/api/v1`) answers about the caller's own account or a forum's
+/// moderation: such answers, errors included, are never stored by a browser or a proxy.
+fn is_private(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let under = |p: &str| path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'));
+    under("/me") || under("/sessions") || under("/accounts") || under("/forums")
+}
+
+/// `Cache-Control: private, no-store` on the answers of [`is_private`] paths.
+async fn private_answers(req: Request, next: Next) -> Response {
+    let private = is_private(req.uri().path());
+    let mut resp = next.run(req).await;
+    if private {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    resp
 }
 
 async fn not_found() -> ApiError {
@@ -212,4 +231,19 @@ async fn readyz(State(app): State<AppState>) -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::json()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private;
+
+    #[test]
+    fn private_paths() {
+        for p in ["/me", "/api/v1/me", "/forums", "/forums/blog", "/forums/blog/comments", "/sessions", "/accounts", "/forums/x/bans/1"] {
+            assert!(is_private(p), "{p}");
+        }
+        for p in ["/comments", "/counts", "/votes", "/mee", "/forumsx", "/threads/1", "/api/v1/comments"] {
+            assert!(!is_private(p), "{p}");
+        }
+    }
 }

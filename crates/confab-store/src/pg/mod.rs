@@ -53,7 +53,7 @@ pub struct PgOptions {
     /// The control database's DSN (`postgres://user:pass@host:port/db`). Empty: embedded
     /// SQLite. Shard servers and their replicas are registered in the control database
     /// (`confab shards add`), so every node routes by the same map.
-    pub control: String,
+    pub control: confab_core::secret::Secret,
     /// Pooled connections per server (each primary and each replica), per node.
     pub pool_size: usize,
     /// Longest one statement may run or wait for a lock, in milliseconds.
@@ -72,7 +72,7 @@ pub struct PgOptions {
 impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
-            control: String::new(),
+            control: confab_core::secret::Secret::default(),
             pool_size: 16,
             statement_timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
@@ -86,7 +86,7 @@ impl Default for PgOptions {
 
 impl PgOptions {
     pub fn new(control: &str) -> PgOptions {
-        PgOptions { control: control.to_string(), ..PgOptions::default() }
+        PgOptions { control: control.into(), ..PgOptions::default() }
     }
 }
 

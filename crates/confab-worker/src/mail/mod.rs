@@ -63,7 +63,7 @@ impl Mailer {
         let step = Duration::from_secs(cfg.timeout_secs.clamp(1, 600));
         let mut builder = builder.port(cfg.smtp_port).timeout(Some(step));
         if !cfg.username.is_empty() {
-            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.0.clone()));
+            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.expose().to_string()));
         }
         let domain = from.email.domain().to_string();
         // A whole conversation is a handful of steps.

@@ -12,6 +12,7 @@ mod bad_input;
 mod comments;
 mod durability;
 mod hardening;
+mod hardening_low;
 mod live;
 mod mail;
 mod moderation;
