@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Confab side by side with a peer, Isso, on this machine, in one run (DESIGN.md section 10).
+# Confab side by side with a peer, Isso, on this machine, in one run.
 #
 #   scripts/bench-peers.sh [--duration 10s] [--concurrency 32]
 #

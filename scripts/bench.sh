@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Confab's benchmark (DESIGN.md section 10), and the physical limit of this box in the same run.
+# Confab's benchmark, and the physical limit of this box in the same run.
 #
 #   scripts/bench.sh [--duration 10s] [--concurrency 32] [--postgres]
 #

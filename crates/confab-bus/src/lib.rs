@@ -1,4 +1,4 @@
-//! Confab's message bus: channel-layer messaging (DESIGN.md §5, after Django Channels) and
+//! Confab's message bus: channel-layer messaging (after Django Channels) and
 //! pub/sub fan-out for realtime. It knows nothing of HTTP or comments.
 //!
 //! # Layout

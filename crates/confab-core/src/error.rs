@@ -23,6 +23,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    /// A request's body did not arrive in time.
+    RequestTimeout,
+    /// An `Idempotency-Key` sent again with a different request.
+    IdempotencyKeyReused,
     Unavailable,
     Internal,
 }
@@ -45,6 +49,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

@@ -10,22 +10,161 @@ fn no_controls(s: &str, what: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// A comment's markdown source: 1..=max characters, not only whitespace.
+// Text rules shared by every field people write and others read (comment bodies, author and
+// display names, titles):
+// - control characters are refused (a body keeps newlines and tabs);
+// - a field of nothing visible (whitespace, zero-width characters, bidi controls, fillers) is
+//   empty; one-line fields lose invisible characters at their ends;
+// - bidi embeddings, overrides and isolates are kept only in matched pairs within one line:
+//   an opener never closed, or a closer that closes nothing, is dropped, so no text can reverse
+//   or re-embed what follows it on the page (a name, a date, the next comment).
+
+/// Whether `c` draws nothing: Unicode's Default_Ignorable_Code_Point set (zero-width
+/// characters, joiners, bidi controls, variation selectors, tags, soft hyphen, fillers) and the
+/// blank braille pattern.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{2800}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Whether `c` shows something.
+pub fn is_visible(c: char) -> bool {
+    !c.is_whitespace() && !c.is_control() && !is_invisible(c)
+}
+
+/// Characters trimmed from the ends of a one-line field: whitespace and invisible characters,
+/// but not those that modify the character before them (variation selectors, emoji tags).
+fn is_trimmable(c: char) -> bool {
+    c.is_whitespace()
+        || (is_invisible(c)
+            && !matches!(c, '\u{180B}'..='\u{180D}' | '\u{180F}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0020}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}'))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bidi {
+    /// LRE, RLE, LRO, RLO: closed by PDF.
+    Embedding,
+    /// LRI, RLI, FSI: closed by PDI.
+    Isolate,
+    Pdf,
+    Pdi,
+}
+
+fn bidi(c: char) -> Option<Bidi> {
+    match c {
+        '\u{202A}' | '\u{202B}' | '\u{202D}' | '\u{202E}' => Some(Bidi::Embedding),
+        '\u{2066}' | '\u{2067}' | '\u{2068}' => Some(Bidi::Isolate),
+        '\u{202C}' => Some(Bidi::Pdf),
+        '\u{2069}' => Some(Bidi::Pdi),
+        _ => None,
+    }
+}
+
+/// Whether `c` is a bidi embedding, override or isolate, or the end of one.
+pub fn is_bidi_control(c: char) -> bool {
+    bidi(c).is_some()
+}
+
+/// Drops the bidi controls of one paragraph that are not in a matched pair. The paragraph may
+/// come in pieces (a markdown block's text runs); the pairing runs across them. Pairs follow
+/// the bidi algorithm: a PDF closes the innermost embedding unless an isolate is open inside
+/// it; a PDI closes the innermost open isolate (embeddings still open inside that isolate are
+/// dropped). What is kept is properly nested and closed, so it ends where the paragraph does.
+pub fn drop_unpaired_bidi(pieces: &mut [String]) {
+    // keep[k]: whether the k-th bidi control of the paragraph stays.
+    let mut keep: Vec<bool> = Vec::new();
+    let mut open: Vec<(usize, Bidi)> = Vec::new();
+    for c in pieces.iter().flat_map(|p| p.chars()) {
+        let Some(kind) = bidi(c) else { continue };
+        let k = keep.len();
+        keep.push(false);
+        match kind {
+            Bidi::Embedding | Bidi::Isolate => open.push((k, kind)),
+            Bidi::Pdf => {
+                if let Some(&(o, Bidi::Embedding)) = open.last() {
+                    open.pop();
+                    keep[o] = true;
+                    keep[k] = true;
+                }
+            }
+            Bidi::Pdi => {
+                if let Some(i) = open.iter().rposition(|&(_, b)| b == Bidi::Isolate) {
+                    keep[open[i].0] = true;
+                    keep[k] = true;
+                    open.truncate(i);
+                }
+            }
+        }
+    }
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    let mut k = 0;
+    for p in pieces.iter_mut() {
+        if !p.chars().any(|c| bidi(c).is_some()) {
+            continue;
+        }
+        *p = p
+            .chars()
+            .filter(|&c| {
+                if bidi(c).is_none() {
+                    return true;
+                }
+                k += 1;
+                keep[k - 1]
+            })
+            .collect();
+    }
+}
+
+/// [`drop_unpaired_bidi`] line by line (markdown blocks are made of whole lines; a line ends
+/// at `\n`, `\r\n` or `\r`).
+fn pair_bidi_by_line(s: &str) -> String {
+    if !s.chars().any(|c| bidi(c).is_some()) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for line in s.split_inclusive(['\n', '\r']) {
+        let mut l = [line.to_string()];
+        drop_unpaired_bidi(&mut l);
+        out.push_str(&l[0]);
+    }
+    out
+}
+
+/// The shared rule for one-line text: no control characters or line breaks, invisible
+/// characters trimmed from the ends, bidi controls paired. May return an empty string.
+fn one_line(raw: &str, what: &str) -> Result<String, DomainError> {
+    if raw.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(DomainError::invalid(format!("{what} must not contain control characters or line breaks")));
+    }
+    let mut s = [raw.trim_matches(is_trimmable).to_string()];
+    drop_unpaired_bidi(&mut s);
+    let [s] = s;
+    Ok(if s.chars().any(is_visible) { s } else { String::new() })
+}
+
+/// A comment's markdown source: 1..=max characters, with something visible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentBody(String);
 
 impl CommentBody {
     pub fn parse(raw: &str, max_chars: usize) -> Result<Self, DomainError> {
         let s = raw.trim_end();
-        if s.trim().is_empty() {
-            return Err(DomainError::invalid("body must not be empty"));
+        if !s.chars().any(is_visible) {
+            return Err(DomainError::invalid("body must not be empty (invisible characters alone don't count)"));
         }
         let n = s.chars().count();
         if n > max_chars {
             return Err(DomainError::invalid(format!("body is {n} characters; the limit is {max_chars}")));
         }
         no_controls(s, "body")?;
-        Ok(CommentBody(s.to_string()))
+        let s = pair_bidi_by_line(s);
+        // Dropping unpaired controls can leave nothing visible at the end of a line.
+        Ok(CommentBody(s.trim_end().to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -38,17 +177,14 @@ pub struct AuthorName(String);
 
 impl AuthorName {
     pub fn parse(raw: &str, max_chars: usize) -> Result<Self, DomainError> {
-        let s = raw.trim();
+        let s = one_line(raw, "name")?;
         if s.is_empty() {
-            return Err(DomainError::invalid("name must not be empty"));
+            return Err(DomainError::invalid("name must not be empty (invisible characters alone don't count)"));
         }
         if s.chars().count() > max_chars {
             return Err(DomainError::invalid(format!("name is longer than {max_chars} characters")));
         }
-        if s.chars().any(char::is_control) {
-            return Err(DomainError::invalid("name must not contain control characters"));
-        }
-        Ok(AuthorName(s.to_string()))
+        Ok(AuthorName(s))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -65,7 +201,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         let bad = || DomainError::invalid("email is not a valid address");
-        if raw.chars().count() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control() || is_invisible(c)) {
             return Err(bad());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
@@ -169,16 +305,13 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A thread title: at most 300 characters, one line.
+/// A thread title: at most 300 characters, one line; empty when nothing in it is visible.
 pub fn parse_title(raw: &str) -> Result<String, DomainError> {
-    let s = raw.trim();
+    let s = one_line(raw, "title")?;
     if s.chars().count() > 300 {
         return Err(DomainError::invalid("title is longer than 300 characters"));
     }
-    if s.chars().any(char::is_control) {
-        return Err(DomainError::invalid("title must not contain control characters"));
-    }
-    Ok(s.to_string())
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -204,6 +337,64 @@ mod tests {
         for bad in ["", "x", "a@b", "a@@b.c", "<a@b.c>", "a b@c.d", "a@b..c", "\"a\"@b.c"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn invisible_only_text_is_empty() {
+        for s in ["\u{200B}", "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}", " \u{202E} ", "\u{2066}\u{2069}\n\u{200E}", "\u{00AD}\u{3164}\u{2800}", "\u{E0041}\u{FE0F}"] {
+            assert!(CommentBody::parse(s, 100).is_err(), "body {s:?}");
+            assert!(AuthorName::parse(s, 100).is_err(), "name {s:?}");
+            if !s.contains('\n') {
+                assert_eq!(parse_title(s).unwrap(), "", "title {s:?}");
+            }
+        }
+        // Invisible characters at a name's ends go; inside, and modifiers, stay.
+        assert_eq!(AuthorName::parse("\u{200B} Ann\u{FEFF}\u{200D}", 100).unwrap().as_str(), "Ann");
+        let family = "\u{1F468}\u{200D}\u{1F469}";
+        assert_eq!(AuthorName::parse(family, 100).unwrap().as_str(), family);
+        assert_eq!(AuthorName::parse("I \u{2764}\u{FE0F}", 100).unwrap().as_str(), "I \u{2764}\u{FE0F}");
+        let flag = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}";
+        assert_eq!(AuthorName::parse(flag, 100).unwrap().as_str(), flag);
+        assert!(AuthorName::parse("a\u{2028}b", 100).is_err(), "a line separator is a line break");
+        assert!(Email::parse("a\u{200B}@example.com").is_err());
+    }
+
+    fn paired(s: &str) -> String {
+        let mut p = [s.to_string()];
+        drop_unpaired_bidi(&mut p);
+        let [p] = p;
+        p
+    }
+
+    #[test]
+    fn bidi_controls_are_kept_only_in_pairs() {
+        let (lre, rle, pdf, lro, rlo) = ('\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}');
+        let (lri, rli, fsi, pdi) = ('\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}');
+        for (s, want) in [
+            (format!("a{rlo}b"), "ab".to_string()),
+            (format!("a{pdf}b{pdi}"), "ab".into()),
+            (format!("{rlo}x{pdf}"), format!("{rlo}x{pdf}")),
+            (format!("{rli}x{pdi}"), format!("{rli}x{pdi}")),
+            (format!("{lre}{rle}x{pdf}"), format!("{rle}x{pdf}")),
+            // A PDF does not close an embedding from outside an open isolate.
+            (format!("{lro}{lri}x{pdf}{pdi}{pdf}"), format!("{lro}{lri}x{pdi}{pdf}")),
+            // A PDI closes its isolate; an embedding left open inside it is dropped.
+            (format!("{fsi}{rlo}x{pdi}"), format!("{fsi}x{pdi}")),
+            (format!("{rle}{fsi}x{pdi}"), format!("{fsi}x{pdi}")),
+            (format!("{pdi}{rli}{rli}x{pdi}"), format!("{rli}x{pdi}")),
+        ] {
+            assert_eq!(paired(&s), want, "{s:?}");
+        }
+        // Across the pieces of one paragraph.
+        let mut pieces = [format!("a{rlo}b"), "c".to_string(), format!("d{pdf}{pdf}")];
+        drop_unpaired_bidi(&mut pieces);
+        assert_eq!(pieces, [format!("a{rlo}b"), "c".to_string(), format!("d{pdf}")]);
+        // A body pairs within each line; a name within itself.
+        let body = CommentBody::parse(&format!("price {rlo}0.01\n{pdf}next {rli}x{pdi}\r\n{rlo}a\rb{pdf}"), 100).unwrap();
+        assert_eq!(body.as_str(), format!("price 0.01\nnext {rli}x{pdi}\r\na\rb"));
+        assert_eq!(AuthorName::parse(&format!("a{rlo}b"), 100).unwrap().as_str(), "ab");
+        assert_eq!(AuthorName::parse(&format!("{rlo}evil"), 100).unwrap().as_str(), "evil");
+        assert_eq!(parse_title(&format!("t{rli}x")).unwrap(), "tx");
     }
 
     #[test]

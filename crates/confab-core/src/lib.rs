@@ -1,13 +1,14 @@
 //! Confab's domain: the types every other crate speaks, with no I/O.
 //!
 //! Layout:
-//! - [`id`]: 64-bit time-ordered ids that carry their logical shard (DESIGN.md section 2).
+//! - [`id`]: 64-bit time-ordered ids that carry their logical shard.
 //! - [`ident`]: thread identifier normalization (URLs with tracking noise map to one thread).
 //! - [`input`]: parsed user input (`CommentBody`, `AuthorName`, ...); a value that exists is valid.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
+//! - [`secret`]: [`secret::Secret`], every secret of the configuration, printed only redacted.
 //! - [`error`]: the domain error every layer maps to a status and a stable code.
 
 pub mod cursor;
@@ -17,6 +18,7 @@ pub mod ident;
 pub mod input;
 pub mod model;
 pub mod render;
+pub mod secret;
 pub mod sign;
 
 pub use error::{DomainError, ErrorCode};

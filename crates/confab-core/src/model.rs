@@ -105,7 +105,8 @@ impl WebhookEvent {
 pub struct Webhook {
     /// An absolute http(s) URL.
     pub url: String,
-    /// Key of the `X-Confab-Signature` HMAC-SHA256 (16-200 characters).
+    /// Key of the `X-Confab-Signature` HMAC-SHA256 (16-200 characters). Write-only: answers
+    /// show it empty, and an empty one sent for a URL already registered keeps the stored key.
     pub secret: String,
     pub events: Vec<WebhookEvent>,
 }
@@ -259,6 +260,8 @@ pub struct Account {
     /// Forums this account moderates.
     pub moderates: Vec<ForumId>,
     pub created_at: i64,
+    /// Session tokens carry this; moving it ends every session of the account.
+    pub session_gen: i64,
 }
 
 impl Account {

@@ -3,6 +3,7 @@
 //! Every key has a default here and a line in `confab.example.toml`; the binary reads the TOML
 //! file and lets any key be overridden by a `CONFAB_*` environment variable.
 
+pub use confab_core::secret::Secret;
 pub use confab_worker::config::{MailConfig, MailTls, TasksConfig, WebhooksConfig};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -37,13 +38,35 @@ pub struct Config {
     pub bus: BusSettings,
     /// Live thread connections (SSE and WebSocket).
     pub realtime: RealtimeConfig,
+    /// Client connections: caps and read timeouts.
+    pub connections: ConnectionsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's line and headers; also how long a kept-alive
+    /// connection may wait idle for its next request, and a new one for its first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (408 past it).
+    pub body_timeout_secs: u64,
+    /// Connections this node holds at most (kept below the open-file limit); past it, 503.
+    pub max: usize,
+    /// Connections one client address holds at most (trusted proxies excepted); past it, 503.
+    pub max_per_ip: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig { header_timeout_secs: 10, body_timeout_secs: 10, max: 20_000, max_per_ip: 256 }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
     /// `redis://host:port/` to share realtime events between nodes; empty: in-process (one node).
-    pub redis_url: String,
+    pub redis_url: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,18 +102,8 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             bus: BusSettings::default(),
             realtime: RealtimeConfig::default(),
+            connections: ConnectionsConfig::default(),
         }
-    }
-}
-
-/// A secret string whose `Debug` never prints it.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(unset)" } else { "Secret(***)" })
     }
 }
 
@@ -144,11 +157,27 @@ pub struct RateLimit {
     pub writes_per_minute_account: u32,
     /// Sign-up and log-in attempts per minute per client IP.
     pub auth_per_minute_ip: u32,
+    /// Log-in attempts per minute for one login name, from anywhere (password guessing spread
+    /// over many addresses); past it, 429 with Retry-After, and the allowance comes back
+    /// steadily: attempts are slowed, the account is never locked.
+    pub logins_per_minute_account: u32,
+    /// Votes and flags per hour per guest IP (on top of the write limits).
+    pub votes_per_hour_ip: u32,
+    /// Votes and flags per hour per signed-in account.
+    pub votes_per_hour_account: u32,
 }
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { enabled: true, writes_per_minute_ip: 30, writes_per_minute_account: 60, auth_per_minute_ip: 10 }
+        RateLimit {
+            enabled: true,
+            writes_per_minute_ip: 30,
+            writes_per_minute_account: 60,
+            auth_per_minute_ip: 10,
+            logins_per_minute_account: 5,
+            votes_per_hour_ip: 300,
+            votes_per_hour_account: 600,
+        }
     }
 }
 

@@ -6,12 +6,14 @@
 //! - [`cache`]: the in-process page cache with versioned keys and single-flighted fills.
 //! - [`encoding`]: gzip, done once per body and kept.
 //! - [`http`]: routes, the caller extractor, the error policy, rate limits.
+//! - [`conn`]: the accept loop: connection caps and read timeouts under every request.
 //! - [`views`]: the JSON shapes; [`openapi`]: the generated document.
 //!
 //! [`Server::start`] wires a store into a service and serves it until a shutdown signal.
 
 pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod encoding;
 pub mod http;
 pub mod openapi;
@@ -23,7 +25,6 @@ use confab_core::DomainError;
 use confab_store::Store;
 use service::Service;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub async fn connect_bus(config: &config::Config) -> Result<Arc<dyn confab_bus::
     if config.bus.redis_url.is_empty() {
         return Ok(Arc::new(confab_bus::InProcessBus::new(cfg)));
     }
-    let bus = confab_bus::RedisBus::connect(&config.bus.redis_url, cfg).await.map_err(|e| {
+    let bus = confab_bus::RedisBus::connect(config.bus.redis_url.expose(), cfg).await.map_err(|e| {
         tracing::error!(error = %e, "bus: cannot use redis_url");
         DomainError::invalid(format!("bus.redis_url: {e}"))
     })?;
@@ -103,16 +104,28 @@ impl Server {
         });
         let draining = state.draining.clone();
         let shutdown_tx = self.shutdown_tx;
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                draining.store(true, Ordering::Relaxed);
-                // Live connections end with a "reconnect" event, so draining can finish.
-                let _ = shutdown_tx.send(true);
-                tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await;
+        let connections = state.svc.config.connections.clone();
+        let trusted = state.svc.config.trusted_proxies.clone();
+        let fd_limit = conn::raise_fd_limit();
+        let max = conn::effective_max(connections.max, fd_limit);
+        tracing::info!(
+            open_file_limit = fd_limit,
+            max_connections = max,
+            max_per_ip = connections.max_per_ip,
+            header_timeout_secs = connections.header_timeout_secs,
+            body_timeout_secs = connections.body_timeout_secs,
+            "accepting connections"
+        );
+        let app = http::router(state);
+        conn::serve(listener, app, &connections, &trusted, max, async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+            // Live connections end with a "reconnect" event, so draining can finish.
+            let _ = shutdown_tx.send(true);
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+        .await;
+        let result: std::io::Result<()> = Ok(());
         pruner.abort();
         refresher.abort();
         stop_worker.cancel();

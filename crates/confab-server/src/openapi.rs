@@ -62,6 +62,7 @@ pub mod errors {
         Internal "500" false "An internal failure (`internal`); the cause is logged, never sent";
         Unavailable "503" true "Temporarily unavailable (`unavailable`): the database is busy or unreachable, or the node is at a connection limit";
         UpgradeRequired "426" false "The request is not a WebSocket upgrade (`bad_request`)";
+        RequestTimeout "408" false "The request body did not arrive within the server's body timeout (`request_timeout`)";
     }
 }
 
@@ -74,7 +75,7 @@ pub mod errors {
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
         crate::http::live::live_sse, crate::http::live::live_ws,
-        mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate,
+        mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -84,7 +85,7 @@ pub mod errors {
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
-        Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired)),
+        Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
     tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"),
         (name = "mail", description = "Pages behind the signed links in Confab's mail (HTML; GET shows, POST acts)"))
 )]
@@ -105,40 +106,70 @@ pub fn document(limits: &Limits) -> String {
 
 // Character classes of the rules in `confab_core::input`, as regular expressions that mean the
 // same in ECMA-262 and Python. WS is Unicode White_Space (Rust's `trim` and `is_whitespace`),
-// CC the control characters (`char::is_control`).
+// CC the control characters (`char::is_control`), INV the invisible ones (`is_invisible`;
+// characters outside the BMP are written as themselves), INV_TRIM those of them a one-line
+// field loses at its ends (`is_trimmable`: not the modifiers), LS_PS the line and paragraph
+// separators a one-line field refuses.
 const WS: &str = r"\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 const CC: &str = r"\u0000-\u001F\u007F-\u009F";
+const LS_PS: &str = r"\u2028\u2029";
+/// White space that is neither a control character nor a line break.
+const WS_INLINE: &str = r" \u00A0\u1680\u2000-\u200A\u202F\u205F\u3000";
+const INV: &str = "\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u2800\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF0-\\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}";
+const INV_TRIM: &str = "\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u2800\\u3164\\uFEFF\\uFFA0\\uFFF0-\\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E001F}\u{E0080}-\u{E00FF}\u{E01F0}-\u{E0FFF}";
 
-/// One line of text as `AuthorName`, `parse_title` and the flag reason take it: trimmed, then
-/// at most `max` characters and no control character; `blank` admits an empty or all-space
-/// value (taken as absent).
-fn line(max: usize, blank: bool) -> String {
-    let n = format!("[^{WS}{CC}]");
+/// Something visible (`is_visible`), anywhere in the value.
+fn visible() -> Value {
+    json!({ "pattern": format!("[^{WS}{CC}{INV}]") })
+}
+
+/// One line of text as `AuthorName` and `parse_title` take it: no control characters or line
+/// breaks; white space and invisible characters trimmed from the ends; then at most `max`
+/// characters (unpaired bidi controls, which are dropped, are not counted by the server, so it
+/// takes a few more of those than this says). Something must be visible; the caller says what
+/// happens otherwise. `pre_trimmed`: the handler trims white space first (control characters
+/// among it then pass).
+fn line(max: usize, pre_trimmed: bool) -> Value {
+    let t = format!("[{WS_INLINE}{INV_TRIM}]");
+    let (pre, post) = if pre_trimmed { (format!("[{WS}]*"), format!("[{WS}]*")) } else { (String::new(), String::new()) };
+    let edge = format!("[^{CC}{LS_PS}{WS}{INV_TRIM}]");
     let core = match max {
-        0 => String::new(),
-        1 => n.clone(),
-        _ => format!("{n}(?:[^{CC}]{{0,{}}}{n})?", max - 2),
+        0 | 1 => edge.clone(),
+        _ => format!("{edge}(?:[^{CC}{LS_PS}]{{0,{}}}{edge})?", max - 2),
     };
-    if blank || max == 0 {
-        format!("^[{WS}]*(?:{core}[{WS}]*)?$")
-    } else {
-        format!("^[{WS}]*{core}[{WS}]*$")
-    }
+    json!({ "type": "string", "allOf": [{ "pattern": format!("^{pre}{t}*{core}{t}*{post}$") }, visible()] })
+}
+
+/// A name that may be left blank (white space alone is taken as absent).
+fn optional_name(max: usize, pre_trimmed: bool) -> Value {
+    json!({ "anyOf": [{ "type": "null" }, { "type": "string", "pattern": format!("^[{WS}]*$") }, line(max, pre_trimmed)] })
+}
+
+/// A title: empty when nothing in it is visible (taken as no title), else a [`line`].
+fn optional_title(max: usize) -> Value {
+    json!({ "anyOf": [{ "type": "null" }, { "type": "string", "pattern": format!("^[{WS_INLINE}{INV}]*$") }, line(max, false)] })
 }
 
 /// A comment body as `CommentBody` takes it: trailing white space dropped, then 1..=max
-/// characters, not only white space, no control characters but tab and line breaks.
+/// characters, something visible, no control characters but tab and line breaks.
 fn body(max: usize) -> Value {
     let a = r"[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]";
     let n = format!("[^{WS}{CC}]");
-    json!({ "type": "string", "minLength": 1, "pattern": format!("^{a}{{0,{}}}{n}[{WS}]*$", max.saturating_sub(1)) })
+    json!({ "type": "string", "minLength": 1, "allOf": [{ "pattern": format!("^{a}{{0,{}}}{n}[{WS}]*$", max.saturating_sub(1)) }, visible()] })
+}
+
+/// A one-line text trimmed of white space, at most `max` characters, no control characters
+/// (the flag reason).
+fn trimmed_line(max: usize) -> String {
+    let n = format!("[^{WS}{CC}]");
+    format!("^[{WS}]*(?:{n}(?:[^{CC}]{{0,{}}}{n})?[{WS}]*)?$", max.saturating_sub(2))
 }
 
 /// An e-mail address as `Email` takes it (at most 254 characters as sent, trimmed; local part
 /// 1-64 characters; a dotted domain).
 fn email(blank: bool) -> Value {
-    let e = format!(r#"[^{WS}{CC}@<>"(),;:\\\[\]]"#);
-    let d = format!(r#"[^{WS}{CC}@<>"(),;:\\\[\].]"#);
+    let e = format!(r#"[^{WS}{CC}{INV}@<>"(),;:\\\[\]]"#);
+    let d = format!(r#"[^{WS}{CC}{INV}@<>"(),;:\\\[\].]"#);
     let addr = format!(r"{e}{{1,64}}@{d}+(?:\.{d}+)+");
     let pattern = if blank { format!("^[{WS}]*(?:{addr}[{WS}]*)?$") } else { format!("^[{WS}]*{addr}[{WS}]*$") };
     json!({ "type": "string", "maxLength": 254, "pattern": pattern })
@@ -191,22 +222,22 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     merge(prop(doc, s, "forum"), json!({ "pattern": FORUM, "example": "demo" }));
     set(prop(doc, s, "ident"), ident());
     set(prop(doc, s, "url"), optional_url());
-    merge(prop(doc, s, "title"), json!({ "pattern": line(300, true) }));
+    set(prop(doc, s, "title"), optional_title(300));
     set(prop(doc, s, "parent_id"), json!({ "anyOf": [{ "type": "null" }, id_in_body()] }));
     merge(prop(doc, s, "body"), body(limits.max_body_chars));
-    merge(prop(doc, s, "author_name"), json!({ "pattern": line(name, true) }));
+    set(prop(doc, s, "author_name"), optional_name(name, true));
     set(prop(doc, s, "author_email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
     set(prop(doc, s, "author_url"), optional_url());
     merge(prop(doc, "EditBody", "body"), body(limits.max_body_chars));
     merge(prop(doc, "PreviewBody", "body"), body(limits.max_body_chars));
     merge(prop(doc, "VoteBody", "value"), json!({ "minimum": -1, "maximum": 1 }));
-    merge(prop(doc, "FlagBody", "reason"), json!({ "pattern": line(200, true) }));
+    merge(prop(doc, "FlagBody", "reason"), json!({ "pattern": trimmed_line(200) }));
 
     let s = "SignupBody";
     merge(prop(doc, s, "username"), json!({ "pattern": "^[A-Za-z0-9_.-]{3,32}$" }));
     set(prop(doc, s, "email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
     merge(prop(doc, s, "password"), json!({ "minLength": 8, "maxLength": 256 }));
-    merge(prop(doc, s, "display_name"), json!({ "pattern": line(name, true) }));
+    set(prop(doc, s, "display_name"), optional_name(name, false));
 
     // Forum settings (`validate_settings`, `validate_webhooks`).
     let title = json!({ "maxLength": 200, "pattern": format!("[^{WS}]") });
@@ -221,7 +252,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     // Each URL once: the schema can only say that no two entries are the same.
     merge(prop(doc, "ForumPatch", "webhooks"), json!({ "maxItems": 10, "uniqueItems": true, "description": "Replaces the forum's webhooks (at most 10, each URL once)." }));
     set(prop(doc, "Webhook", "url"), web_url());
-    merge(prop(doc, "Webhook", "secret"), json!({ "minLength": 16, "maxLength": 200, "pattern": format!("^[^{CC}]*$") }));
+    // Write-only: answers show it empty, and an empty one keeps the key stored for that URL.
+    merge(prop(doc, "Webhook", "secret"), json!({ "maxLength": 200, "pattern": format!("^(?:|[^{CC}]{{16,200}})$") }));
     // Repeated events are merged before the check, so only an empty list is refused.
     merge(prop(doc, "Webhook", "events"), json!({ "minItems": 1 }));
 
@@ -251,7 +283,7 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         ]),
     );
 
-    merge(prop(doc, "ThreadPatchBody", "title"), json!({ "pattern": line(300, true) }));
+    set(prop(doc, "ThreadPatchBody", "title"), optional_title(300));
 
     // Parameters.
     let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });
@@ -289,6 +321,30 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (place, _) => panic!("{method} {path}: parameter {name} in {place:?} has no rule in openapi::constrain"),
                 };
                 p["schema"] = schema;
+            }
+        }
+    }
+    global_answers(doc);
+}
+
+/// What the layers in front of every handler may answer, on every operation: `http::read_body`
+/// (400 for a body that cannot be read, 408 for one that does not arrive in time, 413 for one
+/// over the limit) and the connection caps (503), all in the API's JSON error shape. Where an
+/// operation answers that status in HTML (the mail pages), JSON is added as a second form.
+fn global_answers(doc: &mut Value) {
+    for (_, ops) in paths(doc) {
+        for (_, op) in ops.iter_mut() {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for (code, name) in [("400", "BadRequest"), ("408", "RequestTimeout"), ("413", "PayloadTooLarge"), ("503", "Unavailable")] {
+                match responses.get_mut(code) {
+                    None => {
+                        responses.insert(code.into(), json!({ "$ref": format!("#/components/responses/{name}") }));
+                    }
+                    Some(r) if r.get("content").is_some_and(|c| c.get("application/json").is_none()) => {
+                        r["content"]["application/json"] = json!({ "schema": { "$ref": "#/components/schemas/ErrorBody" } });
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
@@ -335,7 +391,7 @@ mod tests {
 
     #[test]
     fn line_patterns() {
-        assert_eq!(super::line(1, false), format!("^[{}]*[^{}{}][{}]*$", super::WS, super::WS, super::CC, super::WS));
-        assert!(super::line(100, true).contains("{0,98}"));
+        let l = super::line(100, false).to_string();
+        assert!(l.contains("{0,98}"), "{l}");
     }
 }

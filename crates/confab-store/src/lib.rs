@@ -12,7 +12,7 @@
 //! transaction as the row that caused them. Reading a page of a thread costs a fixed number of
 //! statements whatever the thread's size; [`Store::query_count`] lets tests prove it.
 //!
-//! Tasks (DESIGN.md section 6) are a transactional outbox: [`NewComment::tasks`] and the tasks
+//! Tasks are a transactional outbox: [`NewComment::tasks`] and the tasks
 //! given to [`Store::set_status`] are written in the same transaction as the change that causes
 //! them, so a task exists exactly when its change committed. Workers claim due tasks with a
 //! lease ([`Store::claim_tasks`]); a claim is identified by its attempt number, so a worker whose
@@ -39,7 +39,7 @@ use confab_core::model::{
     Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings, ModLogEntry,
     Thread,
 };
-pub use tasks::{NewTask, SubState, Subscription, Task, TaskState, TaskWhen, MAX_TASK_PAYLOAD};
+pub use tasks::{NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, TaskWhen, MAX_TASK_PAYLOAD};
 use confab_core::DomainError;
 
 pub mod pg;
@@ -95,12 +95,62 @@ pub enum ReadFrom {
 /// Which comments a reader may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visibility {
-    /// Approved comments, and deleted ones that still have visible replies (as tombstones).
+    /// Approved comments, and any other that still has visible replies (shown as a placeholder).
     Public,
     /// Public, plus this author's own pending and spam comments.
     Author { account: Option<AccountId>, anon: Option<String> },
     /// Everything but deleted comments without replies.
     Moderator,
+}
+
+/// An `Idempotency-Key` as a post carries it.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// Whose key it is (`a:<account>`, `t:<anonymous token>` or `i:<address hash>`).
+    pub scope: String,
+    pub key: String,
+    /// A keyed hash of the request the key came with.
+    pub request_hash: String,
+}
+
+impl Idempotency {
+    /// A stored key answers only a retry of the same request: another request sent with it is
+    /// refused (it must not get the first comment, nor its edit token). Keys stored before
+    /// hashes were kept (empty) still replay.
+    pub fn check_replay(&self, stored_hash: &str) -> StoreResult<()> {
+        if stored_hash.is_empty() || stored_hash == self.request_hash {
+            Ok(())
+        } else {
+            Err(DomainError::new(
+                confab_core::ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was already used for a different request; send a new key",
+            ))
+        }
+    }
+}
+
+/// A new text for a comment, after admission ran on it again.
+#[derive(Debug, Clone)]
+pub struct CommentEdit {
+    pub body_md: String,
+    pub body_html: String,
+    pub now: i64,
+    /// Admission says the new text waits for a moderator (moderation mode, links, ...).
+    pub hold: bool,
+    /// A moderator editing someone else's comment: the edit is logged, with the old text.
+    pub logged_by: Option<(ForumId, AccountId)>,
+}
+
+impl CommentEdit {
+    /// The status an edit leaves a comment in: an edit can hold a public comment for a
+    /// moderator, but never make a held, spam or removed one public.
+    pub fn status_after(&self, current: CommentStatus) -> CommentStatus {
+        if self.hold && current == CommentStatus::Approved {
+            CommentStatus::Pending
+        } else {
+            current
+        }
+    }
 }
 
 /// A comment to insert. The service has validated and rendered it.
@@ -118,16 +168,16 @@ pub struct NewComment {
     pub status: CommentStatus,
     pub ip_hash: String,
     pub created_at: i64,
-    /// `(scope, key)`: a retried request with the same pair returns the first comment.
-    pub idempotency: Option<(String, String)>,
+    /// A retried request with the same scope and key returns the first comment.
+    pub idempotency: Option<Idempotency>,
     /// Replies deeper than this attach to the deepest allowed ancestor.
     pub max_depth: i32,
     /// Written with the comment, in its transaction; each payload gets the new comment's id as
     /// `"comment_id"` (a decimal string). A replayed request (same idempotency key) adds none.
     pub tasks: Vec<NewTask>,
-    /// The author asked to be mailed replies at this address: recorded with the comment, and
-    /// the address's subscription to the forum's reply mail becomes pending unless confirmed.
-    pub notify_email: Option<String>,
+    /// The author asked to be mailed replies: recorded with the comment, and the address's
+    /// subscription to the forum's reply mail becomes pending unless it is confirmed.
+    pub notify: Option<ReplyWatch>,
 }
 
 impl NewComment {
@@ -262,6 +312,13 @@ pub trait Store: Send + Sync + 'static {
     /// An account and its password hash, by username or e-mail.
     async fn credentials(&self, login: &str) -> StoreResult<Option<(Account, String)>>;
     async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()>;
+    /// Ends every session of an account (moves its session generation).
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
+    /// Gives an account an e-mail address (its owner confirmed it); `Conflict` when another
+    /// account holds it.
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
+    /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.
+    async fn enqueue_task(&self, shard: confab_core::id::LogicalShard, task: NewTask) -> StoreResult<()>;
 
     async fn add_ban(
         &self,
@@ -310,8 +367,9 @@ pub trait Store: Send + Sync + 'static {
     async fn has_hidden_by(&self, thread: &Thread, vis: &Visibility) -> StoreResult<bool>;
 
     async fn post_comment(&self, new: NewComment) -> StoreResult<Posted>;
+    /// Replaces a comment's text (and holds it, see [`CommentEdit`]) in one transaction.
     /// Returns the comment and the thread sequence number the edit was given.
-    async fn edit_comment(&self, id: CommentId, body_md: &str, body_html: &str, now: i64) -> StoreResult<(Comment, i64)>;
+    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)>;
     /// Sets the status of comments of one forum, adjusting counters and writing the moderation
     /// log. `tasks` are written in the same transaction, each as its [`TaskWhen`] says.
     async fn set_status(
@@ -369,13 +427,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- reply notifications (double opt-in) ----
     /// An address's subscription to a forum's reply mail.
     async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>>;
-    /// Sets (creating if needed) an address's subscription state.
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState) -> StoreResult<()>;
-    /// Takes the right to mail a confirmation request for a pending subscription: true when none
-    /// was sent in the last `min_interval_ms`, or when task `task` took it before (a re-run).
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool>;
-    /// The address that asked to be mailed replies to this comment, if any.
-    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<String>>;
+    /// Sets (creating if needed) an address's subscription state, and its owner when given.
+    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()>;
+    /// Takes the right to mail `owner` a confirmation request for an address (unless the
+    /// address is already confirmed for that owner): true when none was sent in the last
+    /// `min_interval_ms`, or when task `task` took it before (a re-run).
+    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool>;
+    /// Who asked to be mailed replies to this comment, and where, if anyone.
+    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>>;
     /// The accounts that moderate a forum (not staff at large), by id.
     async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>>;
 

@@ -129,7 +129,17 @@ impl SubState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub state: SubState,
+    /// Who confirmed it (`a:<account>` or `t:<anonymous token>`; empty for subscriptions from
+    /// before owners were kept): only that caller's comments are mailed their replies.
+    pub owner: String,
     /// When the last confirmation request was mailed.
     pub confirm_sent_at: Option<i64>,
     pub updated_at: i64,
+}
+
+/// A reply-mail request: the address replies go to, and who asked (see [`Subscription::owner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyWatch {
+    pub email: String,
+    pub owner: String,
 }

@@ -172,7 +172,7 @@ fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> Ne
         idempotency: None,
         max_depth: 4,
         tasks: Vec::new(),
-        notify_email: None,
+        notify: None,
     }
 }
 
@@ -187,10 +187,14 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
             let parent = (i % 3 == 2).then(|| in_thread[i / 2]);
             let mut c = comment(f, &ident, parent, &format!("comment {t}.{i} ✓"));
             if i % 4 == 0 {
-                c.idempotency = Some(("guest".into(), format!("key-{}-{t}-{i}", f.name)));
+                c.idempotency = Some(confab_store::Idempotency {
+                    scope: "guest".into(),
+                    key: format!("key-{}-{t}-{i}", f.name),
+                    request_hash: "h".into(),
+                });
             }
             if i % 5 == 0 {
-                c.notify_email = Some(format!("Reader{i}@Example.COM"));
+                c.notify = Some(confab_store::ReplyWatch { email: format!("Reader{i}@Example.COM"), owner: format!("t:{i}") });
             }
             if i % 6 == 0 {
                 c.status = CommentStatus::Pending;
@@ -217,7 +221,7 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
             .await
             .unwrap();
     }
-    s.set_subscription(f, "Mixed.Case@Example.COM", SubState::Confirmed).await.unwrap();
+    s.set_subscription(f, "Mixed.Case@Example.COM", SubState::Confirmed, Some("t:mixed")).await.unwrap();
     let kinds = vec!["test.kind".to_string()];
     let claimed = s.claim_tasks(&kinds, 5, 60_000, 5).await.unwrap();
     for t in &claimed {

@@ -1,6 +1,7 @@
 //! The `[tasks]`, `[mail]` and `[webhooks]` sections of Confab's configuration (embedded in
 //! `confab_server::config::Config`; every key is documented in `confab.example.toml`).
 
+use confab_core::secret::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -54,17 +55,6 @@ pub enum MailTls {
     Tls,
 }
 
-/// A password whose `Debug` never prints it.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Password(pub String);
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "Password(unset)" } else { "Password(***)" })
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
@@ -74,7 +64,7 @@ pub struct MailConfig {
     pub tls: MailTls,
     /// SMTP login; empty for none.
     pub username: String,
-    pub password: Password,
+    pub password: Secret,
     /// The sender, `Name <address>` or `address`.
     pub from: String,
     /// Base of the links in mail (`https://comments.example.com`). Empty: `http://` + `listen`.
@@ -90,7 +80,7 @@ impl Default for MailConfig {
             smtp_port: 587,
             tls: MailTls::Starttls,
             username: String::new(),
-            password: Password::default(),
+            password: Secret::default(),
             from: "Confab <confab@localhost>".to_string(),
             public_url: String::new(),
             timeout_secs: 30,

@@ -4,7 +4,7 @@
 //! small and a task acts on the state at its run (a reply deleted meanwhile is not mailed).
 //! The store adds `comment_id` to the tasks written with a new comment.
 
-use confab_core::id::{CommentId, ForumId};
+use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::model::WebhookEvent;
 use confab_store::{NewTask, TaskWhen};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,9 @@ pub const MAIL_CONFIRM: &str = "mail.confirm";
 pub const MAIL_REPLY: &str = "mail.reply";
 /// Mail a forum's moderators about a new comment.
 pub const MAIL_MODERATORS: &str = "mail.moderators";
+/// At sign-up: mail the address a link that gives it to the new account, or, when another
+/// account holds it, tell that account's owner (the sign-up's answer is the same either way).
+pub const MAIL_ACCOUNT_EMAIL: &str = "mail.account_email";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookPayload {
@@ -34,6 +37,9 @@ pub struct WebhookPayload {
 pub struct ConfirmPayload {
     pub forum_id: ForumId,
     pub email: String,
+    /// Who asked (tasks written before owners were kept have none).
+    #[serde(default)]
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,8 +73,18 @@ pub fn webhook(event: WebhookEvent, url: &str, forum: ForumId, comment: Option<C
     NewTask::new(WEBHOOK, p)
 }
 
-pub fn mail_confirm(forum: ForumId, email: &str) -> NewTask {
-    NewTask::new(MAIL_CONFIRM, json!({"forum_id": forum, "email": email}))
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountEmailPayload {
+    pub account_id: AccountId,
+    pub email: String,
+}
+
+pub fn mail_account_email(account: AccountId, email: &str) -> NewTask {
+    NewTask::new(MAIL_ACCOUNT_EMAIL, json!({"account_id": account, "email": email}))
+}
+
+pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {
+    NewTask::new(MAIL_CONFIRM, json!({"forum_id": forum, "email": email, "owner": owner}))
 }
 
 /// A reply notification about `comment` (`None` for a new comment).

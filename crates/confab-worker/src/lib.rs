@@ -1,5 +1,5 @@
 //! Confab's background work: a small worker that runs the task outbox, and the handlers for
-//! the tasks Confab writes (DESIGN.md section 6).
+//! the tasks Confab writes.
 //!
 //! Layout:
 //! - [`Worker`] (in `runner`): the claim / run / retry loop. It knows tasks only by kind and
@@ -62,7 +62,7 @@ pub fn standard(
     }
     let base = mail_cfg.base_url(listen);
     let mail = Arc::new(mail::MailHandlers::new(store.clone(), signer, mailer, base));
-    for kind in [kinds::MAIL_CONFIRM, kinds::MAIL_REPLY, kinds::MAIL_MODERATORS] {
+    for kind in [kinds::MAIL_CONFIRM, kinds::MAIL_REPLY, kinds::MAIL_MODERATORS, kinds::MAIL_ACCOUNT_EMAIL] {
         w.register(kind, mail.clone());
     }
     match webhook::Webhooks::new(store, hooks) {

@@ -7,6 +7,8 @@
 //!   one-click `List-Unsubscribe=One-Click`).
 //! - `GET|POST /mail/moderate?t=`: a moderator's approve / spam / delete of one comment
 //!   (expires; checked against the account's current rights when used).
+//! - `GET|POST /mail/account-email?t=`: give a new account the address it signed up with
+//!   (expires; the address must still be free).
 
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::sign::Signer;
@@ -14,10 +16,14 @@ use confab_core::sign::Signer;
 pub const CONFIRM_PATH: &str = "/mail/confirm";
 pub const UNSUBSCRIBE_PATH: &str = "/mail/unsubscribe";
 pub const MODERATE_PATH: &str = "/mail/moderate";
+pub const ACCOUNT_EMAIL_PATH: &str = "/mail/account-email";
 
-const CONFIRM: &str = "mail-confirm";
+/// Confirmation links from before they named who asked (still honoured, with no owner).
+const CONFIRM_UNOWNED: &str = "mail-confirm";
+const CONFIRM: &str = "mail-confirm-owned";
 const UNSUBSCRIBE: &str = "mail-unsubscribe";
 const MODERATE: &str = "mail-moderate";
+const ACCOUNT_EMAIL: &str = "mail-account-email";
 
 /// How long a confirmation link works.
 pub const CONFIRM_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -55,18 +61,39 @@ pub fn url(base: &str, path: &str, token: &str) -> String {
     format!("{}{path}?t={token}", base.trim_end_matches('/'))
 }
 
-pub fn confirm_token(s: &Signer, forum: ForumId, email: &str, now: i64) -> String {
-    s.sign(CONFIRM, &format!("{}|{}|{email}", forum.0, now.saturating_add(CONFIRM_TTL_MS)))
+/// A confirmation link for `email`'s reply mail, asked for by `owner` (`a:<account>` or
+/// `t:<anonymous token>`): confirming it subscribes the address for that owner's comments only.
+pub fn confirm_token(s: &Signer, forum: ForumId, email: &str, owner: &str, now: i64) -> String {
+    s.sign(CONFIRM, &format!("{}|{}|{owner}|{email}", forum.0, now.saturating_add(CONFIRM_TTL_MS)))
 }
 
-/// The forum and address of a valid, unexpired confirmation token.
-pub fn verify_confirm(s: &Signer, token: &str, now: i64) -> Option<(ForumId, String)> {
-    let p = s.verify(CONFIRM, token)?;
-    let mut it = p.splitn(3, '|');
+/// The forum, address and owner of a valid, unexpired confirmation token.
+pub fn verify_confirm(s: &Signer, token: &str, now: i64) -> Option<(ForumId, String, String)> {
+    let (p, owned) = match s.verify(CONFIRM, token) {
+        Some(p) => (p, true),
+        None => (s.verify(CONFIRM_UNOWNED, token)?, false),
+    };
+    let mut it = p.splitn(if owned { 4 } else { 3 }, '|');
     let forum = it.next()?.parse().ok().map(ForumId)?;
     let exp: i64 = it.next()?.parse().ok()?;
+    let owner = if owned { it.next()?.to_string() } else { String::new() };
     let email = it.next()?.to_string();
-    (now <= exp && !email.is_empty()).then_some((forum, email))
+    (now <= exp && !email.is_empty()).then_some((forum, email, owner))
+}
+
+/// A link that gives `account` the address `email` (mailed to that address at sign-up).
+pub fn account_email_token(s: &Signer, account: AccountId, email: &str, now: i64) -> String {
+    s.sign(ACCOUNT_EMAIL, &format!("{}|{}|{email}", account.0, now.saturating_add(CONFIRM_TTL_MS)))
+}
+
+/// The account and address of a valid, unexpired account e-mail token.
+pub fn verify_account_email(s: &Signer, token: &str, now: i64) -> Option<(AccountId, String)> {
+    let p = s.verify(ACCOUNT_EMAIL, token)?;
+    let mut it = p.splitn(3, '|');
+    let account = it.next()?.parse().ok().map(AccountId)?;
+    let exp: i64 = it.next()?.parse().ok()?;
+    let email = it.next()?.to_string();
+    (now <= exp && !email.is_empty()).then_some((account, email))
 }
 
 pub fn unsubscribe_token(s: &Signer, forum: ForumId, email: &str) -> String {
@@ -103,9 +130,16 @@ mod tests {
     fn tokens_round_trip_and_are_bound_to_their_purpose() {
         let s = Signer::new(b"k");
         let now = 1_800_000_000_000;
-        let c = confirm_token(&s, ForumId(3), "a|b@example.com", now);
-        assert_eq!(verify_confirm(&s, &c, now), Some((ForumId(3), "a|b@example.com".to_string())));
+        let c = confirm_token(&s, ForumId(3), "a|b@example.com", "t:abc", now);
+        assert_eq!(verify_confirm(&s, &c, now), Some((ForumId(3), "a|b@example.com".to_string(), "t:abc".to_string())));
+        // A link mailed before owners were kept still confirms (for no owner).
+        let old = s.sign(CONFIRM_UNOWNED, &format!("3|{}|a|b@example.com", now + 1000));
+        assert_eq!(verify_confirm(&s, &old, now), Some((ForumId(3), "a|b@example.com".to_string(), String::new())));
         assert_eq!(verify_confirm(&s, &c, now + CONFIRM_TTL_MS + 1), None, "expired");
+        let a = account_email_token(&s, AccountId(7), "a|b@example.com", now);
+        assert_eq!(verify_account_email(&s, &a, now), Some((AccountId(7), "a|b@example.com".to_string())));
+        assert_eq!(verify_account_email(&s, &a, now + CONFIRM_TTL_MS + 1), None, "expired");
+        assert_eq!(verify_confirm(&s, &a, now), None, "an account link is not a subscription link");
         assert_eq!(verify_unsubscribe(&s, &c), None, "a confirmation token does not unsubscribe");
         let u = unsubscribe_token(&s, ForumId(3), "x@example.com");
         assert_eq!(verify_unsubscribe(&s, &u), Some((ForumId(3), "x@example.com".to_string())));

@@ -33,7 +33,7 @@ use hmac::{Hmac, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::json;
 use sha2::Sha256;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +57,13 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Whether an address is inside some network rather than on the public internet.
+///
+/// IPv6 is judged by allow-list: only global unicast (`2000::/3`) can be public, less its
+/// special-purpose blocks; the two kinds of address outside it that reach the IPv4 internet
+/// (IPv4-mapped `::ffff:a.b.c.d` and NAT64 `64:ff9b::a.b.c.d`), and 6to4 (`2002:AABB:CCDD::`)
+/// inside it, are judged by the IPv4 address they carry. So `::a.b.c.d` (IPv4-compatible),
+/// `::ffff:0:a.b.c.d` (SIIT), site-local `fec0::/10`, local-use NAT64 `64:ff9b:1::/48` and
+/// Teredo are internal whatever they embed.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -70,23 +77,41 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10, carrier-grade NAT
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24, IETF protocol assignments
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 192.88.99.0/24, 6to4 relay anycast
                 || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15, benchmarking
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
+            if let Some(v4) = embedded_ipv4(v6) {
+                return is_internal(v4);
             }
             let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (maps to IPv4)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+            (s[0] & 0xe000) != 0x2000 // outside global unicast: ::/8 (loopback, unspecified,
+                                      // IPv4-compatible, SIIT), 64:ff9b:1::/48, 100::/64,
+                                      // fc00::/7, fe80::/10, fec0::/10, ff00::/8, ...
+                || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23, IETF protocol assignments (Teredo, benchmarking, ORCHID)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32, documentation
+                || (s[0] & 0xfff0) == 0x3ff0 // 3fff::/20, documentation
         }
     }
+}
+
+/// The IPv4 address an IPv6 address reaches: IPv4-mapped (`::ffff:0:0/96`), NAT64 with the
+/// well-known prefix (`64:ff9b::/96`), 6to4 (`2002::/16`, the address in bits 16-47).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<IpAddr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Some(IpAddr::V4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))));
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(IpAddr::V4(v4));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return v4(s[6], s[7]);
+    }
+    if s[0] == 0x2002 {
+        return v4(s[1], s[2]);
+    }
+    None
 }
 
 /// Resolves names with the system resolver and drops internal addresses.
@@ -246,6 +271,47 @@ mod tests {
             assert!(is_internal(a.parse().unwrap()), "{a}");
         }
         for a in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(!is_internal(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    /// IPv6 addresses that carry an IPv4 address, and the special-purpose blocks.
+    #[test]
+    fn ipv6_that_reaches_internal_ipv4_is_internal() {
+        for a in [
+            "::1.2.3.4",                 // IPv4-compatible (deprecated): internal whatever it embeds
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::",
+            "::ffff:10.0.0.1",           // IPv4-mapped
+            "::ffff:169.254.169.254",
+            "::ffff:0:10.0.0.1",         // SIIT IPv4-translated
+            "::ffff:0:1.2.3.4",
+            "2002:0a00:0001::",          // 6to4 of 10.0.0.1
+            "2002:7f00:1::1",            // 6to4 of 127.0.0.1
+            "2002:a9fe:a9fe::",          // 6to4 of 169.254.169.254
+            "64:ff9b::10.0.0.1",         // NAT64 of 10.0.0.1
+            "64:ff9b::7f00:1",           // NAT64 of 127.0.0.1
+            "64:ff9b::192.168.1.1",
+            "64:ff9b:1::1.2.3.4",        // local-use NAT64 prefix
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo
+            "2001:2::1",                 // benchmarking
+            "2001:db8::1",               // documentation
+            "3fff::1",
+            "fec0::1",                   // site-local (deprecated)
+            "100::1",                    // discard-only
+            "ff02::1",                   // multicast
+            "5f00::1",                   // SRv6 SIDs, outside global unicast
+        ] {
+            assert!(is_internal(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "::ffff:93.184.216.34",      // mapped public
+            "64:ff9b::93.184.216.34",    // NAT64 of a public address (IPv6-only hosts with DNS64)
+            "2002:5db8:d822::1",         // 6to4 of 93.184.216.34
+            "2001:4860:4860::8888",
+            "2a00:1450:4001:82a::200e",
+        ] {
             assert!(!is_internal(a.parse().unwrap()), "{a}");
         }
     }

@@ -136,6 +136,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if let Some(r) = rate_limit {
                 config.rate_limit.enabled = r == "on";
+                if r != "on" {
+                    // A load test is one machine playing every client.
+                    config.connections.max_per_ip = usize::MAX;
+                }
             }
             match role.as_str() {
                 "worker" => tasks::run_worker(config).await,
@@ -172,8 +176,8 @@ fn db_path(config: &Config) -> PathBuf {
 
 /// The configured secret, or one generated on first start and kept in the data directory.
 fn secret(config: &Config) -> Result<Vec<u8>> {
-    if !config.secret.0.is_empty() {
-        return Ok(config.secret.0.as_bytes().to_vec());
+    if !config.secret.is_empty() {
+        return Ok(config.secret.expose().as_bytes().to_vec());
     }
     let path = config.data_dir.join("secret");
     if let Ok(s) = std::fs::read_to_string(&path) {

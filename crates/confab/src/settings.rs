@@ -12,14 +12,14 @@ use std::path::Path;
 /// The top-level keys of [`Config`] (a test checks this against `confab.example.toml`).
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen", "data_dir", "secret", "trusted_proxies", "demo_forum", "limits", "rate_limit", "cache", "sqlite", "postgres", "tasks",
-    "mail", "webhooks", "bus", "realtime",
+    "mail", "webhooks", "bus", "realtime", "connections",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
     let mut doc: toml::Table = match file {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            text.parse().with_context(|| format!("parsing {}", p.display()))?
+            text.parse().map_err(|e: toml::de::Error| anyhow::anyhow!("parsing {}: {}", p.display(), syntax_error(&text, &e)))?
         }
         None => toml::Table::new(),
     };
@@ -33,8 +33,28 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
         }
         set(&mut doc, &path, parse_value(&v)).with_context(|| format!("applying {k}"))?;
     }
-    let config: Config = toml::Value::Table(doc).try_into().context("invalid configuration")?;
+    // The error names the key (`mail.password: ...`); no value is quoted for a secret.
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("{}{}", if path == "." { String::new() } else { format!("{path}: ") }, e.into_inner())
+    })
+    .context("invalid configuration")?;
     Ok(config)
+}
+
+/// A syntax error by position and message only: toml's own `Display` quotes the offending line,
+/// which may be a secret's (`password = hunter2`, unquoted).
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        None => msg.to_string(),
+    }
 }
 
 fn parse_value(raw: &str) -> toml::Value {
@@ -121,5 +141,51 @@ mod tests {
     fn unknown_keys_are_errors() {
         let env = vec![("CONFAB_LIMITS__NOPE".to_string(), "1".to_string())];
         assert!(load(None, env.into_iter()).is_err());
+        for key in ["CONFAB_POSTGRES__PASSWORD", "CONFAB_BUS__REDIS_PASSWORD", "CONFAB_MAIL__PASS"] {
+            let e = load(None, vec![(key.to_string(), "x".to_string())].into_iter()).unwrap_err();
+            assert!(format!("{e:#}").contains("unknown field"), "{key}: {e:#}");
+        }
+    }
+
+    /// Every secret of the configuration (file and environment) is shown redacted by the
+    /// config's `Debug`, keeping where a connection string points.
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "secret = \"server-secret-0123456789abcdef\"\n[postgres]\ncontrol = \"postgres://confab:pg-pass@db1:5432/confab\"\n\
+             [mail]\nsmtp_host = \"smtp.example\"\nusername = \"confab\"\npassword = \"smtp-pass\"\n",
+        )
+        .unwrap();
+        let env = vec![("CONFAB_BUS__REDIS_URL".to_string(), "redis://:redis-pass@cache:6379/0".to_string())];
+        let c = load(Some(&f), env.into_iter()).unwrap();
+        assert_eq!(c.postgres.control.expose(), "postgres://confab:pg-pass@db1:5432/confab");
+        assert_eq!(c.bus.redis_url.expose(), "redis://:redis-pass@cache:6379/0");
+        assert_eq!(c.mail.password.expose(), "smtp-pass");
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            for secret in ["server-secret", "pg-pass", "smtp-pass", "redis-pass"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("postgres://confab:***@db1:5432/confab"), "{shown}");
+            assert!(shown.contains("redis://:***@cache:6379/0"), "{shown}");
+        }
+    }
+
+    /// A secret TOML reads as a number is refused by key, without its value in the error;
+    /// a syntax error in the file is given by position, not by quoting the line.
+    #[test]
+    fn config_errors_do_not_quote_secrets() {
+        let env = vec![("CONFAB_MAIL__PASSWORD".to_string(), "31415926535".to_string())];
+        let e = format!("{:#}", load(None, env.into_iter()).unwrap_err());
+        assert!(!e.contains("31415926535") && e.contains("mail.password"), "{e}");
+        let quoted = vec![("CONFAB_MAIL__PASSWORD".to_string(), "\"31415926535\"".to_string())];
+        assert_eq!(load(None, quoted.into_iter()).unwrap().mail.password.expose(), "31415926535");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[mail]\npassword = hunter2-unquoted\n").unwrap();
+        let e = format!("{:#}", load(Some(&f), std::iter::empty()).unwrap_err());
+        assert!(!e.contains("hunter2") && e.contains("line 2, column 12"), "{e}");
     }
 }

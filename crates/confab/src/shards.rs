@@ -201,7 +201,7 @@ pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<(
         let (name, dsn) = s.split_once('=').ok_or_else(|| anyhow!("--server takes NAME=PRIMARY_DSN, not {s}"))?;
         servers.push((name.to_string(), dsn.to_string()));
     }
-    config.postgres.control = args.to.clone();
+    config.postgres.control = args.to.as_str().into();
     let store = open(&config).await?;
     let r = store.router().clone();
     if r.servers().is_empty() {

@@ -7,10 +7,13 @@
 //!    [`MAX_NESTING`] is flattened. The flattening matters: html5ever (inside ammonia) is
 //!    quadratic in nesting depth for some elements (html5ever#788), and markdown can nest lists
 //!    or quotes thousands deep within the 10,000-character body limit.
+//!    Bidi controls are kept only in pairs within each block's text (entities such as
+//!    `&#x202E;` become characters here, after the input rules ran), so none reverses what
+//!    follows the comment.
 //! 2. ammonia sanitizes the result with a narrow allow-list: its default tags minus `img`,
 //!    links limited to http, https and mailto, every link `rel="nofollow ugc noopener"`.
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use std::sync::OnceLock;
 
 /// Deepest container nesting kept in rendered HTML; deeper structure is flattened to text flow.
@@ -88,10 +91,66 @@ pub fn render_markdown(source: &str) -> Rendered {
             other => events.push(other),
         }
     }
+    pair_bidi(&mut events);
     let mut html = String::with_capacity(source.len() + source.len() / 2);
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     let clean = sanitizer().clean(&html).to_string();
     Rendered { html: clean, has_links }
+}
+
+/// Drops unpaired bidi controls ([`crate::input::drop_unpaired_bidi`]) from each run of text
+/// between block boundaries.
+fn pair_bidi(events: &mut [Event<'_>]) {
+    fn flush(events: &mut [Event<'_>], run: &mut Vec<usize>) {
+        let mut pieces: Vec<String> = run
+            .iter()
+            .map(|&i| match &events[i] {
+                Event::Text(t) | Event::Code(t) => t.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        let before = pieces.clone();
+        crate::input::drop_unpaired_bidi(&mut pieces);
+        for ((&i, p), b) in run.iter().zip(pieces).zip(before) {
+            if p != b {
+                events[i] = match events[i] {
+                    Event::Code(_) => Event::Code(CowStr::from(p)),
+                    _ => Event::Text(CowStr::from(p)),
+                };
+            }
+        }
+        run.clear();
+    }
+    if !events.iter().any(|e| matches!(e, Event::Text(t) | Event::Code(t) if t.chars().any(crate::input::is_bidi_control))) {
+        return;
+    }
+    let mut run = Vec::new();
+    for i in 0..events.len() {
+        match &events[i] {
+            Event::Text(_) | Event::Code(_) => run.push(i),
+            Event::Start(t) if is_block(t) => flush(events, &mut run),
+            Event::End(t) if is_block_end(t) => flush(events, &mut run),
+            Event::Rule => flush(events, &mut run),
+            _ => {}
+        }
+    }
+    flush(events, &mut run);
+}
+
+fn is_block_end(tag: &TagEnd) -> bool {
+    matches!(
+        tag,
+        TagEnd::Paragraph
+            | TagEnd::Heading(_)
+            | TagEnd::BlockQuote(_)
+            | TagEnd::CodeBlock
+            | TagEnd::List(_)
+            | TagEnd::Item
+            | TagEnd::Table
+            | TagEnd::TableHead
+            | TagEnd::TableRow
+            | TagEnd::TableCell
+    )
 }
 
 fn is_block(tag: &Tag<'_>) -> bool {

@@ -118,3 +118,46 @@ fn pathological_nesting_is_flattened() {
 fn escape_html_escapes_everything_dangerous() {
     assert_eq!(escape_html(r#"<a href="x">'&"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
 }
+
+/// Whether every bidi embedding and isolate in `s` is closed, in order, before `s` ends.
+fn bidi_balanced(s: &str) -> bool {
+    let mut open: Vec<bool> = Vec::new(); // true: isolate
+    for c in s.chars() {
+        match c {
+            '\u{202A}' | '\u{202B}' | '\u{202D}' | '\u{202E}' => open.push(false),
+            '\u{2066}'..='\u{2068}' => open.push(true),
+            '\u{202C}' if open.pop() != Some(false) => return false,
+            '\u{2069}' => match open.iter().rposition(|&iso| iso) {
+                Some(i) => open.truncate(i),
+                None => return false,
+            },
+            _ => {}
+        }
+    }
+    open.is_empty()
+}
+
+#[test]
+fn bidi_controls_reach_html_only_in_pairs() {
+    for src in [
+        "entity &#x202E;reversed",
+        "&#8295;isolate never closed, &#x202C; a closer of nothing",
+        "*&#x202E;emphasis* after&#x202C;",
+        "one &#x202E;paragraph\n\nanother &#x202C;one",
+        "- item &#x202D;one\n- item &#x202C;two",
+        "`&#x202E;` stays as written in code, and `\u{202E}` goes",
+        "| a |\n|---|\n| &#x202E;cell |",
+        "[link &#x202E;text](https://example.com)",
+    ] {
+        let html = render_markdown(src).html;
+        assert!(bidi_balanced(&html), "{src:?} -> {html:?}");
+        for block in html.split("</p>").flat_map(|b| b.split("</li>")).flat_map(|b| b.split("</td>")) {
+            assert!(bidi_balanced(block), "{src:?}: block {block:?}");
+        }
+    }
+    // Pairs are kept, within one block.
+    let html = render_markdown("a &#x202E;b&#x202C; c").html;
+    assert_eq!(html, "<p>a \u{202E}b\u{202C} c</p>\n");
+    let html = render_markdown("a &#x2067;b *c* d&#x2069;").html;
+    assert_eq!(html, "<p>a \u{2067}b <em>c</em> d\u{2069}</p>\n");
+}

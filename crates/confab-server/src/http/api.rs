@@ -18,16 +18,17 @@ use serde::Deserialize;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: i64) {
-    let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: i64, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
+    let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-fn with_anon_cookie(mut resp: Response, anon: Option<&str>) -> Response {
+fn with_anon_cookie(mut resp: Response, anon: Option<&str>, secure: bool) -> Response {
     if let Some(t) = anon {
-        set_cookie(&mut resp, ANON_COOKIE, t, 365 * 24 * 3600);
+        set_cookie(&mut resp, ANON_COOKIE, t, 365 * 24 * 3600, secure);
     }
     resp
 }
@@ -137,7 +138,7 @@ pub async fn post_comment(
     };
     let posted = app.svc.post(&caller, body, key).await?;
     let anon = posted.anon_token.clone();
-    Ok(with_anon_cookie((StatusCode::CREATED, axum::Json(posted)).into_response(), anon.as_deref()))
+    Ok(with_anon_cookie((StatusCode::CREATED, axum::Json(posted)).into_response(), anon.as_deref(), caller.https))
 }
 
 /// Edit a comment (its author within the edit window, or a moderator).
@@ -188,9 +189,10 @@ pub async fn vote(
     Json(body): Json<VoteBody>,
 ) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
+    app.limits.check_vote(&caller)?;
     let v = app.svc.vote(&caller, id, body.value).await?;
     let anon = v.anon_token.clone();
-    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref()))
+    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref(), caller.https))
 }
 
 /// Flag a comment for moderators. One flag per flagger.
@@ -203,9 +205,10 @@ pub async fn flag(
     Json(body): Json<FlagBody>,
 ) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
+    app.limits.check_vote(&caller)?;
     let v = app.svc.flag(&caller, id, body.reason.as_deref()).await?;
     let anon = v.anon_token.clone();
-    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref()))
+    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref(), caller.https))
 }
 
 /// The caller's own votes among up to 200 comments: `?id=A&id=B`. Signed in, they follow the
@@ -251,10 +254,10 @@ pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
     Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"))], axum::Json(CountsView { counts })).into_response())
 }
 
-fn session_response(status: StatusCode, s: SessionView) -> Response {
+fn session_response(status: StatusCode, s: SessionView, secure: bool) -> Response {
     let token = s.token.clone();
     let mut resp = (status, axum::Json(s)).into_response();
-    set_cookie(&mut resp, SESSION_COOKIE, &token, crate::service::SESSION_TTL_MS / 1000);
+    set_cookie(&mut resp, SESSION_COOKIE, &token, crate::service::SESSION_TTL_MS / 1000, secure);
     resp
 }
 
@@ -265,7 +268,8 @@ fn session_response(status: StatusCode, s: SessionView) -> Response {
         BadRequest, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
 pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): Json<SignupBody>) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
-    Ok(session_response(StatusCode::CREATED, app.svc.signup(&caller, body).await?))
+    let https = caller.https;
+    Ok(session_response(StatusCode::CREATED, app.svc.signup(&caller, body).await?, https))
 }
 
 /// Sign in: sets the session cookie and returns a bearer token for other origins.
@@ -274,16 +278,20 @@ pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): J
         Internal, Unavailable))]
 pub async fn login(State(app): State<AppState>, Who(caller): Who, Json(body): Json<LoginBody>) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
-    Ok(session_response(StatusCode::OK, app.svc.login(&caller, &body.login, &body.password).await?))
+    app.limits.check_login(&body.login)?;
+    let https = caller.https;
+    Ok(session_response(StatusCode::OK, app.svc.login(&caller, &body.login, &body.password).await?, https))
 }
 
-/// Sign out (clears the session cookie).
+/// Sign out: ends every session of the account (its cookie and bearer tokens, on every
+/// device) and clears the session cookie.
 #[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
-    responses((status = 204, description = "Signed out"), PayloadTooLarge, RateLimited, Unavailable))]
-pub async fn logout() -> Response {
+    responses((status = 204, description = "Signed out"), Forbidden, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn logout(State(app): State<AppState>, Who(caller): Who) -> ApiResult<Response> {
+    app.svc.logout(&caller).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    set_cookie(&mut resp, SESSION_COOKIE, "", 0);
-    resp
+    set_cookie(&mut resp, SESSION_COOKIE, "", 0, caller.https);
+    Ok(resp)
 }
 
 /// The signed-in account.

@@ -1,4 +1,5 @@
-//! Who is calling: built from signed tokens and the connection, with no database access.
+//! Who is calling: built from signed tokens and the connection. The one read is the
+//! account's session generation, through the account cache.
 
 use super::AppState;
 use crate::service::Caller;
@@ -26,20 +27,50 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` address that is not itself a trusted proxy.
+/// The client's address. `X-Forwarded-For` is read from the right, one hop at a time, only
+/// while the address that handed us the hop is a trusted proxy: the first hop that is not a
+/// trusted proxy is the client. A hop that is not an address (`unknown`, a mangled value, a
+/// header that is not ASCII) ends the walk, and nothing left of it is believed: the client is
+/// then the hop right of it (the last trusted proxy, or the peer). Hops are `ip`, `ip:port`,
+/// `[v6]` or `[v6]:port`; IPv4-mapped IPv6 addresses compare as IPv4 (a dual-stack listener
+/// sees an IPv4 proxy as `::ffff:a.b.c.d`).
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical());
+    if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    // Several headers are one list, in order (RFC 9110, 5.3).
+    let hops: Vec<Option<IpAddr>> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .flat_map(|v| match v.to_str() {
+            Ok(s) => s.split(',').map(parse_hop).collect::<Vec<_>>(),
+            Err(_) => vec![None],
+        })
         .collect();
-    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = hop else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` element: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]`
+/// or `[2001:db8::1]:443`. Anything else (`unknown`, `_hidden`, empty) is `None`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    let ip = if let Ok(ip) = s.parse::<IpAddr>() {
+        ip
+    } else if let Ok(sa) = s.parse::<SocketAddr>() {
+        sa.ip()
+    } else {
+        s.strip_prefix('[')?.strip_suffix(']')?.parse::<std::net::Ipv6Addr>().ok()?.into()
+    };
+    Some(ip.to_canonical())
 }
 
 /// Whether `origin` names the host the request was sent to.
@@ -67,12 +98,18 @@ impl FromRequestParts<AppState> for Who {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let (account, cookie_auth) = match bearer {
-            Some(t) => (svc.verify_session(t), false),
+            Some(t) => (svc.session_account(t).await, false),
             None => match cookie(h, SESSION_COOKIE) {
-                Some(t) => (svc.verify_session(t), true),
+                Some(t) => (svc.session_account(t).await, true),
                 None => (None, false),
             },
         };
+        // Confab does not terminate TLS; a trusted proxy that does says so.
+        let https = svc.config.trusted_proxies.contains(&peer)
+            && h.get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
         let anon = h
             .get(ANON_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -91,6 +128,7 @@ impl FromRequestParts<AppState> for Who {
             ip,
             foreign_origin,
             edit_token,
+            https,
         }))
     }
 }
@@ -110,6 +148,60 @@ mod tests {
         assert_eq!(client_ip(proxy, &h, &[]), proxy);
         // Trusted chain: the right-most untrusted hop is the client; spoofed left hops are not.
         assert_eq!(client_ip(proxy, &h, &[proxy, inner]), "1.2.3.4".parse::<IpAddr>().unwrap());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// `client_ip` behind the trusted proxies 10.0.0.1 (the peer) and 10.0.0.2, with these
+    /// `X-Forwarded-For` headers.
+    fn behind_proxies(xff: &[&[u8]]) -> IpAddr {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", HeaderValue::from_bytes(v).unwrap());
+        }
+        client_ip(ip("10.0.0.1"), &h, &[ip("10.0.0.1"), ip("10.0.0.2")])
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_parse() {
+        assert_eq!(parse_hop(" 1.2.3.4:5678 "), Some(ip("1.2.3.4")));
+        assert_eq!(parse_hop("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("[2001:db8::1]"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("2001:db8::1"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        for bad in ["", "unknown", "_hidden", "1.2.3.4:", "1.2.3.4:99999", "[1.2.3.4]", "2001:db8::1:443x", "[2001:db8::1", "01.2.3.4", "fe80::1%eth0"] {
+            assert_eq!(parse_hop(bad), None, "{bad:?}");
+        }
+        // The proxy wrote the client with a port: the spoofed hop left of it is not believed.
+        assert_eq!(behind_proxies(&[b"6.6.6.6, 1.2.3.4:5678"]), ip("1.2.3.4"));
+        assert_eq!(behind_proxies(&[b"6.6.6.6, [2001:db8::1]:443, 10.0.0.2:80"]), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn nothing_left_of_an_unparseable_hop_is_believed() {
+        // Garbage in the middle: the hop right of it (a trusted proxy) is the client.
+        assert_eq!(behind_proxies(&[b"6.6.6.6, garbage, 10.0.0.2"]), ip("10.0.0.2"));
+        // Garbage right-most: the peer.
+        assert_eq!(behind_proxies(&[b"6.6.6.6, unknown"]), ip("10.0.0.1"));
+        assert_eq!(behind_proxies(&[b"6.6.6.6,"]), ip("10.0.0.1"));
+        // Several headers are one list; a header that is not text is one unparseable hop.
+        assert_eq!(behind_proxies(&[b"6.6.6.6", b"1.2.3.4"]), ip("1.2.3.4"));
+        assert_eq!(behind_proxies(&[b"6.6.6.6", b"\xff1.2.3.4"]), ip("10.0.0.1"));
+        // Only trusted hops: the left-most one reached.
+        assert_eq!(behind_proxies(&[b"10.0.0.2"]), ip("10.0.0.2"));
+        // No header: the peer.
+        assert_eq!(behind_proxies(&[]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn mapped_addresses_compare_as_ipv4() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        // A dual-stack listener sees the IPv4 proxy as ::ffff:10.0.0.1.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &h, &[ip("10.0.0.1")]), ip("1.2.3.4"));
+        assert_eq!(client_ip(ip("::ffff:10.0.0.9"), &h, &[ip("10.0.0.1")]), ip("::ffff:10.0.0.9"));
     }
 
     #[test]

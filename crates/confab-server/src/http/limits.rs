@@ -1,4 +1,4 @@
-//! Per-IP and per-account rate limits on writes (GCRA via governor, in memory per node).
+//! Per-IP, per-account and per-login-name rate limits (GCRA via governor, in memory per node).
 
 use super::error::ApiError;
 use crate::config::RateLimit;
@@ -14,10 +14,17 @@ pub struct Limiters {
     writes_ip: DefaultKeyedRateLimiter<IpAddr>,
     writes_account: DefaultKeyedRateLimiter<i64>,
     auth_ip: DefaultKeyedRateLimiter<IpAddr>,
+    login_name: DefaultKeyedRateLimiter<String>,
+    votes_ip: DefaultKeyedRateLimiter<IpAddr>,
+    votes_account: DefaultKeyedRateLimiter<i64>,
 }
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
+}
+
+fn per_hour(n: u32) -> Quota {
+    Quota::per_hour(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
 }
 
 fn limited(wait_ms: u128) -> ApiError {
@@ -35,6 +42,9 @@ impl Limiters {
             writes_ip: DefaultKeyedRateLimiter::keyed(per_minute(c.writes_per_minute_ip)),
             writes_account: DefaultKeyedRateLimiter::keyed(per_minute(c.writes_per_minute_account)),
             auth_ip: DefaultKeyedRateLimiter::keyed(per_minute(c.auth_per_minute_ip)),
+            login_name: DefaultKeyedRateLimiter::keyed(per_minute(c.logins_per_minute_account)),
+            votes_ip: DefaultKeyedRateLimiter::keyed(per_hour(c.votes_per_hour_ip)),
+            votes_account: DefaultKeyedRateLimiter::keyed(per_hour(c.votes_per_hour_account)),
         }
     }
 
@@ -61,10 +71,36 @@ impl Limiters {
         self.auth_ip.check_key(&caller.ip).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
     }
 
+    /// A log-in attempt for `login` (case-folded, so spelling variants share the allowance).
+    pub fn check_login(&self, login: &str) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = DefaultClock::default().now();
+        let key: String = login.trim().to_lowercase().chars().take(254).collect();
+        self.login_name.check_key(&key).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+    }
+
+    /// A vote or flag (besides [`Limiters::check_write`]).
+    pub fn check_vote(&self, caller: &Caller) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = DefaultClock::default().now();
+        let r = match caller.account {
+            Some(a) => self.votes_account.check_key(&a.0),
+            None => self.votes_ip.check_key(&caller.ip),
+        };
+        r.map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+    }
+
     /// Drops state of keys that are back to full allowance (called periodically).
     pub fn prune(&self) {
         self.writes_ip.retain_recent();
         self.writes_account.retain_recent();
         self.auth_ip.retain_recent();
+        self.login_name.retain_recent();
+        self.votes_ip.retain_recent();
+        self.votes_account.retain_recent();
     }
 }

@@ -8,6 +8,7 @@
 //! - `/mail/confirm?t=`: confirm a subscription to a forum's reply mail (double opt-in).
 //! - `/mail/unsubscribe?t=`: stop a forum's reply mail to an address.
 //! - `/mail/moderate?t=`: a moderator approves, marks as spam or deletes a comment.
+//! - `/mail/account-email?t=`: the address a new account signed up with is added to it.
 
 use super::AppState;
 use crate::openapi::errors::PayloadTooLarge;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route(links::CONFIRM_PATH, get(confirm_page).post(confirm))
         .route(links::UNSUBSCRIBE_PATH, get(unsubscribe_page).post(unsubscribe))
         .route(links::MODERATE_PATH, get(moderate_page).post(moderate))
+        .route(links::ACCOUNT_EMAIL_PATH, get(account_email_page).post(account_email))
 }
 
 /// No script, nothing from elsewhere, never framed; the token in the URL is not sent on.
@@ -246,6 +248,53 @@ pub async fn moderate(State(app): State<AppState>, RawQuery(q): RawQuery) -> Res
             let (_, done) = action_label(l.action);
             page(StatusCode::OK, "Done", &format!("<p>The comment is {done}.</p><p><a href=\"/admin\">Moderation dashboard</a></p>"))
         }
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Shows which address a sign-up link adds to which account, with a button.
+#[utoipa::path(get, path = "/mail/account-email", tag = "mail", operation_id = "mail_account_email_page",
+    params(("t" = String, Query, description = "Token from the sign-up mail")),
+    responses((status = 200, description = "A page with a button (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
+pub async fn account_email_page(RawQuery(q): RawQuery, State(app): State<AppState>) -> Response {
+    match token(q).and_then(|t| app.svc.account_email_link(&t).map(|(_, e)| (t, e))) {
+        Ok((t, email)) => page(
+            StatusCode::OK,
+            "Add your e-mail address",
+            &format!(
+                "<p>Add <strong>{}</strong> to the account you just created?</p>{}",
+                escape_html(&email),
+                button(links::ACCOUNT_EMAIL_PATH, &t, "Add it")
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Adds the address to the account (if no other account took it meanwhile).
+#[utoipa::path(post, path = "/mail/account-email", tag = "mail", operation_id = "mail_account_email",
+    params(("t" = String, Query, description = "Token from the sign-up mail")),
+    responses((status = 200, description = "Added", content_type = "text/html", body = String),
+        (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String),
+        (status = 409, description = "Another account holds the address", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
+pub async fn account_email(RawQuery(q): RawQuery, State(app): State<AppState>) -> Response {
+    let r = match token(q) {
+        Ok(t) => app.svc.confirm_account_email(&t).await,
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok((account, email)) => page(
+            StatusCode::OK,
+            "E-mail address added",
+            &format!("<p><strong>{}</strong> is now the address of <strong>{}</strong>.</p>", escape_html(&email), escape_html(&account.username)),
+        ),
         Err(e) => error_page(&e),
     }
 }

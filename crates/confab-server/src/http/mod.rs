@@ -58,10 +58,11 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.svc.config.limits.max_json_bytes;
     // This server's document: its limits are in it.
     let doc = bytes::Bytes::from(crate::openapi::document(&state.svc.config.limits));
+    let body_rules = BodyRules { max: max_body, timeout: Duration::from_secs(state.svc.config.connections.body_timeout_secs.max(1)) };
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            origin.to_str().is_ok_and(|o| svc.forums.any_allows(o))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+            origin.to_str().is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
         }))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}", patch(api::update_thread))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(private_answers))
         .layer(cors);
 
     Router::new()
@@ -118,8 +120,49 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), pin::pins))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn_with_state(max_body, reject_large_bodies))
+        .layer(middleware::from_fn_with_state(body_rules, read_body))
         .with_state(state)
+}
+
+/// Whether a browser on `origin` may read answers to (and send credentials with) a request
+/// for `path`. A forum's routes (`/forums/{forum}/...`: its queue, settings, bans, log) are
+/// open only to that forum's own sites; the forum list and forum creation only to the
+/// dashboard on this server (same origin, which needs no CORS); the widget's routes, whose
+/// forum is in the query or body, to any forum's sites (the service checks the origin against
+/// the forum the request names).
+fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    match path.strip_prefix("/forums") {
+        Some("" | "/") => false,
+        Some(rest) => {
+            let name = rest.trim_start_matches('/').split('/').next().unwrap_or("");
+            let name = percent_decode(name);
+            svc.forums.get(&name).is_some_and(|f| f.settings.origin_allowed(origin))
+        }
+        None => svc.forums.any_allows(origin),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+}
+
+/// Whether an API path (under `/api/v1`) answers about the caller's own account or a forum's
+/// moderation: such answers, errors included, are never stored by a browser or a proxy.
+fn is_private(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let under = |p: &str| path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'));
+    under("/me") || under("/sessions") || under("/accounts") || under("/forums")
+}
+
+/// `Cache-Control: private, no-store` on the answers of [`is_private`] paths.
+async fn private_answers(req: Request, next: Next) -> Response {
+    let private = is_private(req.uri().path());
+    let mut resp = next.run(req).await;
+    if private {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    resp
 }
 
 async fn not_found() -> ApiError {
@@ -132,17 +175,44 @@ async fn method_not_allowed() -> Response {
     r
 }
 
-/// Refuses a body whose declared length is over the limit before reading any of it.
-async fn reject_large_bodies(State(max): State<usize>, req: Request, next: Next) -> Response {
+/// How request bodies are read: at most `max` bytes, all of it within `timeout`.
+#[derive(Clone, Copy)]
+struct BodyRules {
+    max: usize,
+    timeout: Duration,
+}
+
+/// Reads the request's body before any handler sees it: a body declared over the limit is
+/// refused before a byte of it is read (413), one that grows past it too, and one that does not
+/// arrive within the body timeout gets 408 (a client sending slowly, or not at all, holds
+/// nothing for long). Bodies here are small JSON documents and forms, so buffering costs
+/// nothing; an empty body passes straight through.
+async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is over {max} bytes")).into_response();
+    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is over {} bytes", rules.max)).into_response();
+    if declared.is_some_and(|n| n > rules.max as u64) {
+        return too_large();
     }
-    next.run(req).await
+    if axum::body::HttpBody::size_hint(req.body()).exact() == Some(0) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, rules.max);
+    let bytes = match tokio::time::timeout(rules.timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => return ApiError::new(ErrorCode::BadRequest, "the request body could not be read").into_response(),
+        Err(_) => {
+            let secs = rules.timeout.as_secs();
+            return ApiError::new(ErrorCode::RequestTimeout, format!("the request body did not arrive within {secs} s")).into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// Store counters (statements run, reads by primaries and replicas): what `confab bench`
@@ -163,4 +233,19 @@ async fn readyz(State(app): State<AppState>) -> Response {
 
 async fn openapi(doc: bytes::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private;
+
+    #[test]
+    fn private_paths() {
+        for p in ["/me", "/api/v1/me", "/forums", "/forums/blog", "/forums/blog/comments", "/sessions", "/accounts", "/forums/x/bans/1"] {
+            assert!(is_private(p), "{p}");
+        }
+        for p in ["/comments", "/counts", "/votes", "/mee", "/forumsx", "/threads/1", "/api/v1/comments"] {
+            assert!(!is_private(p), "{p}");
+        }
+    }
 }

@@ -46,6 +46,12 @@ const HTML: &str = "text/html; charset=utf-8";
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The thread fragment is meant to be included by a site's server, but it is served from this
+/// origin, so a browser sent to it must run nothing: it loads nothing (no script, style, image
+/// or frame; its JSON island is data, not script), and `sandbox` gives it an opaque origin, so
+/// even markup that got past the sanitizer could not act with this origin's cookies.
+const FRAGMENT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox";
+
 /// A static file with its validator.
 struct Asset {
     body: String,
@@ -200,6 +206,7 @@ async fn thread_html(State(app): State<AppState>, headers: HeaderMap, Query(q): 
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(HTML));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAGMENT_CSP));
     h.insert(header::ETAG, etag);
     Ok(resp)
 }
@@ -246,6 +253,7 @@ async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, St
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         foreign_origin: None,
         edit_token: None,
+        https: false,
     };
     let forum_name = req.forum.name.clone();
     let sort = match req.sort {

@@ -1,46 +1,13 @@
-//! Accounts and sessions. Passwords are hashed with argon2id off the async threads.
+//! Accounts and sessions. Passwords are hashed and checked by `passwords` (bounded).
 
 use super::{Caller, Service};
 use crate::views::{AccountView, SessionView, SignupBody};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use confab_core::input::{AuthorName, Email, Password, Username};
+use confab_core::id::AccountId;
 use confab_core::model::Account;
+use std::sync::Arc;
 use confab_core::{DomainError, ErrorCode};
 use confab_store::NewAccount;
-use std::sync::OnceLock;
-
-async fn hash_password(p: Password) -> Result<String, DomainError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(p.as_str().as_bytes(), &salt).map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| DomainError::internal())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "argon2 hashing failed");
-        DomainError::internal()
-    })
-}
-
-async fn verify_password(p: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// A hash of a random password, verified against when the login names no account, so that
-/// a wrong username takes as long as a wrong password.
-fn decoy_hash() -> String {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(b"decoy-password", &salt).map(|h| h.to_string()).unwrap_or_default()
-    })
-    .clone()
-}
 
 impl Service {
     pub fn account_view(&self, a: &Account, with_email: bool) -> AccountView {
@@ -70,7 +37,7 @@ impl Service {
             Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?.as_str().to_string(),
             None => username.as_str().to_string(),
         };
-        let password_hash = hash_password(password).await?;
+        let password_hash = self.passwords.hash(password).await?;
         self.store
             .create_account(NewAccount {
                 username: username.as_str().to_string(),
@@ -82,12 +49,52 @@ impl Service {
             .await
     }
 
+    /// Signs up. The answer is the same whatever the e-mail address: with mail configured the
+    /// address is mailed a link that adds it to the account (or, when another account holds
+    /// it, a word to that account's owner) and the account starts without it; without mail,
+    /// a free address is added at once and a taken one left off. Only a taken username is
+    /// refused (usernames are public).
     pub async fn signup(&self, caller: &Caller, body: SignupBody) -> Result<SessionView, DomainError> {
         self.check_any_origin(caller)?;
-        let a = self
-            .create_account(&body.username, body.email.as_deref(), &body.password, body.display_name.as_deref(), false)
-            .await?;
-        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) })
+        let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+        let by_mail = email.is_some() && self.config.mail.enabled();
+        let direct = if by_mail { None } else { email.as_ref().map(|e| e.as_str()) };
+        let (name, pw, shown) = (&body.username, &body.password, body.display_name.as_deref());
+        let a = match self.create_account(name, direct, pw, shown, false).await {
+            Err(e) if e.code == ErrorCode::Conflict && direct.is_some() => {
+                let username_taken = self
+                    .store
+                    .credentials(body.username.trim())
+                    .await?
+                    .is_some_and(|(a, _)| a.username.eq_ignore_ascii_case(body.username.trim()));
+                if username_taken {
+                    return Err(e);
+                }
+                self.create_account(name, None, pw, shown, false).await?
+            }
+            other => other?,
+        };
+        if let (true, Some(e)) = (by_mail, &email) {
+            let task = confab_worker::kinds::mail_account_email(a.id, e.as_str());
+            self.store.enqueue_task(confab_core::id::LogicalShard::for_name(&a.username), task).await?;
+            self.wake_worker();
+        }
+        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) })
+    }
+
+    /// The account and address an account e-mail link is for.
+    pub fn account_email_link(&self, token: &str) -> Result<(AccountId, String), DomainError> {
+        confab_worker::links::verify_account_email(&self.signer, token, confab_core::now_ms())
+            .ok_or_else(|| DomainError::not_found("this link is invalid or has expired"))
+    }
+
+    /// Follows an account e-mail link: the address is added to the account, if it is still free.
+    pub async fn confirm_account_email(&self, token: &str) -> Result<(Arc<Account>, String), DomainError> {
+        let (id, email) = self.account_email_link(token)?;
+        self.store.set_account_email(id, &email).await?;
+        self.forget_account(id).await;
+        let a = self.account(id).await?.ok_or_else(|| DomainError::not_found("account"))?;
+        Ok((a, email))
     }
 
     pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {
@@ -97,13 +104,23 @@ impl Service {
         }
         let found = self.store.credentials(login.trim()).await?;
         let (account, hash) = match found {
-            Some((a, h)) => (Some(a), h),
-            None => (None, decoy_hash()),
+            Some((a, h)) => (Some(a), Some(h)),
+            None => (None, None),
         };
-        let ok = verify_password(password.to_string(), hash).await;
+        let ok = self.passwords.verify(password.to_string(), hash).await?;
         match account {
-            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(a.id) }),
+            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) }),
             _ => Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password")),
+        }
+    }
+
+    /// Signs out: ends every session of the caller's account (a stolen or copied token stops
+    /// working too).
+    pub async fn logout(&self, caller: &Caller) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        match caller.account {
+            Some(id) => self.end_sessions(id).await,
+            None => Ok(()),
         }
     }
 
@@ -126,10 +143,14 @@ impl Service {
         }
     }
 
-    /// Grants or revokes moderation of a forum.
+    /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
+    /// dashboard left open somewhere stops acting with the old rights.
     pub async fn set_moderator(&self, account: &Account, forum: &str, on: bool) -> Result<(), DomainError> {
         let f = self.forum(forum)?;
         self.store.set_moderator(account.id, f.id, on).await?;
+        if !on {
+            self.store.end_sessions(account.id).await?;
+        }
         self.forget_account(account.id).await;
         self.forget_moderators(f.id).await;
         Ok(())

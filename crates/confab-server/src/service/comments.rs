@@ -1,16 +1,17 @@
 //! Writing comments: post, edit, delete, vote, flag; and comment counts.
 
 use super::realtime::LiveEvent;
+use super::admission::Applicant;
 use super::{token, Caller, Service};
 use crate::views::{CommentView, FlagView, NewCommentBody, PostedView, VoteView};
 use confab_core::id::CommentId;
 use confab_core::ident::Ident;
 use confab_core::input::{parse_title, AuthorName, CommentBody, Email, WebUrl};
-use confab_core::model::{Author, BanSubject, Comment, CommentStatus, Forum, ModerationMode};
+use confab_core::model::{Author, Comment, CommentStatus, Forum};
 use confab_core::render::render_markdown;
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::pin::{read_pin, reading_with, ReadPin};
-use confab_store::{NewComment, ReadFrom};
+use confab_store::{CommentEdit, Idempotency, NewComment, ReadFrom};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -77,10 +78,10 @@ impl Service {
                 (Author::Guest { name, email: email.clone(), url }, email)
             }
         };
-        let who = BanSubject { email: ban_email.clone(), ip_hash: Some(ip_hash.clone()), account: caller.account };
-        if self.store.is_banned(forum.id, &who, now_ms()).await? {
-            return Err(DomainError::new(ErrorCode::Banned, "you are banned from commenting on this site"));
-        }
+        let rendered = render_markdown(text.as_str());
+        // The thread's closed flag is checked by the store, in the comment's transaction.
+        let applicant = Applicant { caller, account: account.as_deref(), email: ban_email.as_deref() };
+        let status = self.admit(&forum, &applicant, &rendered, false).await?;
 
         // Guests without an identity get one now, so they can see their pending comments.
         let (anon_id, anon_token) = match (&account, &caller.anon) {
@@ -97,22 +98,20 @@ impl Service {
             (None, None) => format!("i:{ip_hash}"),
         };
 
-        let rendered = render_markdown(text.as_str());
-        let is_mod = account.as_ref().is_some_and(|a| a.can_moderate(forum.id));
-        let status = match forum.settings.moderation {
-            _ if is_mod => CommentStatus::Approved,
-            ModerationMode::Pre => CommentStatus::Pending,
-            ModerationMode::Links if rendered.has_links => CommentStatus::Pending,
-            _ => CommentStatus::Approved,
-        };
         // The outbox: what must follow this comment, written in its transaction.
         let mut tasks = self.post_tasks(&forum, status, body.parent_id.is_some()).await?;
-        let (notify_email, notify) = if body.notify {
+        let (notify_watch, notify) = if body.notify {
             // The account's address, or the guest's.
             let address = ban_email.clone().ok_or_else(|| {
                 DomainError::invalid("notify needs an e-mail address: give author_email (or add one to your account)")
             })?;
-            let (email, status, confirm) = self.notify_request(&forum, &address).await?;
+            // Whoever asks: the account, or the guest's anonymous token (made above if needed).
+            let owner = match (&account, &anon_id) {
+                (Some(a), _) => format!("a:{}", a.id.0),
+                (None, Some(t)) => format!("t:{t}"),
+                (None, None) => return Err(DomainError::internal()),
+            };
+            let (email, status, confirm) = self.notify_request(&forum, &address, &owner).await?;
             tasks.extend(confirm);
             (email, Some(status))
         } else {
@@ -131,10 +130,10 @@ impl Service {
             status,
             ip_hash,
             created_at: now_ms(),
-            idempotency: idempotency_key.map(|k| (scope, k)),
+            idempotency: idempotency_key.map(|key| Idempotency { scope, key, request_hash: self.request_hash(&body) }),
             max_depth: limits.max_depth,
             tasks,
-            notify_email,
+            notify: notify_watch,
         };
         let posted = self.store.post_comment(new).await?;
         if !posted.replayed {
@@ -155,6 +154,15 @@ impl Service {
             self.publish(forum.id, &ident, ev);
         }
         Ok(PostedView { comment, edit_token, anon_token, notify })
+    }
+
+    /// A keyed hash of everything a post says, kept with its `Idempotency-Key` so the key
+    /// replays only this request.
+    fn request_hash(&self, b: &NewCommentBody) -> String {
+        let fields = serde_json::json!([
+            b.forum, b.ident, b.url, b.title, b.parent_id.map(|p| p.0), b.body, b.author_name, b.author_email, b.author_url, b.notify
+        ]);
+        self.signer.keyed_hash("idempotency", &fields.to_string())
     }
 
     /// A guest's token to edit or delete `c` until the forum's edit window closes.
@@ -190,7 +198,8 @@ impl Service {
             if let Some(payload) = caller.edit_token.as_deref().and_then(|t| self.signer.verify(token::EDIT, t)) {
                 let (id, exp) = payload.split_once('|').unwrap_or(("", ""));
                 if id == c.id.0.to_string() {
-                    let exp: i64 = exp.parse().unwrap_or(0);
+                    // The token's end, or the forum's window now if it was shortened since.
+                    let exp: i64 = exp.parse::<i64>().unwrap_or(0).min(c.created_at + forum.settings.edit_window_secs * 1000);
                     return if now_ms() <= exp {
                         Ok(())
                     } else {
@@ -205,6 +214,10 @@ impl Service {
         Err(DomainError::forbidden("only the author or a moderator may change this comment"))
     }
 
+    /// Replaces a comment's text. The new text passes admission as a new comment would: a
+    /// banned author or a closed thread is refused, and a text the forum holds (moderation
+    /// mode, links) takes a public comment back to the queue. A moderator's edit of someone
+    /// else's comment is logged with the old text.
     pub async fn edit(self: &Arc<Self>, caller: &Caller, id: CommentId, body: &str) -> Result<CommentView, DomainError> {
         let (c, forum) = self.comment_for_write(caller, id).await?;
         if c.status == CommentStatus::Deleted {
@@ -213,18 +226,33 @@ impl Service {
         self.authorize_change(caller, &forum, &c).await?;
         let text = CommentBody::parse(body, self.config.limits.max_body_chars)?;
         let rendered = render_markdown(text.as_str());
-        let (updated, thread_seq) = self.store.edit_comment(id, text.as_str(), &rendered.html, now_ms()).await?;
-        let thread = self.touch_thread(&forum, updated.thread_id).await?;
+        let account = self.caller_account(caller).await?;
+        let thread = self.store.thread(c.thread_id, ReadFrom::Primary).await?.ok_or_else(|| DomainError::not_found("comment"))?;
+        let email = match &c.author {
+            Author::Guest { email, .. } => email.clone(),
+            Author::Account(_) => account.as_ref().and_then(|a| a.email.clone()),
+        };
+        let applicant = Applicant { caller, account: account.as_deref(), email: email.as_deref() };
+        let status = self.admit(&forum, &applicant, &rendered, thread.closed).await?;
+        let moderator_of_other = account.as_ref().filter(|a| a.can_moderate(forum.id) && c.account_id() != Some(a.id));
+        let edit = CommentEdit {
+            body_md: text.as_str().to_string(),
+            body_html: rendered.html,
+            now: now_ms(),
+            hold: status != CommentStatus::Approved,
+            logged_by: moderator_of_other.map(|a| (forum.id, a.id)),
+        };
+        let (updated, thread_seq) = self.store.edit_comment(id, &edit).await?;
+        self.after_write(&forum, &thread.ident);
+        let was_visible = c.status == CommentStatus::Approved;
         let visible = updated.status == CommentStatus::Approved;
         let view = self.comment_view(&forum, updated).await?;
-        if let Some(t) = thread {
-            let ev = if visible {
-                LiveEvent::Updated { thread_seq, comment: view.clone() }
-            } else {
-                LiveEvent::Changed { thread_seq }
-            };
-            self.publish(forum.id, &t.ident, ev);
-        }
+        let ev = match (was_visible, visible) {
+            (_, true) => LiveEvent::Updated { thread_seq, comment: view.clone() },
+            (true, false) => LiveEvent::Removed { thread_seq, id },
+            (false, false) => LiveEvent::Changed { thread_seq },
+        };
+        self.publish(forum.id, &thread.ident, ev);
         Ok(view)
     }
 
@@ -250,6 +278,7 @@ impl Service {
             return Err(DomainError::invalid("value must be 1, -1 or 0"));
         }
         let (_, forum) = self.comment_for_write(caller, id).await?;
+        self.check_actor_not_banned(&forum, caller).await?;
         let (voter, anon_token) = self.voter(caller);
         let counts = self.store.vote(id, &voter, value).await?;
         let thread = self.touch_thread(&forum, counts.thread_id).await?;
@@ -268,7 +297,8 @@ impl Service {
         if reason.chars().any(char::is_control) {
             return Err(DomainError::invalid("reason must not contain control characters"));
         }
-        self.comment_for_write(caller, id).await?;
+        let (_, forum) = self.comment_for_write(caller, id).await?;
+        self.check_actor_not_banned(&forum, caller).await?;
         let (flagger, anon_token) = self.voter(caller);
         self.store.flag(id, &flagger, reason).await?;
         Ok(FlagView { flagged: true, anon_token })
@@ -322,16 +352,26 @@ impl Service {
         Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect())
     }
 
-    /// The caller as a voter (or flagger): its account, else its anonymous token, else a new
-    /// token (returned too, for the client to keep).
+    /// The caller as a voter (or flagger): its account, else its anonymous token. A caller with
+    /// neither gets the token of its address for the day (returned too, for the client to
+    /// keep): a keyed hash of the address and the date, so requests that drop their token count
+    /// as one voter per address per day instead of a new voter each.
     fn voter(&self, caller: &Caller) -> (String, Option<String>) {
         match Self::known_voter(caller) {
             Some(v) => (v, None),
             None => {
-                let (id, tok) = self.new_anon_token();
+                let day = now_ms() / (24 * 3600 * 1000);
+                let id: String = self.signer.keyed_hash("anon-by-address", &format!("{}|{day}", caller.ip)).chars().take(24).collect();
+                let tok = self.signer.sign(token::ANON, &id);
                 (format!("t:{id}"), Some(tok))
             }
         }
+    }
+
+    /// Votes and flags are refused to a banned account or address.
+    async fn check_actor_not_banned(&self, forum: &Forum, caller: &Caller) -> Result<(), DomainError> {
+        let email = self.caller_account(caller).await?.and_then(|a| a.email.clone());
+        self.check_not_banned(forum, caller, email.as_deref()).await
     }
 
     fn known_voter(caller: &Caller) -> Option<String> {

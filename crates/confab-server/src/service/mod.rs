@@ -11,8 +11,10 @@
 //!   behind the signed links in Confab's mail.
 
 mod accounts;
+mod admission;
 mod comments;
 mod moderation;
+pub mod passwords;
 pub mod outbox;
 pub mod realtime;
 mod threads;
@@ -47,6 +49,8 @@ pub struct Caller {
     pub foreign_origin: Option<String>,
     /// A guest edit token presented with the request.
     pub edit_token: Option<String>,
+    /// The request came over https (directly, or as a trusted proxy says): cookies are `Secure`.
+    pub https: bool,
 }
 
 /// Token kinds bound into signatures.
@@ -105,6 +109,8 @@ pub struct Service {
     pub tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
     mod_mail: ReadThrough<ForumId, bool>,
+    /// Password hashing, bounded (a thread per core, a bounded queue).
+    passwords: passwords::Passwords,
 }
 
 impl Service {
@@ -132,6 +138,7 @@ impl Service {
             accounts: ReadThrough::new(100_000, Duration::from_secs(30)),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
             mod_mail: ReadThrough::new(100_000, Duration::from_secs(60)),
+            passwords: passwords::Passwords::new(0),
         });
         svc.refresh_forums().await?;
         Ok(svc)
@@ -225,8 +232,11 @@ impl Service {
         }
     }
 
-    /// Requires a signed-in account that moderates `forum`.
+    /// Requires a signed-in account that moderates `forum`, calling from this server (the
+    /// dashboard) or from one of the forum's own sites: reads too, since a moderator's cookie
+    /// goes with a request from any page, and the answers hold e-mails, IP hashes and settings.
     pub async fn require_moderator(&self, caller: &Caller, forum: &Forum) -> Result<Arc<Account>, DomainError> {
+        self.check_origin(caller, forum)?;
         let acct = self
             .caller_account(caller)
             .await?
@@ -247,19 +257,44 @@ impl Service {
         (id, token)
     }
 
-    /// A session token for an account.
-    pub fn session_token(&self, account: AccountId) -> String {
+    /// A session token for an account: its id, expiry and session generation, signed.
+    pub fn session_token(&self, account: &Account) -> String {
         let exp = confab_core::now_ms() + SESSION_TTL_MS;
-        self.signer.sign(token::SESSION, &format!("{}|{exp}", account.0))
+        self.signer.sign(token::SESSION, &format!("{}|{exp}|{}", account.id.0, account.session_gen))
     }
 
-    /// The account a session token names, if valid and unexpired.
-    pub fn verify_session(&self, token: &str) -> Option<AccountId> {
+    /// The account and session generation a session token names, if it is valid and unexpired
+    /// (no database access; [`Service::session_account`] also checks the generation).
+    pub fn verify_session(&self, token: &str) -> Option<(AccountId, i64)> {
         let payload = self.signer.verify(token::SESSION, token)?;
-        let (id, exp) = payload.split_once('|')?;
-        let exp: i64 = exp.parse().ok()?;
-        (exp > confab_core::now_ms()).then_some(())?;
-        id.parse().ok().map(AccountId)
+        let mut parts = payload.split('|');
+        let id = parts.next()?.parse().ok().map(AccountId)?;
+        let exp: i64 = parts.next()?.parse().ok()?;
+        let generation: i64 = parts.next().map_or(Some(0), |g| g.parse().ok())?;
+        (exp > confab_core::now_ms()).then_some((id, generation))
+    }
+
+    /// The account a session token signs in, if the token is valid and its session has not
+    /// been ended since (logout, a moderator's removal): the generation it carries is the
+    /// account's current one (read through the account cache).
+    pub async fn session_account(&self, token: &str) -> Option<AccountId> {
+        let (id, generation) = self.verify_session(token)?;
+        match self.account(id).await {
+            Ok(Some(a)) if a.session_gen == generation => Some(id),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a session; treating the caller as signed out");
+                None
+            }
+        }
+    }
+
+    /// Ends every session of an account, on this node at once (and on others when their
+    /// account cache entry expires).
+    pub async fn end_sessions(&self, account: AccountId) -> Result<(), DomainError> {
+        self.store.end_sessions(account).await?;
+        self.forget_account(account).await;
+        Ok(())
     }
 
     pub fn verify_anon(&self, token: &str) -> Option<String> {

@@ -69,8 +69,21 @@ fn validate_webhooks(hooks: &[confab_core::model::Webhook]) -> Result<(), Domain
     Ok(())
 }
 
+/// A forum as the API shows it. Webhook secrets are write-only: shown empty.
 fn forum_view(f: &Forum) -> ForumView {
-    ForumView { name: f.name.clone(), settings: f.settings.clone(), created_at: rfc3339(f.created_at) }
+    let mut settings = f.settings.clone();
+    for h in &mut settings.webhooks {
+        h.secret.clear();
+    }
+    ForumView { name: f.name.clone(), settings, created_at: rfc3339(f.created_at) }
+}
+
+/// The dashboard's own calls (the forum list, creating forums) come from this server only.
+fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
+    match &caller.foreign_origin {
+        Some(o) => Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} may not do this; use this server's dashboard"))),
+        None => Ok(()),
+    }
 }
 
 impl Service {
@@ -97,7 +110,7 @@ impl Service {
     }
 
     pub async fn create_forum_as(&self, caller: &Caller, body: NewForumBody) -> Result<ForumView, DomainError> {
-        self.check_any_origin(caller)?;
+        require_same_origin(caller)?;
         let acct = self.caller_account(caller).await?.ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
         if !acct.is_staff {
             return Err(DomainError::forbidden("only staff may create forums"));
@@ -107,6 +120,7 @@ impl Service {
 
     /// The forums the caller moderates (staff: all).
     pub async fn my_forums(&self, caller: &Caller) -> Result<Vec<ForumView>, DomainError> {
+        require_same_origin(caller)?;
         let acct = self.caller_account(caller).await?.ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
         Ok(self.forums.all().iter().filter(|f| acct.can_moderate(f.id)).map(|f| forum_view(f)).collect())
     }
@@ -119,7 +133,6 @@ impl Service {
 
     pub async fn update_forum(&self, caller: &Caller, forum: &str, patch: ForumPatch) -> Result<ForumView, DomainError> {
         let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
         self.require_moderator(caller, &f).await?;
         let mut s = f.settings.clone();
         if let Some(t) = patch.title {
@@ -147,6 +160,13 @@ impl Service {
             for h in &mut hooks {
                 h.events.sort_by_key(|e| e.as_str());
                 h.events.dedup();
+                // Secrets are never shown, so a client sending its webhooks back sends them
+                // empty: an empty secret keeps the one stored for that URL.
+                if h.secret.is_empty() {
+                    if let Some(old) = f.settings.webhooks.iter().find(|o| o.url == h.url) {
+                        h.secret = old.secret.clone();
+                    }
+                }
             }
             s.webhooks = hooks;
         }

@@ -13,7 +13,7 @@ use super::Service;
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::model::{Comment, CommentStatus, Forum, ModeratorMail, WebhookEvent};
 use confab_core::{now_ms, DomainError, ErrorCode};
-use confab_store::{NewTask, ReadFrom, SubState, TaskWhen};
+use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen};
 use confab_worker::kinds::{self, Notice};
 use confab_worker::links::{self, ModAction};
 use std::sync::Arc;
@@ -126,27 +126,32 @@ impl Service {
         &self,
         forum: &Forum,
         email: &str,
-    ) -> Result<(Option<String>, NotifyStatus, Option<NewTask>), DomainError> {
+        owner: &str,
+    ) -> Result<(Option<ReplyWatch>, NotifyStatus, Option<NewTask>), DomainError> {
         if !self.config.mail.enabled() {
             return Ok((None, NotifyStatus::Unavailable, None));
         }
+        let watch = ReplyWatch { email: email.to_string(), owner: owner.to_string() };
+        // "subscribed" only to the one who confirmed the address: anyone else is answered as for
+        // an address never seen (and a confirmation goes to it, at most once an hour).
         let sub = self.store.subscription(forum.id, email).await?;
-        Ok(match sub.map(|s| s.state) {
-            Some(SubState::Confirmed) => (Some(email.to_string()), NotifyStatus::Subscribed, None),
-            _ => (Some(email.to_string()), NotifyStatus::PendingConfirmation, Some(kinds::mail_confirm(forum.id, email))),
+        Ok(match sub {
+            Some(s) if s.state == SubState::Confirmed && s.owner == owner => (Some(watch), NotifyStatus::Subscribed, None),
+            _ => (Some(watch), NotifyStatus::PendingConfirmation, Some(kinds::mail_confirm(forum.id, email, owner))),
         })
     }
 
     /// The forum and address a confirmation link is for.
     pub fn confirm_link(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        let (forum, email, _) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
         Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email))
     }
 
     /// Follows a confirmation link: the address is subscribed to the forum's reply mail.
     pub async fn confirm_subscription(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email) = self.confirm_link(token)?;
-        self.store.set_subscription(&forum, &email, SubState::Confirmed).await?;
+        let (forum, email, owner) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        let forum = self.forums.by_id(forum).ok_or_else(bad_link)?;
+        self.store.set_subscription(&forum, &email, SubState::Confirmed, Some(&owner)).await?;
         tracing::info!(forum = %forum.name, "reply mail subscription confirmed");
         Ok((forum, email))
     }
@@ -160,7 +165,7 @@ impl Service {
     /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent.
     pub async fn unsubscribe(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
         let (forum, email) = self.unsubscribe_link(token)?;
-        self.store.set_subscription(&forum, &email, SubState::Unsubscribed).await?;
+        self.store.set_subscription(&forum, &email, SubState::Unsubscribed, None).await?;
         tracing::info!(forum = %forum.name, "reply mail unsubscribed");
         Ok((forum, email))
     }

@@ -135,7 +135,8 @@ impl Service {
         let p = self.store.comment(parent, from).await?.ok_or_else(|| DomainError::not_found("comment"))?;
         let forum = self.forums.by_id(p.forum_id).ok_or_else(|| DomainError::not_found("comment"))?;
         let vis = self.visibility(caller, &forum).await?;
-        if !visible(&p, &vis) {
+        // A placeholder parent (deleted, or hidden from this reader) still lists its replies.
+        if !visible(&p, &vis) && p.reply_count == 0 {
             return Err(DomainError::not_found("comment"));
         }
         let thread = self.store.thread(p.thread_id, from).await?.ok_or_else(|| DomainError::not_found("thread"))?;
@@ -198,7 +199,7 @@ impl Service {
             level = next;
         }
         let accounts = self.accounts_by_id(&authors).await?;
-        let ctx = ViewCtx { svc: self, forum, accounts: &accounts };
+        let ctx = ViewCtx { svc: self, forum, accounts: &accounts, viewer: Some(vis) };
         Ok(top.into_iter().map(|c| ctx.tree(c, &mut children, &more)).collect())
     }
 
@@ -206,7 +207,7 @@ impl Service {
     pub(crate) async fn comment_view(&self, forum: &Forum, c: Comment) -> Result<CommentView, DomainError> {
         let ids: Vec<AccountId> = c.account_id().into_iter().collect();
         let accounts = self.accounts_by_id(&ids).await?;
-        let ctx = ViewCtx { svc: self, forum, accounts: &accounts };
+        let ctx = ViewCtx { svc: self, forum, accounts: &accounts, viewer: None };
         Ok(ctx.view(c, Vec::new(), None))
     }
 
@@ -255,6 +256,7 @@ fn page_key(forum: &Forum, ident: Arc<str>, version: u64, sort: Sort, cursor: Op
     }
 }
 
+/// Whether `vis` may see `c` itself (its text and author).
 fn visible(c: &Comment, vis: &Visibility) -> bool {
     match vis {
         Visibility::Moderator => true,
@@ -292,6 +294,8 @@ struct ViewCtx<'a> {
     svc: &'a Service,
     forum: &'a Forum,
     accounts: &'a HashMap<AccountId, Arc<Account>>,
+    /// Who the page is for; `None`: the comment is shown as it is (the answer to a write).
+    viewer: Option<&'a Visibility>,
 }
 
 impl ViewCtx<'_> {
@@ -312,7 +316,10 @@ impl ViewCtx<'_> {
 
     fn view(&self, c: Comment, replies: Vec<CommentView>, replies_cursor: Option<String>) -> CommentView {
         let signer = &self.svc.signer;
-        let deleted = c.status == CommentStatus::Deleted;
+        // A comment this viewer may not see, shown only because it has visible replies, is a
+        // placeholder like a deleted one (its text, author and status stay hidden).
+        let withheld = c.status.is_hidden() && self.viewer.is_some_and(|v| !visible(&c, v));
+        let deleted = c.status == CommentStatus::Deleted || withheld;
         let gravatar = |email: Option<&str>| {
             email.filter(|_| self.forum.settings.gravatar).map(|e| {
                 use sha2::{Digest, Sha256};
@@ -352,7 +359,7 @@ impl ViewCtx<'_> {
             author,
             body_html: if deleted { String::new() } else { c.body_html },
             body: if deleted { String::new() } else { c.body_md },
-            status: c.status,
+            status: if withheld { CommentStatus::Deleted } else { c.status },
             likes: c.likes,
             dislikes: c.dislikes,
             reply_count: c.reply_count,

@@ -144,7 +144,7 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
             forums.insert(id, (name, shard as i32));
         }
     }
-    let mut control = connect(&r.opts.control, timeout).await?;
+    let mut control = connect(r.opts.control.expose(), timeout).await?;
     for row in control.query("SELECT id, name FROM forums ORDER BY id", &[]).await.map_err(db("reading forums"))? {
         let (id, name): (i64, String) = (row.get(0), row.get(1));
         if forums.get(&id).map(|f| f.0.as_str()) != Some(name.as_str()) {

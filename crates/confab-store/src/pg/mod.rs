@@ -24,7 +24,7 @@ mod router;
 pub mod schema;
 
 use crate::{
-    clip, like_pattern, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
+    clip, like_pattern, CommentEdit, ReplyWatch, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
     Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts, MAX_TASK_PAYLOAD,
 };
 use async_trait::async_trait;
@@ -53,7 +53,7 @@ pub struct PgOptions {
     /// The control database's DSN (`postgres://user:pass@host:port/db`). Empty: embedded
     /// SQLite. Shard servers and their replicas are registered in the control database
     /// (`confab shards add`), so every node routes by the same map.
-    pub control: String,
+    pub control: confab_core::secret::Secret,
     /// Pooled connections per server (each primary and each replica), per node.
     pub pool_size: usize,
     /// Longest one statement may run or wait for a lock, in milliseconds.
@@ -72,7 +72,7 @@ pub struct PgOptions {
 impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
-            control: String::new(),
+            control: confab_core::secret::Secret::default(),
             pool_size: 16,
             statement_timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
@@ -86,7 +86,7 @@ impl Default for PgOptions {
 
 impl PgOptions {
     pub fn new(control: &str) -> PgOptions {
-        PgOptions { control: control.to_string(), ..PgOptions::default() }
+        PgOptions { control: control.into(), ..PgOptions::default() }
     }
 }
 
@@ -322,7 +322,7 @@ fn forum_row(r: &Row) -> StoreResult<Forum> {
 }
 
 const ACCOUNT_COLS: &str = "a.id, a.username, a.email, a.display_name, a.is_staff, a.created_at, \
-    ARRAY(SELECT m.forum_id FROM forum_moderators m WHERE m.account_id = a.id ORDER BY m.forum_id)";
+    ARRAY(SELECT m.forum_id FROM forum_moderators m WHERE m.account_id = a.id ORDER BY m.forum_id), a.session_gen";
 
 fn account_row(r: &Row) -> Account {
     let mods: Vec<i64> = r.get(6);
@@ -333,6 +333,7 @@ fn account_row(r: &Row) -> Account {
         display_name: r.get(3),
         is_staff: r.get(4),
         created_at: r.get(5),
+        session_gen: r.get(7),
         moderates: mods.into_iter().map(ForumId).collect(),
     }
 }
@@ -374,9 +375,9 @@ fn task_row(r: &Row) -> Task {
 /// The visibility condition for `vis`, with its parameters numbered from `first`.
 fn vis_sql(vis: &Visibility, first: usize) -> String {
     match vis {
-        Visibility::Public => "(status = 'approved' OR (status = 'deleted' AND reply_count > 0))".into(),
+        Visibility::Public => "(status = 'approved' OR reply_count > 0)".into(),
         Visibility::Author { .. } => format!(
-            "(status = 'approved' OR (status = 'deleted' AND reply_count > 0) OR \
+            "(status = 'approved' OR reply_count > 0 OR \
              (status IN ('pending', 'spam') AND (account_id = ${first} OR anon_id = ${})))",
             first + 1
         ),
@@ -637,7 +638,7 @@ impl Store for PgStore {
             else {
                 return Ok(None);
             };
-            Ok(Some((account_row(&r), r.get(7))))
+            Ok(Some((account_row(&r), r.get(8))))
         })
     }
 
@@ -649,6 +650,31 @@ impl Store for PgStore {
         };
         control!(self, |c, n| {
             exec(&c, &n, sql, &[&forum.0, &account.0]).await?;
+            Ok(())
+        })
+    }
+
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        control!(self, |c, n| {
+            match exec(&c, &n, "UPDATE accounts SET email = $1 WHERE id = $2", &[&email, &account.0]).await {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
+                Err(e) => Err(e),
+                Ok(0) => Err(DomainError::not_found("account")),
+                Ok(_) => Ok(()),
+            }
+        })
+    }
+
+    async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
+        write_tx!(self, shard, |tx, n| {
+            insert_task(&tx, &n, shard, &task, &task.payload).await?;
+            Ok(())
+        })
+    }
+
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
+        control!(self, |c, n| {
+            exec(&c, &n, "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = $1", &[&account.0]).await?;
             Ok(())
         })
     }
@@ -875,20 +901,31 @@ impl Store for PgStore {
         write_tx!(self, shard, |tx, n| { insert_comment(&tx, &n, &new).await })
     }
 
-    async fn edit_comment(&self, id: CommentId, body_md: &str, body_html: &str, now: i64) -> StoreResult<(Comment, i64)> {
+    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
         write_tx!(self, shard_of(id.0), |tx, n| {
-            let changed = exec(
+            let old = row(&tx, &n, &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1 FOR UPDATE"), &[&id.0])
+                .await?
+                .as_ref()
+                .map(comment_row)
+                .filter(|cm| cm.status != CommentStatus::Deleted)
+                .ok_or_else(|| DomainError::not_found("comment"))?;
+            let status = edit.status_after(old.status);
+            exec(
                 &tx,
                 &n,
-                "UPDATE comments SET body_md = $1, body_html = $2, edited_at = $3 WHERE id = $4 AND status <> 'deleted'",
-                &[&body_md, &body_html, &now, &id.0],
+                "UPDATE comments SET body_md = $1, body_html = $2, edited_at = $3, status = $4 WHERE id = $5",
+                &[&edit.body_md, &edit.body_html, &edit.now, &status.as_str(), &id.0],
             )
             .await?;
-            if changed == 0 {
-                return Err(DomainError::not_found("comment"));
+            let seq = if status == old.status {
+                bump_seq(&tx, &n, old.thread_id).await?
+            } else {
+                shift_counters(&tx, &n, &old, old.status, status).await?.seq
+            };
+            if let Some((forum, actor)) = edit.logged_by {
+                log_action(&tx, &n, shard_of(id.0), forum, Some(actor), "edit", Some(id), &old.body_md).await?;
             }
             let cm = load_comment(&tx, &n, id).await?.ok_or_else(DomainError::internal)?;
-            let seq = bump_seq(&tx, &n, cm.thread_id).await?;
             Ok((cm, seq))
         })
     }
@@ -1297,17 +1334,18 @@ impl Store for PgStore {
         let shard = self.forum_shard(forum).await?;
         let email = email.to_lowercase();
         read_on!(self, shard, ReadFrom::Primary, |c, n| {
-            Ok(row(&c, &n, "SELECT state, confirm_sent_at, updated_at FROM subscriptions WHERE forum_id = $1 AND email = $2", &[&forum.0, &email])
+            Ok(row(&c, &n, "SELECT state, confirm_sent_at, updated_at, owner FROM subscriptions WHERE forum_id = $1 AND email = $2", &[&forum.0, &email])
                 .await?
                 .map(|r| Subscription {
                     state: SubState::parse(r.get(0)).unwrap_or(SubState::Unsubscribed),
                     confirm_sent_at: r.get(1),
                     updated_at: r.get(2),
+                    owner: r.get(3),
                 }))
         })
     }
 
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState) -> StoreResult<()> {
+    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()> {
         if email.is_empty() || email.len() > 254 {
             return Err(DomainError::invalid("email is not a valid address"));
         }
@@ -1316,16 +1354,18 @@ impl Store for PgStore {
             exec(
                 &tx,
                 &n,
-                "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (forum_id, email) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                &[&id.0, &email, &sh(shard), &state.as_str(), &confab_core::now_ms()],
+                "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $5, coalesce($6, '')) \
+                 ON CONFLICT (forum_id, email) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
+                 owner = coalesce($6, subscriptions.owner)",
+                &[&id.0, &email, &sh(shard), &state.as_str(), &confab_core::now_ms(), &owner],
             )
             .await?;
             Ok(())
         })
     }
 
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
+    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
         let shard = self.forum_shard(forum).await?;
         let email = email.to_lowercase();
         let now = confab_core::now_ms();
@@ -1335,18 +1375,20 @@ impl Store for PgStore {
                 &tx,
                 &n,
                 "UPDATE subscriptions SET confirm_sent_at = $1, confirm_task = $2 \
-                 WHERE forum_id = $3 AND email = $4 AND state = 'pending' \
+                 WHERE forum_id = $3 AND email = $4 AND (state = 'pending' OR (state = 'confirmed' AND owner <> $6)) \
                  AND (confirm_sent_at IS NULL OR confirm_sent_at <= $5 OR confirm_task = $2)",
-                &[&now, &task, &forum.0, &email, &cutoff],
+                &[&now, &task, &forum.0, &email, &cutoff, &owner],
             )
             .await?
                 > 0)
         })
     }
 
-    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<String>> {
+    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>> {
         read_on!(self, shard_of(comment.0), ReadFrom::Primary, |c, n| {
-            Ok(row(&c, &n, "SELECT email FROM reply_notify WHERE comment_id = $1", &[&comment.0]).await?.map(|r| r.get(0)))
+            Ok(row(&c, &n, "SELECT email, owner FROM reply_notify WHERE comment_id = $1", &[&comment.0])
+                .await?
+                .map(|r| ReplyWatch { email: r.get(0), owner: r.get(1) }))
         })
     }
 
@@ -1434,11 +1476,13 @@ async fn claim_on(
 async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new: &NewComment) -> StoreResult<Posted> {
     let forum = &new.forum;
     let shard = sh(forum.shard);
-    if let Some((scope, key)) = &new.idempotency {
+    if let Some(idem) = &new.idempotency {
+        let (scope, key) = (&idem.scope, &idem.key);
         // Concurrent retries of one request queue here; the later one then finds the first's row.
         exec(tx, n, "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 20260101))", &[scope, key]).await?;
-        let prior = row(tx, n, "SELECT comment_id FROM idempotency WHERE scope = $1 AND key = $2", &[scope, key]).await?;
+        let prior = row(tx, n, "SELECT comment_id, request_hash FROM idempotency WHERE scope = $1 AND key = $2", &[scope, key]).await?;
         if let Some(r) = prior {
+            idem.check_replay(r.get(1))?;
             let comment = load_comment(tx, n, CommentId(r.get(0))).await?.ok_or_else(DomainError::internal)?;
             let thread = load_thread(tx, n, comment.thread_id).await?.ok_or_else(DomainError::internal)?;
             return Ok(Posted { comment, thread, replayed: true });
@@ -1523,16 +1567,17 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     let id = CommentId(id);
     let comment = new.inserted(id, thread_id, parent_id, depth);
     let thread = shift_counters(tx, n, &comment, CommentStatus::Deleted, new.status).await?;
-    if let Some((scope, key)) = &new.idempotency {
+    if let Some(idem) = &new.idempotency {
         exec(
             tx,
             n,
-            "INSERT INTO idempotency (scope, key, shard, comment_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[scope, key, &shard, &id.0, &new.created_at],
+            "INSERT INTO idempotency (scope, key, shard, comment_id, created_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&idem.scope, &idem.key, &shard, &id.0, &new.created_at, &idem.request_hash],
         )
         .await?;
     }
-    if let Some(email) = &new.notify_email {
+    if let Some(watch) = &new.notify {
+        let email = &watch.email;
         if email.is_empty() || email.len() > 254 {
             return Err(DomainError::invalid("email is not a valid address"));
         }
@@ -1540,8 +1585,8 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
         exec(
             tx,
             n,
-            "INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&id.0, &shard, &forum.id.0, email, &now],
+            "INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at, owner) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id.0, &shard, &forum.id.0, email, &now, &watch.owner],
         )
         .await?;
         exec(

@@ -584,7 +584,7 @@ pub async fn move_shard(
     LogicalShard::new(logical).ok_or_else(|| DomainError::invalid(format!("logical shards are 0-{}", LOGICAL_SHARDS - 1)))?;
     let l = i32::from(logical);
     let timeout = Duration::from_millis(r.opts.connect_timeout_ms.max(1000));
-    let mut control = connect(&r.opts.control, timeout).await?;
+    let mut control = connect(r.opts.control.expose(), timeout).await?;
     // One mover per logical shard. (A mover that died holds the lock until its server notices
     // the connection is gone: wait a little for that.)
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -746,7 +746,7 @@ async fn move_locked(
             // the fence stays (safe either way) and running the move again settles it.
             let flipped = async {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let c = connect(&r.opts.control, timeout).await?;
+                let c = connect(r.opts.control.expose(), timeout).await?;
                 let row = c.query_opt("SELECT phase FROM shard_moves WHERE logical = $1", &[&l]).await.map_err(db("reading shard_moves"))?;
                 Ok::<_, DomainError>(row.is_some_and(|r| r.get::<_, &str>(0) == Phase::Flipped.as_str()))
             }
@@ -927,7 +927,7 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
     r.refresh(true).await?;
     let map = r.map();
     let timeout = Duration::from_millis(r.opts.connect_timeout_ms.max(1000));
-    let control = connect(&r.opts.control, timeout).await?;
+    let control = connect(r.opts.control.expose(), timeout).await?;
     let name_of = |id: i32| map.servers.get(&id).map_or_else(|| format!("server #{id}"), |s| s.name.clone());
     let forums: Vec<(i64, String, i32)> = control
         .query("SELECT id, name, shard FROM forums ORDER BY id", &[])

@@ -229,18 +229,10 @@ impl Server {
     }
 }
 
-/// A DSN without its password, for logs.
+/// A DSN without its password, for logs and `confab shards list`: the same rule as every
+/// configured secret ([`confab_core::secret::redact`]).
 pub fn redact(dsn: &str) -> String {
-    match (dsn.find("://"), dsn.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let cred = &dsn[s + 3..at];
-            match cred.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &dsn[..s + 3], &dsn[at..]),
-                None => dsn.to_string(),
-            }
-        }
-        _ => dsn.to_string(),
-    }
+    confab_core::secret::redact(dsn)
 }
 
 /// Which replica a read went to.
@@ -289,7 +281,7 @@ pub struct Router {
 
 impl Router {
     pub async fn open(opts: PgOptions) -> StoreResult<Arc<Router>> {
-        let control = pool(&opts.control, &opts, opts.pool_size)?;
+        let control = pool(opts.control.expose(), &opts, opts.pool_size)?;
         let r = Arc::new(Router {
             opts,
             control,
@@ -502,5 +494,6 @@ mod tests {
         assert_eq!(redact("postgres://confab:s3cret@db1:5432/confab"), "postgres://confab:***@db1:5432/confab");
         assert_eq!(redact("postgres://confab@db1/confab"), "postgres://confab@db1/confab");
         assert_eq!(redact("host=db1 user=confab"), "host=db1 user=confab");
+        assert_eq!(redact("host=db1 user=confab password=s3cret"), "host=db1 user=confab password=***");
     }
 }

@@ -76,6 +76,12 @@ CREATE TABLE shard_moves (
     updated_at BIGINT NOT NULL
 );
 "#,
+), (
+    // Sessions end when an account's generation moves (logout, a moderator's removal).
+    2,
+    r#"
+ALTER TABLE accounts ADD COLUMN session_gen BIGINT NOT NULL DEFAULT 0;
+"#,
 )];
 
 /// Every shard database. The tables, in the order a shard move copies them.
@@ -256,5 +262,14 @@ CREATE TABLE reply_notify (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX reply_notify_shard ON reply_notify (shard);
+"#,
+), (
+    // The request an idempotency key was first used for, and who asked for (and confirmed)
+    // reply mail.
+    2,
+    r#"
+ALTER TABLE idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 "#,
 )];

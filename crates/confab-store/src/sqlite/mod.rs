@@ -8,7 +8,7 @@ mod pool;
 mod schema;
 
 use crate::{
-    like_pattern, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
+    like_pattern, CommentEdit, ReplyWatch, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
     Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts,
 };
 use async_trait::async_trait;
@@ -148,7 +148,7 @@ fn forum_row(r: &Row<'_>) -> rusqlite::Result<Forum> {
 }
 
 const ACCOUNT_COLS: &str = "a.id, a.username, a.email, a.display_name, a.is_staff, a.created_at, \
-    (SELECT group_concat(m.forum_id) FROM forum_moderators m WHERE m.account_id = a.id)";
+    (SELECT group_concat(m.forum_id) FROM forum_moderators m WHERE m.account_id = a.id), a.session_gen";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let mods: Option<String> = r.get(6)?;
@@ -159,6 +159,7 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         display_name: r.get(3)?,
         is_staff: r.get(4)?,
         created_at: r.get(5)?,
+        session_gen: r.get(7)?,
         moderates: mods
             .unwrap_or_default()
             .split(',')
@@ -229,11 +230,11 @@ fn placeholders(n: usize) -> String {
 /// Appends the visibility condition for `vis`, pushing its arguments.
 fn vis_sql(vis: &Visibility, args: &mut Vec<Value>) -> &'static str {
     match vis {
-        Visibility::Public => "(status = 'approved' OR (status = 'deleted' AND reply_count > 0))",
+        Visibility::Public => "(status = 'approved' OR reply_count > 0)",
         Visibility::Author { account, anon } => {
             args.push(account.map_or(Value::Null, |a| int(a.0)));
             args.push(opt_text(anon.as_deref()));
-            "(status = 'approved' OR (status = 'deleted' AND reply_count > 0) OR \
+            "(status = 'approved' OR reply_count > 0 OR \
              (status IN ('pending', 'spam') AND (account_id = ? OR anon_id = ?)))"
         }
         Visibility::Moderator => "(status <> 'deleted' OR reply_count > 0)",
@@ -429,6 +430,37 @@ impl Store for SqliteStore {
                     "DELETE FROM forum_moderators WHERE forum_id = ? AND account_id = ?"
                 };
                 exec(c, n, sql, &[int(forum.0), int(account.0)])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        let email = email.to_string();
+        self.pool
+            .write(move |c, n| match exec(c, n, "UPDATE accounts SET email = ? WHERE id = ?", &[text(&email), int(account.0)]) {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
+                Err(e) => Err(e),
+                Ok(0) => Err(DomainError::not_found("account")),
+                Ok(_) => Ok(()),
+            })
+            .await
+    }
+
+    async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
+        let ids = self.ids.clone();
+        self.pool
+            .write(move |c, n| {
+                outbox::insert_task(c, n, &ids, shard, &task, &task.payload)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
+        self.pool
+            .write(move |c, n| {
+                exec(c, n, "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ?", &[int(account.0)])?;
                 Ok(())
             })
             .await
@@ -685,21 +717,25 @@ impl Store for SqliteStore {
         self.pool.write(move |c, n| insert_comment(c, n, &ids, new)).await
     }
 
-    async fn edit_comment(&self, id: CommentId, body_md: &str, body_html: &str, now: i64) -> StoreResult<(Comment, i64)> {
-        let (md, html) = (body_md.to_string(), body_html.to_string());
+    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
+        let edit = edit.clone();
         self.pool
             .write(move |c, n| {
-                let changed = exec(
+                let old = load_comment(c, n, id)?
+                    .filter(|cm| cm.status != CommentStatus::Deleted)
+                    .ok_or_else(|| DomainError::not_found("comment"))?;
+                let status = edit.status_after(old.status);
+                exec(
                     c,
                     n,
-                    "UPDATE comments SET body_md = ?, body_html = ?, edited_at = ? WHERE id = ? AND status <> 'deleted'",
-                    &[text(&md), text(&html), int(now), int(id.0)],
+                    "UPDATE comments SET body_md = ?, body_html = ?, edited_at = ?, status = ? WHERE id = ?",
+                    &[text(&edit.body_md), text(&edit.body_html), int(edit.now), text(status.as_str()), int(id.0)],
                 )?;
-                if changed == 0 {
-                    return Err(DomainError::not_found("comment"));
+                let seq = if status == old.status { bump_seq(c, n, old.thread_id)? } else { shift_counters(c, n, &old, old.status, status)?.seq };
+                if let Some((forum, actor)) = edit.logged_by {
+                    log_action(c, n, forum, Some(actor), "edit", Some(id), &old.body_md)?;
                 }
                 let cm = load_comment(c, n, id)?.ok_or_else(DomainError::internal)?;
-                let seq = bump_seq(c, n, cm.thread_id)?;
                 Ok((cm, seq))
             })
             .await
@@ -969,17 +1005,17 @@ impl Store for SqliteStore {
         self.pool.read(move |c, n| outbox::subscription(c, n, forum, &email)).await
     }
 
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState) -> StoreResult<()> {
-        let (email, id, shard) = (email.to_string(), forum.id, forum.shard);
-        self.pool.write(move |c, n| outbox::set_subscription(c, n, id, shard, &email, state)).await
+    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()> {
+        let (email, id, shard, owner) = (email.to_string(), forum.id, forum.shard, owner.map(str::to_string));
+        self.pool.write(move |c, n| outbox::set_subscription(c, n, id, shard, &email, state, owner.as_deref())).await
     }
 
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
-        let email = email.to_string();
-        self.pool.write(move |c, n| outbox::claim_confirmation(c, n, forum, &email, task, min_interval_ms)).await
+    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
+        let (email, owner) = (email.to_string(), owner.to_string());
+        self.pool.write(move |c, n| outbox::claim_confirmation(c, n, forum, &email, &owner, task, min_interval_ms)).await
     }
 
-    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<String>> {
+    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>> {
         self.pool.read(move |c, n| outbox::reply_watcher(c, n, comment)).await
     }
 
@@ -995,10 +1031,16 @@ impl Store for SqliteStore {
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, all or nothing.
 fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewComment) -> StoreResult<Posted> {
-    if let Some((scope, key)) = &new.idempotency {
-        let prior: Option<i64> =
-            row(c, n, "SELECT comment_id FROM idempotency WHERE scope = ? AND key = ?", &[text(scope), text(key)], |r| r.get(0))?;
-        if let Some(id) = prior {
+    if let Some(idem) = &new.idempotency {
+        let prior: Option<(i64, String)> = row(
+            c,
+            n,
+            "SELECT comment_id, request_hash FROM idempotency WHERE scope = ? AND key = ?",
+            &[text(&idem.scope), text(&idem.key)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let Some((id, hash)) = prior {
+            idem.check_replay(&hash)?;
             let comment = load_comment(c, n, CommentId(id))?.ok_or_else(DomainError::internal)?;
             let thread = load_thread(c, n, comment.thread_id)?.ok_or_else(DomainError::internal)?;
             return Ok(Posted { comment, thread, replayed: true });
@@ -1091,16 +1133,16 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
     let comment = new.inserted(id, thread_id, parent_id, depth);
     // A new comment moves from "nothing" (counted as deleted) to its status.
     let thread = shift_counters(c, n, &comment, CommentStatus::Deleted, new.status)?;
-    if let Some((scope, key)) = &new.idempotency {
+    if let Some(idem) = &new.idempotency {
         exec(
             c,
             n,
-            "INSERT INTO idempotency (scope, key, comment_id, created_at) VALUES (?, ?, ?, ?)",
-            &[text(scope), text(key), int(id.0), int(new.created_at)],
+            "INSERT INTO idempotency (scope, key, comment_id, created_at, request_hash) VALUES (?, ?, ?, ?, ?)",
+            &[text(&idem.scope), text(&idem.key), int(id.0), int(new.created_at), text(&idem.request_hash)],
         )?;
     }
-    if let Some(email) = &new.notify_email {
-        outbox::request_notify(c, n, id, forum.id, forum.shard, email)?;
+    if let Some(watch) = &new.notify {
+        outbox::request_notify(c, n, id, forum.id, forum.shard, watch)?;
     }
     // The outbox: the comment's tasks commit with it or not at all.
     for t in &new.tasks {

@@ -3,7 +3,7 @@
 
 use super::pool::Counter;
 use super::{exec, int, placeholders, row, rows, text, ACCOUNT_COLS};
-use crate::{clip, NewTask, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
+use crate::{clip, NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
 use confab_core::id::{CommentId, ForumId, IdGenerator, LogicalShard};
 use confab_core::model::Account;
 use confab_core::DomainError;
@@ -273,8 +273,9 @@ pub(super) fn request_notify(
     comment: CommentId,
     forum: ForumId,
     shard: LogicalShard,
-    email: &str,
+    watch: &ReplyWatch,
 ) -> Result<(), DomainError> {
+    let email = watch.email.as_str();
     if email.is_empty() || email.len() > 254 {
         return Err(DomainError::invalid("email is not a valid address"));
     }
@@ -282,8 +283,8 @@ pub(super) fn request_notify(
     exec(
         c,
         n,
-        "INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at) VALUES (?, ?, ?, ?, ?)",
-        &[int(comment.0), int(i64::from(shard.get())), int(forum.0), text(email), int(now)],
+        "INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
+        &[int(comment.0), int(i64::from(shard.get())), int(forum.0), text(email), int(now), text(&watch.owner)],
     )?;
     exec(
         c,
@@ -301,7 +302,7 @@ pub(super) fn subscription(c: &Connection, n: &Counter, forum: ForumId, email: &
     row(
         c,
         n,
-        "SELECT state, confirm_sent_at, updated_at FROM subscriptions WHERE forum_id = ? AND email = ?",
+        "SELECT state, confirm_sent_at, updated_at, owner FROM subscriptions WHERE forum_id = ? AND email = ?",
         &[int(forum.0), text(email)],
         |r| {
             let s: String = r.get(0)?;
@@ -309,6 +310,7 @@ pub(super) fn subscription(c: &Connection, n: &Counter, forum: ForumId, email: &
                 state: SubState::parse(&s).unwrap_or(SubState::Unsubscribed),
                 confirm_sent_at: r.get(1)?,
                 updated_at: r.get(2)?,
+                owner: r.get(3)?,
             })
         },
     )
@@ -321,6 +323,7 @@ pub(super) fn set_subscription(
     shard: LogicalShard,
     email: &str,
     state: SubState,
+    owner: Option<&str>,
 ) -> Result<(), DomainError> {
     if email.is_empty() || email.len() > 254 {
         return Err(DomainError::invalid("email is not a valid address"));
@@ -328,9 +331,18 @@ pub(super) fn set_subscription(
     exec(
         c,
         n,
-        "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-         ON CONFLICT (forum_id, email) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        &[int(forum.0), text(email), int(i64::from(shard.get())), text(state.as_str()), int(confab_core::now_ms())],
+        "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at, owner) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, coalesce(?6, '')) \
+         ON CONFLICT (forum_id, email) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, \
+         owner = coalesce(?6, owner)",
+        &[
+            int(forum.0),
+            text(email),
+            int(i64::from(shard.get())),
+            text(state.as_str()),
+            int(confab_core::now_ms()),
+            owner.map_or(Value::Null, text),
+        ],
     )?;
     Ok(())
 }
@@ -340,6 +352,7 @@ pub(super) fn claim_confirmation(
     n: &Counter,
     forum: ForumId,
     email: &str,
+    owner: &str,
     task: i64,
     min_interval_ms: i64,
 ) -> Result<bool, DomainError> {
@@ -348,14 +361,16 @@ pub(super) fn claim_confirmation(
         c,
         n,
         "UPDATE subscriptions SET confirm_sent_at = ?1, confirm_task = ?2 \
-         WHERE forum_id = ?3 AND email = ?4 AND state = 'pending' \
+         WHERE forum_id = ?3 AND email = ?4 AND (state = 'pending' OR (state = 'confirmed' AND owner <> ?6)) \
          AND (confirm_sent_at IS NULL OR confirm_sent_at <= ?5 OR confirm_task = ?2)",
-        &[int(now), int(task), int(forum.0), text(email), int(now.saturating_sub(min_interval_ms))],
+        &[int(now), int(task), int(forum.0), text(email), int(now.saturating_sub(min_interval_ms)), text(owner)],
     )? > 0)
 }
 
-pub(super) fn reply_watcher(c: &Connection, n: &Counter, comment: CommentId) -> Result<Option<String>, DomainError> {
-    row(c, n, "SELECT email FROM reply_notify WHERE comment_id = ?", &[int(comment.0)], |r| r.get(0))
+pub(super) fn reply_watcher(c: &Connection, n: &Counter, comment: CommentId) -> Result<Option<ReplyWatch>, DomainError> {
+    row(c, n, "SELECT email, owner FROM reply_notify WHERE comment_id = ?", &[int(comment.0)], |r| {
+        Ok(ReplyWatch { email: r.get(0)?, owner: r.get(1)? })
+    })
 }
 
 pub(super) fn forum_moderators(c: &Connection, n: &Counter, forum: ForumId) -> Result<Vec<Account>, DomainError> {
@@ -374,7 +389,7 @@ pub(super) fn forum_moderators(c: &Connection, n: &Counter, forum: ForumId) -> R
 #[cfg(test)]
 mod tests {
     use crate::sqlite::SqliteStore;
-    use crate::{NewComment, NewTask, Store, SubState, TaskState, TaskWhen};
+    use crate::{NewComment, NewTask, ReplyWatch, Store, SubState, TaskState, TaskWhen};
     use confab_core::ident::Ident;
     use confab_core::model::{Author, CommentStatus, Forum, ForumSettings};
     use serde_json::json;
@@ -403,7 +418,7 @@ mod tests {
             idempotency: None,
             max_depth: 5,
             tasks,
-            notify_email: None,
+            notify: None,
         }
     }
 
@@ -423,7 +438,7 @@ mod tests {
 
         // A replay of the same request adds nothing.
         let mut again = comment(&f, None, vec![NewTask::new("k", json!({}))]);
-        again.idempotency = Some(("s".into(), "same".into()));
+        again.idempotency = Some(crate::Idempotency { scope: "s".into(), key: "same".into(), request_hash: "h".into() });
         s.post_comment(again.clone()).await.unwrap();
         s.post_comment(again).await.unwrap();
         assert_eq!(s.list_tasks(None, None, 10).await.unwrap().len(), 2);
@@ -530,25 +545,29 @@ mod tests {
     async fn reply_mail_requests_and_subscriptions() {
         let (s, f, _d) = store().await;
         let mut c = comment(&f, None, vec![]);
-        c.notify_email = Some("Ann@example.com".into());
+        let watch = |e: &str, o: &str| Some(ReplyWatch { email: e.into(), owner: o.into() });
+        c.notify = watch("Ann@example.com", "t:ann");
         let id = s.post_comment(c).await.unwrap().comment.id;
-        assert_eq!(s.reply_watcher(id).await.unwrap().as_deref(), Some("Ann@example.com"));
+        assert_eq!(s.reply_watcher(id).await.unwrap(), watch("Ann@example.com", "t:ann"));
         let sub = s.subscription(f.id, "ann@example.com").await.unwrap().unwrap();
         assert_eq!(sub.state, SubState::Pending, "addresses match without regard to case");
-        assert!(s.claim_confirmation(f.id, "ann@example.com", 7, 3_600_000).await.unwrap());
-        assert!(s.claim_confirmation(f.id, "ann@example.com", 7, 3_600_000).await.unwrap(), "the same task again");
-        assert!(!s.claim_confirmation(f.id, "ann@example.com", 8, 3_600_000).await.unwrap(), "another within the hour");
-        s.set_subscription(&f, "ann@example.com", SubState::Confirmed).await.unwrap();
-        assert!(!s.claim_confirmation(f.id, "ann@example.com", 9, 0).await.unwrap(), "confirmed needs none");
-        // A new request keeps a confirmed address confirmed...
+        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000).await.unwrap());
+        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000).await.unwrap(), "the same task again");
+        assert!(!s.claim_confirmation(f.id, "ann@example.com", "t:ann", 8, 3_600_000).await.unwrap(), "another within the hour");
+        s.set_subscription(&f, "ann@example.com", SubState::Confirmed, Some("t:ann")).await.unwrap();
+        assert_eq!(s.subscription(f.id, "ann@example.com").await.unwrap().unwrap().owner, "t:ann");
+        assert!(!s.claim_confirmation(f.id, "ann@example.com", "t:ann", 9, 0).await.unwrap(), "confirmed for its owner needs none");
+        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:mallory", 10, 0).await.unwrap(), "another asker must confirm");
+        // A new request keeps a confirmed address confirmed, for its owner...
         let mut c = comment(&f, None, vec![]);
-        c.notify_email = Some("ann@example.com".into());
+        c.notify = watch("ann@example.com", "t:mallory");
         s.post_comment(c).await.unwrap();
-        assert_eq!(s.subscription(f.id, "ann@example.com").await.unwrap().unwrap().state, SubState::Confirmed);
+        let sub = s.subscription(f.id, "ann@example.com").await.unwrap().unwrap();
+        assert_eq!((sub.state, sub.owner.as_str()), (SubState::Confirmed, "t:ann"));
         // ...and makes an unsubscribed one pending again (a new confirmation is needed).
-        s.set_subscription(&f, "ann@example.com", SubState::Unsubscribed).await.unwrap();
+        s.set_subscription(&f, "ann@example.com", SubState::Unsubscribed, None).await.unwrap();
         let mut c = comment(&f, None, vec![]);
-        c.notify_email = Some("ann@example.com".into());
+        c.notify = watch("ann@example.com", "t:ann");
         s.post_comment(c).await.unwrap();
         assert_eq!(s.subscription(f.id, "ann@example.com").await.unwrap().unwrap().state, SubState::Pending);
         assert!(s.forum_moderators(f.id).await.unwrap().is_empty());

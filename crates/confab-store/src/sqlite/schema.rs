@@ -159,4 +159,14 @@ CREATE TABLE reply_notify (
     created_at INTEGER NOT NULL
 );
 "#,
+), (
+    // Hardening: an account's session generation (sessions end when it moves), the request an
+    // idempotency key was first used for, and who asked for (and confirmed) reply mail.
+    3,
+    r#"
+ALTER TABLE accounts ADD COLUMN session_gen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+"#,
 )];

@@ -85,6 +85,48 @@ pub fn confirm(forum_title: &str, confirm_url: &str) -> Composed {
     Composed { subject, text, html: page(&html) }
 }
 
+/// At sign-up: the link that gives the new account this address.
+pub fn account_email(site: &str, username: &str, confirm_url: &str) -> Composed {
+    let (site, username) = (header_text(site, 100), header_text(username, 100));
+    let subject = header_text(&format!("Confirm your e-mail address on {site}"), 150);
+    let text = format!(
+        "Hello,\n\nan account named {username} was just created on {site} with this address.\n\
+         To add the address to it, open this link and press the button on the page:\n\n{confirm_url}\n\n\
+         If it was not you, ignore this message: the address stays off the account.\n"
+    );
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Hello,</p><p>an account named <strong>{}</strong> was just created on <strong>{}</strong> with this address.</p><p>{}</p>",
+        escape_html(&username),
+        escape_html(&site),
+        link(confirm_url, "Add this address to the account")
+    );
+    footer(&mut html, "If it was not you, ignore this message: the address stays off the account.");
+    Composed { subject, text, html: page(&html) }
+}
+
+/// At sign-up with an address another account holds: tell that account's owner.
+pub fn account_exists(site: &str, username: &str) -> Composed {
+    let (site, username) = (header_text(site, 100), header_text(username, 100));
+    let subject = header_text(&format!("Someone tried to sign up on {site} with your address"), 150);
+    let text = format!(
+        "Hello,\n\nsomeone just tried to create an account on {site} with this e-mail address. It already \
+         belongs to your account, {username}, so nothing was changed.\n\nIf it was you, sign in as {username} \
+         instead. If it was not, you need not do anything.\n"
+    );
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Hello,</p><p>someone just tried to create an account on <strong>{}</strong> with this e-mail address. \
+         It already belongs to your account, <strong>{}</strong>, so nothing was changed.</p>",
+        escape_html(&site),
+        escape_html(&username)
+    );
+    footer(&mut html, "If it was you, sign in with that account instead. If it was not, you need not do anything.");
+    Composed { subject, text, html: page(&html) }
+}
+
 /// What a reply notification says.
 pub struct Reply<'a> {
     pub forum_title: &'a str,

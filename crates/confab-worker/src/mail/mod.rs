@@ -18,7 +18,7 @@
 pub mod compose;
 
 use crate::config::{MailConfig, MailTls};
-use crate::kinds::{self, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
+use crate::kinds::{self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
 use async_trait::async_trait;
@@ -63,7 +63,7 @@ impl Mailer {
         let step = Duration::from_secs(cfg.timeout_secs.clamp(1, 600));
         let mut builder = builder.port(cfg.smtp_port).timeout(Some(step));
         if !cfg.username.is_empty() {
-            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.0.clone()));
+            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.expose().to_string()));
         }
         let domain = from.email.domain().to_string();
         // A whole conversation is a handful of steps.
@@ -180,19 +180,47 @@ impl MailHandlers {
         let p: ConfirmPayload = payload(task)?;
         let Some(forum) = self.forum(p.forum_id).await? else { return Ok(()) };
         let sub = self.store.subscription(forum.id, &p.email).await.map_err(retry)?;
-        if sub.map(|s| s.state) != Some(SubState::Pending) {
-            tracing::info!(task = task.id, "subscription is no longer pending; no confirmation needed");
+        let needed = sub.is_some_and(|s| s.state == SubState::Pending || (s.state == SubState::Confirmed && s.owner != p.owner));
+        if !needed {
+            tracing::info!(task = task.id, "subscription is confirmed for this owner, or was withdrawn; no confirmation needed");
             return Ok(());
         }
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
         if !done.iter().any(|d| d == "mail")
-            && !self.store.claim_confirmation(forum.id, &p.email, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
+            && !self.store.claim_confirmation(forum.id, &p.email, &p.owner, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
         {
             tracing::info!(task = task.id, "a confirmation went to this address within the hour; not sending another");
             return Ok(());
         }
-        let token = links::confirm_token(&self.signer, forum.id, &p.email, confab_core::now_ms());
+        let token = links::confirm_token(&self.signer, forum.id, &p.email, &p.owner, confab_core::now_ms());
         let msg = compose::confirm(&forum.settings.title, &links::url(&self.base, links::CONFIRM_PATH, &token));
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
+    }
+
+    /// The address a new account signed up with: a link that adds it to the account, or,
+    /// when another account holds it, a word to that account's owner.
+    async fn account_email(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: AccountEmailPayload = payload(task)?;
+        let Some(new) = self.store.account(p.account_id).await.map_err(retry)? else { return Ok(()) };
+        if new.email.is_some() {
+            return Ok(());
+        }
+        let holder = self
+            .store
+            .credentials(&p.email)
+            .await
+            .map_err(retry)?
+            .map(|(a, _)| a)
+            .filter(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&p.email)));
+        let site = self.base.split_once("://").map_or(self.base.as_str(), |(_, h)| h).to_string();
+        let msg = match holder {
+            Some(h) => compose::account_exists(&site, &h.username),
+            None => {
+                let token = links::account_email_token(&self.signer, new.id, &p.email, confab_core::now_ms());
+                compose::account_email(&site, &new.username, &links::url(&self.base, links::ACCOUNT_EMAIL_PATH, &token))
+            }
+        };
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
         self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
     }
 
@@ -206,11 +234,14 @@ impl MailHandlers {
         let Some(parent) = reply.parent_id else { return Ok(()) };
         let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else { return Ok(()) };
         let Some(forum) = self.forum(reply.forum_id).await? else { return Ok(()) };
-        let sub = self.store.subscription(forum.id, &watcher).await.map_err(retry)?;
-        if sub.map(|s| s.state) != Some(SubState::Confirmed) {
-            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed");
+        let sub = self.store.subscription(forum.id, &watcher.email).await.map_err(retry)?;
+        // Mailed only when whoever asked with this comment is the one who confirmed the address:
+        // typing someone else's address into the form never mails them.
+        if !sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
+            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed at this address");
             return Ok(());
         }
+        let watcher = watcher.email;
         let (author, author_email) = self.author(&reply).await?;
         if author_email.is_some_and(|e| e.eq_ignore_ascii_case(&watcher)) {
             return Ok(());
@@ -296,6 +327,7 @@ impl Handler for MailHandlers {
         };
         match task.kind.as_str() {
             kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,
+            kinds::MAIL_ACCOUNT_EMAIL => self.account_email(mailer, task).await,
             kinds::MAIL_REPLY => self.reply(mailer, task).await,
             kinds::MAIL_MODERATORS => self.moderators(mailer, task).await,
             other => Err(TaskError::Park(format!("no mail handler for {other}"))),

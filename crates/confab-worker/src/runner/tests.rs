@@ -40,7 +40,7 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
             idempotency: None,
             max_depth: 5,
             tasks: vec![NewTask::new("k", serde_json::json!({}))],
-            notify_email: None,
+            notify: None,
         })
         .await
         .unwrap();

@@ -114,7 +114,9 @@ async fn votes_never_double_count() {
     }
     let r = app.post(&path, json!({"value": -1}), &me).await;
     assert_eq!((r.body["likes"].as_i64(), r.body["dislikes"].as_i64(), r.body["my_vote"].as_i64()), (Some(0), Some(1), Some(-1)));
-    let other = app.post(&path, json!({"value": -1}), &As::guest()).await;
+    // Another voter (tokenless requests from this address are the same voter: see hardening).
+    let (_, other_token) = app.svc.new_anon_token();
+    let other = app.post(&path, json!({"value": -1}), &As::anon(&other_token)).await;
     assert_eq!(other.body["dislikes"], 2);
     let r = app.post(&path, json!({"value": 0}), &me).await;
     assert_eq!((r.body["likes"].as_i64(), r.body["dislikes"].as_i64()), (Some(0), Some(1)));

@@ -205,7 +205,7 @@ impl TestApp {
         for f in moderates {
             self.svc.set_moderator(&a, f, true).await.expect("moderator");
         }
-        self.svc.session_token(a.id)
+        self.svc.session_token(&a)
     }
 
     /// Creates a forum through the service.

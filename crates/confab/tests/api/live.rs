@@ -249,8 +249,15 @@ async fn a_comment_on_node_a_reaches_a_client_of_node_b_and_redis_outages_degrad
     // Redis goes away: posting and reading still work; live clients are told to poll.
     drop(redis.take());
     assert_eq!(sse.next(WAIT).await.name, "degraded");
-    assert_eq!(post(a.clone(), "while redis is down").await.status(), StatusCode::CREATED);
-    let page: Value = http.get(format!("{b}/api/v1/comments?forum=demo&ident=/two")).send().await.unwrap().json().await.unwrap();
+    let r = post(a.clone(), "while redis is down").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // The writer's read-your-writes pin goes with it to node B, as the widget's does (without
+    // it, B may read a replica that has not replayed the post yet).
+    let mut read = http.get(format!("{b}/api/v1/comments?forum=demo&ident=/two"));
+    if let Some(pin) = r.headers().get("x-confab-pin") {
+        read = read.header("x-confab-pin", pin.clone());
+    }
+    let page: Value = read.send().await.unwrap().json().await.unwrap();
     assert_eq!(page["thread"]["comment_count"], 2);
 
     // Redis is back: clients are told to re-sync, and events flow again.
@@ -279,9 +286,11 @@ async fn concurrent_changes_each_get_their_own_sequence_number() {
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..20 {
         let (http, base, id) = (app.http.clone(), app.base.clone(), id.clone());
+        // Each vote from a voter of its own (tokenless votes from one address are one voter).
+        let voter = app.svc.new_anon_token().1;
         writes.spawn(async move {
             let r = if i % 2 == 0 {
-                http.post(format!("{base}/api/v1/comments/{id}/vote")).json(&json!({"value": 1})).send().await
+                http.post(format!("{base}/api/v1/comments/{id}/vote")).header("x-confab-anon", voter).json(&json!({"value": 1})).send().await
             } else {
                 http.post(format!("{base}/api/v1/comments"))
                     .json(&json!({"forum": "demo", "ident": "/race", "body": format!("c{i}"), "author_name": "r"}))

@@ -11,6 +11,8 @@ mod accounts;
 mod bad_input;
 mod comments;
 mod durability;
+mod hardening;
+mod hardening_low;
 mod live;
 mod mail;
 mod moderation;

@@ -252,7 +252,7 @@ async fn forums_and_settings_are_seen_at_once_while_the_registry_reloads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_changes_take_effect_at_once_while_accounts_are_read() {
     let app = spawn().await;
-    let token = app.account("flipper", false, &[]).await;
+    app.account("flipper", false, &[]).await;
     let acct = app.store.credentials("flipper").await.unwrap().unwrap().0;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
@@ -269,6 +269,9 @@ async fn role_changes_take_effect_at_once_while_accounts_are_read() {
     for i in 0..600 {
         let on = i % 2 == 0;
         app.svc.set_moderator(&acct, "demo", on).await.unwrap();
+        // Removal also ends the account's sessions: sign in again (as of the store, not a cache).
+        let now = app.store.credentials("flipper").await.unwrap().unwrap().0;
+        let token = app.svc.session_token(&now);
         let r = app.get("/api/v1/forums/demo/comments", &As::bearer(&token)).await;
         let expect = if on { StatusCode::OK } else { StatusCode::FORBIDDEN };
         assert_eq!(r.status, expect, "round {i}: moderator {on} is in force at once");

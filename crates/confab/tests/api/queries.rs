@@ -26,7 +26,7 @@ fn new_comment(forum: &confab_core::model::Forum, ident: &str, parent: Option<Co
         idempotency: None,
         max_depth: 5,
         tasks: vec![],
-        notify_email: None,
+        notify: None,
     }
 }
 
@@ -79,6 +79,7 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
         ip: "127.0.0.1".parse().unwrap(),
         foreign_origin: None,
         edit_token: None,
+        https: false,
     };
     let mut counts = Vec::new();
     for (ident, total) in [("small", 140), ("big", 100_000)] {

@@ -149,8 +149,8 @@ async fn the_document_lists_every_answer_and_the_configured_limits() {
             }
         }
     }
-    assert_eq!(ops, 34);
-    let body = &doc["components"]["schemas"]["NewCommentBody"]["properties"]["body"]["pattern"];
+    assert_eq!(ops, 36);
+    let body = &doc["components"]["schemas"]["NewCommentBody"]["properties"]["body"]["allOf"][0]["pattern"];
     assert!(body.as_str().unwrap().contains("{0,19}"), "{body}");
     let limit = doc["paths"]["/api/v1/comments"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
     assert_eq!(limit["schema"]["maximum"], 7);
