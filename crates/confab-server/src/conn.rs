@@ -56,12 +56,16 @@ pub fn effective_max(configured: usize, fd_limit: Option<u64>) -> usize {
     }
 }
 
+/// A connection's place under the node cap: given back when the connection ends, or taken
+/// from it when it is evicted.
+type Place = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+
 /// Connections that have not yet sent a whole request, oldest first: the ones closed to make
 /// room when the node is at its cap.
 #[derive(Default)]
 struct Unserved {
     next: std::sync::atomic::AtomicU64,
-    waiting: Mutex<std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>>,
+    waiting: Mutex<std::collections::BTreeMap<u64, (Arc<tokio::sync::Notify>, Place)>>,
 }
 
 /// A connection's entry in [`Unserved`]: removed on its first request, or when it ends.
@@ -71,23 +75,23 @@ struct UnservedSlot {
 }
 
 impl Unserved {
-    fn enter(self: &Arc<Self>) -> (UnservedSlot, Arc<tokio::sync::Notify>) {
+    fn enter(self: &Arc<Self>, place: Place) -> (UnservedSlot, Arc<tokio::sync::Notify>) {
         let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let evict = Arc::new(tokio::sync::Notify::new());
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, evict.clone());
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, (evict.clone(), place));
         (UnservedSlot { table: self.clone(), seq }, evict)
     }
 
-    /// Tells the oldest connection still waiting for its first request to close. False when
-    /// there is none.
-    fn evict_oldest(&self) -> bool {
-        let oldest = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop_first();
-        match oldest {
-            Some((_, evict)) => {
+    /// Takes the place of the oldest connection still waiting for its first request, and tells
+    /// it to close. None when there is none.
+    fn evict_oldest(&self) -> Option<OwnedSemaphorePermit> {
+        loop {
+            let (evict, place) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop_first()?.1;
+            let taken = place.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(permit) = taken {
                 evict.notify_one();
-                true
+                return Some(permit);
             }
-            None => false,
         }
     }
 }
@@ -190,42 +194,30 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let permit: OwnedSemaphorePermit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            // At the cap: close the oldest connection that has sent nothing whole yet, and take
-            // its place once it is gone (moments later).
-            Err(_) if unserved.evict_oldest() => {
-                match tokio::time::timeout(Duration::from_millis(500), slots.clone().acquire_owned()).await {
-                    Ok(Ok(p)) => p,
-                    _ => {
-                        tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
-                        continue;
-                    }
-                }
-            }
-            Err(_) => {
-                tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
-                continue;
-            }
-        };
         let ip_slot = if trusted_proxies.contains(&peer.ip()) {
             None
         } else {
             match per_ip.take(peer.ip(), cfg.max_per_ip) {
                 Some(s) => Some(s),
                 None => {
-                    drop(permit);
                     tokio::spawn(refuse(stream, "too many open connections from your address"));
                     continue;
                 }
             }
         };
+        // A place now; or, at the cap, the place of the oldest connection that has sent nothing
+        // whole yet, which is told to close.
+        let Some(permit) = slots.clone().try_acquire_owned().ok().or_else(|| unserved.evict_oldest()) else {
+            tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let mut stop = stop_rx.clone();
-        let (waiting, evict) = unserved.enter();
+        let place: Place = Arc::new(Mutex::new(Some(permit)));
+        let (waiting, evict) = unserved.enter(place.clone());
         tokio::spawn(async move {
-            let _held = (permit, ip_slot);
+            let _held = (place, ip_slot);
             let waiting = Arc::new(waiting);
             let first_request = waiting.clone();
             let svc = TowerToHyperService::new(
@@ -273,20 +265,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_oldest_unserved_connection_is_evicted_first() {
+    async fn the_oldest_unserved_connection_gives_up_its_place() {
+        let slots = Arc::new(Semaphore::new(3));
         let t = Arc::new(Unserved::default());
-        let (a, ea) = t.enter();
-        let (b, eb) = t.enter();
-        let (_c, ec) = t.enter();
+        let place = || -> Place { Arc::new(Mutex::new(Some(slots.clone().try_acquire_owned().unwrap()))) };
+        let (a, ea) = t.enter(place());
+        let (b, eb) = t.enter(place());
+        let (_c, ec) = t.enter(place());
+        assert!(slots.clone().try_acquire_owned().is_err(), "full");
         a.served(); // a sent a request: not evictable
-        assert!(t.evict_oldest());
-        // b, the oldest still waiting, was told; c was not.
+        let taken = t.evict_oldest().expect("b's place");
+        // b, the oldest still waiting, was told; c and a were not.
         tokio::time::timeout(Duration::from_millis(100), eb.notified()).await.expect("b evicted");
         assert!(tokio::time::timeout(Duration::from_millis(20), ec.notified()).await.is_err());
         assert!(tokio::time::timeout(Duration::from_millis(20), ea.notified()).await.is_err());
         drop(b);
-        assert!(t.evict_oldest(), "c is next");
-        assert!(!t.evict_oldest(), "none left");
+        assert!(t.evict_oldest().is_some(), "c is next");
+        assert!(t.evict_oldest().is_none(), "none left");
+        drop(taken);
+        assert!(slots.clone().try_acquire_owned().is_ok(), "a taken place is given back when its new holder ends");
     }
 
     #[test]
