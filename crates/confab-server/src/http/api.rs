@@ -263,8 +263,8 @@ fn session_response(status: StatusCode, s: SessionView, secure: bool) -> Respons
 
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/api/v1/accounts", request_body = SignupBody, tag = "accounts",
-    responses((status = 201, body = SessionView, description = "Created and signed in"),
-        (status = 202, description = "Accepted: what happens next is mailed (the same answer whether or not the address has an account)"),
+    responses((status = 201, body = SessionView, description = "Created and signed in. The same answer whether or not another \
+        account holds the e-mail address: with mail configured the address joins the account only through a link mailed to it"),
         BadRequest, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
 pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): Json<SignupBody>) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
