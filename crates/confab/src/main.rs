@@ -225,10 +225,18 @@ async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
     Ok((server, key))
 }
 
+/// A listening socket with a deep accept queue (4096, or the kernel's `somaxconn` if lower):
+/// a burst of connections waits there for the accept loop instead of having its SYNs dropped
+/// (a dropped SYN costs its client a one-second retransmit).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 async fn serve(config: Config) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
+    let listener = listen(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (server, _) = open(&config).await?;
     tracing::info!(
