@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, the API suite again against
-# PostgreSQL, schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), then the
-# browser tests of the embed and dashboard in headless Chromium. Installs
+# PostgreSQL, schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), a 30-second
+# fuzz run of each cargo-fuzz target (scripts/fuzz.sh --smoke), then the browser tests of the embed and dashboard in headless Chromium. Installs
 # what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
 # packages with `npm ci`). Every server it starts lives on a free port with its data under a
 # temp dir, and is stopped afterwards: a throwaway PostgreSQL cluster (scripts/pg-cluster.sh,
@@ -67,6 +67,11 @@ CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:
 
 echo "== schema fuzzing (schemathesis)"
 CONFAB_BIN="$target_dir/debug/confab" scripts/schemathesis.sh
+
+# Coverage-guided fuzzing of the parsers, renderer and tokens: 30 s per target from the corpus
+# kept in fuzz/corpus (scripts/fuzz.sh runs them longer; it installs cargo-fuzz when missing).
+echo "== fuzz smoke (scripts/fuzz.sh --smoke)"
+CARGO_TARGET_DIR="$target_dir/fuzz" scripts/fuzz.sh --smoke
 
 if [ -f web/package.json ]; then
   echo "== browser tests"
