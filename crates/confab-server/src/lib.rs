@@ -125,7 +125,6 @@ impl Server {
             tracing::info!("shutting down: finishing in-flight requests");
         })
         .await;
-        let result: std::io::Result<()> = Ok(());
         pruner.abort();
         refresher.abort();
         stop_worker.cancel();
@@ -133,6 +132,6 @@ impl Server {
             // Bounded: the worker gives running tasks a grace period, then stops.
             let _ = w.await;
         }
-        result
+        Ok(())
     }
 }

@@ -48,50 +48,43 @@ impl Limiters {
         }
     }
 
-    /// A comment, edit, vote or flag. Signed-in callers are limited per account (an office
-    /// behind one NAT is not one person); guests per IP.
+    /// Takes one cell of `key`'s allowance, or says when to come back.
+    fn take<K: Clone + Eq + std::hash::Hash>(&self, limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = DefaultClock::default().now();
+        limiter.check_key(key).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+    }
+
+    /// Signed-in callers are limited per account (an office behind one NAT is not one
+    /// person); guests per IP.
+    fn take_for(&self, per_ip: &DefaultKeyedRateLimiter<IpAddr>, per_account: &DefaultKeyedRateLimiter<i64>, caller: &Caller) -> Result<(), ApiError> {
+        match caller.account {
+            Some(a) => self.take(per_account, &a.0),
+            None => self.take(per_ip, &caller.ip),
+        }
+    }
+
+    /// A comment, edit, vote or flag.
     pub fn check_write(&self, caller: &Caller) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let now = DefaultClock::default().now();
-        let r = match caller.account {
-            Some(a) => self.writes_account.check_key(&a.0),
-            None => self.writes_ip.check_key(&caller.ip),
-        };
-        r.map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
-    }
-
-    /// A sign-up or log-in attempt.
-    pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let now = DefaultClock::default().now();
-        self.auth_ip.check_key(&caller.ip).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
-    }
-
-    /// A log-in attempt for `login` (case-folded, so spelling variants share the allowance).
-    pub fn check_login(&self, login: &str) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let now = DefaultClock::default().now();
-        let key: String = login.trim().to_lowercase().chars().take(254).collect();
-        self.login_name.check_key(&key).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+        self.take_for(&self.writes_ip, &self.writes_account, caller)
     }
 
     /// A vote or flag (besides [`Limiters::check_write`]).
     pub fn check_vote(&self, caller: &Caller) -> Result<(), ApiError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let now = DefaultClock::default().now();
-        let r = match caller.account {
-            Some(a) => self.votes_account.check_key(&a.0),
-            None => self.votes_ip.check_key(&caller.ip),
-        };
-        r.map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+        self.take_for(&self.votes_ip, &self.votes_account, caller)
+    }
+
+    /// A sign-up or log-in attempt.
+    pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.take(&self.auth_ip, &caller.ip)
+    }
+
+    /// A log-in attempt for `login` (case-folded, so spelling variants share the allowance).
+    pub fn check_login(&self, login: &str) -> Result<(), ApiError> {
+        let key: String = login.trim().to_lowercase().chars().take(254).collect();
+        self.take(&self.login_name, &key)
     }
 
     /// Drops state of keys that are back to full allowance (called periodically).
