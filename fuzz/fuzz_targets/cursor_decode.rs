@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 const SORTS: [Sort; 3] = [Sort::Best, Sort::Newest, Sort::Oldest];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else { return };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
     let sort = SORTS[usize::from(first) % 3];
     // Structured side: any (sort, score, id) round-trips and fits the 128-byte cursor limit.
     if rest.len() >= 16 {
@@ -16,18 +18,31 @@ fuzz_target!(|data: &[u8]| {
         let c = Cursor { sort, score, id };
         let e = c.encode();
         assert!(e.len() <= 128, "encoded cursor too long: {e}");
-        assert_eq!(Cursor::decode(&e, sort).ok(), Some(c), "round trip of {c:?} via {e}");
+        assert_eq!(
+            Cursor::decode(&e, sort).ok(),
+            Some(c),
+            "round trip of {c:?} via {e}"
+        );
         for other in SORTS {
             if other != sort {
-                assert!(Cursor::decode(&e, other).is_err(), "{c:?} decoded for {other:?}");
+                assert!(
+                    Cursor::decode(&e, other).is_err(),
+                    "{c:?} decoded for {other:?}"
+                );
             }
         }
     }
     // Untrusted side: whatever a client sends.
-    let Ok(s) = std::str::from_utf8(rest) else { return };
+    let Ok(s) = std::str::from_utf8(rest) else {
+        return;
+    };
     if let Ok(c) = Cursor::decode(s, sort) {
         assert_eq!(c.sort, sort);
         let e = c.encode();
-        assert_eq!(Cursor::decode(&e, sort).ok(), Some(c), "re-encode of {s:?} as {e} does not decode to {c:?}");
+        assert_eq!(
+            Cursor::decode(&e, sort).ok(),
+            Some(c),
+            "re-encode of {s:?} as {e} does not decode to {c:?}"
+        );
     }
 });

@@ -26,15 +26,35 @@ pub fn known(name: &str) -> bool {
 
 /// Tags that markdown rendering may produce and the sanitizer may keep.
 const ALLOWED_TAGS: &[&str] = &[
-    "p", "a", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5",
-    "h6", "hr", "br", "del", "s",
+    "p",
+    "a",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "br",
+    "del",
+    "s",
 ];
 
 /// Attributes allowed on a tag.
 fn attr_allowed(tag: &str, attr: &str) -> bool {
-    matches!((tag, attr), ("a", "href" | "rel" | "title") | ("ol", "start"))
+    matches!(
+        (tag, attr),
+        ("a", "href" | "rel" | "title") | ("ol", "start")
+    )
 }
-
 
 /// Decodes the entities html5ever's serializer writes in attribute values (and numeric ones).
 fn decode_attr(v: &str) -> String {
@@ -54,7 +74,9 @@ fn decode_attr(v: &str) -> String {
             "lt" => Some('<'),
             "gt" => Some('>'),
             "nbsp" => Some('\u{a0}'),
-            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -83,7 +105,11 @@ fn href_scheme(value: &str) -> Option<String> {
         .collect();
     let colon = v.find(':')?;
     let scheme = &v[..colon];
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
         return None;
     }
     Some(scheme.to_ascii_lowercase())
@@ -106,9 +132,14 @@ fn tags<'a>(input: &str, html: &'a str) -> Vec<TagTok<'a>> {
             Some(t) => (true, t),
             None => (false, t),
         };
-        let name_end = t.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(t.len());
+        let name_end = t
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(t.len());
         let name = &t[..name_end];
-        assert!(!name.is_empty(), "'<' not starting a tag in {html:?} from {input:?}");
+        assert!(
+            !name.is_empty(),
+            "'<' not starting a tag in {html:?} from {input:?}"
+        );
         let mut a = &t[name_end..];
         let mut attrs = Vec::new();
         loop {
@@ -116,18 +147,31 @@ fn tags<'a>(input: &str, html: &'a str) -> Vec<TagTok<'a>> {
                 a = r;
                 break;
             }
-            let r = a.strip_prefix(' ').unwrap_or_else(|| panic!("malformed tag <{name}> in {html:?} from {input:?}"));
-            let eq = r.find('=').unwrap_or_else(|| panic!("bare attribute in <{name}> in {html:?} from {input:?}"));
+            let r = a
+                .strip_prefix(' ')
+                .unwrap_or_else(|| panic!("malformed tag <{name}> in {html:?} from {input:?}"));
+            let eq = r
+                .find('=')
+                .unwrap_or_else(|| panic!("bare attribute in <{name}> in {html:?} from {input:?}"));
             let key = &r[..eq];
             let v = r[eq + 1..]
                 .strip_prefix('"')
                 .unwrap_or_else(|| panic!("unquoted attribute {key} in {html:?} from {input:?}"));
-            let close = v.find('"').unwrap_or_else(|| panic!("unclosed attribute {key} in {html:?} from {input:?}"));
+            let close = v
+                .find('"')
+                .unwrap_or_else(|| panic!("unclosed attribute {key} in {html:?} from {input:?}"));
             attrs.push((key, &v[..close]));
             a = &v[close + 1..];
         }
-        assert!(!closing || attrs.is_empty(), "attributes on a closing tag in {html:?}");
-        out.push(TagTok { closing, name, attrs });
+        assert!(
+            !closing || attrs.is_empty(),
+            "attributes on a closing tag in {html:?}"
+        );
+        out.push(TagTok {
+            closing,
+            name,
+            attrs,
+        });
         rest = a;
     }
     out
@@ -143,7 +187,10 @@ pub fn check_rendered(input: &str, html: &str, has_links: bool) {
     let mut saw_link = false;
     for t in &toks {
         let name = t.name.to_ascii_lowercase();
-        assert!(ALLOWED_TAGS.contains(&name.as_str()), "tag <{name}> survived in {html:?} from {input:?}");
+        assert!(
+            ALLOWED_TAGS.contains(&name.as_str()),
+            "tag <{name}> survived in {html:?} from {input:?}"
+        );
         if t.closing {
             depth = depth.saturating_sub(1);
             continue;
@@ -155,12 +202,22 @@ pub fn check_rendered(input: &str, html: &str, has_links: bool) {
         if name == "a" {
             saw_link = true;
             let rel = t.attrs.iter().find(|(k, _)| *k == "rel").map(|(_, v)| *v);
-            assert_eq!(rel, Some("nofollow ugc noopener"), "link without the fixed rel in {html:?} from {input:?}");
+            assert_eq!(
+                rel,
+                Some("nofollow ugc noopener"),
+                "link without the fixed rel in {html:?} from {input:?}"
+            );
         }
         for (k, v) in &t.attrs {
             let key = k.to_ascii_lowercase();
-            assert!(!key.starts_with("on"), "event handler {key} in {html:?} from {input:?}");
-            assert!(attr_allowed(&name, &key), "attribute {key} on <{name}> survived in {html:?} from {input:?}");
+            assert!(
+                !key.starts_with("on"),
+                "event handler {key} in {html:?} from {input:?}"
+            );
+            assert!(
+                attr_allowed(&name, &key),
+                "attribute {key} on <{name}> survived in {html:?} from {input:?}"
+            );
             if key == "href" {
                 let scheme = href_scheme(v);
                 assert!(
@@ -173,7 +230,10 @@ pub fn check_rendered(input: &str, html: &str, has_links: bool) {
     // Outside attribute values, '<' only ever opens an allowed tag (checked above); these are
     // belt and braces for the common vectors.
     let lower = html.to_ascii_lowercase();
-    for bad in ["<script", "<img", "<iframe", "<svg", "<style", "<object", "<embed", "<form", "<base", "<meta", "<link"] {
+    for bad in [
+        "<script", "<img", "<iframe", "<svg", "<style", "<object", "<embed", "<form", "<base",
+        "<meta", "<link",
+    ] {
         if lower.contains(bad) {
             // Allowed only inside a quoted attribute value (a link title): no tag was opened.
             assert!(
@@ -188,8 +248,14 @@ pub fn check_rendered(input: &str, html: &str, has_links: bool) {
         confab_core::render::MAX_NESTING + 1
     );
     if saw_link {
-        assert!(has_links, "a link survived but has_links is false: {html:?} from {input:?}");
+        assert!(
+            has_links,
+            "a link survived but has_links is false: {html:?} from {input:?}"
+        );
     }
     let again = confab_core::render::sanitize(html);
-    assert_eq!(again, html, "sanitizing the output again changed it (from {input:?})");
+    assert_eq!(
+        again, html,
+        "sanitizing the output again changed it (from {input:?})"
+    );
 }

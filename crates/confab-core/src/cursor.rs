@@ -50,14 +50,20 @@ impl Cursor {
 
     /// Decodes a cursor given by a client; it must have been made for `sort`.
     pub fn decode(s: &str, sort: Sort) -> Result<Cursor, DomainError> {
-        let bad = || DomainError::new(ErrorCode::BadCursor, "cursor is malformed or was made for another sort");
+        let bad = || {
+            DomainError::new(
+                ErrorCode::BadCursor,
+                "cursor is malformed or was made for another sort",
+            )
+        };
         if s.len() > 128 {
             return Err(bad());
         }
         let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
         let mut parts = text.split(':');
-        let (Some(sort_s), Some(score), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(sort_s), Some(score), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
@@ -78,16 +84,35 @@ mod tests {
     #[test]
     fn round_trip() {
         for sort in [Sort::Best, Sort::Newest, Sort::Oldest] {
-            let c = Cursor { sort, score: -3, id: 1234567890123 };
+            let c = Cursor {
+                sort,
+                score: -3,
+                id: 1234567890123,
+            };
             assert_eq!(Cursor::decode(&c.encode(), sort).unwrap(), c);
         }
     }
 
     #[test]
     fn rejects_garbage_and_other_sorts() {
-        let c = Cursor { sort: Sort::Best, score: 1, id: 2 }.encode();
-        assert_eq!(Cursor::decode(&c, Sort::Newest).unwrap_err().code, ErrorCode::BadCursor);
-        for bad in ["", "!!!", "YmVzdDox", &"A".repeat(200), &URL_SAFE_NO_PAD.encode("best:x:1"), &URL_SAFE_NO_PAD.encode("best:1:2:3")] {
+        let c = Cursor {
+            sort: Sort::Best,
+            score: 1,
+            id: 2,
+        }
+        .encode();
+        assert_eq!(
+            Cursor::decode(&c, Sort::Newest).unwrap_err().code,
+            ErrorCode::BadCursor
+        );
+        for bad in [
+            "",
+            "!!!",
+            "YmVzdDox",
+            &"A".repeat(200),
+            &URL_SAFE_NO_PAD.encode("best:x:1"),
+            &URL_SAFE_NO_PAD.encode("best:1:2:3"),
+        ] {
             assert!(Cursor::decode(bad, Sort::Best).is_err(), "{bad}");
         }
     }

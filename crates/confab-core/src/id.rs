@@ -54,7 +54,8 @@ pub struct IdParts {
 /// Packs parts into an id. Panics never: out-of-range parts are masked.
 pub fn pack(parts: IdParts) -> i64 {
     let t = parts.ms_since_epoch & ((1 << TIME_BITS) - 1);
-    ((t << (SHARD_BITS + SEQ_BITS)) | ((u64::from(parts.shard.0) & SHARD_MASK) << SEQ_BITS)
+    ((t << (SHARD_BITS + SEQ_BITS))
+        | ((u64::from(parts.shard.0) & SHARD_MASK) << SEQ_BITS)
         | (u64::from(parts.seq) & SEQ_MASK)) as i64
 }
 
@@ -87,7 +88,9 @@ impl Default for IdGenerator {
 
 impl IdGenerator {
     pub fn new() -> Self {
-        IdGenerator { state: Mutex::new((0, 0)) }
+        IdGenerator {
+            state: Mutex::new((0, 0)),
+        }
     }
 
     pub fn next(&self, shard: LogicalShard) -> i64 {
@@ -105,7 +108,11 @@ impl IdGenerator {
             (last + 1, 0)
         };
         *st = (ms, seq);
-        pack(IdParts { ms_since_epoch: ms, shard, seq })
+        pack(IdParts {
+            ms_since_epoch: ms,
+            shard,
+            seq,
+        })
     }
 }
 
@@ -115,7 +122,8 @@ pub const ID_PATTERN: &str = "^(0|[1-9][0-9]{0,17}|[1-8][0-9]{18}|9[01][0-9]{17}
 
 /// An id as clients write it: the decimal digits of 0 to 2^63-1, without sign or leading zero.
 pub fn parse_id(s: &str) -> Option<i64> {
-    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     canonical.then(|| s.parse::<i64>().ok()).flatten()
 }
 
@@ -131,7 +139,9 @@ fn id_from_number<E: serde::de::Error>(n: Num) -> Result<i64, E> {
     match n {
         Num::I(v) if v >= 0 => Ok(v),
         Num::U(v) => i64::try_from(v).map_err(|_| E::custom("id is out of range")),
-        Num::F(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_223_372_036_854_775_808.0 => Ok(f as i64),
+        Num::F(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_223_372_036_854_775_808.0 => {
+            Ok(f as i64)
+        }
         _ => Err(E::custom("an id is a non-negative integer")),
     }
 }
@@ -146,7 +156,9 @@ pub fn deserialize_id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> 
             f.write_str("an id: a decimal string or a non-negative integer")
         }
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<i64, E> {
-            parse_id(s).ok_or_else(|| E::custom(format!("{s:?} is not an id (decimal digits, 0 to 2^63-1)")))
+            parse_id(s).ok_or_else(|| {
+                E::custom(format!("{s:?} is not an id (decimal digits, 0 to 2^63-1)"))
+            })
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
             id_from_number(Num::I(v))
@@ -254,11 +266,19 @@ mod tests {
     #[test]
     fn layout_round_trips() {
         // Ids stay positive for 2^40 ms (until 2060); the 41st time bit is the sign bit after that.
-        let parts = IdParts { ms_since_epoch: (1 << 40) - 1, shard: LogicalShard(4095), seq: 2047 };
+        let parts = IdParts {
+            ms_since_epoch: (1 << 40) - 1,
+            shard: LogicalShard(4095),
+            seq: 2047,
+        };
         let id = pack(parts);
         assert!(id > 0, "the sign bit stays clear");
         assert_eq!(unpack(id), parts);
-        let parts = IdParts { ms_since_epoch: 12345, shard: LogicalShard(7), seq: 3 };
+        let parts = IdParts {
+            ms_since_epoch: 12345,
+            shard: LogicalShard(7),
+            seq: 3,
+        };
         assert_eq!(unpack(pack(parts)), parts);
         assert_eq!(pack(parts), (12345 << 23) | (7 << 11) | 3);
     }
@@ -276,7 +296,10 @@ mod tests {
         }
         let now = (crate::now_ms() - EPOCH_MS) as u64;
         let t = unpack(last).ms_since_epoch;
-        assert!(t + 5_000 > now && t < now + 5_000, "time bits track the clock");
+        assert!(
+            t + 5_000 > now && t < now + 5_000,
+            "time bits track the clock"
+        );
     }
 
     #[test]
@@ -292,7 +315,10 @@ mod tests {
     #[test]
     fn shard_bounds_and_name_hash() {
         assert!(LogicalShard::new(4096).is_none());
-        assert_eq!(LogicalShard::for_name("demo"), LogicalShard::for_name("demo"));
+        assert_eq!(
+            LogicalShard::for_name("demo"),
+            LogicalShard::for_name("demo")
+        );
         assert!(LogicalShard::for_name("x").get() < 4096);
     }
 
@@ -305,9 +331,25 @@ mod tests {
         let lenient: CommentId = serde_json::from_str("42").unwrap();
         assert_eq!(lenient, CommentId(42));
         assert!(serde_json::from_str::<CommentId>("\"x1\"").is_err());
-        assert_eq!(serde_json::from_str::<CommentId>("42.0").unwrap(), CommentId(42));
-        assert_eq!(serde_json::from_str::<CommentId>("9223372036854775807").unwrap(), CommentId(i64::MAX));
-        for bad in ["-1", "1.5", "9223372036854775808", "\"-1\"", "\"+1\"", "\"01\"", "\"\"", "\" 1\"", "\"9223372036854775808\""] {
+        assert_eq!(
+            serde_json::from_str::<CommentId>("42.0").unwrap(),
+            CommentId(42)
+        );
+        assert_eq!(
+            serde_json::from_str::<CommentId>("9223372036854775807").unwrap(),
+            CommentId(i64::MAX)
+        );
+        for bad in [
+            "-1",
+            "1.5",
+            "9223372036854775808",
+            "\"-1\"",
+            "\"+1\"",
+            "\"01\"",
+            "\"\"",
+            "\" 1\"",
+            "\"9223372036854775808\"",
+        ] {
             assert!(serde_json::from_str::<CommentId>(bad).is_err(), "{bad}");
         }
     }
@@ -317,7 +359,14 @@ mod tests {
         // The pattern's alternatives, one per leading prefix of i64::MAX, against the parser at
         // every boundary they draw.
         let max = i64::MAX.to_string();
-        let mut samples = vec!["0".to_string(), "7".into(), "10".into(), "00".into(), "01".into(), max.clone()];
+        let mut samples = vec![
+            "0".to_string(),
+            "7".into(),
+            "10".into(),
+            "00".into(),
+            "01".into(),
+            max.clone(),
+        ];
         for i in 0..max.len() {
             let (head, rest) = max.split_at(i);
             let d = rest.as_bytes()[0] - b'0';
@@ -362,7 +411,11 @@ mod tests {
                         Some(c) => c,
                         None => return false,
                     };
-                    let ok = if class.len() == 3 { (class.as_bytes()[0]..=class.as_bytes()[2]).contains(&(c as u8)) } else { class.contains(c) };
+                    let ok = if class.len() == 3 {
+                        (class.as_bytes()[0]..=class.as_bytes()[2]).contains(&(c as u8))
+                    } else {
+                        class.contains(c)
+                    };
                     if !ok {
                         return false;
                     }

@@ -23,11 +23,14 @@ impl Ident {
             return Err(DomainError::invalid("ident must not be empty"));
         }
         if raw.chars().any(char::is_control) {
-            return Err(DomainError::invalid("ident must not contain control characters"));
+            return Err(DomainError::invalid(
+                "ident must not contain control characters",
+            ));
         }
         let lower = raw.to_ascii_lowercase();
         let normalized = if lower.starts_with("http://") || lower.starts_with("https://") {
-            let u = url::Url::parse(raw).map_err(|_| DomainError::invalid("ident is not a valid URL"))?;
+            let u = url::Url::parse(raw)
+                .map_err(|_| DomainError::invalid("ident is not a valid URL"))?;
             path_and_query(u.path(), u.query())
         } else if raw.starts_with("//") {
             let u = url::Url::parse(&format!("http:{raw}"))
@@ -35,13 +38,17 @@ impl Ident {
             path_and_query(u.path(), u.query())
         } else if raw.starts_with('/') {
             let base = url::Url::parse("http://x/").map_err(|_| DomainError::internal())?;
-            let u = base.join(raw).map_err(|_| DomainError::invalid("ident is not a valid path"))?;
+            let u = base
+                .join(raw)
+                .map_err(|_| DomainError::invalid("ident is not a valid path"))?;
             path_and_query(u.path(), u.query())
         } else {
             raw.to_string()
         };
         if normalized.len() > MAX_IDENT_LEN {
-            return Err(DomainError::invalid(format!("ident is longer than {MAX_IDENT_LEN} bytes")));
+            return Err(DomainError::invalid(format!(
+                "ident is longer than {MAX_IDENT_LEN} bytes"
+            )));
         }
         Ok(Ident(normalized))
     }
@@ -111,14 +118,22 @@ mod tests {
 
     #[test]
     fn meaningful_query_is_kept_in_order() {
-        assert_eq!(n("https://e.com/p?id=3&utm_source=x&page=2"), "/p?id=3&page=2");
+        assert_eq!(
+            n("https://e.com/p?id=3&utm_source=x&page=2"),
+            "/p?id=3&page=2"
+        );
         assert_ne!(n("https://e.com/p?id=3"), n("https://e.com/p?id=4"));
     }
 
     #[test]
     fn a_normalized_ident_normalizes_to_itself() {
         // Found by the ident_parse fuzz target: "//a/b" read back as a URL of host "a".
-        for v in ["https://e.com//a/b", "//h//h", "https://e.com///x?q=1", "/a//b"] {
+        for v in [
+            "https://e.com//a/b",
+            "//h//h",
+            "https://e.com///x?q=1",
+            "/a//b",
+        ] {
             let once = n(v);
             assert_eq!(n(&once), once, "{v} -> {once}");
         }

@@ -62,7 +62,13 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(crate::id::EPOCH_MS), "2026-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_709_210_096_789), "2024-02-29T12:34:56.789Z");
+        assert_eq!(
+            super::rfc3339(crate::id::EPOCH_MS),
+            "2026-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            super::rfc3339(1_709_210_096_789),
+            "2024-02-29T12:34:56.789Z"
+        );
     }
 }

@@ -127,7 +127,9 @@ impl ForumSettings {
 
     /// Whether a browser `Origin` header value is one of this forum's sites.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins.iter().any(|pat| origin_matches(pat, origin))
+        self.allowed_origins
+            .iter()
+            .any(|pat| origin_matches(pat, origin))
     }
 }
 
@@ -209,7 +211,11 @@ impl CommentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Author {
     Account(AccountId),
-    Guest { name: String, email: Option<String>, url: Option<String> },
+    Guest {
+        name: String,
+        email: Option<String>,
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,11 +342,23 @@ mod tests {
 
     #[test]
     fn origin_patterns() {
-        assert!(origin_matches("http://localhost:*", "http://localhost:3000"));
+        assert!(origin_matches(
+            "http://localhost:*",
+            "http://localhost:3000"
+        ));
         assert!(origin_matches("http://localhost:*", "http://localhost"));
-        assert!(!origin_matches("http://localhost:*", "http://localhost.evil.com:3000"));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost.evil.com:3000"
+        ));
         assert!(!origin_matches("http://localhost:*", "http://localhost:"));
-        assert!(origin_matches("https://blog.example.com/", "https://blog.example.com"));
-        assert!(!origin_matches("https://blog.example.com", "https://blog.example.com.evil"));
+        assert!(origin_matches(
+            "https://blog.example.com/",
+            "https://blog.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://blog.example.com",
+            "https://blog.example.com.evil"
+        ));
     }
 }

@@ -116,19 +116,50 @@ impl<'de> Visitor<'de> for SecretVisitor {
 }
 
 /// URL schemes whose user-info and query are understood; any other string is hidden whole.
-const URL_SCHEMES: &[&str] = &["postgres", "postgresql", "redis", "rediss", "redis+unix", "unix", "valkey", "valkeys"];
+const URL_SCHEMES: &[&str] = &[
+    "postgres",
+    "postgresql",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "unix",
+    "valkey",
+    "valkeys",
+];
 
 /// libpq's `key=value` connection keywords (those tokio-postgres takes).
 const PG_KEYWORDS: &[&str] = &[
-    "host", "hostaddr", "port", "dbname", "user", "password", "options", "application_name", "sslmode", "sslcert", "sslkey",
-    "sslrootcert", "sslnegotiation", "connect_timeout", "tcp_user_timeout", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_retries", "target_session_attrs", "channel_binding", "load_balance_hosts", "replication",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "sslnegotiation",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+    "replication",
 ];
 
 /// Whether a parameter's value is a credential.
 fn sensitive(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["pass", "secret", "token", "key"].iter().any(|s| k.contains(s))
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 /// A secret as it may be shown:
@@ -141,7 +172,9 @@ pub fn redact(s: &str) -> String {
     if s.is_empty() {
         return String::new();
     }
-    redact_url(s).or_else(|| redact_keywords(s)).unwrap_or_else(|| "***".to_string())
+    redact_url(s)
+        .or_else(|| redact_keywords(s))
+        .unwrap_or_else(|| "***".to_string())
 }
 
 fn redact_url(s: &str) -> Option<String> {
@@ -232,14 +265,29 @@ mod tests {
     #[test]
     fn urls_keep_where_they_point() {
         for (dsn, shown) in [
-            ("postgres://confab:hunter2@db.internal:5432/confab", "postgres://confab:***@db.internal:5432/confab"),
-            ("postgresql://u:p%40ss@h/db?sslmode=require&password=x", "postgresql://u:***@h/db?sslmode=require&password=***"),
-            ("postgres://u:raw@pass/with?q@h:5/db", "postgres://u:***@h:5/db"),
+            (
+                "postgres://confab:hunter2@db.internal:5432/confab",
+                "postgres://confab:***@db.internal:5432/confab",
+            ),
+            (
+                "postgresql://u:p%40ss@h/db?sslmode=require&password=x",
+                "postgresql://u:***@h/db?sslmode=require&password=***",
+            ),
+            (
+                "postgres://u:raw@pass/with?q@h:5/db",
+                "postgres://u:***@h:5/db",
+            ),
             ("postgres://confab@db/confab", "postgres://confab@db/confab"),
             ("postgres://db/confab", "postgres://db/confab"),
             ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
-            ("rediss://default:hunter2@cache:6380/", "rediss://default:***@cache:6380/"),
-            ("redis+unix:///run/redis.sock?db=1&pass=hunter2", "redis+unix:///run/redis.sock?db=1&pass=***"),
+            (
+                "rediss://default:hunter2@cache:6380/",
+                "rediss://default:***@cache:6380/",
+            ),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=hunter2",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
         ] {
             assert_eq!(redact(dsn), shown, "{dsn}");
         }
@@ -251,14 +299,24 @@ mod tests {
             redact("host=db port=5432 user=confab password=hunter2 dbname=confab"),
             "host=db port=5432 user=confab password=*** dbname=confab"
         );
-        assert_eq!(redact("host = db password = 'hun ter\\'2' dbname=x"), "host=db password=*** dbname=x");
+        assert_eq!(
+            redact("host = db password = 'hun ter\\'2' dbname=x"),
+            "host=db password=*** dbname=x"
+        );
         // Unterminated quote: not a connection string, hidden whole.
         assert_eq!(redact("host=db password='hunter2"), "***");
     }
 
     #[test]
     fn anything_else_is_hidden_whole() {
-        for s in ["hunter2", "c2VjcmV0Cg==", "a=b", "https://user:pw@example.com/", "x://y:z@w", "password=hunter2 nonsense=1"] {
+        for s in [
+            "hunter2",
+            "c2VjcmV0Cg==",
+            "a=b",
+            "https://user:pw@example.com/",
+            "x://y:z@w",
+            "password=hunter2 nonsense=1",
+        ] {
             assert_eq!(redact(s), "***", "{s}");
         }
         assert_eq!(redact(""), "");
@@ -267,7 +325,10 @@ mod tests {
     #[test]
     fn debug_and_display_are_redacted() {
         let s = Secret::new("postgres://confab:hunter2@db:5432/confab");
-        assert_eq!(format!("{s:?}"), "Secret(postgres://confab:***@db:5432/confab)");
+        assert_eq!(
+            format!("{s:?}"),
+            "Secret(postgres://confab:***@db:5432/confab)"
+        );
         assert_eq!(s.to_string(), "postgres://confab:***@db:5432/confab");
         assert_eq!(s.expose(), "postgres://confab:hunter2@db:5432/confab");
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
@@ -280,7 +341,10 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
         for v in ["31415926535", "true", "2.75", "[27182818]"] {
             let e = serde_json::from_str::<Secret>(v).unwrap_err().to_string();
-            assert!(e.contains("must be a string") && !e.contains(v.trim_matches(['[', ']'])), "{v}: {e}");
+            assert!(
+                e.contains("must be a string") && !e.contains(v.trim_matches(['[', ']'])),
+                "{v}: {e}"
+            );
         }
     }
 }

@@ -44,7 +44,11 @@ impl Signer {
         let mut m = self.mac(kind);
         m.update(payload.as_bytes());
         let sig = m.finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(sig))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(sig)
+        )
     }
 
     /// Returns the payload if `token` was signed by this key for `kind`.
@@ -86,7 +90,11 @@ mod tests {
         let t = s.sign("session", "42|1700000000000");
         assert_eq!(s.verify("session", &t).as_deref(), Some("42|1700000000000"));
         assert_eq!(s.verify("edit", &t), None, "bound to its kind");
-        assert_eq!(Signer::new(b"k2").verify("session", &t), None, "bound to its key");
+        assert_eq!(
+            Signer::new(b"k2").verify("session", &t),
+            None,
+            "bound to its key"
+        );
         let mut forged = t.clone();
         forged.replace_range(0..2, "QQ");
         assert_eq!(s.verify("session", &forged), None);
@@ -99,7 +107,10 @@ mod tests {
     fn keyed_hash_is_stable_and_keyed() {
         let s = Signer::new(b"k1");
         assert_eq!(s.keyed_hash("ip", "1.2.3.4"), s.keyed_hash("ip", "1.2.3.4"));
-        assert_ne!(s.keyed_hash("ip", "1.2.3.4"), Signer::new(b"k2").keyed_hash("ip", "1.2.3.4"));
+        assert_ne!(
+            s.keyed_hash("ip", "1.2.3.4"),
+            Signer::new(b"k2").keyed_hash("ip", "1.2.3.4")
+        );
         assert_eq!(s.keyed_hash("ip", "x").len(), 16);
     }
 }

@@ -61,7 +61,9 @@ impl Page {
     /// or `None` when it is too short to be worth it.
     pub fn gzipped(&self) -> Option<&Bytes> {
         self.gzip
-            .get_or_init(|| crate::encoding::gzip(&self.body, flate2::Compression::fast()).map(Bytes::from))
+            .get_or_init(|| {
+                crate::encoding::gzip(&self.body, flate2::Compression::fast()).map(Bytes::from)
+            })
             .as_ref()
     }
 }
@@ -97,11 +99,15 @@ impl PageCache {
                 .max_capacity(max_bytes)
                 // A quarter more than the body for its gzipped copy, which may come later.
                 .weigher(|k: &PageKey, v: &Arc<Page>| {
-                    (v.body.len() + v.body.len() / 4 + k.ident.len() + 128).min(u32::MAX as usize) as u32
+                    (v.body.len() + v.body.len() / 4 + k.ident.len() + 128).min(u32::MAX as usize)
+                        as u32
                 })
                 .time_to_live(ttl)
                 .build(),
-            counts: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build(),
+            counts: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(ttl)
+                .build(),
             next_version: AtomicU64::new(1),
         }
     }
@@ -113,8 +119,9 @@ impl PageCache {
 
     /// The current version of a thread's pages, and the pin to fill them with.
     pub fn current(&self, forum: ForumId, ident: &Arc<str>) -> (u64, Option<ReadPin>) {
-        self.versions
-            .get_with((forum, ident.clone()), || (self.next_version.fetch_add(1, Ordering::Relaxed), None))
+        self.versions.get_with((forum, ident.clone()), || {
+            (self.next_version.fetch_add(1, Ordering::Relaxed), None)
+        })
     }
 
     /// Makes every cached page of the thread stale after a write that later fills must see
@@ -181,7 +188,10 @@ where
 {
     pub fn new(max_entries: u64, ttl: Duration) -> Self {
         ReadThrough {
-            cache: moka::future::Cache::builder().max_capacity(max_entries).time_to_live(ttl).build(),
+            cache: moka::future::Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(ttl)
+                .build(),
             epoch: AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
         }
@@ -221,7 +231,15 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn key(c: &PageCache, ident: &Arc<str>) -> PageKey {
-        PageKey { forum: ForumId(1), ident: ident.clone(), version: c.version(ForumId(1), ident), sort: 0, cursor: None, limit: 50, gravatar: false }
+        PageKey {
+            forum: ForumId(1),
+            ident: ident.clone(),
+            version: c.version(ForumId(1), ident),
+            sort: 0,
+            cursor: None,
+            limit: 50,
+            gravatar: false,
+        }
     }
 
     #[test]
@@ -229,7 +247,10 @@ mod tests {
         let c = PageCache::new(1 << 20, Duration::from_secs(60));
         let ident: Arc<str> = Arc::from("/t");
         let (v1, pin) = c.count(ForumId(1), &ident).unwrap_err();
-        assert_eq!(pin, None, "a thread this node never wrote reads from anywhere");
+        assert_eq!(
+            pin, None,
+            "a thread this node never wrote reads from anywhere"
+        );
         c.put_count(ForumId(1), ident.clone(), v1, 3);
         assert_eq!(c.count(ForumId(1), &ident), Ok(3));
         assert!(c.count(ForumId(2), &ident).is_err(), "per forum");
@@ -271,13 +292,18 @@ mod tests {
         let c = PageCache::new(1 << 20, Duration::from_secs(60));
         let ident: Arc<str> = Arc::from("t");
         let k1 = key(&c, &ident);
-        c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) }).await.unwrap();
+        c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) })
+            .await
+            .unwrap();
         let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh);
         assert_eq!(c.current(ForumId(1), &ident), (v2, Some(ReadPin::Fresh)));
         assert!(v2 > k1.version);
         let k2 = key(&c, &ident);
         assert_eq!(k2.version, v2);
-        let p = c.get_or_fill(k2, async { Ok(Page::new(b"new".to_vec(), false)) }).await.unwrap();
+        let p = c
+            .get_or_fill(k2, async { Ok(Page::new(b"new".to_vec(), false)) })
+            .await
+            .unwrap();
         assert_eq!(&p.body[..], b"new");
         // An evicted version entry comes back newer than anything before it.
         c.versions.invalidate(&(ForumId(1), ident.clone()));
@@ -289,8 +315,14 @@ mod tests {
         let c = PageCache::new(1 << 20, Duration::from_secs(60));
         let ident: Arc<str> = Arc::from("t");
         let k = key(&c, &ident);
-        assert!(c.get_or_fill(k.clone(), async { Err(DomainError::internal()) }).await.is_err());
-        assert!(c.get_or_fill(k, async { Ok(Page::new(b"ok".to_vec(), false)) }).await.is_ok());
+        assert!(c
+            .get_or_fill(k.clone(), async { Err(DomainError::internal()) })
+            .await
+            .is_err());
+        assert!(c
+            .get_or_fill(k, async { Ok(Page::new(b"ok".to_vec(), false)) })
+            .await
+            .is_ok());
     }
 
     #[tokio::test]

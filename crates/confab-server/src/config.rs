@@ -58,7 +58,12 @@ pub struct ConnectionsConfig {
 
 impl Default for ConnectionsConfig {
     fn default() -> Self {
-        ConnectionsConfig { header_timeout_secs: 10, body_timeout_secs: 10, max: 20_000, max_per_ip: 256 }
+        ConnectionsConfig {
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
+            max: 20_000,
+            max_per_ip: 256,
+        }
     }
 }
 
@@ -80,7 +85,10 @@ pub struct RealtimeConfig {
 
 impl Default for RealtimeConfig {
     fn default() -> Self {
-        RealtimeConfig { max_connections: 10_000, subscriber_buffer: 1024 }
+        RealtimeConfig {
+            max_connections: 10_000,
+            subscriber_buffer: 1024,
+        }
     }
 }
 
@@ -192,7 +200,10 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { page_mib: 64, page_ttl_secs: 300 }
+        CacheConfig {
+            page_mib: 64,
+            page_ttl_secs: 300,
+        }
     }
 }
 
@@ -208,4 +219,3 @@ impl Default for SqliteConfig {
         SqliteConfig { readers: 4 }
     }
 }
-

@@ -43,7 +43,9 @@ pub fn raise_fd_limit() -> Option<u64> {
         Ok(n) => Some(n),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read or raise the open-file limit");
-            rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft)
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .ok()
+                .map(|(soft, _)| soft)
         }
     }
 }
@@ -78,15 +80,29 @@ impl Unserved {
     fn enter(self: &Arc<Self>, place: Place) -> (UnservedSlot, Arc<tokio::sync::Notify>) {
         let seq = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let evict = Arc::new(tokio::sync::Notify::new());
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(seq, (evict.clone(), place));
-        (UnservedSlot { table: self.clone(), seq }, evict)
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seq, (evict.clone(), place));
+        (
+            UnservedSlot {
+                table: self.clone(),
+                seq,
+            },
+            evict,
+        )
     }
 
     /// Takes the place of the oldest connection still waiting for its first request, and tells
     /// it to close. None when there is none.
     fn evict_oldest(&self) -> Option<OwnedSemaphorePermit> {
         loop {
-            let (evict, place) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).pop_first()?.1;
+            let (evict, place) = self
+                .waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_first()?
+                .1;
             let taken = place.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(permit) = taken {
                 evict.notify_one();
@@ -98,7 +114,11 @@ impl Unserved {
 
 impl UnservedSlot {
     fn served(&self) {
-        self.table.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.seq);
+        self.table
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.seq);
     }
 }
 
@@ -126,7 +146,10 @@ impl PerIp {
             return None;
         }
         *n += 1;
-        Some(IpSlot { table: self.clone(), ip })
+        Some(IpSlot {
+            table: self.clone(),
+            ip,
+        })
     }
 }
 
@@ -144,7 +167,8 @@ impl Drop for IpSlot {
 
 /// What a refused connection is told, before it is closed.
 fn refusal(message: &str) -> Vec<u8> {
-    let body = serde_json::json!({"error": {"code": "unavailable", "message": message}}).to_string();
+    let body =
+        serde_json::json!({"error": {"code": "unavailable", "message": message}}).to_string();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
          connection: close\r\ncontent-length: {}\r\n\r\n{body}",
@@ -200,15 +224,26 @@ pub async fn serve(
             match per_ip.take(peer.ip(), cfg.max_per_ip) {
                 Some(s) => Some(s),
                 None => {
-                    tokio::spawn(refuse(stream, "too many open connections from your address"));
+                    tokio::spawn(refuse(
+                        stream,
+                        "too many open connections from your address",
+                    ));
                     continue;
                 }
             }
         };
         // A place now; or, at the cap, the place of the oldest connection that has sent nothing
         // whole yet, which is told to close.
-        let Some(permit) = slots.clone().try_acquire_owned().ok().or_else(|| unserved.evict_oldest()) else {
-            tokio::spawn(refuse(stream, "this server has too many open connections; try again shortly"));
+        let Some(permit) = slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .or_else(|| unserved.evict_oldest())
+        else {
+            tokio::spawn(refuse(
+                stream,
+                "this server has too many open connections; try again shortly",
+            ));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -220,16 +255,20 @@ pub async fn serve(
             let _held = (place, ip_slot);
             let waiting = Arc::new(waiting);
             let first_request = waiting.clone();
-            let svc = TowerToHyperService::new(
-                app.map_request(move |mut req: axum::http::Request<Incoming>| {
+            let svc = TowerToHyperService::new(app.map_request(
+                move |mut req: axum::http::Request<Incoming>| {
                     first_request.served();
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req.map(axum::body::Body::new)
-                }),
-            );
+                },
+            ));
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
@@ -268,7 +307,8 @@ mod tests {
     async fn the_oldest_unserved_connection_gives_up_its_place() {
         let slots = Arc::new(Semaphore::new(3));
         let t = Arc::new(Unserved::default());
-        let place = || -> Place { Arc::new(Mutex::new(Some(slots.clone().try_acquire_owned().unwrap()))) };
+        let place =
+            || -> Place { Arc::new(Mutex::new(Some(slots.clone().try_acquire_owned().unwrap()))) };
         let (a, ea) = t.enter(place());
         let (b, eb) = t.enter(place());
         let (_c, ec) = t.enter(place());
@@ -276,19 +316,35 @@ mod tests {
         a.served(); // a sent a request: not evictable
         let taken = t.evict_oldest().expect("b's place");
         // b, the oldest still waiting, was told; c and a were not.
-        tokio::time::timeout(Duration::from_millis(100), eb.notified()).await.expect("b evicted");
-        assert!(tokio::time::timeout(Duration::from_millis(20), ec.notified()).await.is_err());
-        assert!(tokio::time::timeout(Duration::from_millis(20), ea.notified()).await.is_err());
+        tokio::time::timeout(Duration::from_millis(100), eb.notified())
+            .await
+            .expect("b evicted");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), ec.notified())
+                .await
+                .is_err()
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), ea.notified())
+                .await
+                .is_err()
+        );
         drop(b);
         assert!(t.evict_oldest().is_some(), "c is next");
         assert!(t.evict_oldest().is_none(), "none left");
         drop(taken);
-        assert!(slots.clone().try_acquire_owned().is_ok(), "a taken place is given back when its new holder ends");
+        assert!(
+            slots.clone().try_acquire_owned().is_ok(),
+            "a taken place is given back when its new holder ends"
+        );
     }
 
     #[test]
     fn the_cap_stays_below_the_descriptor_limit() {
-        assert_eq!(effective_max(12_000, Some(1024)), 1024 - RESERVED_FDS as usize);
+        assert_eq!(
+            effective_max(12_000, Some(1024)),
+            1024 - RESERVED_FDS as usize
+        );
         assert_eq!(effective_max(500, Some(1_048_576)), 500);
         assert_eq!(effective_max(500, None), 500);
     }

@@ -23,7 +23,8 @@ pub fn accepts_gzip(accept_encoding: &str) -> bool {
         let mut parts = coding.split(';').map(str::trim);
         let name = parts.next().unwrap_or("");
         let refused = parts.any(|p| {
-            p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().map_or(true, |q| q <= 0.0))
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.parse::<f32>().map_or(true, |q| q <= 0.0))
         });
         (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
     })
@@ -51,11 +52,13 @@ mod tests {
     #[test]
     fn short_bodies_are_left_alone_and_long_ones_round_trip() {
         assert_eq!(gzip(b"{}", Compression::fast()), None);
-        let body = "{\"comments\":[".to_string() + &"{\"body\":\"hello there\"},".repeat(500) + "]}";
+        let body =
+            "{\"comments\":[".to_string() + &"{\"body\":\"hello there\"},".repeat(500) + "]}";
         let gz = gzip(body.as_bytes(), Compression::fast()).unwrap();
         assert!(gz.len() * 5 < body.len(), "{} -> {}", body.len(), gz.len());
         let mut out = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+            .unwrap();
         assert_eq!(out, body);
     }
 }

@@ -39,19 +39,28 @@ pub struct Server {
 /// The bus the config asks for: Redis when `bus.redis_url` is set (a node starts even while
 /// Redis is down and connects when it comes up), else in-process.
 pub async fn connect_bus(config: &config::Config) -> Result<Arc<dyn confab_bus::Bus>, DomainError> {
-    let cfg = confab_bus::BusConfig { subscriber_buffer: config.realtime.subscriber_buffer, ..Default::default() };
+    let cfg = confab_bus::BusConfig {
+        subscriber_buffer: config.realtime.subscriber_buffer,
+        ..Default::default()
+    };
     if config.bus.redis_url.is_empty() {
         return Ok(Arc::new(confab_bus::InProcessBus::new(cfg)));
     }
-    let bus = confab_bus::RedisBus::connect(config.bus.redis_url.expose(), cfg).await.map_err(|e| {
-        tracing::error!(error = %e, "bus: cannot use redis_url");
-        DomainError::invalid(format!("bus.redis_url: {e}"))
-    })?;
+    let bus = confab_bus::RedisBus::connect(config.bus.redis_url.expose(), cfg)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "bus: cannot use redis_url");
+            DomainError::invalid(format!("bus.redis_url: {e}"))
+        })?;
     Ok(Arc::new(bus))
 }
 
 impl Server {
-    pub async fn new(config: config::Config, store: Arc<dyn Store>, secret: &[u8]) -> Result<Server, DomainError> {
+    pub async fn new(
+        config: config::Config,
+        store: Arc<dyn Store>,
+        secret: &[u8],
+    ) -> Result<Server, DomainError> {
         let limits = Arc::new(http::limits::Limiters::new(&config.rate_limit));
         let demo = config.demo_forum;
         let bus = connect_bus(&config).await?;
@@ -62,7 +71,16 @@ impl Server {
         }
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         let draining = Arc::new(AtomicBool::new(false));
-        Ok(Server { state: http::AppState::new(http::AppParts { svc, limits, draining, live, shutdown }), shutdown_tx })
+        Ok(Server {
+            state: http::AppState::new(http::AppParts {
+                svc,
+                limits,
+                draining,
+                live,
+                shutdown,
+            }),
+            shutdown_tx,
+        })
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -70,7 +88,11 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state.clone();
         let limits = state.limits.clone();
         let store = state.svc.store.clone();
@@ -80,7 +102,10 @@ impl Server {
                 tick.tick().await;
                 limits.prune();
                 // Idempotency keys are kept for a day.
-                if let Err(e) = store.prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000).await {
+                if let Err(e) = store
+                    .prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000)
+                    .await
+                {
                     tracing::warn!(error = %e, "pruning idempotency keys failed");
                 }
             }

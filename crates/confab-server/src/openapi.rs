@@ -22,12 +22,21 @@ pub mod errors {
     use utoipa::openapi::{Content, RefOr, Response, ResponseBuilder};
 
     fn error_response(description: &str, retry_after: bool) -> RefOr<Response> {
-        let mut r = ResponseBuilder::new()
-            .description(description)
-            .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))));
+        let mut r = ResponseBuilder::new().description(description).content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        );
         if retry_after {
-            let secs = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
-            r = r.header("Retry-After", HeaderBuilder::new().schema(secs).description(Some("Seconds to wait before trying again")).build());
+            let secs = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0));
+            r = r.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(secs)
+                    .description(Some("Seconds to wait before trying again"))
+                    .build(),
+            );
         }
         r.build().into()
     }
@@ -131,7 +140,11 @@ fn visible() -> Value {
 /// among it then pass).
 fn line(max: usize, pre_trimmed: bool) -> Value {
     let t = format!("[{WS_INLINE}{INV_TRIM}]");
-    let (pre, post) = if pre_trimmed { (format!("[{WS}]*"), format!("[{WS}]*")) } else { (String::new(), String::new()) };
+    let (pre, post) = if pre_trimmed {
+        (format!("[{WS}]*"), format!("[{WS}]*"))
+    } else {
+        (String::new(), String::new())
+    };
     let edge = format!("[^{CC}{LS_PS}{WS}{INV_TRIM}]");
     let core = match max {
         0 | 1 => edge.clone(),
@@ -162,7 +175,10 @@ fn body(max: usize) -> Value {
 /// (the flag reason).
 fn trimmed_line(max: usize) -> String {
     let n = format!("[^{WS}{CC}]");
-    format!("^[{WS}]*(?:{n}(?:[^{CC}]{{0,{}}}{n})?[{WS}]*)?$", max.saturating_sub(2))
+    format!(
+        "^[{WS}]*(?:{n}(?:[^{CC}]{{0,{}}}{n})?[{WS}]*)?$",
+        max.saturating_sub(2)
+    )
 }
 
 /// An e-mail address as `Email` takes it (at most 254 characters as sent, trimmed; local part
@@ -171,7 +187,11 @@ fn email(blank: bool) -> Value {
     let e = format!(r#"[^{WS}{CC}{INV}@<>"(),;:\\\[\]]"#);
     let d = format!(r#"[^{WS}{CC}{INV}@<>"(),;:\\\[\].]"#);
     let addr = format!(r"{e}{{1,64}}@{d}+(?:\.{d}+)+");
-    let pattern = if blank { format!("^[{WS}]*(?:{addr}[{WS}]*)?$") } else { format!("^[{WS}]*{addr}[{WS}]*$") };
+    let pattern = if blank {
+        format!("^[{WS}]*(?:{addr}[{WS}]*)?$")
+    } else {
+        format!("^[{WS}]*{addr}[{WS}]*$")
+    };
     json!({ "type": "string", "maxLength": 254, "pattern": pattern })
 }
 
@@ -219,24 +239,51 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
 
     // Request bodies.
     let s = "NewCommentBody";
-    merge(prop(doc, s, "forum"), json!({ "pattern": FORUM, "example": "demo" }));
+    merge(
+        prop(doc, s, "forum"),
+        json!({ "pattern": FORUM, "example": "demo" }),
+    );
     set(prop(doc, s, "ident"), ident());
     set(prop(doc, s, "url"), optional_url());
     set(prop(doc, s, "title"), optional_title(300));
-    set(prop(doc, s, "parent_id"), json!({ "anyOf": [{ "type": "null" }, id_in_body()] }));
+    set(
+        prop(doc, s, "parent_id"),
+        json!({ "anyOf": [{ "type": "null" }, id_in_body()] }),
+    );
     merge(prop(doc, s, "body"), body(limits.max_body_chars));
     set(prop(doc, s, "author_name"), optional_name(name, true));
-    set(prop(doc, s, "author_email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
+    set(
+        prop(doc, s, "author_email"),
+        json!({ "anyOf": [{ "type": "null" }, email(true)] }),
+    );
     set(prop(doc, s, "author_url"), optional_url());
     merge(prop(doc, "EditBody", "body"), body(limits.max_body_chars));
-    merge(prop(doc, "PreviewBody", "body"), body(limits.max_body_chars));
-    merge(prop(doc, "VoteBody", "value"), json!({ "minimum": -1, "maximum": 1 }));
-    merge(prop(doc, "FlagBody", "reason"), json!({ "pattern": trimmed_line(200) }));
+    merge(
+        prop(doc, "PreviewBody", "body"),
+        body(limits.max_body_chars),
+    );
+    merge(
+        prop(doc, "VoteBody", "value"),
+        json!({ "minimum": -1, "maximum": 1 }),
+    );
+    merge(
+        prop(doc, "FlagBody", "reason"),
+        json!({ "pattern": trimmed_line(200) }),
+    );
 
     let s = "SignupBody";
-    merge(prop(doc, s, "username"), json!({ "pattern": "^[A-Za-z0-9_.-]{3,32}$" }));
-    set(prop(doc, s, "email"), json!({ "anyOf": [{ "type": "null" }, email(true)] }));
-    merge(prop(doc, s, "password"), json!({ "minLength": 8, "maxLength": 256 }));
+    merge(
+        prop(doc, s, "username"),
+        json!({ "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
+    );
+    set(
+        prop(doc, s, "email"),
+        json!({ "anyOf": [{ "type": "null" }, email(true)] }),
+    );
+    merge(
+        prop(doc, s, "password"),
+        json!({ "minLength": 8, "maxLength": 256 }),
+    );
     set(prop(doc, s, "display_name"), optional_name(name, false));
 
     // Forum settings (`validate_settings`, `validate_webhooks`).
@@ -248,26 +295,52 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         merge(prop(doc, s, "allowed_origins"), origins.clone());
         merge(prop(doc, s, "edit_window_secs"), window.clone());
     }
-    merge(prop(doc, "NewForumBody", "name"), json!({ "pattern": FORUM }));
+    merge(
+        prop(doc, "NewForumBody", "name"),
+        json!({ "pattern": FORUM }),
+    );
     // Each URL once: the schema can only say that no two entries are the same.
-    merge(prop(doc, "ForumPatch", "webhooks"), json!({ "maxItems": 10, "uniqueItems": true, "description": "Replaces the forum's webhooks (at most 10, each URL once)." }));
+    merge(
+        prop(doc, "ForumPatch", "webhooks"),
+        json!({ "maxItems": 10, "uniqueItems": true, "description": "Replaces the forum's webhooks (at most 10, each URL once)." }),
+    );
     set(prop(doc, "Webhook", "url"), web_url());
     // Write-only: answers show it empty, and an empty one keeps the key stored for that URL.
-    merge(prop(doc, "Webhook", "secret"), json!({ "maxLength": 200, "pattern": format!("^(?:|[^{CC}]{{16,200}})$") }));
+    merge(
+        prop(doc, "Webhook", "secret"),
+        json!({ "maxLength": 200, "pattern": format!("^(?:|[^{CC}]{{16,200}})$") }),
+    );
     // Repeated events are merged before the check, so only an empty list is refused.
     merge(prop(doc, "Webhook", "events"), json!({ "minItems": 1 }));
 
     let s = "ModerateBody";
-    set(prop(doc, s, "ids"), json!({ "type": "array", "items": id_in_body(), "minItems": 1, "maxItems": 100, "description": "Up to 100 comment ids of this forum." }));
-    merge(prop(doc, s, "action"), json!({ "enum": ["approve", "spam", "delete", "restore"] }));
+    set(
+        prop(doc, s, "ids"),
+        json!({ "type": "array", "items": id_in_body(), "minItems": 1, "maxItems": 100, "description": "Up to 100 comment ids of this forum." }),
+    );
+    merge(
+        prop(doc, s, "action"),
+        json!({ "enum": ["approve", "spam", "delete", "restore"] }),
+    );
 
     // A ban names a comment (its author is banned), or a kind and a value of that kind.
     let s = "BanBody";
-    set(prop(doc, s, "comment_id"), json!({ "anyOf": [{ "type": "null" }, id_in_body()] }));
-    merge(prop(doc, s, "reason"), json!({ "pattern": format!("^[{WS}]*(?:[^{WS}](?:[\\s\\S]{{0,498}}[^{WS}])?[{WS}]*)?$") }));
+    set(
+        prop(doc, s, "comment_id"),
+        json!({ "anyOf": [{ "type": "null" }, id_in_body()] }),
+    );
+    merge(
+        prop(doc, s, "reason"),
+        json!({ "pattern": format!("^[{WS}]*(?:[^{WS}](?:[\\s\\S]{{0,498}}[^{WS}])?[{WS}]*)?$") }),
+    );
     merge(prop(doc, s, "expires_in_secs"), json!({ "minimum": 1 }));
     let not_comment = json!({ "anyOf": [{ "type": "null" }] });
-    let account = format!("^[{WS}]*{}[{WS}]*$", confab_core::id::ID_PATTERN.trim_start_matches('^').trim_end_matches('$'));
+    let account = format!(
+        "^[{WS}]*{}[{WS}]*$",
+        confab_core::id::ID_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+    );
     let ip = json!({ "anyOf": [
         { "type": "string", "format": "ipv4" },
         { "type": "string", "format": "ipv6" },
@@ -290,7 +363,9 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     let id = json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN });
     for (path, ops) in paths(doc) {
         for (method, op) in ops.iter_mut() {
-            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
             for p in params {
                 let name = p["name"].as_str().unwrap_or("").to_string();
                 let schema = match (p["in"].as_str(), name.as_str()) {
@@ -334,14 +409,28 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
 fn global_answers(doc: &mut Value) {
     for (_, ops) in paths(doc) {
         for (_, op) in ops.iter_mut() {
-            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
-            for (code, name) in [("400", "BadRequest"), ("408", "RequestTimeout"), ("413", "PayloadTooLarge"), ("503", "Unavailable")] {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (code, name) in [
+                ("400", "BadRequest"),
+                ("408", "RequestTimeout"),
+                ("413", "PayloadTooLarge"),
+                ("503", "Unavailable"),
+            ] {
                 match responses.get_mut(code) {
                     None => {
-                        responses.insert(code.into(), json!({ "$ref": format!("#/components/responses/{name}") }));
+                        responses.insert(
+                            code.into(),
+                            json!({ "$ref": format!("#/components/responses/{name}") }),
+                        );
                     }
-                    Some(r) if r.get("content").is_some_and(|c| c.get("application/json").is_none()) => {
-                        r["content"]["application/json"] = json!({ "schema": { "$ref": "#/components/schemas/ErrorBody" } });
+                    Some(r)
+                        if r.get("content")
+                            .is_some_and(|c| c.get("application/json").is_none()) =>
+                    {
+                        r["content"]["application/json"] =
+                            json!({ "schema": { "$ref": "#/components/schemas/ErrorBody" } });
                     }
                     Some(_) => {}
                 }
@@ -352,12 +441,19 @@ fn global_answers(doc: &mut Value) {
 
 /// `doc.paths`, mutably, as (path, operations by method).
 fn paths(doc: &mut Value) -> Vec<(String, &mut Map<String, Value>)> {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return Vec::new() };
-    paths.iter_mut().filter_map(|(p, ops)| Some((p.clone(), ops.as_object_mut()?))).collect()
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return Vec::new();
+    };
+    paths
+        .iter_mut()
+        .filter_map(|(p, ops)| Some((p.clone(), ops.as_object_mut()?)))
+        .collect()
 }
 
 fn schema<'a>(doc: &'a mut Value, name: &str) -> &'a mut Map<String, Value> {
-    doc["components"]["schemas"][name].as_object_mut().unwrap_or_else(|| panic!("schema {name} is in the document"))
+    doc["components"]["schemas"][name]
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("schema {name} is in the document"))
 }
 
 fn prop<'a>(doc: &'a mut Value, schema: &str, prop: &str) -> &'a mut Value {
@@ -386,7 +482,10 @@ mod tests {
     fn every_rule_finds_its_place() {
         // `constrain` panics on a schema, property or parameter it does not know.
         let doc: serde_json::Value = serde_json::from_str(&super::json()).unwrap();
-        assert_eq!(doc["components"]["schemas"]["SignupBody"]["properties"]["password"]["minLength"], 8);
+        assert_eq!(
+            doc["components"]["schemas"]["SignupBody"]["properties"]["password"]["minLength"],
+            8
+        );
     }
 
     #[test]

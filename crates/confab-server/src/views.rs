@@ -25,10 +25,14 @@ mod int {
             i64::try_from(v).map_err(|_| E::custom("integer out of range"))
         }
         fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
-            if v.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
+            if v.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v)
+            {
                 Ok(v as i64)
             } else {
-                Err(E::custom(format!("invalid type: floating point `{v}`, expected an integer")))
+                Err(E::custom(format!(
+                    "invalid type: floating point `{v}`, expected an integer"
+                )))
             }
         }
     }

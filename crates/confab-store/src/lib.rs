@@ -36,11 +36,13 @@ use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{AccountId, CommentId, ForumId, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{
-    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings, ModLogEntry,
-    Thread,
+    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings,
+    ModLogEntry, Thread,
 };
-pub use tasks::{NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, TaskWhen, MAX_TASK_PAYLOAD};
 use confab_core::DomainError;
+pub use tasks::{
+    NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, TaskWhen, MAX_TASK_PAYLOAD,
+};
 
 pub mod pg;
 pub mod pin;
@@ -70,7 +72,10 @@ pub struct Counter {
 impl Counter {
     /// A counter adding to `total`, and to the current task's query scope if there is one.
     pub(crate) fn new(total: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Counter {
-        Counter { total: total.clone(), scope: QUERY_SCOPE.try_with(|c| c.clone()).ok() }
+        Counter {
+            total: total.clone(),
+            scope: QUERY_SCOPE.try_with(|c| c.clone()).ok(),
+        }
     }
     pub fn add(&self, n: u64) {
         use std::sync::atomic::Ordering;
@@ -98,7 +103,10 @@ pub enum Visibility {
     /// Approved comments, and any other that still has visible replies (shown as a placeholder).
     Public,
     /// Public, plus this author's own pending and spam comments.
-    Author { account: Option<AccountId>, anon: Option<String> },
+    Author {
+        account: Option<AccountId>,
+        anon: Option<String>,
+    },
     /// Everything but deleted comments without replies.
     Moderator,
 }
@@ -182,7 +190,13 @@ pub struct NewComment {
 
 impl NewComment {
     /// The comment as inserted: `id` in `thread`, under `parent` at `depth`, no votes yet.
-    pub(crate) fn inserted(&self, id: CommentId, thread_id: ThreadId, parent_id: Option<CommentId>, depth: i32) -> Comment {
+    pub(crate) fn inserted(
+        &self,
+        id: CommentId,
+        thread_id: ThreadId,
+        parent_id: Option<CommentId>,
+        depth: i32,
+    ) -> Comment {
         Comment {
             id,
             thread_id,
@@ -318,7 +332,11 @@ pub trait Store: Send + Sync + 'static {
     /// account holds it.
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
     /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.
-    async fn enqueue_task(&self, shard: confab_core::id::LogicalShard, task: NewTask) -> StoreResult<()>;
+    async fn enqueue_task(
+        &self,
+        shard: confab_core::id::LogicalShard,
+        task: NewTask,
+    ) -> StoreResult<()>;
 
     async fn add_ban(
         &self,
@@ -329,17 +347,32 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Option<i64>,
         actor: Option<AccountId>,
     ) -> StoreResult<Ban>;
-    async fn remove_ban(&self, forum: ForumId, ban: i64, actor: Option<AccountId>) -> StoreResult<bool>;
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool>;
     async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>>;
     async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool>;
 
     // ---- shard data: threads and comments ----
-    async fn thread_by_ident(&self, forum: &Forum, ident: &Ident, from: ReadFrom) -> StoreResult<Option<Thread>>;
+    async fn thread_by_ident(
+        &self,
+        forum: &Forum,
+        ident: &Ident,
+        from: ReadFrom,
+    ) -> StoreResult<Option<Thread>>;
     async fn thread(&self, id: ThreadId, from: ReadFrom) -> StoreResult<Option<Thread>>;
     /// Approved-comment counts for many idents of one forum, in one query.
     async fn counts(&self, forum: &Forum, idents: &[Ident]) -> StoreResult<Vec<(Ident, i64)>>;
-    async fn update_thread(&self, forum: &Forum, id: ThreadId, patch: ThreadPatch, actor: Option<AccountId>)
-        -> StoreResult<Thread>;
+    async fn update_thread(
+        &self,
+        forum: &Forum,
+        id: ThreadId,
+        patch: ThreadPatch,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Thread>;
 
     /// Up to `limit` top-level comments after `cursor`, in `sort` order.
     async fn top_level(
@@ -387,12 +420,27 @@ pub trait Store: Send + Sync + 'static {
     /// left out. Reads replicas, honouring the caller's read pin.
     async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>>;
     /// Flags a comment once per flagger; returns the flag count.
-    async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)>;
+    async fn flag(
+        &self,
+        id: CommentId,
+        flagger: &str,
+        reason: &str,
+    ) -> StoreResult<(i64, ThreadId)>;
 
     async fn moderation_list(&self, forum: &Forum, q: &ModQuery) -> StoreResult<Vec<Comment>>;
-    async fn mod_log(&self, forum: &Forum, before: Option<i64>, limit: usize) -> StoreResult<Vec<ModLogEntry>>;
+    async fn mod_log(
+        &self,
+        forum: &Forum,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ModLogEntry>>;
     /// Comments created per UTC day for the last `days` days: `(day_start_ms, count)`.
-    async fn daily_counts(&self, forum: &Forum, days: u32, now: i64) -> StoreResult<Vec<(i64, i64)>>;
+    async fn daily_counts(
+        &self,
+        forum: &Forum,
+        days: u32,
+        now: i64,
+    ) -> StoreResult<Vec<(i64, i64)>>;
 
     /// Forgets idempotency keys older than `before` (retries come within minutes, not days).
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64>;
@@ -402,7 +450,13 @@ pub trait Store: Send + Sync + 'static {
     /// has come, and running tasks whose lease ran out (their worker died or stalled). Each moves
     /// to running with `attempts + 1` and `locked_until = now + lease_ms`. A task whose lease ran
     /// out after `max_attempts` attempts is parked instead of claimed.
-    async fn claim_tasks(&self, kinds: &[String], limit: usize, lease_ms: i64, max_attempts: i64) -> StoreResult<Vec<Task>>;
+    async fn claim_tasks(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> StoreResult<Vec<Task>>;
     /// When the next task of `kinds` falls due (a queued task's `run_at` or a running task's
     /// lease end), if any. A cheap read, so idle workers need not take the write lock.
     async fn next_task_due(&self, kinds: &[String]) -> StoreResult<Option<i64>>;
@@ -411,10 +465,21 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool>;
     /// Records a failed attempt: queued again to run at `retry_at`, or parked when `None`.
     /// False (and no change) when the task is no longer held by that claim.
-    async fn fail_task(&self, id: i64, attempt: i64, error: &str, retry_at: Option<i64>) -> StoreResult<bool>;
+    async fn fail_task(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<bool>;
     async fn task(&self, id: i64) -> StoreResult<Option<Task>>;
     /// Tasks newest first, optionally in one state, with id below `before` (keyset paging).
-    async fn list_tasks(&self, state: Option<TaskState>, before: Option<i64>, limit: usize) -> StoreResult<Vec<Task>>;
+    async fn list_tasks(
+        &self,
+        state: Option<TaskState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Task>>;
     /// Queues a parked task again, to run now with its attempts reset. False if it is not parked.
     async fn retry_task(&self, id: i64) -> StoreResult<bool>;
     /// Deletes up to `limit` done tasks (and their effects) last changed before `before`.
@@ -428,11 +493,24 @@ pub trait Store: Send + Sync + 'static {
     /// An address's subscription to a forum's reply mail.
     async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>>;
     /// Sets (creating if needed) an address's subscription state, and its owner when given.
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()>;
+    async fn set_subscription(
+        &self,
+        forum: &Forum,
+        email: &str,
+        state: SubState,
+        owner: Option<&str>,
+    ) -> StoreResult<()>;
     /// Takes the right to mail `owner` a confirmation request for an address (unless the
     /// address is already confirmed for that owner): true when none was sent in the last
     /// `min_interval_ms`, or when task `task` took it before (a re-run).
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool>;
+    async fn claim_confirmation(
+        &self,
+        forum: ForumId,
+        email: &str,
+        owner: &str,
+        task: i64,
+        min_interval_ms: i64,
+    ) -> StoreResult<bool>;
     /// Who asked to be mailed replies to this comment, and where, if anyone.
     async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>>;
     /// The accounts that moderate a forum (not staff at large), by id.
@@ -443,7 +521,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counters for operators and the benchmark.
     fn stats(&self) -> StoreStats {
-        StoreStats { queries: self.query_count(), reads_primary: 0, reads_replica: 0 }
+        StoreStats {
+            queries: self.query_count(),
+            reads_primary: 0,
+            reads_replica: 0,
+        }
     }
 }
 

@@ -27,7 +27,10 @@ impl WritePos {
     }
     pub fn decode(s: &str) -> Option<WritePos> {
         let (a, b) = s.split_once('.')?;
-        Some(WritePos { server: a.parse().ok()?, lsn: b.parse().ok()? })
+        Some(WritePos {
+            server: a.parse().ok()?,
+            lsn: b.parse().ok()?,
+        })
     }
 }
 
@@ -65,7 +68,10 @@ pub async fn track_writes<F: std::future::Future>(f: F) -> (F::Output, Option<Wr
 
 /// The position of the last write committed so far inside the current [`track_writes`] scope.
 pub fn last_write() -> Option<WritePos> {
-    WRITES.try_with(|slot| *slot.lock().unwrap_or_else(|p| p.into_inner())).ok().flatten()
+    WRITES
+        .try_with(|slot| *slot.lock().unwrap_or_else(|p| p.into_inner()))
+        .ok()
+        .flatten()
 }
 
 /// Called by a backend after a commit.
@@ -81,7 +87,10 @@ mod tests {
 
     #[test]
     fn positions_round_trip() {
-        let p = WritePos { server: 3, lsn: 0x1_6B37_4D48 };
+        let p = WritePos {
+            server: 3,
+            lsn: 0x1_6B37_4D48,
+        };
         assert_eq!(WritePos::decode(&p.encode()), Some(p));
         assert_eq!(WritePos::decode("3"), None);
         assert_eq!(WritePos::decode("x.1"), None);
@@ -97,7 +106,11 @@ mod tests {
             record_write(WritePos { server: 2, lsn: 7 });
         })
         .await;
-        assert_eq!(pos, Some(WritePos { server: 2, lsn: 7 }), "the last write wins");
+        assert_eq!(
+            pos,
+            Some(WritePos { server: 2, lsn: 7 }),
+            "the last write wins"
+        );
         let (seen, _) = track_writes(async {
             record_write(WritePos { server: 3, lsn: 9 });
             last_write()

@@ -32,7 +32,12 @@ pub struct NewTask {
 
 impl NewTask {
     pub fn new(kind: &str, payload: serde_json::Value) -> NewTask {
-        NewTask { kind: kind.to_string(), payload, delay_ms: 0, when: TaskWhen::Always }
+        NewTask {
+            kind: kind.to_string(),
+            payload,
+            delay_ms: 0,
+            when: TaskWhen::Always,
+        }
     }
     pub fn when(mut self, when: TaskWhen) -> NewTask {
         self.when = when;

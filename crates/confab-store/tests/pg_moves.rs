@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------- throwaway servers
 
 fn bindir() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BIN").map(PathBuf::from).into_iter().collect();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
     dirs.push("/usr/lib/postgresql/15/bin".into());
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -31,7 +34,11 @@ fn bindir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     dirs.extend(versions.into_iter().rev().map(|(_, d)| d));
-    dirs.into_iter().find(|d| ["initdb", "pg_ctl", "postgres"].iter().all(|b| d.join(b).is_file()))
+    dirs.into_iter().find(|d| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|b| d.join(b).is_file())
+    })
 }
 
 fn is_root() -> bool {
@@ -51,11 +58,20 @@ fn pg(bin: &Path, program: &str) -> Command {
 
 fn run(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(out.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One postmaster, stopped when dropped.
@@ -67,12 +83,33 @@ struct Pg {
 
 impl Pg {
     fn start(bin: &Path, name: &str) -> Pg {
-        let dir = tempfile::Builder::new().prefix(&format!("confab-moves-{name}-")).tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("confab-moves-{name}-"))
+            .tempdir_in("/tmp")
+            .unwrap();
         if is_root() {
-            run(Command::new("chown").arg("postgres:").arg(dir.path()), "chown");
+            run(
+                Command::new("chown").arg("postgres:").arg(dir.path()),
+                "chown",
+            );
         }
         let data = dir.path().join("data");
-        run(pg(bin, "initdb").args(["--no-sync", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-D"]).arg(&data), "initdb");
+        run(
+            pg(bin, "initdb")
+                .args([
+                    "--no-sync",
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "-D",
+                ])
+                .arg(&data),
+            "initdb",
+        );
         let port = free_port();
         let conf = format!(
             "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n\
@@ -80,9 +117,26 @@ impl Pg {
             dir.path().display()
         );
         use std::io::Write;
-        std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap().write_all(conf.as_bytes()).unwrap();
-        run(pg(bin, "pg_ctl").args(["-w", "-t", "30", "-l"]).arg(dir.path().join("log")).arg("-D").arg(&data).arg("start"), "pg_ctl start");
-        Pg { bin: bin.to_path_buf(), dir, port }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap()
+            .write_all(conf.as_bytes())
+            .unwrap();
+        run(
+            pg(bin, "pg_ctl")
+                .args(["-w", "-t", "30", "-l"])
+                .arg(dir.path().join("log"))
+                .arg("-D")
+                .arg(&data)
+                .arg("start"),
+            "pg_ctl start",
+        );
+        Pg {
+            bin: bin.to_path_buf(),
+            dir,
+            port,
+        }
     }
 
     fn dsn(&self) -> String {
@@ -92,7 +146,11 @@ impl Pg {
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        let _ = pg(&self.bin, "pg_ctl").args(["-m", "immediate", "-D"]).arg(self.dir.path().join("data")).arg("stop").output();
+        let _ = pg(&self.bin, "pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("stop")
+            .output();
     }
 }
 
@@ -113,22 +171,45 @@ fn cluster() -> Option<Cluster> {
         std::thread::spawn(move || Pg::start(&bin, name))
     };
     let (c, a, b) = (start("control"), start("s1"), start("s2"));
-    Some(Cluster { control: c.join().unwrap(), s1: a.join().unwrap(), s2: b.join().unwrap() })
+    Some(Cluster {
+        control: c.join().unwrap(),
+        s1: a.join().unwrap(),
+        s2: b.join().unwrap(),
+    })
 }
 
 async fn client(dsn: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     c
 }
 
-const TABLES: &[&str] =
-    &["threads", "comments", "votes", "flags", "mod_log", "idempotency", "tasks", "task_effects", "subscriptions", "reply_notify"];
+const TABLES: &[&str] = &[
+    "threads",
+    "comments",
+    "votes",
+    "flags",
+    "mod_log",
+    "idempotency",
+    "tasks",
+    "task_effects",
+    "subscriptions",
+    "reply_notify",
+];
 
 async fn shard_rows(c: &tokio_postgres::Client, l: u16) -> Vec<(&'static str, i64)> {
     let mut out = Vec::new();
     for t in TABLES {
-        let n: i64 = c.query_one(&format!("SELECT count(*) FROM {t} WHERE shard = $1"), &[&i32::from(l)]).await.unwrap().get(0);
+        let n: i64 = c
+            .query_one(
+                &format!("SELECT count(*) FROM {t} WHERE shard = $1"),
+                &[&i32::from(l)],
+            )
+            .await
+            .unwrap()
+            .get(0);
         out.push((*t, n));
     }
     out
@@ -144,13 +225,21 @@ async fn open(c: &Cluster, refresh_ms: u64) -> PgStore {
 /// A store with s1 (every logical shard) and s2 (none) registered.
 async fn deployment(c: &Cluster) -> PgStore {
     let store = open(c, 100).await;
-    admin::add_server(store.router(), "s1", &c.s1.dsn(), &[]).await.unwrap();
-    admin::add_server(store.router(), "s2", &c.s2.dsn(), &[]).await.unwrap();
+    admin::add_server(store.router(), "s1", &c.s1.dsn(), &[])
+        .await
+        .unwrap();
+    admin::add_server(store.router(), "s2", &c.s2.dsn(), &[])
+        .await
+        .unwrap();
     store
 }
 
 fn opts(stop: Option<Phase>) -> MoveOptions {
-    MoveOptions { grace: Duration::from_millis(300), stop_after: stop, ..MoveOptions::default() }
+    MoveOptions {
+        grace: Duration::from_millis(300),
+        stop_after: stop,
+        ..MoveOptions::default()
+    }
 }
 
 // ---------------------------------------------------------------- data
@@ -162,7 +251,11 @@ fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> Ne
         url: Some(format!("https://example.com{thread}")),
         title: Some(format!("Thread {thread}")),
         parent_id: parent,
-        author: Author::Guest { name: "Guest".into(), email: Some("guest@example.com".into()), url: None },
+        author: Author::Guest {
+            name: "Guest".into(),
+            email: Some("guest@example.com".into()),
+            url: None,
+        },
         anon_id: Some("anon-1".into()),
         body_md: body.into(),
         body_html: format!("<p>{body}</p>"),
@@ -194,7 +287,10 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
                 });
             }
             if i % 5 == 0 {
-                c.notify = Some(confab_store::ReplyWatch { email: format!("Reader{i}@Example.COM"), owner: format!("t:{i}") });
+                c.notify = Some(confab_store::ReplyWatch {
+                    email: format!("Reader{i}@Example.COM"),
+                    owner: format!("t:{i}"),
+                });
             }
             if i % 6 == 0 {
                 c.status = CommentStatus::Pending;
@@ -216,12 +312,31 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
             }
         }
         // Moderation: approve the pending ones (log entries, counters, a task each).
-        let pending: Vec<CommentId> = in_thread.iter().enumerate().filter(|(i, _)| i % 12 == 0).map(|(_, id)| *id).collect();
-        s.set_status(f, &pending, CommentStatus::Approved, None, "approve", vec![NewTask::new("test.kind", json!({"approved": true}))])
-            .await
-            .unwrap();
+        let pending: Vec<CommentId> = in_thread
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 12 == 0)
+            .map(|(_, id)| *id)
+            .collect();
+        s.set_status(
+            f,
+            &pending,
+            CommentStatus::Approved,
+            None,
+            "approve",
+            vec![NewTask::new("test.kind", json!({"approved": true}))],
+        )
+        .await
+        .unwrap();
     }
-    s.set_subscription(f, "Mixed.Case@Example.COM", SubState::Confirmed, Some("t:mixed")).await.unwrap();
+    s.set_subscription(
+        f,
+        "Mixed.Case@Example.COM",
+        SubState::Confirmed,
+        Some("t:mixed"),
+    )
+    .await
+    .unwrap();
     let kinds = vec!["test.kind".to_string()];
     let claimed = s.claim_tasks(&kinds, 5, 60_000, 5).await.unwrap();
     for t in &claimed {
@@ -237,7 +352,10 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
 fn two_names() -> (String, String) {
     let a = "alpha".to_string();
     let la = LogicalShard::for_name(&a);
-    let b = (0..).map(|i| format!("beta{i}")).find(|n| LogicalShard::for_name(n) != la).unwrap();
+    let b = (0..)
+        .map(|i| format!("beta{i}"))
+        .find(|n| LogicalShard::for_name(n) != la)
+        .unwrap();
     (a, b)
 }
 
@@ -253,7 +371,12 @@ async fn bulk_comments(dsn: &str, f: &Forum, thread: i64, n: i32) {
     )
     .await
     .unwrap();
-    c.execute("UPDATE threads SET comment_count = comment_count + $1 WHERE id = $2", &[&i64::from(n), &thread]).await.unwrap();
+    c.execute(
+        "UPDATE threads SET comment_count = comment_count + $1 WHERE id = $2",
+        &[&i64::from(n), &thread],
+    )
+    .await
+    .unwrap();
 }
 
 // ---------------------------------------------------------------- tests
@@ -268,12 +391,22 @@ async fn move_copies_everything_once_and_writes_follow() {
     let store = Arc::new(deployment(&c).await);
     let r = store.router().clone();
     let (a, b) = two_names();
-    let alpha = store.create_forum(&a, &ForumSettings::new("Alpha")).await.unwrap();
-    let beta = store.create_forum(&b, &ForumSettings::new("Beta")).await.unwrap();
+    let alpha = store
+        .create_forum(&a, &ForumSettings::new("Alpha"))
+        .await
+        .unwrap();
+    let beta = store
+        .create_forum(&b, &ForumSettings::new("Beta"))
+        .await
+        .unwrap();
     let l = alpha.shard.get();
     let mut posted = populate(&*store, &alpha, 4, 30).await;
     populate(&*store, &beta, 1, 10).await;
-    let big = store.thread_by_ident(&alpha, &Ident::parse("/post-0").unwrap(), ReadFrom::Primary).await.unwrap().unwrap();
+    let big = store
+        .thread_by_ident(&alpha, &Ident::parse("/post-0").unwrap(), ReadFrom::Primary)
+        .await
+        .unwrap()
+        .unwrap();
     bulk_comments(&c.s1.dsn(), &alpha, big.id.0, 5000).await;
     // A node that will not notice the move on its own (map refresh once a minute).
     let stale = open(&c, 60_000).await;
@@ -286,13 +419,17 @@ async fn move_copies_everything_once_and_writes_follow() {
     let stop = Arc::new(AtomicBool::new(false));
     let during = Arc::new(Mutex::new(Vec::new()));
     let writer = {
-        let (store, alpha, stop, during) = (store.clone(), alpha.clone(), stop.clone(), during.clone());
+        let (store, alpha, stop, during) =
+            (store.clone(), alpha.clone(), stop.clone(), during.clone());
         tokio::spawn(async move {
             let mut i = 0;
             let mut slowest = Duration::ZERO;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let p = store.post_comment(comment(&alpha, "/live", None, &format!("live {i}"))).await.unwrap();
+                let p = store
+                    .post_comment(comment(&alpha, "/live", None, &format!("live {i}")))
+                    .await
+                    .unwrap();
                 slowest = slowest.max(t.elapsed());
                 during.lock().unwrap().push(p.comment.id);
                 i += 1;
@@ -303,7 +440,11 @@ async fn move_copies_everything_once_and_writes_follow() {
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let lines = Mutex::new(Vec::new());
-    let report = moves::move_shard(&r, l, "s2", opts(None), |m| lines.lock().unwrap().push(m.to_string())).await.unwrap();
+    let report = moves::move_shard(&r, l, "s2", opts(None), |m| {
+        lines.lock().unwrap().push(m.to_string())
+    })
+    .await
+    .unwrap();
     stop.store(true, Ordering::Relaxed);
     let slowest = writer.await.unwrap();
     eprintln!("{}", lines.lock().unwrap().join("\n"));
@@ -318,61 +459,153 @@ async fn move_copies_everything_once_and_writes_follow() {
     assert_eq!(r.map().server_id(alpha.shard), Some(s2_id));
     // None left on the source; on the target, everything there was plus what was written.
     let after_src = shard_rows(&s1, l).await;
-    assert!(after_src.iter().all(|(_, n)| *n == 0), "rows left on the source: {after_src:?}");
+    assert!(
+        after_src.iter().all(|(_, n)| *n == 0),
+        "rows left on the source: {after_src:?}"
+    );
     let after_dst = shard_rows(&s2, l).await;
     for ((t, b), (_, a)) in before.iter().zip(&after_dst) {
-        let added = if *t == "comments" { during.len() as i64 } else { 0 };
-        if *t == "comments" || *t == "votes" || *t == "flags" || *t == "mod_log" || *t == "subscriptions" || *t == "reply_notify" {
+        let added = if *t == "comments" {
+            during.len() as i64
+        } else {
+            0
+        };
+        if *t == "comments"
+            || *t == "votes"
+            || *t == "flags"
+            || *t == "mod_log"
+            || *t == "subscriptions"
+            || *t == "reply_notify"
+        {
             assert_eq!(*a, b + added, "{t}");
         } else {
             assert!(*a >= *b, "{t}: {a} < {b}");
         }
     }
     // (The writer went on writing at the target after the flip.)
-    let verified = report.tables.iter().find(|t| t.table == "comments").unwrap().rows as i64;
+    let verified = report
+        .tables
+        .iter()
+        .find(|t| t.table == "comments")
+        .unwrap()
+        .rows as i64;
     assert!(verified >= before[1].1 && verified <= after_dst[1].1);
-    assert!(report.fenced < Duration::from_secs(2), "fenced for {:?}", report.fenced);
+    assert!(
+        report.fenced < Duration::from_secs(2),
+        "fenced for {:?}",
+        report.fenced
+    );
     // Every acknowledged comment is there, readable through the store.
     for id in &posted {
-        let n: i64 = s2.query_one("SELECT count(*) FROM comments WHERE id = $1", &[&id.0]).await.unwrap().get(0);
+        let n: i64 = s2
+            .query_one("SELECT count(*) FROM comments WHERE id = $1", &[&id.0])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(n, 1, "comment {id} on the target");
     }
-    let last = store.comment(*during.last().unwrap(), ReadFrom::Primary).await.unwrap().unwrap();
+    let last = store
+        .comment(*during.last().unwrap(), ReadFrom::Primary)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(last.body_md.starts_with("live "));
-    let fence: String = s1.query_one("SELECT state FROM shard_fence WHERE logical = $1", &[&i32::from(l)]).await.unwrap().get(0);
+    let fence: String = s1
+        .query_one(
+            "SELECT state FROM shard_fence WHERE logical = $1",
+            &[&i32::from(l)],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(fence, "moved");
     // The other forum's shard stayed where it was, untouched.
     assert_eq!(shard_rows(&s1, beta.shard.get()).await, beta_before);
 
     // Writes after the move land on s2: from this node, and from the stale node (it meets the
     // `moved` fence, reloads the map and retries).
-    let p = store.post_comment(comment(&alpha, "/after", None, "after")).await.unwrap();
-    let p2 = stale.post_comment(comment(&alpha, "/after", Some(p.comment.id), "from a stale node")).await.unwrap();
+    let p = store
+        .post_comment(comment(&alpha, "/after", None, "after"))
+        .await
+        .unwrap();
+    let p2 = stale
+        .post_comment(comment(
+            &alpha,
+            "/after",
+            Some(p.comment.id),
+            "from a stale node",
+        ))
+        .await
+        .unwrap();
     for id in [p.comment.id, p2.comment.id] {
-        let n: i64 = s2.query_one("SELECT count(*) FROM comments WHERE id = $1", &[&id.0]).await.unwrap().get(0);
+        let n: i64 = s2
+            .query_one("SELECT count(*) FROM comments WHERE id = $1", &[&id.0])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(n, 1);
     }
     let page = store
-        .top_level(&p.thread, &Visibility::Public, confab_core::cursor::Sort::Oldest, None, 10, ReadFrom::Primary)
+        .top_level(
+            &p.thread,
+            &Visibility::Public,
+            confab_core::cursor::Sort::Oldest,
+            None,
+            10,
+            ReadFrom::Primary,
+        )
         .await
         .unwrap();
     assert_eq!(page.len(), 1);
-    assert_eq!(page[0].reply_count, 1, "the stale node's reply counted on the parent");
-    let replies = store.replies(&p.thread, &[p.comment.id], &Visibility::Public, None, 10, ReadFrom::Primary).await.unwrap();
-    assert_eq!(replies.iter().map(|c| c.id).collect::<Vec<_>>(), vec![p2.comment.id]);
+    assert_eq!(
+        page[0].reply_count, 1,
+        "the stale node's reply counted on the parent"
+    );
+    let replies = store
+        .replies(
+            &p.thread,
+            &[p.comment.id],
+            &Visibility::Public,
+            None,
+            10,
+            ReadFrom::Primary,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replies.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![p2.comment.id]
+    );
     let v = moves::verify(&r).await.unwrap();
     assert!(v.ok(), "{v}");
 
     // Again to the same server: nothing to do. Then back to s1.
-    let again = moves::move_shard(&r, l, "s2", opts(None), |_| {}).await.unwrap();
+    let again = moves::move_shard(&r, l, "s2", opts(None), |_| {})
+        .await
+        .unwrap();
     assert!(again.noop);
-    let back = moves::move_shard(&r, l, "s1", opts(None), |_| {}).await.unwrap();
+    let back = moves::move_shard(&r, l, "s1", opts(None), |_| {})
+        .await
+        .unwrap();
     eprintln!("{back}");
     assert_eq!(shard_rows(&s2, l).await.iter().map(|x| x.1).sum::<i64>(), 0);
     assert_eq!(shard_rows(&s1, l).await[1].1, after_dst[1].1 + 2);
-    assert!(r.map().overrides.is_empty(), "s1's range owns the shard again: no override");
-    let p3 = store.post_comment(comment(&alpha, "/after", None, "back home")).await.unwrap();
-    let n: i64 = s1.query_one("SELECT count(*) FROM comments WHERE id = $1", &[&p3.comment.id.0]).await.unwrap().get(0);
+    assert!(
+        r.map().overrides.is_empty(),
+        "s1's range owns the shard again: no override"
+    );
+    let p3 = store
+        .post_comment(comment(&alpha, "/after", None, "back home"))
+        .await
+        .unwrap();
+    let n: i64 = s1
+        .query_one(
+            "SELECT count(*) FROM comments WHERE id = $1",
+            &[&p3.comment.id.0],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
     let v = moves::verify(&r).await.unwrap();
     assert!(v.ok(), "{v}");
@@ -384,7 +617,12 @@ async fn move_copies_everything_once_and_writes_follow() {
     )
     .await
     .unwrap();
-    s1.execute("UPDATE threads SET comment_count = comment_count + 1 WHERE id = $1", &[&p3.thread.id.0]).await.unwrap();
+    s1.execute(
+        "UPDATE threads SET comment_count = comment_count + 1 WHERE id = $1",
+        &[&p3.thread.id.0],
+    )
+    .await
+    .unwrap();
     let v = moves::verify(&r).await.unwrap();
     assert_eq!(v.problems.len(), 2, "{v}");
     eprintln!("{v}");
@@ -398,47 +636,88 @@ async fn an_interrupted_move_resumes() {
     let Some(c) = cluster() else { return };
     let store = deployment(&c).await;
     let r = store.router().clone();
-    let alpha = store.create_forum("alpha", &ForumSettings::new("Alpha")).await.unwrap();
+    let alpha = store
+        .create_forum("alpha", &ForumSettings::new("Alpha"))
+        .await
+        .unwrap();
     let l = alpha.shard.get();
     let li = i32::from(l);
     populate(&store, &alpha, 2, 10).await;
-    let (s1, s2, control) = (client(&c.s1.dsn()).await, client(&c.s2.dsn()).await, client(&c.control.dsn()).await);
+    let (s1, s2, control) = (
+        client(&c.s1.dsn()).await,
+        client(&c.s2.dsn()).await,
+        client(&c.control.dsn()).await,
+    );
     let phase = || async {
-        control.query_one("SELECT phase FROM shard_moves WHERE logical = $1", &[&li]).await.unwrap().get::<_, String>(0)
+        control
+            .query_one("SELECT phase FROM shard_moves WHERE logical = $1", &[&li])
+            .await
+            .unwrap()
+            .get::<_, String>(0)
     };
 
     // Killed after the first copy: writers carry on at the source.
-    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Copy)), |_| {}).await.unwrap_err();
+    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Copy)), |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("stopped"), "{e}");
     assert_eq!(phase().await, "catchup");
-    store.post_comment(comment(&alpha, "/post-0", None, "written between attempts")).await.unwrap();
+    store
+        .post_comment(comment(&alpha, "/post-0", None, "written between attempts"))
+        .await
+        .unwrap();
     // Another move of the shard is refused meanwhile.
-    let e = moves::move_shard(&r, l, "s1", opts(None), |_| {}).await.unwrap_err();
+    let e = moves::move_shard(&r, l, "s1", opts(None), |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("unfinished move"), "{e}");
 
     // Killed with the fence set: writers wait...
-    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Fenced)), |_| {}).await.unwrap_err();
+    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Fenced)), |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("stopped after phase fenced"), "{e}");
     assert_eq!(phase().await, "fenced");
-    let fence: String = s1.query_one("SELECT state FROM shard_fence WHERE logical = $1", &[&li]).await.unwrap().get(0);
+    let fence: String = s1
+        .query_one("SELECT state FROM shard_fence WHERE logical = $1", &[&li])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(fence, "moving");
     // ...until the move is run again, which lifts the fence before copying again.
-    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Flipped)), |_| {}).await.unwrap_err();
+    let e = moves::move_shard(&r, l, "s2", opts(Some(Phase::Flipped)), |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("stopped"), "{e}");
     assert_eq!(phase().await, "flipped");
     // Flipped but not cleaned: the map points at s2, writes go there, s1 still has the rows.
     let s2_id = r.servers().iter().find(|s| s.name == "s2").unwrap().id;
     assert_eq!(r.map().server_id(alpha.shard), Some(s2_id));
-    let p = store.post_comment(comment(&alpha, "/post-1", None, "after the flip")).await.unwrap();
-    let n: i64 = s2.query_one("SELECT count(*) FROM comments WHERE id = $1", &[&p.comment.id.0]).await.unwrap().get(0);
+    let p = store
+        .post_comment(comment(&alpha, "/post-1", None, "after the flip"))
+        .await
+        .unwrap();
+    let n: i64 = s2
+        .query_one(
+            "SELECT count(*) FROM comments WHERE id = $1",
+            &[&p.comment.id.0],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
     assert!(shard_rows(&s1, l).await[1].1 > 0);
     let v = moves::verify(&r).await.unwrap();
-    assert!(v.ok(), "rows on both servers are expected during a move: {v}");
+    assert!(
+        v.ok(),
+        "rows on both servers are expected during a move: {v}"
+    );
     assert_eq!(v.moves.len(), 1);
 
     // Run again: only the cleanup is left.
-    let rep = moves::move_shard(&r, l, "s2", opts(None), |_| {}).await.unwrap();
+    let rep = moves::move_shard(&r, l, "s2", opts(None), |_| {})
+        .await
+        .unwrap();
     assert_eq!(rep.resumed_from, Some(Phase::Flipped));
     assert_eq!(phase().await, "done");
     assert_eq!(shard_rows(&s1, l).await.iter().map(|x| x.1).sum::<i64>(), 0);
@@ -448,9 +727,13 @@ async fn an_interrupted_move_resumes() {
     assert!(v.ok(), "{v}");
     assert!(v.moves.is_empty());
     // Now a move back is a new move (the finished one does not block it).
-    let e = moves::move_shard(&r, l, "s1", opts(Some(Phase::Copy)), |_| {}).await.unwrap_err();
+    let e = moves::move_shard(&r, l, "s1", opts(Some(Phase::Copy)), |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("stopped"), "{e}");
-    let rep = moves::move_shard(&r, l, "s1", opts(None), |_| {}).await.unwrap();
+    let rep = moves::move_shard(&r, l, "s1", opts(None), |_| {})
+        .await
+        .unwrap();
     assert_eq!(rep.resumed_from, Some(Phase::Catchup));
     assert_eq!(shard_rows(&s1, l).await[1].1, 2 * 10 + 2);
 
@@ -462,16 +745,35 @@ async fn an_interrupted_move_resumes() {
     )
     .await
     .unwrap();
-    let e = moves::move_shard(&r, l, "s2", opts(None), |_| {}).await.unwrap_err();
-    assert!(e.message.contains("does not match") && e.message.contains("comments"), "{e}");
+    let e = moves::move_shard(&r, l, "s2", opts(None), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("does not match") && e.message.contains("comments"),
+        "{e}"
+    );
     assert_eq!(phase().await, "failed");
-    let fences: i64 = s1.query_one("SELECT count(*) FROM shard_fence WHERE logical = $1", &[&li]).await.unwrap().get(0);
+    let fences: i64 = s1
+        .query_one(
+            "SELECT count(*) FROM shard_fence WHERE logical = $1",
+            &[&li],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(fences, 0);
     let s1_id = r.servers().iter().find(|s| s.name == "s1").unwrap().id;
     assert_eq!(r.map().server_id(alpha.shard), Some(s1_id));
-    store.post_comment(comment(&alpha, "/post-1", None, "after the failed move")).await.unwrap();
-    s2.batch_execute("DROP TRIGGER garble ON comments").await.unwrap();
-    moves::move_shard(&r, l, "s2", opts(None), |_| {}).await.unwrap();
+    store
+        .post_comment(comment(&alpha, "/post-1", None, "after the failed move"))
+        .await
+        .unwrap();
+    s2.batch_execute("DROP TRIGGER garble ON comments")
+        .await
+        .unwrap();
+    moves::move_shard(&r, l, "s2", opts(None), |_| {})
+        .await
+        .unwrap();
     assert_eq!(shard_rows(&s2, l).await[1].1, 2 * 10 + 3);
     let v = moves::verify(&r).await.unwrap();
     assert!(v.ok(), "{v}");
@@ -486,8 +788,14 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     let path = dir.path().join("confab.sqlite3");
     let lite = SqliteStore::open(&path, 2).unwrap();
     let (a, b) = two_names();
-    let alpha = lite.create_forum(&a, &ForumSettings::new("Alpha")).await.unwrap();
-    let beta = lite.create_forum(&b, &ForumSettings::new("Beta")).await.unwrap();
+    let alpha = lite
+        .create_forum(&a, &ForumSettings::new("Alpha"))
+        .await
+        .unwrap();
+    let beta = lite
+        .create_forum(&b, &ForumSettings::new("Beta"))
+        .await
+        .unwrap();
     let admin_acct = lite
         .create_account(NewAccount {
             username: "Admin".into(),
@@ -498,8 +806,19 @@ async fn migrate_data_copies_sqlite_into_postgres() {
         })
         .await
         .unwrap();
-    lite.set_moderator(admin_acct.id, alpha.id, true).await.unwrap();
-    lite.add_ban(alpha.id, BanKind::Email, "troll@example.com", Some("trolling"), None, Some(admin_acct.id)).await.unwrap();
+    lite.set_moderator(admin_acct.id, alpha.id, true)
+        .await
+        .unwrap();
+    lite.add_ban(
+        alpha.id,
+        BanKind::Email,
+        "troll@example.com",
+        Some("trolling"),
+        None,
+        Some(admin_acct.id),
+    )
+    .await
+    .unwrap();
     populate(&lite, &alpha, 3, 12).await;
     populate(&lite, &beta, 1, 8).await;
     drop(lite);
@@ -509,8 +828,12 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     let r = store.router().clone();
     admin::add_server(&r, "s1", &c.s1.dsn(), &[]).await.unwrap();
     admin::add_server(&r, "s2", &c.s2.dsn(), &[]).await.unwrap();
-    admin::spread_ranges(&r, &["s1".to_string(), "s2".to_string()]).await.unwrap();
-    let rep = migrate_data::migrate_data(&r, &path, |m| eprintln!("{m}")).await.unwrap();
+    admin::spread_ranges(&r, &["s1".to_string(), "s2".to_string()])
+        .await
+        .unwrap();
+    let rep = migrate_data::migrate_data(&r, &path, |m| eprintln!("{m}"))
+        .await
+        .unwrap();
     assert!(rep.skipped.is_empty(), "{:?}", rep.skipped);
     let count = |t: &str| rep.tables.iter().find(|x| x.0 == t).unwrap().1;
     assert_eq!(count("forums"), 2);
@@ -519,32 +842,83 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     // The same forums, accounts, threads, comments and counters through the store.
     let forums = store.forums().await.unwrap();
     assert_eq!(forums, lite.forums().await.unwrap());
-    let acct = store.credentials("admin@example.com").await.unwrap().unwrap().0;
+    let acct = store
+        .credentials("admin@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
     assert_eq!(acct, lite.account(admin_acct.id).await.unwrap().unwrap());
-    assert_eq!(store.bans(alpha.id).await.unwrap(), lite.bans(alpha.id).await.unwrap());
+    assert_eq!(
+        store.bans(alpha.id).await.unwrap(),
+        lite.bans(alpha.id).await.unwrap()
+    );
     for f in [&alpha, &beta] {
         for t in 0..3 {
             let ident = Ident::parse(&format!("/post-{t}")).unwrap();
-            let want = lite.thread_by_ident(f, &ident, ReadFrom::Primary).await.unwrap();
-            let got = store.thread_by_ident(f, &ident, ReadFrom::Primary).await.unwrap();
+            let want = lite
+                .thread_by_ident(f, &ident, ReadFrom::Primary)
+                .await
+                .unwrap();
+            let got = store
+                .thread_by_ident(f, &ident, ReadFrom::Primary)
+                .await
+                .unwrap();
             assert_eq!(got, want);
             let Some(th) = want else { continue };
             let sort = confab_core::cursor::Sort::Oldest;
-            let want = lite.top_level(&th, &Visibility::Moderator, sort, None, 100, ReadFrom::Primary).await.unwrap();
-            let got = store.top_level(&th, &Visibility::Moderator, sort, None, 100, ReadFrom::Primary).await.unwrap();
+            let want = lite
+                .top_level(
+                    &th,
+                    &Visibility::Moderator,
+                    sort,
+                    None,
+                    100,
+                    ReadFrom::Primary,
+                )
+                .await
+                .unwrap();
+            let got = store
+                .top_level(
+                    &th,
+                    &Visibility::Moderator,
+                    sort,
+                    None,
+                    100,
+                    ReadFrom::Primary,
+                )
+                .await
+                .unwrap();
             assert_eq!(got, want);
             assert!(!got.is_empty());
         }
         let want = lite.mod_log(f, None, 100).await.unwrap();
         let got = store.mod_log(f, None, 100).await.unwrap();
         assert_eq!(got.len(), want.len());
-        assert_eq!(got.iter().map(|e| &e.detail).collect::<Vec<_>>(), want.iter().map(|e| &e.detail).collect::<Vec<_>>());
-        assert_eq!(store.subscription(f.id, "mixed.case@example.com").await.unwrap().unwrap().state, SubState::Confirmed);
+        assert_eq!(
+            got.iter().map(|e| &e.detail).collect::<Vec<_>>(),
+            want.iter().map(|e| &e.detail).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            store
+                .subscription(f.id, "mixed.case@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            SubState::Confirmed
+        );
     }
-    assert_eq!(store.list_tasks(None, None, 1000).await.unwrap().len(), lite.list_tasks(None, None, 1000).await.unwrap().len());
+    assert_eq!(
+        store.list_tasks(None, None, 1000).await.unwrap().len(),
+        lite.list_tasks(None, None, 1000).await.unwrap().len()
+    );
     let stored: String = client(&c.s1.dsn())
         .await
-        .query_opt("SELECT email FROM subscriptions WHERE email LIKE 'mixed%' LIMIT 1", &[])
+        .query_opt(
+            "SELECT email FROM subscriptions WHERE email LIKE 'mixed%' LIMIT 1",
+            &[],
+        )
         .await
         .unwrap()
         .map_or_else(|| "lower".into(), |r| r.get(0));
@@ -556,11 +930,19 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     // Again: the same rows, no duplicates (moderation-log ids are derived, not drawn).
     let rep2 = migrate_data::migrate_data(&r, &path, |_| {}).await.unwrap();
     assert_eq!(rep2.tables, rep.tables);
-    assert_eq!(store.mod_log(&alpha, None, 100).await.unwrap().len(), lite.mod_log(&alpha, None, 100).await.unwrap().len());
+    assert_eq!(
+        store.mod_log(&alpha, None, 100).await.unwrap().len(),
+        lite.mod_log(&alpha, None, 100).await.unwrap().len()
+    );
     // New rows get ids past the copied ones.
-    let f3 = store.create_forum("gamma", &ForumSettings::new("Gamma")).await.unwrap();
+    let f3 = store
+        .create_forum("gamma", &ForumSettings::new("Gamma"))
+        .await
+        .unwrap();
     assert!(f3.id.0 > beta.id.0);
     // A forum the SQLite file does not have: another deployment, refused.
-    let e = migrate_data::migrate_data(&r, &path, |_| {}).await.unwrap_err();
+    let e = migrate_data::migrate_data(&r, &path, |_| {})
+        .await
+        .unwrap_err();
     assert!(e.message.contains("gamma"), "{e}");
 }

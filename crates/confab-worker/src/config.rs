@@ -117,6 +117,9 @@ pub struct WebhooksConfig {
 
 impl Default for WebhooksConfig {
     fn default() -> Self {
-        WebhooksConfig { timeout_secs: 10, allow_private_targets: false }
+        WebhooksConfig {
+            timeout_secs: 10,
+            allow_private_targets: false,
+        }
     }
 }

@@ -65,7 +65,12 @@ pub struct ModeratorsPayload {
 }
 
 /// A webhook delivery of `event` about `comment` (`None` for a new comment: the store fills it).
-pub fn webhook(event: WebhookEvent, url: &str, forum: ForumId, comment: Option<CommentId>) -> NewTask {
+pub fn webhook(
+    event: WebhookEvent,
+    url: &str,
+    forum: ForumId,
+    comment: Option<CommentId>,
+) -> NewTask {
     let mut p = json!({"event": event, "url": url, "forum_id": forum, "occurred_at": confab_core::now_ms()});
     if let Some(c) = comment {
         p["comment_id"] = json!(c);
@@ -80,11 +85,17 @@ pub struct AccountEmailPayload {
 }
 
 pub fn mail_account_email(account: AccountId, email: &str) -> NewTask {
-    NewTask::new(MAIL_ACCOUNT_EMAIL, json!({"account_id": account, "email": email}))
+    NewTask::new(
+        MAIL_ACCOUNT_EMAIL,
+        json!({"account_id": account, "email": email}),
+    )
 }
 
 pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {
-    NewTask::new(MAIL_CONFIRM, json!({"forum_id": forum, "email": email, "owner": owner}))
+    NewTask::new(
+        MAIL_CONFIRM,
+        json!({"forum_id": forum, "email": email, "owner": owner}),
+    )
 }
 
 /// A reply notification about `comment` (`None` for a new comment).

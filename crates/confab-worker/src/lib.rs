@@ -62,12 +62,19 @@ pub fn standard(
     }
     let base = mail_cfg.base_url(listen);
     let mail = Arc::new(mail::MailHandlers::new(store.clone(), signer, mailer, base));
-    for kind in [kinds::MAIL_CONFIRM, kinds::MAIL_REPLY, kinds::MAIL_MODERATORS, kinds::MAIL_ACCOUNT_EMAIL] {
+    for kind in [
+        kinds::MAIL_CONFIRM,
+        kinds::MAIL_REPLY,
+        kinds::MAIL_MODERATORS,
+        kinds::MAIL_ACCOUNT_EMAIL,
+    ] {
         w.register(kind, mail.clone());
     }
     match webhook::Webhooks::new(store, hooks) {
         Ok(h) => w.register(kinds::WEBHOOK, Arc::new(h)),
-        Err(e) => tracing::error!(error = %e, "cannot build the webhook client; webhook tasks wait in the outbox"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook client; webhook tasks wait in the outbox")
+        }
     }
     w
 }

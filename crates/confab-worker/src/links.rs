@@ -64,7 +64,14 @@ pub fn url(base: &str, path: &str, token: &str) -> String {
 /// A confirmation link for `email`'s reply mail, asked for by `owner` (`a:<account>` or
 /// `t:<anonymous token>`): confirming it subscribes the address for that owner's comments only.
 pub fn confirm_token(s: &Signer, forum: ForumId, email: &str, owner: &str, now: i64) -> String {
-    s.sign(CONFIRM, &format!("{}|{}|{owner}|{email}", forum.0, now.saturating_add(CONFIRM_TTL_MS)))
+    s.sign(
+        CONFIRM,
+        &format!(
+            "{}|{}|{owner}|{email}",
+            forum.0,
+            now.saturating_add(CONFIRM_TTL_MS)
+        ),
+    )
 }
 
 /// The forum, address and owner of a valid, unexpired confirmation token.
@@ -76,14 +83,25 @@ pub fn verify_confirm(s: &Signer, token: &str, now: i64) -> Option<(ForumId, Str
     let mut it = p.splitn(if owned { 4 } else { 3 }, '|');
     let forum = it.next()?.parse().ok().map(ForumId)?;
     let exp: i64 = it.next()?.parse().ok()?;
-    let owner = if owned { it.next()?.to_string() } else { String::new() };
+    let owner = if owned {
+        it.next()?.to_string()
+    } else {
+        String::new()
+    };
     let email = it.next()?.to_string();
     (now <= exp && !email.is_empty()).then_some((forum, email, owner))
 }
 
 /// A link that gives `account` the address `email` (mailed to that address at sign-up).
 pub fn account_email_token(s: &Signer, account: AccountId, email: &str, now: i64) -> String {
-    s.sign(ACCOUNT_EMAIL, &format!("{}|{}|{email}", account.0, now.saturating_add(CONFIRM_TTL_MS)))
+    s.sign(
+        ACCOUNT_EMAIL,
+        &format!(
+            "{}|{}|{email}",
+            account.0,
+            now.saturating_add(CONFIRM_TTL_MS)
+        ),
+    )
 }
 
 /// The account and address of a valid, unexpired account e-mail token.
@@ -107,12 +125,31 @@ pub fn verify_unsubscribe(s: &Signer, token: &str) -> Option<(ForumId, String)> 
     (!email.is_empty()).then(|| (forum, email.to_string()))
 }
 
-pub fn moderate_token(s: &Signer, comment: CommentId, account: AccountId, action: ModAction, now: i64) -> String {
-    s.sign(MODERATE, &format!("{}|{}|{}|{}", comment.0, account.0, action.as_str(), now.saturating_add(MODERATE_TTL_MS)))
+pub fn moderate_token(
+    s: &Signer,
+    comment: CommentId,
+    account: AccountId,
+    action: ModAction,
+    now: i64,
+) -> String {
+    s.sign(
+        MODERATE,
+        &format!(
+            "{}|{}|{}|{}",
+            comment.0,
+            account.0,
+            action.as_str(),
+            now.saturating_add(MODERATE_TTL_MS)
+        ),
+    )
 }
 
 /// The comment, moderator and action of a valid, unexpired moderation token.
-pub fn verify_moderate(s: &Signer, token: &str, now: i64) -> Option<(CommentId, AccountId, ModAction)> {
+pub fn verify_moderate(
+    s: &Signer,
+    token: &str,
+    now: i64,
+) -> Option<(CommentId, AccountId, ModAction)> {
     let p = s.verify(MODERATE, token)?;
     let mut it = p.split('|');
     let comment = it.next()?.parse().ok().map(CommentId)?;
@@ -131,24 +168,65 @@ mod tests {
         let s = Signer::new(b"k");
         let now = 1_800_000_000_000;
         let c = confirm_token(&s, ForumId(3), "a|b@example.com", "t:abc", now);
-        assert_eq!(verify_confirm(&s, &c, now), Some((ForumId(3), "a|b@example.com".to_string(), "t:abc".to_string())));
+        assert_eq!(
+            verify_confirm(&s, &c, now),
+            Some((
+                ForumId(3),
+                "a|b@example.com".to_string(),
+                "t:abc".to_string()
+            ))
+        );
         // A link mailed before owners were kept still confirms (for no owner).
-        let old = s.sign(CONFIRM_UNOWNED, &format!("3|{}|a|b@example.com", now + 1000));
-        assert_eq!(verify_confirm(&s, &old, now), Some((ForumId(3), "a|b@example.com".to_string(), String::new())));
-        assert_eq!(verify_confirm(&s, &c, now + CONFIRM_TTL_MS + 1), None, "expired");
+        let old = s.sign(
+            CONFIRM_UNOWNED,
+            &format!("3|{}|a|b@example.com", now + 1000),
+        );
+        assert_eq!(
+            verify_confirm(&s, &old, now),
+            Some((ForumId(3), "a|b@example.com".to_string(), String::new()))
+        );
+        assert_eq!(
+            verify_confirm(&s, &c, now + CONFIRM_TTL_MS + 1),
+            None,
+            "expired"
+        );
         let a = account_email_token(&s, AccountId(7), "a|b@example.com", now);
-        assert_eq!(verify_account_email(&s, &a, now), Some((AccountId(7), "a|b@example.com".to_string())));
-        assert_eq!(verify_account_email(&s, &a, now + CONFIRM_TTL_MS + 1), None, "expired");
-        assert_eq!(verify_confirm(&s, &a, now), None, "an account link is not a subscription link");
-        assert_eq!(verify_unsubscribe(&s, &c), None, "a confirmation token does not unsubscribe");
+        assert_eq!(
+            verify_account_email(&s, &a, now),
+            Some((AccountId(7), "a|b@example.com".to_string()))
+        );
+        assert_eq!(
+            verify_account_email(&s, &a, now + CONFIRM_TTL_MS + 1),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            verify_confirm(&s, &a, now),
+            None,
+            "an account link is not a subscription link"
+        );
+        assert_eq!(
+            verify_unsubscribe(&s, &c),
+            None,
+            "a confirmation token does not unsubscribe"
+        );
         let u = unsubscribe_token(&s, ForumId(3), "x@example.com");
-        assert_eq!(verify_unsubscribe(&s, &u), Some((ForumId(3), "x@example.com".to_string())));
+        assert_eq!(
+            verify_unsubscribe(&s, &u),
+            Some((ForumId(3), "x@example.com".to_string()))
+        );
         assert_eq!(verify_confirm(&s, &u, now), None);
         assert_eq!(verify_unsubscribe(&Signer::new(b"other"), &u), None);
         let m = moderate_token(&s, CommentId(9), AccountId(4), ModAction::Spam, now);
-        assert_eq!(verify_moderate(&s, &m, now), Some((CommentId(9), AccountId(4), ModAction::Spam)));
+        assert_eq!(
+            verify_moderate(&s, &m, now),
+            Some((CommentId(9), AccountId(4), ModAction::Spam))
+        );
         assert_eq!(verify_moderate(&s, &m, now + MODERATE_TTL_MS + 1), None);
         assert_eq!(verify_moderate(&s, "junk", now), None);
-        assert_eq!(url("http://h/", CONFIRM_PATH, "t.k"), "http://h/mail/confirm?t=t.k");
+        assert_eq!(
+            url("http://h/", CONFIRM_PATH, "t.k"),
+            "http://h/mail/confirm?t=t.k"
+        );
     }
 }

@@ -93,7 +93,12 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(store: Arc<dyn Store>, opts: WorkerOptions) -> Worker {
-        Worker { store, opts, handlers: HashMap::new(), wake: Arc::new(Notify::new()) }
+        Worker {
+            store,
+            opts,
+            handlers: HashMap::new(),
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     pub fn register(&mut self, kind: &str, handler: Arc<dyn Handler>) {
@@ -161,7 +166,11 @@ impl Worker {
                 }
                 continue;
             }
-            let claimed = match self.store.claim_tasks(&kinds, free, lease_ms, opts.max_attempts).await {
+            let claimed = match self
+                .store
+                .claim_tasks(&kinds, free, lease_ms, opts.max_attempts)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "task worker cannot claim tasks");
@@ -180,7 +189,9 @@ impl Worker {
                         Err(_) => break,
                     },
                 };
-                let Some(handler) = self.handlers.get(&task.kind).cloned() else { continue };
+                let Some(handler) = self.handlers.get(&task.kind).cloned() else {
+                    continue;
+                };
                 let (store, opts) = (self.store.clone(), opts.clone());
                 tokio::spawn(async move {
                     run_one(store, handler, task, &opts).await;
@@ -189,14 +200,18 @@ impl Worker {
             }
         }
         let n = u32::try_from(opts.concurrency).unwrap_or(u32::MAX);
-        if tokio::time::timeout(opts.grace, slots.acquire_many(n)).await.is_err() {
+        if tokio::time::timeout(opts.grace, slots.acquire_many(n))
+            .await
+            .is_err()
+        {
             tracing::warn!("task worker stopped with tasks still running; they run again when their lease runs out");
         }
         tracing::info!("task worker stopped");
     }
 
     async fn prune(&self) {
-        let before = confab_core::now_ms() - i64::try_from(self.opts.keep_done.as_millis()).unwrap_or(i64::MAX);
+        let before = confab_core::now_ms()
+            - i64::try_from(self.opts.keep_done.as_millis()).unwrap_or(i64::MAX);
         // Bounded rounds, so pruning a large backlog never holds the writer for long.
         for _ in 0..20 {
             match self.store.prune_tasks(before, 1000).await {
@@ -212,7 +227,12 @@ impl Worker {
 }
 
 /// Runs one claimed task under the deadline and records the outcome.
-async fn run_one(store: Arc<dyn Store>, handler: Arc<dyn Handler>, task: Task, opts: &WorkerOptions) {
+async fn run_one(
+    store: Arc<dyn Store>,
+    handler: Arc<dyn Handler>,
+    task: Task,
+    opts: &WorkerOptions,
+) {
     let (id, attempt, kind) = (task.id, task.attempts, task.kind.clone());
     let deadline = opts.deadline();
     // Its own task, so a panicking handler is a failed attempt, not a dead worker.
@@ -239,19 +259,36 @@ async fn run_one(store: Arc<dyn Store>, handler: Arc<dyn Handler>, task: Task, o
         }
         Err(TaskError::Retry(msg)) if attempt >= opts.max_attempts => {
             tracing::warn!(task = id, kind = %kind, attempt, error = %msg, "task parked after its last attempt");
-            store.fail_task(id, attempt, &format!("{msg} (attempt {attempt} of {})", opts.max_attempts), None).await
+            store
+                .fail_task(
+                    id,
+                    attempt,
+                    &format!("{msg} (attempt {attempt} of {})", opts.max_attempts),
+                    None,
+                )
+                .await
         }
         Err(TaskError::Retry(msg)) => {
-            let delay = backoff(opts.backoff_base, opts.backoff_max, attempt, rand::random::<f64>());
-            let at = confab_core::now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+            let delay = backoff(
+                opts.backoff_base,
+                opts.backoff_max,
+                attempt,
+                rand::random::<f64>(),
+            );
+            let at = confab_core::now_ms()
+                .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
             tracing::info!(task = id, kind = %kind, attempt, error = %msg, retry_in_ms = delay.as_millis() as u64, "task failed; will retry");
             store.fail_task(id, attempt, msg, Some(at)).await
         }
     };
     match recorded {
         Ok(true) => {}
-        Ok(false) => tracing::warn!(task = id, kind = %kind, attempt, "task's lease was lost before its outcome was recorded; it runs again"),
-        Err(e) => tracing::warn!(task = id, kind = %kind, attempt, error = %e, "cannot record task outcome; it runs again when its lease runs out"),
+        Ok(false) => {
+            tracing::warn!(task = id, kind = %kind, attempt, "task's lease was lost before its outcome was recorded; it runs again")
+        }
+        Err(e) => {
+            tracing::warn!(task = id, kind = %kind, attempt, error = %e, "cannot record task outcome; it runs again when its lease runs out")
+        }
     }
 }
 

@@ -101,7 +101,11 @@ pub fn is_internal(ip: IpAddr) -> bool {
 /// well-known prefix (`64:ff9b::/96`), 6to4 (`2002::/16`, the address in bits 16-47).
 fn embedded_ipv4(v6: Ipv6Addr) -> Option<IpAddr> {
     let s = v6.segments();
-    let v4 = |hi: u16, lo: u16| Some(IpAddr::V4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))));
+    let v4 = |hi: u16, lo: u16| {
+        Some(IpAddr::V4(Ipv4Addr::from(
+            (u32::from(hi) << 16) | u32::from(lo),
+        )))
+    };
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(IpAddr::V4(v4));
     }
@@ -122,7 +126,8 @@ impl Resolve for PublicOnly {
         let host = name.as_str().to_string();
         Box::pin(async move {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all.into_iter().filter(|a| !is_internal(a.ip())).collect();
+            let public: Vec<SocketAddr> =
+                all.into_iter().filter(|a| !is_internal(a.ip())).collect();
             if public.is_empty() {
                 return Err(format!("{host} resolves to no public address").into());
             }
@@ -152,7 +157,11 @@ impl Webhooks {
             b = b.dns_resolver(Arc::new(PublicOnly));
         }
         let client = b.build().map_err(|e| e.to_string())?;
-        Ok(Webhooks { store, client, allow_private: cfg.allow_private_targets })
+        Ok(Webhooks {
+            store,
+            client,
+            allow_private: cfg.allow_private_targets,
+        })
     }
 }
 
@@ -163,17 +172,25 @@ fn retry(e: confab_core::DomainError) -> TaskError {
 #[async_trait]
 impl Handler for Webhooks {
     async fn run(&self, task: &Task) -> Result<(), TaskError> {
-        let p: WebhookPayload =
-            serde_json::from_str(&task.payload).map_err(|e| TaskError::Park(format!("bad payload: {e}")))?;
+        let p: WebhookPayload = serde_json::from_str(&task.payload)
+            .map_err(|e| TaskError::Park(format!("bad payload: {e}")))?;
         let forums = self.store.forums().await.map_err(retry)?;
-        let Some(forum) = forums.into_iter().find(|f| f.id == p.forum_id) else { return Ok(()) };
+        let Some(forum) = forums.into_iter().find(|f| f.id == p.forum_id) else {
+            return Ok(());
+        };
         // Looked up again: a removed endpoint (or one no longer taking this event) gets nothing,
         // and a changed secret signs from now on.
-        let Some(hook) = forum.settings.webhooks.iter().find(|h| h.url == p.url && h.events.contains(&p.event)) else {
+        let Some(hook) = forum
+            .settings
+            .webhooks
+            .iter()
+            .find(|h| h.url == p.url && h.events.contains(&p.event))
+        else {
             tracing::info!(task = task.id, url = %p.url, "webhook no longer configured; delivery dropped");
             return Ok(());
         };
-        let url = reqwest::Url::parse(&hook.url).map_err(|e| TaskError::Park(format!("bad webhook url: {e}")))?;
+        let url = reqwest::Url::parse(&hook.url)
+            .map_err(|e| TaskError::Park(format!("bad webhook url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(TaskError::Park("webhook url must be http or https".into()));
         }
@@ -185,17 +202,37 @@ impl Handler for Webhooks {
                 _ => None,
             };
             if literal.is_some_and(is_internal) {
-                return Err(TaskError::Park(format!("{} is an internal address (webhooks.allow_private_targets is off)", hook.url)));
+                return Err(TaskError::Park(format!(
+                    "{} is an internal address (webhooks.allow_private_targets is off)",
+                    hook.url
+                )));
             }
         }
-        let Some(c) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else {
-            return Err(TaskError::Park(format!("comment {} not found", p.comment_id)));
+        let Some(c) = self
+            .store
+            .comment(p.comment_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?
+        else {
+            return Err(TaskError::Park(format!(
+                "comment {} not found",
+                p.comment_id
+            )));
         };
-        let thread = self.store.thread(c.thread_id, ReadFrom::Primary).await.map_err(retry)?;
+        let thread = self
+            .store
+            .thread(c.thread_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?;
         let (name, author_url, account_id) = match &c.author {
             Author::Guest { name, url, .. } => (name.clone(), url.clone(), None),
             Author::Account(id) => {
-                let name = self.store.account(*id).await.map_err(retry)?.map_or_else(String::new, |a| a.display_name);
+                let name = self
+                    .store
+                    .account(*id)
+                    .await
+                    .map_err(retry)?
+                    .map_or_else(String::new, |a| a.display_name);
                 (name, None, Some(*id))
             }
         };
@@ -218,7 +255,8 @@ impl Handler for Webhooks {
                 "edited_at": c.edited_at.map(confab_core::rfc3339),
             },
         });
-        let bytes = serde_json::to_vec(&body).map_err(|e| TaskError::Park(format!("cannot encode: {e}")))?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| TaskError::Park(format!("cannot encode: {e}")))?;
         let ts = confab_core::now_ms() / 1000;
         let resp = self
             .client
@@ -236,7 +274,10 @@ impl Handler for Webhooks {
         if status.is_success() {
             Ok(())
         } else {
-            Err(TaskError::Retry(format!("webhook answered HTTP {}", status.as_u16())))
+            Err(TaskError::Retry(format!(
+                "webhook answered HTTP {}",
+                status.as_u16()
+            )))
         }
     }
 }
@@ -260,14 +301,29 @@ mod tests {
     fn signature_is_hmac_of_timestamp_and_body() {
         // HMAC-SHA256("key", "1.{}"), checked against an independent implementation.
         let s = signature("key", 1, b"{}");
-        assert_eq!(s, "sha256=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224");
+        assert_eq!(
+            s,
+            "sha256=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
+        );
         assert_ne!(s, signature("key", 2, b"{}"));
         assert_ne!(s, signature("other", 1, b"{}"));
     }
 
     #[test]
     fn internal_addresses() {
-        for a in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_internal(a.parse().unwrap()), "{a}");
         }
         for a in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
@@ -279,36 +335,36 @@ mod tests {
     #[test]
     fn ipv6_that_reaches_internal_ipv4_is_internal() {
         for a in [
-            "::1.2.3.4",                 // IPv4-compatible (deprecated): internal whatever it embeds
+            "::1.2.3.4", // IPv4-compatible (deprecated): internal whatever it embeds
             "::127.0.0.1",
             "::10.0.0.1",
             "::",
-            "::ffff:10.0.0.1",           // IPv4-mapped
+            "::ffff:10.0.0.1", // IPv4-mapped
             "::ffff:169.254.169.254",
-            "::ffff:0:10.0.0.1",         // SIIT IPv4-translated
+            "::ffff:0:10.0.0.1", // SIIT IPv4-translated
             "::ffff:0:1.2.3.4",
-            "2002:0a00:0001::",          // 6to4 of 10.0.0.1
-            "2002:7f00:1::1",            // 6to4 of 127.0.0.1
-            "2002:a9fe:a9fe::",          // 6to4 of 169.254.169.254
-            "64:ff9b::10.0.0.1",         // NAT64 of 10.0.0.1
-            "64:ff9b::7f00:1",           // NAT64 of 127.0.0.1
+            "2002:0a00:0001::",  // 6to4 of 10.0.0.1
+            "2002:7f00:1::1",    // 6to4 of 127.0.0.1
+            "2002:a9fe:a9fe::",  // 6to4 of 169.254.169.254
+            "64:ff9b::10.0.0.1", // NAT64 of 10.0.0.1
+            "64:ff9b::7f00:1",   // NAT64 of 127.0.0.1
             "64:ff9b::192.168.1.1",
-            "64:ff9b:1::1.2.3.4",        // local-use NAT64 prefix
+            "64:ff9b:1::1.2.3.4",                   // local-use NAT64 prefix
             "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo
-            "2001:2::1",                 // benchmarking
-            "2001:db8::1",               // documentation
+            "2001:2::1",                            // benchmarking
+            "2001:db8::1",                          // documentation
             "3fff::1",
-            "fec0::1",                   // site-local (deprecated)
-            "100::1",                    // discard-only
-            "ff02::1",                   // multicast
-            "5f00::1",                   // SRv6 SIDs, outside global unicast
+            "fec0::1", // site-local (deprecated)
+            "100::1",  // discard-only
+            "ff02::1", // multicast
+            "5f00::1", // SRv6 SIDs, outside global unicast
         ] {
             assert!(is_internal(a.parse().unwrap()), "{a}");
         }
         for a in [
-            "::ffff:93.184.216.34",      // mapped public
-            "64:ff9b::93.184.216.34",    // NAT64 of a public address (IPv6-only hosts with DNS64)
-            "2002:5db8:d822::1",         // 6to4 of 93.184.216.34
+            "::ffff:93.184.216.34",   // mapped public
+            "64:ff9b::93.184.216.34", // NAT64 of a public address (IPv6-only hosts with DNS64)
+            "2002:5db8:d822::1",      // 6to4 of 93.184.216.34
             "2001:4860:4860::8888",
             "2a00:1450:4001:82a::200e",
         ] {

@@ -73,9 +73,11 @@ pub enum Flavor {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Scenarios: read-hot, read-many, counts, post, mixed, render, url, bus-latency, fanout; or `all`.\n\
+#[command(
+    after_help = "Scenarios: read-hot, read-many, counts, post, mixed, render, url, bus-latency, fanout; or `all`.\n\
 Output: a table, or with --json one JSON object per line per scenario with keys\n\
-scenario, name, requests, errors, rps, p50_ms, p90_ms, p99_ms, p999_ms (and more).")]
+scenario, name, requests, errors, rps, p50_ms, p90_ms, p99_ms, p999_ms (and more)."
+)]
 pub struct BenchArgs {
     /// Base URL of the server under test.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -143,9 +145,13 @@ pub struct BenchArgs {
 /// Parses `10s`, `500ms`, `1.5s`, `2m`, `100us`; a bare number is seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad duration `{s}` (try 10s or 500ms)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration `{s}` (try 10s or 500ms)"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1e3,
@@ -190,7 +196,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             printed_header = false;
             continue;
         }
-        let plan = bench.plan(s).await.with_context(|| format!("preparing scenario {s}"))?;
+        let plan = bench
+            .plan(s)
+            .await
+            .with_context(|| format!("preparing scenario {s}"))?;
         let summary = measure(&args, plan).await;
         let row = summary.to_json(s, &args);
         if args.json {
@@ -210,11 +219,19 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 fn expand_scenarios(args: &BenchArgs) -> Result<Vec<String>> {
     let known: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
     let mut out = Vec::new();
-    for s in args.scenario.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for s in args
+        .scenario
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         if s == "all" {
             match args.flavor {
                 Flavor::Confab => {
-                    out.extend(["read-hot", "read-many", "counts", "post", "mixed", "render"].map(String::from));
+                    out.extend(
+                        ["read-hot", "read-many", "counts", "post", "mixed", "render"]
+                            .map(String::from),
+                    );
                     if args.url.is_some() {
                         out.push("url".into());
                     }
@@ -224,7 +241,10 @@ fn expand_scenarios(args: &BenchArgs) -> Result<Vec<String>> {
         } else if known.contains(&s) {
             out.push(s.to_string());
         } else {
-            let list: Vec<String> = SCENARIOS.iter().map(|(n, d)| format!("  {n}: {d}")).collect();
+            let list: Vec<String> = SCENARIOS
+                .iter()
+                .map(|(n, d)| format!("  {n}: {d}"))
+                .collect();
             bail!("unknown scenario `{s}`; known:\n{}", list.join("\n"));
         }
     }
@@ -232,7 +252,10 @@ fn expand_scenarios(args: &BenchArgs) -> Result<Vec<String>> {
         bail!("no scenario given");
     }
     if args.flavor == Flavor::Isso {
-        if let Some(s) = out.iter().find(|s| !matches!(s.as_str(), "read-hot" | "post" | "render" | "url")) {
+        if let Some(s) = out
+            .iter()
+            .find(|s| !matches!(s.as_str(), "read-hot" | "post" | "render" | "url"))
+        {
             bail!("scenario {s} is not available with --flavor isso (only read-hot and post)");
         }
     }
@@ -272,8 +295,11 @@ impl Endpoint {
             .ok_or_else(|| anyhow!("{} resolves to no address", auth.host()))?;
         let prefix = uri.path().trim_end_matches('/').to_string();
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let path_and_query =
-            if path_and_query.starts_with('/') { path_and_query } else { format!("/{path_and_query}") };
+        let path_and_query = if path_and_query.starts_with('/') {
+            path_and_query
+        } else {
+            format!("/{path_and_query}")
+        };
         Ok(Endpoint {
             addr,
             host: HeaderValue::from_str(auth.as_str())?,
@@ -286,7 +312,8 @@ impl Endpoint {
     /// An origin-form request URI: prefix + `path_and_query` (which starts with `/`).
     fn uri(&self, path_and_query: &str) -> Result<Uri> {
         let s = format!("{}{}", self.prefix, path_and_query);
-        Uri::from_maybe_shared(Bytes::from(s)).map_err(|e| anyhow!("bad request path {path_and_query}: {e}"))
+        Uri::from_maybe_shared(Bytes::from(s))
+            .map_err(|e| anyhow!("bad request path {path_and_query}: {e}"))
     }
 }
 
@@ -300,10 +327,18 @@ struct ReqTemplate {
 
 impl ReqTemplate {
     fn get(uri: Uri) -> Self {
-        ReqTemplate { method: Method::GET, uri, body: Bytes::new() }
+        ReqTemplate {
+            method: Method::GET,
+            uri,
+            body: Bytes::new(),
+        }
     }
     fn post(uri: Uri, body: impl Into<Bytes>) -> Self {
-        ReqTemplate { method: Method::POST, uri, body: body.into() }
+        ReqTemplate {
+            method: Method::POST,
+            uri,
+            body: body.into(),
+        }
     }
 }
 
@@ -357,9 +392,15 @@ impl Conn {
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ReqError> {
-        let stream = TcpStream::connect(self.ep.addr).await.map_err(|e| ReqError::Connect(e.to_string()))?;
-        stream.set_nodelay(true).map_err(|e| ReqError::Connect(e.to_string()))?;
-        let (tx, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| ReqError::Connect(e.to_string()))?;
+        let stream = TcpStream::connect(self.ep.addr)
+            .await
+            .map_err(|e| ReqError::Connect(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| ReqError::Connect(e.to_string()))?;
+        let (tx, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ReqError::Connect(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -375,15 +416,23 @@ impl Conn {
         if !alive {
             self.tx = None;
             let mut tx = self.connect().await?;
-            tx.ready().await.map_err(|e| ReqError::Connect(e.to_string()))?;
+            tx.ready()
+                .await
+                .map_err(|e| ReqError::Connect(e.to_string()))?;
             self.tx = Some(tx);
         }
-        self.tx.as_mut().ok_or_else(|| ReqError::Connect("no connection".into()))
+        self.tx
+            .as_mut()
+            .ok_or_else(|| ReqError::Connect("no connection".into()))
     }
 
     /// Sends a request and reads the whole response. With `keep`, the body is returned;
     /// otherwise it's only counted.
-    async fn send(&mut self, req: Request<Full<Bytes>>, keep: bool) -> Result<(StatusCode, Bytes, usize), ReqError> {
+    async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+        keep: bool,
+    ) -> Result<(StatusCode, Bytes, usize), ReqError> {
         let fut = async {
             let mut req = req;
             let mut retried = false;
@@ -431,7 +480,12 @@ impl Conn {
     }
 }
 
-fn build_request(t: &ReqTemplate, ep: &Endpoint, extra: &ExtraHeaders, key: Option<&str>) -> Request<Full<Bytes>> {
+fn build_request(
+    t: &ReqTemplate,
+    ep: &Endpoint,
+    extra: &ExtraHeaders,
+    key: Option<&str>,
+) -> Request<Full<Bytes>> {
     let mut req = Request::new(Full::new(t.body.clone()));
     *req.method_mut() = t.method.clone();
     *req.uri_mut() = t.uri.clone();
@@ -501,14 +555,19 @@ async fn batch(
             all[i] = Some(r);
         }
     }
-    all.into_iter().map(|r| r.ok_or_else(|| anyhow!("a request got no response"))).collect()
+    all.into_iter()
+        .map(|r| r.ok_or_else(|| anyhow!("a request got no response")))
+        .collect()
 }
 
 fn check_created(results: &[(StatusCode, Bytes)], what: &str) -> Result<Vec<Value>> {
     let mut out = Vec::with_capacity(results.len());
     for (status, body) in results {
         if !status.is_success() {
-            bail!("seeding {what}: HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+            bail!(
+                "seeding {what}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
         }
         out.push(serde_json::from_slice(body).unwrap_or(Value::Null));
     }
@@ -575,10 +634,16 @@ impl Bench {
         let mut rng = StdRng::from_entropy();
         let run_id: u64 = rng.gen();
         let extra = match args.flavor {
-            Flavor::Confab => ExtraHeaders { origin: None, idempotency_prefix: Some(format!("bench-{run_id:016x}")) },
+            Flavor::Confab => ExtraHeaders {
+                origin: None,
+                idempotency_prefix: Some(format!("bench-{run_id:016x}")),
+            },
             Flavor::Isso => {
                 let o = args.origin.clone().unwrap_or_else(|| ep.origin.clone());
-                ExtraHeaders { origin: Some(HeaderValue::from_str(&o)?), idempotency_prefix: None }
+                ExtraHeaders {
+                    origin: Some(HeaderValue::from_str(&o)?),
+                    idempotency_prefix: None,
+                }
             }
         };
         Ok(Bench {
@@ -604,27 +669,49 @@ impl Bench {
     }
 
     async fn plan_inner(&mut self, scenario: &str) -> Result<Plan> {
-        let plan =
-            |ep: &Arc<Endpoint>, extra: &ExtraHeaders, gets: Vec<ReqTemplate>, posts: Vec<ReqTemplate>, share: f64| {
-                Plan {
-                    ep: ep.clone(),
-                    extra: extra.clone(),
-                    gets: gets.into(),
-                    posts: posts.into(),
-                    post_share: share,
-                    post_expect: Some(StatusCode::CREATED),
-                }
-            };
+        let plan = |ep: &Arc<Endpoint>,
+                    extra: &ExtraHeaders,
+                    gets: Vec<ReqTemplate>,
+                    posts: Vec<ReqTemplate>,
+                    share: f64| {
+            Plan {
+                ep: ep.clone(),
+                extra: extra.clone(),
+                gets: gets.into(),
+                posts: posts.into(),
+                post_share: share,
+                post_expect: Some(StatusCode::CREATED),
+            }
+        };
         Ok(match (self.flavor, scenario) {
             (_, "url") => {
-                let ep = self.url_ep.clone().ok_or_else(|| anyhow!("scenario url needs --url"))?;
-                let uri = Uri::try_from(ep.path_and_query.as_str()).map_err(|e| anyhow!("bad --url: {e}"))?;
-                plan(&ep, &ExtraHeaders::default(), vec![ReqTemplate::get(uri)], vec![], 0.0)
+                let ep = self
+                    .url_ep
+                    .clone()
+                    .ok_or_else(|| anyhow!("scenario url needs --url"))?;
+                let uri = Uri::try_from(ep.path_and_query.as_str())
+                    .map_err(|e| anyhow!("bad --url: {e}"))?;
+                plan(
+                    &ep,
+                    &ExtraHeaders::default(),
+                    vec![ReqTemplate::get(uri)],
+                    vec![],
+                    0.0,
+                )
             }
             (Flavor::Confab, "read-hot") => {
                 self.seed_hot().await?;
-                let uri = self.ep.uri(&format!("/api/v1/comments?forum={}&ident={HOT_IDENT}&limit=50", self.forum))?;
-                plan(&self.ep, &self.extra, vec![ReqTemplate::get(uri)], vec![], 0.0)
+                let uri = self.ep.uri(&format!(
+                    "/api/v1/comments?forum={}&ident={HOT_IDENT}&limit=50",
+                    self.forum
+                ))?;
+                plan(
+                    &self.ep,
+                    &self.extra,
+                    vec![ReqTemplate::get(uri)],
+                    vec![],
+                    0.0,
+                )
             }
             (Flavor::Confab, "read-many") => {
                 self.seed_many().await?;
@@ -636,25 +723,37 @@ impl Bench {
                 for _ in 0..1000 {
                     let mut q = format!("/api/v1/counts?forum={}", self.forum);
                     for _ in 0..COUNTS_PER_REQUEST {
-                        let _ = write!(q, "&ident=bench/many/{}", self.rng.gen_range(0..MANY_THREADS));
+                        let _ = write!(
+                            q,
+                            "&ident=bench/many/{}",
+                            self.rng.gen_range(0..MANY_THREADS)
+                        );
                     }
                     gets.push(ReqTemplate::get(self.ep.uri(&q)?));
                 }
                 plan(&self.ep, &self.extra, gets, vec![], 0.0)
             }
             (Flavor::Confab, "post") => {
-                let posts = self.confab_posts((0..POST_THREADS).map(|i| format!("bench/post/{i}")))?;
+                let posts =
+                    self.confab_posts((0..POST_THREADS).map(|i| format!("bench/post/{i}")))?;
                 plan(&self.ep, &self.extra, vec![], posts, 1.0)
             }
             (Flavor::Confab, "mixed") => {
                 self.seed_many().await?;
-                let posts = self.confab_posts((0..MANY_THREADS).map(|i| format!("bench/many/{i}")))?;
+                let posts =
+                    self.confab_posts((0..MANY_THREADS).map(|i| format!("bench/many/{i}")))?;
                 plan(&self.ep, &self.extra, self.many_reads()?, posts, 0.05)
             }
             (Flavor::Isso, "read-hot") => {
                 self.seed_isso_hot().await?;
                 let uri = self.ep.uri(&format!("/?uri=/{HOT_IDENT}"))?;
-                plan(&self.ep, &self.extra, vec![ReqTemplate::get(uri)], vec![], 0.0)
+                plan(
+                    &self.ep,
+                    &self.extra,
+                    vec![ReqTemplate::get(uri)],
+                    vec![],
+                    0.0,
+                )
             }
             (Flavor::Isso, "post") => {
                 let body = Bytes::from(
@@ -662,7 +761,12 @@ impl Bench {
                         .to_string(),
                 );
                 let posts = (0..POST_THREADS)
-                    .map(|i| Ok(ReqTemplate::post(self.ep.uri(&format!("/new?uri=/bench/post/{i}"))?, body.clone())))
+                    .map(|i| {
+                        Ok(ReqTemplate::post(
+                            self.ep.uri(&format!("/new?uri=/bench/post/{i}"))?,
+                            body.clone(),
+                        ))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let mut p = plan(&self.ep, &self.extra, vec![], posts, 1.0);
                 p.post_expect = None;
@@ -675,16 +779,18 @@ impl Bench {
     fn many_reads(&self) -> Result<Vec<ReqTemplate>> {
         (0..MANY_THREADS)
             .map(|i| {
-                Ok(ReqTemplate::get(
-                    self.ep.uri(&format!("/api/v1/comments?forum={}&ident=bench/many/{i}&limit=50", self.forum))?,
-                ))
+                Ok(ReqTemplate::get(self.ep.uri(&format!(
+                    "/api/v1/comments?forum={}&ident=bench/many/{i}&limit=50",
+                    self.forum
+                ))?))
             })
             .collect()
     }
 
     fn confab_post_body(&mut self, ident: &str, parent: Option<&str>) -> Bytes {
         let text = comment_text(&mut self.rng);
-        let mut v = json!({"forum": self.forum, "ident": ident, "body": text, "author_name": "bench"});
+        let mut v =
+            json!({"forum": self.forum, "ident": ident, "body": text, "author_name": "bench"});
         if let Some(p) = parent {
             v["parent_id"] = Value::String(p.to_string());
         }
@@ -708,26 +814,49 @@ impl Bench {
             return Ok(());
         }
         let t0 = Instant::now();
-        let uri = self.ep.uri(&format!("/api/v1/comments?forum={}&ident={HOT_IDENT}&limit=100", self.forum))?;
+        let uri = self.ep.uri(&format!(
+            "/api/v1/comments?forum={}&ident={HOT_IDENT}&limit=100",
+            self.forum
+        ))?;
         let res = batch(&self.ep, &self.extra, vec![ReqTemplate::get(uri)], 1).await?;
         let (status, body) = &res[0];
         if !status.is_success() {
-            bail!("GET {HOT_IDENT}: HTTP {status}: {}", String::from_utf8_lossy(body));
+            bail!(
+                "GET {HOT_IDENT}: HTTP {status}: {}",
+                String::from_utf8_lossy(body)
+            );
         }
         let page: Value = serde_json::from_slice(body).context("parsing the thread page")?;
         let have = page["thread"]["comment_count"].as_u64().unwrap_or(0) as usize;
         if have < HOT_COMMENTS {
             let need = HOT_COMMENTS - have;
-            let top = if have == 0 { HOT_TOP_LEVEL } else { need * HOT_TOP_LEVEL / HOT_COMMENTS };
+            let top = if have == 0 {
+                HOT_TOP_LEVEL
+            } else {
+                need * HOT_TOP_LEVEL / HOT_COMMENTS
+            };
             let post_uri = self.ep.uri("/api/v1/comments")?;
-            let tops: Vec<ReqTemplate> =
-                (0..top).map(|_| ReqTemplate::post(post_uri.clone(), self.confab_post_body(HOT_IDENT, None))).collect();
-            let created = check_created(&batch(&self.ep, &self.extra, tops, SEED_CONCURRENCY).await?, HOT_IDENT)?;
-            let mut parents: Vec<String> = created.iter().filter_map(|c| c["id"].as_str().map(String::from)).collect();
+            let tops: Vec<ReqTemplate> = (0..top)
+                .map(|_| {
+                    ReqTemplate::post(post_uri.clone(), self.confab_post_body(HOT_IDENT, None))
+                })
+                .collect();
+            let created = check_created(
+                &batch(&self.ep, &self.extra, tops, SEED_CONCURRENCY).await?,
+                HOT_IDENT,
+            )?;
+            let mut parents: Vec<String> = created
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(String::from))
+                .collect();
             if parents.is_empty() {
                 parents = page["comments"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|c| c["id"].as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c["id"].as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
             }
             if parents.is_empty() && need > top {
@@ -739,8 +868,14 @@ impl Bench {
                     ReqTemplate::post(post_uri.clone(), self.confab_post_body(HOT_IDENT, Some(&p)))
                 })
                 .collect();
-            check_created(&batch(&self.ep, &self.extra, replies, SEED_CONCURRENCY).await?, HOT_IDENT)?;
-            eprintln!("seeded {need} comments in {HOT_IDENT} in {:.1}s", t0.elapsed().as_secs_f64());
+            check_created(
+                &batch(&self.ep, &self.extra, replies, SEED_CONCURRENCY).await?,
+                HOT_IDENT,
+            )?;
+            eprintln!(
+                "seeded {need} comments in {HOT_IDENT} in {:.1}s",
+                t0.elapsed().as_secs_f64()
+            );
         }
         self.hot_seeded = true;
         Ok(())
@@ -764,10 +899,15 @@ impl Bench {
         let mut missing = Vec::new();
         for (status, body) in batch(&self.ep, &self.extra, checks, SEED_CONCURRENCY).await? {
             if !status.is_success() {
-                bail!("GET /api/v1/counts: HTTP {status}: {}", String::from_utf8_lossy(&body));
+                bail!(
+                    "GET /api/v1/counts: HTTP {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
             }
             let v: Value = serde_json::from_slice(&body).context("parsing counts")?;
-            let counts = v["counts"].as_object().ok_or_else(|| anyhow!("counts response without `counts`"))?;
+            let counts = v["counts"]
+                .as_object()
+                .ok_or_else(|| anyhow!("counts response without `counts`"))?;
             for (ident, n) in counts {
                 if n.as_u64().unwrap_or(0) == 0 {
                     missing.push(ident.clone());
@@ -780,7 +920,10 @@ impl Bench {
                 .iter()
                 .map(|ident| ReqTemplate::post(uri.clone(), self.confab_post_body(ident, None)))
                 .collect();
-            check_created(&batch(&self.ep, &self.extra, posts, SEED_CONCURRENCY).await?, "bench/many")?;
+            check_created(
+                &batch(&self.ep, &self.extra, posts, SEED_CONCURRENCY).await?,
+                "bench/many",
+            )?;
             let secs = t0.elapsed().as_secs_f64();
             eprintln!(
                 "seeded {} threads of bench/many in {secs:.1}s ({:.0} posts/s)",
@@ -804,15 +947,25 @@ impl Bench {
         let (have, mut parents) = if status.is_success() {
             let v: Value = serde_json::from_slice(body).context("parsing Isso's thread")?;
             let replies = v["replies"].as_array().cloned().unwrap_or_default();
-            let nested: u64 = replies.iter().map(|c| c["total_replies"].as_u64().unwrap_or(0)).sum();
+            let nested: u64 = replies
+                .iter()
+                .map(|c| c["total_replies"].as_u64().unwrap_or(0))
+                .sum();
             let ids: Vec<u64> = replies.iter().filter_map(|c| c["id"].as_u64()).collect();
-            ((v["total_replies"].as_u64().unwrap_or(0) + nested) as usize, ids)
+            (
+                (v["total_replies"].as_u64().unwrap_or(0) + nested) as usize,
+                ids,
+            )
         } else {
             (0, Vec::new())
         };
         if have < HOT_COMMENTS {
             let need = HOT_COMMENTS - have;
-            let top = if have == 0 { HOT_TOP_LEVEL } else { need * HOT_TOP_LEVEL / HOT_COMMENTS };
+            let top = if have == 0 {
+                HOT_TOP_LEVEL
+            } else {
+                need * HOT_TOP_LEVEL / HOT_COMMENTS
+            };
             let post_uri = self.ep.uri(&format!("/new?uri=/{HOT_IDENT}"))?;
             let mk = |rng: &mut StdRng, parent: Option<u64>| {
                 let mut v = json!({"text": comment_text(rng), "author": "bench", "title": "Bench"});
@@ -826,10 +979,15 @@ impl Bench {
             let mut created = Vec::new();
             if have == 0 && !tops.is_empty() {
                 let first = tops.remove(0);
-                created.extend(check_created(&batch(&self.ep, &self.extra, vec![first], 1).await?, "isso read-hot")?);
+                created.extend(check_created(
+                    &batch(&self.ep, &self.extra, vec![first], 1).await?,
+                    "isso read-hot",
+                )?);
             }
-            created
-                .extend(check_created(&batch(&self.ep, &self.extra, tops, SEED_CONCURRENCY).await?, "isso read-hot")?);
+            created.extend(check_created(
+                &batch(&self.ep, &self.extra, tops, SEED_CONCURRENCY).await?,
+                "isso read-hot",
+            )?);
             let new_ids: Vec<u64> = created.iter().filter_map(|c| c["id"].as_u64()).collect();
             if !new_ids.is_empty() {
                 parents = new_ids;
@@ -843,8 +1001,14 @@ impl Bench {
                     mk(&mut self.rng, Some(p))
                 })
                 .collect();
-            check_created(&batch(&self.ep, &self.extra, replies, SEED_CONCURRENCY).await?, "isso read-hot")?;
-            eprintln!("seeded {need} Isso comments in /{HOT_IDENT} in {:.1}s", t0.elapsed().as_secs_f64());
+            check_created(
+                &batch(&self.ep, &self.extra, replies, SEED_CONCURRENCY).await?,
+                "isso read-hot",
+            )?;
+            eprintln!(
+                "seeded {need} Isso comments in /{HOT_IDENT} in {:.1}s",
+                t0.elapsed().as_secs_f64()
+            );
         }
         self.hot_seeded = true;
         Ok(())
@@ -968,8 +1132,12 @@ fn with_children(pids: &[u32]) -> Vec<u32> {
     let mut parent_of = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             let ppid = stat
                 .rfind(')')
                 .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
@@ -997,7 +1165,11 @@ impl CpuSnap {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         let mut lines = stat.lines();
         let first = lines.next()?;
-        let v: Vec<u64> = first.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> = first
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         // user nice system idle iowait irq softirq steal (guest time is already in user).
         let at = |i: usize| v.get(i).copied().unwrap_or(0);
         let idle = at(3) + at(4);
@@ -1005,8 +1177,18 @@ impl CpuSnap {
         let busy = tasks + at(5) + at(6);
         let cpus = lines.filter(|l| l.starts_with("cpu")).count().max(1);
         let bench = proc_ticks("self")?;
-        let server = server.iter().filter_map(|p| proc_ticks(&p.to_string())).sum();
-        Some(CpuSnap { total: busy + idle, busy, tasks, cpus, bench, server })
+        let server = server
+            .iter()
+            .filter_map(|p| proc_ticks(&p.to_string()))
+            .sum();
+        Some(CpuSnap {
+            total: busy + idle,
+            busy,
+            tasks,
+            cpus,
+            bench,
+            server,
+        })
     }
 
     fn since(&self, before: &CpuSnap) -> CpuUse {
@@ -1052,7 +1234,9 @@ async fn measure(args: &BenchArgs, plan: Plan) -> Summary {
         let plan = plan.clone();
         let seed: u64 = seed_rng.gen::<u64>() | 1;
         let rate = args.rate;
-        tasks.push(tokio::spawn(async move { worker(plan, w, c, rate, seed, start, warm_end, end).await }));
+        tasks.push(tokio::spawn(async move {
+            worker(plan, w, c, rate, seed, start, warm_end, end).await
+        }));
     }
     let pids = with_children(&args.server_pids);
     tokio::time::sleep_until(warm_end).await;
@@ -1080,7 +1264,14 @@ async fn measure(args: &BenchArgs, plan: Plan) -> Summary {
         primary: b.1.saturating_sub(a.1),
         replica: b.2.saturating_sub(a.2),
     });
-    Summary { t, elapsed, offered: args.rate, concurrency: c, cpu, store }
+    Summary {
+        t,
+        elapsed,
+        offered: args.rate,
+        concurrency: c,
+        cpu,
+        store,
+    }
 }
 
 /// What the server's store did during the window (from its `/statz`).
@@ -1094,14 +1285,23 @@ struct StoreDelta {
 /// for servers without it (nginx, Isso).
 async fn store_stats(ep: &Arc<Endpoint>) -> Option<(u64, u64, u64)> {
     let uri = ep.uri("/statz").ok()?;
-    let req = Request::builder().method(Method::GET).uri(uri).header(HOST, ep.host.clone()).body(Full::new(Bytes::new())).ok()?;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .header(HOST, ep.host.clone())
+        .body(Full::new(Bytes::new()))
+        .ok()?;
     let (status, body, _) = Conn::new(ep.clone()).send(req, true).await.ok()?;
     if status != StatusCode::OK {
         return None;
     }
     let v: Value = serde_json::from_slice(&body).ok()?;
     let s = &v["store"];
-    Some((s["queries"].as_u64()?, s["reads_primary"].as_u64()?, s["reads_replica"].as_u64()?))
+    Some((
+        s["queries"].as_u64()?,
+        s["reads_primary"].as_u64()?,
+        s["reads_replica"].as_u64()?,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1148,7 +1348,8 @@ async fn worker(
             }
         };
         n += 1;
-        let is_post = plan.post_share >= 1.0 || (plan.post_share > 0.0 && pick.unit() < plan.post_share);
+        let is_post =
+            plan.post_share >= 1.0 || (plan.post_share > 0.0 && pick.unit() < plan.post_share);
         let list = if is_post { &plan.posts } else { &plan.gets };
         if list.is_empty() {
             break;
@@ -1170,7 +1371,11 @@ async fn worker(
         let done = Instant::now();
         // Open loop: the requests scheduled in the window count. Closed loop: the responses
         // that arrive in it.
-        let counted = if interval.is_some() { intended >= warm_end } else { done >= warm_end && done < end };
+        let counted = if interval.is_some() {
+            intended >= warm_end
+        } else {
+            done >= warm_end && done < end
+        };
         if !counted {
             if res.is_err() {
                 // Don't spin on a dead server during the warm-up either.
@@ -1182,14 +1387,18 @@ async fn worker(
         tally.first_start.get_or_insert(intended);
         tally.last_done = Some(done);
         if interval.is_some() {
-            let _ = tally.lag.record(sent.saturating_duration_since(intended).as_micros() as u64);
+            let _ = tally
+                .lag
+                .record(sent.saturating_duration_since(intended).as_micros() as u64);
         }
         match res {
             Ok((status, _, len)) => {
                 tally.bytes += len as u64;
                 // From the intended start, or from the actual one if that was earlier.
                 let from = intended.min(sent);
-                let _ = tally.hist.record((done.saturating_duration_since(from).as_micros() as u64).max(1));
+                let _ = tally
+                    .hist
+                    .record((done.saturating_duration_since(from).as_micros() as u64).max(1));
                 let ok = if is_post {
                     match plan.post_expect {
                         Some(s) => status == s,
@@ -1199,7 +1408,9 @@ async fn worker(
                     status.is_success() || status == StatusCode::NOT_MODIFIED
                 };
                 if !ok {
-                    tally.error(status.as_u16().to_string(), || format!("{} {}: HTTP {status}", t.method, t.uri));
+                    tally.error(status.as_u16().to_string(), || {
+                        format!("{} {}: HTTP {status}", t.method, t.uri)
+                    });
                 }
             }
             Err(e) => {
@@ -1221,7 +1432,13 @@ impl Summary {
     fn to_json(&self, scenario: &str, args: &BenchArgs) -> Value {
         let t = &self.t;
         let h = &t.hist;
-        let q = |p: f64| if h.is_empty() { 0.0 } else { ms(h.value_at_quantile(p)) };
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(p))
+            }
+        };
         let secs = self.elapsed.as_secs_f64();
         let ok = t.requests - t.errors;
         let name = args.label.clone().unwrap_or_else(|| match self.offered {
@@ -1257,10 +1474,20 @@ impl Summary {
         if let Some(d) = &self.store {
             // Requests in the window only (the counters cover it too, give or take the ones
             // in flight at its edges).
-            let per = |x: u64| if t.requests == 0 { 0.0 } else { (x as f64 / t.requests as f64 * 100.0).round() / 100.0 };
+            let per = |x: u64| {
+                if t.requests == 0 {
+                    0.0
+                } else {
+                    (x as f64 / t.requests as f64 * 100.0).round() / 100.0
+                }
+            };
             v["queries_per_request"] = json!(per(d.queries));
             let reads = d.primary + d.replica;
-            v["replica_read_share"] = if reads == 0 { Value::Null } else { json!((d.replica as f64 / reads as f64 * 1000.0).round() / 1000.0) };
+            v["replica_read_share"] = if reads == 0 {
+                Value::Null
+            } else {
+                json!((d.replica as f64 / reads as f64 * 1000.0).round() / 1000.0)
+            };
         }
         if !t.error_kinds.is_empty() {
             v["error_kinds"] = json!(t.error_kinds);
@@ -1271,9 +1498,17 @@ impl Summary {
         }
         if let Some(r) = self.offered {
             let answered = t.requests as f64 / secs;
-            let lag_p99 = if t.lag.is_empty() { 0.0 } else { ms(t.lag.value_at_quantile(0.99)) };
+            let lag_p99 = if t.lag.is_empty() {
+                0.0
+            } else {
+                ms(t.lag.value_at_quantile(0.99))
+            };
             v["start_lag_p99_ms"] = json!(lag_p99);
-            v["start_lag_max_ms"] = json!(if t.lag.is_empty() { 0.0 } else { ms(t.lag.max()) });
+            v["start_lag_max_ms"] = json!(if t.lag.is_empty() {
+                0.0
+            } else {
+                ms(t.lag.max())
+            });
             v["behind"] = json!(answered < 0.97 * r || lag_p99 > 5.0);
         }
         v
@@ -1315,20 +1550,37 @@ fn warn_about(row: &Value) {
 // Output
 
 fn row_name(row: &Value) -> String {
-    row["name"].as_str().or(row["scenario"].as_str()).unwrap_or("?").to_string()
+    row["name"]
+        .as_str()
+        .or(row["scenario"].as_str())
+        .unwrap_or("?")
+        .to_string()
 }
 
 fn table_header() -> String {
     format!(
         "{:<24} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}",
-        "scenario", "requests", "errors", "rps", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "q/req", "replica"
+        "scenario",
+        "requests",
+        "errors",
+        "rps",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p999 ms",
+        "q/req",
+        "replica"
     )
 }
 
 fn table_row(row: &Value) -> String {
     let f = |k: &str| row[k].as_f64().unwrap_or(0.0);
-    let qpr = row["queries_per_request"].as_f64().map_or("-".to_string(), |q| format!("{q:.2}"));
-    let share = row["replica_read_share"].as_f64().map_or("-".to_string(), |s| format!("{:.1}%", s * 100.0));
+    let qpr = row["queries_per_request"]
+        .as_f64()
+        .map_or("-".to_string(), |q| format!("{q:.2}"));
+    let share = row["replica_read_share"]
+        .as_f64()
+        .map_or("-".to_string(), |s| format!("{:.1}%", s * 100.0));
     format!(
         "{:<24} {:>9} {:>7} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8}",
         row_name(row),
@@ -1345,7 +1597,10 @@ fn table_row(row: &Value) -> String {
 }
 
 fn render_header() -> String {
-    format!("{:<24} {:>7} {:>6} {:>10} {:>10}", "render input", "chars", "runs", "median ms", "max ms")
+    format!(
+        "{:<24} {:>7} {:>6} {:>10} {:>10}",
+        "render input", "chars", "runs", "median ms", "max ms"
+    )
 }
 
 fn render_row(row: &Value) -> String {
@@ -1418,11 +1673,23 @@ fn report(path: &PathBuf, ratios: &[String]) -> Result<()> {
         println!();
     }
     for spec in ratios {
-        let (a, b) = spec.rsplit_once('/').ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
-        let find = |n: &str| loads.iter().find(|r| row_name(r) == n).and_then(|r| r["rps"].as_f64());
+        let (a, b) = spec
+            .rsplit_once('/')
+            .ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
+        let find = |n: &str| {
+            loads
+                .iter()
+                .find(|r| row_name(r) == n)
+                .and_then(|r| r["rps"].as_f64())
+        };
         match (find(a), find(b)) {
             (Some(x), Some(y)) if y > 0.0 => {
-                println!("ratio {a} / {b}: {} ({} / {} req/s)", sig(x / y), sig(x), sig(y))
+                println!(
+                    "ratio {a} / {b}: {} ({} / {} req/s)",
+                    sig(x / y),
+                    sig(x),
+                    sig(y)
+                )
             }
             _ => println!("ratio {a} / {b}: n/a (missing row or zero rps)"),
         }
@@ -1437,7 +1704,10 @@ fn sig(x: f64) -> String {
         a if a >= 10.0 => format!("{x:.1}"),
         a if a >= 1.0 => format!("{x:.2}"),
         0.0 => "0".into(),
-        a => format!("{x:.*}", (2.0 - a.log10().floor()).clamp(3.0, 12.0) as usize),
+        a => format!(
+            "{x:.*}",
+            (2.0 - a.log10().floor()).clamp(3.0, 12.0) as usize
+        ),
     }
 }
 

@@ -21,7 +21,11 @@ fn print(args: &BenchArgs, row: serde_json::Value) {
     if args.json {
         println!("{row}");
     } else {
-        let f = |k: &str| row[k].as_f64().map_or("-".to_string(), |v| format!("{v:.3}"));
+        let f = |k: &str| {
+            row[k]
+                .as_f64()
+                .map_or("-".to_string(), |v| format!("{v:.3}"))
+        };
         println!(
             "{:<28} {:>9} {:>10} {:>10} {:>10} {:>10}",
             row["name"].as_str().unwrap_or(""),
@@ -36,20 +40,30 @@ fn print(args: &BenchArgs, row: serde_json::Value) {
 
 fn header(args: &BenchArgs) {
     if !args.json {
-        println!("{:<28} {:>9} {:>10} {:>10} {:>10} {:>10}", "scenario", "samples", "p50 ms", "p99 ms", "max ms", "errors");
+        println!(
+            "{:<28} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            "scenario", "samples", "p50 ms", "p99 ms", "max ms", "errors"
+        );
     }
 }
 
 pub async fn bus_latency(args: &BenchArgs) -> Result<()> {
     let n = args.iterations.max(1000);
     header(args);
-    let mut buses: Vec<(&str, Arc<dyn Bus>)> = vec![("bus-latency:in-process", Arc::new(InProcessBus::new(BusConfig::default())))];
+    let mut buses: Vec<(&str, Arc<dyn Bus>)> = vec![(
+        "bus-latency:in-process",
+        Arc::new(InProcessBus::new(BusConfig::default())),
+    )];
     if let Some(url) = &args.redis {
-        let bus = RedisBus::connect(url, BusConfig::default()).await.map_err(|e| anyhow!("redis {url}: {e}"))?;
+        let bus = RedisBus::connect(url, BusConfig::default())
+            .await
+            .map_err(|e| anyhow!("redis {url}: {e}"))?;
         buses.push(("bus-latency:redis", Arc::new(bus)));
     }
     for (name, bus) in buses {
-        let mut lat = measure_latency(bus, n).await.map_err(|e| anyhow!("{name}: {e}"))?;
+        let mut lat = measure_latency(bus, n)
+            .await
+            .map_err(|e| anyhow!("{name}: {e}"))?;
         lat.sort();
         let row = json!({
             "scenario": "bus-latency", "name": name, "samples": lat.len(), "errors": 0,
@@ -72,7 +86,11 @@ async fn subscriber(
 ) -> Result<()> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").as_bytes()).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut text = String::new();
     let mut said_ready = false;
@@ -106,20 +124,32 @@ async fn subscriber(
 
 pub async fn fanout(args: &BenchArgs) -> Result<()> {
     let url: hyper::Uri = args.target.parse().context("--target")?;
-    let auth = url.authority().ok_or_else(|| anyhow!("--target needs a host"))?.clone();
+    let auth = url
+        .authority()
+        .ok_or_else(|| anyhow!("--target needs a host"))?
+        .clone();
     let addr = tokio::net::lookup_host((auth.host(), auth.port_u16().unwrap_or(80)))
         .await?
         .next()
         .ok_or_else(|| anyhow!("cannot resolve {}", auth.host()))?;
     let ident = format!("bench/fanout/{}", rand::random::<u32>());
-    let path = format!("/api/v1/threads/live?forum={}&ident={}", args.forum, ident.replace('/', "%2F"));
+    let path = format!(
+        "/api/v1/threads/live?forum={}&ident={}",
+        args.forum,
+        ident.replace('/', "%2F")
+    );
     let n = args.subscribers.max(1);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(n);
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
     let connect_start = Instant::now();
     for i in 0..n {
-        let (host, path, ready, seen) = (auth.to_string(), path.clone(), ready_tx.clone(), seen_tx.clone());
+        let (host, path, ready, seen) = (
+            auth.to_string(),
+            path.clone(),
+            ready_tx.clone(),
+            seen_tx.clone(),
+        );
         tasks.spawn(async move { subscriber(addr, host, path, ready, seen).await });
         if i % 500 == 499 {
             tokio::task::yield_now().await;
@@ -139,7 +169,10 @@ pub async fn fanout(args: &BenchArgs) -> Result<()> {
         }
     }
     if !args.json {
-        eprintln!("fanout: {n} subscribers connected in {:.1} s", connect_start.elapsed().as_secs_f64());
+        eprintln!(
+            "fanout: {n} subscribers connected in {:.1} s",
+            connect_start.elapsed().as_secs_f64()
+        );
     }
     let mut worst = Vec::new();
     let mut every = Vec::new();
@@ -200,6 +233,10 @@ async fn post_once(addr: std::net::SocketAddr, host: &str, body: &str) -> Result
     let n = s.read(&mut buf).await?;
     let at = Instant::now();
     let head = String::from_utf8_lossy(&buf[..n]);
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| anyhow!("bad response: {head}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad response: {head}"))?;
     Ok((status, at))
 }

@@ -27,7 +27,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "confab", version, about = "Threaded, moderated comments for any web page")]
+#[command(
+    name = "confab",
+    version,
+    about = "Threaded, moderated comments for any web page"
+)]
 struct Cli {
     /// TOML configuration file (every key documented in confab.example.toml).
     #[arg(long, global = true, env = "CONFAB_CONFIG")]
@@ -112,12 +116,15 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli))
 }
 
@@ -130,7 +137,11 @@ async fn run(cli: Cli) -> Result<()> {
         config.data_dir = d;
     }
     match cli.cmd {
-        Cmd::Serve { listen, rate_limit, role } => {
+        Cmd::Serve {
+            listen,
+            rate_limit,
+            role,
+        } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -154,11 +165,14 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Migrate => {
             std::fs::create_dir_all(&config.data_dir)?;
             if config.postgres.control.is_empty() {
-                let applied = SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
+                let applied =
+                    SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
                 println!("applied migrations: {applied:?}");
             } else {
                 // Opening migrates the control database and every registered shard server.
-                PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("{e}"))?;
+                PgStore::open(config.postgres.clone())
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
                 println!("control database and every shard server are migrated");
             }
             Ok(())
@@ -209,19 +223,25 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 /// The configured store: sharded PostgreSQL when `postgres.control` is set, else the embedded
 /// SQLite file in the data directory.
 pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     if config.postgres.control.is_empty() {
-        let s = SqliteStore::open(&db_path(config), config.sqlite.readers).map_err(|e| anyhow!("opening database: {e}"))?;
+        let s = SqliteStore::open(&db_path(config), config.sqlite.readers)
+            .map_err(|e| anyhow!("opening database: {e}"))?;
         return Ok(Arc::new(s));
     }
-    let s = PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
+    let s = PgStore::open(config.postgres.clone())
+        .await
+        .map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
     Ok(Arc::new(s))
 }
 
 async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
     let store = open_store(config).await?;
     let key = secret(config)?;
-    let server = Server::new(config.clone(), store, &key).await.map_err(|e| anyhow!("{e}"))?;
+    let server = Server::new(config.clone(), store, &key)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     Ok((server, key))
 }
 
@@ -229,14 +249,19 @@ async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
 /// a burst of connections waits there for the accept loop instead of having its SYNs dropped
 /// (a dropped SYN costs its client a one-second retransmit).
 fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let listener = listen(config.listen).with_context(|| format!("listening on {}", config.listen))?;
+    let listener =
+        listen(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (server, _) = open(&config).await?;
     tracing::info!(
@@ -271,9 +296,18 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
     let (server, _) = open(&config).await?;
     let svc = server.service();
     match cmd {
-        AdminCmd::CreateForum { name, title, origins, moderation, no_guests } => {
+        AdminCmd::CreateForum {
+            name,
+            title,
+            origins,
+            moderation,
+            no_guests,
+        } => {
             let moderation = match moderation.as_deref() {
-                Some(m) => Some(confab_core::model::ModerationMode::parse(m).ok_or_else(|| anyhow!("moderation must be none, pre or links"))?),
+                Some(m) => Some(
+                    confab_core::model::ModerationMode::parse(m)
+                        .ok_or_else(|| anyhow!("moderation must be none, pre or links"))?,
+                ),
                 None => None,
             };
             let f = svc
@@ -289,24 +323,39 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                 .map_err(|e| anyhow!("{e}"))?;
             println!("created forum {} (logical shard {})", f.name, f.shard.get());
         }
-        AdminCmd::CreateAccount { username, password, email, staff, moderator_of } => {
+        AdminCmd::CreateAccount {
+            username,
+            password,
+            email,
+            staff,
+            moderator_of,
+        } => {
             let a = svc
                 .create_account(&username, email.as_deref(), &password, None, staff)
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
             for f in &moderator_of {
-                svc.set_moderator(&a, f, true).await.map_err(|e| anyhow!("{e}"))?;
+                svc.set_moderator(&a, f, true)
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
             }
             println!(
                 "created account {} (id {}){}{}",
                 a.username,
                 a.id,
                 if staff { ", staff" } else { "" },
-                if moderator_of.is_empty() { String::new() } else { format!(", moderator of {}", moderator_of.join(", ")) }
+                if moderator_of.is_empty() {
+                    String::new()
+                } else {
+                    format!(", moderator of {}", moderator_of.join(", "))
+                }
             );
         }
         AdminCmd::ListForums => {
-            println!("{:<24} {:>6}  {:<6} {:<6} origins", "name", "shard", "mod", "guests");
+            println!(
+                "{:<24} {:>6}  {:<6} {:<6} origins",
+                "name", "shard", "mod", "guests"
+            );
             for f in svc.forums.all() {
                 println!(
                     "{:<24} {:>6}  {:<6} {:<6} {}",

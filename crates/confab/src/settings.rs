@@ -11,20 +11,39 @@ use std::path::Path;
 
 /// The top-level keys of [`Config`] (a test checks this against `confab.example.toml`).
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "listen", "data_dir", "secret", "trusted_proxies", "demo_forum", "limits", "rate_limit", "cache", "sqlite", "postgres", "tasks",
-    "mail", "webhooks", "bus", "realtime", "connections",
+    "listen",
+    "data_dir",
+    "secret",
+    "trusted_proxies",
+    "demo_forum",
+    "limits",
+    "rate_limit",
+    "cache",
+    "sqlite",
+    "postgres",
+    "tasks",
+    "mail",
+    "webhooks",
+    "bus",
+    "realtime",
+    "connections",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
     let mut doc: toml::Table = match file {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            text.parse().map_err(|e: toml::de::Error| anyhow::anyhow!("parsing {}: {}", p.display(), syntax_error(&text, &e)))?
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text.parse().map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("parsing {}: {}", p.display(), syntax_error(&text, &e))
+            })?
         }
         None => toml::Table::new(),
     };
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix("CONFAB_") else { continue };
+        let Some(rest) = k.strip_prefix("CONFAB_") else {
+            continue;
+        };
         let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
         // Other CONFAB_* variables (CONFAB_LOG, CONFAB_CONFIG, CONFAB_PASSWORD, a test
         // harness's) are not configuration keys; a misspelt key inside a section is an error.
@@ -34,11 +53,20 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
         set(&mut doc, &path, parse_value(&v)).with_context(|| format!("applying {k}"))?;
     }
     // The error names the key (`mail.password: ...`); no value is quoted for a secret.
-    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
-        let path = e.path().to_string();
-        anyhow::anyhow!("{}{}", if path == "." { String::new() } else { format!("{path}: ") }, e.into_inner())
-    })
-    .context("invalid configuration")?;
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(doc))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!(
+                "{}{}",
+                if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                },
+                e.into_inner()
+            )
+        })
+        .context("invalid configuration")?;
     Ok(config)
 }
 
@@ -60,7 +88,9 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> String {
 fn parse_value(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match probe.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -73,7 +103,9 @@ fn set(doc: &mut toml::Table, path: &[String], value: toml::Value) -> Result<()>
             Ok(())
         }
         [first, rest @ ..] => {
-            let entry = doc.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = doc
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(t) => set(t, rest, value),
                 _ => bail!("{first} is not a table"),
@@ -90,12 +122,22 @@ mod tests {
     fn env_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\n[limits]\nmax_body_chars = 500\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nmax_body_chars = 500\n",
+        )
+        .unwrap();
         let env = vec![
-            ("CONFAB_RATE_LIMIT__ENABLED".to_string(), "false".to_string()),
+            (
+                "CONFAB_RATE_LIMIT__ENABLED".to_string(),
+                "false".to_string(),
+            ),
             ("CONFAB_LIMITS__PAGE_MAX".to_string(), "20".to_string()),
             ("CONFAB_DATA_DIR".to_string(), "/tmp/x y".to_string()),
-            ("CONFAB_TRUSTED_PROXIES".to_string(), "[\"10.0.0.1\"]".to_string()),
+            (
+                "CONFAB_TRUSTED_PROXIES".to_string(),
+                "[\"10.0.0.1\"]".to_string(),
+            ),
             ("OTHER".to_string(), "1".to_string()),
         ];
         let c = load(Some(&f), env.into_iter()).unwrap();
@@ -111,14 +153,16 @@ mod tests {
     /// The documented example lists every key with its real default.
     #[test]
     fn example_config_documents_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
         let c = load(Some(&path), std::iter::empty()).unwrap();
         assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
     }
 
     #[test]
     fn top_level_keys_match_the_documented_config() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../confab.example.toml");
         let doc: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
         let mut documented: Vec<&str> = doc.keys().map(String::as_str).collect();
         let mut known = TOP_LEVEL_KEYS.to_vec();
@@ -141,7 +185,11 @@ mod tests {
     fn unknown_keys_are_errors() {
         let env = vec![("CONFAB_LIMITS__NOPE".to_string(), "1".to_string())];
         assert!(load(None, env.into_iter()).is_err());
-        for key in ["CONFAB_POSTGRES__PASSWORD", "CONFAB_BUS__REDIS_PASSWORD", "CONFAB_MAIL__PASS"] {
+        for key in [
+            "CONFAB_POSTGRES__PASSWORD",
+            "CONFAB_BUS__REDIS_PASSWORD",
+            "CONFAB_MAIL__PASS",
+        ] {
             let e = load(None, vec![(key.to_string(), "x".to_string())].into_iter()).unwrap_err();
             assert!(format!("{e:#}").contains("unknown field"), "{key}: {e:#}");
         }
@@ -159,16 +207,25 @@ mod tests {
              [mail]\nsmtp_host = \"smtp.example\"\nusername = \"confab\"\npassword = \"smtp-pass\"\n",
         )
         .unwrap();
-        let env = vec![("CONFAB_BUS__REDIS_URL".to_string(), "redis://:redis-pass@cache:6379/0".to_string())];
+        let env = vec![(
+            "CONFAB_BUS__REDIS_URL".to_string(),
+            "redis://:redis-pass@cache:6379/0".to_string(),
+        )];
         let c = load(Some(&f), env.into_iter()).unwrap();
-        assert_eq!(c.postgres.control.expose(), "postgres://confab:pg-pass@db1:5432/confab");
+        assert_eq!(
+            c.postgres.control.expose(),
+            "postgres://confab:pg-pass@db1:5432/confab"
+        );
         assert_eq!(c.bus.redis_url.expose(), "redis://:redis-pass@cache:6379/0");
         assert_eq!(c.mail.password.expose(), "smtp-pass");
         for shown in [format!("{c:?}"), format!("{c:#?}")] {
             for secret in ["server-secret", "pg-pass", "smtp-pass", "redis-pass"] {
                 assert!(!shown.contains(secret), "{secret} in {shown}");
             }
-            assert!(shown.contains("postgres://confab:***@db1:5432/confab"), "{shown}");
+            assert!(
+                shown.contains("postgres://confab:***@db1:5432/confab"),
+                "{shown}"
+            );
             assert!(shown.contains("redis://:***@cache:6379/0"), "{shown}");
         }
     }
@@ -177,15 +234,34 @@ mod tests {
     /// a syntax error in the file is given by position, not by quoting the line.
     #[test]
     fn config_errors_do_not_quote_secrets() {
-        let env = vec![("CONFAB_MAIL__PASSWORD".to_string(), "31415926535".to_string())];
+        let env = vec![(
+            "CONFAB_MAIL__PASSWORD".to_string(),
+            "31415926535".to_string(),
+        )];
         let e = format!("{:#}", load(None, env.into_iter()).unwrap_err());
-        assert!(!e.contains("31415926535") && e.contains("mail.password"), "{e}");
-        let quoted = vec![("CONFAB_MAIL__PASSWORD".to_string(), "\"31415926535\"".to_string())];
-        assert_eq!(load(None, quoted.into_iter()).unwrap().mail.password.expose(), "31415926535");
+        assert!(
+            !e.contains("31415926535") && e.contains("mail.password"),
+            "{e}"
+        );
+        let quoted = vec![(
+            "CONFAB_MAIL__PASSWORD".to_string(),
+            "\"31415926535\"".to_string(),
+        )];
+        assert_eq!(
+            load(None, quoted.into_iter())
+                .unwrap()
+                .mail
+                .password
+                .expose(),
+            "31415926535"
+        );
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "[mail]\npassword = hunter2-unquoted\n").unwrap();
         let e = format!("{:#}", load(Some(&f), std::iter::empty()).unwrap_err());
-        assert!(!e.contains("hunter2") && e.contains("line 2, column 12"), "{e}");
+        assert!(
+            !e.contains("hunter2") && e.contains("line 2, column 12"),
+            "{e}"
+        );
     }
 }

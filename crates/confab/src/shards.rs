@@ -79,7 +79,9 @@ fn need_postgres(config: &Config) -> Result<()> {
 }
 
 async fn open(config: &Config) -> Result<PgStore> {
-    PgStore::open(config.postgres.clone()).await.map_err(|e| anyhow!("opening PostgreSQL: {e}"))
+    PgStore::open(config.postgres.clone())
+        .await
+        .map_err(|e| anyhow!("opening PostgreSQL: {e}"))
 }
 
 fn size(bytes: i64) -> String {
@@ -103,8 +105,14 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
     let r = store.router().clone();
     match cmd {
         ShardsCmd::List => {
-            let (version, ranges, overrides, servers) = admin::report(&r).await.map_err(|e| anyhow!("{e}"))?;
-            let name = |id: i32| servers.iter().find(|s| s.id == id).map_or_else(|| format!("#{id}"), |s| s.name.clone());
+            let (version, ranges, overrides, servers) =
+                admin::report(&r).await.map_err(|e| anyhow!("{e}"))?;
+            let name = |id: i32| {
+                servers
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map_or_else(|| format!("#{id}"), |s| s.name.clone())
+            };
             println!("shard map version {version}");
             if ranges.is_empty() {
                 println!("no servers yet: confab shards add NAME --primary DSN");
@@ -119,7 +127,10 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                 println!("  logical {l:>4}: move from {from} to {to} unfinished (phase {phase}): confab shards move {l} {to}");
             }
             println!();
-            println!("{:<12} {:>4} {:<5} {:>7} {:>7} {:>9} {:>10} {:>10}  primary", "server", "id", "up", "logical", "forums", "threads", "comments", "size");
+            println!(
+                "{:<12} {:>4} {:<5} {:>7} {:>7} {:>9} {:>10} {:>10}  primary",
+                "server", "id", "up", "logical", "forums", "threads", "comments", "size"
+            );
             for s in &servers {
                 println!(
                     "{:<12} {:>4} {:<5} {:>7} {:>7} {:>9} {:>10} {:>10}  {}",
@@ -145,13 +156,24 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                 }
             }
         }
-        ShardsCmd::Add { name, primary, replicas } => {
-            let id = admin::add_server(&r, &name, &primary, &replicas).await.map_err(|e| anyhow!("{e}"))?;
+        ShardsCmd::Add {
+            name,
+            primary,
+            replicas,
+        } => {
+            let id = admin::add_server(&r, &name, &primary, &replicas)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             println!("server {name} registered (id {id}), database migrated");
         }
         ShardsCmd::Spread { names } => {
-            admin::spread_ranges(&r, &names).await.map_err(|e| anyhow!("{e}"))?;
-            println!("the 4096 logical shards are spread over {}", names.join(", "));
+            admin::spread_ranges(&r, &names)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "the 4096 logical shards are spread over {}",
+                names.join(", ")
+            );
         }
         ShardsCmd::Move(args) => {
             let (logical, target) = match (&args.forum, &args.logical, &args.target) {
@@ -173,8 +195,13 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                 (None, _, None) => bail!("name the target server: confab shards move LOGICAL TARGET (or --forum NAME TARGET)"),
             };
             let grace = args.grace_ms.unwrap_or(3 * config.postgres.map_refresh_ms);
-            let opts = MoveOptions { grace: Duration::from_millis(grace), ..MoveOptions::default() };
-            let report = moves::move_shard(&r, logical, &target, opts, |m| println!("{m}")).await.map_err(|e| anyhow!("{e}"))?;
+            let opts = MoveOptions {
+                grace: Duration::from_millis(grace),
+                ..MoveOptions::default()
+            };
+            let report = moves::move_shard(&r, logical, &target, opts, |m| println!("{m}"))
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             println!("{report}");
         }
         ShardsCmd::Verify => verify(&r).await?,
@@ -194,11 +221,16 @@ async fn verify(r: &std::sync::Arc<confab_store::pg::Router>) -> Result<()> {
 pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<()> {
     let sqlite = crate::db_path(&config);
     if !sqlite.is_file() {
-        bail!("no SQLite database at {} (give the data directory with --data)", sqlite.display());
+        bail!(
+            "no SQLite database at {} (give the data directory with --data)",
+            sqlite.display()
+        );
     }
     let mut servers = Vec::new();
     for s in &args.servers {
-        let (name, dsn) = s.split_once('=').ok_or_else(|| anyhow!("--server takes NAME=PRIMARY_DSN, not {s}"))?;
+        let (name, dsn) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--server takes NAME=PRIMARY_DSN, not {s}"))?;
         servers.push((name.to_string(), dsn.to_string()));
     }
     config.postgres.control = args.to.as_str().into();
@@ -209,20 +241,32 @@ pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<(
             bail!("the control database has no shard servers: name them with --server NAME=PRIMARY_DSN");
         }
         for (name, dsn) in &servers {
-            let id = admin::add_server(&r, name, dsn, &[]).await.map_err(|e| anyhow!("{e}"))?;
+            let id = admin::add_server(&r, name, dsn, &[])
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             println!("server {name} registered (id {id})");
         }
         if servers.len() > 1 && store.forums().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
             let names: Vec<String> = servers.iter().map(|s| s.0.clone()).collect();
-            admin::spread_ranges(&r, &names).await.map_err(|e| anyhow!("{e}"))?;
-            println!("the 4096 logical shards are spread over {}", names.join(", "));
+            admin::spread_ranges(&r, &names)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "the 4096 logical shards are spread over {}",
+                names.join(", ")
+            );
         }
     } else if !servers.is_empty() {
         let known: Vec<String> = r.servers().iter().map(|s| s.name.clone()).collect();
-        println!("the control database has servers already ({}): --server ignored", known.join(", "));
+        println!(
+            "the control database has servers already ({}): --server ignored",
+            known.join(", ")
+        );
     }
     println!("copying {} into PostgreSQL", sqlite.display());
-    let report = migrate_data::migrate_data(&r, &sqlite, |m| println!("  {m}")).await.map_err(|e| anyhow!("{e}"))?;
+    let report = migrate_data::migrate_data(&r, &sqlite, |m| println!("  {m}"))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     for s in &report.skipped {
         println!("skipped: {s}");
     }

@@ -26,7 +26,10 @@ enum TasksCmd {
 }
 
 fn clip(s: &str, max: usize) -> String {
-    let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if one.chars().count() <= max {
         one
     } else {
@@ -49,12 +52,21 @@ pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
             }
         }
         None => {
-            let state = match args.state.as_deref() {
-                Some(s) => Some(TaskState::parse(s).ok_or_else(|| anyhow!("--state must be queued, running, done or parked"))?),
-                None => None,
-            };
-            let tasks = store.list_tasks(state, None, args.limit.clamp(1, 10_000)).await.map_err(|e| anyhow!("{e}"))?;
-            println!("{:<20} {:<16} {:<8} {:>8}  {:<24} {:<50} last error", "id", "kind", "state", "attempts", "run at", "payload");
+            let state =
+                match args.state.as_deref() {
+                    Some(s) => Some(TaskState::parse(s).ok_or_else(|| {
+                        anyhow!("--state must be queued, running, done or parked")
+                    })?),
+                    None => None,
+                };
+            let tasks = store
+                .list_tasks(state, None, args.limit.clamp(1, 10_000))
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "{:<20} {:<16} {:<8} {:>8}  {:<24} {:<50} last error",
+                "id", "kind", "state", "attempts", "run at", "payload"
+            );
             for t in &tasks {
                 println!(
                     "{:<20} {:<16} {:<8} {:>8}  {:<24} {:<50} {}",
@@ -79,7 +91,14 @@ pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
 pub async fn run_worker(config: Config) -> Result<()> {
     let store = crate::open_store(&config).await?;
     let key = crate::secret(&config)?;
-    let worker = confab_worker::standard(store, Signer::new(&key), &config.tasks, &config.mail, &config.webhooks, config.listen);
+    let worker = confab_worker::standard(
+        store,
+        Signer::new(&key),
+        &config.tasks,
+        &config.mail,
+        &config.webhooks,
+        config.listen,
+    );
     let cancel = confab_worker::CancellationToken::new();
     let run = tokio::spawn(worker.run(cancel.clone()));
     tracing::info!(data = %config.data_dir.display(), "Confab worker is up (no HTTP); stop it with Ctrl-C or SIGTERM");

@@ -63,9 +63,17 @@ pub fn render_markdown(source: &str) -> Rendered {
             Event::Start(tag) => {
                 let tag = match tag {
                     Tag::HtmlBlock => Tag::Paragraph,
-                    Tag::Image { link_type, dest_url, title, id } => {
-                        Tag::Link { link_type, dest_url, title, id }
-                    }
+                    Tag::Image {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    } => Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        id,
+                    },
                     other => other,
                 };
                 if matches!(tag, Tag::Link { .. }) {
@@ -101,7 +109,10 @@ pub fn render_markdown(source: &str) -> Rendered {
     let mut html = String::with_capacity(source.len() + source.len() / 2);
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     let clean = sanitize(&html);
-    Rendered { html: clean, has_links }
+    Rendered {
+        html: clean,
+        has_links,
+    }
 }
 
 /// Drops unpaired bidi controls ([`crate::input::drop_unpaired_bidi`]) from each run of text
@@ -190,7 +201,6 @@ pub fn escape_html(s: &str) -> String {
     }
     out
 }
-
 
 /// Pathological inputs at the maximum body size: nesting stays bounded, so html5ever never sees
 /// the deep trees that make it quadratic. Their render time is reported by `confab bench --scenario render`.

@@ -2,8 +2,26 @@ use super::*;
 
 /// Tags the sanitizer may let through (ammonia defaults we can produce from markdown).
 const ALLOWED_TAGS: &[&str] = &[
-    "p", "a", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "h1", "h2", "h3", "h4",
-    "h5", "h6", "hr", "br", "del", "s",
+    "p",
+    "a",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "br",
+    "del",
+    "s",
 ];
 
 /// Walks every tag in sanitized output and fails on anything that could run script or fetch.
@@ -12,18 +30,25 @@ fn assert_safe(input: &str, html: &str) {
     let mut rest = lower.as_str();
     while let Some(start) = rest.find('<') {
         let after = &rest[start + 1..];
-        let end = after.find('>').unwrap_or_else(|| panic!("unclosed tag in {html:?} from {input:?}"));
+        let end = after
+            .find('>')
+            .unwrap_or_else(|| panic!("unclosed tag in {html:?} from {input:?}"));
         let tag = &after[..end];
         rest = &after[end + 1..];
         let tag = tag.trim_start_matches('/');
         let mut parts = tag.splitn(2, char::is_whitespace);
         let name = parts.next().unwrap_or("");
-        assert!(ALLOWED_TAGS.contains(&name), "tag <{name}> survived from {input:?}: {html}");
+        assert!(
+            ALLOWED_TAGS.contains(&name),
+            "tag <{name}> survived from {input:?}: {html}"
+        );
         let attrs = parts.next().unwrap_or("");
         // Attributes are name="value" pairs; only href and rel on links.
         let mut a = attrs.trim();
         while !a.is_empty() {
-            let eq = a.find('=').unwrap_or_else(|| panic!("bare attribute in {html:?}"));
+            let eq = a
+                .find('=')
+                .unwrap_or_else(|| panic!("bare attribute in {html:?}"));
             let key = a[..eq].trim();
             assert!(
                 (name == "a" && (key == "href" || key == "rel" || key == "title")),
@@ -35,7 +60,9 @@ fn assert_safe(input: &str, html: &str) {
             let value = &v[1..close];
             if key == "href" {
                 assert!(
-                    value.starts_with("http://") || value.starts_with("https://") || value.starts_with("mailto:"),
+                    value.starts_with("http://")
+                        || value.starts_with("https://")
+                        || value.starts_with("mailto:"),
                     "href {value:?} survived from {input:?}"
                 );
             }
@@ -63,8 +90,16 @@ fn xss_corpus_none_survives() {
 fn links_get_rel_and_safe_schemes() {
     let r = render_markdown("see [docs](https://example.com/a) and <https://example.org>");
     assert!(r.has_links);
-    assert!(r.html.contains(r#"href="https://example.com/a""#), "{}", r.html);
-    assert!(r.html.contains(r#"rel="nofollow ugc noopener""#), "{}", r.html);
+    assert!(
+        r.html.contains(r#"href="https://example.com/a""#),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.html.contains(r#"rel="nofollow ugc noopener""#),
+        "{}",
+        r.html
+    );
     let r = render_markdown("[x](/relative) [y](ftp://h/x)");
     assert!(!r.html.contains("href"), "{}", r.html);
     assert!(!render_markdown("just words").has_links);
@@ -73,7 +108,14 @@ fn links_get_rel_and_safe_schemes() {
 #[test]
 fn markdown_basics_render() {
     let r = render_markdown("**bold** _it_ `code` ~~gone~~\n\n> quote\n\n- a\n- b");
-    for want in ["<strong>bold</strong>", "<em>it</em>", "<code>code</code>", "<del>gone</del>", "<blockquote>", "<li>a</li>"] {
+    for want in [
+        "<strong>bold</strong>",
+        "<em>it</em>",
+        "<code>code</code>",
+        "<del>gone</del>",
+        "<blockquote>",
+        "<li>a</li>",
+    ] {
         assert!(r.html.contains(want), "{want} in {}", r.html);
     }
 }
@@ -82,7 +124,11 @@ fn markdown_basics_render() {
 fn images_become_links() {
     let r = render_markdown("![cat](https://example.com/cat.png)");
     assert!(!r.html.contains("<img"), "{}", r.html);
-    assert!(r.html.contains(r#"href="https://example.com/cat.png""#), "{}", r.html);
+    assert!(
+        r.html.contains(r#"href="https://example.com/cat.png""#),
+        "{}",
+        r.html
+    );
 }
 
 fn max_depth(html: &str) -> usize {
@@ -116,7 +162,10 @@ fn pathological_nesting_is_flattened() {
 
 #[test]
 fn escape_html_escapes_everything_dangerous() {
-    assert_eq!(escape_html(r#"<a href="x">'&"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+    assert_eq!(
+        escape_html(r#"<a href="x">'&"#),
+        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+    );
 }
 
 /// Whether every bidi embedding and isolate in `s` is closed, in order, before `s` ends.
@@ -151,7 +200,11 @@ fn bidi_controls_reach_html_only_in_pairs() {
     ] {
         let html = render_markdown(src).html;
         assert!(bidi_balanced(&html), "{src:?} -> {html:?}");
-        for block in html.split("</p>").flat_map(|b| b.split("</li>")).flat_map(|b| b.split("</td>")) {
+        for block in html
+            .split("</p>")
+            .flat_map(|b| b.split("</li>"))
+            .flat_map(|b| b.split("</td>"))
+        {
             assert!(bidi_balanced(block), "{src:?}: block {block:?}");
         }
     }

@@ -4,8 +4,8 @@
 use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
 use super::AppState;
-use crate::service::PageRequest;
 use crate::openapi::errors::*;
+use crate::service::PageRequest;
 use crate::views::*;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -63,15 +63,28 @@ pub async fn list_comments(
     let req = PageRequest {
         forum,
         ident: Ident::parse(&q.ident)?,
-        sort: q.sort.as_deref().map(Sort::parse).transpose()?.unwrap_or_default(),
+        sort: q
+            .sort
+            .as_deref()
+            .map(Sort::parse)
+            .transpose()?
+            .unwrap_or_default(),
         cursor: q.cursor.filter(|c| !c.is_empty()),
         limit: svc.page_limit(q.limit)?,
     };
     let page = svc.page(req, &caller).await?;
     // gzip when the client takes it (the compressed copy is made once per cached page); each
     // encoding has its own strong validator.
-    let gz = if super::web::wants_gzip(&headers) { page.gzipped().cloned() } else { None };
-    let tag = if gz.is_some() { &page.etag_gzip } else { &page.etag };
+    let gz = if super::web::wants_gzip(&headers) {
+        page.gzipped().cloned()
+    } else {
+        None
+    };
+    let tag = if gz.is_some() {
+        &page.etag_gzip
+    } else {
+        &page.etag
+    };
     let etag = HeaderValue::from_str(tag).map_err(|_| DomainError::internal())?;
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -80,10 +93,21 @@ pub async fn list_comments(
     let cache = HeaderValue::from_static("no-cache");
     let vary = HeaderValue::from_static("accept-encoding");
     if matches {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache), (header::VARY, vary)]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache),
+                (header::VARY, vary),
+            ],
+        )
+            .into_response());
     }
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
         (header::ETAG, etag),
         (header::CACHE_CONTROL, cache),
         (header::VARY, vary),
@@ -91,7 +115,8 @@ pub async fn list_comments(
     Ok(match gz {
         Some(body) => {
             let mut resp = (headers, body).into_response();
-            resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            resp.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             resp
         }
         None => (headers, page.body.clone()).into_response(),
@@ -117,7 +142,16 @@ pub async fn list_replies(
     Query(q): Query<RepliesQuery>,
 ) -> ApiResult<axum::Json<RepliesView>> {
     let limit = app.svc.page_limit(q.limit)?;
-    Ok(axum::Json(app.svc.replies_page(id, q.cursor.as_deref().filter(|c| !c.is_empty()), limit, &caller).await?))
+    Ok(axum::Json(
+        app.svc
+            .replies_page(
+                id,
+                q.cursor.as_deref().filter(|c| !c.is_empty()),
+                limit,
+                &caller,
+            )
+            .await?,
+    ))
 }
 
 /// Post a comment; the thread is created on its first comment.
@@ -133,12 +167,22 @@ pub async fn post_comment(
 ) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
     let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidInput, "Idempotency-Key must be ASCII"))?.to_string()),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::new(ErrorCode::InvalidInput, "Idempotency-Key must be ASCII")
+                })?
+                .to_string(),
+        ),
         None => None,
     };
     let posted = app.svc.post(&caller, body, key).await?;
     let anon = posted.anon_token.clone();
-    Ok(with_anon_cookie((StatusCode::CREATED, axum::Json(posted)).into_response(), anon.as_deref(), caller.https))
+    Ok(with_anon_cookie(
+        (StatusCode::CREATED, axum::Json(posted)).into_response(),
+        anon.as_deref(),
+        caller.https,
+    ))
 }
 
 /// Edit a comment (its author within the edit window, or a moderator).
@@ -172,11 +216,19 @@ pub async fn delete_comment(
 /// Render a body as it would be stored (the compose box's preview). Counts as a write for rate limits.
 #[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewBody, tag = "widget",
     responses((status = 200, body = PreviewView), BadRequest, PayloadTooLarge, UnsupportedMediaType, RateLimited, Unavailable))]
-pub async fn preview(State(app): State<AppState>, Who(caller): Who, Json(b): Json<PreviewBody>) -> ApiResult<axum::Json<PreviewView>> {
+pub async fn preview(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(b): Json<PreviewBody>,
+) -> ApiResult<axum::Json<PreviewView>> {
     app.limits.check_write(&caller)?;
-    let text = confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
+    let text =
+        confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
     let r = confab_core::render::render_markdown(text.as_str());
-    Ok(axum::Json(PreviewView { html: r.html, has_links: r.has_links }))
+    Ok(axum::Json(PreviewView {
+        html: r.html,
+        has_links: r.has_links,
+    }))
 }
 
 /// Vote on a comment: 1, -1, or 0 to withdraw. One vote per voter.
@@ -192,7 +244,11 @@ pub async fn vote(
     app.limits.check_vote(&caller)?;
     let v = app.svc.vote(&caller, id, body.value).await?;
     let anon = v.anon_token.clone();
-    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref(), caller.https))
+    Ok(with_anon_cookie(
+        axum::Json(v).into_response(),
+        anon.as_deref(),
+        caller.https,
+    ))
 }
 
 /// Flag a comment for moderators. One flag per flagger.
@@ -208,7 +264,11 @@ pub async fn flag(
     app.limits.check_vote(&caller)?;
     let v = app.svc.flag(&caller, id, body.reason.as_deref()).await?;
     let anon = v.anon_token.clone();
-    Ok(with_anon_cookie(axum::Json(v).into_response(), anon.as_deref(), caller.https))
+    Ok(with_anon_cookie(
+        axum::Json(v).into_response(),
+        anon.as_deref(),
+        caller.https,
+    ))
 }
 
 /// The caller's own votes among up to 200 comments: `?id=A&id=B`. Signed in, they follow the
@@ -216,7 +276,11 @@ pub async fn flag(
 #[utoipa::path(get, path = "/api/v1/votes", tag = "widget",
     params(("id" = Vec<String>, Query, description = "A comment id; repeat up to 200 times")),
     responses((status = 200, body = MyVotesView), BadRequest, PayloadTooLarge, Internal, Unavailable))]
-pub async fn my_votes(State(app): State<AppState>, Who(caller): Who, RawQuery(q): RawQuery) -> ApiResult<Response> {
+pub async fn my_votes(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
     let q = q.unwrap_or_default();
     if q.len() > 16 * 1024 {
         return Err(ApiError::new(ErrorCode::InvalidInput, "query is too long"));
@@ -224,11 +288,23 @@ pub async fn my_votes(State(app): State<AppState>, Who(caller): Who, RawQuery(q)
     let mut ids = Vec::new();
     for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
         if k == "id" {
-            ids.push(v.parse().map_err(|_| ApiError::new(ErrorCode::InvalidInput, format!("{v:?} is not a comment id")))?);
+            ids.push(v.parse().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("{v:?} is not a comment id"),
+                )
+            })?);
         }
     }
     let votes = app.svc.my_votes(&caller, &ids).await?;
-    Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"))], axum::Json(MyVotesView { votes })).into_response())
+    Ok((
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        )],
+        axum::Json(MyVotesView { votes }),
+    )
+        .into_response())
 }
 
 /// Comment counts for up to 100 threads: `?forum=F&ident=A&ident=B`.
@@ -251,13 +327,26 @@ pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
     }
     let forum = forum.ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "forum is required"))?;
     let counts = app.svc.counts(&forum, &idents).await?;
-    Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"))], axum::Json(CountsView { counts })).into_response())
+    Ok((
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=5"),
+        )],
+        axum::Json(CountsView { counts }),
+    )
+        .into_response())
 }
 
 fn session_response(status: StatusCode, s: SessionView, secure: bool) -> Response {
     let token = s.token.clone();
     let mut resp = (status, axum::Json(s)).into_response();
-    set_cookie(&mut resp, SESSION_COOKIE, &token, crate::service::SESSION_TTL_MS / 1000, secure);
+    set_cookie(
+        &mut resp,
+        SESSION_COOKIE,
+        &token,
+        crate::service::SESSION_TTL_MS / 1000,
+        secure,
+    );
     resp
 }
 
@@ -266,21 +355,37 @@ fn session_response(status: StatusCode, s: SessionView, secure: bool) -> Respons
     responses((status = 201, body = SessionView, description = "Created and signed in. The same answer whether or not another \
         account holds the e-mail address: with mail configured the address joins the account only through a link mailed to it"),
         BadRequest, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
-pub async fn signup(State(app): State<AppState>, Who(caller): Who, Json(body): Json<SignupBody>) -> ApiResult<Response> {
+pub async fn signup(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<SignupBody>,
+) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
     let https = caller.https;
-    Ok(session_response(StatusCode::CREATED, app.svc.signup(&caller, body).await?, https))
+    Ok(session_response(
+        StatusCode::CREATED,
+        app.svc.signup(&caller, body).await?,
+        https,
+    ))
 }
 
 /// Sign in: sets the session cookie and returns a bearer token for other origins.
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginBody, tag = "accounts",
     responses((status = 200, body = SessionView), BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         Internal, Unavailable))]
-pub async fn login(State(app): State<AppState>, Who(caller): Who, Json(body): Json<LoginBody>) -> ApiResult<Response> {
+pub async fn login(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
     app.limits.check_login(&body.login)?;
     let https = caller.https;
-    Ok(session_response(StatusCode::OK, app.svc.login(&caller, &body.login, &body.password).await?, https))
+    Ok(session_response(
+        StatusCode::OK,
+        app.svc.login(&caller, &body.login, &body.password).await?,
+        https,
+    ))
 }
 
 /// Sign out: ends every session of the account (its cookie and bearer tokens, on every
@@ -297,14 +402,20 @@ pub async fn logout(State(app): State<AppState>, Who(caller): Who) -> ApiResult<
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = AccountView), Unauthorized, PayloadTooLarge, Internal, Unavailable))]
-pub async fn me(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<AccountView>> {
+pub async fn me(
+    State(app): State<AppState>,
+    Who(caller): Who,
+) -> ApiResult<axum::Json<AccountView>> {
     Ok(axum::Json(app.svc.me(&caller).await?))
 }
 
 /// Forums the caller moderates (staff: all).
 #[utoipa::path(get, path = "/api/v1/forums", tag = "moderation",
     responses((status = 200, body = Vec<ForumView>), Unauthorized, Forbidden, PayloadTooLarge, Internal, Unavailable))]
-pub async fn my_forums(State(app): State<AppState>, Who(caller): Who) -> ApiResult<axum::Json<Vec<ForumView>>> {
+pub async fn my_forums(
+    State(app): State<AppState>,
+    Who(caller): Who,
+) -> ApiResult<axum::Json<Vec<ForumView>>> {
     Ok(axum::Json(app.svc.my_forums(&caller).await?))
 }
 
@@ -312,8 +423,16 @@ pub async fn my_forums(State(app): State<AppState>, Who(caller): Who) -> ApiResu
 #[utoipa::path(post, path = "/api/v1/forums", request_body = NewForumBody, tag = "moderation",
     responses((status = 201, body = ForumView), BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         Internal, Unavailable))]
-pub async fn create_forum(State(app): State<AppState>, Who(caller): Who, Json(body): Json<NewForumBody>) -> ApiResult<Response> {
-    Ok((StatusCode::CREATED, axum::Json(app.svc.create_forum_as(&caller, body).await?)).into_response())
+pub async fn create_forum(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<NewForumBody>,
+) -> ApiResult<Response> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.svc.create_forum_as(&caller, body).await?),
+    )
+        .into_response())
 }
 
 /// A forum's settings.
@@ -337,7 +456,9 @@ pub async fn update_forum(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ForumPatch>,
 ) -> ApiResult<axum::Json<ForumView>> {
-    Ok(axum::Json(app.svc.update_forum(&caller, &forum, body).await?))
+    Ok(axum::Json(
+        app.svc.update_forum(&caller, &forum, body).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -363,11 +484,18 @@ pub async fn mod_list(
 ) -> ApiResult<axum::Json<ModListView>> {
     let limit = app.svc.page_limit(q.limit)?;
     let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
-        Some(b) => Some(b.parse::<CommentId>().map_err(|_| ApiError::new(ErrorCode::BadCursor, "before must be a comment id"))?),
+        Some(b) => Some(
+            b.parse::<CommentId>()
+                .map_err(|_| ApiError::new(ErrorCode::BadCursor, "before must be a comment id"))?,
+        ),
         None => None,
     };
     let queue = q.queue.as_deref().unwrap_or("pending");
-    Ok(axum::Json(app.svc.mod_list(&caller, &forum, queue, q.q, before, limit).await?))
+    Ok(axum::Json(
+        app.svc
+            .mod_list(&caller, &forum, queue, q.q, before, limit)
+            .await?,
+    ))
 }
 
 /// Approve, mark as spam, delete or restore up to 100 comments.
@@ -380,7 +508,11 @@ pub async fn moderate(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ModerateBody>,
 ) -> ApiResult<axum::Json<ModerateView>> {
-    Ok(axum::Json(app.svc.moderate(&caller, &forum, &body.ids, &body.action).await?))
+    Ok(axum::Json(
+        app.svc
+            .moderate(&caller, &forum, &body.ids, &body.action)
+            .await?,
+    ))
 }
 
 /// Bans of a forum.
@@ -404,7 +536,11 @@ pub async fn ban(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<BanBody>,
 ) -> ApiResult<Response> {
-    Ok((StatusCode::CREATED, axum::Json(app.svc.ban(&caller, &forum, body).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.svc.ban(&caller, &forum, body).await?),
+    )
+        .into_response())
 }
 
 /// Lift a ban.
@@ -415,7 +551,8 @@ pub async fn unban(
     Who(caller): Who,
     axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id = confab_core::id::parse_id(&id).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
+    let id = confab_core::id::parse_id(&id)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
     app.svc.unban(&caller, &forum, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -438,10 +575,15 @@ pub async fn mod_log(
 ) -> ApiResult<axum::Json<LogView>> {
     let limit = app.svc.page_limit(q.limit)?;
     let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
-        Some(b) => Some(confab_core::id::parse_id(b).ok_or_else(|| ApiError::new(ErrorCode::BadCursor, "before must be a log id"))?),
+        Some(b) => Some(
+            confab_core::id::parse_id(b)
+                .ok_or_else(|| ApiError::new(ErrorCode::BadCursor, "before must be a log id"))?,
+        ),
         None => None,
     };
-    Ok(axum::Json(app.svc.log(&caller, &forum, before, limit).await?))
+    Ok(axum::Json(
+        app.svc.log(&caller, &forum, before, limit).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -460,7 +602,9 @@ pub async fn stats(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<axum::Json<StatsView>> {
-    Ok(axum::Json(app.svc.stats(&caller, &forum, q.days.unwrap_or(30)).await?))
+    Ok(axum::Json(
+        app.svc.stats(&caller, &forum, q.days.unwrap_or(30)).await?,
+    ))
 }
 
 /// Close or reopen a thread, or change its title.

@@ -35,7 +35,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `[v6]` or `[v6]:port`; IPv4-mapped IPv6 addresses compare as IPv4 (a dual-stack listener
 /// sees an IPv4 proxy as `::ffff:a.b.c.d`).
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical());
+    let is_trusted = |ip: &IpAddr| {
+        trusted
+            .iter()
+            .any(|t| t.to_canonical() == ip.to_canonical())
+    };
     if !is_trusted(&peer) {
         return peer;
     }
@@ -68,14 +72,21 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     } else if let Ok(sa) = s.parse::<SocketAddr>() {
         sa.ip()
     } else {
-        s.strip_prefix('[')?.strip_suffix(']')?.parse::<std::net::Ipv6Addr>().ok()?.into()
+        s.strip_prefix('[')?
+            .strip_suffix(']')?
+            .parse::<std::net::Ipv6Addr>()
+            .ok()?
+            .into()
     };
     Some(ip.to_canonical())
 }
 
 /// Whether `origin` names the host the request was sent to.
 fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let rest = origin.split_once("://").map_or("", |(_, r)| r);
     !host.is_empty() && rest.eq_ignore_ascii_case(host)
 }
@@ -83,7 +94,10 @@ fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
 impl FromRequestParts<AppState> for Who {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let svc = &app.svc;
         let h = &parts.headers;
         let peer = parts
@@ -120,7 +134,10 @@ impl FromRequestParts<AppState> for Who {
             .and_then(|v| v.to_str().ok())
             .filter(|o| !same_origin(o, h))
             .map(str::to_string);
-        let edit_token = h.get(EDIT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let edit_token = h
+            .get(EDIT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Who(Caller {
             account,
             cookie_auth: cookie_auth && account.is_some(),
@@ -141,13 +158,19 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("9.9.9.9, 1.2.3.4, 10.0.0.2"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("9.9.9.9, 1.2.3.4, 10.0.0.2"),
+        );
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let inner: IpAddr = "10.0.0.2".parse().unwrap();
         // Untrusted peer: its header is ignored.
         assert_eq!(client_ip(proxy, &h, &[]), proxy);
         // Trusted chain: the right-most untrusted hop is the client; spoofed left hops are not.
-        assert_eq!(client_ip(proxy, &h, &[proxy, inner]), "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy, inner]),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -171,24 +194,44 @@ mod tests {
         assert_eq!(parse_hop("[2001:db8::1]"), Some(ip("2001:db8::1")));
         assert_eq!(parse_hop("2001:db8::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_hop("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
-        for bad in ["", "unknown", "_hidden", "1.2.3.4:", "1.2.3.4:99999", "[1.2.3.4]", "2001:db8::1:443x", "[2001:db8::1", "01.2.3.4", "fe80::1%eth0"] {
+        for bad in [
+            "",
+            "unknown",
+            "_hidden",
+            "1.2.3.4:",
+            "1.2.3.4:99999",
+            "[1.2.3.4]",
+            "2001:db8::1:443x",
+            "[2001:db8::1",
+            "01.2.3.4",
+            "fe80::1%eth0",
+        ] {
             assert_eq!(parse_hop(bad), None, "{bad:?}");
         }
         // The proxy wrote the client with a port: the spoofed hop left of it is not believed.
         assert_eq!(behind_proxies(&[b"6.6.6.6, 1.2.3.4:5678"]), ip("1.2.3.4"));
-        assert_eq!(behind_proxies(&[b"6.6.6.6, [2001:db8::1]:443, 10.0.0.2:80"]), ip("2001:db8::1"));
+        assert_eq!(
+            behind_proxies(&[b"6.6.6.6, [2001:db8::1]:443, 10.0.0.2:80"]),
+            ip("2001:db8::1")
+        );
     }
 
     #[test]
     fn nothing_left_of_an_unparseable_hop_is_believed() {
         // Garbage in the middle: the hop right of it (a trusted proxy) is the client.
-        assert_eq!(behind_proxies(&[b"6.6.6.6, garbage, 10.0.0.2"]), ip("10.0.0.2"));
+        assert_eq!(
+            behind_proxies(&[b"6.6.6.6, garbage, 10.0.0.2"]),
+            ip("10.0.0.2")
+        );
         // Garbage right-most: the peer.
         assert_eq!(behind_proxies(&[b"6.6.6.6, unknown"]), ip("10.0.0.1"));
         assert_eq!(behind_proxies(&[b"6.6.6.6,"]), ip("10.0.0.1"));
         // Several headers are one list; a header that is not text is one unparseable hop.
         assert_eq!(behind_proxies(&[b"6.6.6.6", b"1.2.3.4"]), ip("1.2.3.4"));
-        assert_eq!(behind_proxies(&[b"6.6.6.6", b"\xff1.2.3.4"]), ip("10.0.0.1"));
+        assert_eq!(
+            behind_proxies(&[b"6.6.6.6", b"\xff1.2.3.4"]),
+            ip("10.0.0.1")
+        );
         // Only trusted hops: the left-most one reached.
         assert_eq!(behind_proxies(&[b"10.0.0.2"]), ip("10.0.0.2"));
         // No header: the peer.
@@ -200,14 +243,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         // A dual-stack listener sees the IPv4 proxy as ::ffff:10.0.0.1.
-        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &h, &[ip("10.0.0.1")]), ip("1.2.3.4"));
-        assert_eq!(client_ip(ip("::ffff:10.0.0.9"), &h, &[ip("10.0.0.1")]), ip("::ffff:10.0.0.9"));
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &h, &[ip("10.0.0.1")]),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.9"), &h, &[ip("10.0.0.1")]),
+            ip("::ffff:10.0.0.9")
+        );
     }
 
     #[test]
     fn cookies_parse() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; confab_session=tok.en ; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; confab_session=tok.en ; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok.en"));
         assert_eq!(cookie(&h, "c"), None);
     }

@@ -31,7 +31,9 @@ impl ApiError {
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidInput | ErrorCode::BadCursor => StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest | ErrorCode::InvalidInput | ErrorCode::BadCursor => {
+            StatusCode::BAD_REQUEST
+        }
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden
         | ErrorCode::OriginNotAllowed
@@ -120,9 +122,12 @@ pub struct PathId<T>(pub T);
 impl<S: Send + Sync, T: std::str::FromStr + Send> FromRequestParts<S> for PathId<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::NotFound, "not found"))?;
-        raw.parse().map(PathId).map_err(|_| ApiError::new(ErrorCode::NotFound, "not found"))
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::NotFound, "not found"))?;
+        raw.parse()
+            .map(PathId)
+            .map_err(|_| ApiError::new(ErrorCode::NotFound, "not found"))
     }
 }

@@ -30,7 +30,10 @@ fn per_hour(n: u32) -> Quota {
 fn limited(wait_ms: u128) -> ApiError {
     let secs = (wait_ms / 1000 + 1) as u64;
     ApiError {
-        err: DomainError::new(ErrorCode::RateLimited, format!("too many requests; try again in {secs} s")),
+        err: DomainError::new(
+            ErrorCode::RateLimited,
+            format!("too many requests; try again in {secs} s"),
+        ),
         retry_after: Some(secs),
     }
 }
@@ -49,17 +52,28 @@ impl Limiters {
     }
 
     /// Takes one cell of `key`'s allowance, or says when to come back.
-    fn take<K: Clone + Eq + std::hash::Hash>(&self, limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), ApiError> {
+    fn take<K: Clone + Eq + std::hash::Hash>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+    ) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
         let now = DefaultClock::default().now();
-        limiter.check_key(key).map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+        limiter
+            .check_key(key)
+            .map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
     }
 
     /// Signed-in callers are limited per account (an office behind one NAT is not one
     /// person); guests per IP.
-    fn take_for(&self, per_ip: &DefaultKeyedRateLimiter<IpAddr>, per_account: &DefaultKeyedRateLimiter<i64>, caller: &Caller) -> Result<(), ApiError> {
+    fn take_for(
+        &self,
+        per_ip: &DefaultKeyedRateLimiter<IpAddr>,
+        per_account: &DefaultKeyedRateLimiter<i64>,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
         match caller.account {
             Some(a) => self.take(per_account, &a.0),
             None => self.take(per_ip, &caller.ip),

@@ -17,8 +17,8 @@
 use super::caller::Who;
 use super::error::{ApiError, Query};
 use super::AppState;
-use crate::service::realtime::{decode, topic};
 use crate::openapi::errors::*;
+use crate::service::realtime::{decode, topic};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -57,31 +57,54 @@ struct Start {
 }
 
 /// Validates the request, takes a connection slot, subscribes, and works out the opening events.
-async fn start(app: &AppState, caller: &crate::service::Caller, q: &LiveQuery, last_event_id: Option<i64>) -> Result<Start, ApiError> {
+async fn start(
+    app: &AppState,
+    caller: &crate::service::Caller,
+    q: &LiveQuery,
+    last_event_id: Option<i64>,
+) -> Result<Start, ApiError> {
     let svc = &app.svc;
     let forum = svc.forum(&q.forum)?;
     if let Some(o) = &caller.foreign_origin {
         if !forum.settings.origin_allowed(o) {
-            return Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} may not embed forum {}", forum.name)).into());
+            return Err(DomainError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("origin {o} may not embed forum {}", forum.name),
+            )
+            .into());
         }
     }
     let ident = Ident::parse(&q.ident)?;
     let permit = app.live.clone().try_acquire_owned().map_err(|_| ApiError {
-        err: DomainError::new(ErrorCode::Unavailable, "too many live connections on this node"),
+        err: DomainError::new(
+            ErrorCode::Unavailable,
+            "too many live connections on this node",
+        ),
         retry_after: Some(5),
     })?;
     // Subscribe before reading the sequence, so nothing can fall between the two.
     let sub = svc.bus.subscribe(&topic(forum.id, &ident)).await.ok();
-    let seq = svc.store.thread_by_ident(&forum, &ident, ReadFrom::Primary).await?.map_or(0, |t| t.seq);
+    let seq = svc
+        .store
+        .thread_by_ident(&forum, &ident, ReadFrom::Primary)
+        .await?
+        .map_or(0, |t| t.seq);
     // `hello` carries the id, so a reconnecting EventSource sends it back as Last-Event-ID.
-    let mut first = vec![Out::Frame(bytes::Bytes::from(format!("id: {seq}\nevent: hello\ndata: {{\"thread_seq\":{seq}}}\n\n")))];
+    let mut first = vec![Out::Frame(bytes::Bytes::from(format!(
+        "id: {seq}\nevent: hello\ndata: {{\"thread_seq\":{seq}}}\n\n"
+    )))];
     if last_event_id.is_some_and(|l| l != seq) {
         first.push(Out::Control("resync", "{\"reason\":\"missed\"}".into()));
     }
     if sub.is_none() {
         first.push(degraded());
     }
-    Ok(Start { sub, seq, first, permit })
+    Ok(Start {
+        sub,
+        seq,
+        first,
+        permit,
+    })
 }
 
 /// Something to tell a live client.
@@ -96,7 +119,9 @@ impl Out {
     fn sse(self) -> bytes::Bytes {
         match self {
             Out::Frame(b) => b,
-            Out::Control(name, data) => bytes::Bytes::from(format!("event: {name}\ndata: {data}\n\n")),
+            Out::Control(name, data) => {
+                bytes::Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+            }
         }
     }
 
@@ -123,7 +148,11 @@ fn degraded() -> Out {
 /// The next thing to tell a client, or `None` when the connection should end. Changes at or
 /// below `floor` (the `hello` sequence) are skipped: the subscription starts before the sequence
 /// is read, so a change made just before the read can still arrive after `hello`.
-async fn next(sub: &mut Option<Subscription>, floor: i64, shutdown: &mut watch::Receiver<bool>) -> Option<Out> {
+async fn next(
+    sub: &mut Option<Subscription>,
+    floor: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Out> {
     let Some(s) = sub.as_mut() else {
         // No bus when this connection started: the client polls meanwhile. After a while it is
         // told to reconnect, and the new connection subscribes again (and re-syncs).
@@ -156,9 +185,22 @@ async fn next(sub: &mut Option<Subscription>, floor: i64, shutdown: &mut watch::
     params(LiveQuery, ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen, to resume")),
     responses((status = 200, description = "Server-Sent Events of the thread", content_type = "text/event-stream", body = crate::views::LiveEventView),
         BadRequest, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
-pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: HeaderMap, Query(q): Query<LiveQuery>) -> Result<Response, ApiError> {
-    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-    let Start { sub, seq, first, permit } = start(&app, &caller, &q, last).await?;
+pub async fn live_sse(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    headers: HeaderMap,
+    Query(q): Query<LiveQuery>,
+) -> Result<Response, ApiError> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let Start {
+        sub,
+        seq,
+        first,
+        permit,
+    } = start(&app, &caller, &q, last).await?;
     struct St {
         sub: Option<Subscription>,
         floor: i64,
@@ -170,7 +212,15 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
     }
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.reset();
-    let st = St { sub, floor: seq, queue: first.into(), shutdown: app.shutdown.clone(), beat, ended: false, _permit: permit };
+    let st = St {
+        sub,
+        floor: seq,
+        queue: first.into(),
+        shutdown: app.shutdown.clone(),
+        beat,
+        ended: false,
+        _permit: permit,
+    };
     let stream = futures_util::stream::unfold(st, |mut st| async move {
         if st.ended {
             return None;
@@ -188,9 +238,18 @@ pub async fn live_sse(State(app): State<AppState>, Who(caller): Who, headers: He
     });
     let mut resp = axum::body::Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
-    h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/event-stream"));
-    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
     Ok(resp)
 }
 
@@ -216,9 +275,16 @@ pub async fn live_ws(
             return Ok(resp);
         }
     };
-    let Start { sub, seq, first, permit } = start(&app, &caller, &q, None).await?;
+    let Start {
+        sub,
+        seq,
+        first,
+        permit,
+    } = start(&app, &caller, &q, None).await?;
     let shutdown = app.shutdown.clone();
-    Ok(ws.max_message_size(4096).on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, permit)))
+    Ok(ws
+        .max_message_size(4096)
+        .on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, permit)))
 }
 
 /// Control events become `{"type": name, ...data}` on a WebSocket; changes already carry `type`.
@@ -243,7 +309,10 @@ async fn ws_loop(
     _permit: OwnedSemaphorePermit,
 ) {
     async fn send(socket: &mut WebSocket, text: String) -> bool {
-        matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await, Ok(Ok(())))
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+            Ok(Ok(()))
+        )
     }
     for out in first {
         let Some(text) = out.ws() else { continue };
@@ -277,13 +346,18 @@ async fn ws_loop(
     let _ = socket.send(Message::Close(None)).await;
 }
 
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn control_events_become_typed_json() {
-        assert_eq!(super::ws_text("hello", "{\"thread_seq\":3}"), "{\"type\":\"hello\",\"thread_seq\":3}");
-        assert_eq!(super::ws_text("comment.voted", "{\"type\":\"comment.voted\",\"id\":\"1\"}"), "{\"type\":\"comment.voted\",\"id\":\"1\"}");
+        assert_eq!(
+            super::ws_text("hello", "{\"thread_seq\":3}"),
+            "{\"type\":\"hello\",\"thread_seq\":3}"
+        );
+        assert_eq!(
+            super::ws_text("comment.voted", "{\"type\":\"comment.voted\",\"id\":\"1\"}"),
+            "{\"type\":\"comment.voted\",\"id\":\"1\"}"
+        );
     }
 
     #[tokio::test]
@@ -293,10 +367,21 @@ mod tests {
         let bus = InProcessBus::new(BusConfig::default());
         let mut sub = Some(bus.subscribe("t").await.unwrap());
         for seq in 1..=3 {
-            bus.publish("t", encode(&LiveEvent::Changed { thread_seq: seq }).unwrap()).await.unwrap();
+            bus.publish(
+                "t",
+                encode(&LiveEvent::Changed { thread_seq: seq }).unwrap(),
+            )
+            .await
+            .unwrap();
         }
         let (_tx, mut shutdown) = tokio::sync::watch::channel(false);
-        let Some(super::Out::Frame(b)) = super::next(&mut sub, 2, &mut shutdown).await else { panic!("expected a change") };
-        assert_eq!(super::decode(&b).unwrap().0, 3, "1 and 2 were in hello's sequence");
+        let Some(super::Out::Frame(b)) = super::next(&mut sub, 2, &mut shutdown).await else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            super::decode(&b).unwrap().0,
+            3,
+            "1 and 2 were in hello's sequence"
+        );
     }
 }

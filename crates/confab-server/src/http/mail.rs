@@ -11,8 +11,8 @@
 //! - `/mail/account-email?t=`: the address a new account signed up with is added to it.
 
 use super::AppState;
-use crate::openapi::errors::PayloadTooLarge;
 use crate::http::error::status_of;
+use crate::openapi::errors::PayloadTooLarge;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,9 +25,15 @@ use confab_worker::links::{self, ModAction};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(links::CONFIRM_PATH, get(confirm_page).post(confirm))
-        .route(links::UNSUBSCRIBE_PATH, get(unsubscribe_page).post(unsubscribe))
+        .route(
+            links::UNSUBSCRIBE_PATH,
+            get(unsubscribe_page).post(unsubscribe),
+        )
         .route(links::MODERATE_PATH, get(moderate_page).post(moderate))
-        .route(links::ACCOUNT_EMAIL_PATH, get(account_email_page).post(account_email))
+        .route(
+            links::ACCOUNT_EMAIL_PATH,
+            get(account_email_page).post(account_email),
+        )
 }
 
 /// No script, nothing from elsewhere, never framed; the token in the URL is not sent on.
@@ -44,17 +50,33 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     let mut r = (status, html).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
 fn error_page(e: &DomainError) -> Response {
-    page(status_of(e.code), "This link does not work", &format!("<p>{}</p>", escape_html(&e.message)))
+    page(
+        status_of(e.code),
+        "This link does not work",
+        &format!("<p>{}</p>", escape_html(&e.message)),
+    )
 }
 
 /// The token of `?t=`; a form posting to the same URL keeps it.
@@ -225,7 +247,14 @@ pub async fn moderate_page(State(app): State<AppState>, RawQuery(q): RawQuery) -
             } else {
                 button(links::MODERATE_PATH, &t, label)
             };
-            page(StatusCode::OK, label, &format!("{}{act}<p><a href=\"/admin\">Moderation dashboard</a></p>", comment_block(&l)))
+            page(
+                StatusCode::OK,
+                label,
+                &format!(
+                    "{}{act}<p><a href=\"/admin\">Moderation dashboard</a></p>",
+                    comment_block(&l)
+                ),
+            )
         }
         Err(e) => error_page(&e),
     }
@@ -293,7 +322,11 @@ pub async fn account_email(RawQuery(q): RawQuery, State(app): State<AppState>) -
         Ok((account, email)) => page(
             StatusCode::OK,
             "E-mail address added",
-            &format!("<p><strong>{}</strong> is now the address of <strong>{}</strong>.</p>", escape_html(&email), escape_html(&account.username)),
+            &format!(
+                "<p><strong>{}</strong> is now the address of <strong>{}</strong>.</p>",
+                escape_html(&email),
+                escape_html(&account.username)
+            ),
         ),
         Err(e) => error_page(&e),
     }

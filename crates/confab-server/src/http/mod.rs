@@ -58,12 +58,19 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.svc.config.limits.max_json_bytes;
     // This server's document: its limits are in it.
     let doc = bytes::Bytes::from(crate::openapi::document(&state.svc.config.limits));
-    let body_rules = BodyRules { max: max_body, timeout: Duration::from_secs(state.svc.config.connections.body_timeout_secs.max(1)) };
+    let body_rules = BodyRules {
+        max: max_body,
+        timeout: Duration::from_secs(state.svc.config.connections.body_timeout_secs.max(1)),
+    };
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
-            origin.to_str().is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
-        }))
+        .allow_origin(AllowOrigin::predicate(
+            move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+                origin
+                    .to_str()
+                    .is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
+            },
+        ))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -74,14 +81,21 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static(caller::EDIT_HEADER),
             HeaderName::from_static(pin::PIN_HEADER),
         ])
-        .expose_headers([header::ETAG, header::RETRY_AFTER, HeaderName::from_static(pin::PIN_HEADER)])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static(pin::PIN_HEADER),
+        ])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
 
     let api = Router::new()
         // The widget.
         .route("/comments", get(api::list_comments).post(api::post_comment))
-        .route("/comments/{id}", patch(api::edit_comment).delete(api::delete_comment))
+        .route(
+            "/comments/{id}",
+            patch(api::edit_comment).delete(api::delete_comment),
+        )
         .route("/comments/{id}/replies", get(api::list_replies))
         .route("/comments/{id}/vote", post(api::vote))
         .route("/comments/{id}/flag", post(api::flag))
@@ -96,11 +110,17 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(api::me))
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))
-        .route("/forums/{forum}", get(api::forum_settings).patch(api::update_forum))
+        .route(
+            "/forums/{forum}",
+            get(api::forum_settings).patch(api::update_forum),
+        )
         .route("/forums/{forum}/comments", get(api::mod_list))
         .route("/forums/{forum}/moderate", post(api::moderate))
         .route("/forums/{forum}/bans", get(api::bans).post(api::ban))
-        .route("/forums/{forum}/bans/{id}", axum::routing::delete(api::unban))
+        .route(
+            "/forums/{forum}/bans/{id}",
+            axum::routing::delete(api::unban),
+        )
         .route("/forums/{forum}/log", get(api::mod_log))
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
@@ -137,21 +157,31 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
         Some(rest) => {
             let name = rest.trim_start_matches('/').split('/').next().unwrap_or("");
             let name = percent_decode(name);
-            svc.forums.get(&name).is_some_and(|f| f.settings.origin_allowed(origin))
+            svc.forums
+                .get(&name)
+                .is_some_and(|f| f.settings.origin_allowed(origin))
         }
         None => svc.forums.any_allows(origin),
     }
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+    url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
 }
 
 /// Whether an API path (under `/api/v1`) answers about the caller's own account or a forum's
 /// moderation: such answers, errors included, are never stored by a browser or a proxy.
 fn is_private(path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    let under = |p: &str| path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'));
+    let under = |p: &str| {
+        path == p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
     under("/me") || under("/sessions") || under("/accounts") || under("/forums")
 }
 
@@ -160,7 +190,10 @@ async fn private_answers(req: Request, next: Next) -> Response {
     let private = is_private(req.uri().path());
     let mut resp = next.run(req).await;
     if private {
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
     }
     resp
 }
@@ -194,7 +227,13 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, format!("request body is over {} bytes", rules.max)).into_response();
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is over {} bytes", rules.max),
+        )
+        .into_response()
+    };
     if declared.is_some_and(|n| n > rules.max as u64) {
         return too_large();
     }
@@ -206,13 +245,21 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
     let bytes = match tokio::time::timeout(rules.timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Ok(Err(_)) => return ApiError::new(ErrorCode::BadRequest, "the request body could not be read").into_response(),
+        Ok(Err(_)) => {
+            return ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
+                .into_response()
+        }
         Err(_) => {
             let secs = rules.timeout.as_secs();
-            return ApiError::new(ErrorCode::RequestTimeout, format!("the request body did not arrive within {secs} s")).into_response();
+            return ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!("the request body did not arrive within {secs} s"),
+            )
+            .into_response();
         }
     };
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// Store counters (statements run, reads by primaries and replicas): what `confab bench`
@@ -241,10 +288,27 @@ mod tests {
 
     #[test]
     fn private_paths() {
-        for p in ["/me", "/api/v1/me", "/forums", "/forums/blog", "/forums/blog/comments", "/sessions", "/accounts", "/forums/x/bans/1"] {
+        for p in [
+            "/me",
+            "/api/v1/me",
+            "/forums",
+            "/forums/blog",
+            "/forums/blog/comments",
+            "/sessions",
+            "/accounts",
+            "/forums/x/bans/1",
+        ] {
             assert!(is_private(p), "{p}");
         }
-        for p in ["/comments", "/counts", "/votes", "/mee", "/forumsx", "/threads/1", "/api/v1/comments"] {
+        for p in [
+            "/comments",
+            "/counts",
+            "/votes",
+            "/mee",
+            "/forumsx",
+            "/threads/1",
+            "/api/v1/comments",
+        ] {
             assert!(!is_private(p), "{p}");
         }
     }

@@ -21,14 +21,25 @@ const PIN_KIND: &str = "pin";
 pub const PIN_TTL_MS: i64 = 15_000;
 
 fn from_cookie(req: &Request) -> Option<&str> {
-    req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
-        v.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(PIN_COOKIE).and_then(|r| r.strip_prefix('=')))
-    })
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';').map(str::trim).find_map(|kv| {
+                kv.strip_prefix(PIN_COOKIE)
+                    .and_then(|r| r.strip_prefix('='))
+            })
+        })
 }
 
 /// The valid pin a request carries, if any.
 fn pin_of(state: &AppState, req: &Request) -> Option<WritePos> {
-    let token = req.headers().get(PIN_HEADER).and_then(|v| v.to_str().ok()).or_else(|| from_cookie(req))?;
+    let token = req
+        .headers()
+        .get(PIN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| from_cookie(req))?;
     let payload = state.svc.signer.verify(PIN_KIND, token)?;
     let (pos, until) = payload.rsplit_once('.')?;
     let until: i64 = until.parse().ok()?;
@@ -44,11 +55,17 @@ pub async fn pins(State(state): State<AppState>, req: Request, next: Next) -> Re
         None => track_writes(run).await,
     };
     if let Some(pos) = wrote {
-        let token = state.svc.signer.sign(PIN_KIND, &format!("{}.{}", pos.encode(), confab_core::now_ms() + PIN_TTL_MS));
+        let token = state.svc.signer.sign(
+            PIN_KIND,
+            &format!("{}.{}", pos.encode(), confab_core::now_ms() + PIN_TTL_MS),
+        );
         if let Ok(v) = HeaderValue::from_str(&token) {
             resp.headers_mut().insert(PIN_HEADER, v);
         }
-        let cookie = format!("{PIN_COOKIE}={token}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax", PIN_TTL_MS / 1000);
+        let cookie = format!(
+            "{PIN_COOKIE}={token}; Max-Age={}; Path=/; HttpOnly; SameSite=Lax",
+            PIN_TTL_MS / 1000
+        );
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }

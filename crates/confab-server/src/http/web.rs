@@ -50,7 +50,8 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 /// origin, so a browser sent to it must run nothing: it loads nothing (no script, style, image
 /// or frame; its JSON island is data, not script), and `sandbox` gives it an opaque origin, so
 /// even markup that got past the sanitizer could not act with this origin's cookies.
-const FRAGMENT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox";
+const FRAGMENT_CSP: &str =
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox";
 
 /// A static file with its validator.
 struct Asset {
@@ -64,37 +65,62 @@ struct Asset {
 
 /// Whether the request's `Accept-Encoding` takes gzip.
 pub(crate) fn wants_gzip(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(accepts_gzip)
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip)
 }
 
 impl Asset {
     fn new(body: String, content_type: &'static str, cache: &'static str) -> Asset {
         use sha2::{Digest, Sha256};
         let d = Sha256::digest(body.as_bytes());
-        let etag = format!("\"{}\"", d.iter().take(10).map(|b| format!("{b:02x}")).collect::<String>());
-        Asset { gzip: gzip(body.as_bytes(), flate2::Compression::best()), body, etag, content_type, cache }
+        let etag = format!(
+            "\"{}\"",
+            d.iter()
+                .take(10)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Asset {
+            gzip: gzip(body.as_bytes(), flate2::Compression::best()),
+            body,
+            etag,
+            content_type,
+            cache,
+        }
     }
 
     fn respond(&self, headers: &HeaderMap, extra: &[(HeaderName, &'static str)]) -> Response {
         let fresh = headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == self.etag));
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().trim_start_matches("W/") == self.etag)
+            });
         let gzip_ok = wants_gzip(headers);
         let mut resp = match (&self.gzip, fresh, gzip_ok) {
             (_, true, _) => StatusCode::NOT_MODIFIED.into_response(),
             (Some(gz), false, true) => {
                 let mut r = gz.clone().into_response();
-                r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 r
             }
             _ => self.body.clone().into_response(),
         };
         let h = resp.headers_mut();
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(self.cache));
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.etag) {
             h.insert(header::ETAG, v);
         }
@@ -111,10 +137,14 @@ const REVALIDATE: &str = "no-cache";
 
 /// The embed: script with its stylesheet inlined, so a page makes one request for it.
 static EMBED: LazyLock<Asset> = LazyLock::new(|| Asset::new(embed_js(), JS, SHORT));
-static ADMIN_PAGE: LazyLock<Asset> = LazyLock::new(|| Asset::new(ADMIN_HTML.to_string(), HTML, REVALIDATE));
-static ADMIN_SCRIPT: LazyLock<Asset> = LazyLock::new(|| Asset::new(ADMIN_JS.to_string(), JS, REVALIDATE));
-static ADMIN_STYLE: LazyLock<Asset> = LazyLock::new(|| Asset::new(ADMIN_CSS.to_string(), CSS, REVALIDATE));
-static DEMO_STYLE: LazyLock<Asset> = LazyLock::new(|| Asset::new(DEMO_CSS.to_string(), CSS, REVALIDATE));
+static ADMIN_PAGE: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new(ADMIN_HTML.to_string(), HTML, REVALIDATE));
+static ADMIN_SCRIPT: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new(ADMIN_JS.to_string(), JS, REVALIDATE));
+static ADMIN_STYLE: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new(ADMIN_CSS.to_string(), CSS, REVALIDATE));
+static DEMO_STYLE: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new(DEMO_CSS.to_string(), CSS, REVALIDATE));
 
 /// The embed script as served: `web/src/embed.js` with `web/src/embed.css` in place of the marker.
 pub fn embed_js() -> String {
@@ -126,24 +156,43 @@ pub fn embed_js() -> String {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(demo))
-        .route("/demo.css", get(|h: HeaderMap| async move { DEMO_STYLE.respond(&h, &[]) }))
+        .route(
+            "/demo.css",
+            get(|h: HeaderMap| async move { DEMO_STYLE.respond(&h, &[]) }),
+        )
         .route("/embed.js", get(embed))
         .route("/embed/thread.html", get(thread_html))
         .route("/admin", get(admin))
         .route("/admin/", get(admin))
-        .route("/admin/admin.js", get(|h: HeaderMap| async move { ADMIN_SCRIPT.respond(&h, &[]) }))
-        .route("/admin/admin.css", get(|h: HeaderMap| async move { ADMIN_STYLE.respond(&h, &[]) }))
+        .route(
+            "/admin/admin.js",
+            get(|h: HeaderMap| async move { ADMIN_SCRIPT.respond(&h, &[]) }),
+        )
+        .route(
+            "/admin/admin.css",
+            get(|h: HeaderMap| async move { ADMIN_STYLE.respond(&h, &[]) }),
+        )
 }
 
 async fn embed(headers: HeaderMap) -> Response {
     // Any site may load the script (it does nothing without a forum that allows the site).
-    EMBED.respond(&headers, &[(header::HeaderName::from_static("cross-origin-resource-policy"), "cross-origin")])
+    EMBED.respond(
+        &headers,
+        &[(
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            "cross-origin",
+        )],
+    )
 }
 
 async fn admin(headers: HeaderMap) -> Response {
     ADMIN_PAGE.respond(
         &headers,
-        &[(header::CONTENT_SECURITY_POLICY, PAGE_CSP), (header::X_FRAME_OPTIONS, "DENY"), (header::REFERRER_POLICY, "same-origin")],
+        &[
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
     )
 }
 
@@ -162,15 +211,29 @@ async fn demo(State(app): State<AppState>, headers: HeaderMap) -> Response {
         },
         None => "<p>The <code>demo</code> forum is switched off on this server (<code>demo_forum = false</code>).</p>".to_string(),
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("comments.example.com");
-    let body = DEMO_HTML.replacen(ORIGIN_MARKER, &escape_html(&format!("http://{host}")), 1).replacen(THREAD_MARKER, &thread, 1);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("comments.example.com");
+    let body = DEMO_HTML
+        .replacen(ORIGIN_MARKER, &escape_html(&format!("http://{host}")), 1)
+        .replacen(THREAD_MARKER, &thread, 1);
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(HTML)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("strict-origin-when-cross-origin"),
+            ),
         ],
         body,
     )
@@ -186,12 +249,22 @@ pub struct ThreadHtmlQuery {
 }
 
 /// `GET /embed/thread.html?forum=F&ident=I`: the first page as HTML, to include server-side.
-async fn thread_html(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<ThreadHtmlQuery>) -> Result<Response, ApiError> {
+async fn thread_html(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ThreadHtmlQuery>,
+) -> Result<Response, ApiError> {
     let forum = app.svc.forum(&q.forum)?;
     let req = PageRequest {
         forum,
         ident: Ident::parse(&q.ident)?,
-        sort: q.sort.as_deref().filter(|s| !s.is_empty()).map(Sort::parse).transpose()?.unwrap_or_default(),
+        sort: q
+            .sort
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(Sort::parse)
+            .transpose()?
+            .unwrap_or_default(),
         cursor: None,
         limit: app.svc.config.limits.page_default,
     };
@@ -201,12 +274,22 @@ async fn thread_html(State(app): State<AppState>, headers: HeaderMap, Query(q): 
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim().as_bytes() == etag.as_bytes()));
-    let mut resp = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { html.into_response() };
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        html.into_response()
+    };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(HTML));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAGMENT_CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FRAGMENT_CSP),
+    );
     h.insert(header::ETAG, etag);
     Ok(resp)
 }
@@ -244,7 +327,10 @@ struct SsrAuthor {
 
 /// The public first page of a thread as an HTML fragment, and its ETag. The fragment carries
 /// the page's JSON too, so the widget can show it without asking again.
-async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, String), DomainError> {
+async fn thread_fragment(
+    app: &AppState,
+    req: PageRequest,
+) -> Result<(String, String), DomainError> {
     // Always the public view: this HTML is shared by every reader (and cached by sites).
     let public = Caller {
         account: None,
@@ -268,7 +354,11 @@ async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, St
     })?;
     let count = parsed.thread.as_ref().map_or(0, |t| t.comment_count);
     let mut out = String::with_capacity(page.body.len() * 2 + 512);
-    let _ = write!(out, "<section class=\"confab-ssr\" aria-label=\"Comments\"><h2>{}</h2>", count_text(count));
+    let _ = write!(
+        out,
+        "<section class=\"confab-ssr\" aria-label=\"Comments\"><h2>{}</h2>",
+        count_text(count)
+    );
     if parsed.thread.as_ref().is_some_and(|t| t.closed) {
         out.push_str("<p>This discussion is closed.</p>");
     }
@@ -280,7 +370,10 @@ async fn thread_fragment(app: &AppState, req: PageRequest) -> Result<(String, St
         out.push_str("</ol>");
     }
     // JSON inside <script>: no '<', '>' or '&' can end the element or start markup.
-    let json = String::from_utf8_lossy(&page.body).replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let json = String::from_utf8_lossy(&page.body)
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     let _ = write!(
         out,
         "<script type=\"application/json\" data-confab-page data-confab-forum=\"{}\" data-confab-sort=\"{sort}\">{json}</script></section>",
@@ -300,14 +393,26 @@ fn count_text(n: i64) -> String {
 
 fn comment_html(out: &mut String, c: &SsrComment) {
     let id = escape_html(&c.id);
-    let _ = write!(out, "<li id=\"confab-c-{id}\"><article itemscope itemtype=\"https://schema.org/Comment\"><p>");
+    let _ = write!(
+        out,
+        "<li id=\"confab-c-{id}\"><article itemscope itemtype=\"https://schema.org/Comment\"><p>"
+    );
     if c.status == "deleted" {
         out.push_str("<em>This comment was deleted.</em>");
     } else {
         let name = escape_html(&c.author.name);
-        match c.author.url.as_deref().filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+        match c
+            .author
+            .url
+            .as_deref()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        {
             Some(u) => {
-                let _ = write!(out, "<a itemprop=\"author\" href=\"{}\" rel=\"nofollow ugc noopener\">{name}</a>", escape_html(u));
+                let _ = write!(
+                    out,
+                    "<a itemprop=\"author\" href=\"{}\" rel=\"nofollow ugc noopener\">{name}</a>",
+                    escape_html(u)
+                );
             }
             None => {
                 let _ = write!(out, "<strong itemprop=\"author\">{name}</strong>");
@@ -319,12 +424,20 @@ fn comment_html(out: &mut String, c: &SsrComment) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
         _ => c.created_at.clone(),
     };
-    let _ = write!(out, " · <time itemprop=\"dateCreated\" datetime=\"{when}\">{}</time>", escape_html(&shown));
+    let _ = write!(
+        out,
+        " · <time itemprop=\"dateCreated\" datetime=\"{when}\">{}</time>",
+        escape_html(&shown)
+    );
     if c.edited_at.is_some() {
         out.push_str(" (edited)");
     }
     if c.likes > 0 {
-        let _ = write!(out, " · <span itemprop=\"upvoteCount\">{}</span> likes", c.likes);
+        let _ = write!(
+            out,
+            " · <span itemprop=\"upvoteCount\">{}</span> likes",
+            c.likes
+        );
     }
     out.push_str("</p>");
     if c.status != "deleted" {
@@ -356,7 +469,10 @@ mod tests {
     fn comment_html_escapes_what_users_wrote() {
         let c = SsrComment {
             id: "1".into(),
-            author: SsrAuthor { name: "<script>x</script>".into(), url: Some("javascript:alert(1)".into()) },
+            author: SsrAuthor {
+                name: "<script>x</script>".into(),
+                url: Some("javascript:alert(1)".into()),
+            },
             body_html: "<p>ok</p>".into(),
             status: "approved".into(),
             created_at: "2026-01-02T03:04:05.000Z".into(),

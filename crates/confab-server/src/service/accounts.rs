@@ -2,12 +2,12 @@
 
 use super::{Caller, Service};
 use crate::views::{AccountView, SessionView, SignupBody};
-use confab_core::input::{AuthorName, Email, Password, Username};
 use confab_core::id::AccountId;
+use confab_core::input::{AuthorName, Email, Password, Username};
 use confab_core::model::Account;
-use std::sync::Arc;
 use confab_core::{DomainError, ErrorCode};
 use confab_store::NewAccount;
+use std::sync::Arc;
 
 impl Service {
     pub fn account_view(&self, a: &Account, with_email: bool) -> AccountView {
@@ -17,7 +17,12 @@ impl Service {
             display_name: a.display_name.clone(),
             email: if with_email { a.email.clone() } else { None },
             is_staff: a.is_staff,
-            moderates: a.moderates.iter().filter_map(|f| self.forums.by_id(*f)).map(|f| f.name.clone()).collect(),
+            moderates: a
+                .moderates
+                .iter()
+                .filter_map(|f| self.forums.by_id(*f))
+                .map(|f| f.name.clone())
+                .collect(),
         }
     }
 
@@ -31,10 +36,15 @@ impl Service {
         is_staff: bool,
     ) -> Result<Account, DomainError> {
         let username = Username::parse(username)?;
-        let email = email.filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+        let email = email
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
         let password = Password::parse(password)?;
         let display_name = match display_name.filter(|d| !d.trim().is_empty()) {
-            Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?.as_str().to_string(),
+            Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?
+                .as_str()
+                .to_string(),
             None => username.as_str().to_string(),
         };
         let password_hash = self.passwords.hash(password).await?;
@@ -54,11 +64,24 @@ impl Service {
     /// it, a word to that account's owner) and the account starts without it; without mail,
     /// a free address is added at once and a taken one left off. Only a taken username is
     /// refused (usernames are public).
-    pub async fn signup(&self, caller: &Caller, body: SignupBody) -> Result<SessionView, DomainError> {
+    pub async fn signup(
+        &self,
+        caller: &Caller,
+        body: SignupBody,
+    ) -> Result<SessionView, DomainError> {
         self.check_any_origin(caller)?;
-        let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse).transpose()?;
+        let email = body
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
         let by_mail = email.is_some() && self.config.mail.enabled();
-        let direct = if by_mail { None } else { email.as_ref().map(|e| e.as_str()) };
+        let direct = if by_mail {
+            None
+        } else {
+            email.as_ref().map(|e| e.as_str())
+        };
         let (name, pw, shown) = (&body.username, &body.password, body.display_name.as_deref());
         let a = match self.create_account(name, direct, pw, shown, false).await {
             Err(e) if e.code == ErrorCode::Conflict && direct.is_some() => {
@@ -76,10 +99,15 @@ impl Service {
         };
         if let (true, Some(e)) = (by_mail, &email) {
             let task = confab_worker::kinds::mail_account_email(a.id, e.as_str());
-            self.store.enqueue_task(confab_core::id::LogicalShard::for_name(&a.username), task).await?;
+            self.store
+                .enqueue_task(confab_core::id::LogicalShard::for_name(&a.username), task)
+                .await?;
             self.wake_worker();
         }
-        Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) })
+        Ok(SessionView {
+            account: self.account_view(&a, true),
+            token: self.session_token(&a),
+        })
     }
 
     /// The account and address an account e-mail link is for.
@@ -89,18 +117,32 @@ impl Service {
     }
 
     /// Follows an account e-mail link: the address is added to the account, if it is still free.
-    pub async fn confirm_account_email(&self, token: &str) -> Result<(Arc<Account>, String), DomainError> {
+    pub async fn confirm_account_email(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Account>, String), DomainError> {
         let (id, email) = self.account_email_link(token)?;
         self.store.set_account_email(id, &email).await?;
         self.forget_account(id).await;
-        let a = self.account(id).await?.ok_or_else(|| DomainError::not_found("account"))?;
+        let a = self
+            .account(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("account"))?;
         Ok((a, email))
     }
 
-    pub async fn login(&self, caller: &Caller, login: &str, password: &str) -> Result<SessionView, DomainError> {
+    pub async fn login(
+        &self,
+        caller: &Caller,
+        login: &str,
+        password: &str,
+    ) -> Result<SessionView, DomainError> {
         self.check_any_origin(caller)?;
         if login.len() > 254 || password.len() > 1024 {
-            return Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password"));
+            return Err(DomainError::new(
+                ErrorCode::Unauthorized,
+                "wrong login or password",
+            ));
         }
         let found = self.store.credentials(login.trim()).await?;
         let (account, hash) = match found {
@@ -109,8 +151,14 @@ impl Service {
         };
         let ok = self.passwords.verify(password.to_string(), hash).await?;
         match account {
-            Some(a) if ok => Ok(SessionView { account: self.account_view(&a, true), token: self.session_token(&a) }),
-            _ => Err(DomainError::new(ErrorCode::Unauthorized, "wrong login or password")),
+            Some(a) if ok => Ok(SessionView {
+                account: self.account_view(&a, true),
+                token: self.session_token(&a),
+            }),
+            _ => Err(DomainError::new(
+                ErrorCode::Unauthorized,
+                "wrong login or password",
+            )),
         }
     }
 
@@ -136,16 +184,22 @@ impl Service {
     /// from a site of some forum.
     pub fn check_any_origin(&self, caller: &Caller) -> Result<(), DomainError> {
         match &caller.foreign_origin {
-            Some(o) if !self.forums.any_allows(o) => {
-                Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} is not allowed")))
-            }
+            Some(o) if !self.forums.any_allows(o) => Err(DomainError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("origin {o} is not allowed"),
+            )),
             _ => Ok(()),
         }
     }
 
     /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
     /// dashboard left open somewhere stops acting with the old rights.
-    pub async fn set_moderator(&self, account: &Account, forum: &str, on: bool) -> Result<(), DomainError> {
+    pub async fn set_moderator(
+        &self,
+        account: &Account,
+        forum: &str,
+        on: bool,
+    ) -> Result<(), DomainError> {
         let f = self.forum(forum)?;
         self.store.set_moderator(account.id, f.id, on).await?;
         if !on {
@@ -156,4 +210,3 @@ impl Service {
         Ok(())
     }
 }
-

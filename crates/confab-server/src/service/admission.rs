@@ -21,10 +21,22 @@ pub(crate) struct Applicant<'a> {
 impl Service {
     /// Whether `who` may act on `forum` at all (bans by account, e-mail or address). Writes
     /// that are not texts (votes, flags) check this alone.
-    pub(crate) async fn check_not_banned(&self, forum: &Forum, caller: &Caller, email: Option<&str>) -> Result<(), DomainError> {
-        let who = BanSubject { email: email.map(str::to_string), ip_hash: Some(self.ip_hash(caller)), account: caller.account };
+    pub(crate) async fn check_not_banned(
+        &self,
+        forum: &Forum,
+        caller: &Caller,
+        email: Option<&str>,
+    ) -> Result<(), DomainError> {
+        let who = BanSubject {
+            email: email.map(str::to_string),
+            ip_hash: Some(self.ip_hash(caller)),
+            account: caller.account,
+        };
         if self.store.is_banned(forum.id, &who, now_ms()).await? {
-            return Err(DomainError::new(ErrorCode::Banned, "you are banned from commenting on this site"));
+            return Err(DomainError::new(
+                ErrorCode::Banned,
+                "you are banned from commenting on this site",
+            ));
         }
         Ok(())
     }
@@ -44,7 +56,10 @@ impl Service {
             return Ok(CommentStatus::Approved);
         }
         if thread_closed {
-            return Err(DomainError::new(ErrorCode::ThreadClosed, "this thread is closed"));
+            return Err(DomainError::new(
+                ErrorCode::ThreadClosed,
+                "this thread is closed",
+            ));
         }
         self.check_not_banned(forum, who.caller, who.email).await?;
         use confab_core::model::ModerationMode;

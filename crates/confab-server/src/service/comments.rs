@@ -1,7 +1,7 @@
 //! Writing comments: post, edit, delete, vote, flag; and comment counts.
 
-use super::realtime::LiveEvent;
 use super::admission::Applicant;
+use super::realtime::LiveEvent;
 use super::{token, Caller, Service};
 use crate::views::{CommentView, FlagView, NewCommentBody, PostedView, VoteView};
 use confab_core::id::CommentId;
@@ -35,30 +35,53 @@ impl Service {
         let ip_hash = self.ip_hash(caller);
         let ident = Ident::parse(&body.ident)?;
         let text = CommentBody::parse(&body.body, limits.max_body_chars)?;
-        let url = body.url.as_deref().filter(|s| !s.trim().is_empty()).map(WebUrl::parse).transpose()?;
-        let title = body.title.as_deref().map(parse_title).transpose()?.filter(|t| !t.is_empty());
+        let url = body
+            .url
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(WebUrl::parse)
+            .transpose()?;
+        let title = body
+            .title
+            .as_deref()
+            .map(parse_title)
+            .transpose()?
+            .filter(|t| !t.is_empty());
         if let Some(k) = &idempotency_key {
             if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(DomainError::invalid(format!("Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} bytes")));
+                return Err(DomainError::invalid(format!(
+                    "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} bytes"
+                )));
             }
         }
 
         let account = match caller.account {
-            Some(_) => Some(
-                self.caller_account(caller)
-                    .await?
-                    .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "your session names no account; sign in again"))?,
-            ),
+            Some(_) => Some(self.caller_account(caller).await?.ok_or_else(|| {
+                DomainError::new(
+                    ErrorCode::Unauthorized,
+                    "your session names no account; sign in again",
+                )
+            })?),
             None => None,
         };
         let (author, ban_email) = match &account {
             Some(a) => (Author::Account(a.id), a.email.clone()),
             None => {
                 if !forum.settings.guest_posting {
-                    return Err(DomainError::new(ErrorCode::GuestPostingDisabled, "sign in to comment on this site"));
+                    return Err(DomainError::new(
+                        ErrorCode::GuestPostingDisabled,
+                        "sign in to comment on this site",
+                    ));
                 }
-                let name = match body.author_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    Some(n) => AuthorName::parse(n, limits.max_name_chars)?.as_str().to_string(),
+                let name = match body
+                    .author_name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                {
+                    Some(n) => AuthorName::parse(n, limits.max_name_chars)?
+                        .as_str()
+                        .to_string(),
                     None => "Anonymous".to_string(),
                 };
                 let email = body
@@ -75,12 +98,23 @@ impl Service {
                     .map(WebUrl::parse)
                     .transpose()?
                     .map(|u| u.as_str().to_string());
-                (Author::Guest { name, email: email.clone(), url }, email)
+                (
+                    Author::Guest {
+                        name,
+                        email: email.clone(),
+                        url,
+                    },
+                    email,
+                )
             }
         };
         let rendered = render_markdown(text.as_str());
         // The thread's closed flag is checked by the store, in the comment's transaction.
-        let applicant = Applicant { caller, account: account.as_deref(), email: ban_email.as_deref() };
+        let applicant = Applicant {
+            caller,
+            account: account.as_deref(),
+            email: ban_email.as_deref(),
+        };
         let status = self.admit(&forum, &applicant, &rendered, false).await?;
 
         // Guests without an identity get one now, so they can see their pending comments.
@@ -99,7 +133,9 @@ impl Service {
         };
 
         // The outbox: what must follow this comment, written in its transaction.
-        let mut tasks = self.post_tasks(&forum, status, body.parent_id.is_some()).await?;
+        let mut tasks = self
+            .post_tasks(&forum, status, body.parent_id.is_some())
+            .await?;
         let (notify_watch, notify) = if body.notify {
             // The account's address, or the guest's.
             let address = ban_email.clone().ok_or_else(|| {
@@ -130,7 +166,11 @@ impl Service {
             status,
             ip_hash,
             created_at: now_ms(),
-            idempotency: idempotency_key.map(|key| Idempotency { scope, key, request_hash: self.request_hash(&body) }),
+            idempotency: idempotency_key.map(|key| Idempotency {
+                scope,
+                key,
+                request_hash: self.request_hash(&body),
+            }),
             max_depth: limits.max_depth,
             tasks,
             notify: notify_watch,
@@ -141,26 +181,46 @@ impl Service {
             self.wake_worker();
         }
         let c = posted.comment;
-        let edit_token = c.account_id().is_none().then(|| self.edit_token(&forum, &c));
+        let edit_token = c
+            .account_id()
+            .is_none()
+            .then(|| self.edit_token(&forum, &c));
         let visible = c.status == CommentStatus::Approved;
         let comment = self.comment_view(&forum, c).await?;
         if !posted.replayed {
             let thread_seq = posted.thread.seq;
             let ev = if visible {
-                LiveEvent::Created { thread_seq, comment: comment.clone() }
+                LiveEvent::Created {
+                    thread_seq,
+                    comment: comment.clone(),
+                }
             } else {
                 LiveEvent::Changed { thread_seq }
             };
             self.publish(forum.id, &ident, ev);
         }
-        Ok(PostedView { comment, edit_token, anon_token, notify })
+        Ok(PostedView {
+            comment,
+            edit_token,
+            anon_token,
+            notify,
+        })
     }
 
     /// A keyed hash of everything a post says, kept with its `Idempotency-Key` so the key
     /// replays only this request.
     fn request_hash(&self, b: &NewCommentBody) -> String {
         let fields = serde_json::json!([
-            b.forum, b.ident, b.url, b.title, b.parent_id.map(|p| p.0), b.body, b.author_name, b.author_email, b.author_url, b.notify
+            b.forum,
+            b.ident,
+            b.url,
+            b.title,
+            b.parent_id.map(|p| p.0),
+            b.body,
+            b.author_name,
+            b.author_email,
+            b.author_url,
+            b.notify
         ]);
         self.signer.keyed_hash("idempotency", &fields.to_string())
     }
@@ -173,15 +233,31 @@ impl Service {
 
     /// Loads a comment for a write by `caller`: it must exist, and the call must come from one
     /// of its forum's sites.
-    async fn comment_for_write(&self, caller: &Caller, id: CommentId) -> Result<(Comment, Arc<Forum>), DomainError> {
-        let c = self.store.comment(id, ReadFrom::Primary).await?.ok_or_else(|| DomainError::not_found("comment"))?;
-        let forum = self.forums.by_id(c.forum_id).ok_or_else(|| DomainError::not_found("comment"))?;
+    async fn comment_for_write(
+        &self,
+        caller: &Caller,
+        id: CommentId,
+    ) -> Result<(Comment, Arc<Forum>), DomainError> {
+        let c = self
+            .store
+            .comment(id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(|| DomainError::not_found("comment"))?;
+        let forum = self
+            .forums
+            .by_id(c.forum_id)
+            .ok_or_else(|| DomainError::not_found("comment"))?;
         self.check_origin(caller, &forum)?;
         Ok((c, forum))
     }
 
     /// The author (within the edit window) or a moderator may change a comment.
-    async fn authorize_change(&self, caller: &Caller, forum: &Forum, c: &Comment) -> Result<(), DomainError> {
+    async fn authorize_change(
+        &self,
+        caller: &Caller,
+        forum: &Forum,
+        c: &Comment,
+    ) -> Result<(), DomainError> {
         if let Some(acct) = self.caller_account(caller).await? {
             if acct.can_moderate(forum.id) {
                 return Ok(());
@@ -190,35 +266,58 @@ impl Service {
                 return if now_ms() <= c.created_at + forum.settings.edit_window_secs * 1000 {
                     Ok(())
                 } else {
-                    Err(DomainError::new(ErrorCode::EditWindowClosed, "the time to edit this comment has passed"))
+                    Err(DomainError::new(
+                        ErrorCode::EditWindowClosed,
+                        "the time to edit this comment has passed",
+                    ))
                 };
             }
         }
         if c.account_id().is_none() {
-            if let Some(payload) = caller.edit_token.as_deref().and_then(|t| self.signer.verify(token::EDIT, t)) {
+            if let Some(payload) = caller
+                .edit_token
+                .as_deref()
+                .and_then(|t| self.signer.verify(token::EDIT, t))
+            {
                 let (id, exp) = payload.split_once('|').unwrap_or(("", ""));
                 if id == c.id.0.to_string() {
                     // The token's end, or the forum's window now if it was shortened since.
-                    let exp: i64 = exp.parse::<i64>().unwrap_or(0).min(c.created_at + forum.settings.edit_window_secs * 1000);
+                    let exp: i64 = exp
+                        .parse::<i64>()
+                        .unwrap_or(0)
+                        .min(c.created_at + forum.settings.edit_window_secs * 1000);
                     return if now_ms() <= exp {
                         Ok(())
                     } else {
-                        Err(DomainError::new(ErrorCode::EditWindowClosed, "the time to edit this comment has passed"))
+                        Err(DomainError::new(
+                            ErrorCode::EditWindowClosed,
+                            "the time to edit this comment has passed",
+                        ))
                     };
                 }
             }
         }
         if caller.account.is_none() && caller.edit_token.is_none() {
-            return Err(DomainError::new(ErrorCode::Unauthorized, "sign in or present the comment's edit token"));
+            return Err(DomainError::new(
+                ErrorCode::Unauthorized,
+                "sign in or present the comment's edit token",
+            ));
         }
-        Err(DomainError::forbidden("only the author or a moderator may change this comment"))
+        Err(DomainError::forbidden(
+            "only the author or a moderator may change this comment",
+        ))
     }
 
     /// Replaces a comment's text. The new text passes admission as a new comment would: a
     /// banned author or a closed thread is refused, and a text the forum holds (moderation
     /// mode, links) takes a public comment back to the queue. A moderator's edit of someone
     /// else's comment is logged with the old text.
-    pub async fn edit(self: &Arc<Self>, caller: &Caller, id: CommentId, body: &str) -> Result<CommentView, DomainError> {
+    pub async fn edit(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: CommentId,
+        body: &str,
+    ) -> Result<CommentView, DomainError> {
         let (c, forum) = self.comment_for_write(caller, id).await?;
         if c.status == CommentStatus::Deleted {
             return Err(DomainError::not_found("comment"));
@@ -227,14 +326,26 @@ impl Service {
         let text = CommentBody::parse(body, self.config.limits.max_body_chars)?;
         let rendered = render_markdown(text.as_str());
         let account = self.caller_account(caller).await?;
-        let thread = self.store.thread(c.thread_id, ReadFrom::Primary).await?.ok_or_else(|| DomainError::not_found("comment"))?;
+        let thread = self
+            .store
+            .thread(c.thread_id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(|| DomainError::not_found("comment"))?;
         let email = match &c.author {
             Author::Guest { email, .. } => email.clone(),
             Author::Account(_) => account.as_ref().and_then(|a| a.email.clone()),
         };
-        let applicant = Applicant { caller, account: account.as_deref(), email: email.as_deref() };
-        let status = self.admit(&forum, &applicant, &rendered, thread.closed).await?;
-        let moderator_of_other = account.as_ref().filter(|a| a.can_moderate(forum.id) && c.account_id() != Some(a.id));
+        let applicant = Applicant {
+            caller,
+            account: account.as_deref(),
+            email: email.as_deref(),
+        };
+        let status = self
+            .admit(&forum, &applicant, &rendered, thread.closed)
+            .await?;
+        let moderator_of_other = account
+            .as_ref()
+            .filter(|a| a.can_moderate(forum.id) && c.account_id() != Some(a.id));
         let edit = CommentEdit {
             body_md: text.as_str().to_string(),
             body_html: rendered.html,
@@ -248,7 +359,10 @@ impl Service {
         let visible = updated.status == CommentStatus::Approved;
         let view = self.comment_view(&forum, updated).await?;
         let ev = match (was_visible, visible) {
-            (_, true) => LiveEvent::Updated { thread_seq, comment: view.clone() },
+            (_, true) => LiveEvent::Updated {
+                thread_seq,
+                comment: view.clone(),
+            },
             (true, false) => LiveEvent::Removed { thread_seq, id },
             (false, false) => LiveEvent::Changed { thread_seq },
         };
@@ -256,24 +370,46 @@ impl Service {
         Ok(view)
     }
 
-    pub async fn delete(self: &Arc<Self>, caller: &Caller, id: CommentId) -> Result<CommentView, DomainError> {
+    pub async fn delete(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: CommentId,
+    ) -> Result<CommentView, DomainError> {
         let (c, forum) = self.comment_for_write(caller, id).await?;
         if c.status == CommentStatus::Deleted {
             return Err(DomainError::not_found("comment"));
         }
         self.authorize_change(caller, &forum, &c).await?;
         let tasks = self.status_tasks(&forum, &[id], CommentStatus::Deleted);
-        let mut changes = self.store.set_status(&forum, &[id], CommentStatus::Deleted, caller.account, "delete", tasks).await?;
+        let mut changes = self
+            .store
+            .set_status(
+                &forum,
+                &[id],
+                CommentStatus::Deleted,
+                caller.account,
+                "delete",
+                tasks,
+            )
+            .await?;
         self.wake_worker();
         let change = changes.pop();
-        if let (Some(t), Some(thread_seq)) = (self.touch_thread(&forum, c.thread_id).await?, change.as_ref().and_then(|ch| ch.thread_seq)) {
+        if let (Some(t), Some(thread_seq)) = (
+            self.touch_thread(&forum, c.thread_id).await?,
+            change.as_ref().and_then(|ch| ch.thread_seq),
+        ) {
             self.publish(forum.id, &t.ident, LiveEvent::Removed { thread_seq, id });
         }
         let c = change.map_or(c, |ch| ch.comment);
         self.comment_view(&forum, c).await
     }
 
-    pub async fn vote(self: &Arc<Self>, caller: &Caller, id: CommentId, value: i64) -> Result<VoteView, DomainError> {
+    pub async fn vote(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: CommentId,
+        value: i64,
+    ) -> Result<VoteView, DomainError> {
         if !(-1..=1).contains(&value) {
             return Err(DomainError::invalid("value must be 1, -1 or 0"));
         }
@@ -283,34 +419,60 @@ impl Service {
         let counts = self.store.vote(id, &voter, value).await?;
         let thread = self.touch_thread(&forum, counts.thread_id).await?;
         if let (Some(t), Some(thread_seq)) = (thread, counts.thread_seq) {
-            let ev = LiveEvent::Voted { thread_seq, id, likes: counts.likes, dislikes: counts.dislikes };
+            let ev = LiveEvent::Voted {
+                thread_seq,
+                id,
+                likes: counts.likes,
+                dislikes: counts.dislikes,
+            };
             self.publish(forum.id, &t.ident, ev);
         }
-        Ok(VoteView { likes: counts.likes, dislikes: counts.dislikes, my_vote: counts.mine, anon_token })
+        Ok(VoteView {
+            likes: counts.likes,
+            dislikes: counts.dislikes,
+            my_vote: counts.mine,
+            anon_token,
+        })
     }
 
-    pub async fn flag(self: &Arc<Self>, caller: &Caller, id: CommentId, reason: Option<&str>) -> Result<FlagView, DomainError> {
+    pub async fn flag(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: CommentId,
+        reason: Option<&str>,
+    ) -> Result<FlagView, DomainError> {
         let reason = reason.unwrap_or("").trim();
         if reason.chars().count() > 200 {
             return Err(DomainError::invalid("reason is longer than 200 characters"));
         }
         if reason.chars().any(char::is_control) {
-            return Err(DomainError::invalid("reason must not contain control characters"));
+            return Err(DomainError::invalid(
+                "reason must not contain control characters",
+            ));
         }
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (flagger, anon_token) = self.voter(caller);
         self.store.flag(id, &flagger, reason).await?;
-        Ok(FlagView { flagged: true, anon_token })
+        Ok(FlagView {
+            flagged: true,
+            anon_token,
+        })
     }
 
     /// Visible comment counts for up to `counts_max` idents of one forum: from the count cache
     /// where a thread has not changed since its count was read, the rest in one query.
-    pub async fn counts(&self, forum: &str, idents: &[String]) -> Result<BTreeMap<String, i64>, DomainError> {
+    pub async fn counts(
+        &self,
+        forum: &str,
+        idents: &[String],
+    ) -> Result<BTreeMap<String, i64>, DomainError> {
         let forum = self.forum(forum)?;
         let max = self.config.limits.counts_max;
         if idents.is_empty() || idents.len() > max {
-            return Err(DomainError::invalid(format!("give 1 to {max} ident parameters")));
+            return Err(DomainError::invalid(format!(
+                "give 1 to {max} ident parameters"
+            )));
         }
         let mut parsed = Vec::with_capacity(idents.len());
         for raw in idents {
@@ -321,8 +483,16 @@ impl Service {
         unique.dedup();
         // A client reading past its own write asks the store, as it does for pages.
         if matches!(read_pin(), Some(ReadPin::At(_))) {
-            let found: HashMap<Ident, i64> = self.store.counts(&forum, &unique).await?.into_iter().collect();
-            return Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect());
+            let found: HashMap<Ident, i64> = self
+                .store
+                .counts(&forum, &unique)
+                .await?
+                .into_iter()
+                .collect();
+            return Ok(parsed
+                .into_iter()
+                .map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0)))
+                .collect());
         }
         let mut found = HashMap::with_capacity(unique.len());
         let (mut misses, mut pinned) = (Vec::new(), false);
@@ -342,14 +512,23 @@ impl Service {
             let want: Vec<Ident> = misses.iter().map(|(i, _, _)| i.clone()).collect();
             let read = self.store.counts(&forum, &want);
             // Threads this node just wrote are counted past its writes, as their pages are filled.
-            let rows: HashMap<Ident, i64> = if pinned { reading_with(ReadPin::Fresh, read).await? } else { read.await? }.into_iter().collect();
+            let rows: HashMap<Ident, i64> = if pinned {
+                reading_with(ReadPin::Fresh, read).await?
+            } else {
+                read.await?
+            }
+            .into_iter()
+            .collect();
             for (ident, key, version) in misses {
                 let n = rows.get(&ident).copied().unwrap_or(0);
                 self.pages.put_count(forum.id, key, version, n);
                 found.insert(ident, n);
             }
         }
-        Ok(parsed.into_iter().map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0))).collect())
+        Ok(parsed
+            .into_iter()
+            .map(|(raw, i)| (raw, found.get(&i).copied().unwrap_or(0)))
+            .collect())
     }
 
     /// The caller as a voter (or flagger): its account, else its anonymous token. A caller with
@@ -361,7 +540,12 @@ impl Service {
             Some(v) => (v, None),
             None => {
                 let day = now_ms() / (24 * 3600 * 1000);
-                let id: String = self.signer.keyed_hash("anon-by-address", &format!("{}|{day}", caller.ip)).chars().take(24).collect();
+                let id: String = self
+                    .signer
+                    .keyed_hash("anon-by-address", &format!("{}|{day}", caller.ip))
+                    .chars()
+                    .take(24)
+                    .collect();
                 let tok = self.signer.sign(token::ANON, &id);
                 (format!("t:{id}"), Some(tok))
             }
@@ -369,8 +553,15 @@ impl Service {
     }
 
     /// Votes and flags are refused to a banned account or address.
-    async fn check_actor_not_banned(&self, forum: &Forum, caller: &Caller) -> Result<(), DomainError> {
-        let email = self.caller_account(caller).await?.and_then(|a| a.email.clone());
+    async fn check_actor_not_banned(
+        &self,
+        forum: &Forum,
+        caller: &Caller,
+    ) -> Result<(), DomainError> {
+        let email = self
+            .caller_account(caller)
+            .await?
+            .and_then(|a| a.email.clone());
         self.check_not_banned(forum, caller, email.as_deref()).await
     }
 
@@ -384,12 +575,25 @@ impl Service {
 
     /// The caller's votes among up to `VOTES_MAX` comments (those it voted on), so a signed-in
     /// reader sees their likes on every device. A caller without account or token has none.
-    pub async fn my_votes(&self, caller: &Caller, ids: &[CommentId]) -> Result<BTreeMap<CommentId, i64>, DomainError> {
+    pub async fn my_votes(
+        &self,
+        caller: &Caller,
+        ids: &[CommentId],
+    ) -> Result<BTreeMap<CommentId, i64>, DomainError> {
         if ids.is_empty() || ids.len() > VOTES_MAX {
-            return Err(DomainError::invalid(format!("give 1 to {VOTES_MAX} id parameters")));
+            return Err(DomainError::invalid(format!(
+                "give 1 to {VOTES_MAX} id parameters"
+            )));
         }
-        let Some(voter) = Self::known_voter(caller) else { return Ok(BTreeMap::new()) };
-        Ok(self.store.votes_of(&voter, ids).await?.into_iter().collect())
+        let Some(voter) = Self::known_voter(caller) else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(self
+            .store
+            .votes_of(&voter, ids)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Marks a thread's cached pages stale after a change to one of its comments.

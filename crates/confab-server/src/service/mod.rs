@@ -14,8 +14,8 @@ mod accounts;
 mod admission;
 mod comments;
 mod moderation;
-pub mod passwords;
 pub mod outbox;
+pub mod passwords;
 pub mod realtime;
 mod threads;
 
@@ -74,22 +74,44 @@ pub struct Forums {
 
 impl Forums {
     pub fn get(&self, name: &str) -> Option<Arc<Forum>> {
-        self.by_name.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
     pub fn by_id(&self, id: ForumId) -> Option<Arc<Forum>> {
-        self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().find(|f| f.id == id).cloned()
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|f| f.id == id)
+            .cloned()
     }
     pub fn all(&self) -> Vec<Arc<Forum>> {
-        let mut v: Vec<_> = self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let mut v: Vec<_> = self
+            .by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
     /// Any forum allows this origin (for CORS preflights, which don't say the forum).
     pub fn any_allows(&self, origin: &str) -> bool {
-        self.by_name.read().unwrap_or_else(|p| p.into_inner()).values().any(|f| f.settings.origin_allowed(origin))
+        self.by_name
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|f| f.settings.origin_allowed(origin))
     }
     fn replace(&self, forums: Vec<Forum>) {
-        let map = forums.into_iter().map(|f| (f.name.clone(), Arc::new(f))).collect();
+        let map = forums
+            .into_iter()
+            .map(|f| (f.name.clone(), Arc::new(f)))
+            .collect();
         *self.by_name.write().unwrap_or_else(|p| p.into_inner()) = map;
     }
 }
@@ -126,7 +148,10 @@ impl Service {
         signer: Signer,
         bus: Arc<dyn confab_bus::Bus>,
     ) -> Result<Arc<Service>, DomainError> {
-        let pages = PageCache::new(config.cache.page_mib * 1024 * 1024, Duration::from_secs(config.cache.page_ttl_secs));
+        let pages = PageCache::new(
+            config.cache.page_mib * 1024 * 1024,
+            Duration::from_secs(config.cache.page_ttl_secs),
+        );
         let svc = Arc::new(Service {
             config,
             store,
@@ -158,7 +183,11 @@ impl Service {
             return Ok(f);
         }
         let mut s = ForumSettings::new("Confab demo");
-        s.allowed_origins = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+        s.allowed_origins = vec![
+            "http://localhost:*".into(),
+            "http://127.0.0.1:*".into(),
+            "http://[::1]:*".into(),
+        ];
         match self.store.create_forum("demo", &s).await {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::Conflict => {}
@@ -169,7 +198,9 @@ impl Service {
     }
 
     pub fn forum(&self, name: &str) -> Result<Arc<Forum>, DomainError> {
-        self.forums.get(name).ok_or_else(|| DomainError::not_found(&format!("forum {name:?}")))
+        self.forums
+            .get(name)
+            .ok_or_else(|| DomainError::not_found(&format!("forum {name:?}")))
     }
 
     /// An account by id, cached briefly (roles and names change rarely).
@@ -186,7 +217,10 @@ impl Service {
     }
 
     /// Many accounts, one store query for the ones not cached (application-level join).
-    pub async fn accounts_by_id(&self, ids: &[AccountId]) -> Result<HashMap<AccountId, Arc<Account>>, DomainError> {
+    pub async fn accounts_by_id(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Arc<Account>>, DomainError> {
         let mut out = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
         for id in ids {
@@ -201,8 +235,16 @@ impl Service {
         missing.dedup();
         if !missing.is_empty() {
             let epoch = self.accounts.epoch();
-            let rows: Vec<Arc<Account>> = self.store.accounts(&missing).await?.into_iter().map(Arc::new).collect();
-            self.accounts.put(epoch, rows.iter().map(|a| (a.id, a.clone())).collect()).await;
+            let rows: Vec<Arc<Account>> = self
+                .store
+                .accounts(&missing)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            self.accounts
+                .put(epoch, rows.iter().map(|a| (a.id, a.clone())).collect())
+                .await;
             out.extend(rows.into_iter().map(|a| (a.id, a)));
         }
         Ok(out)
@@ -214,7 +256,10 @@ impl Service {
     }
 
     /// The signed-in account, if the session names one that exists.
-    pub async fn caller_account(&self, caller: &Caller) -> Result<Option<Arc<Account>>, DomainError> {
+    pub async fn caller_account(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<Arc<Account>>, DomainError> {
         match caller.account {
             Some(id) => self.account(id).await,
             None => Ok(None),
@@ -235,7 +280,11 @@ impl Service {
     /// Requires a signed-in account that moderates `forum`, calling from this server (the
     /// dashboard) or from one of the forum's own sites: reads too, since a moderator's cookie
     /// goes with a request from any page, and the answers hold e-mails, IP hashes and settings.
-    pub async fn require_moderator(&self, caller: &Caller, forum: &Forum) -> Result<Arc<Account>, DomainError> {
+    pub async fn require_moderator(
+        &self,
+        caller: &Caller,
+        forum: &Forum,
+    ) -> Result<Arc<Account>, DomainError> {
         self.check_origin(caller, forum)?;
         let acct = self
             .caller_account(caller)
@@ -260,7 +309,10 @@ impl Service {
     /// A session token for an account: its id, expiry and session generation, signed.
     pub fn session_token(&self, account: &Account) -> String {
         let exp = confab_core::now_ms() + SESSION_TTL_MS;
-        self.signer.sign(token::SESSION, &format!("{}|{exp}|{}", account.id.0, account.session_gen))
+        self.signer.sign(
+            token::SESSION,
+            &format!("{}|{exp}|{}", account.id.0, account.session_gen),
+        )
     }
 
     /// The account and session generation a session token names, if it is valid and unexpired

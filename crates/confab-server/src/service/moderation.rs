@@ -3,8 +3,8 @@
 use super::realtime::LiveEvent;
 use super::{Caller, Service};
 use crate::views::{
-    BanBody, BansView, DayCount, ForumPatch, ForumView, LogView, ModCommentView, ModListView, ModerateView,
-    NewForumBody, StatsView, ThreadPatchBody, ThreadView,
+    BanBody, BansView, DayCount, ForumPatch, ForumView, LogView, ModCommentView, ModListView,
+    ModerateView, NewForumBody, StatsView, ThreadPatchBody, ThreadView,
 };
 use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::input::{parse_title, Email, ForumName};
@@ -25,18 +25,26 @@ fn validate_settings(s: &ForumSettings) -> Result<(), DomainError> {
         return Err(DomainError::invalid("at most 50 allowed origins"));
     }
     for o in &s.allowed_origins {
-        let (scheme, rest) = o.split_once("://").ok_or_else(|| DomainError::invalid(format!("origin {o:?} needs a scheme")))?;
+        let (scheme, rest) = o
+            .split_once("://")
+            .ok_or_else(|| DomainError::invalid(format!("origin {o:?} needs a scheme")))?;
         let ok = matches!(scheme, "http" | "https")
             && !rest.is_empty()
             && rest.len() <= 253
             && !rest.contains('/')
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]*".contains(&b));
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]*".contains(&b));
         if !ok {
-            return Err(DomainError::invalid(format!("origin {o:?} must look like https://example.com[:port]")));
+            return Err(DomainError::invalid(format!(
+                "origin {o:?} must look like https://example.com[:port]"
+            )));
         }
     }
     if !(0..=7 * 24 * 3600).contains(&s.edit_window_secs) {
-        return Err(DomainError::invalid("edit_window_secs must be between 0 and 604800"));
+        return Err(DomainError::invalid(
+            "edit_window_secs must be between 0 and 604800",
+        ));
     }
     validate_webhooks(&s.webhooks)
 }
@@ -46,24 +54,43 @@ const MAX_WEBHOOKS: usize = 10;
 
 fn validate_webhooks(hooks: &[confab_core::model::Webhook]) -> Result<(), DomainError> {
     if hooks.len() > MAX_WEBHOOKS {
-        return Err(DomainError::invalid(format!("at most {MAX_WEBHOOKS} webhooks")));
+        return Err(DomainError::invalid(format!(
+            "at most {MAX_WEBHOOKS} webhooks"
+        )));
     }
     let mut seen = HashSet::new();
     for h in hooks {
-        let bad_url = || DomainError::invalid(format!("webhook url {:?} must be an absolute http(s) URL of at most 500 characters", h.url));
+        let bad_url = || {
+            DomainError::invalid(format!(
+                "webhook url {:?} must be an absolute http(s) URL of at most 500 characters",
+                h.url
+            ))
+        };
         let u = url::Url::parse(&h.url).map_err(|_| bad_url())?;
-        if h.url.chars().count() > 500 || !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
+        if h.url.chars().count() > 500
+            || !matches!(u.scheme(), "http" | "https")
+            || u.host_str().is_none()
+            || !u.username().is_empty()
+            || u.password().is_some()
+        {
             return Err(bad_url());
         }
         if !seen.insert(h.url.as_str()) {
-            return Err(DomainError::invalid(format!("webhook url {:?} is listed twice", h.url)));
+            return Err(DomainError::invalid(format!(
+                "webhook url {:?} is listed twice",
+                h.url
+            )));
         }
         let n = h.secret.chars().count();
         if !(16..=200).contains(&n) || h.secret.chars().any(char::is_control) {
-            return Err(DomainError::invalid("a webhook secret is 16-200 characters"));
+            return Err(DomainError::invalid(
+                "a webhook secret is 16-200 characters",
+            ));
         }
         if h.events.is_empty() || h.events.len() > 3 {
-            return Err(DomainError::invalid("a webhook takes 1-3 events: comment.created, comment.approved, comment.deleted"));
+            return Err(DomainError::invalid(
+                "a webhook takes 1-3 events: comment.created, comment.approved, comment.deleted",
+            ));
         }
     }
     Ok(())
@@ -75,13 +102,20 @@ fn forum_view(f: &Forum) -> ForumView {
     for h in &mut settings.webhooks {
         h.secret.clear();
     }
-    ForumView { name: f.name.clone(), settings, created_at: rfc3339(f.created_at) }
+    ForumView {
+        name: f.name.clone(),
+        settings,
+        created_at: rfc3339(f.created_at),
+    }
 }
 
 /// The dashboard's own calls (the forum list, creating forums) come from this server only.
 fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
     match &caller.foreign_origin {
-        Some(o) => Err(DomainError::new(ErrorCode::OriginNotAllowed, format!("origin {o} may not do this; use this server's dashboard"))),
+        Some(o) => Err(DomainError::new(
+            ErrorCode::OriginNotAllowed,
+            format!("origin {o} may not do this; use this server's dashboard"),
+        )),
         None => Ok(()),
     }
 }
@@ -109,9 +143,16 @@ impl Service {
         self.forum(name.as_str())
     }
 
-    pub async fn create_forum_as(&self, caller: &Caller, body: NewForumBody) -> Result<ForumView, DomainError> {
+    pub async fn create_forum_as(
+        &self,
+        caller: &Caller,
+        body: NewForumBody,
+    ) -> Result<ForumView, DomainError> {
         require_same_origin(caller)?;
-        let acct = self.caller_account(caller).await?.ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
+        let acct = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
         if !acct.is_staff {
             return Err(DomainError::forbidden("only staff may create forums"));
         }
@@ -121,17 +162,35 @@ impl Service {
     /// The forums the caller moderates (staff: all).
     pub async fn my_forums(&self, caller: &Caller) -> Result<Vec<ForumView>, DomainError> {
         require_same_origin(caller)?;
-        let acct = self.caller_account(caller).await?.ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
-        Ok(self.forums.all().iter().filter(|f| acct.can_moderate(f.id)).map(|f| forum_view(f)).collect())
+        let acct = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
+        Ok(self
+            .forums
+            .all()
+            .iter()
+            .filter(|f| acct.can_moderate(f.id))
+            .map(|f| forum_view(f))
+            .collect())
     }
 
-    pub async fn forum_settings(&self, caller: &Caller, forum: &str) -> Result<ForumView, DomainError> {
+    pub async fn forum_settings(
+        &self,
+        caller: &Caller,
+        forum: &str,
+    ) -> Result<ForumView, DomainError> {
         let f = self.forum(forum)?;
         self.require_moderator(caller, &f).await?;
         Ok(forum_view(&f))
     }
 
-    pub async fn update_forum(&self, caller: &Caller, forum: &str, patch: ForumPatch) -> Result<ForumView, DomainError> {
+    pub async fn update_forum(
+        &self,
+        caller: &Caller,
+        forum: &str,
+        patch: ForumPatch,
+    ) -> Result<ForumView, DomainError> {
         let f = self.forum(forum)?;
         self.require_moderator(caller, &f).await?;
         let mut s = f.settings.clone();
@@ -190,18 +249,35 @@ impl Service {
         let queue = match queue {
             "flagged" => Queue::Flagged,
             "all" => Queue::All,
-            s => Queue::Status(
-                CommentStatus::parse(s)
-                    .ok_or_else(|| DomainError::invalid("queue must be pending, approved, spam, deleted, flagged or all"))?,
-            ),
+            s => Queue::Status(CommentStatus::parse(s).ok_or_else(|| {
+                DomainError::invalid(
+                    "queue must be pending, approved, spam, deleted, flagged or all",
+                )
+            })?),
         };
         if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
             return Err(DomainError::invalid("search is longer than 200 characters"));
         }
-        if search.as_ref().is_some_and(|s| s.chars().any(char::is_control)) {
-            return Err(DomainError::invalid("search must not contain control characters"));
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().any(char::is_control))
+        {
+            return Err(DomainError::invalid(
+                "search must not contain control characters",
+            ));
         }
-        let mut rows = self.store.moderation_list(&f, &ModQuery { queue, search, before, limit: limit + 1 }).await?;
+        let mut rows = self
+            .store
+            .moderation_list(
+                &f,
+                &ModQuery {
+                    queue,
+                    search,
+                    before,
+                    limit: limit + 1,
+                },
+            )
+            .await?;
         let next_before = if rows.len() > limit {
             rows.truncate(limit);
             rows.last().map(|c| c.id)
@@ -222,9 +298,18 @@ impl Service {
             let mut view = self.comment_view(&f, c).await?;
             view.body = md;
             view.body_html = html;
-            comments.push(ModCommentView { comment: view, forum: f.name.clone(), author_email, ip_hash, flag_count });
+            comments.push(ModCommentView {
+                comment: view,
+                forum: f.name.clone(),
+                author_email,
+                ip_hash,
+                flag_count,
+            });
         }
-        Ok(ModListView { comments, next_before })
+        Ok(ModListView {
+            comments,
+            next_before,
+        })
     }
 
     /// Applies one action to up to 100 comments of a forum.
@@ -245,16 +330,30 @@ impl Service {
             "approve" | "restore" => CommentStatus::Approved,
             "spam" => CommentStatus::Spam,
             "delete" => CommentStatus::Deleted,
-            _ => return Err(DomainError::invalid("action must be approve, spam, delete or restore")),
+            _ => {
+                return Err(DomainError::invalid(
+                    "action must be approve, spam, delete or restore",
+                ))
+            }
         };
         let tasks = self.status_tasks(&f, ids, status);
-        let changes = self.store.set_status(&f, ids, status, Some(acct.id), action, tasks).await?;
+        let changes = self
+            .store
+            .set_status(&f, ids, status, Some(acct.id), action, tasks)
+            .await?;
         self.wake_worker();
         let threads: HashSet<ThreadId> = changes.iter().map(|c| c.comment.thread_id).collect();
         for tid in threads {
-            let Some(t) = self.touch_thread(&f, tid).await? else { continue };
-            let mine: Vec<_> = changes.iter().filter(|c| c.comment.thread_id == tid && c.thread_seq.is_some()).collect();
-            let Some(last_seq) = mine.iter().filter_map(|c| c.thread_seq).max() else { continue };
+            let Some(t) = self.touch_thread(&f, tid).await? else {
+                continue;
+            };
+            let mine: Vec<_> = changes
+                .iter()
+                .filter(|c| c.comment.thread_id == tid && c.thread_seq.is_some())
+                .collect();
+            let Some(last_seq) = mine.iter().filter_map(|c| c.thread_seq).max() else {
+                continue;
+            };
             // One change: say exactly what happened. Several: only the last sequence number;
             // live clients see the jump and re-read the thread.
             let ev = match mine.as_slice() {
@@ -262,36 +361,59 @@ impl Service {
                     let was = one.old == CommentStatus::Approved;
                     let is = one.comment.status == CommentStatus::Approved;
                     match (was, is) {
-                        (false, true) => {
-                            LiveEvent::Created { thread_seq: last_seq, comment: self.comment_view(&f, one.comment.clone()).await? }
-                        }
-                        (true, false) => LiveEvent::Removed { thread_seq: last_seq, id: one.comment.id },
-                        _ => LiveEvent::Changed { thread_seq: last_seq },
+                        (false, true) => LiveEvent::Created {
+                            thread_seq: last_seq,
+                            comment: self.comment_view(&f, one.comment.clone()).await?,
+                        },
+                        (true, false) => LiveEvent::Removed {
+                            thread_seq: last_seq,
+                            id: one.comment.id,
+                        },
+                        _ => LiveEvent::Changed {
+                            thread_seq: last_seq,
+                        },
                     }
                 }
-                _ => LiveEvent::Changed { thread_seq: last_seq },
+                _ => LiveEvent::Changed {
+                    thread_seq: last_seq,
+                },
             };
             self.publish(f.id, &t.ident, ev);
         }
-        Ok(ModerateView { changed: changes.len() })
+        Ok(ModerateView {
+            changed: changes.len(),
+        })
     }
 
     pub async fn bans(&self, caller: &Caller, forum: &str) -> Result<BansView, DomainError> {
         let f = self.forum(forum)?;
         self.require_moderator(caller, &f).await?;
-        Ok(BansView { bans: self.store.bans(f.id).await? })
+        Ok(BansView {
+            bans: self.store.bans(f.id).await?,
+        })
     }
 
-    pub async fn ban(&self, caller: &Caller, forum: &str, body: BanBody) -> Result<BansView, DomainError> {
+    pub async fn ban(
+        &self,
+        caller: &Caller,
+        forum: &str,
+        body: BanBody,
+    ) -> Result<BansView, DomainError> {
         let f = self.forum(forum)?;
         self.check_origin(caller, &f)?;
         let acct = self.require_moderator(caller, &f).await?;
         let expires_at = match body.expires_in_secs {
-            Some(s) if s <= 0 => return Err(DomainError::invalid("expires_in_secs must be positive")),
+            Some(s) if s <= 0 => {
+                return Err(DomainError::invalid("expires_in_secs must be positive"))
+            }
             Some(s) => Some(now_ms().saturating_add(s.saturating_mul(1000))),
             None => None,
         };
-        let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let reason = body
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         if reason.is_some_and(|r| r.chars().count() > 500) {
             return Err(DomainError::invalid("reason is longer than 500 characters"));
         }
@@ -310,24 +432,43 @@ impl Service {
             }
             targets.push((BanKind::Ip, c.ip_hash.clone()));
         } else {
-            let kind = body.kind.ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
-            let value = body.value.as_deref().map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| DomainError::invalid("value is required"))?;
+            let kind = body
+                .kind
+                .ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
+            let value = body
+                .value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| DomainError::invalid("value is required"))?;
             let value = match kind {
                 BanKind::Email => Email::parse(value)?.as_str().to_string(),
                 // A raw address is stored as its keyed hash; a hash (as moderators see it) as is.
                 BanKind::Ip => match value.parse::<std::net::IpAddr>() {
                     Ok(ip) => self.signer.keyed_hash("ip", &ip.to_string()),
-                    Err(_) if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => value.to_lowercase(),
-                    Err(_) => return Err(DomainError::invalid("value must be an IP address or an IP hash")),
+                    Err(_) if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        value.to_lowercase()
+                    }
+                    Err(_) => {
+                        return Err(DomainError::invalid(
+                            "value must be an IP address or an IP hash",
+                        ))
+                    }
                 },
-                BanKind::Account => confab_core::id::parse_id(value).ok_or_else(|| DomainError::invalid("value must be an account id"))?.to_string(),
+                BanKind::Account => confab_core::id::parse_id(value)
+                    .ok_or_else(|| DomainError::invalid("value must be an account id"))?
+                    .to_string(),
             };
             targets.push((kind, value));
         }
         for (kind, value) in targets {
-            self.store.add_ban(f.id, kind, &value, reason, expires_at, Some(acct.id)).await?;
+            self.store
+                .add_ban(f.id, kind, &value, reason, expires_at, Some(acct.id))
+                .await?;
         }
-        Ok(BansView { bans: self.store.bans(f.id).await? })
+        Ok(BansView {
+            bans: self.store.bans(f.id).await?,
+        })
     }
 
     pub async fn unban(&self, caller: &Caller, forum: &str, ban: i64) -> Result<(), DomainError> {
@@ -340,7 +481,13 @@ impl Service {
         Ok(())
     }
 
-    pub async fn log(&self, caller: &Caller, forum: &str, before: Option<i64>, limit: usize) -> Result<LogView, DomainError> {
+    pub async fn log(
+        &self,
+        caller: &Caller,
+        forum: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<LogView, DomainError> {
         let f = self.forum(forum)?;
         self.require_moderator(caller, &f).await?;
         let mut entries = self.store.mod_log(&f, before, limit + 1).await?;
@@ -350,10 +497,18 @@ impl Service {
         } else {
             None
         };
-        Ok(LogView { entries, next_before })
+        Ok(LogView {
+            entries,
+            next_before,
+        })
     }
 
-    pub async fn stats(&self, caller: &Caller, forum: &str, days: u32) -> Result<StatsView, DomainError> {
+    pub async fn stats(
+        &self,
+        caller: &Caller,
+        forum: &str,
+        days: u32,
+    ) -> Result<StatsView, DomainError> {
         if !(1..=365).contains(&days) {
             return Err(DomainError::invalid("days must be between 1 and 365"));
         }
@@ -366,8 +521,14 @@ impl Service {
         let daily = (0..i64::from(days))
             .map(|i| {
                 let start = first + i * day;
-                let count = rows.iter().find(|(d, _)| *d == start).map_or(0, |(_, n)| *n);
-                DayCount { day: rfc3339(start)[..10].to_string(), count }
+                let count = rows
+                    .iter()
+                    .find(|(d, _)| *d == start)
+                    .map_or(0, |(_, n)| *n);
+                DayCount {
+                    day: rfc3339(start)[..10].to_string(),
+                    count,
+                }
             })
             .collect();
         Ok(StatsView { daily })
@@ -379,14 +540,36 @@ impl Service {
         id: ThreadId,
         body: ThreadPatchBody,
     ) -> Result<ThreadView, DomainError> {
-        let t = self.store.thread(id, ReadFrom::Primary).await?.ok_or_else(|| DomainError::not_found("thread"))?;
-        let f = self.forums.by_id(t.forum_id).ok_or_else(|| DomainError::not_found("thread"))?;
+        let t = self
+            .store
+            .thread(id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let f = self
+            .forums
+            .by_id(t.forum_id)
+            .ok_or_else(|| DomainError::not_found("thread"))?;
         self.check_origin(caller, &f)?;
         let acct = self.require_moderator(caller, &f).await?;
         let title = body.title.as_deref().map(parse_title).transpose()?;
-        let updated = self.store.update_thread(&f, id, ThreadPatch { closed: body.closed, title }, Some(acct.id)).await?;
+        let updated = self
+            .store
+            .update_thread(
+                &f,
+                id,
+                ThreadPatch {
+                    closed: body.closed,
+                    title,
+                },
+                Some(acct.id),
+            )
+            .await?;
         self.after_write(&f, &updated.ident);
-        let ev = LiveEvent::ThreadUpdated { thread_seq: updated.seq, closed: updated.closed, title: updated.title.clone() };
+        let ev = LiveEvent::ThreadUpdated {
+            thread_seq: updated.seq,
+            closed: updated.closed,
+            title: updated.title.clone(),
+        };
         self.publish(f.id, &updated.ident, ev);
         Ok(super::threads::thread_view(&updated, &f))
     }

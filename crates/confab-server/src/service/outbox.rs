@@ -32,7 +32,10 @@ pub struct ModLink {
 }
 
 fn bad_link() -> DomainError {
-    DomainError::new(ErrorCode::NotFound, "this link is not valid, or it has expired")
+    DomainError::new(
+        ErrorCode::NotFound,
+        "this link is not valid, or it has expired",
+    )
 }
 
 impl Service {
@@ -40,8 +43,15 @@ impl Service {
     /// start with `[mail] public_url`, or `http://` + `listen` when that is empty.
     pub fn task_worker(&self, listen: std::net::SocketAddr) -> confab_worker::Worker {
         let c = &self.config;
-        confab_worker::standard(self.store.clone(), self.signer.clone(), &c.tasks, &c.mail, &c.webhooks, listen)
-            .with_waker(self.tasks_wake.clone())
+        confab_worker::standard(
+            self.store.clone(),
+            self.signer.clone(),
+            &c.tasks,
+            &c.mail,
+            &c.webhooks,
+            listen,
+        )
+        .with_waker(self.tasks_wake.clone())
     }
 
     /// Lets the in-process worker know a task was written.
@@ -56,7 +66,12 @@ impl Service {
             return Ok(v);
         }
         let epoch = self.mod_mail.epoch();
-        let v = self.store.forum_moderators(forum).await?.iter().any(|a| a.email.is_some());
+        let v = self
+            .store
+            .forum_moderators(forum)
+            .await?
+            .iter()
+            .any(|a| a.email.is_some());
         self.mod_mail.put(epoch, vec![(forum, v)]).await;
         Ok(v)
     }
@@ -67,13 +82,24 @@ impl Service {
     }
 
     fn hooks(forum: &Forum, event: WebhookEvent) -> impl Iterator<Item = &str> {
-        forum.settings.webhooks.iter().filter(move |h| h.events.contains(&event)).map(|h| h.url.as_str())
+        forum
+            .settings
+            .webhooks
+            .iter()
+            .filter(move |h| h.events.contains(&event))
+            .map(|h| h.url.as_str())
     }
 
     /// The tasks of a new comment (the store fills in its id).
-    pub(crate) async fn post_tasks(&self, forum: &Forum, status: CommentStatus, is_reply: bool) -> Result<Vec<NewTask>, DomainError> {
-        let mut out: Vec<NewTask> =
-            Self::hooks(forum, WebhookEvent::CommentCreated).map(|u| kinds::webhook(WebhookEvent::CommentCreated, u, forum.id, None)).collect();
+    pub(crate) async fn post_tasks(
+        &self,
+        forum: &Forum,
+        status: CommentStatus,
+        is_reply: bool,
+    ) -> Result<Vec<NewTask>, DomainError> {
+        let mut out: Vec<NewTask> = Self::hooks(forum, WebhookEvent::CommentCreated)
+            .map(|u| kinds::webhook(WebhookEvent::CommentCreated, u, forum.id, None))
+            .collect();
         if !self.config.mail.enabled() {
             return Ok(out);
         }
@@ -86,7 +112,9 @@ impl Service {
             _ => None,
         };
         let wanted = match (forum.settings.moderator_mail, notice) {
-            (ModeratorMail::All, Some(n)) | (ModeratorMail::Pending, Some(n @ Notice::Pending)) => Some(n),
+            (ModeratorMail::All, Some(n)) | (ModeratorMail::Pending, Some(n @ Notice::Pending)) => {
+                Some(n)
+            }
             _ => None,
         };
         if let Some(n) = wanted {
@@ -99,7 +127,12 @@ impl Service {
 
     /// The tasks of a status change of `ids`; each is written only if its comment's status
     /// really changed.
-    pub(crate) fn status_tasks(&self, forum: &Forum, ids: &[CommentId], status: CommentStatus) -> Vec<NewTask> {
+    pub(crate) fn status_tasks(
+        &self,
+        forum: &Forum,
+        ids: &[CommentId],
+        status: CommentStatus,
+    ) -> Vec<NewTask> {
         let event = match status {
             CommentStatus::Approved => Some(WebhookEvent::CommentApproved),
             CommentStatus::Deleted => Some(WebhookEvent::CommentDeleted),
@@ -109,12 +142,17 @@ impl Service {
         for &id in ids {
             if let Some(ev) = event {
                 for url in Self::hooks(forum, ev) {
-                    out.push(kinds::webhook(ev, url, forum.id, Some(id)).when(TaskWhen::Changed(id)));
+                    out.push(
+                        kinds::webhook(ev, url, forum.id, Some(id)).when(TaskWhen::Changed(id)),
+                    );
                 }
             }
             if status == CommentStatus::Approved && self.config.mail.enabled() {
                 // A reply held for moderation is mailed when it is first published.
-                out.push(kinds::mail_reply(Some(id)).when(TaskWhen::ChangedFrom(id, CommentStatus::Pending)));
+                out.push(
+                    kinds::mail_reply(Some(id))
+                        .when(TaskWhen::ChangedFrom(id, CommentStatus::Pending)),
+                );
             }
         }
         out
@@ -131,27 +169,43 @@ impl Service {
         if !self.config.mail.enabled() {
             return Ok((None, NotifyStatus::Unavailable, None));
         }
-        let watch = ReplyWatch { email: email.to_string(), owner: owner.to_string() };
+        let watch = ReplyWatch {
+            email: email.to_string(),
+            owner: owner.to_string(),
+        };
         // "subscribed" only to the one who confirmed the address: anyone else is answered as for
         // an address never seen (and a confirmation goes to it, at most once an hour).
         let sub = self.store.subscription(forum.id, email).await?;
         Ok(match sub {
-            Some(s) if s.state == SubState::Confirmed && s.owner == owner => (Some(watch), NotifyStatus::Subscribed, None),
-            _ => (Some(watch), NotifyStatus::PendingConfirmation, Some(kinds::mail_confirm(forum.id, email, owner))),
+            Some(s) if s.state == SubState::Confirmed && s.owner == owner => {
+                (Some(watch), NotifyStatus::Subscribed, None)
+            }
+            _ => (
+                Some(watch),
+                NotifyStatus::PendingConfirmation,
+                Some(kinds::mail_confirm(forum.id, email, owner)),
+            ),
         })
     }
 
     /// The forum and address a confirmation link is for.
     pub fn confirm_link(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email, _) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        let (forum, email, _) =
+            links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
         Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email))
     }
 
     /// Follows a confirmation link: the address is subscribed to the forum's reply mail.
-    pub async fn confirm_subscription(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email, owner) = links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+    pub async fn confirm_subscription(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Forum>, String), DomainError> {
+        let (forum, email, owner) =
+            links::verify_confirm(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
         let forum = self.forums.by_id(forum).ok_or_else(bad_link)?;
-        self.store.set_subscription(&forum, &email, SubState::Confirmed, Some(&owner)).await?;
+        self.store
+            .set_subscription(&forum, &email, SubState::Confirmed, Some(&owner))
+            .await?;
         tracing::info!(forum = %forum.name, "reply mail subscription confirmed");
         Ok((forum, email))
     }
@@ -165,22 +219,37 @@ impl Service {
     /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent.
     pub async fn unsubscribe(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
         let (forum, email) = self.unsubscribe_link(token)?;
-        self.store.set_subscription(&forum, &email, SubState::Unsubscribed, None).await?;
+        self.store
+            .set_subscription(&forum, &email, SubState::Unsubscribed, None)
+            .await?;
         tracing::info!(forum = %forum.name, "reply mail unsubscribed");
         Ok((forum, email))
     }
 
     /// What a moderation link would do, checked against the account's rights now.
     pub async fn moderation_link(&self, token: &str) -> Result<ModLink, DomainError> {
-        let (id, account, action) = links::verify_moderate(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
-        let comment = self.store.comment(id, ReadFrom::Primary).await?.ok_or_else(bad_link)?;
+        let (id, account, action) =
+            links::verify_moderate(&self.signer, token, now_ms()).ok_or_else(bad_link)?;
+        let comment = self
+            .store
+            .comment(id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(bad_link)?;
         let forum = self.forums.by_id(comment.forum_id).ok_or_else(bad_link)?;
         let acct = self.account(account).await?.ok_or_else(bad_link)?;
         if !acct.can_moderate(forum.id) {
-            return Err(DomainError::forbidden("the account this link was sent to no longer moderates this forum"));
+            return Err(DomainError::forbidden(
+                "the account this link was sent to no longer moderates this forum",
+            ));
         }
         let already = comment.status == link_status(action);
-        Ok(ModLink { forum, comment, account, action, already })
+        Ok(ModLink {
+            forum,
+            comment,
+            account,
+            action,
+            already,
+        })
     }
 
     /// Follows a moderation link: the same change, tasks and log entry as the dashboard's.
@@ -192,10 +261,20 @@ impl Service {
         let status = link_status(link.action);
         let ids = [link.comment.id];
         let tasks = self.status_tasks(&link.forum, &ids, status);
-        let mut changes =
-            self.store.set_status(&link.forum, &ids, status, Some(link.account), link.action.as_str(), tasks).await?;
+        let mut changes = self
+            .store
+            .set_status(
+                &link.forum,
+                &ids,
+                status,
+                Some(link.account),
+                link.action.as_str(),
+                tasks,
+            )
+            .await?;
         self.wake_worker();
-        self.touch_thread(&link.forum, link.comment.thread_id).await?;
+        self.touch_thread(&link.forum, link.comment.thread_id)
+            .await?;
         if let Some(ch) = changes.pop() {
             link.comment = ch.comment;
         }

@@ -10,9 +10,9 @@
 
 use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::cell::RefCell;
 use confab_core::input::Password;
 use confab_core::{DomainError, ErrorCode};
+use std::cell::RefCell;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 
@@ -26,7 +26,10 @@ pub struct Passwords {
 }
 
 fn busy() -> DomainError {
-    DomainError::new(ErrorCode::Unavailable, "too many sign-ins at once; try again in a moment")
+    DomainError::new(
+        ErrorCode::Unavailable,
+        "too many sign-ins at once; try again in a moment",
+    )
 }
 
 /// Most memory a stored hash may ask for (KiB): a hash from elsewhere with a larger `m` is
@@ -39,7 +42,14 @@ thread_local! {
 }
 
 /// Runs argon2 with `params` in this thread's memory block.
-fn hash_into(algorithm: Algorithm, version: Version, params: Params, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+fn hash_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    pwd: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
     if params.m_cost() > MAX_M_COST {
         return Err(argon2::Error::MemoryTooMuch);
     }
@@ -61,11 +71,21 @@ fn new_hash(pwd: &[u8]) -> Result<String, String> {
     let salt_bytes = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
     let params = Params::default();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    hash_into(Algorithm::Argon2id, Version::V0x13, params.clone(), pwd, salt_bytes, &mut out).map_err(|e| e.to_string())?;
+    hash_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        pwd,
+        salt_bytes,
+        &mut out,
+    )
+    .map_err(|e| e.to_string())?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: (&params).try_into().map_err(|e: argon2::password_hash::Error| e.to_string())?,
+        params: (&params)
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| e.to_string())?,
         salt: Some(salt.as_salt()),
         hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
     };
@@ -74,17 +94,27 @@ fn new_hash(pwd: &[u8]) -> Result<String, String> {
 
 /// Whether `pwd` matches the PHC string `phc` (compared in constant time).
 fn matches(pwd: &[u8], phc: &str) -> bool {
-    let Ok(h) = PasswordHash::new(phc) else { return false };
-    let (Some(salt), Some(want)) = (h.salt, h.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(h.algorithm) else { return false };
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(want)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(h.algorithm) else {
+        return false;
+    };
     let version = match h.version.map(Version::try_from) {
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
         None => Version::default(),
     };
-    let Ok(params) = Params::try_from(&h) else { return false };
+    let Ok(params) = Params::try_from(&h) else {
+        return false;
+    };
     let mut raw_salt = [0u8; 64];
-    let Ok(salt_bytes) = salt.decode_b64(&mut raw_salt) else { return false };
+    let Ok(salt_bytes) = salt.decode_b64(&mut raw_salt) else {
+        return false;
+    };
     let mut out = vec![0u8; want.len()];
     if hash_into(algorithm, version, params, pwd, salt_bytes, &mut out).is_err() {
         return false;
@@ -102,21 +132,27 @@ fn decoy_hash() -> &'static str {
 impl Passwords {
     /// `threads` hashing threads (0: one per core).
     pub fn new(threads: usize) -> Passwords {
-        let n = if threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { threads };
+        let n = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        };
         let (jobs, rx) = sync_channel::<Job>(n * QUEUE_PER_THREAD);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..n {
             let rx = rx.clone();
-            let spawned = std::thread::Builder::new().name(format!("confab-hash-{i}")).spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(r) => r.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => job(),
-                    Err(_) => return,
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("confab-hash-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
@@ -124,7 +160,10 @@ impl Passwords {
         Passwords { jobs }
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, DomainError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
@@ -140,11 +179,11 @@ impl Passwords {
     /// The PHC string of a new hash of `p`.
     pub async fn hash(&self, p: Password) -> Result<String, DomainError> {
         self.run(move || new_hash(p.as_str().as_bytes()))
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "argon2 hashing failed");
-            DomainError::internal()
-        })
+            .await?
+            .map_err(|e| {
+                tracing::error!(error = %e, "argon2 hashing failed");
+                DomainError::internal()
+            })
     }
 
     /// Whether `p` matches `hash`; with no hash, a decoy is checked (same cost) and false returned.
@@ -167,17 +206,29 @@ mod tests {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         // Ours verify with the crate's own verifier...
         let ours = new_hash(b"pw one").unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"pw one", &parsed).is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"pw one", &parsed)
+            .is_ok());
         // ...and the crate's (hashes stored before this change) verify with ours.
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = Argon2::default().hash_password(b"pw two", &salt).unwrap().to_string();
+        let theirs = Argon2::default()
+            .hash_password(b"pw two", &salt)
+            .unwrap()
+            .to_string();
         assert!(matches(b"pw two", &theirs));
         assert!(!matches(b"pw three", &theirs));
         assert!(!matches(b"pw two", "not a hash"));
         // A stored hash that asks for more memory than the cap is refused, not allocated.
-        let greedy = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(MAX_M_COST * 2, 1, 1, None).unwrap());
+        let greedy = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(MAX_M_COST * 2, 1, 1, None).unwrap(),
+        );
         let big = PasswordHash::generate(greedy, b"pw", salt.as_salt());
         if let Ok(big) = big {
             assert!(!matches(b"pw", &big.to_string()));
@@ -187,8 +238,14 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_a_full_queue_is_refused_not_grown() {
         let p = std::sync::Arc::new(Passwords::new(1));
-        let h = p.hash(Password::parse("correct horse battery").unwrap()).await.unwrap();
-        assert!(p.verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
+        let h = p
+            .hash(Password::parse("correct horse battery").unwrap())
+            .await
+            .unwrap();
+        assert!(p
+            .verify("correct horse battery".into(), Some(h.clone()))
+            .await
+            .unwrap());
         assert!(!p.verify("wrong".into(), Some(h.clone())).await.unwrap());
         assert!(!p.verify("decoy-password".into(), None).await.unwrap());
         // One thread, QUEUE_PER_THREAD waiting: more at once are turned away.
@@ -202,7 +259,10 @@ mod tests {
         for t in many {
             results.push(t.await.unwrap());
         }
-        let refused = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.code == ErrorCode::Unavailable)).count();
+        let refused = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|e| e.code == ErrorCode::Unavailable))
+            .count();
         assert!(refused >= 19, "{refused} refused");
         assert!(results.iter().filter(|r| r.is_ok()).count() <= QUEUE_PER_THREAD + 1);
     }

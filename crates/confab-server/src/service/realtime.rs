@@ -31,18 +31,33 @@ pub fn topic(forum: ForumId, ident: &Ident) -> String {
 pub enum LiveEvent {
     /// A comment became visible (posted, or approved by a moderator).
     #[serde(rename = "comment.created")]
-    Created { thread_seq: i64, comment: CommentView },
+    Created {
+        thread_seq: i64,
+        comment: CommentView,
+    },
     /// A visible comment's text changed.
     #[serde(rename = "comment.updated")]
-    Updated { thread_seq: i64, comment: CommentView },
+    Updated {
+        thread_seq: i64,
+        comment: CommentView,
+    },
     /// A comment stopped being visible (deleted, spam).
     #[serde(rename = "comment.removed")]
     Removed { thread_seq: i64, id: CommentId },
     #[serde(rename = "comment.voted")]
-    Voted { thread_seq: i64, id: CommentId, likes: i64, dislikes: i64 },
+    Voted {
+        thread_seq: i64,
+        id: CommentId,
+        likes: i64,
+        dislikes: i64,
+    },
     /// The thread was closed, reopened or retitled.
     #[serde(rename = "thread.updated")]
-    ThreadUpdated { thread_seq: i64, closed: bool, title: Option<String> },
+    ThreadUpdated {
+        thread_seq: i64,
+        closed: bool,
+        title: Option<String>,
+    },
     /// Something only moderators or an author can see changed; only the sequence moves.
     #[serde(rename = "thread.changed")]
     Changed { thread_seq: i64 },
@@ -77,7 +92,11 @@ impl LiveEvent {
 /// (a reference-count bump each) and does no per-client work but the write.
 pub fn encode(ev: &LiveEvent) -> Option<Bytes> {
     let json = serde_json::to_string(ev).ok()?;
-    Some(Bytes::from(format!("id: {}\nevent: {}\ndata: {json}\n\n", ev.seq(), ev.name())))
+    Some(Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {json}\n\n",
+        ev.seq(),
+        ev.name()
+    )))
 }
 
 /// The parts of an encoded event: sequence, event name, JSON text (for WebSocket clients).
@@ -110,7 +129,9 @@ impl Service {
 pub const PUBLISH_QUEUE: usize = 4096;
 
 /// The node's publishing task: takes events in order and publishes them one by one.
-pub fn start_publisher(bus: Arc<dyn confab_bus::Bus>) -> tokio::sync::mpsc::Sender<(String, Bytes)> {
+pub fn start_publisher(
+    bus: Arc<dyn confab_bus::Bus>,
+) -> tokio::sync::mpsc::Sender<(String, Bytes)> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
     tokio::spawn(async move {
         while let Some((topic, msg)) = rx.recv().await {
@@ -128,7 +149,12 @@ mod tests {
 
     #[test]
     fn events_round_trip_through_the_wire_form() {
-        let ev = LiveEvent::Voted { thread_seq: 7, id: CommentId(42), likes: 3, dislikes: 1 };
+        let ev = LiveEvent::Voted {
+            thread_seq: 7,
+            id: CommentId(42),
+            likes: 3,
+            dislikes: 1,
+        };
         let msg = encode(&ev).unwrap();
         let (seq, name, json) = decode(&msg).unwrap();
         assert_eq!((seq, name), (7, "comment.voted"));
@@ -142,7 +168,13 @@ mod tests {
     #[test]
     fn topics_are_per_forum_and_ident_and_bus_safe() {
         let a = topic(ForumId(1), &Ident::parse("/a").unwrap());
-        assert_eq!(a, topic(ForumId(1), &Ident::parse("https://x.example/a?utm_source=y").unwrap()));
+        assert_eq!(
+            a,
+            topic(
+                ForumId(1),
+                &Ident::parse("https://x.example/a?utm_source=y").unwrap()
+            )
+        );
         assert_ne!(a, topic(ForumId(2), &Ident::parse("/a").unwrap()));
         assert_ne!(a, topic(ForumId(1), &Ident::parse("/b").unwrap()));
         assert!(a.len() < 60 && a.bytes().all(|b| b.is_ascii_graphic()));

@@ -39,19 +39,28 @@ impl Service {
         match limit {
             None => Ok(self.config.limits.page_default),
             Some(n) if (1..=max).contains(&n) => Ok(n),
-            Some(_) => Err(DomainError::invalid(format!("limit must be between 1 and {max}"))),
+            Some(_) => Err(DomainError::invalid(format!(
+                "limit must be between 1 and {max}"
+            ))),
         }
     }
 
     /// What `caller` may see in `forum`.
-    pub async fn visibility(&self, caller: &Caller, forum: &Forum) -> Result<Visibility, DomainError> {
+    pub async fn visibility(
+        &self,
+        caller: &Caller,
+        forum: &Forum,
+    ) -> Result<Visibility, DomainError> {
         if let Some(acct) = self.caller_account(caller).await? {
             if acct.can_moderate(forum.id) {
                 return Ok(Visibility::Moderator);
             }
         }
         if caller.account.is_some() || caller.anon.is_some() {
-            return Ok(Visibility::Author { account: caller.account, anon: caller.anon.clone() });
+            return Ok(Visibility::Author {
+                account: caller.account,
+                anon: caller.anon.clone(),
+            });
         }
         Ok(Visibility::Public)
     }
@@ -75,7 +84,14 @@ impl Service {
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
         let (version, fill_pin) = self.pages.current(req.forum.id, &ident);
-        let key = page_key(&req.forum, ident, version, req.sort, req.cursor.as_deref().map(Arc::from), req.limit);
+        let key = page_key(
+            &req.forum,
+            ident,
+            version,
+            req.sort,
+            req.cursor.as_deref().map(Arc::from),
+            req.limit,
+        );
         // Hits (nearly every read) return before the fill's future is even built: it is large,
         // and building and moving it cost more than the lookup.
         let public = match self.pages.get(&key).await {
@@ -93,7 +109,11 @@ impl Service {
             }
         };
         if public.has_hidden && matches!(vis, Visibility::Author { .. }) {
-            if let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica).await? {
+            if let Some(thread) = self
+                .store
+                .thread_by_ident(&req.forum, &req.ident, ReadFrom::Replica)
+                .await?
+            {
                 if self.store.has_hidden_by(&thread, &vis).await? {
                     return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
                 }
@@ -104,22 +124,60 @@ impl Service {
 
     /// Renders a page from storage: a fixed number of queries whatever the thread's size
     /// (thread, top level, one per nested level, authors).
-    pub(crate) async fn render_page(&self, req: &PageRequest, vis: &Visibility) -> Result<Page, DomainError> {
+    pub(crate) async fn render_page(
+        &self,
+        req: &PageRequest,
+        vis: &Visibility,
+    ) -> Result<Page, DomainError> {
         let from = ReadFrom::Replica;
-        let Some(thread) = self.store.thread_by_ident(&req.forum, &req.ident, from).await? else {
-            let view = PageView { thread: None, comments: Vec::new(), next_cursor: None };
+        let Some(thread) = self
+            .store
+            .thread_by_ident(&req.forum, &req.ident, from)
+            .await?
+        else {
+            let view = PageView {
+                thread: None,
+                comments: Vec::new(),
+                next_cursor: None,
+            };
             return Ok(Page::new(to_json(&view)?, false));
         };
-        let cursor = req.cursor.as_deref().map(|c| Cursor::decode(c, req.sort)).transpose()?;
-        let mut top = self.store.top_level(&thread, vis, req.sort, cursor, req.limit + 1, from).await?;
+        let cursor = req
+            .cursor
+            .as_deref()
+            .map(|c| Cursor::decode(c, req.sort))
+            .transpose()?;
+        let mut top = self
+            .store
+            .top_level(&thread, vis, req.sort, cursor, req.limit + 1, from)
+            .await?;
         let next_cursor = if top.len() > req.limit {
             top.truncate(req.limit);
-            top.last().map(|c| Cursor { sort: req.sort, score: c.likes - c.dislikes, id: c.id.0 }.encode())
+            top.last().map(|c| {
+                Cursor {
+                    sort: req.sort,
+                    score: c.likes - c.dislikes,
+                    id: c.id.0,
+                }
+                .encode()
+            })
         } else {
             None
         };
-        let comments = self.expand(&thread, &req.forum, top, vis, self.config.limits.display_depth).await?;
-        let view = PageView { thread: Some(thread_view(&thread, &req.forum)), comments, next_cursor };
+        let comments = self
+            .expand(
+                &thread,
+                &req.forum,
+                top,
+                vis,
+                self.config.limits.display_depth,
+            )
+            .await?;
+        let view = PageView {
+            thread: Some(thread_view(&thread, &req.forum)),
+            comments,
+            next_cursor,
+        };
         Ok(Page::new(to_json(&view)?, thread.hidden_count > 0))
     }
 
@@ -132,25 +190,52 @@ impl Service {
         caller: &Caller,
     ) -> Result<RepliesView, DomainError> {
         let from = ReadFrom::Replica;
-        let p = self.store.comment(parent, from).await?.ok_or_else(|| DomainError::not_found("comment"))?;
-        let forum = self.forums.by_id(p.forum_id).ok_or_else(|| DomainError::not_found("comment"))?;
+        let p = self
+            .store
+            .comment(parent, from)
+            .await?
+            .ok_or_else(|| DomainError::not_found("comment"))?;
+        let forum = self
+            .forums
+            .by_id(p.forum_id)
+            .ok_or_else(|| DomainError::not_found("comment"))?;
         let vis = self.visibility(caller, &forum).await?;
         // A placeholder parent (deleted, or hidden from this reader) still lists its replies.
         if !visible(&p, &vis) && p.reply_count == 0 {
             return Err(DomainError::not_found("comment"));
         }
-        let thread = self.store.thread(p.thread_id, from).await?.ok_or_else(|| DomainError::not_found("thread"))?;
-        let after = cursor.map(|c| Cursor::decode(c, Sort::Oldest)).transpose()?.map(|c| CommentId(c.id));
-        let mut first = self.store.replies(&thread, &[parent], &vis, after, limit + 1, from).await?;
+        let thread = self
+            .store
+            .thread(p.thread_id, from)
+            .await?
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let after = cursor
+            .map(|c| Cursor::decode(c, Sort::Oldest))
+            .transpose()?
+            .map(|c| CommentId(c.id));
+        let mut first = self
+            .store
+            .replies(&thread, &[parent], &vis, after, limit + 1, from)
+            .await?;
         let next_cursor = if first.len() > limit {
             first.truncate(limit);
-            first.last().map(|c| Cursor { sort: Sort::Oldest, score: 0, id: c.id.0 }.encode())
+            first.last().map(|c| {
+                Cursor {
+                    sort: Sort::Oldest,
+                    score: 0,
+                    id: c.id.0,
+                }
+                .encode()
+            })
         } else {
             None
         };
         let levels = self.config.limits.display_depth.saturating_sub(1);
         let comments = self.expand(&thread, &forum, first, &vis, levels).await?;
-        Ok(RepliesView { comments, next_cursor })
+        Ok(RepliesView {
+            comments,
+            next_cursor,
+        })
     }
 
     /// Nests up to `levels` levels of replies under `top`: one query per level, then one for
@@ -167,13 +252,20 @@ impl Service {
         let wants_children = |c: &Comment| c.reply_count > 0 || !matches!(vis, Visibility::Public);
         let mut children: HashMap<CommentId, Vec<Comment>> = HashMap::new();
         let mut more: HashMap<CommentId, String> = HashMap::new();
-        let mut level: Vec<CommentId> = top.iter().filter(|c| wants_children(c)).map(|c| c.id).collect();
+        let mut level: Vec<CommentId> = top
+            .iter()
+            .filter(|c| wants_children(c))
+            .map(|c| c.id)
+            .collect();
         let mut authors: Vec<AccountId> = top.iter().filter_map(Comment::account_id).collect();
         for _ in 0..levels {
             if level.is_empty() {
                 break;
             }
-            let reps = self.store.replies(thread, &level, vis, None, per_parent + 1, ReadFrom::Replica).await?;
+            let reps = self
+                .store
+                .replies(thread, &level, vis, None, per_parent + 1, ReadFrom::Replica)
+                .await?;
             let mut grouped: HashMap<CommentId, Vec<Comment>> = HashMap::new();
             for r in reps {
                 if let Some(pid) = r.parent_id {
@@ -185,7 +277,15 @@ impl Service {
                 if kids.len() > per_parent {
                     kids.truncate(per_parent);
                     if let Some(last) = kids.last() {
-                        more.insert(pid, Cursor { sort: Sort::Oldest, score: 0, id: last.id.0 }.encode());
+                        more.insert(
+                            pid,
+                            Cursor {
+                                sort: Sort::Oldest,
+                                score: 0,
+                                id: last.id.0,
+                            }
+                            .encode(),
+                        );
                     }
                 }
                 for k in &kids {
@@ -199,15 +299,32 @@ impl Service {
             level = next;
         }
         let accounts = self.accounts_by_id(&authors).await?;
-        let ctx = ViewCtx { svc: self, forum, accounts: &accounts, viewer: Some(vis) };
-        Ok(top.into_iter().map(|c| ctx.tree(c, &mut children, &more)).collect())
+        let ctx = ViewCtx {
+            svc: self,
+            forum,
+            accounts: &accounts,
+            viewer: Some(vis),
+        };
+        Ok(top
+            .into_iter()
+            .map(|c| ctx.tree(c, &mut children, &more))
+            .collect())
     }
 
     /// Renders one comment for an API response (no nesting).
-    pub(crate) async fn comment_view(&self, forum: &Forum, c: Comment) -> Result<CommentView, DomainError> {
+    pub(crate) async fn comment_view(
+        &self,
+        forum: &Forum,
+        c: Comment,
+    ) -> Result<CommentView, DomainError> {
         let ids: Vec<AccountId> = c.account_id().into_iter().collect();
         let accounts = self.accounts_by_id(&ids).await?;
-        let ctx = ViewCtx { svc: self, forum, accounts: &accounts, viewer: None };
+        let ctx = ViewCtx {
+            svc: self,
+            forum,
+            accounts: &accounts,
+            viewer: None,
+        };
         Ok(ctx.view(c, Vec::new(), None))
     }
 
@@ -217,8 +334,19 @@ impl Service {
     /// renders.
     pub(crate) fn after_write(self: &Arc<Self>, forum: &Arc<Forum>, ident: &Ident) {
         let key_ident: Arc<str> = Arc::from(ident.as_str());
-        let first_page = |version| page_key(forum, key_ident.clone(), version, Sort::default(), None, self.config.limits.page_default);
-        let hot = self.pages.contains(&first_page(self.pages.version(forum.id, &key_ident)));
+        let first_page = |version| {
+            page_key(
+                forum,
+                key_ident.clone(),
+                version,
+                Sort::default(),
+                None,
+                self.config.limits.page_default,
+            )
+        };
+        let hot = self
+            .pages
+            .contains(&first_page(self.pages.version(forum.id, &key_ident)));
         // Later fills must see this write: its commit position when the backend gave one
         // (replicated PostgreSQL), else this node's latest write.
         let pin = confab_store::pin::last_write().map_or(ReadPin::Fresh, ReadPin::At);
@@ -244,7 +372,14 @@ impl Service {
 }
 
 /// The cache key of a page of a thread of `forum`.
-fn page_key(forum: &Forum, ident: Arc<str>, version: u64, sort: Sort, cursor: Option<Arc<str>>, limit: usize) -> PageKey {
+fn page_key(
+    forum: &Forum,
+    ident: Arc<str>,
+    version: u64,
+    sort: Sort,
+    cursor: Option<Arc<str>>,
+    limit: usize,
+) -> PageKey {
     PageKey {
         forum: forum.id,
         ident,
@@ -308,13 +443,28 @@ impl ViewCtx<'_> {
         let kids = children.remove(&c.id).unwrap_or_default();
         let cursor = more.get(&c.id).cloned().or_else(|| {
             // Replies exist below the nesting shown here: the cursor starts at the beginning.
-            (kids.is_empty() && c.reply_count > 0).then(|| Cursor { sort: Sort::Oldest, score: 0, id: 0 }.encode())
+            (kids.is_empty() && c.reply_count > 0).then(|| {
+                Cursor {
+                    sort: Sort::Oldest,
+                    score: 0,
+                    id: 0,
+                }
+                .encode()
+            })
         });
-        let replies = kids.into_iter().map(|k| self.tree(k, children, more)).collect();
+        let replies = kids
+            .into_iter()
+            .map(|k| self.tree(k, children, more))
+            .collect();
         self.view(c, replies, cursor)
     }
 
-    fn view(&self, c: Comment, replies: Vec<CommentView>, replies_cursor: Option<String>) -> CommentView {
+    fn view(
+        &self,
+        c: Comment,
+        replies: Vec<CommentView>,
+        replies_cursor: Option<String>,
+    ) -> CommentView {
         let signer = &self.svc.signer;
         // A comment this viewer may not see, shown only because it has visible replies, is a
         // placeholder like a deleted one (its text, author and status stay hidden).
@@ -323,11 +473,21 @@ impl ViewCtx<'_> {
         let gravatar = |email: Option<&str>| {
             email.filter(|_| self.forum.settings.gravatar).map(|e| {
                 use sha2::{Digest, Sha256};
-                Sha256::digest(e.trim().to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+                Sha256::digest(e.trim().to_lowercase().as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
             })
         };
         let author = if deleted {
-            AuthorView { name: "[deleted]".into(), url: None, account_id: None, avatar: String::new(), gravatar: None, moderator: false }
+            AuthorView {
+                name: "[deleted]".into(),
+                url: None,
+                account_id: None,
+                avatar: String::new(),
+                gravatar: None,
+                moderator: false,
+            }
         } else {
             match &c.author {
                 Author::Account(id) => {
@@ -345,7 +505,13 @@ impl ViewCtx<'_> {
                     name: name.clone(),
                     url: url.clone(),
                     account_id: None,
-                    avatar: signer.keyed_hash("avatar", &email.as_deref().map_or_else(|| format!("n:{name}"), |e| format!("e:{}", e.to_lowercase()))),
+                    avatar: signer.keyed_hash(
+                        "avatar",
+                        &email.as_deref().map_or_else(
+                            || format!("n:{name}"),
+                            |e| format!("e:{}", e.to_lowercase()),
+                        ),
+                    ),
                     gravatar: gravatar(email.as_deref()),
                     moderator: false,
                 },
@@ -359,7 +525,11 @@ impl ViewCtx<'_> {
             author,
             body_html: if deleted { String::new() } else { c.body_html },
             body: if deleted { String::new() } else { c.body_md },
-            status: if withheld { CommentStatus::Deleted } else { c.status },
+            status: if withheld {
+                CommentStatus::Deleted
+            } else {
+                c.status
+            },
             likes: c.likes,
             dislikes: c.dislikes,
             reply_count: c.reply_count,

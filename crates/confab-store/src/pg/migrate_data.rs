@@ -30,8 +30,12 @@ use std::time::Duration;
 const BATCH: usize = 1000;
 
 /// The control tables, in copy order, with their primary keys.
-const CONTROL_TABLES: &[(&str, &str)] =
-    &[("forums", "id"), ("accounts", "id"), ("forum_moderators", "forum_id, account_id"), ("bans", "id")];
+const CONTROL_TABLES: &[(&str, &str)] = &[
+    ("forums", "id"),
+    ("accounts", "id"),
+    ("forum_moderators", "forum_id, account_id"),
+    ("bans", "id"),
+];
 
 /// Rows copied per table.
 #[derive(Debug, Clone, Default)]
@@ -42,14 +46,20 @@ pub struct MigrateReport {
 }
 
 fn sqlite_err(what: &str) -> impl Fn(rusqlite::Error) -> DomainError + '_ {
-    move |e| DomainError::new(ErrorCode::Internal, format!("reading the SQLite database ({what}): {e}"))
+    move |e| {
+        DomainError::new(
+            ErrorCode::Internal,
+            format!("reading the SQLite database ({what}): {e}"),
+        )
+    }
 }
 
 fn to_json(v: Value) -> serde_json::Value {
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Integer(i) => i.into(),
-        Value::Real(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Real(f) => serde_json::Number::from_f64(f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Text(s) => s.into(),
         Value::Blob(b) => String::from_utf8_lossy(&b).into_owned().into(),
     }
@@ -64,14 +74,24 @@ struct Reader {
 
 impl Reader {
     fn new(table: &'static str, pk: &str) -> Reader {
-        Reader { table, pk: pk.split(',').map(|s| s.trim().to_string()).collect(), last: None }
+        Reader {
+            table,
+            pk: pk.split(',').map(|s| s.trim().to_string()).collect(),
+            last: None,
+        }
     }
 
     /// The next batch of rows as `(column, value)` maps; empty at the end.
-    fn next(&mut self, c: &Connection) -> StoreResult<Vec<serde_json::Map<String, serde_json::Value>>> {
+    fn next(
+        &mut self,
+        c: &Connection,
+    ) -> StoreResult<Vec<serde_json::Map<String, serde_json::Value>>> {
         let order = self.pk.join(", ");
         let sql = match &self.last {
-            None => format!("SELECT * FROM {} ORDER BY {order} LIMIT {BATCH}", self.table),
+            None => format!(
+                "SELECT * FROM {} ORDER BY {order} LIMIT {BATCH}",
+                self.table
+            ),
             Some(_) => format!(
                 "SELECT * FROM {} WHERE ({order}) > ({}) ORDER BY {order} LIMIT {BATCH}",
                 self.table,
@@ -83,16 +103,32 @@ impl Reader {
         let pk_idx: Vec<usize> = self
             .pk
             .iter()
-            .map(|k| names.iter().position(|n| n == k).ok_or_else(DomainError::internal))
+            .map(|k| {
+                names
+                    .iter()
+                    .position(|n| n == k)
+                    .ok_or_else(DomainError::internal)
+            })
             .collect::<StoreResult<_>>()?;
         let params: Vec<Value> = self.last.clone().unwrap_or_default();
-        let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(sqlite_err(self.table))?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(sqlite_err(self.table))?;
         let mut out = Vec::new();
         let mut last = None;
         while let Some(r) = rows.next().map_err(sqlite_err(self.table))? {
-            let vals: Vec<Value> = (0..names.len()).map(|i| r.get::<_, Value>(i)).collect::<Result<_, _>>().map_err(sqlite_err(self.table))?;
+            let vals: Vec<Value> = (0..names.len())
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<Result<_, _>>()
+                .map_err(sqlite_err(self.table))?;
             last = Some(pk_idx.iter().map(|i| vals[*i].clone()).collect());
-            out.push(names.iter().cloned().zip(vals.into_iter().map(to_json)).collect());
+            out.push(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(vals.into_iter().map(to_json))
+                    .collect(),
+            );
         }
         if last.is_some() {
             self.last = last;
@@ -102,9 +138,13 @@ impl Reader {
 }
 
 fn has_table(c: &Connection, name: &str) -> StoreResult<bool> {
-    c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [name], |r| r.get::<_, i64>(0))
-        .map(|n| n > 0)
-        .map_err(sqlite_err("tables"))
+    c.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(sqlite_err("tables"))
 }
 
 fn int(m: &serde_json::Map<String, serde_json::Value>, k: &str) -> Option<i64> {
@@ -114,19 +154,37 @@ fn int(m: &serde_json::Map<String, serde_json::Value>, k: &str) -> Option<i64> {
 /// A moderation-log entry's id in PostgreSQL: the layout of `confab_next_id()` at the entry's
 /// time, with the SQLite id's low bits as the sequence (deterministic, so a re-run upserts).
 fn mod_log_id(created_at: i64, shard: LogicalShard, sqlite_id: i64) -> i64 {
-    id::pack(IdParts { ms_since_epoch: (created_at - id::EPOCH_MS).max(0) as u64, shard, seq: (sqlite_id & 0x7ff) as u16 })
+    id::pack(IdParts {
+        ms_since_epoch: (created_at - id::EPOCH_MS).max(0) as u64,
+        shard,
+        seq: (sqlite_id & 0x7ff) as u16,
+    })
 }
 
 /// Copies the SQLite database at `path` into the deployment `r` routes to.
-pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str)) -> StoreResult<MigrateReport> {
+pub async fn migrate_data(
+    r: &Arc<Router>,
+    path: &Path,
+    progress: impl Fn(&str),
+) -> StoreResult<MigrateReport> {
     if !path.is_file() {
-        return Err(DomainError::not_found(&format!("SQLite database {}", path.display())));
+        return Err(DomainError::not_found(&format!(
+            "SQLite database {}",
+            path.display()
+        )));
     }
-    let lite = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let lite = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_err("opening"))?;
+    lite.busy_timeout(Duration::from_secs(10))
         .map_err(sqlite_err("opening"))?;
-    lite.busy_timeout(Duration::from_secs(10)).map_err(sqlite_err("opening"))?;
     if !has_table(&lite, "forums")? {
-        return Err(DomainError::invalid(format!("{} is not a Confab database (no forums table)", path.display())));
+        return Err(DomainError::invalid(format!(
+            "{} is not a Confab database (no forums table)",
+            path.display()
+        )));
     }
     let timeout = Duration::from_millis(r.opts.connect_timeout_ms.max(1000));
     r.refresh(true).await?;
@@ -135,9 +193,17 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
     // The SQLite forums: id → (name, shard).
     let mut forums: HashMap<i64, (String, i32)> = HashMap::new();
     {
-        let mut st = lite.prepare("SELECT id, name, shard FROM forums").map_err(sqlite_err("forums"))?;
+        let mut st = lite
+            .prepare("SELECT id, name, shard FROM forums")
+            .map_err(sqlite_err("forums"))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
             .map_err(sqlite_err("forums"))?;
         for row in rows {
             let (id, name, shard) = row.map_err(sqlite_err("forums"))?;
@@ -145,7 +211,11 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
         }
     }
     let mut control = connect(r.opts.control.expose(), timeout).await?;
-    for row in control.query("SELECT id, name FROM forums ORDER BY id", &[]).await.map_err(db("reading forums"))? {
+    for row in control
+        .query("SELECT id, name FROM forums ORDER BY id", &[])
+        .await
+        .map_err(db("reading forums"))?
+    {
         let (id, name): (i64, String) = (row.get(0), row.get(1));
         if forums.get(&id).map(|f| f.0.as_str()) != Some(name.as_str()) {
             return Err(DomainError::new(
@@ -171,7 +241,10 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
 
     // Control tables, in one transaction.
     {
-        let tx = control.transaction().await.map_err(db("copying control tables"))?;
+        let tx = control
+            .transaction()
+            .await
+            .map_err(db("copying control tables"))?;
         for (name, pk) in CONTROL_TABLES {
             let meta = Table::load(&tx, name, pk).await?;
             let sql = meta.upsert_sql();
@@ -182,7 +255,10 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
                 if batch.is_empty() {
                     break;
                 }
-                let texts: Vec<String> = batch.iter().map(|m| serde_json::Value::Object(m.clone()).to_string()).collect();
+                let texts: Vec<String> = batch
+                    .iter()
+                    .map(|m| serde_json::Value::Object(m.clone()).to_string())
+                    .collect();
                 n += upsert(&tx, &sql, &texts).await?;
             }
             progress(&format!("{name:<16} {n} rows"));
@@ -224,9 +300,15 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
             }
             for mut m in batch {
                 let shard = match *name {
-                    "votes" | "flags" | "idempotency" | "reply_notify" => int(&m, "comment_id").map(|i| i64::from(id::unpack(i).shard.get())),
-                    "task_effects" => int(&m, "task_id").map(|i| i64::from(id::unpack(i).shard.get())),
-                    "mod_log" => int(&m, "forum_id").and_then(|f| forums.get(&f)).map(|f| i64::from(f.1)),
+                    "votes" | "flags" | "idempotency" | "reply_notify" => {
+                        int(&m, "comment_id").map(|i| i64::from(id::unpack(i).shard.get()))
+                    }
+                    "task_effects" => {
+                        int(&m, "task_id").map(|i| i64::from(id::unpack(i).shard.get()))
+                    }
+                    "mod_log" => int(&m, "forum_id")
+                        .and_then(|f| forums.get(&f))
+                        .map(|f| i64::from(f.1)),
                     _ => None,
                 };
                 let shard = match int(&m, "shard").or(shard) {
@@ -236,7 +318,9 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
                         continue;
                     }
                 };
-                let Some(ls) = LogicalShard::new(shard as u16).filter(|_| (0..4096).contains(&shard)) else {
+                let Some(ls) =
+                    LogicalShard::new(shard as u16).filter(|_| (0..4096).contains(&shard))
+                else {
                     skipped += 1;
                     continue;
                 };
@@ -247,7 +331,11 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
                     m.insert("id".into(), mod_log_id(created, ls, old).into());
                 }
                 if *name == "subscriptions" {
-                    if let Some(e) = m.get("email").and_then(|v| v.as_str()).map(str::to_lowercase) {
+                    if let Some(e) = m
+                        .get("email")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_lowercase)
+                    {
                         m.insert("email".into(), e.into());
                     }
                 }
@@ -268,9 +356,18 @@ pub async fn migrate_data(r: &Arc<Router>, path: &Path, progress: impl Fn(&str))
             let (c, tables) = conns.get(&server).ok_or_else(DomainError::internal)?;
             n += upsert(c, &tables[ti].upsert_sql(), &rows).await?;
         }
-        progress(&format!("{name:<16} {n} rows{}", if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() }));
+        progress(&format!(
+            "{name:<16} {n} rows{}",
+            if skipped > 0 {
+                format!(" ({skipped} skipped)")
+            } else {
+                String::new()
+            }
+        ));
         if skipped > 0 {
-            report.skipped.push(format!("{name}: {skipped} rows whose logical shard could not be told or has no server"));
+            report.skipped.push(format!(
+                "{name}: {skipped} rows whose logical shard could not be told or has no server"
+            ));
         }
         report.tables.push((name.to_string(), n));
     }

@@ -24,15 +24,17 @@ mod router;
 pub mod schema;
 
 use crate::{
-    clip, like_pattern, CommentEdit, ReplyWatch, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
-    Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts, MAX_TASK_PAYLOAD,
+    clip, like_pattern, CommentEdit, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue,
+    ReadFrom, ReplyWatch, StatusChange, Store, StoreResult, SubState, Subscription, Task,
+    TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts, MAX_TASK_PAYLOAD,
 };
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{
-    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread,
+    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings,
+    ModLogEntry, Thread,
 };
 use confab_core::{DomainError, ErrorCode};
 use deadpool_postgres::GenericClient;
@@ -86,7 +88,10 @@ impl Default for PgOptions {
 
 impl PgOptions {
     pub fn new(control: &str) -> PgOptions {
-        PgOptions { control: control.into(), ..PgOptions::default() }
+        PgOptions {
+            control: control.into(),
+            ..PgOptions::default()
+        }
     }
 }
 
@@ -107,8 +112,12 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
             tracing::warn!(error = %e, "PostgreSQL refused a value");
             return DomainError::invalid("a value in the request cannot be stored");
         }
-        if *code == SqlState::QUERY_CANCELED || *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::T_R_SERIALIZATION_FAILURE
-            || *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW
+        if *code == SqlState::QUERY_CANCELED
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
             tracing::warn!(error = %e, "PostgreSQL refused or timed out");
@@ -149,19 +158,34 @@ fn fence_err(e: tokio_postgres::Error) -> TxError {
 
 type Args<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-async fn rows<C: GenericClient + Sync>(c: &C, n: &crate::Counter, sql: &str, args: Args<'_>) -> StoreResult<Vec<Row>> {
+async fn rows<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    sql: &str,
+    args: Args<'_>,
+) -> StoreResult<Vec<Row>> {
     n.add(1);
     let st = c.prepare_cached(sql).await.map_err(pg_err)?;
     c.query(&st, args).await.map_err(pg_err)
 }
 
-async fn row<C: GenericClient + Sync>(c: &C, n: &crate::Counter, sql: &str, args: Args<'_>) -> StoreResult<Option<Row>> {
+async fn row<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    sql: &str,
+    args: Args<'_>,
+) -> StoreResult<Option<Row>> {
     n.add(1);
     let st = c.prepare_cached(sql).await.map_err(pg_err)?;
     c.query_opt(&st, args).await.map_err(pg_err)
 }
 
-async fn exec<C: GenericClient + Sync>(c: &C, n: &crate::Counter, sql: &str, args: Args<'_>) -> StoreResult<u64> {
+async fn exec<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    sql: &str,
+    args: Args<'_>,
+) -> StoreResult<u64> {
     n.add(1);
     let st = c.prepare_cached(sql).await.map_err(pg_err)?;
     c.execute(&st, args).await.map_err(pg_err)
@@ -189,7 +213,10 @@ macro_rules! write_tx {
             let $tx = conn.transaction().await.map_err(pg_err)?;
             let step: Result<_, TxError> = async {
                 $n.add(1);
-                let st = $tx.prepare_cached("SELECT confab_write_shard($1)").await.map_err(pg_err)?;
+                let st = $tx
+                    .prepare_cached("SELECT confab_write_shard($1)")
+                    .await
+                    .map_err(pg_err)?;
                 $tx.execute(&st, &[&sh(shard)]).await.map_err(fence_err)?;
                 let out: StoreResult<_> = async { $body }.await;
                 Ok(out?)
@@ -199,7 +226,10 @@ macro_rules! write_tx {
                 Ok(v) => {
                     $tx.commit().await.map_err(pg_err)?;
                     $n.add(1);
-                    if let Ok(r) = conn.query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[]).await {
+                    if let Ok(r) = conn
+                        .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
+                        .await
+                    {
                         crate::pin::record_write(server.committed(r.get::<_, i64>(0) as u64));
                     }
                     break Ok(v);
@@ -213,7 +243,11 @@ macro_rules! write_tx {
                     drop($tx);
                     $self.r.refresh(true).await?;
                 }
-                Err(_) => break Err(unavailable("this forum's data is being moved, retry shortly")),
+                Err(_) => {
+                    break Err(unavailable(
+                        "this forum's data is being moved, retry shortly",
+                    ))
+                }
             }
         }
     }};
@@ -262,7 +296,11 @@ fn comment_row(r: &Row) -> Comment {
     let account: Option<i64> = r.get(5);
     let author = match account {
         Some(a) => Author::Account(AccountId(a)),
-        None => Author::Guest { name: r.get::<_, Option<String>>(7).unwrap_or_default(), email: r.get(8), url: r.get(9) },
+        None => Author::Guest {
+            name: r.get::<_, Option<String>>(7).unwrap_or_default(),
+            email: r.get(8),
+            url: r.get(9),
+        },
     };
     let status: &str = r.get(12);
     Comment {
@@ -286,7 +324,8 @@ fn comment_row(r: &Row) -> Comment {
     }
 }
 
-const THREAD_COLS: &str = "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
+const THREAD_COLS: &str =
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
 
 fn thread_row(r: &Row) -> Thread {
     Thread {
@@ -396,12 +435,36 @@ const MAX_ERROR: usize = 1000;
 
 // ---------------------------------------------------------------- transaction pieces
 
-async fn load_comment<C: GenericClient + Sync>(c: &C, n: &crate::Counter, id: CommentId) -> StoreResult<Option<Comment>> {
-    Ok(row(c, n, &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1"), &[&id.0]).await?.as_ref().map(comment_row))
+async fn load_comment<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    id: CommentId,
+) -> StoreResult<Option<Comment>> {
+    Ok(row(
+        c,
+        n,
+        &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1"),
+        &[&id.0],
+    )
+    .await?
+    .as_ref()
+    .map(comment_row))
 }
 
-async fn load_thread<C: GenericClient + Sync>(c: &C, n: &crate::Counter, id: ThreadId) -> StoreResult<Option<Thread>> {
-    Ok(row(c, n, &format!("SELECT {THREAD_COLS} FROM threads WHERE id = $1"), &[&id.0]).await?.as_ref().map(thread_row))
+async fn load_thread<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    id: ThreadId,
+) -> StoreResult<Option<Thread>> {
+    Ok(row(
+        c,
+        n,
+        &format!("SELECT {THREAD_COLS} FROM threads WHERE id = $1"),
+        &[&id.0],
+    )
+    .await?
+    .as_ref()
+    .map(thread_row))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -420,7 +483,15 @@ async fn log_action<C: GenericClient + Sync>(
         n,
         "INSERT INTO mod_log (id, shard, forum_id, actor, action, comment_id, detail, created_at) \
          VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7)",
-        &[&sh(shard), &forum.0, &actor.map(|a| a.0), &action, &comment.map(|c| c.0), &detail, &confab_core::now_ms()],
+        &[
+            &sh(shard),
+            &forum.0,
+            &actor.map(|a| a.0),
+            &action,
+            &comment.map(|c| c.0),
+            &detail,
+            &confab_core::now_ms(),
+        ],
     )
     .await?;
     Ok(())
@@ -453,16 +524,31 @@ async fn shift_counters<C: GenericClient + Sync>(
     .map(thread_row)
     .ok_or_else(DomainError::internal)?;
     if let (Some(p), true) = (cm.parent_id, d_app != 0) {
-        exec(c, n, "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2", &[&d_app, &p.0]).await?;
+        exec(
+            c,
+            n,
+            "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2",
+            &[&d_app, &p.0],
+        )
+        .await?;
     }
     Ok(thread)
 }
 
-async fn bump_seq<C: GenericClient + Sync>(c: &C, n: &crate::Counter, thread: ThreadId) -> StoreResult<i64> {
-    Ok(row(c, n, "UPDATE threads SET seq = seq + 1 WHERE id = $1 RETURNING seq", &[&thread.0])
-        .await?
-        .ok_or_else(DomainError::internal)?
-        .get(0))
+async fn bump_seq<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    thread: ThreadId,
+) -> StoreResult<i64> {
+    Ok(row(
+        c,
+        n,
+        "UPDATE threads SET seq = seq + 1 WHERE id = $1 RETURNING seq",
+        &[&thread.0],
+    )
+    .await?
+    .ok_or_else(DomainError::internal)?
+    .get(0))
 }
 
 async fn insert_task<C: GenericClient + Sync>(
@@ -511,7 +597,10 @@ impl PgStore {
             admin::migrate_shard(&s, &r.opts).await?;
         }
         r.spawn_background();
-        Ok(PgStore { r, forum_shards: RwLock::new(HashMap::new()) })
+        Ok(PgStore {
+            r,
+            forum_shards: RwLock::new(HashMap::new()),
+        })
     }
 
     pub fn router(&self) -> &Arc<Router> {
@@ -524,27 +613,59 @@ impl PgStore {
     }
 
     async fn forum_shard(&self, forum: ForumId) -> StoreResult<LogicalShard> {
-        if let Some(s) = self.forum_shards.read().unwrap_or_else(|p| p.into_inner()).get(&forum) {
+        if let Some(s) = self
+            .forum_shards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&forum)
+        {
             return Ok(*s);
         }
         let shard: i32 = control!(self, |c, n| {
-            Ok(row(&c, &n, "SELECT shard FROM forums WHERE id = $1", &[&forum.0]).await?.ok_or_else(|| DomainError::not_found("forum"))?.get(0))
+            Ok(row(
+                &c,
+                &n,
+                "SELECT shard FROM forums WHERE id = $1",
+                &[&forum.0],
+            )
+            .await?
+            .ok_or_else(|| DomainError::not_found("forum"))?
+            .get(0))
         })?;
         let shard = LogicalShard::new(shard as u16).ok_or_else(DomainError::internal)?;
-        self.forum_shards.write().unwrap_or_else(|p| p.into_inner()).insert(forum, shard);
+        self.forum_shards
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(forum, shard);
         Ok(shard)
     }
 
     async fn load_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         control!(self, |c, n| {
-            Ok(row(&c, &n, &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = $1"), &[&id.0]).await?.as_ref().map(account_row))
+            Ok(row(
+                &c,
+                &n,
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = $1"),
+                &[&id.0],
+            )
+            .await?
+            .as_ref()
+            .map(account_row))
         })
     }
 
     /// Writes a control-side action (bans) into the forum's moderation log on its shard.
-    async fn log_control_action(&self, forum: ForumId, actor: Option<AccountId>, action: &str, detail: &str) -> StoreResult<()> {
+    async fn log_control_action(
+        &self,
+        forum: ForumId,
+        actor: Option<AccountId>,
+        action: &str,
+        detail: &str,
+    ) -> StoreResult<()> {
         let shard = self.forum_shard(forum).await?;
-        write_tx!(self, shard, |tx, n| { log_action(&tx, &n, shard, forum, actor, action, None, detail).await })
+        write_tx!(self, shard, |tx, n| {
+            log_action(&tx, &n, shard, forum, actor, action, None, detail).await
+        })
     }
 }
 
@@ -566,14 +687,26 @@ impl Store for PgStore {
             forum_row(&r)
         });
         match res {
-            Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, format!("forum {name} already exists"))),
+            Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                ErrorCode::Conflict,
+                format!("forum {name} already exists"),
+            )),
             other => other,
         }
     }
 
     async fn forums(&self) -> StoreResult<Vec<Forum>> {
         let forums: Vec<Forum> = control!(self, |c, n| {
-            rows(&c, &n, &format!("SELECT {FORUM_COLS} FROM forums ORDER BY name"), &[]).await?.iter().map(forum_row).collect()
+            rows(
+                &c,
+                &n,
+                &format!("SELECT {FORUM_COLS} FROM forums ORDER BY name"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(forum_row)
+            .collect()
         })?;
         let mut m = self.forum_shards.write().unwrap_or_else(|p| p.into_inner());
         for f in &forums {
@@ -585,9 +718,14 @@ impl Store for PgStore {
     async fn update_forum(&self, id: ForumId, settings: &ForumSettings) -> StoreResult<Forum> {
         let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
         control!(self, |c, n| {
-            let r = row(&c, &n, &format!("UPDATE forums SET settings = $1 WHERE id = $2 RETURNING {FORUM_COLS}"), &[&json, &id.0])
-                .await?
-                .ok_or_else(|| DomainError::not_found("forum"))?;
+            let r = row(
+                &c,
+                &n,
+                &format!("UPDATE forums SET settings = $1 WHERE id = $2 RETURNING {FORUM_COLS}"),
+                &[&json, &id.0],
+            )
+            .await?
+            .ok_or_else(|| DomainError::not_found("forum"))?;
             forum_row(&r)
         })
     }
@@ -606,10 +744,17 @@ impl Store for PgStore {
             .get(0))
         });
         let id = match res {
-            Err(e) if e.code == ErrorCode::Conflict => return Err(DomainError::new(ErrorCode::Conflict, "username or email is already taken")),
+            Err(e) if e.code == ErrorCode::Conflict => {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "username or email is already taken",
+                ))
+            }
             other => other?,
         };
-        self.load_account(AccountId(id)).await?.ok_or_else(DomainError::internal)
+        self.load_account(AccountId(id))
+            .await?
+            .ok_or_else(DomainError::internal)
     }
 
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
@@ -622,7 +767,16 @@ impl Store for PgStore {
         }
         let ids: Vec<i64> = ids.iter().map(|a| a.0).collect();
         control!(self, |c, n| {
-            Ok(rows(&c, &n, &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ANY($1)"), &[&ids]).await?.iter().map(account_row).collect())
+            Ok(rows(
+                &c,
+                &n,
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ANY($1)"),
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(account_row)
+            .collect())
         })
     }
 
@@ -656,8 +810,18 @@ impl Store for PgStore {
 
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
         control!(self, |c, n| {
-            match exec(&c, &n, "UPDATE accounts SET email = $1 WHERE id = $2", &[&email, &account.0]).await {
-                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
+            match exec(
+                &c,
+                &n,
+                "UPDATE accounts SET email = $1 WHERE id = $2",
+                &[&email, &account.0],
+            )
+            .await
+            {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "that e-mail address belongs to another account",
+                )),
                 Err(e) => Err(e),
                 Ok(0) => Err(DomainError::not_found("account")),
                 Ok(_) => Ok(()),
@@ -674,7 +838,13 @@ impl Store for PgStore {
 
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         control!(self, |c, n| {
-            exec(&c, &n, "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = $1", &[&account.0]).await?;
+            exec(
+                &c,
+                &n,
+                "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = $1",
+                &[&account.0],
+            )
+            .await?;
             Ok(())
         })
     }
@@ -705,16 +875,36 @@ impl Store for PgStore {
         })?;
         // The ban lives in the control database and its log entry on the forum's shard: two
         // commits. The ban stands even if the log write fails (logged), never the reverse.
-        if let Err(e) = self.log_control_action(forum, actor, "ban", &format!("{} {}", kind.as_str(), value)).await {
+        if let Err(e) = self
+            .log_control_action(forum, actor, "ban", &format!("{} {}", kind.as_str(), value))
+            .await
+        {
             tracing::warn!(error = %e.message, "ban recorded but its moderation-log entry was not");
         }
         Ok(ban)
     }
 
-    async fn remove_ban(&self, forum: ForumId, ban: i64, actor: Option<AccountId>) -> StoreResult<bool> {
-        let gone = control!(self, |c, n| { Ok(exec(&c, &n, "DELETE FROM bans WHERE forum_id = $1 AND id = $2", &[&forum.0, &ban]).await? > 0) })?;
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool> {
+        let gone = control!(self, |c, n| {
+            Ok(exec(
+                &c,
+                &n,
+                "DELETE FROM bans WHERE forum_id = $1 AND id = $2",
+                &[&forum.0, &ban],
+            )
+            .await?
+                > 0)
+        })?;
         if gone {
-            if let Err(e) = self.log_control_action(forum, actor, "unban", &format!("ban {ban}")).await {
+            if let Err(e) = self
+                .log_control_action(forum, actor, "unban", &format!("ban {ban}"))
+                .await
+            {
                 tracing::warn!(error = %e.message, "ban removed but its moderation-log entry was not");
             }
         }
@@ -723,11 +913,18 @@ impl Store for PgStore {
 
     async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>> {
         control!(self, |c, n| {
-            Ok(rows(&c, &n, &format!("SELECT {BAN_COLS} FROM bans WHERE forum_id = $1 ORDER BY id DESC LIMIT 1000"), &[&forum.0])
-                .await?
-                .iter()
-                .map(ban_row)
-                .collect())
+            Ok(rows(
+                &c,
+                &n,
+                &format!(
+                    "SELECT {BAN_COLS} FROM bans WHERE forum_id = $1 ORDER BY id DESC LIMIT 1000"
+                ),
+                &[&forum.0],
+            )
+            .await?
+            .iter()
+            .map(ban_row)
+            .collect())
         })
     }
 
@@ -747,17 +944,29 @@ impl Store for PgStore {
         })
     }
 
-    async fn thread_by_ident(&self, forum: &Forum, ident: &Ident, from: ReadFrom) -> StoreResult<Option<Thread>> {
+    async fn thread_by_ident(
+        &self,
+        forum: &Forum,
+        ident: &Ident,
+        from: ReadFrom,
+    ) -> StoreResult<Option<Thread>> {
         read_on!(self, forum.shard, from, |c, n| {
-            Ok(row(&c, &n, &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"), &[&forum.id.0, &ident.as_str()])
-                .await?
-                .as_ref()
-                .map(thread_row))
+            Ok(row(
+                &c,
+                &n,
+                &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"),
+                &[&forum.id.0, &ident.as_str()],
+            )
+            .await?
+            .as_ref()
+            .map(thread_row))
         })
     }
 
     async fn thread(&self, id: ThreadId, from: ReadFrom) -> StoreResult<Option<Thread>> {
-        read_on!(self, shard_of(id.0), from, |c, n| { load_thread(&c, &n, id).await })
+        read_on!(self, shard_of(id.0), from, |c, n| {
+            load_thread(&c, &n, id).await
+        })
     }
 
     async fn counts(&self, forum: &Forum, idents: &[Ident]) -> StoreResult<Vec<(Ident, i64)>> {
@@ -766,29 +975,61 @@ impl Store for PgStore {
         }
         let idents: Vec<&str> = idents.iter().map(|i| i.as_str()).collect();
         read_on!(self, forum.shard, ReadFrom::Replica, |c, n| {
-            Ok(rows(&c, &n, "SELECT ident, comment_count FROM threads WHERE forum_id = $1 AND ident = ANY($2)", &[&forum.id.0, &idents])
-                .await?
-                .iter()
-                .map(|r| (Ident::from_stored(r.get(0)), r.get(1)))
-                .collect())
+            Ok(rows(
+                &c,
+                &n,
+                "SELECT ident, comment_count FROM threads WHERE forum_id = $1 AND ident = ANY($2)",
+                &[&forum.id.0, &idents],
+            )
+            .await?
+            .iter()
+            .map(|r| (Ident::from_stored(r.get(0)), r.get(1)))
+            .collect())
         })
     }
 
-    async fn update_thread(&self, forum: &Forum, id: ThreadId, patch: ThreadPatch, actor: Option<AccountId>) -> StoreResult<Thread> {
+    async fn update_thread(
+        &self,
+        forum: &Forum,
+        id: ThreadId,
+        patch: ThreadPatch,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Thread> {
         let (forum_id, shard) = (forum.id, forum.shard);
         write_tx!(self, shard, |tx, n| {
-            let t = load_thread(&tx, &n, id).await?.filter(|t| t.forum_id == forum_id).ok_or_else(|| DomainError::not_found("thread"))?;
+            let t = load_thread(&tx, &n, id)
+                .await?
+                .filter(|t| t.forum_id == forum_id)
+                .ok_or_else(|| DomainError::not_found("thread"))?;
             let closed = patch.closed.unwrap_or(t.closed);
             let title = patch.title.clone().or_else(|| t.title.clone());
             if closed == t.closed && title == t.title {
                 return Ok(t);
             }
-            exec(&tx, &n, "UPDATE threads SET closed = $1, title = $2, seq = seq + 1 WHERE id = $3", &[&closed, &title, &id.0]).await?;
+            exec(
+                &tx,
+                &n,
+                "UPDATE threads SET closed = $1, title = $2, seq = seq + 1 WHERE id = $3",
+                &[&closed, &title, &id.0],
+            )
+            .await?;
             if closed != t.closed {
                 let action = if closed { "close" } else { "open" };
-                log_action(&tx, &n, shard, forum_id, actor, action, None, &format!("thread {id} {}", t.ident.as_str())).await?;
+                log_action(
+                    &tx,
+                    &n,
+                    shard,
+                    forum_id,
+                    actor,
+                    action,
+                    None,
+                    &format!("thread {id} {}", t.ident.as_str()),
+                )
+                .await?;
             }
-            load_thread(&tx, &n, id).await?.ok_or_else(DomainError::internal)
+            load_thread(&tx, &n, id)
+                .await?
+                .ok_or_else(DomainError::internal)
         })
     }
 
@@ -840,7 +1081,13 @@ impl Store for PgStore {
         if let Some(x) = &c2 {
             args.push(x);
         }
-        read_on!(self, shard_of(thread.id.0), from, |c, n| { Ok(rows(&c, &n, &sql, &args).await?.iter().map(comment_row).collect()) })
+        read_on!(self, shard_of(thread.id.0), from, |c, n| {
+            Ok(rows(&c, &n, &sql, &args)
+                .await?
+                .iter()
+                .map(comment_row)
+                .collect())
+        })
     }
 
     async fn replies(
@@ -873,15 +1120,25 @@ impl Store for PgStore {
             args.push(&va);
             args.push(&vb);
         }
-        read_on!(self, shard_of(thread.id.0), from, |c, n| { Ok(rows(&c, &n, &sql, &args).await?.iter().map(comment_row).collect()) })
+        read_on!(self, shard_of(thread.id.0), from, |c, n| {
+            Ok(rows(&c, &n, &sql, &args)
+                .await?
+                .iter()
+                .map(comment_row)
+                .collect())
+        })
     }
 
     async fn comment(&self, id: CommentId, from: ReadFrom) -> StoreResult<Option<Comment>> {
-        read_on!(self, shard_of(id.0), from, |c, n| { load_comment(&c, &n, id).await })
+        read_on!(self, shard_of(id.0), from, |c, n| {
+            load_comment(&c, &n, id).await
+        })
     }
 
     async fn has_hidden_by(&self, thread: &Thread, vis: &Visibility) -> StoreResult<bool> {
-        let Visibility::Author { account, anon } = vis else { return Ok(false) };
+        let Visibility::Author { account, anon } = vis else {
+            return Ok(false);
+        };
         let account = account.map(|a| a.0);
         read_on!(self, shard_of(thread.id.0), ReadFrom::Replica, |c, n| {
             Ok(row(
@@ -903,12 +1160,17 @@ impl Store for PgStore {
 
     async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
         write_tx!(self, shard_of(id.0), |tx, n| {
-            let old = row(&tx, &n, &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1 FOR UPDATE"), &[&id.0])
-                .await?
-                .as_ref()
-                .map(comment_row)
-                .filter(|cm| cm.status != CommentStatus::Deleted)
-                .ok_or_else(|| DomainError::not_found("comment"))?;
+            let old = row(
+                &tx,
+                &n,
+                &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1 FOR UPDATE"),
+                &[&id.0],
+            )
+            .await?
+            .as_ref()
+            .map(comment_row)
+            .filter(|cm| cm.status != CommentStatus::Deleted)
+            .ok_or_else(|| DomainError::not_found("comment"))?;
             let status = edit.status_after(old.status);
             exec(
                 &tx,
@@ -923,9 +1185,21 @@ impl Store for PgStore {
                 shift_counters(&tx, &n, &old, old.status, status).await?.seq
             };
             if let Some((forum, actor)) = edit.logged_by {
-                log_action(&tx, &n, shard_of(id.0), forum, Some(actor), "edit", Some(id), &old.body_md).await?;
+                log_action(
+                    &tx,
+                    &n,
+                    shard_of(id.0),
+                    forum,
+                    Some(actor),
+                    "edit",
+                    Some(id),
+                    &old.body_md,
+                )
+                .await?;
             }
-            let cm = load_comment(&tx, &n, id).await?.ok_or_else(DomainError::internal)?;
+            let cm = load_comment(&tx, &n, id)
+                .await?
+                .ok_or_else(DomainError::internal)?;
             Ok((cm, seq))
         })
     }
@@ -946,35 +1220,83 @@ impl Store for PgStore {
         write_tx!(self, shard, |tx, n| {
             let mut changes = Vec::new();
             for &id in ids {
-                let Some(cm) = load_comment(&tx, &n, id).await?.filter(|cm| cm.forum_id == forum_id) else {
+                let Some(cm) = load_comment(&tx, &n, id)
+                    .await?
+                    .filter(|cm| cm.forum_id == forum_id)
+                else {
                     return Err(DomainError::not_found(&format!("comment {id}")));
                 };
                 let dismiss = status == CommentStatus::Approved && cm.flag_count > 0;
                 if dismiss {
-                    exec(&tx, &n, "UPDATE comments SET flag_count = 0 WHERE id = $1", &[&id.0]).await?;
+                    exec(
+                        &tx,
+                        &n,
+                        "UPDATE comments SET flag_count = 0 WHERE id = $1",
+                        &[&id.0],
+                    )
+                    .await?;
                     exec(&tx, &n, "DELETE FROM flags WHERE comment_id = $1", &[&id.0]).await?;
                 }
                 if cm.status == status {
                     if dismiss {
-                        log_action(&tx, &n, shard, forum_id, actor, "dismiss_flags", Some(id), &format!("{} flags", cm.flag_count)).await?;
+                        log_action(
+                            &tx,
+                            &n,
+                            shard,
+                            forum_id,
+                            actor,
+                            "dismiss_flags",
+                            Some(id),
+                            &format!("{} flags", cm.flag_count),
+                        )
+                        .await?;
                         let old = cm.status;
-                        changes.push(StatusChange { comment: Comment { flag_count: 0, ..cm }, old, thread_seq: None });
+                        changes.push(StatusChange {
+                            comment: Comment {
+                                flag_count: 0,
+                                ..cm
+                            },
+                            old,
+                            thread_seq: None,
+                        });
                     }
                     continue;
                 }
-                exec(&tx, &n, "UPDATE comments SET status = $1 WHERE id = $2", &[&status.as_str(), &id.0]).await?;
+                exec(
+                    &tx,
+                    &n,
+                    "UPDATE comments SET status = $1 WHERE id = $2",
+                    &[&status.as_str(), &id.0],
+                )
+                .await?;
                 let seq = shift_counters(&tx, &n, &cm, cm.status, status).await?.seq;
-                log_action(&tx, &n, shard, forum_id, actor, action, Some(id), &format!("{} -> {}", cm.status.as_str(), status.as_str())).await?;
+                log_action(
+                    &tx,
+                    &n,
+                    shard,
+                    forum_id,
+                    actor,
+                    action,
+                    Some(id),
+                    &format!("{} -> {}", cm.status.as_str(), status.as_str()),
+                )
+                .await?;
                 let old = cm.status;
                 let mut comment = cm;
                 comment.status = status;
-                changes.push(StatusChange { comment, old, thread_seq: Some(seq) });
+                changes.push(StatusChange {
+                    comment,
+                    old,
+                    thread_seq: Some(seq),
+                });
             }
             for t in &tasks {
                 let due = match t.when {
                     TaskWhen::Always => true,
                     TaskWhen::Changed(id) => changes.iter().any(|ch| ch.comment.id == id),
-                    TaskWhen::ChangedFrom(id, from) => changes.iter().any(|ch| ch.comment.id == id && ch.old == from),
+                    TaskWhen::ChangedFrom(id, from) => changes
+                        .iter()
+                        .any(|ch| ch.comment.id == id && ch.old == from),
                 };
                 if due {
                     insert_task(&tx, &n, shard, t, &t.payload).await?;
@@ -988,16 +1310,33 @@ impl Store for PgStore {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             // Lock the comment row: concurrent votes on it serialize here.
-            let found = row(&tx, &n, "SELECT status, thread_id FROM comments WHERE id = $1 FOR UPDATE", &[&id.0]).await?;
+            let found = row(
+                &tx,
+                &n,
+                "SELECT status, thread_id FROM comments WHERE id = $1 FOR UPDATE",
+                &[&id.0],
+            )
+            .await?;
             let thread_id = match found {
                 Some(r) if r.get::<_, &str>(0) == "approved" => ThreadId(r.get(1)),
                 _ => return Err(DomainError::not_found("comment")),
             };
-            let old: i64 = row(&tx, &n, "SELECT value FROM votes WHERE comment_id = $1 AND voter = $2", &[&id.0, &voter])
-                .await?
-                .map_or(0, |r| i64::from(r.get::<_, i32>(0)));
+            let old: i64 = row(
+                &tx,
+                &n,
+                "SELECT value FROM votes WHERE comment_id = $1 AND voter = $2",
+                &[&id.0, &voter],
+            )
+            .await?
+            .map_or(0, |r| i64::from(r.get::<_, i32>(0)));
             if value == 0 {
-                exec(&tx, &n, "DELETE FROM votes WHERE comment_id = $1 AND voter = $2", &[&id.0, &voter]).await?;
+                exec(
+                    &tx,
+                    &n,
+                    "DELETE FROM votes WHERE comment_id = $1 AND voter = $2",
+                    &[&id.0, &voter],
+                )
+                .await?;
             } else if value != old {
                 exec(
                     &tx,
@@ -1019,8 +1358,18 @@ impl Store for PgStore {
             )
             .await?
             .ok_or_else(DomainError::internal)?;
-            let thread_seq = if dl != 0 || dd != 0 { Some(bump_seq(&tx, &n, thread_id).await?) } else { None };
-            Ok(VoteCounts { likes: r.get(0), dislikes: r.get(1), mine: value, thread_id, thread_seq })
+            let thread_seq = if dl != 0 || dd != 0 {
+                Some(bump_seq(&tx, &n, thread_id).await?)
+            } else {
+                None
+            };
+            Ok(VoteCounts {
+                likes: r.get(0),
+                dislikes: r.get(1),
+                mine: value,
+                thread_id,
+                thread_seq,
+            })
         })
     }
 
@@ -1033,17 +1382,35 @@ impl Store for PgStore {
         let mut out = Vec::new();
         for (shard, ids) in by_shard {
             let found = read_on!(self, shard, ReadFrom::Replica, |c, n| {
-                rows(&c, &n, "SELECT comment_id, value FROM votes WHERE voter = $1 AND comment_id = ANY($2)", &[&voter, &ids]).await
+                rows(
+                    &c,
+                    &n,
+                    "SELECT comment_id, value FROM votes WHERE voter = $1 AND comment_id = ANY($2)",
+                    &[&voter, &ids],
+                )
+                .await
             })?;
-            out.extend(found.iter().map(|r| (CommentId(r.get(0)), i64::from(r.get::<_, i32>(1)))));
+            out.extend(
+                found
+                    .iter()
+                    .map(|r| (CommentId(r.get(0)), i64::from(r.get::<_, i32>(1)))),
+            );
         }
         Ok(out)
     }
 
-    async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)> {
+    async fn flag(
+        &self,
+        id: CommentId,
+        flagger: &str,
+        reason: &str,
+    ) -> StoreResult<(i64, ThreadId)> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
-            let cm = load_comment(&tx, &n, id).await?.filter(|cm| cm.status != CommentStatus::Deleted).ok_or_else(|| DomainError::not_found("comment"))?;
+            let cm = load_comment(&tx, &n, id)
+                .await?
+                .filter(|cm| cm.status != CommentStatus::Deleted)
+                .ok_or_else(|| DomainError::not_found("comment"))?;
             let added = exec(
                 &tx,
                 &n,
@@ -1063,7 +1430,12 @@ impl Store for PgStore {
     }
 
     async fn moderation_list(&self, forum: &Forum, q: &ModQuery) -> StoreResult<Vec<Comment>> {
-        let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let search = q
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         // The application-level join: accounts matching the search come from the control
         // database first, then the shard query takes their ids.
         let (pat, accounts) = match &search {
@@ -1104,11 +1476,33 @@ impl Store for PgStore {
         );
         let term = search.clone().unwrap_or_default();
         read_on!(self, forum.shard, ReadFrom::Replica, |c, n| {
-            Ok(rows(&c, &n, &sql, &[&forum.id.0, &before, &status, &pat, &term, &accounts, &limit]).await?.iter().map(comment_row).collect())
+            Ok(rows(
+                &c,
+                &n,
+                &sql,
+                &[
+                    &forum.id.0,
+                    &before,
+                    &status,
+                    &pat,
+                    &term,
+                    &accounts,
+                    &limit,
+                ],
+            )
+            .await?
+            .iter()
+            .map(comment_row)
+            .collect())
         })
     }
 
-    async fn mod_log(&self, forum: &Forum, before: Option<i64>, limit: usize) -> StoreResult<Vec<ModLogEntry>> {
+    async fn mod_log(
+        &self,
+        forum: &Forum,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ModLogEntry>> {
         let before = before.unwrap_or(i64::MAX);
         let limit = limit as i64;
         read_on!(self, forum.shard, ReadFrom::Replica, |c, n| {
@@ -1133,7 +1527,12 @@ impl Store for PgStore {
         })
     }
 
-    async fn daily_counts(&self, forum: &Forum, days: u32, now: i64) -> StoreResult<Vec<(i64, i64)>> {
+    async fn daily_counts(
+        &self,
+        forum: &Forum,
+        days: u32,
+        now: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
         const DAY: i64 = 86_400_000;
         let since = (now / DAY - i64::from(days) + 1) * DAY;
         let min_id = ((since - id::EPOCH_MS).max(0)) << (id::SHARD_BITS + id::SEQ_BITS);
@@ -1157,12 +1556,24 @@ impl Store for PgStore {
         for s in self.r.servers() {
             let c = s.primary().await?;
             let n = self.r.counter();
-            total += exec(&c, &n, "DELETE FROM idempotency WHERE created_at < $1", &[&before]).await?;
+            total += exec(
+                &c,
+                &n,
+                "DELETE FROM idempotency WHERE created_at < $1",
+                &[&before],
+            )
+            .await?;
         }
         Ok(total)
     }
 
-    async fn claim_tasks(&self, kinds: &[String], limit: usize, lease_ms: i64, max_attempts: i64) -> StoreResult<Vec<Task>> {
+    async fn claim_tasks(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> StoreResult<Vec<Task>> {
         if kinds.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
@@ -1225,8 +1636,18 @@ impl Store for PgStore {
         })
     }
 
-    async fn fail_task(&self, id: i64, attempt: i64, error: &str, retry_at: Option<i64>) -> StoreResult<bool> {
-        let state = if retry_at.is_some() { "queued" } else { "parked" };
+    async fn fail_task(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let state = if retry_at.is_some() {
+            "queued"
+        } else {
+            "parked"
+        };
         let error = clip(error, MAX_ERROR);
         write_tx!(self, shard_of(id), |tx, n| {
             Ok(exec(
@@ -1243,11 +1664,24 @@ impl Store for PgStore {
 
     async fn task(&self, id: i64) -> StoreResult<Option<Task>> {
         read_on!(self, shard_of(id), ReadFrom::Primary, |c, n| {
-            Ok(row(&c, &n, &format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1"), &[&id]).await?.as_ref().map(task_row))
+            Ok(row(
+                &c,
+                &n,
+                &format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1"),
+                &[&id],
+            )
+            .await?
+            .as_ref()
+            .map(task_row))
         })
     }
 
-    async fn list_tasks(&self, state: Option<TaskState>, before: Option<i64>, limit: usize) -> StoreResult<Vec<Task>> {
+    async fn list_tasks(
+        &self,
+        state: Option<TaskState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Task>> {
         let before = before.unwrap_or(i64::MAX);
         let state = state.map(|s| s.as_str());
         let lim = limit as i64;
@@ -1309,7 +1743,16 @@ impl Store for PgStore {
 
     async fn task_effects(&self, id: i64) -> StoreResult<Vec<String>> {
         read_on!(self, shard_of(id), ReadFrom::Primary, |c, n| {
-            Ok(rows(&c, &n, "SELECT key FROM task_effects WHERE task_id = $1 ORDER BY key LIMIT 1000", &[&id]).await?.iter().map(|r| r.get(0)).collect())
+            Ok(rows(
+                &c,
+                &n,
+                "SELECT key FROM task_effects WHERE task_id = $1 ORDER BY key LIMIT 1000",
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
@@ -1345,7 +1788,13 @@ impl Store for PgStore {
         })
     }
 
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()> {
+    async fn set_subscription(
+        &self,
+        forum: &Forum,
+        email: &str,
+        state: SubState,
+        owner: Option<&str>,
+    ) -> StoreResult<()> {
         if email.is_empty() || email.len() > 254 {
             return Err(DomainError::invalid("email is not a valid address"));
         }
@@ -1365,7 +1814,14 @@ impl Store for PgStore {
         })
     }
 
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
+    async fn claim_confirmation(
+        &self,
+        forum: ForumId,
+        email: &str,
+        owner: &str,
+        task: i64,
+        min_interval_ms: i64,
+    ) -> StoreResult<bool> {
         let shard = self.forum_shard(forum).await?;
         let email = email.to_lowercase();
         let now = confab_core::now_ms();
@@ -1386,9 +1842,17 @@ impl Store for PgStore {
 
     async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>> {
         read_on!(self, shard_of(comment.0), ReadFrom::Primary, |c, n| {
-            Ok(row(&c, &n, "SELECT email, owner FROM reply_notify WHERE comment_id = $1", &[&comment.0])
-                .await?
-                .map(|r| ReplyWatch { email: r.get(0), owner: r.get(1) }))
+            Ok(row(
+                &c,
+                &n,
+                "SELECT email, owner FROM reply_notify WHERE comment_id = $1",
+                &[&comment.0],
+            )
+            .await?
+            .map(|r| ReplyWatch {
+                email: r.get(0),
+                owner: r.get(1),
+            }))
         })
     }
 
@@ -1416,7 +1880,11 @@ impl Store for PgStore {
 
     fn stats(&self) -> crate::StoreStats {
         let r = self.r.read_stats();
-        crate::StoreStats { queries: self.query_count(), reads_primary: r.primary, reads_replica: r.replica }
+        crate::StoreStats {
+            queries: self.query_count(),
+            reads_primary: r.primary,
+            reads_replica: r.replica,
+        }
     }
 }
 
@@ -1473,19 +1941,43 @@ async fn claim_on(
 
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, reply-mail request and tasks, all or nothing.
-async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new: &NewComment) -> StoreResult<Posted> {
+async fn insert_comment<C: GenericClient + Sync>(
+    tx: &C,
+    n: &crate::Counter,
+    new: &NewComment,
+) -> StoreResult<Posted> {
     let forum = &new.forum;
     let shard = sh(forum.shard);
     if let Some(idem) = &new.idempotency {
         let (scope, key) = (&idem.scope, &idem.key);
         // Concurrent retries of one request queue here; the later one then finds the first's row.
-        exec(tx, n, "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 20260101))", &[scope, key]).await?;
-        let prior = row(tx, n, "SELECT comment_id, request_hash FROM idempotency WHERE scope = $1 AND key = $2", &[scope, key]).await?;
+        exec(
+            tx,
+            n,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 20260101))",
+            &[scope, key],
+        )
+        .await?;
+        let prior = row(
+            tx,
+            n,
+            "SELECT comment_id, request_hash FROM idempotency WHERE scope = $1 AND key = $2",
+            &[scope, key],
+        )
+        .await?;
         if let Some(r) = prior {
             idem.check_replay(r.get(1))?;
-            let comment = load_comment(tx, n, CommentId(r.get(0))).await?.ok_or_else(DomainError::internal)?;
-            let thread = load_thread(tx, n, comment.thread_id).await?.ok_or_else(DomainError::internal)?;
-            return Ok(Posted { comment, thread, replayed: true });
+            let comment = load_comment(tx, n, CommentId(r.get(0)))
+                .await?
+                .ok_or_else(DomainError::internal)?;
+            let thread = load_thread(tx, n, comment.thread_id)
+                .await?
+                .ok_or_else(DomainError::internal)?;
+            return Ok(Posted {
+                comment,
+                thread,
+                replayed: true,
+            });
         }
     }
     // Creates the thread on first comment; concurrent first comments meet on the unique key.
@@ -1506,17 +1998,36 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     let t = match thread {
         Some(t) => t,
         // The other transaction's thread is not visible to this statement's snapshot yet.
-        None => row(tx, n, &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"), &[&forum.id.0, &new.ident.as_str()])
-            .await?
-            .as_ref()
-            .map(thread_row)
-            .ok_or_else(|| DomainError::new(ErrorCode::Unavailable, "the thread is being created, retry shortly"))?,
+        None => row(
+            tx,
+            n,
+            &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"),
+            &[&forum.id.0, &new.ident.as_str()],
+        )
+        .await?
+        .as_ref()
+        .map(thread_row)
+        .ok_or_else(|| {
+            DomainError::new(
+                ErrorCode::Unavailable,
+                "the thread is being created, retry shortly",
+            )
+        })?,
     };
     if t.closed {
-        return Err(DomainError::new(ErrorCode::ThreadClosed, "this thread is closed to new comments"));
+        return Err(DomainError::new(
+            ErrorCode::ThreadClosed,
+            "this thread is closed to new comments",
+        ));
     }
     if t.url.is_none() && new.url.is_some() || t.title.is_none() && new.title.is_some() {
-        exec(tx, n, "UPDATE threads SET url = coalesce(url, $1), title = coalesce(title, $2) WHERE id = $3", &[&new.url, &new.title, &t.id.0]).await?;
+        exec(
+            tx,
+            n,
+            "UPDATE threads SET url = coalesce(url, $1), title = coalesce(title, $2) WHERE id = $3",
+            &[&new.url, &new.title, &t.id.0],
+        )
+        .await?;
     }
     let thread_id = t.id;
     let (parent_id, depth) = match new.parent_id {
@@ -1525,17 +2036,26 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
             let mut p = load_comment(tx, n, pid)
                 .await?
                 .filter(|p| p.thread_id == thread_id && p.status != CommentStatus::Deleted)
-                .ok_or_else(|| DomainError::new(ErrorCode::NotFound, "the comment replied to does not exist in this thread"))?;
+                .ok_or_else(|| {
+                    DomainError::new(
+                        ErrorCode::NotFound,
+                        "the comment replied to does not exist in this thread",
+                    )
+                })?;
             while p.depth >= new.max_depth {
                 let Some(up) = p.parent_id else { break };
-                p = load_comment(tx, n, up).await?.ok_or_else(DomainError::internal)?;
+                p = load_comment(tx, n, up)
+                    .await?
+                    .ok_or_else(DomainError::internal)?;
             }
             (Some(p.id), p.depth + 1)
         }
     };
     let (account, gname, gemail, gurl) = match &new.author {
         Author::Account(a) => (Some(a.0), None, None, None),
-        Author::Guest { name, email, url } => (None, Some(name.clone()), email.clone(), url.clone()),
+        Author::Guest { name, email, url } => {
+            (None, Some(name.clone()), email.clone(), url.clone())
+        }
     };
     let id: i64 = row(
         tx,
@@ -1602,9 +2122,16 @@ async fn insert_comment<C: GenericClient + Sync>(tx: &C, n: &crate::Counter, new
     for t in &new.tasks {
         let mut payload = t.payload.clone();
         if let Some(o) = payload.as_object_mut() {
-            o.insert("comment_id".into(), serde_json::Value::String(id.0.to_string()));
+            o.insert(
+                "comment_id".into(),
+                serde_json::Value::String(id.0.to_string()),
+            );
         }
         insert_task(tx, n, forum.shard, t, &payload).await?;
     }
-    Ok(Posted { comment, thread, replayed: false })
+    Ok(Posted {
+        comment,
+        thread,
+        replayed: false,
+    })
 }

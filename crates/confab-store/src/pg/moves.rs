@@ -159,15 +159,31 @@ pub struct MoveReport {
 impl fmt::Display for MoveReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.noop {
-            return write!(f, "logical shard {} is on {} already: nothing to do", self.logical, self.target);
+            return write!(
+                f,
+                "logical shard {} is on {} already: nothing to do",
+                self.logical, self.target
+            );
         }
-        writeln!(f, "moved logical shard {} from {} to {}", self.logical, self.source, self.target)?;
+        writeln!(
+            f,
+            "moved logical shard {} from {} to {}",
+            self.logical, self.source, self.target
+        )?;
         if let Some(p) = self.resumed_from {
             writeln!(f, "  resumed an interrupted move (phase {p})")?;
         }
-        writeln!(f, "  {:<14} {:>10} {:>10} {:>8} {:>10}", "table", "copied", "rows", "removed", "cleaned")?;
+        writeln!(
+            f,
+            "  {:<14} {:>10} {:>10} {:>8} {:>10}",
+            "table", "copied", "rows", "removed", "cleaned"
+        )?;
         for t in &self.tables {
-            writeln!(f, "  {:<14} {:>10} {:>10} {:>8} {:>10}", t.table, t.copied, t.rows, t.removed, t.cleaned)?;
+            writeln!(
+                f,
+                "  {:<14} {:>10} {:>10} {:>8} {:>10}",
+                t.table, t.copied, t.rows, t.removed, t.cleaned
+            )?;
         }
         write!(
             f,
@@ -195,12 +211,16 @@ pub(crate) fn db(what: impl Into<String>) -> impl Fn(tokio_postgres::Error) -> D
 
 /// A connection of its own (not pooled): session locks, long transactions and statements.
 pub(crate) async fn connect(dsn: &str, timeout: Duration) -> StoreResult<Client> {
-    let mut cfg: tokio_postgres::Config =
-        dsn.parse().map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN {}: {e}", redact(dsn))))?;
+    let mut cfg: tokio_postgres::Config = dsn
+        .parse()
+        .map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN {}: {e}", redact(dsn))))?;
     cfg.application_name("confab-shards");
     cfg.connect_timeout(timeout);
     cfg.options("-c statement_timeout=600000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=600000");
-    let (client, conn) = cfg.connect(NoTls).await.map_err(db(format!("connecting to {}", redact(dsn))))?;
+    let (client, conn) = cfg
+        .connect(NoTls)
+        .await
+        .map_err(db(format!("connecting to {}", redact(dsn))))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "shard tool connection ended");
@@ -235,9 +255,16 @@ impl Table {
             .map(|r| r.get(0))
             .collect();
         if cols.is_empty() {
-            return Err(DomainError::new(ErrorCode::Internal, format!("table {name} is missing (is the server migrated?)")));
+            return Err(DomainError::new(
+                ErrorCode::Internal,
+                format!("table {name} is missing (is the server migrated?)"),
+            ));
         }
-        Ok(Table { name, cols, pk: pk.split(',').map(|s| s.trim().to_string()).collect() })
+        Ok(Table {
+            name,
+            cols,
+            pk: pk.split(',').map(|s| s.trim().to_string()).collect(),
+        })
     }
 
     /// Every shard table, in copy order.
@@ -250,7 +277,10 @@ impl Table {
     }
 
     fn list(cols: &[String], prefix: &str) -> String {
-        cols.iter().map(|c| format!("{prefix}{}", quote(c))).collect::<Vec<_>>().join(", ")
+        cols.iter()
+            .map(|c| format!("{prefix}{}", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn pk_list(&self, prefix: &str) -> String {
@@ -260,11 +290,20 @@ impl Table {
     /// `INSERT` of a JSON array of rows (`$1`, text), updating rows that exist and differ.
     pub fn upsert_sql(&self) -> String {
         let t = quote(self.name);
-        let rest: Vec<String> = self.cols.iter().filter(|c| !self.pk.contains(c)).cloned().collect();
+        let rest: Vec<String> = self
+            .cols
+            .iter()
+            .filter(|c| !self.pk.contains(c))
+            .cloned()
+            .collect();
         let tail = if rest.is_empty() {
             "DO NOTHING".to_string()
         } else {
-            let sets = rest.iter().map(|c| format!("{0} = excluded.{0}", quote(c))).collect::<Vec<_>>().join(", ");
+            let sets = rest
+                .iter()
+                .map(|c| format!("{0} = excluded.{0}", quote(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
             format!(
                 "DO UPDATE SET {sets} WHERE ROW({}) IS DISTINCT FROM ROW({})",
                 Table::list(&rest, &format!("{t}.")),
@@ -290,7 +329,11 @@ impl Table {
 }
 
 /// Upserts a batch of rows given as JSON texts.
-pub(crate) async fn upsert<C: GenericClient>(c: &C, sql: &str, rows: &[String]) -> StoreResult<u64> {
+pub(crate) async fn upsert<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    rows: &[String],
+) -> StoreResult<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -303,7 +346,9 @@ pub(crate) async fn upsert<C: GenericClient>(c: &C, sql: &str, rows: &[String]) 
         json.push_str(r);
     }
     json.push(']');
-    c.execute(sql, &[&json]).await.map_err(db("writing rows to the target"))?;
+    c.execute(sql, &[&json])
+        .await
+        .map_err(db("writing rows to the target"))?;
     Ok(rows.len() as u64)
 }
 
@@ -331,7 +376,10 @@ async fn copy_pass(
         .await
         .map_err(db("starting the copy on the source"))?;
     let snap: i64 = tx
-        .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", &[])
+        .query_one(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            &[],
+        )
         .await
         .map_err(db("reading the source's snapshot"))?
         .get(0);
@@ -342,7 +390,13 @@ async fn copy_pass(
         // snapshot was taken has an xmin at or after that snapshot's xmin (modulo 2^32 as the
         // server compares xids; a few older rows may match too, which is harmless).
         let (sql, since32) = match since {
-            None => (format!("SELECT row_to_json(t)::text FROM {} t WHERE shard = $1", quote(t.name)), None),
+            None => (
+                format!(
+                    "SELECT row_to_json(t)::text FROM {} t WHERE shard = $1",
+                    quote(t.name)
+                ),
+                None,
+            ),
             Some(x) => (
                 format!(
                     "SELECT row_to_json(t)::text FROM {} t WHERE shard = $1 \
@@ -352,7 +406,10 @@ async fn copy_pass(
                 Some(x & 0xffff_ffff),
             ),
         };
-        let st = tx.prepare(&sql).await.map_err(db(format!("reading {} on the source", t.name)))?;
+        let st = tx
+            .prepare(&sql)
+            .await
+            .map_err(db(format!("reading {} on the source", t.name)))?;
         let portal = match &since32 {
             None => tx.bind(&st, &[&l]).await,
             Some(s) => tx.bind(&st, &[&l, s]).await,
@@ -379,20 +436,39 @@ async fn copy_pass(
             progress(&format!("  {:<14} {n} rows", t.name));
         }
     }
-    tx.commit().await.map_err(db("ending the copy on the source"))?;
+    tx.commit()
+        .await
+        .map_err(db("ending the copy on the source"))?;
     Ok((snap, total))
 }
 
 async fn checksum(c: &Client, t: &Table, l: i32, side: &str) -> StoreResult<(i64, String)> {
-    let r = c.query_one(&t.checksum_sql(), &[&l]).await.map_err(db(format!("checksumming {} on the {side}", t.name)))?;
+    let r = c
+        .query_one(&t.checksum_sql(), &[&l])
+        .await
+        .map_err(db(format!("checksumming {} on the {side}", t.name)))?;
     Ok((r.get(0), r.get(1)))
 }
 
 /// Deletes the shard's rows on the target whose primary key the source no longer has.
-async fn delete_missing(src: &Client, dst: &mut Client, t: &Table, l: i32, batch: usize) -> StoreResult<u64> {
+async fn delete_missing(
+    src: &Client,
+    dst: &mut Client,
+    t: &Table,
+    l: i32,
+    batch: usize,
+) -> StoreResult<u64> {
     let tname = quote(t.name);
-    let keys_json = t.pk.iter().map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c))).collect::<Vec<_>>().join(", ");
-    let k_json = t.pk.iter().map(|c| format!("'{}', k.{}", c.replace('\'', "''"), quote(c))).collect::<Vec<_>>().join(", ");
+    let keys_json =
+        t.pk.iter()
+            .map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+    let k_json =
+        t.pk.iter()
+            .map(|c| format!("'{}', k.{}", c.replace('\'', "''"), quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
     let (tk, kk) = (t.pk_list("t."), t.pk_list("k."));
     let missing_sql = format!(
         "SELECT json_build_object({k_json})::text FROM json_populate_recordset(NULL::{tname}, $1::text::json) k \
@@ -400,23 +476,46 @@ async fn delete_missing(src: &Client, dst: &mut Client, t: &Table, l: i32, batch
     );
     let mut missing = Vec::new();
     {
-        let tx = dst.transaction().await.map_err(db("reading keys on the target"))?;
+        let tx = dst
+            .transaction()
+            .await
+            .map_err(db("reading keys on the target"))?;
         let st = tx
-            .prepare(&format!("SELECT json_build_object({keys_json})::text FROM {tname} WHERE shard = $1"))
+            .prepare(&format!(
+                "SELECT json_build_object({keys_json})::text FROM {tname} WHERE shard = $1"
+            ))
             .await
             .map_err(db(format!("reading {} keys on the target", t.name)))?;
-        let portal = tx.bind(&st, &[&l]).await.map_err(db(format!("reading {} keys on the target", t.name)))?;
+        let portal = tx
+            .bind(&st, &[&l])
+            .await
+            .map_err(db(format!("reading {} keys on the target", t.name)))?;
         loop {
-            let rows = tx.query_portal(&portal, batch.max(1) as i32).await.map_err(db(format!("reading {} keys on the target", t.name)))?;
+            let rows = tx
+                .query_portal(&portal, batch.max(1) as i32)
+                .await
+                .map_err(db(format!("reading {} keys on the target", t.name)))?;
             if rows.is_empty() {
                 break;
             }
-            let json = format!("[{}]", rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(","));
-            for r in src.query(&missing_sql, &[&json]).await.map_err(db(format!("comparing {} keys", t.name)))? {
+            let json = format!(
+                "[{}]",
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            for r in src
+                .query(&missing_sql, &[&json])
+                .await
+                .map_err(db(format!("comparing {} keys", t.name)))?
+            {
                 missing.push(r.get::<_, String>(0));
             }
         }
-        tx.commit().await.map_err(db("reading keys on the target"))?;
+        tx.commit()
+            .await
+            .map_err(db("reading keys on the target"))?;
     }
     let mut gone = 0;
     for chunk in missing.chunks(batch.max(1)) {
@@ -452,13 +551,21 @@ async fn set_fence(c: &Client, l: i32, state: &str) -> StoreResult<()> {
 async fn fence(c: &Client, l: i32) -> StoreResult<()> {
     let mut last = None;
     for _ in 0..5 {
-        c.batch_execute("SET lock_timeout = 1000").await.map_err(db("taking the fence lock"))?;
-        let got = c.execute("SELECT pg_advisory_lock($1, $2)", &[&FENCE_LOCK, &l]).await;
-        c.batch_execute("RESET lock_timeout").await.map_err(db("taking the fence lock"))?;
+        c.batch_execute("SET lock_timeout = 1000")
+            .await
+            .map_err(db("taking the fence lock"))?;
+        let got = c
+            .execute("SELECT pg_advisory_lock($1, $2)", &[&FENCE_LOCK, &l])
+            .await;
+        c.batch_execute("RESET lock_timeout")
+            .await
+            .map_err(db("taking the fence lock"))?;
         match got {
             Ok(_) => {
                 let set = set_fence(c, l, "moving").await;
-                c.execute("SELECT pg_advisory_unlock($1, $2)", &[&FENCE_LOCK, &l]).await.map_err(db("releasing the fence lock"))?;
+                c.execute("SELECT pg_advisory_unlock($1, $2)", &[&FENCE_LOCK, &l])
+                    .await
+                    .map_err(db("releasing the fence lock"))?;
                 return set;
             }
             Err(e) => {
@@ -471,11 +578,19 @@ async fn fence(c: &Client, l: i32) -> StoreResult<()> {
 }
 
 async fn lift_fence(c: &Client, l: i32) -> StoreResult<()> {
-    c.execute("DELETE FROM shard_fence WHERE logical = $1", &[&l]).await.map_err(db("lifting the fence"))?;
+    c.execute("DELETE FROM shard_fence WHERE logical = $1", &[&l])
+        .await
+        .map_err(db("lifting the fence"))?;
     Ok(())
 }
 
-async fn set_phase(control: &Client, l: i32, source: i32, target: i32, phase: Phase) -> StoreResult<()> {
+async fn set_phase(
+    control: &Client,
+    l: i32,
+    source: i32,
+    target: i32,
+    phase: Phase,
+) -> StoreResult<()> {
     let now = confab_core::now_ms();
     control
         .execute(
@@ -501,12 +616,17 @@ async fn flip(control: &mut Client, l: i32, target: i32) -> Result<(), (DomainEr
     };
     let tx = control.transaction().await.map_err(fail)?;
     let range_owner: Option<i32> = tx
-        .query_opt("SELECT server_id FROM shard_ranges WHERE lo <= $1 AND hi >= $1", &[&l])
+        .query_opt(
+            "SELECT server_id FROM shard_ranges WHERE lo <= $1 AND hi >= $1",
+            &[&l],
+        )
         .await
         .map_err(fail)?
         .map(|r| r.get(0));
     if range_owner == Some(target) {
-        tx.execute("DELETE FROM shard_overrides WHERE logical = $1", &[&l]).await.map_err(fail)?;
+        tx.execute("DELETE FROM shard_overrides WHERE logical = $1", &[&l])
+            .await
+            .map_err(fail)?;
     } else {
         tx.execute(
             "INSERT INTO shard_overrides (logical, server_id) VALUES ($1, $2) ON CONFLICT (logical) DO UPDATE SET server_id = excluded.server_id",
@@ -515,22 +635,34 @@ async fn flip(control: &mut Client, l: i32, target: i32) -> Result<(), (DomainEr
         .await
         .map_err(fail)?;
     }
-    tx.execute("UPDATE shard_map_version SET version = version + 1", &[]).await.map_err(fail)?;
-    tx.execute("UPDATE shard_moves SET phase = 'flipped', updated_at = $2 WHERE logical = $1", &[&l, &confab_core::now_ms()])
+    tx.execute("UPDATE shard_map_version SET version = version + 1", &[])
         .await
         .map_err(fail)?;
+    tx.execute(
+        "UPDATE shard_moves SET phase = 'flipped', updated_at = $2 WHERE logical = $1",
+        &[&l, &confab_core::now_ms()],
+    )
+    .await
+    .map_err(fail)?;
     tx.commit().await.map_err(fail)?;
     Ok(())
 }
 
 /// Waits (up to `within`) until every answering replica of the target has replayed the
 /// target's current WAL position; returns those that did not.
-async fn wait_replicas(dst: &Client, replicas: &[(String, Option<Client>)], within: Duration) -> StoreResult<Vec<String>> {
+async fn wait_replicas(
+    dst: &Client,
+    replicas: &[(String, Option<Client>)],
+    within: Duration,
+) -> StoreResult<Vec<String>> {
     if replicas.is_empty() {
         return Ok(Vec::new());
     }
-    let lsn: String =
-        dst.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(db("reading the target's WAL position"))?.get(0);
+    let lsn: String = dst
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .map_err(db("reading the target's WAL position"))?
+        .get(0);
     let deadline = Instant::now() + within;
     let mut behind = Vec::new();
     for (dsn, c) in replicas {
@@ -540,12 +672,17 @@ async fn wait_replicas(dst: &Client, replicas: &[(String, Option<Client>)], with
         };
         loop {
             let ok = c
-                .query_one("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true)", &[&lsn])
+                .query_one(
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true)",
+                    &[&lsn],
+                )
                 .await
                 .map(|r| r.get::<_, bool>(0));
             match ok {
                 Ok(true) => break,
-                Ok(false) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(5)).await,
+                Ok(false) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
                 _ => {
                     behind.push(dsn.clone());
                     break;
@@ -558,13 +695,19 @@ async fn wait_replicas(dst: &Client, replicas: &[(String, Option<Client>)], with
 
 fn stop_if(opts: &MoveOptions, done: Phase) -> StoreResult<()> {
     if opts.stop_after == Some(done) {
-        return Err(DomainError::new(ErrorCode::Unavailable, format!("move stopped after phase {done} (MoveOptions::stop_after)")));
+        return Err(DomainError::new(
+            ErrorCode::Unavailable,
+            format!("move stopped after phase {done} (MoveOptions::stop_after)"),
+        ));
     }
     Ok(())
 }
 
 fn server_named(r: &Router, name: &str) -> StoreResult<Arc<Server>> {
-    r.servers().into_iter().find(|s| s.name == name).ok_or_else(|| DomainError::not_found(&format!("shard server {name}")))
+    r.servers()
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| DomainError::not_found(&format!("shard server {name}")))
 }
 
 // ---------------------------------------------------------------- the move
@@ -581,7 +724,9 @@ pub async fn move_shard(
     progress: impl Fn(&str),
 ) -> StoreResult<MoveReport> {
     let started = Instant::now();
-    LogicalShard::new(logical).ok_or_else(|| DomainError::invalid(format!("logical shards are 0-{}", LOGICAL_SHARDS - 1)))?;
+    LogicalShard::new(logical).ok_or_else(|| {
+        DomainError::invalid(format!("logical shards are 0-{}", LOGICAL_SHARDS - 1))
+    })?;
     let l = i32::from(logical);
     let timeout = Duration::from_millis(r.opts.connect_timeout_ms.max(1000));
     let mut control = connect(r.opts.control.expose(), timeout).await?;
@@ -598,12 +743,17 @@ pub async fn move_shard(
             break;
         }
         if Instant::now() >= deadline {
-            return Err(DomainError::new(ErrorCode::Conflict, format!("another process is moving logical shard {l} right now")));
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                format!("another process is moving logical shard {l} right now"),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let out = move_locked(r, &mut control, logical, target, &opts, &progress, started).await;
-    let _ = control.execute("SELECT pg_advisory_unlock($1, $2)", &[&MOVE_LOCK, &l]).await;
+    let _ = control
+        .execute("SELECT pg_advisory_unlock($1, $2)", &[&MOVE_LOCK, &l])
+        .await;
     out
 }
 
@@ -623,14 +773,36 @@ async fn move_locked(
     r.refresh(true).await?;
     let map = r.map();
     let tgt = server_named(r, target)?;
-    let name_of = |id: i32| map.servers.get(&id).map_or_else(|| format!("server #{id}"), |s| s.name.clone());
-    let owner = map.server_id(shard).ok_or_else(|| DomainError::new(ErrorCode::Conflict, format!("logical shard {l} has no server in the map")))?;
+    let name_of = |id: i32| {
+        map.servers
+            .get(&id)
+            .map_or_else(|| format!("server #{id}"), |s| s.name.clone())
+    };
+    let owner = map.server_id(shard).ok_or_else(|| {
+        DomainError::new(
+            ErrorCode::Conflict,
+            format!("logical shard {l} has no server in the map"),
+        )
+    })?;
     let rec = control
-        .query_opt("SELECT source_id, target_id, phase FROM shard_moves WHERE logical = $1", &[&l])
+        .query_opt(
+            "SELECT source_id, target_id, phase FROM shard_moves WHERE logical = $1",
+            &[&l],
+        )
         .await
         .map_err(db("reading shard_moves"))?
-        .map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1), Phase::parse(r.get(2)).unwrap_or(Phase::Failed)));
-    let mut report = MoveReport { logical, target: tgt.name.clone(), ..MoveReport::default() };
+        .map(|r| {
+            (
+                r.get::<_, i32>(0),
+                r.get::<_, i32>(1),
+                Phase::parse(r.get(2)).unwrap_or(Phase::Failed),
+            )
+        });
+    let mut report = MoveReport {
+        logical,
+        target: tgt.name.clone(),
+        ..MoveReport::default()
+    };
     let (src_id, resume) = match rec {
         Some((s, t, phase)) if phase.unfinished() => {
             if t != tgt.id {
@@ -644,7 +816,11 @@ async fn move_locked(
                     ),
                 ));
             }
-            let consistent = if phase == Phase::Flipped { owner == t } else { owner == s };
+            let consistent = if phase == Phase::Flipped {
+                owner == t
+            } else {
+                owner == s
+            };
             if !consistent {
                 return Err(DomainError::new(
                     ErrorCode::Conflict,
@@ -669,21 +845,39 @@ async fn move_locked(
             (owner, None)
         }
     };
-    let src = map.servers.get(&src_id).cloned().ok_or_else(|| DomainError::not_found(&format!("shard server #{src_id}")))?;
+    let src = map
+        .servers
+        .get(&src_id)
+        .cloned()
+        .ok_or_else(|| DomainError::not_found(&format!("shard server #{src_id}")))?;
     if src.id == tgt.id {
-        return Err(DomainError::invalid("source and target are the same server"));
+        return Err(DomainError::invalid(
+            "source and target are the same server",
+        ));
     }
     report.source = src.name.clone();
     report.resumed_from = resume;
     if let Some(p) = resume {
-        progress(&format!("resuming the move of logical shard {l} from {} to {} (phase {p})", src.name, tgt.name));
+        progress(&format!(
+            "resuming the move of logical shard {l} from {} to {} (phase {p})",
+            src.name, tgt.name
+        ));
     } else {
-        progress(&format!("moving logical shard {l} from {} to {}", src.name, tgt.name));
+        progress(&format!(
+            "moving logical shard {l} from {} to {}",
+            src.name, tgt.name
+        ));
     }
     let mut s = connect(&src.primary_dsn, timeout).await?;
     let mut t = connect(&tgt.primary_dsn, timeout).await?;
     let tables = Table::all(&t).await?;
-    report.tables = tables.iter().map(|t| TableReport { table: t.name, ..TableReport::default() }).collect();
+    report.tables = tables
+        .iter()
+        .map(|t| TableReport {
+            table: t.name,
+            ..TableReport::default()
+        })
+        .collect();
 
     if resume != Some(Phase::Flipped) {
         // Stale fences: the source's from an interrupted fenced phase (the map was not
@@ -692,12 +886,32 @@ async fn move_locked(
         lift_fence(&t, l).await?;
         set_phase(control, l, src.id, tgt.id, Phase::Copy).await?;
         progress("copy:");
-        let (mut snap, _) = copy_pass(&mut s, &t, l, None, &tables, opts.batch, &mut report.tables, progress).await?;
+        let (mut snap, _) = copy_pass(
+            &mut s,
+            &t,
+            l,
+            None,
+            &tables,
+            opts.batch,
+            &mut report.tables,
+            progress,
+        )
+        .await?;
         report.passes += 1;
         set_phase(control, l, src.id, tgt.id, Phase::Catchup).await?;
         stop_if(opts, Phase::Copy)?;
         for pass in 1..=opts.max_passes {
-            let (next, n) = copy_pass(&mut s, &t, l, Some(snap), &tables, opts.batch, &mut report.tables, progress).await?;
+            let (next, n) = copy_pass(
+                &mut s,
+                &t,
+                l,
+                Some(snap),
+                &tables,
+                opts.batch,
+                &mut report.tables,
+                progress,
+            )
+            .await?;
             report.passes += 1;
             snap = next;
             progress(&format!("catch-up pass {pass}: {n} rows"));
@@ -710,14 +924,22 @@ async fn move_locked(
             let c = match connect(&rep.dsn, timeout).await {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    progress(&format!("replica {} of {} does not answer ({}); not waiting for it", redact(&rep.dsn), tgt.name, e.message));
+                    progress(&format!(
+                        "replica {} of {} does not answer ({}); not waiting for it",
+                        redact(&rep.dsn),
+                        tgt.name,
+                        e.message
+                    ));
                     None
                 }
             };
             replicas.push((redact(&rep.dsn), c));
         }
         for behind in wait_replicas(&t, &replicas, opts.replica_wait).await? {
-            progress(&format!("replica {behind} of {} has not replayed the copy yet", tgt.name));
+            progress(&format!(
+                "replica {behind} of {} has not replayed the copy yet",
+                tgt.name
+            ));
         }
         stop_if(opts, Phase::Catchup)?;
 
@@ -726,9 +948,22 @@ async fn move_locked(
         let fenced_at = Instant::now();
         progress("fenced: writers to the shard wait");
         let synced = async {
-            final_sync(&mut s, &mut t, l, snap, &tables, opts, &mut report, progress).await?;
+            final_sync(
+                &mut s,
+                &mut t,
+                l,
+                snap,
+                &tables,
+                opts,
+                &mut report,
+                progress,
+            )
+            .await?;
             for behind in wait_replicas(&t, &replicas, opts.replica_wait_fenced).await? {
-                progress(&format!("replica {behind} of {} is behind the copy; flipping anyway", tgt.name));
+                progress(&format!(
+                    "replica {behind} of {} is behind the copy; flipping anyway",
+                    tgt.name
+                ));
             }
             Ok::<_, DomainError>(())
         }
@@ -747,23 +982,38 @@ async fn move_locked(
             let flipped = async {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let c = connect(r.opts.control.expose(), timeout).await?;
-                let row = c.query_opt("SELECT phase FROM shard_moves WHERE logical = $1", &[&l]).await.map_err(db("reading shard_moves"))?;
-                Ok::<_, DomainError>(row.is_some_and(|r| r.get::<_, &str>(0) == Phase::Flipped.as_str()))
+                let row = c
+                    .query_opt("SELECT phase FROM shard_moves WHERE logical = $1", &[&l])
+                    .await
+                    .map_err(db("reading shard_moves"))?;
+                Ok::<_, DomainError>(
+                    row.is_some_and(|r| r.get::<_, &str>(0) == Phase::Flipped.as_str()),
+                )
             }
             .await;
             if !matches!(flipped, Ok(true)) {
                 return Err(DomainError::new(
                     e.code,
-                    format!("{} (writes to logical shard {l} stay fenced until the move is run again)", e.message),
+                    format!(
+                        "{} (writes to logical shard {l} stay fenced until the move is run again)",
+                        e.message
+                    ),
                 ));
             }
         }
         if let Err(e) = r.refresh(true).await {
-            progress(&format!("reloading the map failed ({}); the map refresh will pick it up", e.message));
+            progress(&format!(
+                "reloading the map failed ({}); the map refresh will pick it up",
+                e.message
+            ));
         }
         set_fence(&s, l, "moved").await?;
         report.fenced = fenced_at.elapsed();
-        progress(&format!("flipped: logical shard {l} is on {} (writers held {} ms)", tgt.name, report.fenced.as_millis()));
+        progress(&format!(
+            "flipped: logical shard {l} is on {} (writers held {} ms)",
+            tgt.name,
+            report.fenced.as_millis()
+        ));
         stop_if(opts, Phase::Flipped)?;
     } else {
         set_fence(&s, l, "moved").await?;
@@ -772,7 +1022,10 @@ async fn move_locked(
         }
     }
 
-    progress(&format!("waiting {} ms for every node to reload the map", opts.grace.as_millis()));
+    progress(&format!(
+        "waiting {} ms for every node to reload the map",
+        opts.grace.as_millis()
+    ));
     tokio::time::sleep(opts.grace).await;
     for (tb, tr) in tables.iter().zip(report.tables.iter_mut()).rev() {
         let sql = format!(
@@ -781,7 +1034,10 @@ async fn move_locked(
         );
         let lim = opts.batch.max(1) as i64 * 5;
         loop {
-            let n = s.execute(&sql, &[&l, &lim]).await.map_err(db(format!("deleting {} rows on the source", tb.name)))?;
+            let n = s
+                .execute(&sql, &[&l, &lim])
+                .await
+                .map_err(db(format!("deleting {} rows on the source", tb.name)))?;
             tr.cleaned += n;
             if n == 0 {
                 break;
@@ -790,14 +1046,25 @@ async fn move_locked(
     }
     set_phase(control, l, src.id, tgt.id, Phase::Done).await?;
     report.total = started.elapsed();
-    progress(&format!("done: rows of logical shard {l} deleted from {}", src.name));
+    progress(&format!(
+        "done: rows of logical shard {l} deleted from {}",
+        src.name
+    ));
     Ok(report)
 }
 
 /// A move that failed before its flip: lifts the fence (writers carry on at the source) and
 /// records `failed`; if the fence cannot be lifted the record stays `fenced`, so running the
 /// move again lifts it.
-async fn abandon(control: &Client, s: &Client, l: i32, source: i32, target: i32, e: DomainError, progress: &dyn Fn(&str)) -> DomainError {
+async fn abandon(
+    control: &Client,
+    s: &Client,
+    l: i32,
+    source: i32,
+    target: i32,
+    e: DomainError,
+    progress: &dyn Fn(&str),
+) -> DomainError {
     match lift_fence(s, l).await {
         Ok(()) => {
             let _ = set_phase(control, l, source, target, Phase::Failed).await;
@@ -806,7 +1073,10 @@ async fn abandon(control: &Client, s: &Client, l: i32, source: i32, target: i32,
         }
         Err(lift) => DomainError::new(
             e.code,
-            format!("{}; lifting the fence failed too ({}): run the move again to lift it", e.message, lift.message),
+            format!(
+                "{}; lifting the fence failed too ({}): run the move again to lift it",
+                e.message, lift.message
+            ),
         ),
     }
 }
@@ -827,23 +1097,47 @@ async fn final_sync(
 ) -> StoreResult<()> {
     const ATTEMPTS: usize = 3;
     for attempt in 1..=ATTEMPTS {
-        let (next, n) = copy_pass(s, t, l, Some(since), tables, opts.batch, &mut report.tables, progress).await?;
+        let (next, n) = copy_pass(
+            s,
+            t,
+            l,
+            Some(since),
+            tables,
+            opts.batch,
+            &mut report.tables,
+            progress,
+        )
+        .await?;
         report.passes += 1;
         since = next;
         progress(&format!("final pass: {n} rows"));
         let mut bad = Vec::new();
         for (tb, tr) in tables.iter().zip(report.tables.iter_mut()) {
-            let (cs, mut ct) = tokio::try_join!(checksum(s, tb, l, "source"), checksum(t, tb, l, "target"))?;
+            let (cs, mut ct) =
+                tokio::try_join!(checksum(s, tb, l, "source"), checksum(t, tb, l, "target"))?;
             if ct.0 != cs.0 {
                 let gone = delete_missing(s, t, tb, l, opts.batch).await?;
                 if gone > 0 {
-                    progress(&format!("  {:<14} {gone} rows deleted on the target (gone from the source)", tb.name));
+                    progress(&format!(
+                        "  {:<14} {gone} rows deleted on the target (gone from the source)",
+                        tb.name
+                    ));
                 }
                 tr.removed += gone;
                 ct = checksum(t, tb, l, "target").await?;
             }
             if cs != ct {
-                bad.push(format!("{}: source {} rows, target {} rows{}", tb.name, cs.0, ct.0, if cs.0 == ct.0 { " (checksums differ)" } else { "" }));
+                bad.push(format!(
+                    "{}: source {} rows, target {} rows{}",
+                    tb.name,
+                    cs.0,
+                    ct.0,
+                    if cs.0 == ct.0 {
+                        " (checksums differ)"
+                    } else {
+                        ""
+                    }
+                ));
             }
             tr.rows = cs.0 as u64;
         }
@@ -854,7 +1148,10 @@ async fn final_sync(
         if attempt == ATTEMPTS {
             return Err(DomainError::new(
                 ErrorCode::Conflict,
-                format!("the copy of logical shard {l} does not match its source: {}", bad.join("; ")),
+                format!(
+                    "the copy of logical shard {l} does not match its source: {}",
+                    bad.join("; ")
+                ),
             ));
         }
         progress(&format!("mismatch ({}); another pass", bad.join("; ")));
@@ -866,16 +1163,28 @@ async fn final_sync(
 pub async fn unfinished(r: &Arc<Router>) -> StoreResult<Vec<(u16, String, String, Phase)>> {
     let c = super::router::get(&r.control, "control database").await?;
     let map = r.map();
-    let name_of = |id: i32| map.servers.get(&id).map_or_else(|| format!("server #{id}"), |s| s.name.clone());
-    Ok(c.query("SELECT logical, source_id, target_id, phase FROM shard_moves ORDER BY logical", &[])
-        .await
-        .map_err(db("reading shard_moves"))?
-        .iter()
-        .filter_map(|row| {
-            let phase = Phase::parse(row.get(3)).filter(|p| p.unfinished())?;
-            Some((row.get::<_, i32>(0) as u16, name_of(row.get(1)), name_of(row.get(2)), phase))
-        })
-        .collect())
+    let name_of = |id: i32| {
+        map.servers
+            .get(&id)
+            .map_or_else(|| format!("server #{id}"), |s| s.name.clone())
+    };
+    Ok(c.query(
+        "SELECT logical, source_id, target_id, phase FROM shard_moves ORDER BY logical",
+        &[],
+    )
+    .await
+    .map_err(db("reading shard_moves"))?
+    .iter()
+    .filter_map(|row| {
+        let phase = Phase::parse(row.get(3)).filter(|p| p.unfinished())?;
+        Some((
+            row.get::<_, i32>(0) as u16,
+            name_of(row.get(1)),
+            name_of(row.get(2)),
+            phase,
+        ))
+    })
+    .collect())
 }
 
 // ---------------------------------------------------------------- verify
@@ -906,7 +1215,10 @@ impl fmt::Display for VerifyReport {
             self.forums, self.servers, self.threads, self.comments
         )?;
         for (l, s, t, p) in &self.moves {
-            writeln!(f, "unfinished move: logical shard {l} from {s} to {t} (phase {p})")?;
+            writeln!(
+                f,
+                "unfinished move: logical shard {l} from {s} to {t} (phase {p})"
+            )?;
         }
         if self.problems.is_empty() {
             return write!(f, "no problems found");
@@ -928,7 +1240,11 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
     let map = r.map();
     let timeout = Duration::from_millis(r.opts.connect_timeout_ms.max(1000));
     let control = connect(r.opts.control.expose(), timeout).await?;
-    let name_of = |id: i32| map.servers.get(&id).map_or_else(|| format!("server #{id}"), |s| s.name.clone());
+    let name_of = |id: i32| {
+        map.servers
+            .get(&id)
+            .map_or_else(|| format!("server #{id}"), |s| s.name.clone())
+    };
     let forums: Vec<(i64, String, i32)> = control
         .query("SELECT id, name, shard FROM forums ORDER BY id", &[])
         .await
@@ -936,14 +1252,21 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let mut rep = VerifyReport { forums: forums.len(), ..VerifyReport::default() };
+    let mut rep = VerifyReport {
+        forums: forums.len(),
+        ..VerifyReport::default()
+    };
     let mut moving: HashMap<u16, (i32, i32)> = HashMap::new();
     for row in control
-        .query("SELECT logical, source_id, target_id, phase FROM shard_moves ORDER BY logical", &[])
+        .query(
+            "SELECT logical, source_id, target_id, phase FROM shard_moves ORDER BY logical",
+            &[],
+        )
         .await
         .map_err(db("reading shard_moves"))?
     {
-        let (l, s, t, p): (i32, i32, i32, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (l, s, t, p): (i32, i32, i32, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         if Phase::parse(&p).is_some_and(Phase::unfinished) {
             moving.insert(l as u16, (s, t));
             rep.moves.push((l as u16, name_of(s), name_of(t), p));
@@ -953,7 +1276,9 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
     for (id, name, shard) in &forums {
         match owner(*shard) {
             Some(s) if map.servers.contains_key(&s) => {}
-            _ => rep.problems.push(format!("forum {name} (id {id}): logical shard {shard} has no server in the map")),
+            _ => rep.problems.push(format!(
+                "forum {name} (id {id}): logical shard {shard} has no server in the map"
+            )),
         }
     }
     let servers = r.servers();
@@ -962,12 +1287,22 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
         let c = match connect(&server.primary_dsn, timeout).await {
             Ok(c) => c,
             Err(e) => {
-                rep.problems.push(format!("server {}: cannot check it: {}", server.name, e.message));
+                rep.problems.push(format!(
+                    "server {}: cannot check it: {}",
+                    server.name, e.message
+                ));
                 continue;
             }
         };
         // A fence on a shard this server owns, with no move under way, fails every write to it.
-        for row in c.query("SELECT logical, state FROM shard_fence ORDER BY logical", &[]).await.map_err(db(format!("reading fences on {}", server.name)))? {
+        for row in c
+            .query(
+                "SELECT logical, state FROM shard_fence ORDER BY logical",
+                &[],
+            )
+            .await
+            .map_err(db(format!("reading fences on {}", server.name)))?
+        {
             let (l, state): (i32, String) = (row.get(0), row.get(1));
             if owner(l) == Some(server.id) && !moving.contains_key(&(l as u16)) {
                 rep.problems.push(format!(
@@ -980,7 +1315,13 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
         // Rows of logical shards this server does not own.
         for (table, _) in SHARD_TABLES {
             for row in c
-                .query(&format!("SELECT shard, count(*) FROM {} GROUP BY shard ORDER BY shard", quote(table)), &[])
+                .query(
+                    &format!(
+                        "SELECT shard, count(*) FROM {} GROUP BY shard ORDER BY shard",
+                        quote(table)
+                    ),
+                    &[],
+                )
                 .await
                 .map_err(db(format!("counting {table} on {}", server.name)))?
             {
@@ -988,7 +1329,10 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
                 if owner(l) == Some(server.id) {
                     continue;
                 }
-                if moving.get(&(l as u16)).is_some_and(|(s, t)| *s == server.id || *t == server.id) {
+                if moving
+                    .get(&(l as u16))
+                    .is_some_and(|(s, t)| *s == server.id || *t == server.id)
+                {
                     continue;
                 }
                 rep.problems.push(format!(
@@ -999,7 +1343,11 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
             }
         }
         let owned: Vec<i32> = {
-            let mut v: Vec<i32> = forums.iter().map(|f| f.2).filter(|l| owner(*l) == Some(server.id)).collect();
+            let mut v: Vec<i32> = forums
+                .iter()
+                .map(|f| f.2)
+                .filter(|l| owner(*l) == Some(server.id))
+                .collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -1040,7 +1388,10 @@ pub async fn verify(r: &Arc<Router>) -> StoreResult<VerifyReport> {
             ),
         ];
         for (what, sql) in &checks {
-            let rows = c.query(sql.as_str(), &[&owned, &SHOW]).await.map_err(db(format!("checking {what} on {}", server.name)))?;
+            let rows = c
+                .query(sql.as_str(), &[&owned, &SHOW])
+                .await
+                .map_err(db(format!("checking {what} on {}", server.name)))?;
             if let Some(first) = rows.first() {
                 let total: i64 = first.get(3);
                 let list: Vec<String> = rows

@@ -22,14 +22,23 @@ use tokio_postgres::NoTls;
 
 /// Builds a bounded pool for one server.
 pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<Pool> {
-    let mut cfg: tokio_postgres::Config = dsn.parse().map_err(|e| {
-        DomainError::invalid(format!("bad PostgreSQL DSN: {e}"))
-    })?;
+    let mut cfg: tokio_postgres::Config = dsn
+        .parse()
+        .map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN: {e}")))?;
     cfg.application_name("confab");
     cfg.connect_timeout(Duration::from_millis(opts.connect_timeout_ms));
-    cfg.options(format!("-c statement_timeout={} -c lock_timeout={}", opts.statement_timeout_ms, opts.statement_timeout_ms));
+    cfg.options(format!(
+        "-c statement_timeout={} -c lock_timeout={}",
+        opts.statement_timeout_ms, opts.statement_timeout_ms
+    ));
     cfg.keepalives_idle(Duration::from_secs(30));
-    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let mgr = Manager::from_config(
+        cfg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(mgr)
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
@@ -87,7 +96,13 @@ pub struct Server {
 }
 
 impl Server {
-    fn new(id: i32, name: String, primary_dsn: String, replica_dsns: Vec<String>, opts: &PgOptions) -> StoreResult<Server> {
+    fn new(
+        id: i32,
+        name: String,
+        primary_dsn: String,
+        replica_dsns: Vec<String>,
+        opts: &PgOptions,
+    ) -> StoreResult<Server> {
         let primary = pool(&primary_dsn, opts, opts.pool_size)?;
         let replicas = replica_dsns
             .into_iter()
@@ -145,7 +160,10 @@ impl Server {
     /// Records a commit of this node; returns its position.
     pub fn committed(&self, lsn: u64) -> WritePos {
         self.floor.fetch_max(lsn, Ordering::Relaxed);
-        WritePos { server: self.id, lsn }
+        WritePos {
+            server: self.id,
+            lsn,
+        }
     }
 
     /// A replica that has replayed at least `need`, round robin among those that qualify.
@@ -155,12 +173,16 @@ impl Server {
             return None;
         }
         let start = self.rr.fetch_add(1, Ordering::Relaxed);
-        (0..n).map(|i| (start + i) % n).find(|&i| self.replicas[i].usable() && self.replicas[i].replay_lsn() >= need)
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| self.replicas[i].usable() && self.replicas[i].replay_lsn() >= need)
     }
 
     /// The replica furthest ahead that answers (lagging or not), for when the primary is down.
     fn best_replica(&self) -> Option<usize> {
-        (0..self.replicas.len()).filter(|&i| self.replicas[i].up.load(Ordering::Relaxed)).max_by_key(|&i| self.replicas[i].replay_lsn())
+        (0..self.replicas.len())
+            .filter(|&i| self.replicas[i].up.load(Ordering::Relaxed))
+            .max_by_key(|&i| self.replicas[i].replay_lsn())
     }
 
     /// Polls the primary's position and every replica's replay position once.
@@ -168,7 +190,10 @@ impl Server {
         const POLL_TIMEOUT: Duration = Duration::from_secs(1);
         let primary = async {
             let c = self.primary.get().await.ok()?;
-            let row = c.query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[]).await.ok()?;
+            let row = c
+                .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
+                .await
+                .ok()?;
             Some(row.get::<_, i64>(0) as u64)
         };
         match tokio::time::timeout(POLL_TIMEOUT, primary).await {
@@ -223,7 +248,11 @@ impl Server {
             .iter()
             .map(|r| {
                 let up = r.up.load(Ordering::Relaxed);
-                (redact(&r.dsn), up.then(|| p.saturating_sub(r.replay_lsn())), r.lagging.load(Ordering::Relaxed))
+                (
+                    redact(&r.dsn),
+                    up.then(|| p.saturating_sub(r.replay_lsn())),
+                    r.lagging.load(Ordering::Relaxed),
+                )
             })
             .collect()
     }
@@ -285,7 +314,12 @@ impl Router {
         let r = Arc::new(Router {
             opts,
             control,
-            map: RwLock::new(Arc::new(ShardMap { version: 0, ranges: Vec::new(), overrides: HashMap::new(), servers: HashMap::new() })),
+            map: RwLock::new(Arc::new(ShardMap {
+                version: 0,
+                ranges: Vec::new(),
+                overrides: HashMap::new(),
+                servers: HashMap::new(),
+            })),
             reload: tokio::sync::Mutex::new(()),
             total: Arc::new(AtomicU64::new(0)),
             reads_primary: AtomicU64::new(0),
@@ -303,7 +337,10 @@ impl Router {
     }
 
     pub fn read_stats(&self) -> ReadStats {
-        ReadStats { primary: self.reads_primary.load(Ordering::Relaxed), replica: self.reads_replica.load(Ordering::Relaxed) }
+        ReadStats {
+            primary: self.reads_primary.load(Ordering::Relaxed),
+            replica: self.reads_replica.load(Ordering::Relaxed),
+        }
     }
 
     /// Reloads the map if its version changed (or `force`). Pools of unchanged servers are kept.
@@ -321,11 +358,15 @@ impl Router {
         }
         let mut servers = HashMap::new();
         for row in c
-            .query("SELECT id, name, primary_dsn, replica_dsns FROM shard_servers ORDER BY id", &[])
+            .query(
+                "SELECT id, name, primary_dsn, replica_dsns FROM shard_servers ORDER BY id",
+                &[],
+            )
             .await
             .map_err(pg_err)?
         {
-            let (id, name, primary, replicas): (i32, String, String, Vec<String>) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            let (id, name, primary, replicas): (i32, String, String, Vec<String>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
             let keep = old.servers.get(&id).filter(|s| {
                 s.primary_dsn == primary && s.replicas.iter().map(|r| &r.dsn).eq(replicas.iter())
             });
@@ -336,11 +377,20 @@ impl Router {
             servers.insert(id, server);
         }
         let mut ranges: Vec<(u16, u16, i32)> = c
-            .query("SELECT lo, hi, server_id FROM shard_ranges ORDER BY lo", &[])
+            .query(
+                "SELECT lo, hi, server_id FROM shard_ranges ORDER BY lo",
+                &[],
+            )
             .await
             .map_err(pg_err)?
             .iter()
-            .map(|r| (r.get::<_, i32>(0) as u16, r.get::<_, i32>(1) as u16, r.get::<_, i32>(2)))
+            .map(|r| {
+                (
+                    r.get::<_, i32>(0) as u16,
+                    r.get::<_, i32>(1) as u16,
+                    r.get::<_, i32>(2),
+                )
+            })
             .collect();
         ranges.sort_unstable();
         let overrides = c
@@ -350,7 +400,12 @@ impl Router {
             .iter()
             .map(|r| (r.get::<_, i32>(0) as u16, r.get::<_, i32>(1)))
             .collect();
-        let map = ShardMap { version, ranges, overrides, servers };
+        let map = ShardMap {
+            version,
+            ranges,
+            overrides,
+            servers,
+        };
         if old.version != 0 {
             tracing::info!(from = old.version, to = version, "shard map reloaded");
         }
@@ -361,10 +416,15 @@ impl Router {
     /// The server that owns a logical shard now.
     pub fn server_for(&self, shard: LogicalShard) -> StoreResult<Arc<Server>> {
         let map = self.map();
-        map.server_id(shard).and_then(|id| map.servers.get(&id).cloned()).ok_or_else(|| {
-            tracing::error!(shard = shard.get(), "logical shard has no server in the shard map");
-            unavailable("this forum's shard has no server")
-        })
+        map.server_id(shard)
+            .and_then(|id| map.servers.get(&id).cloned())
+            .ok_or_else(|| {
+                tracing::error!(
+                    shard = shard.get(),
+                    "logical shard has no server in the shard map"
+                );
+                unavailable("this forum's shard has no server")
+            })
     }
 
     /// Every server (for work that visits all shards: tasks, pruning).
@@ -376,7 +436,11 @@ impl Router {
 
     /// A connection to read `shard` from, as `from` and the current task's pin allow, and which
     /// replica it is on (None: the primary).
-    pub async fn read_conn(&self, shard: LogicalShard, from: ReadFrom) -> StoreResult<(Object, Option<ReplicaRef>)> {
+    pub async fn read_conn(
+        &self,
+        shard: LogicalShard,
+        from: ReadFrom,
+    ) -> StoreResult<(Object, Option<ReplicaRef>)> {
         let server = self.server_for(shard)?;
         if from == ReadFrom::Replica && !server.replicas.is_empty() {
             let need = match crate::pin::read_pin() {
@@ -385,11 +449,21 @@ impl Router {
                 Some(ReadPin::Fresh) => server.floor.load(Ordering::Relaxed),
                 None => 0,
             };
-            let pick = if server.primary_up() { server.replica_at(need) } else { server.best_replica() };
+            let pick = if server.primary_up() {
+                server.replica_at(need)
+            } else {
+                server.best_replica()
+            };
             if let Some(i) = pick {
                 if let Ok(c) = server.replicas[i].pool.get().await {
                     self.reads_replica.fetch_add(1, Ordering::Relaxed);
-                    return Ok((c, Some(ReplicaRef { server: server.clone(), index: i })));
+                    return Ok((
+                        c,
+                        Some(ReplicaRef {
+                            server: server.clone(),
+                            index: i,
+                        }),
+                    ));
                 }
                 server.replicas[i].up.store(false, Ordering::Relaxed);
             }
@@ -401,10 +475,21 @@ impl Router {
             }
             Err(e) if from == ReadFrom::Replica => {
                 // The primary is down: any replica that answers.
-                for (i, r) in server.replicas.iter().enumerate().filter(|(_, r)| r.up.load(Ordering::Relaxed)) {
+                for (i, r) in server
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.up.load(Ordering::Relaxed))
+                {
                     if let Ok(c) = r.pool.get().await {
                         self.reads_replica.fetch_add(1, Ordering::Relaxed);
-                        return Ok((c, Some(ReplicaRef { server: server.clone(), index: i })));
+                        return Ok((
+                            c,
+                            Some(ReplicaRef {
+                                server: server.clone(),
+                                index: i,
+                            }),
+                        ));
                     }
                 }
                 Err(e)
@@ -458,7 +543,12 @@ mod tests {
     use super::*;
 
     fn map(ranges: Vec<(u16, u16, i32)>, overrides: &[(u16, i32)]) -> ShardMap {
-        ShardMap { version: 1, ranges, overrides: overrides.iter().copied().collect(), servers: HashMap::new() }
+        ShardMap {
+            version: 1,
+            ranges,
+            overrides: overrides.iter().copied().collect(),
+            servers: HashMap::new(),
+        }
     }
 
     fn at(m: &ShardMap, l: u16) -> Option<i32> {
@@ -491,9 +581,18 @@ mod tests {
 
     #[test]
     fn passwords_stay_out_of_logs() {
-        assert_eq!(redact("postgres://confab:s3cret@db1:5432/confab"), "postgres://confab:***@db1:5432/confab");
-        assert_eq!(redact("postgres://confab@db1/confab"), "postgres://confab@db1/confab");
+        assert_eq!(
+            redact("postgres://confab:s3cret@db1:5432/confab"),
+            "postgres://confab:***@db1:5432/confab"
+        );
+        assert_eq!(
+            redact("postgres://confab@db1/confab"),
+            "postgres://confab@db1/confab"
+        );
         assert_eq!(redact("host=db1 user=confab"), "host=db1 user=confab");
-        assert_eq!(redact("host=db1 user=confab password=s3cret"), "host=db1 user=confab password=***");
+        assert_eq!(
+            redact("host=db1 user=confab password=s3cret"),
+            "host=db1 user=confab password=***"
+        );
     }
 }

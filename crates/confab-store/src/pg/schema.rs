@@ -4,9 +4,10 @@
 //! be selected, copied and verified on its own.
 
 /// The control database: forums, accounts, bans, the shard map.
-pub const CONTROL: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const CONTROL: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE forums (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -76,13 +77,15 @@ CREATE TABLE shard_moves (
     updated_at BIGINT NOT NULL
 );
 "#,
-), (
-    // Sessions end when an account's generation moves (logout, a moderator's removal).
-    2,
-    r#"
+    ),
+    (
+        // Sessions end when an account's generation moves (logout, a moderator's removal).
+        2,
+        r#"
 ALTER TABLE accounts ADD COLUMN session_gen BIGINT NOT NULL DEFAULT 0;
 "#,
-)];
+    ),
+];
 
 /// Every shard database. The tables, in the order a shard move copies them.
 pub const SHARD_TABLES: &[(&str, &str)] = &[
@@ -98,9 +101,10 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("reply_notify", "comment_id"),
 ];
 
-pub const SHARD: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const SHARD: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 -- Ids as DESIGN.md section 2 lays them out (41 bits of ms since 2026-01-01, 12 bits of logical
 -- shard, 11 bits of sequence), the sequence taken from this database so many nodes never collide.
 CREATE SEQUENCE confab_id_seq;
@@ -263,13 +267,15 @@ CREATE TABLE reply_notify (
 );
 CREATE INDEX reply_notify_shard ON reply_notify (shard);
 "#,
-), (
-    // The request an idempotency key was first used for, and who asked for (and confirmed)
-    // reply mail.
-    2,
-    r#"
+    ),
+    (
+        // The request an idempotency key was first used for, and who asked for (and confirmed)
+        // reply mail.
+        2,
+        r#"
 ALTER TABLE idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 "#,
-)];
+    ),
+];

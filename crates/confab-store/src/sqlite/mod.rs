@@ -8,15 +8,17 @@ mod pool;
 mod schema;
 
 use crate::{
-    like_pattern, CommentEdit, ReplyWatch, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult, SubState,
-    Subscription, Task, TaskState, TaskWhen, ThreadPatch, Visibility, VoteCounts,
+    like_pattern, CommentEdit, ModQuery, NewAccount, NewComment, NewTask, Posted, Queue, ReadFrom,
+    ReplyWatch, StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState,
+    TaskWhen, ThreadPatch, Visibility, VoteCounts,
 };
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, IdGenerator, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{
-    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread,
+    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings,
+    ModLogEntry, Thread,
 };
 use confab_core::{DomainError, ErrorCode};
 use pool::{db_err, Counter, Pool};
@@ -35,13 +37,17 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path, readers: usize) -> StoreResult<SqliteStore> {
         let pool = Pool::open(path, readers, migrate)?;
-        Ok(SqliteStore { pool, ids: Arc::new(IdGenerator::new()) })
+        Ok(SqliteStore {
+            pool,
+            ids: Arc::new(IdGenerator::new()),
+        })
     }
 
     /// Applies pending migrations to the file and returns the versions applied.
     pub fn migrate_file(path: &Path) -> StoreResult<Vec<i64>> {
         let mut conn = Connection::open(path).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
         migrate_report(&mut conn)
     }
 }
@@ -58,7 +64,11 @@ fn migrate_report(conn: &mut Connection) -> StoreResult<Vec<i64>> {
     let mut applied = Vec::new();
     for (version, sql) in schema::MIGRATIONS {
         let done: Option<i64> = conn
-            .query_row("SELECT version FROM schema_migrations WHERE version = ?", [version], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?",
+                [version],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_err)?;
         if done.is_some() {
@@ -115,7 +125,8 @@ fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
     })
 }
 
-const THREAD_COLS: &str = "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
+const THREAD_COLS: &str =
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
 
 fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
     Ok(Thread {
@@ -192,7 +203,9 @@ fn rows<T>(
 ) -> StoreResult<Vec<T>> {
     n.add(1);
     let mut st = conn.prepare_cached(sql).map_err(db_err)?;
-    let it = st.query_map(params_from_iter(args.iter()), map).map_err(db_err)?;
+    let it = st
+        .query_map(params_from_iter(args.iter()), map)
+        .map_err(db_err)?;
     it.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
 }
 
@@ -205,7 +218,9 @@ fn row<T>(
 ) -> StoreResult<Option<T>> {
     n.add(1);
     let mut st = conn.prepare_cached(sql).map_err(db_err)?;
-    st.query_row(params_from_iter(args.iter()), map).optional().map_err(db_err)
+    st.query_row(params_from_iter(args.iter()), map)
+        .optional()
+        .map_err(db_err)
 }
 
 fn exec(conn: &Connection, n: &Counter, sql: &str, args: &[Value]) -> StoreResult<usize> {
@@ -242,15 +257,33 @@ fn vis_sql(vis: &Visibility, args: &mut Vec<Value>) -> &'static str {
 }
 
 fn load_comment(conn: &Connection, n: &Counter, id: CommentId) -> StoreResult<Option<Comment>> {
-    row(conn, n, &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = ?"), &[int(id.0)], comment_row)
+    row(
+        conn,
+        n,
+        &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = ?"),
+        &[int(id.0)],
+        comment_row,
+    )
 }
 
 fn load_thread(conn: &Connection, n: &Counter, id: ThreadId) -> StoreResult<Option<Thread>> {
-    row(conn, n, &format!("SELECT {THREAD_COLS} FROM threads WHERE id = ?"), &[int(id.0)], thread_row)
+    row(
+        conn,
+        n,
+        &format!("SELECT {THREAD_COLS} FROM threads WHERE id = ?"),
+        &[int(id.0)],
+        thread_row,
+    )
 }
 
 fn load_account(conn: &Connection, n: &Counter, id: AccountId) -> StoreResult<Option<Account>> {
-    row(conn, n, &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ?"), &[int(id.0)], account_row)
+    row(
+        conn,
+        n,
+        &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ?"),
+        &[int(id.0)],
+        account_row,
+    )
 }
 
 fn log_action(
@@ -280,7 +313,13 @@ fn log_action(
 
 /// Moves a comment's contribution to its thread and parent counters from `old` to `new` status;
 /// returns the thread as it is now (with its new sequence number).
-fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatus, new: CommentStatus) -> StoreResult<Thread> {
+fn shift_counters(
+    conn: &Connection,
+    n: &Counter,
+    c: &Comment,
+    old: CommentStatus,
+    new: CommentStatus,
+) -> StoreResult<Thread> {
     let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
     let hidden = |s: CommentStatus| i64::from(s.is_hidden());
     let d_app = approved(new) - approved(old);
@@ -297,7 +336,12 @@ fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatu
     )?
     .ok_or_else(DomainError::internal)?;
     if let (Some(p), true) = (c.parent_id, d_app != 0) {
-        exec(conn, n, "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?", &[int(d_app), int(p.0)])?;
+        exec(
+            conn,
+            n,
+            "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?",
+            &[int(d_app), int(p.0)],
+        )?;
     }
     Ok(thread)
 }
@@ -305,8 +349,14 @@ fn shift_counters(conn: &Connection, n: &Counter, c: &Comment, old: CommentStatu
 /// Moves a thread's sequence number on by one and returns it (in the change's transaction, so
 /// each change has its own number even under concurrent writes).
 fn bump_seq(conn: &Connection, n: &Counter, thread: ThreadId) -> StoreResult<i64> {
-    row(conn, n, "UPDATE threads SET seq = seq + 1 WHERE id = ? RETURNING seq", &[int(thread.0)], |r| r.get(0))?
-        .ok_or_else(DomainError::internal)
+    row(
+        conn,
+        n,
+        "UPDATE threads SET seq = seq + 1 WHERE id = ? RETURNING seq",
+        &[int(thread.0)],
+        |r| r.get(0),
+    )?
+    .ok_or_else(DomainError::internal)
 }
 
 fn day_ms() -> i64 {
@@ -325,24 +375,46 @@ impl Store for SqliteStore {
                     c,
                     n,
                     "INSERT INTO forums (name, shard, settings, created_at) VALUES (?, ?, ?, ?)",
-                    &[text(&name), int(i64::from(shard.get())), text(&json), int(confab_core::now_ms())],
+                    &[
+                        text(&name),
+                        int(i64::from(shard.get())),
+                        text(&json),
+                        int(confab_core::now_ms()),
+                    ],
                 );
                 match res {
                     Err(e) if e.code == ErrorCode::Conflict => {
-                        return Err(DomainError::new(ErrorCode::Conflict, format!("forum {name} already exists")))
+                        return Err(DomainError::new(
+                            ErrorCode::Conflict,
+                            format!("forum {name} already exists"),
+                        ))
                     }
                     other => other?,
                 };
                 let id = c.last_insert_rowid();
-                row(c, n, "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?", &[int(id)], forum_row)?
-                    .ok_or_else(DomainError::internal)
+                row(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &[int(id)],
+                    forum_row,
+                )?
+                .ok_or_else(DomainError::internal)
             })
             .await
     }
 
     async fn forums(&self) -> StoreResult<Vec<Forum>> {
         self.pool
-            .read(|c, n| rows(c, n, "SELECT id, name, shard, settings, created_at FROM forums ORDER BY name", &[], forum_row))
+            .read(|c, n| {
+                rows(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums ORDER BY name",
+                    &[],
+                    forum_row,
+                )
+            })
             .await
     }
 
@@ -350,11 +422,23 @@ impl Store for SqliteStore {
         let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
         self.pool
             .write(move |c, n| {
-                if exec(c, n, "UPDATE forums SET settings = ? WHERE id = ?", &[text(&json), int(id.0)])? == 0 {
+                if exec(
+                    c,
+                    n,
+                    "UPDATE forums SET settings = ? WHERE id = ?",
+                    &[text(&json), int(id.0)],
+                )? == 0
+                {
                     return Err(DomainError::not_found("forum"));
                 }
-                row(c, n, "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?", &[int(id.0)], forum_row)?
-                    .ok_or_else(DomainError::internal)
+                row(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &[int(id.0)],
+                    forum_row,
+                )?
+                .ok_or_else(DomainError::internal)
             })
             .await
     }
@@ -398,7 +482,10 @@ impl Store for SqliteStore {
         let args: Vec<Value> = ids.iter().map(|a| int(a.0)).collect();
         self.pool
             .read(move |c, n| {
-                let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({})", placeholders(args.len()));
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({})",
+                    placeholders(args.len())
+                );
                 rows(c, n, &sql, &args, account_row)
             })
             .await
@@ -415,7 +502,9 @@ impl Store for SqliteStore {
                     &[text(&login)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                let Some((id, hash)) = found else { return Ok(None) };
+                let Some((id, hash)) = found else {
+                    return Ok(None);
+                };
                 Ok(load_account(c, n, AccountId(id))?.map(|a| (a, hash)))
             })
             .await
@@ -438,11 +527,21 @@ impl Store for SqliteStore {
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
         let email = email.to_string();
         self.pool
-            .write(move |c, n| match exec(c, n, "UPDATE accounts SET email = ? WHERE id = ?", &[text(&email), int(account.0)]) {
-                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(ErrorCode::Conflict, "that e-mail address belongs to another account")),
-                Err(e) => Err(e),
-                Ok(0) => Err(DomainError::not_found("account")),
-                Ok(_) => Ok(()),
+            .write(move |c, n| {
+                match exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET email = ? WHERE id = ?",
+                    &[text(&email), int(account.0)],
+                ) {
+                    Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                        ErrorCode::Conflict,
+                        "that e-mail address belongs to another account",
+                    )),
+                    Err(e) => Err(e),
+                    Ok(0) => Err(DomainError::not_found("account")),
+                    Ok(_) => Ok(()),
+                }
             })
             .await
     }
@@ -460,7 +559,12 @@ impl Store for SqliteStore {
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         self.pool
             .write(move |c, n| {
-                exec(c, n, "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ?", &[int(account.0)])?;
+                exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ?",
+                    &[int(account.0)],
+                )?;
                 Ok(())
             })
             .await
@@ -509,10 +613,20 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn remove_ban(&self, forum: ForumId, ban: i64, actor: Option<AccountId>) -> StoreResult<bool> {
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool> {
         self.pool
             .write(move |c, n| {
-                let gone = exec(c, n, "DELETE FROM bans WHERE forum_id = ? AND id = ?", &[int(forum.0), int(ban)])? > 0;
+                let gone = exec(
+                    c,
+                    n,
+                    "DELETE FROM bans WHERE forum_id = ? AND id = ?",
+                    &[int(forum.0), int(ban)],
+                )? > 0;
                 if gone {
                     log_action(c, n, forum, actor, "unban", None, &format!("ban {ban}"))?;
                 }
@@ -559,11 +673,22 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn thread_by_ident(&self, forum: &Forum, ident: &Ident, _from: ReadFrom) -> StoreResult<Option<Thread>> {
+    async fn thread_by_ident(
+        &self,
+        forum: &Forum,
+        ident: &Ident,
+        _from: ReadFrom,
+    ) -> StoreResult<Option<Thread>> {
         let args = vec![int(forum.id.0), text(ident.as_str())];
         self.pool
             .read(move |c, n| {
-                row(c, n, &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = ? AND ident = ?"), &args, thread_row)
+                row(
+                    c,
+                    n,
+                    &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = ? AND ident = ?"),
+                    &args,
+                    thread_row,
+                )
             })
             .await
     }
@@ -584,16 +709,26 @@ impl Store for SqliteStore {
                     "SELECT ident, comment_count FROM threads WHERE forum_id = ? AND ident IN ({})",
                     placeholders(args.len() - 1)
                 );
-                rows(c, n, &sql, &args, |r| Ok((Ident::from_stored(r.get(0)?), r.get(1)?)))
+                rows(c, n, &sql, &args, |r| {
+                    Ok((Ident::from_stored(r.get(0)?), r.get(1)?))
+                })
             })
             .await
     }
 
-    async fn update_thread(&self, forum: &Forum, id: ThreadId, patch: ThreadPatch, actor: Option<AccountId>) -> StoreResult<Thread> {
+    async fn update_thread(
+        &self,
+        forum: &Forum,
+        id: ThreadId,
+        patch: ThreadPatch,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Thread> {
         let forum_id = forum.id;
         self.pool
             .write(move |c, n| {
-                let t = load_thread(c, n, id)?.filter(|t| t.forum_id == forum_id).ok_or_else(|| DomainError::not_found("thread"))?;
+                let t = load_thread(c, n, id)?
+                    .filter(|t| t.forum_id == forum_id)
+                    .ok_or_else(|| DomainError::not_found("thread"))?;
                 let closed = patch.closed.unwrap_or(t.closed);
                 let title = patch.title.clone().or_else(|| t.title.clone());
                 if closed == t.closed && title == t.title {
@@ -603,10 +738,22 @@ impl Store for SqliteStore {
                     c,
                     n,
                     "UPDATE threads SET closed = ?, title = ?, seq = seq + 1 WHERE id = ?",
-                    &[int(i64::from(closed)), opt_text(title.as_deref()), int(id.0)],
+                    &[
+                        int(i64::from(closed)),
+                        opt_text(title.as_deref()),
+                        int(id.0),
+                    ],
                 )?;
                 if closed != t.closed {
-                    log_action(c, n, forum_id, actor, if closed { "close" } else { "open" }, None, &format!("thread {id} {}", t.ident.as_str()))?;
+                    log_action(
+                        c,
+                        n,
+                        forum_id,
+                        actor,
+                        if closed { "close" } else { "open" },
+                        None,
+                        &format!("thread {id} {}", t.ident.as_str()),
+                    )?;
                 }
                 load_thread(c, n, id)?.ok_or_else(DomainError::internal)
             })
@@ -651,7 +798,9 @@ impl Store for SqliteStore {
         sql.push_str(order);
         sql.push_str(" LIMIT ?");
         args.push(int(limit as i64));
-        self.pool.read(move |c, n| rows(c, n, &sql, &args, comment_row)).await
+        self.pool
+            .read(move |c, n| rows(c, n, &sql, &args, comment_row))
+            .await
     }
 
     async fn replies(
@@ -687,7 +836,9 @@ impl Store for SqliteStore {
             ));
         }
         let sql = parts.join(" UNION ALL ");
-        self.pool.read(move |c, n| rows(c, n, &sql, &args, comment_row)).await
+        self.pool
+            .read(move |c, n| rows(c, n, &sql, &args, comment_row))
+            .await
     }
 
     async fn comment(&self, id: CommentId, _from: ReadFrom) -> StoreResult<Option<Comment>> {
@@ -695,8 +846,14 @@ impl Store for SqliteStore {
     }
 
     async fn has_hidden_by(&self, thread: &Thread, vis: &Visibility) -> StoreResult<bool> {
-        let Visibility::Author { account, anon } = vis else { return Ok(false) };
-        let args = vec![int(thread.id.0), account.map_or(Value::Null, |a| int(a.0)), opt_text(anon.as_deref())];
+        let Visibility::Author { account, anon } = vis else {
+            return Ok(false);
+        };
+        let args = vec![
+            int(thread.id.0),
+            account.map_or(Value::Null, |a| int(a.0)),
+            opt_text(anon.as_deref()),
+        ];
         self.pool
             .read(move |c, n| {
                 Ok(row(
@@ -714,7 +871,9 @@ impl Store for SqliteStore {
 
     async fn post_comment(&self, new: NewComment) -> StoreResult<Posted> {
         let ids = self.ids.clone();
-        self.pool.write(move |c, n| insert_comment(c, n, &ids, new)).await
+        self.pool
+            .write(move |c, n| insert_comment(c, n, &ids, new))
+            .await
     }
 
     async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
@@ -750,42 +909,83 @@ impl Store for SqliteStore {
         action: &str,
         tasks: Vec<NewTask>,
     ) -> StoreResult<Vec<StatusChange>> {
-        let (ids, action, forum_id, shard) = (ids.to_vec(), action.to_string(), forum.id, forum.shard);
+        let (ids, action, forum_id, shard) =
+            (ids.to_vec(), action.to_string(), forum.id, forum.shard);
         let idgen = self.ids.clone();
         self.pool
             .write(move |c, n| {
                 let mut changes = Vec::new();
                 for id in ids {
-                    let Some(cm) = load_comment(c, n, id)?.filter(|cm| cm.forum_id == forum_id) else {
+                    let Some(cm) = load_comment(c, n, id)?.filter(|cm| cm.forum_id == forum_id)
+                    else {
                         return Err(DomainError::not_found(&format!("comment {id}")));
                     };
                     // Approving a comment also dismisses its flags (a moderator looked at it).
                     let dismiss = status == CommentStatus::Approved && cm.flag_count > 0;
                     if dismiss {
-                        exec(c, n, "UPDATE comments SET flag_count = 0 WHERE id = ?", &[int(id.0)])?;
+                        exec(
+                            c,
+                            n,
+                            "UPDATE comments SET flag_count = 0 WHERE id = ?",
+                            &[int(id.0)],
+                        )?;
                         exec(c, n, "DELETE FROM flags WHERE comment_id = ?", &[int(id.0)])?;
                     }
                     if cm.status == status {
                         if dismiss {
-                            log_action(c, n, forum_id, actor, "dismiss_flags", Some(id), &format!("{} flags", cm.flag_count))?;
+                            log_action(
+                                c,
+                                n,
+                                forum_id,
+                                actor,
+                                "dismiss_flags",
+                                Some(id),
+                                &format!("{} flags", cm.flag_count),
+                            )?;
                             let old = cm.status;
-                            changes.push(StatusChange { comment: Comment { flag_count: 0, ..cm }, old, thread_seq: None });
+                            changes.push(StatusChange {
+                                comment: Comment {
+                                    flag_count: 0,
+                                    ..cm
+                                },
+                                old,
+                                thread_seq: None,
+                            });
                         }
                         continue;
                     }
-                    exec(c, n, "UPDATE comments SET status = ? WHERE id = ?", &[text(status.as_str()), int(id.0)])?;
+                    exec(
+                        c,
+                        n,
+                        "UPDATE comments SET status = ? WHERE id = ?",
+                        &[text(status.as_str()), int(id.0)],
+                    )?;
                     let seq = shift_counters(c, n, &cm, cm.status, status)?.seq;
-                    log_action(c, n, forum_id, actor, &action, Some(id), &format!("{} -> {}", cm.status.as_str(), status.as_str()))?;
+                    log_action(
+                        c,
+                        n,
+                        forum_id,
+                        actor,
+                        &action,
+                        Some(id),
+                        &format!("{} -> {}", cm.status.as_str(), status.as_str()),
+                    )?;
                     let old = cm.status;
                     let mut comment = cm;
                     comment.status = status;
-                    changes.push(StatusChange { comment, old, thread_seq: Some(seq) });
+                    changes.push(StatusChange {
+                        comment,
+                        old,
+                        thread_seq: Some(seq),
+                    });
                 }
                 for t in &tasks {
                     let due = match t.when {
                         TaskWhen::Always => true,
                         TaskWhen::Changed(id) => changes.iter().any(|ch| ch.comment.id == id),
-                        TaskWhen::ChangedFrom(id, from) => changes.iter().any(|ch| ch.comment.id == id && ch.old == from),
+                        TaskWhen::ChangedFrom(id, from) => changes
+                            .iter()
+                            .any(|ch| ch.comment.id == id && ch.old == from),
                     };
                     if due {
                         outbox::insert_task(c, n, &idgen, shard, t, &t.payload)?;
@@ -841,7 +1041,13 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // One statement whatever the number of ids (a JSON array), so the statement cache holds it.
-        let list = format!("[{}]", ids.iter().map(|i| i.0.to_string()).collect::<Vec<_>>().join(","));
+        let list = format!(
+            "[{}]",
+            ids.iter()
+                .map(|i| i.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         let args = vec![text(voter), Value::Text(list)];
         self.pool
             .read(move |c, n| {
@@ -851,7 +1057,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn flag(&self, id: CommentId, flagger: &str, reason: &str) -> StoreResult<(i64, ThreadId)> {
+    async fn flag(
+        &self,
+        id: CommentId,
+        flagger: &str,
+        reason: &str,
+    ) -> StoreResult<(i64, ThreadId)> {
         let (flagger, reason) = (flagger.to_string(), reason.to_string());
         self.pool
             .write(move |c, n| {
@@ -899,11 +1110,22 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(int(q.limit as i64));
-        self.pool.read(move |c, n| rows(c, n, &sql, &args, comment_row)).await
+        self.pool
+            .read(move |c, n| rows(c, n, &sql, &args, comment_row))
+            .await
     }
 
-    async fn mod_log(&self, forum: &Forum, before: Option<i64>, limit: usize) -> StoreResult<Vec<ModLogEntry>> {
-        let args = vec![int(forum.id.0), int(before.unwrap_or(i64::MAX)), int(limit as i64)];
+    async fn mod_log(
+        &self,
+        forum: &Forum,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<ModLogEntry>> {
+        let args = vec![
+            int(forum.id.0),
+            int(before.unwrap_or(i64::MAX)),
+            int(limit as i64),
+        ];
         self.pool
             .read(move |c, n| {
                 rows(
@@ -927,7 +1149,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn daily_counts(&self, forum: &Forum, days: u32, now: i64) -> StoreResult<Vec<(i64, i64)>> {
+    async fn daily_counts(
+        &self,
+        forum: &Forum,
+        days: u32,
+        now: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
         let since = (now / day_ms() - i64::from(days) + 1) * day_ms();
         // Ids are time-ordered: the smallest id at `since` bounds the index range scan.
         let min_id = id::pack(id::IdParts {
@@ -935,7 +1162,13 @@ impl Store for SqliteStore {
             shard: LogicalShard::for_name(""),
             seq: 0,
         }) & !((1i64 << (id::SHARD_BITS + id::SEQ_BITS)) - 1);
-        let args = vec![int(day_ms()), int(day_ms()), int(forum.id.0), int(min_id), int(since)];
+        let args = vec![
+            int(day_ms()),
+            int(day_ms()),
+            int(forum.id.0),
+            int(min_id),
+            int(since),
+        ];
         self.pool
             .read(move |c, n| {
                 rows(
@@ -952,35 +1185,69 @@ impl Store for SqliteStore {
 
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64> {
         self.pool
-            .write(move |c, n| Ok(exec(c, n, "DELETE FROM idempotency WHERE created_at < ?", &[int(before)])? as u64))
+            .write(move |c, n| {
+                Ok(exec(
+                    c,
+                    n,
+                    "DELETE FROM idempotency WHERE created_at < ?",
+                    &[int(before)],
+                )? as u64)
+            })
             .await
     }
 
-    async fn claim_tasks(&self, kinds: &[String], limit: usize, lease_ms: i64, max_attempts: i64) -> StoreResult<Vec<Task>> {
+    async fn claim_tasks(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> StoreResult<Vec<Task>> {
         let kinds = kinds.to_vec();
-        self.pool.write(move |c, n| outbox::claim(c, n, &kinds, limit, lease_ms, max_attempts)).await
+        self.pool
+            .write(move |c, n| outbox::claim(c, n, &kinds, limit, lease_ms, max_attempts))
+            .await
     }
 
     async fn next_task_due(&self, kinds: &[String]) -> StoreResult<Option<i64>> {
         let kinds = kinds.to_vec();
-        self.pool.read(move |c, n| outbox::next_due(c, n, &kinds)).await
+        self.pool
+            .read(move |c, n| outbox::next_due(c, n, &kinds))
+            .await
     }
 
     async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool> {
-        self.pool.write(move |c, n| outbox::complete(c, n, id, attempt)).await
+        self.pool
+            .write(move |c, n| outbox::complete(c, n, id, attempt))
+            .await
     }
 
-    async fn fail_task(&self, id: i64, attempt: i64, error: &str, retry_at: Option<i64>) -> StoreResult<bool> {
+    async fn fail_task(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<bool> {
         let error = error.to_string();
-        self.pool.write(move |c, n| outbox::fail(c, n, id, attempt, &error, retry_at)).await
+        self.pool
+            .write(move |c, n| outbox::fail(c, n, id, attempt, &error, retry_at))
+            .await
     }
 
     async fn task(&self, id: i64) -> StoreResult<Option<Task>> {
         self.pool.read(move |c, n| outbox::load(c, n, id)).await
     }
 
-    async fn list_tasks(&self, state: Option<TaskState>, before: Option<i64>, limit: usize) -> StoreResult<Vec<Task>> {
-        self.pool.read(move |c, n| outbox::list(c, n, state, before, limit)).await
+    async fn list_tasks(
+        &self,
+        state: Option<TaskState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Task>> {
+        self.pool
+            .read(move |c, n| outbox::list(c, n, state, before, limit))
+            .await
     }
 
     async fn retry_task(&self, id: i64) -> StoreResult<bool> {
@@ -988,7 +1255,9 @@ impl Store for SqliteStore {
     }
 
     async fn prune_tasks(&self, before: i64, limit: usize) -> StoreResult<u64> {
-        self.pool.write(move |c, n| outbox::prune(c, n, before, limit)).await
+        self.pool
+            .write(move |c, n| outbox::prune(c, n, before, limit))
+            .await
     }
 
     async fn task_effects(&self, id: i64) -> StoreResult<Vec<String>> {
@@ -997,30 +1266,64 @@ impl Store for SqliteStore {
 
     async fn record_task_effect(&self, id: i64, key: &str) -> StoreResult<()> {
         let key = key.to_string();
-        self.pool.write(move |c, n| outbox::record_effect(c, n, id, &key)).await
+        self.pool
+            .write(move |c, n| outbox::record_effect(c, n, id, &key))
+            .await
     }
 
     async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>> {
         let email = email.to_string();
-        self.pool.read(move |c, n| outbox::subscription(c, n, forum, &email)).await
+        self.pool
+            .read(move |c, n| outbox::subscription(c, n, forum, &email))
+            .await
     }
 
-    async fn set_subscription(&self, forum: &Forum, email: &str, state: SubState, owner: Option<&str>) -> StoreResult<()> {
-        let (email, id, shard, owner) = (email.to_string(), forum.id, forum.shard, owner.map(str::to_string));
-        self.pool.write(move |c, n| outbox::set_subscription(c, n, id, shard, &email, state, owner.as_deref())).await
+    async fn set_subscription(
+        &self,
+        forum: &Forum,
+        email: &str,
+        state: SubState,
+        owner: Option<&str>,
+    ) -> StoreResult<()> {
+        let (email, id, shard, owner) = (
+            email.to_string(),
+            forum.id,
+            forum.shard,
+            owner.map(str::to_string),
+        );
+        self.pool
+            .write(move |c, n| {
+                outbox::set_subscription(c, n, id, shard, &email, state, owner.as_deref())
+            })
+            .await
     }
 
-    async fn claim_confirmation(&self, forum: ForumId, email: &str, owner: &str, task: i64, min_interval_ms: i64) -> StoreResult<bool> {
+    async fn claim_confirmation(
+        &self,
+        forum: ForumId,
+        email: &str,
+        owner: &str,
+        task: i64,
+        min_interval_ms: i64,
+    ) -> StoreResult<bool> {
         let (email, owner) = (email.to_string(), owner.to_string());
-        self.pool.write(move |c, n| outbox::claim_confirmation(c, n, forum, &email, &owner, task, min_interval_ms)).await
+        self.pool
+            .write(move |c, n| {
+                outbox::claim_confirmation(c, n, forum, &email, &owner, task, min_interval_ms)
+            })
+            .await
     }
 
     async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>> {
-        self.pool.read(move |c, n| outbox::reply_watcher(c, n, comment)).await
+        self.pool
+            .read(move |c, n| outbox::reply_watcher(c, n, comment))
+            .await
     }
 
     async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>> {
-        self.pool.read(move |c, n| outbox::forum_moderators(c, n, forum)).await
+        self.pool
+            .read(move |c, n| outbox::forum_moderators(c, n, forum))
+            .await
     }
 
     fn query_count(&self) -> u64 {
@@ -1030,7 +1333,12 @@ impl Store for SqliteStore {
 
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, all or nothing.
-fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewComment) -> StoreResult<Posted> {
+fn insert_comment(
+    c: &Connection,
+    n: &Counter,
+    ids: &IdGenerator,
+    new: NewComment,
+) -> StoreResult<Posted> {
     if let Some(idem) = &new.idempotency {
         let prior: Option<(i64, String)> = row(
             c,
@@ -1043,7 +1351,11 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
             idem.check_replay(&hash)?;
             let comment = load_comment(c, n, CommentId(id))?.ok_or_else(DomainError::internal)?;
             let thread = load_thread(c, n, comment.thread_id)?.ok_or_else(DomainError::internal)?;
-            return Ok(Posted { comment, thread, replayed: true });
+            return Ok(Posted {
+                comment,
+                thread,
+                replayed: true,
+            });
         }
     }
     let forum = &new.forum;
@@ -1055,7 +1367,12 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
         thread_row,
     )?;
     let thread_id = match thread {
-        Some(t) if t.closed => return Err(DomainError::new(ErrorCode::ThreadClosed, "this thread is closed to new comments")),
+        Some(t) if t.closed => {
+            return Err(DomainError::new(
+                ErrorCode::ThreadClosed,
+                "this thread is closed to new comments",
+            ))
+        }
         Some(t) => {
             if t.url.is_none() && new.url.is_some() || t.title.is_none() && new.title.is_some() {
                 exec(
@@ -1092,7 +1409,12 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
         Some(pid) => {
             let mut p = load_comment(c, n, pid)?
                 .filter(|p| p.thread_id == thread_id && p.status != CommentStatus::Deleted)
-                .ok_or_else(|| DomainError::new(ErrorCode::NotFound, "the comment replied to does not exist in this thread"))?;
+                .ok_or_else(|| {
+                    DomainError::new(
+                        ErrorCode::NotFound,
+                        "the comment replied to does not exist in this thread",
+                    )
+                })?;
             while p.depth >= new.max_depth {
                 let Some(up) = p.parent_id else { break };
                 p = load_comment(c, n, up)?.ok_or_else(DomainError::internal)?;
@@ -1103,7 +1425,9 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
     let id = CommentId(ids.next(forum.shard));
     let (account, gname, gemail, gurl) = match &new.author {
         Author::Account(a) => (Some(*a), None, None, None),
-        Author::Guest { name, email, url } => (None, Some(name.clone()), email.clone(), url.clone()),
+        Author::Guest { name, email, url } => {
+            (None, Some(name.clone()), email.clone(), url.clone())
+        }
     };
     exec(
         c,
@@ -1148,9 +1472,16 @@ fn insert_comment(c: &Connection, n: &Counter, ids: &IdGenerator, new: NewCommen
     for t in &new.tasks {
         let mut payload = t.payload.clone();
         if let Some(o) = payload.as_object_mut() {
-            o.insert("comment_id".into(), serde_json::Value::String(id.0.to_string()));
+            o.insert(
+                "comment_id".into(),
+                serde_json::Value::String(id.0.to_string()),
+            );
         }
         outbox::insert_task(c, n, ids, forum.shard, t, &payload)?;
     }
-    Ok(Posted { comment, thread, replayed: false })
+    Ok(Posted {
+        comment,
+        thread,
+        replayed: false,
+    })
 }

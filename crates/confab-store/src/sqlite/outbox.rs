@@ -140,14 +140,24 @@ pub(super) fn claim(
                  WHERE id = ? RETURNING {TASK_COLS}"
             )
         };
-        if let Some(t) = row(c, n, &sql, &[int(now.saturating_add(lease_ms)), int(now), int(id)], task_row)? {
+        if let Some(t) = row(
+            c,
+            n,
+            &sql,
+            &[int(now.saturating_add(lease_ms)), int(now), int(id)],
+            task_row,
+        )? {
             out.push(t);
         }
     }
     Ok(out)
 }
 
-pub(super) fn next_due(c: &Connection, n: &Counter, kinds: &[String]) -> Result<Option<i64>, DomainError> {
+pub(super) fn next_due(
+    c: &Connection,
+    n: &Counter,
+    kinds: &[String],
+) -> Result<Option<i64>, DomainError> {
     if kinds.is_empty() {
         return Ok(None);
     }
@@ -168,7 +178,12 @@ pub(super) fn next_due(c: &Connection, n: &Counter, kinds: &[String]) -> Result<
     .map(Option::flatten)
 }
 
-pub(super) fn complete(c: &Connection, n: &Counter, id: i64, attempt: i64) -> Result<bool, DomainError> {
+pub(super) fn complete(
+    c: &Connection,
+    n: &Counter,
+    id: i64,
+    attempt: i64,
+) -> Result<bool, DomainError> {
     Ok(exec(
         c,
         n,
@@ -200,7 +215,13 @@ pub(super) fn fail(
 }
 
 pub(super) fn load(c: &Connection, n: &Counter, id: i64) -> Result<Option<Task>, DomainError> {
-    row(c, n, &format!("SELECT {TASK_COLS} FROM tasks WHERE id = ?"), &[int(id)], task_row)
+    row(
+        c,
+        n,
+        &format!("SELECT {TASK_COLS} FROM tasks WHERE id = ?"),
+        &[int(id)],
+        task_row,
+    )
 }
 
 pub(super) fn list(
@@ -231,7 +252,12 @@ pub(super) fn retry(c: &Connection, n: &Counter, id: i64) -> Result<bool, Domain
     )? > 0)
 }
 
-pub(super) fn prune(c: &Connection, n: &Counter, before: i64, limit: usize) -> Result<u64, DomainError> {
+pub(super) fn prune(
+    c: &Connection,
+    n: &Counter,
+    before: i64,
+    limit: usize,
+) -> Result<u64, DomainError> {
     let args = [int(before), int(limit as i64)];
     exec(
         c,
@@ -249,10 +275,21 @@ pub(super) fn prune(c: &Connection, n: &Counter, before: i64, limit: usize) -> R
 }
 
 pub(super) fn effects(c: &Connection, n: &Counter, id: i64) -> Result<Vec<String>, DomainError> {
-    rows(c, n, "SELECT key FROM task_effects WHERE task_id = ? ORDER BY key LIMIT 1000", &[int(id)], |r| r.get(0))
+    rows(
+        c,
+        n,
+        "SELECT key FROM task_effects WHERE task_id = ? ORDER BY key LIMIT 1000",
+        &[int(id)],
+        |r| r.get(0),
+    )
 }
 
-pub(super) fn record_effect(c: &Connection, n: &Counter, id: i64, key: &str) -> Result<(), DomainError> {
+pub(super) fn record_effect(
+    c: &Connection,
+    n: &Counter,
+    id: i64,
+    key: &str,
+) -> Result<(), DomainError> {
     if key.is_empty() || key.len() > 200 {
         return Err(DomainError::invalid("effect keys are 1-200 bytes"));
     }
@@ -298,7 +335,12 @@ pub(super) fn request_notify(
     Ok(())
 }
 
-pub(super) fn subscription(c: &Connection, n: &Counter, forum: ForumId, email: &str) -> Result<Option<Subscription>, DomainError> {
+pub(super) fn subscription(
+    c: &Connection,
+    n: &Counter,
+    forum: ForumId,
+    email: &str,
+) -> Result<Option<Subscription>, DomainError> {
     row(
         c,
         n,
@@ -367,13 +409,30 @@ pub(super) fn claim_confirmation(
     )? > 0)
 }
 
-pub(super) fn reply_watcher(c: &Connection, n: &Counter, comment: CommentId) -> Result<Option<ReplyWatch>, DomainError> {
-    row(c, n, "SELECT email, owner FROM reply_notify WHERE comment_id = ?", &[int(comment.0)], |r| {
-        Ok(ReplyWatch { email: r.get(0)?, owner: r.get(1)? })
-    })
+pub(super) fn reply_watcher(
+    c: &Connection,
+    n: &Counter,
+    comment: CommentId,
+) -> Result<Option<ReplyWatch>, DomainError> {
+    row(
+        c,
+        n,
+        "SELECT email, owner FROM reply_notify WHERE comment_id = ?",
+        &[int(comment.0)],
+        |r| {
+            Ok(ReplyWatch {
+                email: r.get(0)?,
+                owner: r.get(1)?,
+            })
+        },
+    )
 }
 
-pub(super) fn forum_moderators(c: &Connection, n: &Counter, forum: ForumId) -> Result<Vec<Account>, DomainError> {
+pub(super) fn forum_moderators(
+    c: &Connection,
+    n: &Counter,
+    forum: ForumId,
+) -> Result<Vec<Account>, DomainError> {
     rows(
         c,
         n,
@@ -401,14 +460,22 @@ mod tests {
         (s, f, dir)
     }
 
-    fn comment(f: &Forum, parent: Option<confab_core::id::CommentId>, tasks: Vec<NewTask>) -> NewComment {
+    fn comment(
+        f: &Forum,
+        parent: Option<confab_core::id::CommentId>,
+        tasks: Vec<NewTask>,
+    ) -> NewComment {
         NewComment {
             forum: f.clone(),
             ident: Ident::parse("/t").unwrap(),
             url: None,
             title: None,
             parent_id: parent,
-            author: Author::Guest { name: "g".into(), email: Some("g@example.com".into()), url: None },
+            author: Author::Guest {
+                name: "g".into(),
+                email: Some("g@example.com".into()),
+                url: None,
+            },
             anon_id: None,
             body_md: "x".into(),
             body_html: "<p>x</p>".into(),
@@ -429,25 +496,46 @@ mod tests {
     #[tokio::test]
     async fn tasks_commit_with_their_comment_or_not_at_all() {
         let (s, f, _d) = store().await;
-        let c = s.post_comment(comment(&f, None, vec![NewTask::new("k", json!({"a": 1}))])).await.unwrap();
+        let c = s
+            .post_comment(comment(&f, None, vec![NewTask::new("k", json!({"a": 1}))]))
+            .await
+            .unwrap();
         let all = s.list_tasks(None, None, 10).await.unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].state, TaskState::Queued);
-        assert_eq!(all[0].payload_json(), json!({"a": 1, "comment_id": c.comment.id.0.to_string()}));
+        assert_eq!(
+            all[0].payload_json(),
+            json!({"a": 1, "comment_id": c.comment.id.0.to_string()})
+        );
         assert_eq!(i64::from(all[0].shard), i64::from(f.shard.get()));
 
         // A replay of the same request adds nothing.
         let mut again = comment(&f, None, vec![NewTask::new("k", json!({}))]);
-        again.idempotency = Some(crate::Idempotency { scope: "s".into(), key: "same".into(), request_hash: "h".into() });
+        again.idempotency = Some(crate::Idempotency {
+            scope: "s".into(),
+            key: "same".into(),
+            request_hash: "h".into(),
+        });
         s.post_comment(again.clone()).await.unwrap();
         s.post_comment(again).await.unwrap();
         assert_eq!(s.list_tasks(None, None, 10).await.unwrap().len(), 2);
 
         // A reply to a comment that does not exist fails, and leaves no task behind.
-        let bad = comment(&f, Some(confab_core::id::CommentId(12345)), vec![NewTask::new("k", json!({}))]);
+        let bad = comment(
+            &f,
+            Some(confab_core::id::CommentId(12345)),
+            vec![NewTask::new("k", json!({}))],
+        );
         assert!(s.post_comment(bad).await.is_err());
         // A payload over the bound fails the whole write.
-        let big = comment(&f, None, vec![NewTask::new("k", json!({"x": "y".repeat(crate::MAX_TASK_PAYLOAD)}))]);
+        let big = comment(
+            &f,
+            None,
+            vec![NewTask::new(
+                "k",
+                json!({"x": "y".repeat(crate::MAX_TASK_PAYLOAD)}),
+            )],
+        );
         assert!(s.post_comment(big).await.is_err());
         assert_eq!(s.list_tasks(None, None, 10).await.unwrap().len(), 2);
         assert_eq!(s.forums().await.unwrap().len(), 1);
@@ -459,22 +547,43 @@ mod tests {
         let mut p = comment(&f, None, vec![]);
         p.status = CommentStatus::Pending;
         let a = s.post_comment(p).await.unwrap().comment.id;
-        let b = s.post_comment(comment(&f, None, vec![])).await.unwrap().comment.id;
+        let b = s
+            .post_comment(comment(&f, None, vec![]))
+            .await
+            .unwrap()
+            .comment
+            .id;
         let tasks = vec![
             NewTask::new("k", json!({"n": "a-changed"})).when(TaskWhen::Changed(a)),
             NewTask::new("k", json!({"n": "b-changed"})).when(TaskWhen::Changed(b)),
-            NewTask::new("k", json!({"n": "a-from-pending"})).when(TaskWhen::ChangedFrom(a, CommentStatus::Pending)),
-            NewTask::new("k", json!({"n": "a-from-spam"})).when(TaskWhen::ChangedFrom(a, CommentStatus::Spam)),
+            NewTask::new("k", json!({"n": "a-from-pending"}))
+                .when(TaskWhen::ChangedFrom(a, CommentStatus::Pending)),
+            NewTask::new("k", json!({"n": "a-from-spam"}))
+                .when(TaskWhen::ChangedFrom(a, CommentStatus::Spam)),
             NewTask::new("k", json!({"n": "always"})),
         ];
-        s.set_status(&f, &[a, b], CommentStatus::Approved, None, "approve", tasks).await.unwrap();
-        let mut names: Vec<String> =
-            s.list_tasks(None, None, 10).await.unwrap().iter().map(|t| t.payload_json()["n"].as_str().unwrap().to_string()).collect();
+        s.set_status(&f, &[a, b], CommentStatus::Approved, None, "approve", tasks)
+            .await
+            .unwrap();
+        let mut names: Vec<String> = s
+            .list_tasks(None, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.payload_json()["n"].as_str().unwrap().to_string())
+            .collect();
         names.sort();
         assert_eq!(names, ["a-changed", "a-from-pending", "always"]);
         // A failing call (an id of no comment) writes none.
         let r = s
-            .set_status(&f, &[a, confab_core::id::CommentId(1)], CommentStatus::Deleted, None, "delete", vec![NewTask::new("k", json!({}))])
+            .set_status(
+                &f,
+                &[a, confab_core::id::CommentId(1)],
+                CommentStatus::Deleted,
+                None,
+                "delete",
+                vec![NewTask::new("k", json!({}))],
+            )
             .await;
         assert!(r.is_err());
         assert_eq!(s.list_tasks(None, None, 10).await.unwrap().len(), 3);
@@ -484,19 +593,36 @@ mod tests {
     async fn claims_lease_and_only_the_holder_finishes() {
         let (s, f, _d) = store().await;
         for _ in 0..3 {
-            s.post_comment(comment(&f, None, vec![NewTask::new("k", json!({}))])).await.unwrap();
+            s.post_comment(comment(&f, None, vec![NewTask::new("k", json!({}))]))
+                .await
+                .unwrap();
         }
-        s.post_comment(comment(&f, None, vec![NewTask::new("other", json!({}))])).await.unwrap();
+        s.post_comment(comment(&f, None, vec![NewTask::new("other", json!({}))]))
+            .await
+            .unwrap();
         let due = s.next_task_due(&kinds()).await.unwrap().unwrap();
         assert!(due <= confab_core::now_ms());
         let got = s.claim_tasks(&kinds(), 2, 60_000, 5).await.unwrap();
         assert_eq!(got.len(), 2);
-        assert!(got.iter().all(|t| t.state == TaskState::Running && t.attempts == 1 && t.kind == "k"));
-        assert_eq!(s.claim_tasks(&kinds(), 5, 60_000, 5).await.unwrap().len(), 1, "one left; `other` not claimed");
-        assert!(s.claim_tasks(&kinds(), 5, 60_000, 5).await.unwrap().is_empty());
+        assert!(got
+            .iter()
+            .all(|t| t.state == TaskState::Running && t.attempts == 1 && t.kind == "k"));
+        assert_eq!(
+            s.claim_tasks(&kinds(), 5, 60_000, 5).await.unwrap().len(),
+            1,
+            "one left; `other` not claimed"
+        );
+        assert!(s
+            .claim_tasks(&kinds(), 5, 60_000, 5)
+            .await
+            .unwrap()
+            .is_empty());
 
         let t = &got[0];
-        assert!(!s.complete_task(t.id, 2).await.unwrap(), "another claim's attempt changes nothing");
+        assert!(
+            !s.complete_task(t.id, 2).await.unwrap(),
+            "another claim's attempt changes nothing"
+        );
         assert!(s.complete_task(t.id, 1).await.unwrap());
         assert!(!s.complete_task(t.id, 1).await.unwrap(), "done once");
         assert_eq!(s.task(t.id).await.unwrap().unwrap().state, TaskState::Done);
@@ -506,29 +632,66 @@ mod tests {
         let later = confab_core::now_ms() + 60_000;
         assert!(s.fail_task(u.id, 1, "boom", Some(later)).await.unwrap());
         let row = s.task(u.id).await.unwrap().unwrap();
-        assert_eq!((row.state, row.run_at, row.last_error.as_deref()), (TaskState::Queued, later, Some("boom")));
-        assert!(s.claim_tasks(&kinds(), 5, 60_000, 5).await.unwrap().is_empty(), "not due yet");
-        assert_eq!(s.next_task_due(&kinds()).await.unwrap().map(|d| d >= later - 60_000), Some(true));
-        assert!(!s.retry_task(u.id).await.unwrap(), "only parked tasks are retried by hand");
+        assert_eq!(
+            (row.state, row.run_at, row.last_error.as_deref()),
+            (TaskState::Queued, later, Some("boom"))
+        );
+        assert!(
+            s.claim_tasks(&kinds(), 5, 60_000, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "not due yet"
+        );
+        assert_eq!(
+            s.next_task_due(&kinds())
+                .await
+                .unwrap()
+                .map(|d| d >= later - 60_000),
+            Some(true)
+        );
+        assert!(
+            !s.retry_task(u.id).await.unwrap(),
+            "only parked tasks are retried by hand"
+        );
     }
 
     #[tokio::test]
     async fn an_expired_lease_is_claimed_again_then_parked() {
         let (s, f, _d) = store().await;
-        s.post_comment(comment(&f, None, vec![NewTask::new("k", json!({}))])).await.unwrap();
+        s.post_comment(comment(&f, None, vec![NewTask::new("k", json!({}))]))
+            .await
+            .unwrap();
         let first = s.claim_tasks(&kinds(), 1, 0, 2).await.unwrap().remove(0);
         // The lease (0 ms) ran out: the worker "died". The task is claimed again.
         let second = s.claim_tasks(&kinds(), 1, 0, 2).await.unwrap().remove(0);
         assert_eq!((second.id, second.attempts), (first.id, 2));
-        assert!(second.last_error.as_deref().unwrap_or("").contains("lease expired"));
-        assert!(!s.complete_task(first.id, 1).await.unwrap(), "the dead claim cannot finish it");
+        assert!(second
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("lease expired"));
+        assert!(
+            !s.complete_task(first.id, 1).await.unwrap(),
+            "the dead claim cannot finish it"
+        );
         // Out of attempts when that lease runs out too: parked, not run a third time.
         assert!(s.claim_tasks(&kinds(), 1, 0, 2).await.unwrap().is_empty());
         let row = s.task(first.id).await.unwrap().unwrap();
         assert_eq!(row.state, TaskState::Parked);
-        assert_eq!(s.list_tasks(Some(TaskState::Parked), None, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.list_tasks(Some(TaskState::Parked), None, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(s.retry_task(first.id).await.unwrap());
-        let again = s.claim_tasks(&kinds(), 1, 60_000, 2).await.unwrap().remove(0);
+        let again = s
+            .claim_tasks(&kinds(), 1, 60_000, 2)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(again.attempts, 1, "a retried task starts its attempts over");
 
         // Effects and pruning.
@@ -536,8 +699,17 @@ mod tests {
         s.record_task_effect(again.id, "mail:1").await.unwrap();
         assert_eq!(s.task_effects(again.id).await.unwrap(), ["mail:1"]);
         assert!(s.complete_task(again.id, 1).await.unwrap());
-        assert_eq!(s.prune_tasks(confab_core::now_ms() - 60_000, 100).await.unwrap(), 0, "recent");
-        assert_eq!(s.prune_tasks(confab_core::now_ms() + 1, 100).await.unwrap(), 1);
+        assert_eq!(
+            s.prune_tasks(confab_core::now_ms() - 60_000, 100)
+                .await
+                .unwrap(),
+            0,
+            "recent"
+        );
+        assert_eq!(
+            s.prune_tasks(confab_core::now_ms() + 1, 100).await.unwrap(),
+            1
+        );
         assert!(s.task_effects(again.id).await.unwrap().is_empty());
     }
 
@@ -545,31 +717,95 @@ mod tests {
     async fn reply_mail_requests_and_subscriptions() {
         let (s, f, _d) = store().await;
         let mut c = comment(&f, None, vec![]);
-        let watch = |e: &str, o: &str| Some(ReplyWatch { email: e.into(), owner: o.into() });
+        let watch = |e: &str, o: &str| {
+            Some(ReplyWatch {
+                email: e.into(),
+                owner: o.into(),
+            })
+        };
         c.notify = watch("Ann@example.com", "t:ann");
         let id = s.post_comment(c).await.unwrap().comment.id;
-        assert_eq!(s.reply_watcher(id).await.unwrap(), watch("Ann@example.com", "t:ann"));
-        let sub = s.subscription(f.id, "ann@example.com").await.unwrap().unwrap();
-        assert_eq!(sub.state, SubState::Pending, "addresses match without regard to case");
-        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000).await.unwrap());
-        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000).await.unwrap(), "the same task again");
-        assert!(!s.claim_confirmation(f.id, "ann@example.com", "t:ann", 8, 3_600_000).await.unwrap(), "another within the hour");
-        s.set_subscription(&f, "ann@example.com", SubState::Confirmed, Some("t:ann")).await.unwrap();
-        assert_eq!(s.subscription(f.id, "ann@example.com").await.unwrap().unwrap().owner, "t:ann");
-        assert!(!s.claim_confirmation(f.id, "ann@example.com", "t:ann", 9, 0).await.unwrap(), "confirmed for its owner needs none");
-        assert!(s.claim_confirmation(f.id, "ann@example.com", "t:mallory", 10, 0).await.unwrap(), "another asker must confirm");
+        assert_eq!(
+            s.reply_watcher(id).await.unwrap(),
+            watch("Ann@example.com", "t:ann")
+        );
+        let sub = s
+            .subscription(f.id, "ann@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            sub.state,
+            SubState::Pending,
+            "addresses match without regard to case"
+        );
+        assert!(s
+            .claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000)
+            .await
+            .unwrap());
+        assert!(
+            s.claim_confirmation(f.id, "ann@example.com", "t:ann", 7, 3_600_000)
+                .await
+                .unwrap(),
+            "the same task again"
+        );
+        assert!(
+            !s.claim_confirmation(f.id, "ann@example.com", "t:ann", 8, 3_600_000)
+                .await
+                .unwrap(),
+            "another within the hour"
+        );
+        s.set_subscription(&f, "ann@example.com", SubState::Confirmed, Some("t:ann"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.subscription(f.id, "ann@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .owner,
+            "t:ann"
+        );
+        assert!(
+            !s.claim_confirmation(f.id, "ann@example.com", "t:ann", 9, 0)
+                .await
+                .unwrap(),
+            "confirmed for its owner needs none"
+        );
+        assert!(
+            s.claim_confirmation(f.id, "ann@example.com", "t:mallory", 10, 0)
+                .await
+                .unwrap(),
+            "another asker must confirm"
+        );
         // A new request keeps a confirmed address confirmed, for its owner...
         let mut c = comment(&f, None, vec![]);
         c.notify = watch("ann@example.com", "t:mallory");
         s.post_comment(c).await.unwrap();
-        let sub = s.subscription(f.id, "ann@example.com").await.unwrap().unwrap();
-        assert_eq!((sub.state, sub.owner.as_str()), (SubState::Confirmed, "t:ann"));
+        let sub = s
+            .subscription(f.id, "ann@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (sub.state, sub.owner.as_str()),
+            (SubState::Confirmed, "t:ann")
+        );
         // ...and makes an unsubscribed one pending again (a new confirmation is needed).
-        s.set_subscription(&f, "ann@example.com", SubState::Unsubscribed, None).await.unwrap();
+        s.set_subscription(&f, "ann@example.com", SubState::Unsubscribed, None)
+            .await
+            .unwrap();
         let mut c = comment(&f, None, vec![]);
         c.notify = watch("ann@example.com", "t:ann");
         s.post_comment(c).await.unwrap();
-        assert_eq!(s.subscription(f.id, "ann@example.com").await.unwrap().unwrap().state, SubState::Pending);
+        assert_eq!(
+            s.subscription(f.id, "ann@example.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            SubState::Pending
+        );
         assert!(s.forum_moderators(f.id).await.unwrap().is_empty());
     }
 }

@@ -10,11 +10,11 @@
 //! fsyncs the database file). The writer still checkpoints by itself past
 //! `WRITER_CHECKPOINT_PAGES`, should the checkpointer fall behind.
 
+pub use crate::Counter;
 use confab_core::{DomainError, ErrorCode};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-pub use crate::Counter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -38,7 +38,9 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
             C::DatabaseBusy | C::DatabaseLocked => {
                 return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly")
             }
-            C::ConstraintViolation => return DomainError::new(ErrorCode::Conflict, "already exists"),
+            C::ConstraintViolation => {
+                return DomainError::new(ErrorCode::Conflict, "already exists")
+            }
             _ => {}
         }
     }
@@ -83,7 +85,8 @@ impl Pool {
     ) -> Result<Pool, DomainError> {
         let mut w = Connection::open(path).map_err(db_err)?;
         configure(&w, true).map_err(db_err)?;
-        w.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES).map_err(db_err)?;
+        w.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(db_err)?;
         init(&mut w)?;
         let cp = Connection::open(path).map_err(db_err)?;
         configure(&cp, true).map_err(db_err)?;
@@ -91,7 +94,9 @@ impl Pool {
         for _ in 0..readers.max(1) {
             let r = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(db_err)?;
             configure(&r, false).map_err(db_err)?;
@@ -101,7 +106,9 @@ impl Pool {
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
         spawn_thread("confab-sqlite-writer", move || writer_loop(w, rx))?;
         let (stop, stopped) = std::sync::mpsc::channel();
-        spawn_thread("confab-sqlite-checkpoint", move || checkpoint_loop(cp, stopped))?;
+        spawn_thread("confab-sqlite-checkpoint", move || {
+            checkpoint_loop(cp, stopped)
+        })?;
         Ok(Pool {
             readers: Arc::new(Mutex::new(rs)),
             permits: Arc::new(Semaphore::new(n)),
@@ -171,7 +178,8 @@ impl Pool {
             });
             (ok, completion)
         });
-        let unavailable = || DomainError::new(ErrorCode::Unavailable, "write timed out, retry shortly");
+        let unavailable =
+            || DomainError::new(ErrorCode::Unavailable, "write timed out, retry shortly");
         tokio::time::timeout(WRITE_TIMEOUT, async {
             self.writer.send(job).await.map_err(|_| unavailable())?;
             rx.await.map_err(|_| unavailable())?
@@ -196,15 +204,20 @@ impl Drop for Slot {
 }
 
 fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), DomainError> {
-    std::thread::Builder::new().name(name.into()).spawn(f).map(drop).map_err(|e| {
-        tracing::error!(error = %e, thread = name, "cannot start thread");
-        DomainError::internal()
-    })
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| {
+            tracing::error!(error = %e, thread = name, "cannot start thread");
+            DomainError::internal()
+        })
 }
 
 /// Copies committed WAL frames into the database file until the pool is dropped.
 fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "wal checkpoint failed");
         }
@@ -233,7 +246,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             let sp = conn.execute_batch("SAVEPOINT job");
             let (ok, completion) = job(&conn);
             if sp.is_ok() {
-                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let end = if ok {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
                 if let Err(e) = conn.execute_batch(end) {
                     tracing::error!(error = %e, "savepoint end failed");
                 }
@@ -262,12 +279,23 @@ mod tests {
         for _ in 0..10 {
             let slow = pool.read(|c, _| {
                 std::thread::sleep(Duration::from_millis(30));
-                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(db_err)
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .map_err(db_err)
             });
-            assert!(tokio::time::timeout(Duration::from_millis(2), slow).await.is_err(), "cancelled mid-read");
+            assert!(
+                tokio::time::timeout(Duration::from_millis(2), slow)
+                    .await
+                    .is_err(),
+                "cancelled mid-read"
+            );
         }
         for _ in 0..4 {
-            let v = pool.read(|c, _| c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0)).map_err(db_err)).await;
+            let v = pool
+                .read(|c, _| {
+                    c.query_row("SELECT 41 + 1", [], |r| r.get::<_, i64>(0))
+                        .map_err(db_err)
+                })
+                .await;
             assert_eq!(v, Ok(42));
         }
     }
@@ -278,14 +306,26 @@ mod tests {
     async fn the_checkpointer_moves_commits_into_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite3");
-        let pool = Pool::open(&path, 1, |c| c.execute_batch("CREATE TABLE t (b BLOB)").map_err(db_err)).unwrap();
+        let pool = Pool::open(&path, 1, |c| {
+            c.execute_batch("CREATE TABLE t (b BLOB)").map_err(db_err)
+        })
+        .unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
         for _ in 0..10 {
-            pool.write(|c, _| c.execute("INSERT INTO t SELECT randomblob(250000)", []).map(|_| ()).map_err(db_err)).await.unwrap();
+            pool.write(|c, _| {
+                c.execute("INSERT INTO t SELECT randomblob(250000)", [])
+                    .map(|_| ())
+                    .map_err(db_err)
+            })
+            .await
+            .unwrap();
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
-            assert!(std::time::Instant::now() < deadline, "the database file never grew: nothing was checkpointed");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file never grew: nothing was checkpointed"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

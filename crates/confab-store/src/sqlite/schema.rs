@@ -2,9 +2,10 @@
 //! an older binary keeps working against a newer file during a rolling upgrade.
 
 /// `(version, sql)`, applied in order inside one transaction each.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE forums (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -113,11 +114,12 @@ CREATE TABLE idempotency (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 "#,
-), (
-    // The task outbox (written in the same transaction as the change that causes it), the
-    // effects that tasks recorded, and reply-notification subscriptions (double opt-in).
-    2,
-    r#"
+    ),
+    (
+        // The task outbox (written in the same transaction as the change that causes it), the
+        // effects that tasks recorded, and reply-notification subscriptions (double opt-in).
+        2,
+        r#"
 CREATE TABLE tasks (
     id INTEGER PRIMARY KEY,
     shard INTEGER NOT NULL,
@@ -159,14 +161,16 @@ CREATE TABLE reply_notify (
     created_at INTEGER NOT NULL
 );
 "#,
-), (
-    // Hardening: an account's session generation (sessions end when it moves), the request an
-    // idempotency key was first used for, and who asked for (and confirmed) reply mail.
-    3,
-    r#"
+    ),
+    (
+        // Hardening: an account's session generation (sessions end when it moves), the request an
+        // idempotency key was first used for, and who asked for (and confirmed) reply mail.
+        3,
+        r#"
 ALTER TABLE accounts ADD COLUMN session_gen INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 "#,
-)];
+    ),
+];

@@ -18,7 +18,10 @@ pub const QUOTE_CHARS: usize = 2000;
 
 /// A one-line header value: control characters become spaces, at most `max` characters.
 pub fn header_text(s: &str, max: usize) -> String {
-    let one: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let t = one.trim();
     if t.chars().count() <= max {
         return t.to_string();
@@ -39,7 +42,11 @@ pub fn excerpt(s: &str, max: usize) -> String {
 }
 
 fn quote_text(s: &str) -> String {
-    excerpt(s, QUOTE_CHARS).lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
+    excerpt(s, QUOTE_CHARS)
+        .lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn quote_html(s: &str) -> String {
@@ -50,7 +57,11 @@ fn quote_html(s: &str) -> String {
 }
 
 fn link(href: &str, label: &str) -> String {
-    format!("<a href=\"{}\">{}</a>", escape_html(href), escape_html(label))
+    format!(
+        "<a href=\"{}\">{}</a>",
+        escape_html(href),
+        escape_html(label)
+    )
 }
 
 fn page(body: &str) -> String {
@@ -82,7 +93,11 @@ pub fn confirm(forum_title: &str, confirm_url: &str) -> Composed {
         link(confirm_url, "Confirm reply notifications")
     );
     footer(&mut html, "If it was not you, ignore this message: nothing more will be sent unless the link is used.");
-    Composed { subject, text, html: page(&html) }
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
 }
 
 /// At sign-up: the link that gives the new account this address.
@@ -102,14 +117,24 @@ pub fn account_email(site: &str, username: &str, confirm_url: &str) -> Composed 
         escape_html(&site),
         link(confirm_url, "Add this address to the account")
     );
-    footer(&mut html, "If it was not you, ignore this message: the address stays off the account.");
-    Composed { subject, text, html: page(&html) }
+    footer(
+        &mut html,
+        "If it was not you, ignore this message: the address stays off the account.",
+    );
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
 }
 
 /// At sign-up with an address another account holds: tell that account's owner.
 pub fn account_exists(site: &str, username: &str) -> Composed {
     let (site, username) = (header_text(site, 100), header_text(username, 100));
-    let subject = header_text(&format!("Someone tried to sign up on {site} with your address"), 150);
+    let subject = header_text(
+        &format!("Someone tried to sign up on {site} with your address"),
+        150,
+    );
     let text = format!(
         "Hello,\n\nsomeone just tried to create an account on {site} with this e-mail address. It already \
          belongs to your account, {username}, so nothing was changed.\n\nIf it was you, sign in as {username} \
@@ -124,7 +149,11 @@ pub fn account_exists(site: &str, username: &str) -> Composed {
         escape_html(&username)
     );
     footer(&mut html, "If it was you, sign in with that account instead. If it was not, you need not do anything.");
-    Composed { subject, text, html: page(&html) }
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
 }
 
 /// What a reply notification says.
@@ -139,9 +168,16 @@ pub struct Reply<'a> {
 }
 
 pub fn reply(r: &Reply<'_>) -> Composed {
-    let (site, title, author) = (header_text(r.forum_title, 100), header_text(r.thread_title, 150), header_text(r.author, 100));
+    let (site, title, author) = (
+        header_text(r.forum_title, 100),
+        header_text(r.thread_title, 150),
+        header_text(r.author, 100),
+    );
     let subject = header_text(&format!("{author} replied to your comment on {title}"), 200);
-    let mut text = format!("{author} replied to your comment on \"{title}\" ({site}):\n\n{}\n\n", quote_text(r.body));
+    let mut text = format!(
+        "{author} replied to your comment on \"{title}\" ({site}):\n\n{}\n\n",
+        quote_text(r.body)
+    );
     if let Some(u) = r.read_url {
         let _ = writeln!(text, "Read the discussion: {u}\n");
     }
@@ -169,7 +205,11 @@ pub fn reply(r: &Reply<'_>) -> Composed {
             link(r.unsubscribe_url, "Unsubscribe")
         ),
     );
-    Composed { subject, text, html: page(&html) }
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
 }
 
 /// What a notice to a moderator says.
@@ -187,36 +227,66 @@ pub struct ModNotice<'a> {
 }
 
 pub fn moderator(n: &ModNotice<'_>) -> Composed {
-    let (site, title, author) = (header_text(n.forum_title, 100), header_text(n.thread_title, 150), header_text(n.author, 100));
-    let what = if n.pending { "Comment waiting for approval" } else { "New comment" };
+    let (site, title, author) = (
+        header_text(n.forum_title, 100),
+        header_text(n.thread_title, 150),
+        header_text(n.author, 100),
+    );
+    let what = if n.pending {
+        "Comment waiting for approval"
+    } else {
+        "New comment"
+    };
     let subject = header_text(&format!("[{site}] {what} on {title}"), 200);
     let who = match n.author_email {
         Some(e) => format!("{author} <{e}>"),
         None => author.clone(),
     };
-    let mut text = format!("{what} by {who} on \"{title}\":\n\n{}\n\n", quote_text(n.body));
+    let mut text = format!(
+        "{what} by {who} on \"{title}\":\n\n{}\n\n",
+        quote_text(n.body)
+    );
     for (label, url) in &n.actions {
         let _ = writeln!(text, "{label}: {url}");
     }
     if let Some(u) = n.read_url {
         let _ = writeln!(text, "Read the discussion: {u}");
     }
-    let _ = write!(text, "Moderation dashboard: {}\n\n-- \nYou get this because you moderate {site}.\n", n.dashboard_url);
+    let _ = write!(
+        text,
+        "Moderation dashboard: {}\n\n-- \nYou get this because you moderate {site}.\n",
+        n.dashboard_url
+    );
     let mut html = format!(
         "<p>{what} by <strong>{}</strong> on <strong>{}</strong>:</p>{}<p>",
         escape_html(&who),
         escape_html(&title),
         quote_html(n.body)
     );
-    let links: Vec<String> = n.actions.iter().map(|(label, url)| link(url, label)).collect();
+    let links: Vec<String> = n
+        .actions
+        .iter()
+        .map(|(label, url)| link(url, label))
+        .collect();
     html.push_str(&links.join(" · "));
     html.push_str("</p>");
     if let Some(u) = n.read_url {
         let _ = write!(html, "<p>{}</p>", link(u, "Read the discussion"));
     }
-    let _ = write!(html, "<p>{}</p>", link(n.dashboard_url, "Moderation dashboard"));
-    footer(&mut html, &format!("You get this because you moderate {}.", escape_html(&site)));
-    Composed { subject, text, html: page(&html) }
+    let _ = write!(
+        html,
+        "<p>{}</p>",
+        link(n.dashboard_url, "Moderation dashboard")
+    );
+    footer(
+        &mut html,
+        &format!("You get this because you moderate {}.", escape_html(&site)),
+    );
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
 }
 
 #[cfg(test)]
@@ -233,13 +303,26 @@ mod tests {
             read_url: Some("https://blog.example/p?a=1&b=\"2\""),
             unsubscribe_url: "http://h/mail/unsubscribe?t=x.y",
         });
-        assert!(!c.subject.contains('\n') && !c.subject.contains('\r'), "{}", c.subject);
+        assert!(
+            !c.subject.contains('\n') && !c.subject.contains('\r'),
+            "{}",
+            c.subject
+        );
         assert!(c.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(c.html.contains("a &amp; b &lt;img src=x onerror=alert(1)&gt;"));
+        assert!(c
+            .html
+            .contains("a &amp; b &lt;img src=x onerror=alert(1)&gt;"));
         assert!(c.html.contains("&lt;b&gt;T&lt;/b&gt;"));
-        assert!(c.html.contains("href=\"https://blog.example/p?a=1&amp;b=&quot;2&quot;\""));
+        assert!(c
+            .html
+            .contains("href=\"https://blog.example/p?a=1&amp;b=&quot;2&quot;\""));
         assert!(!c.html.contains("<script>") && !c.html.contains("<img"));
-        assert!(c.text.contains("> a & b <img src=x onerror=alert(1)>\n> line two"), "plain text is plain: {}", c.text);
+        assert!(
+            c.text
+                .contains("> a & b <img src=x onerror=alert(1)>\n> line two"),
+            "plain text is plain: {}",
+            c.text
+        );
         assert!(c.text.contains("http://h/mail/unsubscribe?t=x.y"));
     }
 
@@ -254,7 +337,10 @@ mod tests {
             body: &body,
             pending: true,
             read_url: None,
-            actions: vec![("Approve", "http://h/a".into()), ("Mark as spam", "http://h/s".into())],
+            actions: vec![
+                ("Approve", "http://h/a".into()),
+                ("Mark as spam", "http://h/s".into()),
+            ],
             dashboard_url: "http://h/admin",
         });
         assert!(c.text.len() < QUOTE_CHARS + 500);

@@ -18,7 +18,9 @@
 pub mod compose;
 
 use crate::config::{MailConfig, MailTls};
-use crate::kinds::{self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload};
+use crate::kinds::{
+    self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload,
+};
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
 use async_trait::async_trait;
@@ -53,21 +55,34 @@ impl Mailer {
         if !cfg.enabled() {
             return Ok(None);
         }
-        let from: Mailbox = cfg.from.parse().map_err(|e| format!("[mail] from = {:?} is not an address: {e}", cfg.from))?;
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|e| format!("[mail] from = {:?} is not an address: {e}", cfg.from))?;
         let host = cfg.smtp_host.trim();
         let builder = match cfg.tls {
             MailTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            MailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| format!("[mail] tls: {e}"))?,
-            MailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| format!("[mail] tls: {e}"))?,
+            MailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(|e| format!("[mail] tls: {e}"))?,
+            MailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                .map_err(|e| format!("[mail] tls: {e}"))?,
         };
         let step = Duration::from_secs(cfg.timeout_secs.clamp(1, 600));
         let mut builder = builder.port(cfg.smtp_port).timeout(Some(step));
         if !cfg.username.is_empty() {
-            builder = builder.credentials(Credentials::new(cfg.username.clone(), cfg.password.expose().to_string()));
+            builder = builder.credentials(Credentials::new(
+                cfg.username.clone(),
+                cfg.password.expose().to_string(),
+            ));
         }
         let domain = from.email.domain().to_string();
         // A whole conversation is a handful of steps.
-        Ok(Some(Mailer { transport: builder.build(), from, domain, timeout: step * 6 }))
+        Ok(Some(Mailer {
+            transport: builder.build(),
+            from,
+            domain,
+            timeout: step * 6,
+        }))
     }
 
     /// The stable Message-ID of task `task`'s message to recipient number `n`.
@@ -76,8 +91,16 @@ impl Mailer {
     }
 
     /// Sends one message. A permanent SMTP refusal parks the task; anything else is retried.
-    pub async fn send(&self, to: &str, msg: &Composed, message_id: String, unsubscribe: Option<&str>) -> Result<(), TaskError> {
-        let to: Mailbox = to.parse().map_err(|e| TaskError::Park(format!("recipient {to:?} is not an address: {e}")))?;
+    pub async fn send(
+        &self,
+        to: &str,
+        msg: &Composed,
+        message_id: String,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), TaskError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| TaskError::Park(format!("recipient {to:?} is not an address: {e}")))?;
         let mut b = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -86,15 +109,25 @@ impl Mailer {
             .message_id(Some(message_id))
             .raw_header(raw("Auto-Submitted", "auto-generated"));
         if let Some(u) = unsubscribe {
-            b = b.raw_header(raw("List-Unsubscribe", &format!("<{u}>"))).raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
+            b = b
+                .raw_header(raw("List-Unsubscribe", &format!("<{u}>")))
+                .raw_header(raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
         }
         let m = b
-            .multipart(MultiPart::alternative_plain_html(msg.text.clone(), msg.html.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                msg.text.clone(),
+                msg.html.clone(),
+            ))
             .map_err(|e| TaskError::Park(format!("cannot build the message: {e}")))?;
         match tokio::time::timeout(self.timeout, self.transport.send(m)).await {
-            Err(_) => Err(TaskError::Retry(format!("SMTP timed out after {} s", self.timeout.as_secs()))),
+            Err(_) => Err(TaskError::Retry(format!(
+                "SMTP timed out after {} s",
+                self.timeout.as_secs()
+            ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(TaskError::Park(format!("SMTP refused the message: {e}"))),
+            Ok(Err(e)) if e.is_permanent() => {
+                Err(TaskError::Park(format!("SMTP refused the message: {e}")))
+            }
             Ok(Err(e)) => Err(TaskError::Retry(format!("SMTP: {e}"))),
         }
     }
@@ -135,12 +168,28 @@ fn read_url(forum: &Forum, url: Option<&str>, comment: &Comment) -> Option<Strin
 }
 
 impl MailHandlers {
-    pub fn new(store: Arc<dyn Store>, signer: Signer, mailer: Option<Mailer>, base: String) -> MailHandlers {
-        MailHandlers { store, signer, mailer, base }
+    pub fn new(
+        store: Arc<dyn Store>,
+        signer: Signer,
+        mailer: Option<Mailer>,
+        base: String,
+    ) -> MailHandlers {
+        MailHandlers {
+            store,
+            signer,
+            mailer,
+            base,
+        }
     }
 
     async fn forum(&self, id: confab_core::id::ForumId) -> Result<Option<Forum>, TaskError> {
-        Ok(self.store.forums().await.map_err(retry)?.into_iter().find(|f| f.id == id))
+        Ok(self
+            .store
+            .forums()
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .find(|f| f.id == id))
     }
 
     /// Who wrote `c`: a display name and an address, if known.
@@ -169,39 +218,75 @@ impl MailHandlers {
         unsubscribe: Option<&str>,
     ) -> Result<(), TaskError> {
         if done.iter().any(|d| d == key) {
-            tracing::info!(task = task.id, effect = key, "already sent by an earlier run; skipped");
+            tracing::info!(
+                task = task.id,
+                effect = key,
+                "already sent by an earlier run; skipped"
+            );
             return Ok(());
         }
-        mailer.send(to, msg, mailer.message_id(task.id, n), unsubscribe).await?;
-        self.store.record_task_effect(task.id, key).await.map_err(retry)
+        mailer
+            .send(to, msg, mailer.message_id(task.id, n), unsubscribe)
+            .await?;
+        self.store
+            .record_task_effect(task.id, key)
+            .await
+            .map_err(retry)
     }
 
     async fn confirm(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ConfirmPayload = payload(task)?;
-        let Some(forum) = self.forum(p.forum_id).await? else { return Ok(()) };
-        let sub = self.store.subscription(forum.id, &p.email).await.map_err(retry)?;
-        let needed = sub.is_some_and(|s| s.state == SubState::Pending || (s.state == SubState::Confirmed && s.owner != p.owner));
+        let Some(forum) = self.forum(p.forum_id).await? else {
+            return Ok(());
+        };
+        let sub = self
+            .store
+            .subscription(forum.id, &p.email)
+            .await
+            .map_err(retry)?;
+        let needed = sub.is_some_and(|s| {
+            s.state == SubState::Pending || (s.state == SubState::Confirmed && s.owner != p.owner)
+        });
         if !needed {
             tracing::info!(task = task.id, "subscription is confirmed for this owner, or was withdrawn; no confirmation needed");
             return Ok(());
         }
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
         if !done.iter().any(|d| d == "mail")
-            && !self.store.claim_confirmation(forum.id, &p.email, &p.owner, task.id, CONFIRM_INTERVAL_MS).await.map_err(retry)?
+            && !self
+                .store
+                .claim_confirmation(forum.id, &p.email, &p.owner, task.id, CONFIRM_INTERVAL_MS)
+                .await
+                .map_err(retry)?
         {
-            tracing::info!(task = task.id, "a confirmation went to this address within the hour; not sending another");
+            tracing::info!(
+                task = task.id,
+                "a confirmation went to this address within the hour; not sending another"
+            );
             return Ok(());
         }
-        let token = links::confirm_token(&self.signer, forum.id, &p.email, &p.owner, confab_core::now_ms());
-        let msg = compose::confirm(&forum.settings.title, &links::url(&self.base, links::CONFIRM_PATH, &token));
-        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
+        let token = links::confirm_token(
+            &self.signer,
+            forum.id,
+            &p.email,
+            &p.owner,
+            confab_core::now_ms(),
+        );
+        let msg = compose::confirm(
+            &forum.settings.title,
+            &links::url(&self.base, links::CONFIRM_PATH, &token),
+        );
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None)
+            .await
     }
 
     /// The address a new account signed up with: a link that adds it to the account, or,
     /// when another account holds it, a word to that account's owner.
     async fn account_email(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: AccountEmailPayload = payload(task)?;
-        let Some(new) = self.store.account(p.account_id).await.map_err(retry)? else { return Ok(()) };
+        let Some(new) = self.store.account(p.account_id).await.map_err(retry)? else {
+            return Ok(());
+        };
         if new.email.is_some() {
             return Ok(());
         }
@@ -211,34 +296,72 @@ impl MailHandlers {
             .await
             .map_err(retry)?
             .map(|(a, _)| a)
-            .filter(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&p.email)));
-        let site = self.base.split_once("://").map_or(self.base.as_str(), |(_, h)| h).to_string();
+            .filter(|a| {
+                a.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&p.email))
+            });
+        let site = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, h)| h)
+            .to_string();
         let msg = match holder {
             Some(h) => compose::account_exists(&site, &h.username),
             None => {
-                let token = links::account_email_token(&self.signer, new.id, &p.email, confab_core::now_ms());
-                compose::account_email(&site, &new.username, &links::url(&self.base, links::ACCOUNT_EMAIL_PATH, &token))
+                let token = links::account_email_token(
+                    &self.signer,
+                    new.id,
+                    &p.email,
+                    confab_core::now_ms(),
+                );
+                compose::account_email(
+                    &site,
+                    &new.username,
+                    &links::url(&self.base, links::ACCOUNT_EMAIL_PATH, &token),
+                )
             }
         };
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
-        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None).await
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None)
+            .await
     }
 
     async fn reply(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ReplyPayload = payload(task)?;
-        let Some(reply) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        let Some(reply) = self
+            .store
+            .comment(p.comment_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
         // A pending reply is mailed when it is approved (approval writes its own task).
         if reply.status != CommentStatus::Approved {
             return Ok(());
         }
-        let Some(parent) = reply.parent_id else { return Ok(()) };
-        let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else { return Ok(()) };
-        let Some(forum) = self.forum(reply.forum_id).await? else { return Ok(()) };
-        let sub = self.store.subscription(forum.id, &watcher.email).await.map_err(retry)?;
+        let Some(parent) = reply.parent_id else {
+            return Ok(());
+        };
+        let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else {
+            return Ok(());
+        };
+        let Some(forum) = self.forum(reply.forum_id).await? else {
+            return Ok(());
+        };
+        let sub = self
+            .store
+            .subscription(forum.id, &watcher.email)
+            .await
+            .map_err(retry)?;
         // Mailed only when whoever asked with this comment is the one who confirmed the address:
         // typing someone else's address into the form never mails them.
         if !sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
-            tracing::debug!(task = task.id, "the parent's author is not (or no longer) subscribed at this address");
+            tracing::debug!(
+                task = task.id,
+                "the parent's author is not (or no longer) subscribed at this address"
+            );
             return Ok(());
         }
         let watcher = watcher.email;
@@ -246,8 +369,19 @@ impl MailHandlers {
         if author_email.is_some_and(|e| e.eq_ignore_ascii_case(&watcher)) {
             return Ok(());
         }
-        let Some(thread) = self.store.thread(reply.thread_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
-        let unsubscribe = links::url(&self.base, links::UNSUBSCRIBE_PATH, &links::unsubscribe_token(&self.signer, forum.id, &watcher));
+        let Some(thread) = self
+            .store
+            .thread(reply.thread_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
+        let unsubscribe = links::url(
+            &self.base,
+            links::UNSUBSCRIBE_PATH,
+            &links::unsubscribe_token(&self.signer, forum.id, &watcher),
+        );
         let read = read_url(&forum, thread.url.as_deref(), &reply);
         let msg = compose::reply(&compose::Reply {
             forum_title: &forum.settings.title,
@@ -258,12 +392,29 @@ impl MailHandlers {
             unsubscribe_url: &unsubscribe,
         });
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
-        self.send_once(mailer, task, &done, "mail", 0, &watcher, &msg, Some(&unsubscribe)).await
+        self.send_once(
+            mailer,
+            task,
+            &done,
+            "mail",
+            0,
+            &watcher,
+            &msg,
+            Some(&unsubscribe),
+        )
+        .await
     }
 
     async fn moderators(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ModeratorsPayload = payload(task)?;
-        let Some(c) = self.store.comment(p.comment_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        let Some(c) = self
+            .store
+            .comment(p.comment_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
         // Already moderated (or removed) before the notice went out: nothing to ask.
         let wanted = match p.notice {
             Notice::Pending => CommentStatus::Pending,
@@ -272,7 +423,9 @@ impl MailHandlers {
         if c.status != wanted {
             return Ok(());
         }
-        let Some(forum) = self.forum(c.forum_id).await? else { return Ok(()) };
+        let Some(forum) = self.forum(c.forum_id).await? else {
+            return Ok(());
+        };
         match (forum.settings.moderator_mail, p.notice) {
             (ModeratorMail::None, _) | (ModeratorMail::Pending, Notice::New) => return Ok(()),
             _ => {}
@@ -289,18 +442,39 @@ impl MailHandlers {
         if mods.is_empty() {
             return Ok(());
         }
-        let Some(thread) = self.store.thread(c.thread_id, ReadFrom::Primary).await.map_err(retry)? else { return Ok(()) };
+        let Some(thread) = self
+            .store
+            .thread(c.thread_id, ReadFrom::Primary)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(());
+        };
         let (author, _) = self.author(&c).await?;
         let read = read_url(&forum, thread.url.as_deref(), &c);
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
         let now = confab_core::now_ms();
         let dashboard = format!("{}/admin", self.base);
         for m in mods {
-            let Some(to) = m.email.as_deref() else { continue };
-            let link = |a: ModAction| links::url(&self.base, links::MODERATE_PATH, &links::moderate_token(&self.signer, c.id, m.id, a, now));
+            let Some(to) = m.email.as_deref() else {
+                continue;
+            };
+            let link = |a: ModAction| {
+                links::url(
+                    &self.base,
+                    links::MODERATE_PATH,
+                    &links::moderate_token(&self.signer, c.id, m.id, a, now),
+                )
+            };
             let actions = match p.notice {
-                Notice::Pending => vec![("Approve", link(ModAction::Approve)), ("Mark as spam", link(ModAction::Spam))],
-                Notice::New => vec![("Mark as spam", link(ModAction::Spam)), ("Delete", link(ModAction::Delete))],
+                Notice::Pending => vec![
+                    ("Approve", link(ModAction::Approve)),
+                    ("Mark as spam", link(ModAction::Spam)),
+                ],
+                Notice::New => vec![
+                    ("Mark as spam", link(ModAction::Spam)),
+                    ("Delete", link(ModAction::Delete)),
+                ],
             };
             let msg = compose::moderator(&compose::ModNotice {
                 forum_title: &forum.settings.title,
@@ -313,7 +487,17 @@ impl MailHandlers {
                 actions,
                 dashboard_url: &dashboard,
             });
-            self.send_once(mailer, task, &done, &format!("mail:{}", m.id.0), m.id.0, to, &msg, None).await?;
+            self.send_once(
+                mailer,
+                task,
+                &done,
+                &format!("mail:{}", m.id.0),
+                m.id.0,
+                to,
+                &msg,
+                None,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -323,7 +507,9 @@ impl MailHandlers {
 impl Handler for MailHandlers {
     async fn run(&self, task: &Task) -> Result<(), TaskError> {
         let Some(mailer) = &self.mailer else {
-            return Err(TaskError::Park("mail is not configured on this worker ([mail] smtp_host is empty)".into()));
+            return Err(TaskError::Park(
+                "mail is not configured on this worker ([mail] smtp_host is empty)".into(),
+            ));
         };
         match task.kind.as_str() {
             kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,

@@ -21,8 +21,12 @@ fn opts() -> WorkerOptions {
 /// A store with one forum and one task of kind `k` (returns the task id).
 async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("w.sqlite3"), 2).unwrap());
-    let f = store.create_forum("f", &ForumSettings::new("F")).await.unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("w.sqlite3"), 2).unwrap());
+    let f = store
+        .create_forum("f", &ForumSettings::new("F"))
+        .await
+        .unwrap();
     store
         .post_comment(NewComment {
             forum: f,
@@ -30,7 +34,11 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
             url: None,
             title: None,
             parent_id: None,
-            author: Author::Guest { name: "g".into(), email: None, url: None },
+            author: Author::Guest {
+                name: "g".into(),
+                email: None,
+                url: None,
+            },
             anon_id: None,
             body_md: "x".into(),
             body_html: "x".into(),
@@ -59,7 +67,13 @@ struct Flaky {
 
 impl Flaky {
     fn new(fail: usize) -> Flaky {
-        Flaky { runs: AtomicUsize::new(0), fail, park: false, panic_on: None, sleep_on: None }
+        Flaky {
+            runs: AtomicUsize::new(0),
+            fail,
+            park: false,
+            panic_on: None,
+            sleep_on: None,
+        }
     }
 }
 
@@ -76,14 +90,23 @@ impl Handler for Flaky {
             }
         }
         if n <= self.fail {
-            return Err(if self.park { TaskError::Park("hopeless".into()) } else { TaskError::Retry(format!("fail {n}")) });
+            return Err(if self.park {
+                TaskError::Park("hopeless".into())
+            } else {
+                TaskError::Retry(format!("fail {n}"))
+            });
         }
         Ok(())
     }
 }
 
 /// Runs a worker until task `id` is done or parked (or 10 s pass), then stops it.
-async fn run_until_settled(store: &Arc<dyn Store>, h: Arc<Flaky>, o: WorkerOptions, id: i64) -> Task {
+async fn run_until_settled(
+    store: &Arc<dyn Store>,
+    h: Arc<Flaky>,
+    o: WorkerOptions,
+    id: i64,
+) -> Task {
     let mut w = Worker::new(store.clone(), o);
     w.register("k", h);
     let cancel = CancellationToken::new();
@@ -97,7 +120,10 @@ async fn run_until_settled(store: &Arc<dyn Store>, h: Arc<Flaky>, o: WorkerOptio
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), run).await.expect("stops when cancelled").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("stops when cancelled")
+        .unwrap();
     t
 }
 
@@ -116,7 +142,14 @@ async fn parks_after_max_attempts() {
     let h = Arc::new(Flaky::new(usize::MAX));
     let t = run_until_settled(&store, h.clone(), opts(), id).await;
     assert_eq!((t.state, t.attempts), (TaskState::Parked, 3));
-    assert!(t.last_error.as_deref().unwrap_or("").contains("fail 3 (attempt 3 of 3)"), "{:?}", t.last_error);
+    assert!(
+        t.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("fail 3 (attempt 3 of 3)"),
+        "{:?}",
+        t.last_error
+    );
     assert_eq!(h.runs.load(Ordering::SeqCst), 3);
     // An operator's retry runs it again from the start.
     assert!(store.retry_task(id).await.unwrap());
@@ -127,7 +160,10 @@ async fn parks_after_max_attempts() {
 #[tokio::test]
 async fn a_hopeless_failure_parks_at_once() {
     let (store, id, _d) = with_task().await;
-    let h = Arc::new(Flaky { park: true, ..Flaky::new(1) });
+    let h = Arc::new(Flaky {
+        park: true,
+        ..Flaky::new(1)
+    });
     let t = run_until_settled(&store, h, opts(), id).await;
     assert_eq!((t.state, t.attempts), (TaskState::Parked, 1));
 }
@@ -135,9 +171,18 @@ async fn a_hopeless_failure_parks_at_once() {
 #[tokio::test]
 async fn a_panic_or_a_timeout_is_a_failed_attempt() {
     let (store, id, _d) = with_task().await;
-    let h = Arc::new(Flaky { panic_on: Some(1), sleep_on: Some((2, Duration::from_secs(30))), ..Flaky::new(0) });
+    let h = Arc::new(Flaky {
+        panic_on: Some(1),
+        sleep_on: Some((2, Duration::from_secs(30))),
+        ..Flaky::new(0)
+    });
     let t = run_until_settled(&store, h.clone(), opts(), id).await;
-    assert_eq!((t.state, t.attempts), (TaskState::Done, 3), "{:?}", t.last_error);
+    assert_eq!(
+        (t.state, t.attempts),
+        (TaskState::Done, 3),
+        "{:?}",
+        t.last_error
+    );
     assert_eq!(h.runs.load(Ordering::SeqCst), 3);
 }
 
@@ -145,15 +190,24 @@ async fn a_panic_or_a_timeout_is_a_failed_attempt() {
 async fn a_dead_workers_task_runs_again_after_its_lease() {
     let (store, id, _d) = with_task().await;
     // A worker claims it and dies (never finishes).
-    let claimed = store.claim_tasks(&["k".to_string()], 1, 300, 3).await.unwrap();
+    let claimed = store
+        .claim_tasks(&["k".to_string()], 1, 300, 3)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let started = Instant::now();
     let h = Arc::new(Flaky::new(0));
     let t = run_until_settled(&store, h.clone(), opts(), id).await;
-    assert!(started.elapsed() >= Duration::from_millis(250), "not before the lease ran out");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not before the lease ran out"
+    );
     assert_eq!((t.state, t.attempts), (TaskState::Done, 2));
     assert_eq!(h.runs.load(Ordering::SeqCst), 1);
-    assert!(!store.complete_task(id, 1).await.unwrap(), "the dead claim cannot record anything");
+    assert!(
+        !store.complete_task(id, 1).await.unwrap(),
+        "the dead claim cannot record anything"
+    );
 }
 
 #[test]

@@ -10,43 +10,120 @@ async fn sign_up_log_in_me_log_out() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["account"]["display_name"], "Carol C");
-    assert!(r.header("set-cookie").is_some_and(|c| c.contains("confab_session=") && c.contains("HttpOnly")));
-    let dup = app.post("/api/v1/accounts", json!({"username": "CAROL", "password": "long enough pw"}), &As::guest()).await;
+    assert!(r
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("confab_session=") && c.contains("HttpOnly")));
+    let dup = app
+        .post(
+            "/api/v1/accounts",
+            json!({"username": "CAROL", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!((dup.status, dup.code()), (StatusCode::CONFLICT, "conflict"));
-    let weak = app.post("/api/v1/accounts", json!({"username": "dave", "password": "short"}), &As::guest()).await;
+    let weak = app
+        .post(
+            "/api/v1/accounts",
+            json!({"username": "dave", "password": "short"}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
 
-    let bad = app.post("/api/v1/sessions", json!({"login": "carol", "password": "wrong password"}), &As::guest()).await;
-    assert_eq!((bad.status, bad.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
-    let nobody = app.post("/api/v1/sessions", json!({"login": "nobody", "password": "wrong password"}), &As::guest()).await;
+    let bad = app
+        .post(
+            "/api/v1/sessions",
+            json!({"login": "carol", "password": "wrong password"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let nobody = app
+        .post(
+            "/api/v1/sessions",
+            json!({"login": "nobody", "password": "wrong password"}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
-    let ok = app.post("/api/v1/sessions", json!({"login": "carol@example.com", "password": "long enough pw"}), &As::guest()).await;
+    let ok = app
+        .post(
+            "/api/v1/sessions",
+            json!({"login": "carol@example.com", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     let token = ok.body["token"].as_str().unwrap().to_string();
 
     let me = app.get("/api/v1/me", &As::bearer(&token)).await;
     assert_eq!(me.body["username"], "carol");
-    let cookie = As { cookie: Some(format!("confab_session={token}")), ..As::default() };
-    assert_eq!(app.get("/api/v1/me", &cookie).await.body["username"], "carol");
-    assert_eq!(app.get("/api/v1/me", &As::guest()).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/me", &As::bearer("forged.token")).await.status, StatusCode::UNAUTHORIZED);
+    let cookie = As {
+        cookie: Some(format!("confab_session={token}")),
+        ..As::default()
+    };
+    assert_eq!(
+        app.get("/api/v1/me", &cookie).await.body["username"],
+        "carol"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &As::guest()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &As::bearer("forged.token"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     // An anonymous-voter token is not a session.
-    let anon = app.post(&format!("/api/v1/comments/{}/vote", app.comment("x", "x", None).await["id"].as_str().unwrap()), json!({"value": 1}), &As::guest()).await;
-    assert_eq!(app.get("/api/v1/me", &As::bearer(anon.body["anon_token"].as_str().unwrap())).await.status, StatusCode::UNAUTHORIZED);
+    let anon = app
+        .post(
+            &format!(
+                "/api/v1/comments/{}/vote",
+                app.comment("x", "x", None).await["id"].as_str().unwrap()
+            ),
+            json!({"value": 1}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(
+        app.get(
+            "/api/v1/me",
+            &As::bearer(anon.body["anon_token"].as_str().unwrap())
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED
+    );
 
-    let out = app.req(Method::DELETE, "/api/v1/sessions", None, &cookie).await;
+    let out = app
+        .req(Method::DELETE, "/api/v1/sessions", None, &cookie)
+        .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    assert!(out
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
 }
 
 #[tokio::test]
 async fn guest_posting_off_requires_sign_in() {
     let app = spawn().await;
     app.forum("members", json!({"guest_posting": false})).await;
-    let r = app.post_comment("members", "m", "hi", None, &As::guest()).await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "guest_posting_disabled"));
+    let r = app
+        .post_comment("members", "m", "hi", None, &As::guest())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "guest_posting_disabled")
+    );
     let t = app.account("member", false, &[]).await;
-    let r = app.post_comment("members", "m", "hi", None, &As::bearer(&t)).await;
+    let r = app
+        .post_comment("members", "m", "hi", None, &As::bearer(&t))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
@@ -56,14 +133,33 @@ async fn writes_from_foreign_origins_are_refused() {
     app.forum("site", json!({})).await;
     let evil = As::guest().origin("https://evil.example");
     let r = app.post_comment("site", "o", "hi", None, &evil).await;
-    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "origin_not_allowed"));
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "origin_not_allowed")
+    );
     let good = As::guest().origin("https://site.example");
-    assert_eq!(app.post_comment("site", "o", "hi", None, &good).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post_comment("site", "o", "hi", None, &good)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     // demo accepts any localhost port.
     let local = As::guest().origin("http://localhost:4321");
-    assert_eq!(app.post_comment("demo", "o", "hi", None, &local).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post_comment("demo", "o", "hi", None, &local)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     // Cookie-authenticated sign-in from a foreign origin is refused too.
-    let r = app.post("/api/v1/sessions", json!({"login": "x", "password": "y"}), &evil).await;
+    let r = app
+        .post(
+            "/api/v1/sessions",
+            json!({"login": "x", "password": "y"}),
+            &evil,
+        )
+        .await;
     assert_eq!(r.code(), "origin_not_allowed");
 
     // CORS: preflights succeed only for origins some forum lists.
@@ -76,7 +172,10 @@ async fn writes_from_foreign_origins_are_refused() {
             .send()
     };
     let ok = pre("https://site.example").await.unwrap();
-    assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "https://site.example");
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").unwrap(),
+        "https://site.example"
+    );
     let bad = pre("https://evil.example").await.unwrap();
     assert!(bad.headers().get("access-control-allow-origin").is_none());
 }
@@ -88,12 +187,27 @@ async fn rate_limits_answer_429_with_retry_after() {
     c.rate_limit.writes_per_minute_ip = 3;
     let app = spawn_with(c).await;
     for _ in 0..3 {
-        assert_eq!(app.post_comment("demo", "rl", "x", None, &As::guest()).await.status, StatusCode::CREATED);
+        assert_eq!(
+            app.post_comment("demo", "rl", "x", None, &As::guest())
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
-    let r = app.post_comment("demo", "rl", "x", None, &As::guest()).await;
-    assert_eq!((r.status, r.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let r = app
+        .post_comment("demo", "rl", "x", None, &As::guest())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     // Reads are not limited.
-    assert_eq!(app.get("/api/v1/comments?forum=demo&ident=rl", &As::guest()).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/comments?forum=demo&ident=rl", &As::guest())
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -35,7 +35,8 @@ pub fn cluster() -> Option<&'static Cluster> {
         if std::env::var("CONFAB_TEST_BACKEND").ok().as_deref() != Some("postgres") {
             return None;
         }
-        let path = std::env::var("CONFAB_TEST_PG").expect("CONFAB_TEST_BACKEND=postgres needs CONFAB_TEST_PG (scripts/pg-cluster.sh)");
+        let path = std::env::var("CONFAB_TEST_PG")
+            .expect("CONFAB_TEST_BACKEND=postgres needs CONFAB_TEST_PG (scripts/pg-cluster.sh)");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
         Some(serde_json::from_str(&text).expect("cluster.json"))
     })
@@ -68,9 +69,14 @@ pub fn options(control: &str) -> PgOptions {
 }
 
 async fn create_db(maintenance: &str, db: &str) {
-    let (client, conn) = tokio_postgres::connect(maintenance, tokio_postgres::NoTls).await.expect("connect to test PostgreSQL");
+    let (client, conn) = tokio_postgres::connect(maintenance, tokio_postgres::NoTls)
+        .await
+        .expect("connect to test PostgreSQL");
     let h = tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE DATABASE {db}")).await.expect("create database");
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
     drop(client);
     let _ = h.await;
 }
@@ -78,20 +84,36 @@ async fn create_db(maintenance: &str, db: &str) {
 /// Fresh databases for one test; returns the control DSN, servers registered and ranges spread.
 pub async fn provision(c: &Cluster) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let db = format!("t{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), confab_core::now_ms() % 100_000);
+    let db = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        confab_core::now_ms() % 100_000
+    );
     create_db(&c.control, &db).await;
     for s in &c.shards {
         create_db(&s.primary, &db).await;
     }
     let control = with_db(&c.control, &db);
-    let store = PgStore::open(options(&control)).await.expect("open control");
+    let store = PgStore::open(options(&control))
+        .await
+        .expect("open control");
     let mut names = Vec::new();
     for s in &c.shards {
         let replicas: Vec<String> = s.replicas.iter().map(|r| with_db(r, &db)).collect();
-        admin::add_server(store.router(), &s.name, &with_db(&s.primary, &db), &replicas).await.expect("add server");
+        admin::add_server(
+            store.router(),
+            &s.name,
+            &with_db(&s.primary, &db),
+            &replicas,
+        )
+        .await
+        .expect("add server");
         names.push(s.name.clone());
     }
-    admin::spread_ranges(store.router(), &names).await.expect("spread ranges");
+    admin::spread_ranges(store.router(), &names)
+        .await
+        .expect("spread ranges");
     control
 }
 
@@ -109,14 +131,20 @@ pub async fn open_store(dir: &Path) -> Arc<dyn Store> {
                     s
                 }
             };
-            Arc::new(PgStore::open(options(&control)).await.expect("open PostgreSQL store"))
+            Arc::new(
+                PgStore::open(options(&control))
+                    .await
+                    .expect("open PostgreSQL store"),
+            )
         }
     }
 }
 
 /// Environment for a `confab serve` process on `dir`: its databases when on PostgreSQL.
 pub fn process_env(dir: &Path) -> Vec<(String, String)> {
-    let Some(c) = cluster() else { return Vec::new() };
+    let Some(c) = cluster() else {
+        return Vec::new();
+    };
     std::fs::create_dir_all(dir).expect("data dir");
     let path = dir.join("pg-control");
     let control = match std::fs::read_to_string(&path) {
@@ -125,7 +153,11 @@ pub fn process_env(dir: &Path) -> Vec<(String, String)> {
             let c = c.clone();
             // Callers may be inside a runtime: provision on a thread with its own.
             let s = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(provision(&c))
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(provision(&c))
             })
             .join()
             .expect("provision");

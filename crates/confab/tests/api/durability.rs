@@ -1,9 +1,9 @@
 //! `kill -9` during a stream of posts loses no comment that got a 201.
 
+use crate::process::{free_port, serve, wait_ready};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::HashSet;
-use crate::process::{free_port, serve, wait_ready};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,7 +11,10 @@ async fn kill_9_loses_no_acknowledged_comment() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let mut child = serve(dir.path(), port, &[], &[]);
     wait_ready(&http, &base).await;
 
@@ -48,7 +51,11 @@ async fn kill_9_loses_no_acknowledged_comment() {
     for t in tasks {
         acked.extend(t.await.unwrap());
     }
-    assert!(acked.len() > 100, "the writers got going ({} acknowledged)", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the writers got going ({} acknowledged)",
+        acked.len()
+    );
 
     let child = serve(dir.path(), port, &[], &[]);
     wait_ready(&http, &base).await;
@@ -56,7 +63,8 @@ async fn kill_9_loses_no_acknowledged_comment() {
     for w in 0..writers {
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = format!("{base}/api/v1/comments?forum=demo&ident=kill/{w}&sort=oldest&limit=100");
+            let mut url =
+                format!("{base}/api/v1/comments?forum=demo&ident=kill/{w}&sort=oldest&limit=100");
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
@@ -72,6 +80,11 @@ async fn kill_9_loses_no_acknowledged_comment() {
     }
     drop(child);
     let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    eprintln!("acknowledged {}, stored {}, lost {}", acked.len(), stored.len(), lost.len());
+    eprintln!(
+        "acknowledged {}, stored {}, lost {}",
+        acked.len(),
+        stored.len(),
+        lost.len()
+    );
     assert!(lost.is_empty(), "lost acknowledged comments: {lost:?}");
 }

@@ -58,13 +58,21 @@ pub async fn spawn_with(config: Config) -> TestApp {
 }
 
 /// A server on a given store (tests that build their own PostgreSQL deployment).
-pub async fn spawn_on(mut config: Config, store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestApp {
+pub async fn spawn_on(
+    mut config: Config,
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+) -> TestApp {
     config.data_dir = dir.path().to_path_buf();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     // Links in mail point here.
     config.listen = addr;
-    let server = Server::new(config, store.clone(), b"test-secret-key-0123456789abcdef").await.expect("server");
+    let server = Server::new(config, store.clone(), b"test-secret-key-0123456789abcdef")
+        .await
+        .expect("server");
     let svc = server.service().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.serve(listener, async move {
@@ -114,13 +122,22 @@ impl As {
         As::default()
     }
     pub fn bearer(t: &str) -> As {
-        As { bearer: Some(t.to_string()), ..As::default() }
+        As {
+            bearer: Some(t.to_string()),
+            ..As::default()
+        }
     }
     pub fn anon(t: &str) -> As {
-        As { anon: Some(t.to_string()), ..As::default() }
+        As {
+            anon: Some(t.to_string()),
+            ..As::default()
+        }
     }
     pub fn edit(t: &str) -> As {
-        As { edit_token: Some(t.to_string()), ..As::default() }
+        As {
+            edit_token: Some(t.to_string()),
+            ..As::default()
+        }
     }
     pub fn origin(mut self, o: &str) -> As {
         self.origin = Some(o.to_string());
@@ -154,14 +171,22 @@ impl TestApp {
             r = r.header("x-confab-pin", p);
         }
         let resp = r.send().await.expect("request");
-        if let Some(p) = resp.headers().get("x-confab-pin").and_then(|v| v.to_str().ok()) {
+        if let Some(p) = resp
+            .headers()
+            .get("x-confab-pin")
+            .and_then(|v| v.to_str().ok())
+        {
             *self.pin.lock().unwrap() = Some(p.to_string());
         }
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, who: &As) -> Resp {
@@ -173,12 +198,21 @@ impl TestApp {
 
     /// Posts a guest comment and asserts it was created.
     pub async fn comment(&self, ident: &str, body: &str, parent: Option<&str>) -> Value {
-        let r = self.post_comment("demo", ident, body, parent, &As::guest()).await;
+        let r = self
+            .post_comment("demo", ident, body, parent, &As::guest())
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body
     }
 
-    pub async fn post_comment(&self, forum: &str, ident: &str, body: &str, parent: Option<&str>, who: &As) -> Resp {
+    pub async fn post_comment(
+        &self,
+        forum: &str,
+        ident: &str,
+        body: &str,
+        parent: Option<&str>,
+        who: &As,
+    ) -> Resp {
         let mut b = json!({"forum": forum, "ident": ident, "body": body, "author_name": "Tester"});
         if let Some(p) = parent {
             b["parent_id"] = json!(p);
@@ -189,7 +223,13 @@ impl TestApp {
     /// A page of a thread.
     pub async fn page(&self, ident: &str, query: &str, who: &As) -> Resp {
         let r = self
-            .get(&format!("/api/v1/comments?forum=demo&ident={}{query}", urlencode(ident)), who)
+            .get(
+                &format!(
+                    "/api/v1/comments?forum=demo&ident={}{query}",
+                    urlencode(ident)
+                ),
+                who,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r
@@ -199,11 +239,20 @@ impl TestApp {
     pub async fn account(&self, username: &str, staff: bool, moderates: &[&str]) -> String {
         let a = self
             .svc
-            .create_account(username, Some(&format!("{username}@example.com")), "correct horse battery", None, staff)
+            .create_account(
+                username,
+                Some(&format!("{username}@example.com")),
+                "correct horse battery",
+                None,
+                staff,
+            )
             .await
             .expect("account");
         for f in moderates {
-            self.svc.set_moderator(&a, f, true).await.expect("moderator");
+            self.svc
+                .set_moderator(&a, f, true)
+                .await
+                .expect("moderator");
         }
         self.svc.session_token(&a)
     }
@@ -248,11 +297,23 @@ impl TestApp {
     pub async fn settle(&self) -> Vec<confab_store::Task> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            let all = self.store.list_tasks(None, None, 1000).await.expect("tasks");
-            if all.iter().all(|t| matches!(t.state, confab_store::TaskState::Done | confab_store::TaskState::Parked)) {
+            let all = self
+                .store
+                .list_tasks(None, None, 1000)
+                .await
+                .expect("tasks");
+            if all.iter().all(|t| {
+                matches!(
+                    t.state,
+                    confab_store::TaskState::Done | confab_store::TaskState::Parked
+                )
+            }) {
                 return all;
             }
-            assert!(std::time::Instant::now() < deadline, "tasks did not settle: {all:#?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tasks did not settle: {all:#?}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -273,7 +334,12 @@ impl TestApp {
     /// A GET of a page, with its status, content type and text.
     pub async fn get_page(&self, url: &str) -> (StatusCode, String, String) {
         let r = self.http.get(url).send().await.expect("request");
-        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         (r.status(), ct, r.text().await.expect("body"))
     }
 }

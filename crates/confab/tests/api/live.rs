@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 /// A Server-Sent Events reader over a streaming response.
 pub struct Sse {
-    stream: std::pin::Pin<Box<dyn futures_core::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    stream:
+        std::pin::Pin<Box<dyn futures_core::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buf: String,
 }
 
@@ -22,7 +23,11 @@ pub struct Ev {
 }
 
 impl Sse {
-    pub async fn open(http: &reqwest::Client, url: &str, last_event_id: Option<&str>) -> Result<Sse, reqwest::Response> {
+    pub async fn open(
+        http: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Sse, reqwest::Response> {
         let mut r = http.get(url);
         if let Some(l) = last_event_id {
             r = r.header("last-event-id", l);
@@ -31,8 +36,14 @@ impl Sse {
         if resp.status() != StatusCode::OK {
             return Err(resp);
         }
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        Ok(Sse { stream: Box::pin(resp.bytes_stream()), buf: String::new() })
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Ok(Sse {
+            stream: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+        })
     }
 
     /// The next event (skipping keep-alive comments), or panic after `wait`.
@@ -62,7 +73,11 @@ impl Sse {
                 if data.is_empty() {
                     continue; // a comment line (heartbeat)
                 }
-                return Some(Ev { name, data: serde_json::from_str(&data).expect("event data is JSON"), id });
+                return Some(Ev {
+                    name,
+                    data: serde_json::from_str(&data).expect("event data is JSON"),
+                    id,
+                });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.stream.next()).await {
@@ -74,7 +89,10 @@ impl Sse {
 }
 
 fn live_url(base: &str, ident: &str) -> String {
-    format!("{base}/api/v1/threads/live?forum=demo&ident={}", urlencode(ident))
+    format!(
+        "{base}/api/v1/threads/live?forum=demo&ident={}",
+        urlencode(ident)
+    )
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -82,30 +100,68 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn sse_carries_every_change_with_consecutive_sequence_numbers() {
     let app = spawn().await;
-    let mut sse = Sse::open(&app.http, &live_url(&app.base, "/live"), None).await.unwrap();
+    let mut sse = Sse::open(&app.http, &live_url(&app.base, "/live"), None)
+        .await
+        .unwrap();
     let hello = sse.next(WAIT).await;
-    assert_eq!((hello.name.as_str(), &hello.data["thread_seq"]), ("hello", &json!(0)));
+    assert_eq!(
+        (hello.name.as_str(), &hello.data["thread_seq"]),
+        ("hello", &json!(0))
+    );
 
     let c = app.comment("/live", "hello **live**", None).await;
     let id = c["id"].as_str().unwrap().to_string();
     let ev = sse.next(WAIT).await;
     assert_eq!(ev.name, "comment.created");
     assert_eq!(ev.data["comment"]["id"], id.as_str());
-    assert_eq!(ev.data["comment"]["body_html"], "<p>hello <strong>live</strong></p>\n");
+    assert_eq!(
+        ev.data["comment"]["body_html"],
+        "<p>hello <strong>live</strong></p>\n"
+    );
     assert_eq!(ev.id.as_deref(), Some("1"));
 
-    app.post(&format!("/api/v1/comments/{id}/vote"), json!({"value": 1}), &As::guest()).await;
+    app.post(
+        &format!("/api/v1/comments/{id}/vote"),
+        json!({"value": 1}),
+        &As::guest(),
+    )
+    .await;
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["likes"], &ev.data["thread_seq"]), ("comment.voted", &json!(1), &json!(2)));
+    assert_eq!(
+        (ev.name.as_str(), &ev.data["likes"], &ev.data["thread_seq"]),
+        ("comment.voted", &json!(1), &json!(2))
+    );
 
     let token = c["edit_token"].as_str().unwrap();
-    app.req(Method::PATCH, &format!("/api/v1/comments/{id}"), Some(json!({"body": "edited"})), &As::edit(token)).await;
+    app.req(
+        Method::PATCH,
+        &format!("/api/v1/comments/{id}"),
+        Some(json!({"body": "edited"})),
+        &As::edit(token),
+    )
+    .await;
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["comment"]["body"], &ev.data["thread_seq"]), ("comment.updated", &json!("edited"), &json!(3)));
+    assert_eq!(
+        (
+            ev.name.as_str(),
+            &ev.data["comment"]["body"],
+            &ev.data["thread_seq"]
+        ),
+        ("comment.updated", &json!("edited"), &json!(3))
+    );
 
-    app.req(Method::DELETE, &format!("/api/v1/comments/{id}"), None, &As::edit(token)).await;
+    app.req(
+        Method::DELETE,
+        &format!("/api/v1/comments/{id}"),
+        None,
+        &As::edit(token),
+    )
+    .await;
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["id"], &ev.data["thread_seq"]), ("comment.removed", &json!(id), &json!(4)));
+    assert_eq!(
+        (ev.name.as_str(), &ev.data["id"], &ev.data["thread_seq"]),
+        ("comment.removed", &json!(id), &json!(4))
+    );
 }
 
 #[tokio::test]
@@ -116,13 +172,29 @@ async fn pending_comments_are_not_shown_live_but_move_the_sequence() {
     let url = format!("{}/api/v1/threads/live?forum=livemod&ident=/p", app.base);
     let mut sse = Sse::open(&app.http, &url, None).await.unwrap();
     sse.next(WAIT).await;
-    let r = app.post_comment("livemod", "/p", "secret until approved", None, &As::guest()).await;
+    let r = app
+        .post_comment("livemod", "/p", "secret until approved", None, &As::guest())
+        .await;
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["thread_seq"]), ("thread.changed", &json!(1)));
-    assert!(ev.data.get("comment").is_none(), "no content of a pending comment");
-    app.post("/api/v1/forums/livemod/moderate", json!({"ids": [r.body["id"]], "action": "approve"}), &As::bearer(&modr)).await;
+    assert_eq!(
+        (ev.name.as_str(), &ev.data["thread_seq"]),
+        ("thread.changed", &json!(1))
+    );
+    assert!(
+        ev.data.get("comment").is_none(),
+        "no content of a pending comment"
+    );
+    app.post(
+        "/api/v1/forums/livemod/moderate",
+        json!({"ids": [r.body["id"]], "action": "approve"}),
+        &As::bearer(&modr),
+    )
+    .await;
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["comment"]["id"]), ("comment.created", &r.body["id"]));
+    assert_eq!(
+        (ev.name.as_str(), &ev.data["comment"]["id"]),
+        ("comment.created", &r.body["id"])
+    );
 }
 
 #[tokio::test]
@@ -149,7 +221,10 @@ async fn connections_are_bounded_per_node() {
     let url = live_url(&app.base, "/busy");
     let _a = Sse::open(&app.http, &url, None).await.unwrap();
     let b = Sse::open(&app.http, &url, None).await.unwrap();
-    let full = Sse::open(&app.http, &url, None).await.err().expect("third is refused");
+    let full = Sse::open(&app.http, &url, None)
+        .await
+        .err()
+        .expect("third is refused");
     assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(full.headers().get("retry-after").is_some());
     drop(b);
@@ -158,23 +233,36 @@ async fn connections_are_bounded_per_node() {
     loop {
         match Sse::open(&app.http, &url, None).await {
             Ok(_) => break,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(r) => panic!("slot not released: {}", r.status()),
         }
     }
-    let bad = app.get("/api/v1/threads/live?forum=nope&ident=x", &As::guest()).await;
+    let bad = app
+        .get("/api/v1/threads/live?forum=nope&ident=x", &As::guest())
+        .await;
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn websocket_carries_the_same_events() {
     let app = spawn().await;
-    let url = format!("{}/api/v1/threads/live/ws?forum=demo&ident=/ws", app.base.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let url = format!(
+        "{}/api/v1/threads/live/ws?forum=demo&ident=/ws",
+        app.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket");
     let mut texts = Vec::new();
     let c = app.comment("/ws", "over a socket", None).await;
     while texts.len() < 2 {
-        let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("message in time").expect("open").expect("ok");
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("message in time")
+            .expect("open")
+            .expect("ok");
         if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
             texts.push(serde_json::from_str::<Value>(&t).unwrap());
         }
@@ -192,10 +280,26 @@ use crate::process::{free_port, wait_ready, Proc};
 fn redis_server(port: u16, dir: &std::path::Path) -> Proc {
     let bin = ["redis-server", "/usr/bin/redis-server"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").stdout(Stdio::null()).status().is_ok())
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok()
+        })
         .expect("redis-server is needed for the two-node test (apt-get install redis-server)");
     let child = Command::new(bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -210,7 +314,15 @@ fn redis_server(port: u16, dir: &std::path::Path) -> Proc {
 }
 
 fn node(data: &std::path::Path, port: u16, redis: u16) -> Proc {
-    crate::process::serve(data, port, &[], &[("CONFAB_BUS__REDIS_URL", format!("redis://127.0.0.1:{redis}/"))])
+    crate::process::serve(
+        data,
+        port,
+        &[],
+        &[(
+            "CONFAB_BUS__REDIS_URL",
+            format!("redis://127.0.0.1:{redis}/"),
+        )],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,8 +334,14 @@ async fn a_comment_on_node_a_reaches_a_client_of_node_b_and_redis_outages_degrad
     std::fs::create_dir_all(&data).unwrap();
     // Both nodes share the data directory (one SQLite file, one secret) and the Redis bus.
     let _a = node(&data, pa, rp);
-    let (a, b) = (format!("http://127.0.0.1:{pa}"), format!("http://127.0.0.1:{pb}"));
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let (a, b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     wait_ready(&http, &a).await;
     let _b = node(&data, pb, rp);
     wait_ready(&http, &b).await;
@@ -244,7 +362,10 @@ async fn a_comment_on_node_a_reaches_a_client_of_node_b_and_redis_outages_degrad
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].clone();
     let ev = sse.next(WAIT).await;
-    assert_eq!((ev.name.as_str(), &ev.data["comment"]["id"]), ("comment.created", &id));
+    assert_eq!(
+        (ev.name.as_str(), &ev.data["comment"]["id"]),
+        ("comment.created", &id)
+    );
 
     // Redis goes away: posting and reading still work; live clients are told to poll.
     drop(redis.take());
@@ -281,7 +402,9 @@ async fn concurrent_changes_each_get_their_own_sequence_number() {
     let app = spawn().await;
     let c = app.comment("/race", "vote on me", None).await;
     let id = c["id"].as_str().unwrap().to_string();
-    let mut sse = Sse::open(&app.http, &live_url(&app.base, "/race"), None).await.unwrap();
+    let mut sse = Sse::open(&app.http, &live_url(&app.base, "/race"), None)
+        .await
+        .unwrap();
     let start = sse.next(WAIT).await.data["thread_seq"].as_i64().unwrap();
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..20 {
@@ -308,5 +431,9 @@ async fn concurrent_changes_each_get_their_own_sequence_number() {
         seqs.push(sse.next(WAIT).await.data["thread_seq"].as_i64().unwrap());
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, (start + 1..=start + 20).collect::<Vec<_>>(), "one distinct number per change");
+    assert_eq!(
+        seqs,
+        (start + 1..=start + 20).collect::<Vec<_>>(),
+        "one distinct number per change"
+    );
 }

@@ -22,7 +22,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 fn bindir() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
-        let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BIN").map(PathBuf::from).into_iter().collect();
+        let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BIN")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
         dirs.push("/usr/lib/postgresql/15/bin".into());
         let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
             .into_iter()
@@ -35,7 +38,11 @@ fn bindir() -> Option<&'static Path> {
         if let Ok(o) = Command::new("pg_config").arg("--bindir").output() {
             dirs.push(String::from_utf8_lossy(&o.stdout).trim().into());
         }
-        dirs.into_iter().find(|d| ["initdb", "pg_ctl", "postgres", "pg_basebackup"].iter().all(|b| d.join(b).is_file()))
+        dirs.into_iter().find(|d| {
+            ["initdb", "pg_ctl", "postgres", "pg_basebackup"]
+                .iter()
+                .all(|b| d.join(b).is_file())
+        })
     })
     .as_deref()
 }
@@ -51,24 +58,44 @@ fn is_root() -> bool {
 
 /// `timeout 40 [runuser -u postgres --] BINDIR/PROGRAM`, run from `/`.
 fn pg(program: &str) -> Command {
-    let path = bindir().expect("PostgreSQL server binaries not found").join(program);
+    let path = bindir()
+        .expect("PostgreSQL server binaries not found")
+        .join(program);
     let mut cmd = Command::new("timeout");
-    cmd.arg((TIMEOUT.as_secs() + 10).to_string()).current_dir("/");
-    cmd.args(if is_root() { &["runuser", "-u", "postgres", "--"][..] } else { &[] }).arg(path);
+    cmd.arg((TIMEOUT.as_secs() + 10).to_string())
+        .current_dir("/");
+    cmd.args(if is_root() {
+        &["runuser", "-u", "postgres", "--"][..]
+    } else {
+        &[]
+    })
+    .arg(path);
     cmd
 }
 
 fn run(cmd: &mut Command, what: &str) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert!(out.status.success(), "{what} failed ({}):\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     out
 }
 
 fn temp_dir(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix(&format!("confab-pg-{name}-")).tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("confab-pg-{name}-"))
+        .tempdir_in("/tmp")
+        .unwrap();
     if is_root() {
-        run(Command::new("chown").arg("postgres:").arg(dir.path()), "chown");
+        run(
+            Command::new("chown").arg("postgres:").arg(dir.path()),
+            "chown",
+        );
     }
     dir
 }
@@ -82,9 +109,25 @@ pub struct PgServer {
 impl PgServer {
     /// initdb + start a new primary.
     pub fn start(name: &str) -> PgServer {
-        let server = PgServer { dir: temp_dir(name), name: name.into(), port: free_port() };
+        let server = PgServer {
+            dir: temp_dir(name),
+            name: name.into(),
+            port: free_port(),
+        };
         run(
-            pg("initdb").args(["--no-sync", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-D"]).arg(server.data()),
+            pg("initdb")
+                .args([
+                    "--no-sync",
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "-D",
+                ])
+                .arg(server.data()),
             "initdb",
         );
         server.configure();
@@ -95,19 +138,42 @@ impl PgServer {
     /// A streaming replica of this server (`pg_basebackup -R -X stream`), started; returns once
     /// this server's `pg_stat_replication` shows it streaming.
     pub fn replica(&self, name: &str) -> PgServer {
-        let replica = PgServer { dir: temp_dir(name), name: name.into(), port: free_port() };
+        let replica = PgServer {
+            dir: temp_dir(name),
+            name: name.into(),
+            port: free_port(),
+        };
         run(
             pg("pg_basebackup")
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-D"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "-D",
+                ])
                 .arg(replica.data()),
             "pg_basebackup",
         );
         replica.configure();
         replica.start_again();
-        let sql = format!("select state from pg_stat_replication where application_name = '{name}'");
+        let sql =
+            format!("select state from pg_stat_replication where application_name = '{name}'");
         let deadline = Instant::now() + TIMEOUT;
         while self.try_sql("postgres", &sql).as_deref() != Ok("streaming") {
-            assert!(Instant::now() < deadline, "replica {name} is not streaming from {}:\n{}", self.name, replica.log());
+            assert!(
+                Instant::now() < deadline,
+                "replica {name} is not streaming from {}:\n{}",
+                self.name,
+                replica.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         replica
@@ -123,7 +189,10 @@ impl PgServer {
 
     /// `pg_ctl stop -m fast`: the server is down, its data kept.
     pub fn stop(&self) {
-        run(&mut self.pg_ctl(&["-m", "fast", "-w", "-t", "30", "stop"]), "pg_ctl stop");
+        run(
+            &mut self.pg_ctl(&["-m", "fast", "-w", "-t", "30", "stop"]),
+            "pg_ctl stop",
+        );
     }
 
     /// Starts the server (again) and waits until it accepts connections. Retried for a while,
@@ -132,45 +201,109 @@ impl PgServer {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let log = self.dir.path().join("log");
-            if self.pg_ctl(&["-w", "-t", "30", "start", "-l", &log.to_string_lossy()]).output().unwrap().status.success() {
+            if self
+                .pg_ctl(&["-w", "-t", "30", "start", "-l", &log.to_string_lossy()])
+                .output()
+                .unwrap()
+                .status
+                .success()
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} did not start:\n{}", self.name, self.log());
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start:\n{}",
+                self.name,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
-        while !pg("pg_isready").args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-p", &self.port.to_string()]).status().unwrap().success() {
-            assert!(Instant::now() < deadline, "{} is not ready:\n{}", self.name, self.log());
+        while !pg("pg_isready")
+            .args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-p",
+                &self.port.to_string(),
+            ])
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{} is not ready:\n{}",
+                self.name,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// SIGKILLs the postmaster (a crash) and waits until it is gone (or a zombie nobody reaped).
     pub fn kill(&self) {
-        let Some(pid) = self.postmaster_pid() else { return };
-        run(Command::new("kill").args(["-9", &pid.to_string()]), "kill -9");
+        let Some(pid) = self.postmaster_pid() else {
+            return;
+        };
+        run(
+            Command::new("kill").args(["-9", &pid.to_string()]),
+            "kill -9",
+        );
         let deadline = Instant::now() + TIMEOUT;
-        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
-            assert!(Instant::now() < deadline, "postmaster {pid} survived SIGKILL");
+        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "postmaster {pid} survived SIGKILL"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Runs SQL with psql (-Atq) as postgres on database `db`; its output, trimmed.
     pub fn try_sql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let psql = bindir().map(|d| d.join("psql")).filter(|p| p.is_file()).unwrap_or_else(|| "/usr/bin/psql".into());
+        let psql = bindir()
+            .map(|d| d.join("psql"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| "/usr/bin/psql".into());
         let out = Command::new("timeout")
             .arg("20")
             .arg(psql)
-            .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-p", &self.port.to_string(), "-d", db, "-c", sql])
+            .args([
+                "-X",
+                "-Atq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+                &self.port.to_string(),
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
             .env("PGCONNECT_TIMEOUT", "5")
             .output()
             .map_err(|e| e.to_string())?;
         let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-        if out.status.success() { Ok(text(&out.stdout)) } else { Err(text(&out.stderr)) }
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(text(&out.stderr))
+        }
     }
 
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        self.try_sql(db, sql).unwrap_or_else(|e| panic!("{} on {}: {e}", sql, self.name))
+        self.try_sql(db, sql)
+            .unwrap_or_else(|e| panic!("{} on {}: {e}", sql, self.name))
     }
 
     pub fn log(&self) -> String {
@@ -188,7 +321,13 @@ impl PgServer {
     }
 
     fn postmaster_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+        std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Our settings, appended last so they win over initdb's (or, on a replica, its primary's).
@@ -201,7 +340,12 @@ impl PgServer {
         );
         let hba = "local all all trust\nhost all all 127.0.0.1/32 trust\n\
                    local replication all trust\nhost replication all 127.0.0.1/32 trust\n";
-        std::fs::OpenOptions::new().append(true).open(self.data().join("postgresql.conf")).unwrap().write_all(conf.as_bytes()).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))
+            .unwrap()
+            .write_all(conf.as_bytes())
+            .unwrap();
         std::fs::write(self.data().join("pg_hba.conf"), hba).unwrap();
     }
 }
@@ -209,7 +353,9 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         if self.postmaster_pid().is_some() {
-            let _ = self.pg_ctl(&["-m", "immediate", "-w", "-t", "10", "stop"]).output();
+            let _ = self
+                .pg_ctl(&["-m", "immediate", "-w", "-t", "10", "stop"])
+                .output();
         }
     }
 }
@@ -222,13 +368,21 @@ fn starts_primary_and_replica() {
     let primary = PgServer::start("p");
     let replica = primary.replica("r");
     assert_eq!(replica.sql("postgres", "select pg_is_in_recovery()"), "t");
-    primary.sql("postgres", "create table t (x int); insert into t values (42)");
+    primary.sql(
+        "postgres",
+        "create table t (x int); insert into t values (42)",
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while replica.try_sql("postgres", "select x from t").as_deref() != Ok("42") {
         assert!(Instant::now() < deadline, "row not replicated within 10 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(replica.try_sql("postgres", "insert into t values (1)").is_err(), "the replica accepted a write");
+    assert!(
+        replica
+            .try_sql("postgres", "insert into t values (1)")
+            .is_err(),
+        "the replica accepted a write"
+    );
 }
 
 #[test]
@@ -237,13 +391,22 @@ fn stops_restarts_and_survives_kill() {
         return eprintln!("skipped: no PostgreSQL server binaries (initdb)");
     }
     let server = PgServer::start("k");
-    server.sql("postgres", "create table t (x int); insert into t values (1)");
+    server.sql(
+        "postgres",
+        "create table t (x int); insert into t values (1)",
+    );
     server.stop();
-    assert!(server.try_sql("postgres", "select 1").is_err(), "still up after stop");
+    assert!(
+        server.try_sql("postgres", "select 1").is_err(),
+        "still up after stop"
+    );
     server.start_again();
     server.sql("postgres", "insert into t values (2)");
     server.kill();
-    assert!(server.try_sql("postgres", "select 1").is_err(), "still up after kill");
+    assert!(
+        server.try_sql("postgres", "select 1").is_err(),
+        "still up after kill"
+    );
     server.start_again();
     assert_eq!(server.sql("postgres", "select count(*) from t"), "2");
 }

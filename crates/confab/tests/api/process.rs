@@ -16,7 +16,11 @@ pub fn free_port() -> u16 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(32768);
-    let (first, span) = if low > 12_000 { (10_000, low - 10_000) } else { (low.saturating_sub(2_000).max(1024), 1_000) };
+    let (first, span) = if low > 12_000 {
+        (10_000, low - 10_000)
+    } else {
+        (low.saturating_sub(2_000).max(1024), 1_000)
+    };
     // Each test binary starts at its own place, so parallel binaries rarely meet.
     let base = std::process::id().wrapping_mul(7919);
     for _ in 0..span {
@@ -25,7 +29,11 @@ pub fn free_port() -> u16 {
             return p as u16;
         }
     }
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process, killed (SIGKILL) when dropped.
@@ -41,12 +49,19 @@ impl Drop for Proc {
 /// `confab serve --rate-limit off --listen 127.0.0.1:PORT --data DATA ARGS...` with `env`.
 pub fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, String)]) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    cmd.args(["serve", "--rate-limit", "off", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .args(args)
-        .env("CONFAB_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "serve",
+        "--rate-limit",
+        "off",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data",
+    ])
+    .arg(data)
+    .args(args)
+    .env("CONFAB_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
     for (k, v) in crate::backend::process_env(data) {
         cmd.env(k, v);
     }
@@ -60,7 +75,12 @@ pub fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, String)]) -> P
 pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

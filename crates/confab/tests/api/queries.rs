@@ -9,14 +9,22 @@ use confab_server::service::{Caller, PageRequest};
 use confab_store::{count_queries, NewComment, Store};
 use std::sync::Arc;
 
-fn new_comment(forum: &confab_core::model::Forum, ident: &str, parent: Option<CommentId>) -> NewComment {
+fn new_comment(
+    forum: &confab_core::model::Forum,
+    ident: &str,
+    parent: Option<CommentId>,
+) -> NewComment {
     NewComment {
         forum: forum.clone(),
         ident: Ident::parse(ident).unwrap(),
         url: None,
         title: None,
         parent_id: parent,
-        author: Author::Guest { name: "seed".into(), email: None, url: None },
+        author: Author::Guest {
+            name: "seed".into(),
+            email: None,
+            url: None,
+        },
         anon_id: None,
         body_md: "seed".into(),
         body_html: "<p>seed</p>".into(),
@@ -33,7 +41,12 @@ fn new_comment(forum: &confab_core::model::Forum, ident: &str, parent: Option<Co
 /// 10 top-level comments with two replies each and a reply under each reply (50 comments),
 /// `extra` plain top-level comments, and 10 more with replies: every sort's first page has
 /// the same shape whatever `extra` is.
-async fn seed(store: &Arc<dyn Store>, forum: &confab_core::model::Forum, ident: &str, extra: usize) {
+async fn seed(
+    store: &Arc<dyn Store>,
+    forum: &confab_core::model::Forum,
+    ident: &str,
+    extra: usize,
+) {
     seed_with_replies(store, forum, ident).await;
     seed_plain(store, forum, ident, extra).await;
     seed_with_replies(store, forum, ident).await;
@@ -41,15 +54,33 @@ async fn seed(store: &Arc<dyn Store>, forum: &confab_core::model::Forum, ident: 
 
 async fn seed_with_replies(store: &Arc<dyn Store>, forum: &confab_core::model::Forum, ident: &str) {
     for _ in 0..10 {
-        let top = store.post_comment(new_comment(forum, ident, None)).await.unwrap().comment.id;
+        let top = store
+            .post_comment(new_comment(forum, ident, None))
+            .await
+            .unwrap()
+            .comment
+            .id;
         for _ in 0..2 {
-            let r = store.post_comment(new_comment(forum, ident, Some(top))).await.unwrap().comment.id;
-            store.post_comment(new_comment(forum, ident, Some(r))).await.unwrap();
+            let r = store
+                .post_comment(new_comment(forum, ident, Some(top)))
+                .await
+                .unwrap()
+                .comment
+                .id;
+            store
+                .post_comment(new_comment(forum, ident, Some(r)))
+                .await
+                .unwrap();
         }
     }
 }
 
-async fn seed_plain(store: &Arc<dyn Store>, forum: &confab_core::model::Forum, ident: &str, extra: usize) {
+async fn seed_plain(
+    store: &Arc<dyn Store>,
+    forum: &confab_core::model::Forum,
+    ident: &str,
+    extra: usize,
+) {
     let mut left = extra;
     while left > 0 {
         let n = left.min(512);
@@ -84,7 +115,13 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
     let mut counts = Vec::new();
     for (ident, total) in [("small", 140), ("big", 100_000)] {
         for sort in [Sort::Oldest, Sort::Newest, Sort::Best] {
-            let req = PageRequest { forum: forum.clone(), ident: Ident::parse(ident).unwrap(), sort, cursor: None, limit: 50 };
+            let req = PageRequest {
+                forum: forum.clone(),
+                ident: Ident::parse(ident).unwrap(),
+                sort,
+                cursor: None,
+                limit: 50,
+            };
             let (page, n) = count_queries(app.svc.page(req.clone(), &caller)).await;
             let page = page.unwrap();
             let v: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
@@ -98,9 +135,20 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
     }
     eprintln!("statements per page read: {counts:?}");
     for sort in [Sort::Oldest, Sort::Newest, Sort::Best] {
-        let small = counts.iter().find(|c| c.0 == "small" && c.1 == sort).unwrap().2;
-        let big = counts.iter().find(|c| c.0 == "big" && c.1 == sort).unwrap().2;
-        assert_eq!(small, big, "{sort:?}: same statements for 140 and 100,000 comments");
+        let small = counts
+            .iter()
+            .find(|c| c.0 == "small" && c.1 == sort)
+            .unwrap()
+            .2;
+        let big = counts
+            .iter()
+            .find(|c| c.0 == "big" && c.1 == sort)
+            .unwrap()
+            .2;
+        assert_eq!(
+            small, big,
+            "{sort:?}: same statements for 140 and 100,000 comments"
+        );
         assert!(small <= 6, "{sort:?}: {small} statements");
     }
 }
@@ -117,18 +165,41 @@ async fn counts_are_cached_until_their_thread_changes() {
         let (r, n) = count_queries(app.svc.counts("demo", &idents)).await;
         (r.unwrap().into_values().collect::<Vec<_>>(), n)
     };
-    assert_eq!(counts().await, (vec![1, 1, 0], 1), "one statement for the three");
+    assert_eq!(
+        counts().await,
+        (vec![1, 1, 0], 1),
+        "one statement for the three"
+    );
     assert_eq!(counts().await, (vec![1, 1, 0], 0), "then none");
     // A reply, a deletion by a moderator, a restore: each shows at once, each costs one re-read.
     app.comment("/c1", "reply", first["id"].as_str()).await;
     assert_eq!(counts().await, (vec![2, 1, 0], 1));
     assert_eq!(counts().await, (vec![2, 1, 0], 0));
-    let del = app.post("/api/v1/forums/demo/moderate", serde_json::json!({"ids": [first["id"]], "action": "delete"}), &modr).await;
+    let del = app
+        .post(
+            "/api/v1/forums/demo/moderate",
+            serde_json::json!({"ids": [first["id"]], "action": "delete"}),
+            &modr,
+        )
+        .await;
     assert_eq!(del.status, reqwest::StatusCode::OK, "{:?}", del.body);
     assert_eq!(counts().await.0, vec![1, 1, 0]);
-    app.post("/api/v1/forums/demo/moderate", serde_json::json!({"ids": [first["id"]], "action": "restore"}), &modr).await;
+    app.post(
+        "/api/v1/forums/demo/moderate",
+        serde_json::json!({"ids": [first["id"]], "action": "restore"}),
+        &modr,
+    )
+    .await;
     assert_eq!(counts().await.0, vec![2, 1, 0]);
     // Over HTTP, as the count widget asks.
-    let r = app.get("/api/v1/counts?forum=demo&ident=/c1&ident=https://example.com/c2", &As::guest()).await;
-    assert_eq!(r.body["counts"], serde_json::json!({"/c1": 2, "https://example.com/c2": 1}));
+    let r = app
+        .get(
+            "/api/v1/counts?forum=demo&ident=/c1&ident=https://example.com/c2",
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(
+        r.body["counts"],
+        serde_json::json!({"/c1": 2, "https://example.com/c2": 1})
+    );
 }

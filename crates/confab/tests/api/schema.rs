@@ -15,10 +15,22 @@ async fn ids_are_canonical_decimal_strings_or_integers() {
     let id = c["id"].as_str().unwrap().to_string();
     let n: u64 = id.parse().unwrap();
 
-    for bad in [json!(format!("+{id}")), json!(format!("0{id}")), json!(format!(" {id}")), json!(-1), json!(1.5), json!("9223372036854775808")] {
+    for bad in [
+        json!(format!("+{id}")),
+        json!(format!("0{id}")),
+        json!(format!(" {id}")),
+        json!(-1),
+        json!(1.5),
+        json!("9223372036854775808"),
+    ] {
         let b = json!({"forum": "demo", "ident": "ids", "body": "reply", "parent_id": bad});
         let r = app.post("/api/v1/comments", b, &As::guest()).await;
-        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "parent_id {bad}: {:?}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_input"),
+            "parent_id {bad}: {:?}",
+            r.body
+        );
     }
     // The lenient form: a JSON integer.
     let b = json!({"forum": "demo", "ident": "ids", "body": "reply", "parent_id": n});
@@ -28,20 +40,64 @@ async fn ids_are_canonical_decimal_strings_or_integers() {
 
     // In a path, anything but the canonical form names nothing.
     for path in [format!("+{id}"), format!("0{id}"), format!("-{id}")] {
-        let r = app.req(Method::PATCH, &format!("/api/v1/comments/{path}"), Some(json!({"body": "x"})), &As::bearer(&modr)).await;
+        let r = app
+            .req(
+                Method::PATCH,
+                &format!("/api/v1/comments/{path}"),
+                Some(json!({"body": "x"})),
+                &As::bearer(&modr),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
     }
-    let r = app.post("/api/v1/forums/demo/moderate", json!({"ids": [n], "action": "spam"}), &As::bearer(&modr)).await;
-    assert_eq!((r.status, &r.body["changed"]), (StatusCode::OK, &json!(1)), "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/forums/demo/moderate",
+            json!({"ids": [n], "action": "spam"}),
+            &As::bearer(&modr),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["changed"]),
+        (StatusCode::OK, &json!(1)),
+        "{:?}",
+        r.body
+    );
 
     // Log and account ids likewise.
-    let r = app.get("/api/v1/forums/demo/log?before=-1", &As::bearer(&modr)).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "bad_cursor"), "{:?}", r.body);
-    let r = app.get("/api/v1/forums/demo/log?before=", &As::bearer(&modr)).await;
+    let r = app
+        .get("/api/v1/forums/demo/log?before=-1", &As::bearer(&modr))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "bad_cursor"),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .get("/api/v1/forums/demo/log?before=", &As::bearer(&modr))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = app.post("/api/v1/forums/demo/bans", json!({"kind": "account", "value": "+5"}), &As::bearer(&modr)).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "{:?}", r.body);
-    let r = app.post("/api/v1/forums/demo/bans", json!({"kind": "account", "value": "5"}), &As::bearer(&modr)).await;
+    let r = app
+        .post(
+            "/api/v1/forums/demo/bans",
+            json!({"kind": "account", "value": "+5"}),
+            &As::bearer(&modr),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_input"),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .post(
+            "/api/v1/forums/demo/bans",
+            json!({"kind": "account", "value": "5"}),
+            &As::bearer(&modr),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
 
@@ -52,15 +108,57 @@ async fn integral_numbers_are_integers() {
     let modr = app.account("intmod", false, &["demo"]).await;
     let c = app.comment("ints", "like me", None).await;
     let id = c["id"].as_str().unwrap();
-    let r = app.post(&format!("/api/v1/comments/{id}/vote"), json!({"value": 1.0}), &As::guest()).await;
-    assert_eq!((r.status, &r.body["my_vote"]), (StatusCode::OK, &json!(1)), "{:?}", r.body);
-    let r = app.post(&format!("/api/v1/comments/{id}/vote"), json!({"value": 0.5}), &As::guest()).await;
+    let r = app
+        .post(
+            &format!("/api/v1/comments/{id}/vote"),
+            json!({"value": 1.0}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["my_vote"]),
+        (StatusCode::OK, &json!(1)),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/comments/{id}/vote"),
+            json!({"value": 0.5}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    let r = app.req(Method::PATCH, "/api/v1/forums/demo", Some(json!({"edit_window_secs": 60.0})), &As::bearer(&modr)).await;
-    assert_eq!((r.status, &r.body["settings"]["edit_window_secs"]), (StatusCode::OK, &json!(60)), "{:?}", r.body);
-    let r = app.req(Method::PATCH, "/api/v1/forums/demo", Some(json!({"edit_window_secs": 60.5})), &As::bearer(&modr)).await;
+    let r = app
+        .req(
+            Method::PATCH,
+            "/api/v1/forums/demo",
+            Some(json!({"edit_window_secs": 60.0})),
+            &As::bearer(&modr),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["settings"]["edit_window_secs"]),
+        (StatusCode::OK, &json!(60)),
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .req(
+            Method::PATCH,
+            "/api/v1/forums/demo",
+            Some(json!({"edit_window_secs": 60.5})),
+            &As::bearer(&modr),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    let r = app.post("/api/v1/forums/demo/bans", json!({"kind": "email", "value": "a@b.example", "expires_in_secs": 3600.0}), &As::bearer(&modr)).await;
+    let r = app
+        .post(
+            "/api/v1/forums/demo/bans",
+            json!({"kind": "email", "value": "a@b.example", "expires_in_secs": 3600.0}),
+            &As::bearer(&modr),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
 
@@ -71,8 +169,18 @@ async fn a_bad_cursor_is_refused_for_every_reader() {
     let app = spawn().await;
     let modr = app.account("curmod", false, &["demo"]).await;
     for who in [As::guest(), As::bearer(&modr)] {
-        let r = app.get("/api/v1/comments?forum=demo&ident=no-such-thread&cursor=garbage", &who).await;
-        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "bad_cursor"), "{who:?}: {:?}", r.body);
+        let r = app
+            .get(
+                "/api/v1/comments?forum=demo&ident=no-such-thread&cursor=garbage",
+                &who,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "bad_cursor"),
+            "{who:?}: {:?}",
+            r.body
+        );
     }
 }
 
@@ -90,9 +198,21 @@ async fn lengths_are_in_characters() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     let url = format!("https://example.com/{}", "é".repeat(480));
     assert_eq!(url.chars().count(), 500);
-    let r = app.post("/api/v1/comments", json!({"forum": "demo", "ident": "len", "body": "x", "author_url": url}), &As::guest()).await;
+    let r = app
+        .post(
+            "/api/v1/comments",
+            json!({"forum": "demo", "ident": "len", "body": "x", "author_url": url}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let r = app.post("/api/v1/comments", json!({"forum": "demo", "ident": "len", "body": "x", "author_url": format!("{url}é")}), &As::guest()).await;
+    let r = app
+        .post(
+            "/api/v1/comments",
+            json!({"forum": "demo", "ident": "len", "body": "x", "author_url": format!("{url}é")}),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 }
 
@@ -100,8 +220,15 @@ async fn lengths_are_in_characters() {
 #[tokio::test]
 async fn websocket_endpoint_refuses_plain_requests_as_json() {
     let app = spawn().await;
-    let r = app.get("/api/v1/threads/live/ws?forum=demo&ident=ws", &As::guest()).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "bad_request"), "{:?}", r.body);
+    let r = app
+        .get("/api/v1/threads/live/ws?forum=demo&ident=ws", &As::guest())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{:?}",
+        r.body
+    );
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
 
@@ -144,16 +271,28 @@ async fn the_document_lists_every_answer_and_the_configured_limits() {
                 if path.contains(&format!("{{{}}}", p["name"].as_str().unwrap())) {
                     assert_eq!(p["in"], "path");
                 } else {
-                    assert_ne!(p["in"], "path", "{method} {path}: {} is not in the path", p["name"]);
+                    assert_ne!(
+                        p["in"], "path",
+                        "{method} {path}: {} is not in the path",
+                        p["name"]
+                    );
                 }
             }
         }
     }
     assert_eq!(ops, 36);
-    let body = &doc["components"]["schemas"]["NewCommentBody"]["properties"]["body"]["allOf"][0]["pattern"];
+    let body = &doc["components"]["schemas"]["NewCommentBody"]["properties"]["body"]["allOf"][0]
+        ["pattern"];
     assert!(body.as_str().unwrap().contains("{0,19}"), "{body}");
-    let limit = doc["paths"]["/api/v1/comments"]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    let limit = doc["paths"]["/api/v1/comments"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
     assert_eq!(limit["schema"]["maximum"], 7);
-    let r = app.get("/api/v1/comments?forum=demo&ident=x&limit=8", &As::guest()).await;
+    let r = app
+        .get("/api/v1/comments?forum=demo&ident=x&limit=8", &As::guest())
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -35,7 +35,12 @@ impl Rig {
             let s1 = PgServer::start("s1");
             let r1 = s1.replica("r1");
             let s2 = PgServer::start("s2");
-            Rig { control, s1, r1, s2 }
+            Rig {
+                control,
+                s1,
+                r1,
+                s2,
+            }
         })
         .await
         .unwrap()
@@ -45,8 +50,16 @@ impl Rig {
         Cluster {
             control: self.control.dsn("postgres"),
             shards: vec![
-                ClusterShard { name: "s1".into(), primary: self.s1.dsn("postgres"), replicas: vec![self.r1.dsn("postgres")] },
-                ClusterShard { name: "s2".into(), primary: self.s2.dsn("postgres"), replicas: vec![] },
+                ClusterShard {
+                    name: "s1".into(),
+                    primary: self.s1.dsn("postgres"),
+                    replicas: vec![self.r1.dsn("postgres")],
+                },
+                ClusterShard {
+                    name: "s2".into(),
+                    primary: self.s2.dsn("postgres"),
+                    replicas: vec![],
+                },
             ],
         }
     }
@@ -61,15 +74,34 @@ impl Rig {
 
 /// A forum name whose logical shard lies on s1 (the lower half of the map) or on s2.
 pub fn forum_on(first_half: bool, tag: &str) -> String {
-    (0..).map(|i| format!("{tag}{i}")).find(|n| (LogicalShard::for_name(n).get() < 2048) == first_half).unwrap()
+    (0..)
+        .map(|i| format!("{tag}{i}"))
+        .find(|n| (LogicalShard::for_name(n).get() < 2048) == first_half)
+        .unwrap()
 }
 
-async fn post(app: &TestApp, forum: &str, ident: &str, body: &str, who: &As) -> crate::helpers::Resp {
-    app.post("/api/v1/comments", json!({"forum": forum, "ident": ident, "body": body, "author_name": "T"}), who).await
+async fn post(
+    app: &TestApp,
+    forum: &str,
+    ident: &str,
+    body: &str,
+    who: &As,
+) -> crate::helpers::Resp {
+    app.post(
+        "/api/v1/comments",
+        json!({"forum": forum, "ident": ident, "body": body, "author_name": "T"}),
+        who,
+    )
+    .await
 }
 
 fn bodies(page: &Value) -> Vec<String> {
-    page["comments"].as_array().unwrap().iter().map(|c| c["body"].as_str().unwrap_or_default().to_string()).collect()
+    page["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 async fn eventually(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
@@ -92,17 +124,35 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
 
     let first = post(&a, &f, "/t", "before the pause", &As::guest()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    let pin = first.header("x-confab-pin").expect("a write returns a pin").to_string();
+    let pin = first
+        .header("x-confab-pin")
+        .expect("a write returns a pin")
+        .to_string();
     let first_id = confab_core::id::CommentId(first.body["id"].as_str().unwrap().parse().unwrap());
     // Node B (no pin) reads it from the replica once the replica has it. Both halves are
     // checked: until B's poller has heard from the replica, B's "replica" reads go to the
     // primary, and the replica could then be paused before it had replayed the comment.
-    eventually("the replica to have the first comment, and node B to read it there", 20, async || {
-        let on_replica = rig.r1.sql(&db, &format!("SELECT count(*) FROM comments WHERE id = {}", first_id.0)).trim() == "1";
-        let served = b_store.read_stats().replica;
-        let found = b_store.comment(first_id, ReadFrom::Replica).await.unwrap().is_some();
-        on_replica && found && b_store.read_stats().replica > served
-    })
+    eventually(
+        "the replica to have the first comment, and node B to read it there",
+        20,
+        async || {
+            let on_replica = rig
+                .r1
+                .sql(
+                    &db,
+                    &format!("SELECT count(*) FROM comments WHERE id = {}", first_id.0),
+                )
+                .trim()
+                == "1";
+            let served = b_store.read_stats().replica;
+            let found = b_store
+                .comment(first_id, ReadFrom::Replica)
+                .await
+                .unwrap()
+                .is_some();
+            on_replica && found && b_store.read_stats().replica > served
+        },
+    )
     .await;
 
     // Pause replay: the replica stops where it is.
@@ -114,40 +164,100 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     let new_id = confab_core::id::CommentId(w.body["id"].as_str().unwrap().parse().unwrap());
 
     // The writer reads its own write at once: on its node (the harness sends the pin back)...
-    let mine = a.get(&format!("/api/v1/comments?forum={f}&ident=%2Ft"), &As::guest()).await;
+    let mine = a
+        .get(
+            &format!("/api/v1/comments?forum={f}&ident=%2Ft"),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(bodies(&mine.body), ["before the pause", "during the pause"]);
     // ...and on another node, with the pin it was given.
-    let r = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base)).header("x-confab-pin", &pin).send().await.unwrap();
+    let r = b
+        .http
+        .get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base))
+        .header("x-confab-pin", &pin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(bodies(&v), ["before the pause", "during the pause"], "a pinned read on node B");
+    assert_eq!(
+        bodies(&v),
+        ["before the pause", "during the pause"],
+        "a pinned read on node B"
+    );
     // Someone else on node B is served by the replica, which has not replayed it.
-    let other = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base)).send().await.unwrap();
+    let other = b
+        .http
+        .get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", b.base))
+        .send()
+        .await
+        .unwrap();
     let v: Value = other.json().await.unwrap();
-    assert_eq!(bodies(&v), ["before the pause"], "an unpinned read may be served by the (paused) replica");
-    assert!(b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_none());
+    assert_eq!(
+        bodies(&v),
+        ["before the pause"],
+        "an unpinned read may be served by the (paused) replica"
+    );
+    assert!(b_store
+        .comment(new_id, ReadFrom::Replica)
+        .await
+        .unwrap()
+        .is_none());
     let mid = b_store.read_stats();
-    assert!(mid.replica > before.replica, "node B read from the replica: {before:?} -> {mid:?}");
+    assert!(
+        mid.replica > before.replica,
+        "node B read from the replica: {before:?} -> {mid:?}"
+    );
     // On the writer's node, the shared page of that thread is filled from a copy that has the
     // write (the primary): an unpinned reader there sees it too...
-    let v: Value = reqwest::get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", a.base)).await.unwrap().json().await.unwrap();
-    assert_eq!(bodies(&v), ["before the pause", "during the pause"], "node A's shared page after its own write");
+    let v: Value = reqwest::get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft", a.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies(&v),
+        ["before the pause", "during the pause"],
+        "node A's shared page after its own write"
+    );
     // ...while pages of threads it has not written are still filled from the replica.
     let s0 = a_store.read_stats();
-    let v: Value = reqwest::get(format!("{}/api/v1/comments?forum={f}&ident=%2Fother", a.base)).await.unwrap().json().await.unwrap();
+    let v: Value = reqwest::get(format!(
+        "{}/api/v1/comments?forum={f}&ident=%2Fother",
+        a.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert!(v["thread"].is_null());
-    assert!(a_store.read_stats().replica > s0.replica, "another thread's page came from the replica");
+    assert!(
+        a_store.read_stats().replica > s0.replica,
+        "another thread's page came from the replica"
+    );
 
     // Past the lag bound (2 s in tests) the paused replica gets no reads: B now sees the comment.
     eventually("the lagging replica to be left out", 20, async || {
-        b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_some()
+        b_store
+            .comment(new_id, ReadFrom::Replica)
+            .await
+            .unwrap()
+            .is_some()
     })
     .await;
     // Resumed, it catches up and is taken back.
     rig.r1.sql(&db, "SELECT pg_wal_replay_resume()");
     eventually("the replica to be used again", 20, async || {
         let s0 = b_store.read_stats();
-        b_store.comment(new_id, ReadFrom::Replica).await.unwrap().is_some() && b_store.read_stats().replica > s0.replica
+        b_store
+            .comment(new_id, ReadFrom::Replica)
+            .await
+            .unwrap()
+            .is_some()
+            && b_store.read_stats().replica > s0.replica
     })
     .await;
 
@@ -155,8 +265,19 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     tokio::task::block_in_place(|| rig.r1.kill());
     for i in 0..20 {
         let c = b_store.comment(new_id, ReadFrom::Replica).await;
-        assert!(matches!(c, Ok(Some(_))), "read {i} after the replica died: {c:?}");
-        let p = b.http.get(format!("{}/api/v1/comments?forum={f}&ident=%2Ft&sort=oldest", b.base)).send().await.unwrap();
+        assert!(
+            matches!(c, Ok(Some(_))),
+            "read {i} after the replica died: {c:?}"
+        );
+        let p = b
+            .http
+            .get(format!(
+                "{}/api/v1/comments?forum={f}&ident=%2Ft&sort=oldest",
+                b.base
+            ))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(p.status(), StatusCode::OK);
     }
 }
@@ -176,7 +297,10 @@ async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     }
     eventually("the replica to catch up", 20, async || {
-        rig.r1.try_sql(&db, "SELECT count(*) FROM comments").as_deref() == Ok("1")
+        rig.r1
+            .try_sql(&db, "SELECT count(*) FROM comments")
+            .as_deref()
+            == Ok("1")
     })
     .await;
 
@@ -186,15 +310,34 @@ async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
     for i in 0..3 {
         let t = Instant::now();
         let r = post(&app, &f1, "/t", &format!("while down {i}"), &As::guest()).await;
-        assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{:?}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "{:?}",
+            r.body
+        );
         assert!(r.header("retry-after").is_some());
-        assert!(t.elapsed() < Duration::from_secs(5), "failed fast: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "failed fast: {:?}",
+            t.elapsed()
+        );
     }
     // Its reads come from the replica (a page not cached yet).
-    let r = app.get(&format!("/api/v1/comments?forum={f1}&ident=%2Ft&sort=oldest"), &As::guest()).await;
+    let r = app
+        .get(
+            &format!("/api/v1/comments?forum={f1}&ident=%2Ft&sort=oldest"),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(bodies(&r.body), ["one on s1"]);
-    let counts = app.get(&format!("/api/v1/counts?forum={f1}&ident=%2Ft"), &As::guest()).await;
+    let counts = app
+        .get(
+            &format!("/api/v1/counts?forum={f1}&ident=%2Ft"),
+            &As::guest(),
+        )
+        .await;
     assert_eq!(counts.body["counts"]["/t"], 1);
     // The other shard is untouched.
     let r = post(&app, &f2, "/t", "two on s2", &As::guest()).await;
@@ -203,11 +346,17 @@ async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
     // Back up: writes resume without restarting Confab.
     tokio::task::block_in_place(|| s1.start_again());
     eventually("writes to s1 to resume", 30, async || {
-        post(&app, &f1, "/t", "after the restart", &As::guest()).await.status == StatusCode::CREATED
+        post(&app, &f1, "/t", "after the restart", &As::guest())
+            .await
+            .status
+            == StatusCode::CREATED
     })
     .await;
     // Nothing half written: exactly the acknowledged comments, counters matching.
-    let rows = rig.s1.sql(&db, "SELECT string_agg(body_md, '|' ORDER BY id) FROM comments");
+    let rows = rig.s1.sql(
+        &db,
+        "SELECT string_agg(body_md, '|' ORDER BY id) FROM comments",
+    );
     assert_eq!(rows, "one on s1|after the restart");
     assert_eq!(rig.s1.sql(&db, "SELECT comment_count FROM threads"), "2");
     let _ = store;
@@ -231,7 +380,14 @@ async fn a_logical_shard_moves_online_under_writes_and_reads() {
     let db = control.rsplit('/').next().unwrap().to_string();
     // Some history first, so the copy has work to do.
     for i in 0..200 {
-        let r = post(&app, &f, &format!("/old/{}", i % 10), &format!("old {i}"), &As::guest()).await;
+        let r = post(
+            &app,
+            &f,
+            &format!("/old/{}", i % 10),
+            &format!("old {i}"),
+            &As::guest(),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
 
@@ -277,10 +433,21 @@ async fn a_logical_shard_moves_online_under_writes_and_reads() {
             let (mut reads, mut failures) = (0, Vec::new());
             while !stop.load(Ordering::Relaxed) {
                 for ident in ["%2Flive%2F0", "%2Fold%2F3"] {
-                    let r = http.get(format!("{}/api/v1/comments?forum={f}&ident={ident}&sort=oldest", app.base)).send().await.unwrap();
+                    let r = http
+                        .get(format!(
+                            "{}/api/v1/comments?forum={f}&ident={ident}&sort=oldest",
+                            app.base
+                        ))
+                        .send()
+                        .await
+                        .unwrap();
                     reads += 1;
                     if r.status() != StatusCode::OK {
-                        failures.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default()));
+                        failures.push(format!(
+                            "{} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        ));
                     }
                 }
             }
@@ -289,9 +456,19 @@ async fn a_logical_shard_moves_online_under_writes_and_reads() {
     };
 
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let opts = MoveOptions { grace: Duration::from_millis(800), ..MoveOptions::default() };
-    let report = move_shard(store.router(), logical, "s2", opts, |m| eprintln!("move: {m}")).await.expect("move");
-    eprintln!("moved logical shard {logical}: fenced {:?}, total {:?}", report.fenced, report.total);
+    let opts = MoveOptions {
+        grace: Duration::from_millis(800),
+        ..MoveOptions::default()
+    };
+    let report = move_shard(store.router(), logical, "s2", opts, |m| {
+        eprintln!("move: {m}")
+    })
+    .await
+    .expect("move");
+    eprintln!(
+        "moved logical shard {logical}: fenced {:?}, total {:?}",
+        report.fenced, report.total
+    );
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::Relaxed);
 
@@ -303,17 +480,48 @@ async fn a_logical_shard_moves_online_under_writes_and_reads() {
     }
     let (reads, failures) = reader.await.unwrap();
     assert!(failures.is_empty(), "reader failures: {failures:#?}");
-    assert!(acked.len() > 20 && reads > 20, "the load ran: {} posts, {reads} reads", acked.len());
+    assert!(
+        acked.len() > 20 && reads > 20,
+        "the load ran: {} posts, {reads} reads",
+        acked.len()
+    );
 
     // Exactly once on the target, none on the source.
     let ids = acked.join(",");
-    let on_target = rig.s2.sql(&db, &format!("SELECT count(*), count(DISTINCT id) FROM comments WHERE id IN ({ids})"));
+    let on_target = rig.s2.sql(
+        &db,
+        &format!("SELECT count(*), count(DISTINCT id) FROM comments WHERE id IN ({ids})"),
+    );
     assert_eq!(on_target, format!("{}|{}", acked.len(), acked.len()));
-    assert_eq!(rig.s1.sql(&db, &format!("SELECT count(*) FROM comments WHERE shard = {logical}")), "0");
-    assert_eq!(rig.s1.sql(&db, &format!("SELECT count(*) FROM threads WHERE shard = {logical}")), "0");
-    assert_eq!(rig.s2.sql(&db, &format!("SELECT count(*) FROM comments WHERE shard = {logical}")), (200 + acked.len()).to_string());
+    assert_eq!(
+        rig.s1.sql(
+            &db,
+            &format!("SELECT count(*) FROM comments WHERE shard = {logical}")
+        ),
+        "0"
+    );
+    assert_eq!(
+        rig.s1.sql(
+            &db,
+            &format!("SELECT count(*) FROM threads WHERE shard = {logical}")
+        ),
+        "0"
+    );
+    assert_eq!(
+        rig.s2.sql(
+            &db,
+            &format!("SELECT count(*) FROM comments WHERE shard = {logical}")
+        ),
+        (200 + acked.len()).to_string()
+    );
     // The map routes the shard to s2 now: a new comment lands there.
     let r = post(&app, &f, "/after", "after the move", &As::guest()).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(rig.s2.sql(&db, "SELECT count(*) FROM comments WHERE body_md = 'after the move'"), "1");
+    assert_eq!(
+        rig.s2.sql(
+            &db,
+            "SELECT count(*) FROM comments WHERE body_md = 'after the move'"
+        ),
+        "1"
+    );
 }

@@ -34,12 +34,25 @@ fn python() -> PathBuf {
     if has_aiosmtpd(&py) {
         return py;
     }
-    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
         && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", AIOSMTPD])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                AIOSMTPD,
+            ])
             .status()
             .is_ok_and(|s| s.success());
-    assert!(ok && has_aiosmtpd(&py), "cannot set up aiosmtpd in {} (needs python3 with venv, and PyPI)", venv.display());
+    assert!(
+        ok && has_aiosmtpd(&py),
+        "cannot set up aiosmtpd in {} (needs python3 with venv, and PyPI)",
+        venv.display()
+    );
     py
 }
 
@@ -55,7 +68,10 @@ pub struct Mail {
 
 impl Mail {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> &str {
         self.text.as_deref().unwrap_or("")
@@ -83,7 +99,8 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub fn start() -> SmtpSink {
         let dir = tempfile::tempdir().expect("tempdir");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/support/smtp_sink.py");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/support/smtp_sink.py");
         let mut child = Command::new(python())
             .arg(&script)
             .arg(dir.path())
@@ -94,9 +111,19 @@ impl SmtpSink {
             .expect("start the SMTP sink");
         let stdin = child.stdin.take().expect("stdin");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("sink port");
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("sink printed {line:?}, not a port"));
-        SmtpSink { port, dir, child, _stdin: stdin }
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("sink port");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("sink printed {line:?}, not a port"));
+        SmtpSink {
+            port,
+            dir,
+            child,
+            _stdin: stdin,
+        }
     }
 
     /// Every message stored so far, in arrival order.
@@ -109,7 +136,9 @@ impl SmtpSink {
         names.sort();
         names
             .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read mail")).expect("mail json"))
+            .map(|p| {
+                serde_json::from_slice(&std::fs::read(p).expect("read mail")).expect("mail json")
+            })
             .collect()
     }
 
@@ -121,7 +150,11 @@ impl SmtpSink {
             if m.len() >= n {
                 return m;
             }
-            assert!(Instant::now() < deadline, "waited for {n} messages, have {}: {m:#?}", m.len());
+            assert!(
+                Instant::now() < deadline,
+                "waited for {n} messages, have {}: {m:#?}",
+                m.len()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

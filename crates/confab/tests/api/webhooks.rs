@@ -25,14 +25,26 @@ impl Receiver {
     pub async fn start(answers: &[u16], default: u16) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let r = Receiver { got: Arc::default(), answers: Arc::new(Mutex::new(answers.iter().copied().collect())), default, url };
-        let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(r.clone());
+        let r = Receiver {
+            got: Arc::default(),
+            answers: Arc::new(Mutex::new(answers.iter().copied().collect())),
+            default,
+            url,
+        };
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(r.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         r
     }
 
     pub fn requests(&self) -> Vec<(HeaderMap, Value)> {
-        self.got.lock().unwrap().iter().map(|(h, b)| (h.clone(), serde_json::from_slice(b).unwrap())).collect()
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, b)| (h.clone(), serde_json::from_slice(b).unwrap()))
+            .collect()
     }
 }
 
@@ -51,7 +63,12 @@ fn signature_ok(secret: &str, h: &HeaderMap, body: &[u8]) -> bool {
     m.update(ts.as_bytes());
     m.update(b".");
     m.update(body);
-    let want: String = m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     (0..300).contains(&age) && h["x-confab-signature"].to_str().unwrap() == format!("sha256={want}")
 }
 
@@ -59,7 +76,13 @@ pub const SECRET: &str = "s3cret-s3cret-s3cret";
 
 /// Sets a forum's webhooks as its moderator would.
 pub async fn set_hooks(app: &TestApp, forum: &str, modr: &str, hooks: Value) -> Resp {
-    app.req(Method::PATCH, &format!("/api/v1/forums/{forum}"), Some(json!({"webhooks": hooks})), &As::bearer(modr)).await
+    app.req(
+        Method::PATCH,
+        &format!("/api/v1/forums/{forum}"),
+        Some(json!({"webhooks": hooks})),
+        &As::bearer(modr),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,19 +105,39 @@ async fn webhooks_are_signed_and_retried_until_delivered() {
     }
     let r = set_hooks(&app, "hooked", &modr, json!([{"url": rx.url, "secret": SECRET, "events": ["comment.deleted", "comment.created"]}])).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["settings"]["webhooks"][0]["events"], json!(["comment.created", "comment.deleted"]));
+    assert_eq!(
+        r.body["settings"]["webhooks"][0]["events"],
+        json!(["comment.created", "comment.deleted"])
+    );
 
-    let posted = app.post_comment("hooked", "/h", "hello hooks", None, &As::guest()).await;
+    let posted = app
+        .post_comment("hooked", "/h", "hello hooks", None, &As::guest())
+        .await;
     let id = posted.body["id"].as_str().unwrap().to_string();
     let tasks = app.settle().await;
-    let task = tasks.iter().find(|t| t.kind == "webhook").expect("webhook task");
-    assert_eq!((task.state.as_str(), task.attempts), ("done", 2), "{task:?}");
+    let task = tasks
+        .iter()
+        .find(|t| t.kind == "webhook")
+        .expect("webhook task");
+    assert_eq!(
+        (task.state.as_str(), task.attempts),
+        ("done", 2),
+        "{task:?}"
+    );
     let got = rx.got.lock().unwrap().clone();
-    assert_eq!(got.len(), 2, "the first answer was 500, so it was sent again");
+    assert_eq!(
+        got.len(),
+        2,
+        "the first answer was 500, so it was sent again"
+    );
     for (h, body) in &got {
         assert!(signature_ok(SECRET, h, body), "{h:?}");
         assert_eq!(h["x-confab-event"], "comment.created");
-        assert_eq!(h["x-confab-delivery"].to_str().unwrap(), task.id.to_string(), "the same delivery id on every attempt");
+        assert_eq!(
+            h["x-confab-delivery"].to_str().unwrap(),
+            task.id.to_string(),
+            "the same delivery id on every attempt"
+        );
         assert_eq!(h["content-type"], "application/json");
     }
     assert!(!signature_ok("another-secret-value", &got[0].0, &got[0].1));
@@ -109,7 +152,14 @@ async fn webhooks_are_signed_and_retried_until_delivered() {
     assert_eq!(body["thread"]["ident"], "/h");
 
     // A moderator deletes it: comment.deleted, with the status and without the text.
-    let r = app.req(Method::DELETE, &format!("/api/v1/comments/{id}"), None, &As::bearer(&modr)).await;
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/comments/{id}"),
+            None,
+            &As::bearer(&modr),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     app.settle().await;
     let reqs = rx.requests();
@@ -119,7 +169,14 @@ async fn webhooks_are_signed_and_retried_until_delivered() {
     assert_eq!(reqs[2].1["comment"]["body"], "");
 
     // Approval is not subscribed to: no delivery. Deleting again changes nothing: none either.
-    let again = app.req(Method::DELETE, &format!("/api/v1/comments/{id}"), None, &As::bearer(&modr)).await;
+    let again = app
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/comments/{id}"),
+            None,
+            &As::bearer(&modr),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     app.settle().await;
     assert_eq!(rx.requests().len(), 3);
@@ -127,7 +184,8 @@ async fn webhooks_are_signed_and_retried_until_delivered() {
     // A removed endpoint gets nothing, even for events that happened before it was removed.
     let r = set_hooks(&app, "hooked", &modr, json!([])).await;
     assert_eq!(r.status, StatusCode::OK);
-    app.post_comment("hooked", "/h", "after removal", None, &As::guest()).await;
+    app.post_comment("hooked", "/h", "after removal", None, &As::guest())
+        .await;
     app.settle().await;
     assert_eq!(rx.requests().len(), 3);
 }
@@ -151,14 +209,43 @@ async fn webhooks_to_internal_addresses_are_refused_unless_allowed() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    app.post_comment("inside", "/i", "x", None, &As::guest()).await;
+    app.post_comment("inside", "/i", "x", None, &As::guest())
+        .await;
     let tasks = app.settle().await;
     assert_eq!(tasks.len(), 2);
-    let literal = tasks.iter().find(|t| t.payload_json()["url"] == rx.url).unwrap();
-    assert_eq!((literal.state.as_str(), literal.attempts), ("parked", 1), "an internal IP is parked at once: {literal:?}");
-    assert!(literal.last_error.as_deref().unwrap().contains("internal address"), "{literal:?}");
-    let named = tasks.iter().find(|t| t.payload_json()["url"] == localhost_url).unwrap();
-    assert_eq!(named.state.as_str(), "parked", "a name that resolves to one is not called: {named:?}");
-    assert!(named.last_error.as_deref().unwrap().contains("no public address"), "{named:?}");
+    let literal = tasks
+        .iter()
+        .find(|t| t.payload_json()["url"] == rx.url)
+        .unwrap();
+    assert_eq!(
+        (literal.state.as_str(), literal.attempts),
+        ("parked", 1),
+        "an internal IP is parked at once: {literal:?}"
+    );
+    assert!(
+        literal
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("internal address"),
+        "{literal:?}"
+    );
+    let named = tasks
+        .iter()
+        .find(|t| t.payload_json()["url"] == localhost_url)
+        .unwrap();
+    assert_eq!(
+        named.state.as_str(),
+        "parked",
+        "a name that resolves to one is not called: {named:?}"
+    );
+    assert!(
+        named
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no public address"),
+        "{named:?}"
+    );
     assert!(rx.requests().is_empty());
 }
