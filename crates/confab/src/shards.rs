@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use confab_server::config::Config;
 use confab_store::pg::moves::{self, MoveOptions};
 use confab_store::pg::{admin, migrate_data, PgStore};
-use confab_store::Store;
+use confab_store::prelude::*;
 use std::time::Duration;
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 //! lease through the single writer, and the subscriptions reply mail is sent by.
 
 use super::pool::Counter;
+use super::*;
 use super::{exec, int, placeholders, row, rows, text, ACCOUNT_COLS};
 use crate::{clip, NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
 use confab_core::id::{CommentId, ForumId, IdGenerator, LogicalShard};
@@ -445,10 +446,148 @@ pub(super) fn forum_moderators(
     )
 }
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
+        let ids = self.ids.clone();
+        self.pool
+            .write(move |c, n| {
+                outbox::insert_task(c, n, &ids, shard, &task, &task.payload)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn claim_tasks(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> StoreResult<Vec<Task>> {
+        let kinds = kinds.to_vec();
+        self.pool
+            .write(move |c, n| outbox::claim(c, n, &kinds, limit, lease_ms, max_attempts))
+            .await
+    }
+
+    async fn next_task_due(&self, kinds: &[String]) -> StoreResult<Option<i64>> {
+        let kinds = kinds.to_vec();
+        self.pool
+            .read(move |c, n| outbox::next_due(c, n, &kinds))
+            .await
+    }
+
+    async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool> {
+        self.pool
+            .write(move |c, n| outbox::complete(c, n, id, attempt))
+            .await
+    }
+
+    async fn fail_task(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let error = error.to_string();
+        self.pool
+            .write(move |c, n| outbox::fail(c, n, id, attempt, &error, retry_at))
+            .await
+    }
+
+    async fn task(&self, id: i64) -> StoreResult<Option<Task>> {
+        self.pool.read(move |c, n| outbox::load(c, n, id)).await
+    }
+
+    async fn list_tasks(
+        &self,
+        state: Option<TaskState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Task>> {
+        self.pool
+            .read(move |c, n| outbox::list(c, n, state, before, limit))
+            .await
+    }
+
+    async fn retry_task(&self, id: i64) -> StoreResult<bool> {
+        self.pool.write(move |c, n| outbox::retry(c, n, id)).await
+    }
+
+    async fn prune_tasks(&self, before: i64, limit: usize) -> StoreResult<u64> {
+        self.pool
+            .write(move |c, n| outbox::prune(c, n, before, limit))
+            .await
+    }
+
+    async fn task_effects(&self, id: i64) -> StoreResult<Vec<String>> {
+        self.pool.read(move |c, n| outbox::effects(c, n, id)).await
+    }
+
+    async fn record_task_effect(&self, id: i64, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.pool
+            .write(move |c, n| outbox::record_effect(c, n, id, &key))
+            .await
+    }
+
+    async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>> {
+        let email = email.to_string();
+        self.pool
+            .read(move |c, n| outbox::subscription(c, n, forum, &email))
+            .await
+    }
+
+    async fn set_subscription(
+        &self,
+        forum: &Forum,
+        email: &str,
+        state: SubState,
+        owner: Option<&str>,
+    ) -> StoreResult<()> {
+        let (email, id, shard, owner) = (
+            email.to_string(),
+            forum.id,
+            forum.shard,
+            owner.map(str::to_string),
+        );
+        self.pool
+            .write(move |c, n| {
+                outbox::set_subscription(c, n, id, shard, &email, state, owner.as_deref())
+            })
+            .await
+    }
+
+    async fn claim_confirmation(
+        &self,
+        forum: ForumId,
+        email: &str,
+        owner: &str,
+        task: i64,
+        min_interval_ms: i64,
+    ) -> StoreResult<bool> {
+        let (email, owner) = (email.to_string(), owner.to_string());
+        self.pool
+            .write(move |c, n| {
+                outbox::claim_confirmation(c, n, forum, &email, &owner, task, min_interval_ms)
+            })
+            .await
+    }
+
+    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>> {
+        self.pool
+            .read(move |c, n| outbox::reply_watcher(c, n, comment))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::prelude::*;
     use crate::sqlite::SqliteStore;
-    use crate::{NewComment, NewTask, ReplyWatch, Store, SubState, TaskState, TaskWhen};
+    use crate::{NewComment, NewTask, ReplyWatch, SubState, TaskState, TaskWhen};
     use confab_core::ident::Ident;
     use confab_core::model::{Author, CommentStatus, Forum, ForumSettings};
     use serde_json::json;

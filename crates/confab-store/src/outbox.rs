@@ -1,8 +1,11 @@
 //! The outbox's records: tasks to write with a change, tasks as stored, and reply-mail
 //! subscriptions.
 
-use confab_core::id::CommentId;
+use crate::StoreResult;
+use async_trait::async_trait;
+use confab_core::id::{CommentId, ForumId};
 use confab_core::model::CommentStatus;
+use confab_core::model::Forum;
 
 /// Largest serialized task payload. Payloads name what to act on (ids, a URL, an address);
 /// handlers load the rest when they run.
@@ -147,4 +150,95 @@ pub struct Subscription {
 pub struct ReplyWatch {
     pub email: String,
     pub owner: String,
+}
+
+/// The task outbox (a task lives on the shard of the change that caused it) and the
+/// subscriptions reply mail is sent by.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.
+    async fn enqueue_task(
+        &self,
+        shard: confab_core::id::LogicalShard,
+        task: NewTask,
+    ) -> StoreResult<()>;
+
+    /// Claims up to `limit` due tasks of `kinds`, oldest due first: queued tasks whose `run_at`
+    /// has come, and running tasks whose lease ran out (their worker died or stalled). Each moves
+    /// to running with `attempts + 1` and `locked_until = now + lease_ms`. A task whose lease ran
+    /// out after `max_attempts` attempts is parked instead of claimed.
+    async fn claim_tasks(
+        &self,
+        kinds: &[String],
+        limit: usize,
+        lease_ms: i64,
+        max_attempts: i64,
+    ) -> StoreResult<Vec<Task>>;
+
+    /// When the next task of `kinds` falls due (a queued task's `run_at` or a running task's
+    /// lease end), if any. A cheap read, so idle workers need not take the write lock.
+    async fn next_task_due(&self, kinds: &[String]) -> StoreResult<Option<i64>>;
+
+    /// Marks a claimed task done. `attempt` is the claim's `attempts`; false (and no change)
+    /// when the task is no longer held by that claim.
+    async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool>;
+
+    /// Records a failed attempt: queued again to run at `retry_at`, or parked when `None`.
+    /// False (and no change) when the task is no longer held by that claim.
+    async fn fail_task(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> StoreResult<bool>;
+
+    async fn task(&self, id: i64) -> StoreResult<Option<Task>>;
+
+    /// Tasks newest first, optionally in one state, with id below `before` (keyset paging).
+    async fn list_tasks(
+        &self,
+        state: Option<TaskState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Task>>;
+
+    /// Queues a parked task again, to run now with its attempts reset. False if it is not parked.
+    async fn retry_task(&self, id: i64) -> StoreResult<bool>;
+
+    /// Deletes up to `limit` done tasks (and their effects) last changed before `before`.
+    async fn prune_tasks(&self, before: i64, limit: usize) -> StoreResult<u64>;
+
+    /// The effects a task recorded (its handler's keys, e.g. one per mail recipient).
+    async fn task_effects(&self, id: i64) -> StoreResult<Vec<String>>;
+
+    /// Records that a task's effect `key` happened, so a re-run of the task skips it.
+    async fn record_task_effect(&self, id: i64, key: &str) -> StoreResult<()>;
+
+    /// An address's subscription to a forum's reply mail.
+    async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>>;
+
+    /// Sets (creating if needed) an address's subscription state, and its owner when given.
+    async fn set_subscription(
+        &self,
+        forum: &Forum,
+        email: &str,
+        state: SubState,
+        owner: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// Takes the right to mail `owner` a confirmation request for an address (unless the
+    /// address is already confirmed for that owner): true when none was sent in the last
+    /// `min_interval_ms`, or when task `task` took it before (a re-run).
+    async fn claim_confirmation(
+        &self,
+        forum: ForumId,
+        email: &str,
+        owner: &str,
+        task: i64,
+        min_interval_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Who asked to be mailed replies to this comment, and where, if anyone.
+    async fn reply_watcher(&self, comment: CommentId) -> StoreResult<Option<ReplyWatch>>;
 }

@@ -1,0 +1,208 @@
+//! Threads and comments: the pages readers load, posting and editing.
+
+use crate::{NewTask, ReadFrom, ReplyWatch, StoreResult};
+use async_trait::async_trait;
+use confab_core::cursor::{Cursor, Sort};
+use confab_core::id::{AccountId, CommentId, ForumId, ThreadId};
+use confab_core::ident::Ident;
+use confab_core::model::{Author, Comment, CommentStatus, Forum, Thread};
+use confab_core::DomainError;
+
+/// Which comments a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Approved comments, and any other that still has visible replies (shown as a placeholder).
+    Public,
+    /// Public, plus this author's own pending and spam comments.
+    Author {
+        account: Option<AccountId>,
+        anon: Option<String>,
+    },
+    /// Everything but deleted comments without replies.
+    Moderator,
+}
+
+/// An `Idempotency-Key` as a post carries it.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// Whose key it is (`a:<account>`, `t:<anonymous token>` or `i:<address hash>`).
+    pub scope: String,
+    pub key: String,
+    /// A keyed hash of the request the key came with.
+    pub request_hash: String,
+}
+
+impl Idempotency {
+    /// A stored key answers only a retry of the same request: another request sent with it is
+    /// refused (it must not get the first comment, nor its edit token). Keys stored before
+    /// hashes were kept (empty) still replay.
+    pub fn check_replay(&self, stored_hash: &str) -> StoreResult<()> {
+        if stored_hash.is_empty() || stored_hash == self.request_hash {
+            Ok(())
+        } else {
+            Err(DomainError::new(
+                confab_core::ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was already used for a different request; send a new key",
+            ))
+        }
+    }
+}
+
+/// A new text for a comment, after admission ran on it again.
+#[derive(Debug, Clone)]
+pub struct CommentEdit {
+    pub body_md: String,
+    pub body_html: String,
+    pub now: i64,
+    /// Admission says the new text waits for a moderator (moderation mode, links, ...).
+    pub hold: bool,
+    /// A moderator editing someone else's comment: the edit is logged, with the old text.
+    pub logged_by: Option<(ForumId, AccountId)>,
+}
+
+impl CommentEdit {
+    /// The status an edit leaves a comment in: an edit can hold a public comment for a
+    /// moderator, but never make a held, spam or removed one public.
+    pub fn status_after(&self, current: CommentStatus) -> CommentStatus {
+        if self.hold && current == CommentStatus::Approved {
+            CommentStatus::Pending
+        } else {
+            current
+        }
+    }
+}
+
+/// A comment to insert. The service has validated and rendered it.
+#[derive(Debug, Clone)]
+pub struct NewComment {
+    pub forum: Forum,
+    pub ident: Ident,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub parent_id: Option<CommentId>,
+    pub author: Author,
+    pub anon_id: Option<String>,
+    pub body_md: String,
+    pub body_html: String,
+    pub status: CommentStatus,
+    pub ip_hash: String,
+    pub created_at: i64,
+    /// A retried request with the same scope and key returns the first comment.
+    pub idempotency: Option<Idempotency>,
+    /// Replies deeper than this attach to the deepest allowed ancestor.
+    pub max_depth: i32,
+    /// Written with the comment, in its transaction; each payload gets the new comment's id as
+    /// `"comment_id"` (a decimal string). A replayed request (same idempotency key) adds none.
+    pub tasks: Vec<NewTask>,
+    /// The author asked to be mailed replies: recorded with the comment, and the address's
+    /// subscription to the forum's reply mail becomes pending unless it is confirmed.
+    pub notify: Option<ReplyWatch>,
+}
+
+impl NewComment {
+    /// The comment as inserted: `id` in `thread`, under `parent` at `depth`, no votes yet.
+    pub(crate) fn inserted(
+        &self,
+        id: CommentId,
+        thread_id: ThreadId,
+        parent_id: Option<CommentId>,
+        depth: i32,
+    ) -> Comment {
+        Comment {
+            id,
+            thread_id,
+            forum_id: self.forum.id,
+            parent_id,
+            depth,
+            author: self.author.clone(),
+            anon_id: self.anon_id.clone(),
+            body_md: self.body_md.clone(),
+            body_html: self.body_html.clone(),
+            status: self.status,
+            likes: 0,
+            dislikes: 0,
+            reply_count: 0,
+            flag_count: 0,
+            created_at: self.created_at,
+            edited_at: None,
+            ip_hash: self.ip_hash.clone(),
+        }
+    }
+}
+
+/// The result of posting.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub comment: Comment,
+    pub thread: Thread,
+    /// True when an earlier request with the same idempotency key created the comment.
+    pub replayed: bool,
+}
+
+/// Changes to a thread's own fields.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadPatch {
+    pub closed: Option<bool>,
+    pub title: Option<String>,
+}
+
+/// Threads and their comments (shard data: addressed by forum, thread id or comment id).
+#[async_trait]
+pub trait CommentStore: Send + Sync {
+    async fn thread_by_ident(
+        &self,
+        forum: &Forum,
+        ident: &Ident,
+        from: ReadFrom,
+    ) -> StoreResult<Option<Thread>>;
+
+    async fn thread(&self, id: ThreadId, from: ReadFrom) -> StoreResult<Option<Thread>>;
+
+    /// Approved-comment counts for many idents of one forum, in one query.
+    async fn counts(&self, forum: &Forum, idents: &[Ident]) -> StoreResult<Vec<(Ident, i64)>>;
+
+    async fn update_thread(
+        &self,
+        forum: &Forum,
+        id: ThreadId,
+        patch: ThreadPatch,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Thread>;
+
+    /// Up to `limit` top-level comments after `cursor`, in `sort` order.
+    async fn top_level(
+        &self,
+        thread: &Thread,
+        vis: &Visibility,
+        sort: Sort,
+        cursor: Option<Cursor>,
+        limit: usize,
+        from: ReadFrom,
+    ) -> StoreResult<Vec<Comment>>;
+
+    /// For each parent, its first `per_parent` visible replies with id above `after`, oldest
+    /// first, in one query.
+    async fn replies(
+        &self,
+        thread: &Thread,
+        parents: &[CommentId],
+        vis: &Visibility,
+        after: Option<CommentId>,
+        per_parent: usize,
+        from: ReadFrom,
+    ) -> StoreResult<Vec<Comment>>;
+
+    async fn comment(&self, id: CommentId, from: ReadFrom) -> StoreResult<Option<Comment>>;
+
+    /// This author's pending/spam comments in a thread exist (cheap: a partial index).
+    async fn has_hidden_by(&self, thread: &Thread, vis: &Visibility) -> StoreResult<bool>;
+
+    async fn post_comment(&self, new: NewComment) -> StoreResult<Posted>;
+
+    /// Replaces a comment's text (and holds it, see [`CommentEdit`]) in one transaction.
+    /// Returns the comment and the thread sequence number the edit was given.
+    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)>;
+
+    /// Forgets idempotency keys older than `before` (retries come within minutes, not days).
+    async fn prune_idempotency(&self, before: i64) -> StoreResult<u64>;
+}

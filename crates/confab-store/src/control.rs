@@ -1,0 +1,71 @@
+//! Control data: forums, accounts with their roles, and bans. Small and global: on PostgreSQL
+//! it lives in the control database, apart from the shards.
+
+use crate::StoreResult;
+use async_trait::async_trait;
+use confab_core::id::{AccountId, ForumId};
+use confab_core::model::{Account, Ban, BanKind, BanSubject, Forum, ForumSettings};
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub email: Option<String>,
+    pub display_name: String,
+    pub password_hash: String,
+    pub is_staff: bool,
+}
+
+/// Forums, accounts, moderators and bans.
+#[async_trait]
+pub trait ControlStore: Send + Sync {
+    async fn create_forum(&self, name: &str, settings: &ForumSettings) -> StoreResult<Forum>;
+
+    /// Every forum; services keep them in memory and refresh on change.
+    async fn forums(&self) -> StoreResult<Vec<Forum>>;
+
+    async fn update_forum(&self, id: ForumId, settings: &ForumSettings) -> StoreResult<Forum>;
+
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account>;
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+
+    /// Many accounts in one query (application-level join for a page's authors).
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>>;
+
+    /// An account and its password hash, by username or e-mail.
+    async fn credentials(&self, login: &str) -> StoreResult<Option<(Account, String)>>;
+
+    async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()>;
+
+    /// Ends every session of an account (moves its session generation).
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
+
+    /// Gives an account an e-mail address (its owner confirmed it); `Conflict` when another
+    /// account holds it.
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
+
+    async fn add_ban(
+        &self,
+        forum: ForumId,
+        kind: BanKind,
+        value: &str,
+        reason: Option<&str>,
+        expires_at: Option<i64>,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Ban>;
+
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool>;
+
+    async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>>;
+
+    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool>;
+
+    /// The accounts that moderate a forum (not staff at large), by id.
+    async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>>;
+}

@@ -1,0 +1,290 @@
+//! Control data: forums, accounts, moderators and bans.
+
+use super::*;
+
+#[async_trait]
+impl ControlStore for PgStore {
+    async fn create_forum(&self, name: &str, settings: &ForumSettings) -> StoreResult<Forum> {
+        let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
+        let shard = LogicalShard::for_name(name);
+        self.r.server_for(shard)?; // refuse a forum whose shard has no server
+        let res: StoreResult<Forum> = control!(self, |c, n| {
+            let r = row(
+                &c,
+                &n,
+                &format!("INSERT INTO forums (name, shard, settings, created_at) VALUES ($1, $2, $3, $4) RETURNING {FORUM_COLS}"),
+                &[&name, &sh(shard), &json, &confab_core::now_ms()],
+            )
+            .await?
+            .ok_or_else(DomainError::internal)?;
+            forum_row(&r)
+        });
+        match res {
+            Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                ErrorCode::Conflict,
+                format!("forum {name} already exists"),
+            )),
+            other => other,
+        }
+    }
+
+    async fn forums(&self) -> StoreResult<Vec<Forum>> {
+        let forums: Vec<Forum> = control!(self, |c, n| {
+            rows(
+                &c,
+                &n,
+                &format!("SELECT {FORUM_COLS} FROM forums ORDER BY name"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(forum_row)
+            .collect()
+        })?;
+        let mut m = self.forum_shards.write().unwrap_or_else(|p| p.into_inner());
+        for f in &forums {
+            m.insert(f.id, f.shard);
+        }
+        Ok(forums)
+    }
+
+    async fn update_forum(&self, id: ForumId, settings: &ForumSettings) -> StoreResult<Forum> {
+        let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
+        control!(self, |c, n| {
+            let r = row(
+                &c,
+                &n,
+                &format!("UPDATE forums SET settings = $1 WHERE id = $2 RETURNING {FORUM_COLS}"),
+                &[&json, &id.0],
+            )
+            .await?
+            .ok_or_else(|| DomainError::not_found("forum"))?;
+            forum_row(&r)
+        })
+    }
+
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
+        let res: StoreResult<i64> = control!(self, |c, n| {
+            Ok(row(
+                &c,
+                &n,
+                "INSERT INTO accounts (username, email, display_name, password_hash, is_staff, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&new.username, &new.email, &new.display_name, &new.password_hash, &new.is_staff, &confab_core::now_ms()],
+            )
+            .await?
+            .ok_or_else(DomainError::internal)?
+            .get(0))
+        });
+        let id = match res {
+            Err(e) if e.code == ErrorCode::Conflict => {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "username or email is already taken",
+                ))
+            }
+            other => other?,
+        };
+        self.load_account(AccountId(id))
+            .await?
+            .ok_or_else(DomainError::internal)
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.load_account(id).await
+    }
+
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|a| a.0).collect();
+        control!(self, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id = ANY($1)"),
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(account_row)
+            .collect())
+        })
+    }
+
+    async fn credentials(&self, login: &str) -> StoreResult<Option<(Account, String)>> {
+        control!(self, |c, n| {
+            let Some(r) = row(
+                &c,
+                &n,
+                &format!("SELECT {ACCOUNT_COLS}, a.password_hash FROM accounts a WHERE lower(a.username) = lower($1) OR lower(a.email) = lower($1) LIMIT 1"),
+                &[&login],
+            )
+            .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some((account_row(&r), r.get(8))))
+        })
+    }
+
+    async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()> {
+        let sql = if on {
+            "INSERT INTO forum_moderators (forum_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM forum_moderators WHERE forum_id = $1 AND account_id = $2"
+        };
+        control!(self, |c, n| {
+            exec(&c, &n, sql, &[&forum.0, &account.0]).await?;
+            Ok(())
+        })
+    }
+
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        control!(self, |c, n| {
+            match exec(
+                &c,
+                &n,
+                "UPDATE accounts SET email = $1 WHERE id = $2",
+                &[&email, &account.0],
+            )
+            .await
+            {
+                Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "that e-mail address belongs to another account",
+                )),
+                Err(e) => Err(e),
+                Ok(0) => Err(DomainError::not_found("account")),
+                Ok(_) => Ok(()),
+            }
+        })
+    }
+
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
+        control!(self, |c, n| {
+            exec(
+                &c,
+                &n,
+                "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = $1",
+                &[&account.0],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn add_ban(
+        &self,
+        forum: ForumId,
+        kind: BanKind,
+        value: &str,
+        reason: Option<&str>,
+        expires_at: Option<i64>,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Ban> {
+        let ban = control!(self, |c, n| {
+            let r = row(
+                &c,
+                &n,
+                &format!(
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
+                     expires_at = excluded.expires_at, created_at = excluded.created_at RETURNING {BAN_COLS}"
+                ),
+                &[&forum.0, &kind.as_str(), &value, &reason, &expires_at, &confab_core::now_ms()],
+            )
+            .await?
+            .ok_or_else(DomainError::internal)?;
+            Ok(ban_row(&r))
+        })?;
+        // The ban lives in the control database and its log entry on the forum's shard: two
+        // commits. The ban stands even if the log write fails (logged), never the reverse.
+        if let Err(e) = self
+            .log_control_action(forum, actor, "ban", &format!("{} {}", kind.as_str(), value))
+            .await
+        {
+            tracing::warn!(error = %e.message, "ban recorded but its moderation-log entry was not");
+        }
+        Ok(ban)
+    }
+
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool> {
+        let gone = control!(self, |c, n| {
+            Ok(exec(
+                &c,
+                &n,
+                "DELETE FROM bans WHERE forum_id = $1 AND id = $2",
+                &[&forum.0, &ban],
+            )
+            .await?
+                > 0)
+        })?;
+        if gone {
+            if let Err(e) = self
+                .log_control_action(forum, actor, "unban", &format!("ban {ban}"))
+                .await
+            {
+                tracing::warn!(error = %e.message, "ban removed but its moderation-log entry was not");
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>> {
+        control!(self, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                &format!(
+                    "SELECT {BAN_COLS} FROM bans WHERE forum_id = $1 ORDER BY id DESC LIMIT 1000"
+                ),
+                &[&forum.0],
+            )
+            .await?
+            .iter()
+            .map(ban_row)
+            .collect())
+        })
+    }
+
+    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool> {
+        let account = who.account.map(|a| a.0.to_string());
+        control!(self, |c, n| {
+            Ok(row(
+                &c,
+                &n,
+                "SELECT 1 FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
+                 ((kind = 'email' AND lower(value) = lower($3)) OR (kind = 'ip' AND value = $4) OR \
+                  (kind = 'account' AND value = $5)) LIMIT 1",
+                &[&forum.0, &now, &who.email, &who.ip_hash, &account],
+            )
+            .await?
+            .is_some())
+        })
+    }
+
+    async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>> {
+        control!(self, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                &format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN \
+                     (SELECT account_id FROM forum_moderators WHERE forum_id = $1) ORDER BY a.id LIMIT 100"
+                ),
+                &[&forum.0],
+            )
+            .await?
+            .iter()
+            .map(account_row)
+            .collect())
+        })
+    }
+}

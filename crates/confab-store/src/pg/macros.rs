@@ -1,0 +1,90 @@
+//! The transaction shapes every PostgreSQL operation uses: a write on the primary that owns a
+//! shard (fenced, retried), a read routed by [`super::ReadFrom`] and the caller's pin, and a
+//! statement on the control database.
+
+/// Runs `$body` (an async block's contents using `$tx` and `$n`) in a write transaction on the
+/// primary that owns `$shard`, after the fence check; commits, records the commit position, and
+/// retries on fences and moves.
+macro_rules! write_tx {
+    ($self:ident, $shard:expr, |$tx:ident, $n:ident| $body:block) => {{
+        let shard: LogicalShard = $shard;
+        let deadline = Instant::now() + FENCE_WAIT;
+        loop {
+            let server = $self.r.server_for(shard)?;
+            let mut conn = server.primary().await?;
+            let $n = $self.r.counter();
+            let $tx = conn.transaction().await.map_err(pg_err)?;
+            let step: Result<_, TxError> = async {
+                $n.add(1);
+                let st = $tx
+                    .prepare_cached("SELECT confab_write_shard($1)")
+                    .await
+                    .map_err(pg_err)?;
+                $tx.execute(&st, &[&sh(shard)]).await.map_err(fence_err)?;
+                let out: StoreResult<_> = async { $body }.await;
+                Ok(out?)
+            }
+            .await;
+            match step {
+                Ok(v) => {
+                    $tx.commit().await.map_err(pg_err)?;
+                    $n.add(1);
+                    if let Ok(r) = conn
+                        .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
+                        .await
+                    {
+                        crate::pin::record_write(server.committed(r.get::<_, i64>(0) as u64));
+                    }
+                    break Ok(v);
+                }
+                Err(TxError::Domain(e)) => break Err(e),
+                Err(TxError::Fenced) if Instant::now() < deadline => {
+                    drop($tx);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(TxError::Moved) if Instant::now() < deadline => {
+                    drop($tx);
+                    $self.r.refresh(true).await?;
+                }
+                Err(_) => {
+                    break Err(unavailable(
+                        "this forum's data is being moved, retry shortly",
+                    ))
+                }
+            }
+        }
+    }};
+}
+
+/// A read on a connection chosen by the router.
+/// A read on a connection chosen by the router; a read that fails because its replica went
+/// away runs again on the primary.
+macro_rules! read_on {
+    ($self:ident, $shard:expr, $from:expr, |$c:ident, $n:ident| $body:block) => {{
+        let (conn, replica) = $self.r.read_conn($shard, $from).await?;
+        let first: StoreResult<_> = {
+            let $c = conn;
+            let $n = $self.r.counter();
+            async { $body }.await
+        };
+        match (first, replica) {
+            (Err(e), Some(rep)) if e.code == ErrorCode::Unavailable => {
+                let $c = $self.r.replica_failed(&rep).await?;
+                let $n = $self.r.counter();
+                let again: StoreResult<_> = async { $body }.await;
+                again
+            }
+            (out, _) => out,
+        }
+    }};
+}
+
+/// A statement on the control database.
+macro_rules! control {
+    ($self:ident, |$c:ident, $n:ident| $body:block) => {{
+        let $c = router::get(&$self.r.control, "control database").await?;
+        let $n = $self.r.counter();
+        let out: StoreResult<_> = async { $body }.await;
+        out
+    }};
+}

@@ -1,0 +1,129 @@
+//! Votes and flags.
+
+use super::*;
+
+#[async_trait]
+impl VoteStore for PgStore {
+    async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts> {
+        let shard = shard_of(id.0);
+        write_tx!(self, shard, |tx, n| {
+            // Lock the comment row: concurrent votes on it serialize here.
+            let found = row(
+                &tx,
+                &n,
+                "SELECT status, thread_id FROM comments WHERE id = $1 FOR UPDATE",
+                &[&id.0],
+            )
+            .await?;
+            let thread_id = match found {
+                Some(r) if r.get::<_, &str>(0) == "approved" => ThreadId(r.get(1)),
+                _ => return Err(DomainError::not_found("comment")),
+            };
+            let old: i64 = row(
+                &tx,
+                &n,
+                "SELECT value FROM votes WHERE comment_id = $1 AND voter = $2",
+                &[&id.0, &voter],
+            )
+            .await?
+            .map_or(0, |r| i64::from(r.get::<_, i32>(0)));
+            if value == 0 {
+                exec(
+                    &tx,
+                    &n,
+                    "DELETE FROM votes WHERE comment_id = $1 AND voter = $2",
+                    &[&id.0, &voter],
+                )
+                .await?;
+            } else if value != old {
+                exec(
+                    &tx,
+                    &n,
+                    "INSERT INTO votes (comment_id, voter, shard, value, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (comment_id, voter) DO UPDATE SET value = excluded.value",
+                    &[&id.0, &voter, &sh(shard), &(value as i32), &confab_core::now_ms()],
+                )
+                .await?;
+            }
+            let dl = i64::from(value == 1) - i64::from(old == 1);
+            let dd = i64::from(value == -1) - i64::from(old == -1);
+            let r = row(
+                &tx,
+                &n,
+                "UPDATE comments SET likes = likes + $1, dislikes = dislikes + $2, score = score + $1 - $2 \
+                 WHERE id = $3 RETURNING likes, dislikes",
+                &[&dl, &dd, &id.0],
+            )
+            .await?
+            .ok_or_else(DomainError::internal)?;
+            let thread_seq = if dl != 0 || dd != 0 {
+                Some(bump_seq(&tx, &n, thread_id).await?)
+            } else {
+                None
+            };
+            Ok(VoteCounts {
+                likes: r.get(0),
+                dislikes: r.get(1),
+                mine: value,
+                thread_id,
+                thread_seq,
+            })
+        })
+    }
+
+    async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>> {
+        // Ids carry their shard: one statement per shard (a thread's comments share one).
+        let mut by_shard: std::collections::BTreeMap<LogicalShard, Vec<i64>> = Default::default();
+        for id in ids {
+            by_shard.entry(shard_of(id.0)).or_default().push(id.0);
+        }
+        let mut out = Vec::new();
+        for (shard, ids) in by_shard {
+            let found = read_on!(self, shard, ReadFrom::Replica, |c, n| {
+                rows(
+                    &c,
+                    &n,
+                    "SELECT comment_id, value FROM votes WHERE voter = $1 AND comment_id = ANY($2)",
+                    &[&voter, &ids],
+                )
+                .await
+            })?;
+            out.extend(
+                found
+                    .iter()
+                    .map(|r| (CommentId(r.get(0)), i64::from(r.get::<_, i32>(1)))),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn flag(
+        &self,
+        id: CommentId,
+        flagger: &str,
+        reason: &str,
+    ) -> StoreResult<(i64, ThreadId)> {
+        let shard = shard_of(id.0);
+        write_tx!(self, shard, |tx, n| {
+            let cm = load_comment(&tx, &n, id)
+                .await?
+                .filter(|cm| cm.status != CommentStatus::Deleted)
+                .ok_or_else(|| DomainError::not_found("comment"))?;
+            let added = exec(
+                &tx,
+                &n,
+                "INSERT INTO flags (comment_id, flagger, shard, reason, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&id.0, &flagger, &sh(shard), &reason, &confab_core::now_ms()],
+            )
+            .await?;
+            if added == 0 {
+                return Ok((cm.flag_count, cm.thread_id));
+            }
+            let count: i64 = row(&tx, &n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = $1 RETURNING flag_count", &[&id.0])
+                .await?
+                .ok_or_else(DomainError::internal)?
+                .get(0);
+            Ok((count, cm.thread_id))
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! Domain rules both backends apply, written once.

@@ -1,0 +1,310 @@
+//! Control data: forums, accounts, moderators and bans.
+
+use super::*;
+
+#[async_trait]
+impl ControlStore for SqliteStore {
+    async fn create_forum(&self, name: &str, settings: &ForumSettings) -> StoreResult<Forum> {
+        let name = name.to_string();
+        let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
+        self.pool
+            .write(move |c, n| {
+                let shard = LogicalShard::for_name(&name);
+                let res = exec(
+                    c,
+                    n,
+                    "INSERT INTO forums (name, shard, settings, created_at) VALUES (?, ?, ?, ?)",
+                    &[
+                        text(&name),
+                        int(i64::from(shard.get())),
+                        text(&json),
+                        int(confab_core::now_ms()),
+                    ],
+                );
+                match res {
+                    Err(e) if e.code == ErrorCode::Conflict => {
+                        return Err(DomainError::new(
+                            ErrorCode::Conflict,
+                            format!("forum {name} already exists"),
+                        ))
+                    }
+                    other => other?,
+                };
+                let id = c.last_insert_rowid();
+                row(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &[int(id)],
+                    forum_row,
+                )?
+                .ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn forums(&self) -> StoreResult<Vec<Forum>> {
+        self.pool
+            .read(|c, n| {
+                rows(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums ORDER BY name",
+                    &[],
+                    forum_row,
+                )
+            })
+            .await
+    }
+
+    async fn update_forum(&self, id: ForumId, settings: &ForumSettings) -> StoreResult<Forum> {
+        let json = serde_json::to_string(settings).map_err(|_| DomainError::internal())?;
+        self.pool
+            .write(move |c, n| {
+                if exec(
+                    c,
+                    n,
+                    "UPDATE forums SET settings = ? WHERE id = ?",
+                    &[text(&json), int(id.0)],
+                )? == 0
+                {
+                    return Err(DomainError::not_found("forum"));
+                }
+                row(
+                    c,
+                    n,
+                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &[int(id.0)],
+                    forum_row,
+                )?
+                .ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
+        self.pool
+            .write(move |c, n| {
+                let res = exec(
+                    c,
+                    n,
+                    "INSERT INTO accounts (username, email, display_name, password_hash, is_staff, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    &[
+                        text(&new.username),
+                        opt_text(new.email.as_deref()),
+                        text(&new.display_name),
+                        text(&new.password_hash),
+                        int(i64::from(new.is_staff)),
+                        int(confab_core::now_ms()),
+                    ],
+                );
+                match res {
+                    Err(e) if e.code == ErrorCode::Conflict => {
+                        return Err(DomainError::new(ErrorCode::Conflict, "username or email is already taken"))
+                    }
+                    other => other?,
+                };
+                load_account(c, n, AccountId(c.last_insert_rowid()))?.ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.pool.read(move |c, n| load_account(c, n, id)).await
+    }
+
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Account>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let args: Vec<Value> = ids.iter().map(|a| int(a.0)).collect();
+        self.pool
+            .read(move |c, n| {
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts a WHERE a.id IN ({})",
+                    placeholders(args.len())
+                );
+                rows(c, n, &sql, &args, account_row)
+            })
+            .await
+    }
+
+    async fn credentials(&self, login: &str) -> StoreResult<Option<(Account, String)>> {
+        let login = login.to_string();
+        self.pool
+            .read(move |c, n| {
+                let found: Option<(i64, String)> = row(
+                    c,
+                    n,
+                    "SELECT id, password_hash FROM accounts WHERE username = ?1 OR email = ?1",
+                    &[text(&login)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let Some((id, hash)) = found else {
+                    return Ok(None);
+                };
+                Ok(load_account(c, n, AccountId(id))?.map(|a| (a, hash)))
+            })
+            .await
+    }
+
+    async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()> {
+        self.pool
+            .write(move |c, n| {
+                let sql = if on {
+                    "INSERT OR IGNORE INTO forum_moderators (forum_id, account_id) VALUES (?, ?)"
+                } else {
+                    "DELETE FROM forum_moderators WHERE forum_id = ? AND account_id = ?"
+                };
+                exec(c, n, sql, &[int(forum.0), int(account.0)])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()> {
+        let email = email.to_string();
+        self.pool
+            .write(move |c, n| {
+                match exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET email = ? WHERE id = ?",
+                    &[text(&email), int(account.0)],
+                ) {
+                    Err(e) if e.code == ErrorCode::Conflict => Err(DomainError::new(
+                        ErrorCode::Conflict,
+                        "that e-mail address belongs to another account",
+                    )),
+                    Err(e) => Err(e),
+                    Ok(0) => Err(DomainError::not_found("account")),
+                    Ok(_) => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
+        self.pool
+            .write(move |c, n| {
+                exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ?",
+                    &[int(account.0)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn add_ban(
+        &self,
+        forum: ForumId,
+        kind: BanKind,
+        value: &str,
+        reason: Option<&str>,
+        expires_at: Option<i64>,
+        actor: Option<AccountId>,
+    ) -> StoreResult<Ban> {
+        let (value, reason) = (value.to_string(), reason.map(str::to_string));
+        self.pool
+            .write(move |c, n| {
+                let now = confab_core::now_ms();
+                exec(
+                    c,
+                    n,
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
+                     expires_at = excluded.expires_at, created_at = excluded.created_at",
+                    &[
+                        int(forum.0),
+                        text(kind.as_str()),
+                        text(&value),
+                        opt_text(reason.as_deref()),
+                        expires_at.map_or(Value::Null, int),
+                        int(now),
+                    ],
+                )?;
+                let ban = row(
+                    c,
+                    n,
+                    "SELECT id, kind, value, reason, expires_at, created_at FROM bans \
+                     WHERE forum_id = ? AND kind = ? AND value = ?",
+                    &[int(forum.0), text(kind.as_str()), text(&value)],
+                    ban_row,
+                )?
+                .ok_or_else(DomainError::internal)?;
+                log_action(c, n, forum, actor, "ban", None, &format!("{} {}", kind.as_str(), value))?;
+                Ok(ban)
+            })
+            .await
+    }
+
+    async fn remove_ban(
+        &self,
+        forum: ForumId,
+        ban: i64,
+        actor: Option<AccountId>,
+    ) -> StoreResult<bool> {
+        self.pool
+            .write(move |c, n| {
+                let gone = exec(
+                    c,
+                    n,
+                    "DELETE FROM bans WHERE forum_id = ? AND id = ?",
+                    &[int(forum.0), int(ban)],
+                )? > 0;
+                if gone {
+                    log_action(c, n, forum, actor, "unban", None, &format!("ban {ban}"))?;
+                }
+                Ok(gone)
+            })
+            .await
+    }
+
+    async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>> {
+        self.pool
+            .read(move |c, n| {
+                rows(
+                    c,
+                    n,
+                    "SELECT id, kind, value, reason, expires_at, created_at FROM bans WHERE forum_id = ? ORDER BY id DESC LIMIT 1000",
+                    &[int(forum.0)],
+                    ban_row,
+                )
+            })
+            .await
+    }
+
+    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool> {
+        let args = vec![
+            int(forum.0),
+            int(now),
+            opt_text(who.email.as_deref()),
+            opt_text(who.ip_hash.as_deref()),
+            who.account.map_or(Value::Null, |a| text(&a.0.to_string())),
+        ];
+        self.pool
+            .read(move |c, n| {
+                Ok(row(
+                    c,
+                    n,
+                    "SELECT 1 FROM bans WHERE forum_id = ? AND (expires_at IS NULL OR expires_at > ?) AND \
+                     ((kind = 'email' AND value = ? COLLATE NOCASE) OR (kind = 'ip' AND value = ?) OR \
+                      (kind = 'account' AND value = ?)) LIMIT 1",
+                    &args,
+                    |r| r.get::<_, i64>(0),
+                )?
+                .is_some())
+            })
+            .await
+    }
+
+    async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>> {
+        self.pool
+            .read(move |c, n| outbox::forum_moderators(c, n, forum))
+            .await
+    }
+}

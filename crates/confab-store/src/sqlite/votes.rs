@@ -1,0 +1,93 @@
+//! Votes and flags.
+
+use super::*;
+
+#[async_trait]
+impl VoteStore for SqliteStore {
+    async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts> {
+        let voter = voter.to_string();
+        self.pool
+            .write(move |c, n| {
+                let found: Option<(String, i64)> =
+                    row(c, n, "SELECT status, thread_id FROM comments WHERE id = ?", &[int(id.0)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let thread_id = match found {
+                    Some((s, t)) if s == "approved" => ThreadId(t),
+                    _ => return Err(DomainError::not_found("comment")),
+                };
+                let old: i64 = row(c, n, "SELECT value FROM votes WHERE comment_id = ? AND voter = ?", &[int(id.0), text(&voter)], |r| r.get(0))?
+                    .unwrap_or(0);
+                if value == 0 {
+                    exec(c, n, "DELETE FROM votes WHERE comment_id = ? AND voter = ?", &[int(id.0), text(&voter)])?;
+                } else if value != old {
+                    exec(
+                        c,
+                        n,
+                        "INSERT INTO votes (comment_id, voter, value, created_at) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT (comment_id, voter) DO UPDATE SET value = excluded.value",
+                        &[int(id.0), text(&voter), int(value), int(confab_core::now_ms())],
+                    )?;
+                }
+                let dl = i64::from(value == 1) - i64::from(old == 1);
+                let dd = i64::from(value == -1) - i64::from(old == -1);
+                let (likes, dislikes) = row(
+                    c,
+                    n,
+                    "UPDATE comments SET likes = likes + ?1, dislikes = dislikes + ?2, score = score + ?1 - ?2 \
+                     WHERE id = ?3 RETURNING likes, dislikes",
+                    &[int(dl), int(dd), int(id.0)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .ok_or_else(DomainError::internal)?;
+                let thread_seq = if dl != 0 || dd != 0 { Some(bump_seq(c, n, thread_id)?) } else { None };
+                Ok(VoteCounts { likes, dislikes, mine: value, thread_id, thread_seq })
+            })
+            .await
+    }
+
+    async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement whatever the number of ids (a JSON array), so the statement cache holds it.
+        let list = format!(
+            "[{}]",
+            ids.iter()
+                .map(|i| i.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let args = vec![text(voter), Value::Text(list)];
+        self.pool
+            .read(move |c, n| {
+                let sql = "SELECT comment_id, value FROM votes WHERE voter = ? AND comment_id IN (SELECT value FROM json_each(?))";
+                rows(c, n, sql, &args, |r| Ok((CommentId(r.get(0)?), r.get(1)?)))
+            })
+            .await
+    }
+
+    async fn flag(
+        &self,
+        id: CommentId,
+        flagger: &str,
+        reason: &str,
+    ) -> StoreResult<(i64, ThreadId)> {
+        let (flagger, reason) = (flagger.to_string(), reason.to_string());
+        self.pool
+            .write(move |c, n| {
+                let cm = load_comment(c, n, id)?.filter(|cm| cm.status != CommentStatus::Deleted).ok_or_else(|| DomainError::not_found("comment"))?;
+                let added = exec(
+                    c,
+                    n,
+                    "INSERT OR IGNORE INTO flags (comment_id, flagger, reason, created_at) VALUES (?, ?, ?, ?)",
+                    &[int(id.0), text(&flagger), text(&reason), int(confab_core::now_ms())],
+                )?;
+                if added == 0 {
+                    return Ok((cm.flag_count, cm.thread_id));
+                }
+                let count = row(c, n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = ? RETURNING flag_count", &[int(id.0)], |r| r.get(0))?
+                    .ok_or_else(DomainError::internal)?;
+                Ok((count, cm.thread_id))
+            })
+            .await
+    }
+}
