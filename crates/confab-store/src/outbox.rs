@@ -153,7 +153,9 @@ pub struct ReplyWatch {
 }
 
 /// The task outbox (a task lives on the shard of the change that caused it) and the
-/// subscriptions reply mail is sent by.
+/// subscriptions reply mail is sent by. Addresses given here were parsed by
+/// `confab_core::input::Email` and are not checked again; they compare by
+/// [`crate::rules::email_key`].
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Writes a task that belongs to no comment (account mail), on logical shard `shard`.

@@ -1,1 +1,327 @@
-//! Domain rules both backends apply, written once.
+//! The domain rules both backends apply, written once.
+//!
+//! A backend file holds SQL and driver code; whatever decides *what* a write does lives here:
+//! how a status change moves a thread's counters, how a vote moves a comment's, where a reply
+//! past the depth cap attaches, when a thread takes new comments, what a task row holds and when
+//! a task follows a status change, and how e-mail addresses are compared.
+
+use crate::{NewComment, NewTask, StatusChange, StoreResult, TaskWhen, MAX_TASK_PAYLOAD};
+use confab_core::id::{CommentId, ThreadId};
+use confab_core::model::{Comment, CommentStatus, Thread};
+use confab_core::{DomainError, ErrorCode};
+
+/// How a comment's move from one status to another changes its thread's counters (and, for
+/// `approved`, its parent's reply count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterShift {
+    /// Change to `threads.comment_count` and to the parent's `reply_count`.
+    pub approved: i64,
+    /// Change to `threads.hidden_count` (pending and spam comments).
+    pub hidden: i64,
+}
+
+/// A new comment moves from "nothing", counted as deleted, to its first status.
+pub const BEFORE_FIRST_STATUS: CommentStatus = CommentStatus::Deleted;
+
+/// The counter changes of a comment moving from `old` to `new`.
+pub fn counter_shift(old: CommentStatus, new: CommentStatus) -> CounterShift {
+    let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
+    let hidden = |s: CommentStatus| i64::from(s.is_hidden());
+    CounterShift {
+        approved: approved(new) - approved(old),
+        hidden: hidden(new) - hidden(old),
+    }
+}
+
+/// How a vote moves a comment's likes and dislikes (`score` moves by `likes - dislikes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteShift {
+    pub likes: i64,
+    pub dislikes: i64,
+}
+
+impl VoteShift {
+    /// Whether the vote changed anything (the thread's sequence number moves only then).
+    pub fn changed(&self) -> bool {
+        self.likes != 0 || self.dislikes != 0
+    }
+}
+
+/// The counter changes of a voter's vote going from `old` to `new` (each -1, 0 or 1): a repeated
+/// vote changes nothing, a reversed one moves one count down and the other up.
+pub fn vote_shift(old: i64, new: i64) -> VoteShift {
+    VoteShift {
+        likes: i64::from(new == 1) - i64::from(old == 1),
+        dislikes: i64::from(new == -1) - i64::from(old == -1),
+    }
+}
+
+/// Only approved comments take votes.
+pub fn votable(status: CommentStatus) -> StoreResult<()> {
+    if status == CommentStatus::Approved {
+        Ok(())
+    } else {
+        Err(DomainError::not_found("comment"))
+    }
+}
+
+/// A thread takes new comments unless it is closed.
+pub fn thread_open(t: &Thread) -> StoreResult<()> {
+    if t.closed {
+        return Err(DomainError::new(
+            ErrorCode::ThreadClosed,
+            "this thread is closed to new comments",
+        ));
+    }
+    Ok(())
+}
+
+/// The first comment that knows a thread's URL or title fills it in.
+pub fn fills_thread(t: &Thread, new: &NewComment) -> bool {
+    t.url.is_none() && new.url.is_some() || t.title.is_none() && new.title.is_some()
+}
+
+/// The comment a reply names, as loaded: it must exist in the same thread and not be deleted.
+pub fn reply_parent(loaded: Option<Comment>, thread: ThreadId) -> StoreResult<Comment> {
+    loaded
+        .filter(|p| p.thread_id == thread && p.status != CommentStatus::Deleted)
+        .ok_or_else(|| {
+            DomainError::new(
+                ErrorCode::NotFound,
+                "the comment replied to does not exist in this thread",
+            )
+        })
+}
+
+/// Replies deeper than `max_depth` attach to the deepest allowed ancestor: while this returns
+/// an id, load that ancestor and ask again; a reply attaches under the comment for which it
+/// returns `None`, at that comment's depth + 1.
+pub fn climb(parent: &Comment, max_depth: i32) -> Option<CommentId> {
+    if parent.depth >= max_depth {
+        parent.parent_id
+    } else {
+        None
+    }
+}
+
+/// A task as its row is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub payload: String,
+    pub run_at: i64,
+    pub now: i64,
+}
+
+/// Checks a task's kind and payload against their bounds and says when it runs. A task out of
+/// bounds is a bug in the caller: it is logged and the write fails (internal error).
+pub fn task_row(task: &NewTask, payload: &serde_json::Value, now: i64) -> StoreResult<TaskRow> {
+    let json = serde_json::to_string(payload).map_err(|_| DomainError::internal())?;
+    if json.len() > MAX_TASK_PAYLOAD || task.kind.is_empty() || task.kind.len() > 64 {
+        tracing::error!(kind = %task.kind, bytes = json.len(), "task refused: kind or payload out of bounds");
+        return Err(DomainError::internal());
+    }
+    Ok(TaskRow {
+        payload: json,
+        run_at: now.saturating_add(task.delay_ms.max(0)),
+        now,
+    })
+}
+
+/// A task written with a new comment gets the comment's id as `"comment_id"` (a decimal string).
+pub fn comment_task_payload(task: &NewTask, id: CommentId) -> serde_json::Value {
+    let mut payload = task.payload.clone();
+    if let Some(o) = payload.as_object_mut() {
+        o.insert(
+            "comment_id".into(),
+            serde_json::Value::String(id.0.to_string()),
+        );
+    }
+    payload
+}
+
+/// Whether a task given to a status change is written, as its [`TaskWhen`] says, given the
+/// changes that really happened.
+pub fn task_due(when: TaskWhen, changes: &[StatusChange]) -> bool {
+    match when {
+        TaskWhen::Always => true,
+        TaskWhen::Changed(id) => changes.iter().any(|ch| ch.comment.id == id),
+        TaskWhen::ChangedFrom(id, from) => changes
+            .iter()
+            .any(|ch| ch.comment.id == id && ch.old == from),
+    }
+}
+
+/// A task effect's key (a handler's name for one external effect, e.g. one mail recipient).
+pub fn effect_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > 200 {
+        return Err(DomainError::invalid("effect keys are 1-200 bytes"));
+    }
+    Ok(())
+}
+
+/// The form an e-mail address is compared and keyed in: ASCII letters folded to lower case,
+/// every other character as written. Both backends compare this way (SQLite's `NOCASE`,
+/// PostgreSQL's `lower(x COLLATE "C")`), so which addresses are the same never depends on the
+/// backend or the database's locale.
+pub fn email_key(email: &str) -> String {
+    email.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_core::id::{ForumId, ThreadId};
+    use confab_core::model::Author;
+    use CommentStatus::*;
+
+    fn comment(id: i64, parent: Option<i64>, depth: i32, status: CommentStatus) -> Comment {
+        Comment {
+            id: CommentId(id),
+            thread_id: ThreadId(1),
+            forum_id: ForumId(1),
+            parent_id: parent.map(CommentId),
+            depth,
+            author: Author::Guest {
+                name: "g".into(),
+                email: None,
+                url: None,
+            },
+            anon_id: None,
+            body_md: String::new(),
+            body_html: String::new(),
+            status,
+            likes: 0,
+            dislikes: 0,
+            reply_count: 0,
+            flag_count: 0,
+            created_at: 0,
+            edited_at: None,
+            ip_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn counters_follow_status_changes_and_sum_to_nothing_over_a_round_trip() {
+        assert_eq!(
+            counter_shift(BEFORE_FIRST_STATUS, Approved),
+            CounterShift {
+                approved: 1,
+                hidden: 0
+            }
+        );
+        assert_eq!(
+            counter_shift(BEFORE_FIRST_STATUS, Pending),
+            CounterShift {
+                approved: 0,
+                hidden: 1
+            }
+        );
+        assert_eq!(
+            counter_shift(Pending, Spam),
+            CounterShift {
+                approved: 0,
+                hidden: 0
+            }
+        );
+        assert_eq!(
+            counter_shift(Approved, Deleted),
+            CounterShift {
+                approved: -1,
+                hidden: 0
+            }
+        );
+        let all = [Approved, Pending, Spam, Deleted];
+        for a in all {
+            for b in all {
+                let (x, y) = (counter_shift(a, b), counter_shift(b, a));
+                assert_eq!((x.approved + y.approved, x.hidden + y.hidden), (0, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn votes_never_double_count() {
+        assert!(!vote_shift(1, 1).changed());
+        assert_eq!(
+            vote_shift(0, 1),
+            VoteShift {
+                likes: 1,
+                dislikes: 0
+            }
+        );
+        assert_eq!(
+            vote_shift(1, -1),
+            VoteShift {
+                likes: -1,
+                dislikes: 1
+            }
+        );
+        assert_eq!(
+            vote_shift(-1, 0),
+            VoteShift {
+                likes: 0,
+                dislikes: -1
+            }
+        );
+        assert!(votable(Approved).is_ok());
+        assert!(votable(Pending).is_err());
+    }
+
+    #[test]
+    fn deep_replies_climb_to_the_deepest_allowed_ancestor() {
+        let deep = comment(3, Some(2), 2, Approved);
+        assert_eq!(climb(&deep, 2), Some(CommentId(2)));
+        assert_eq!(climb(&deep, 3), None);
+        // A top-level comment never climbs, whatever the cap.
+        assert_eq!(climb(&comment(1, None, 0, Approved), 0), None);
+        assert!(reply_parent(Some(comment(1, None, 0, Approved)), ThreadId(1)).is_ok());
+        assert!(reply_parent(Some(comment(1, None, 0, Deleted)), ThreadId(1)).is_err());
+        assert!(reply_parent(Some(comment(1, None, 0, Approved)), ThreadId(2)).is_err());
+        assert!(reply_parent(None, ThreadId(1)).is_err());
+    }
+
+    #[test]
+    fn task_rows_are_bounded_and_comment_tasks_name_their_comment() {
+        let t = NewTask::new("mail.reply", serde_json::json!({"a": 1}));
+        let row = task_row(&t, &t.payload, 1000).unwrap();
+        assert_eq!((row.run_at, row.now), (1000, 1000));
+        let big = NewTask::new("k", serde_json::json!({"a": "x".repeat(MAX_TASK_PAYLOAD)}));
+        assert!(task_row(&big, &big.payload, 0).is_err());
+        assert!(task_row(
+            &NewTask::new("", serde_json::json!({})),
+            &serde_json::json!({}),
+            0
+        )
+        .is_err());
+        let p = comment_task_payload(&t, CommentId(42));
+        assert_eq!(p["comment_id"], "42");
+        assert_eq!(p["a"], 1);
+    }
+
+    #[test]
+    fn tasks_follow_only_the_changes_that_happened() {
+        let ch = StatusChange {
+            comment: comment(7, None, 0, Approved),
+            old: Pending,
+            thread_seq: Some(1),
+        };
+        let changes = [ch];
+        assert!(task_due(TaskWhen::Always, &[]));
+        assert!(task_due(TaskWhen::Changed(CommentId(7)), &changes));
+        assert!(!task_due(TaskWhen::Changed(CommentId(8)), &changes));
+        assert!(task_due(
+            TaskWhen::ChangedFrom(CommentId(7), Pending),
+            &changes
+        ));
+        assert!(!task_due(
+            TaskWhen::ChangedFrom(CommentId(7), Spam),
+            &changes
+        ));
+    }
+
+    #[test]
+    fn email_keys_fold_ascii_only() {
+        assert_eq!(email_key("Zoë.Ünal@Example.ORG"), "zoë.Ünal@example.org");
+        assert_ne!(email_key("ZOË@x.org"), email_key("zoë@x.org"));
+    }
+}

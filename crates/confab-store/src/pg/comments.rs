@@ -1,6 +1,7 @@
 //! Threads and comments: reading pages, posting and editing.
 
 use super::*;
+use crate::rules;
 
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, reply-mail request and tasks, all or nothing.
@@ -77,13 +78,8 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             )
         })?,
     };
-    if t.closed {
-        return Err(DomainError::new(
-            ErrorCode::ThreadClosed,
-            "this thread is closed to new comments",
-        ));
-    }
-    if t.url.is_none() && new.url.is_some() || t.title.is_none() && new.title.is_some() {
+    crate::rules::thread_open(&t)?;
+    if crate::rules::fills_thread(&t, &new) {
         exec(
             tx,
             n,
@@ -96,17 +92,8 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
     let (parent_id, depth) = match new.parent_id {
         None => (None, 0),
         Some(pid) => {
-            let mut p = load_comment(tx, n, pid)
-                .await?
-                .filter(|p| p.thread_id == thread_id && p.status != CommentStatus::Deleted)
-                .ok_or_else(|| {
-                    DomainError::new(
-                        ErrorCode::NotFound,
-                        "the comment replied to does not exist in this thread",
-                    )
-                })?;
-            while p.depth >= new.max_depth {
-                let Some(up) = p.parent_id else { break };
+            let mut p = rules::reply_parent(load_comment(tx, n, pid).await?, thread_id)?;
+            while let Some(up) = rules::climb(&p, new.max_depth) {
                 p = load_comment(tx, n, up)
                     .await?
                     .ok_or_else(DomainError::internal)?;
@@ -149,7 +136,7 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
     .get(0);
     let id = CommentId(id);
     let comment = new.inserted(id, thread_id, parent_id, depth);
-    let thread = shift_counters(tx, n, &comment, CommentStatus::Deleted, new.status).await?;
+    let thread = shift_counters(tx, n, &comment, rules::BEFORE_FIRST_STATUS, new.status).await?;
     if let Some(idem) = &new.idempotency {
         exec(
             tx,
@@ -161,9 +148,6 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
     }
     if let Some(watch) = &new.notify {
         let email = &watch.email;
-        if email.is_empty() || email.len() > 254 {
-            return Err(DomainError::invalid("email is not a valid address"));
-        }
         let now = confab_core::now_ms();
         exec(
             tx,
@@ -178,18 +162,12 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4) \
              ON CONFLICT (forum_id, email) DO UPDATE SET state = 'pending', updated_at = excluded.updated_at \
              WHERE subscriptions.state <> 'confirmed'",
-            &[&forum.id.0, &email.to_lowercase(), &shard, &now],
+            &[&forum.id.0, &crate::rules::email_key(email), &shard, &now],
         )
         .await?;
     }
     for t in &new.tasks {
-        let mut payload = t.payload.clone();
-        if let Some(o) = payload.as_object_mut() {
-            o.insert(
-                "comment_id".into(),
-                serde_json::Value::String(id.0.to_string()),
-            );
-        }
+        let payload = crate::rules::comment_task_payload(t, id);
         insert_task(tx, n, forum.shard, t, &payload).await?;
     }
     Ok(Posted {

@@ -118,7 +118,7 @@ impl ControlStore for PgStore {
             let Some(r) = row(
                 &c,
                 &n,
-                &format!("SELECT {ACCOUNT_COLS}, a.password_hash FROM accounts a WHERE lower(a.username) = lower($1) OR lower(a.email) = lower($1) LIMIT 1"),
+                &format!("SELECT {ACCOUNT_COLS}, a.password_hash FROM accounts a WHERE lower(a.username COLLATE \"C\") = lower($1 COLLATE \"C\") OR lower(a.email COLLATE \"C\") = lower($1 COLLATE \"C\") LIMIT 1"),
                 &[&login],
             )
             .await?
@@ -261,7 +261,7 @@ impl ControlStore for PgStore {
                 &c,
                 &n,
                 "SELECT 1 FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
-                 ((kind = 'email' AND lower(value) = lower($3)) OR (kind = 'ip' AND value = $4) OR \
+                 ((kind = 'email' AND lower(value COLLATE \"C\") = lower($3 COLLATE \"C\")) OR (kind = 'ip' AND value = $4) OR \
                   (kind = 'account' AND value = $5)) LIMIT 1",
                 &[&forum.0, &now, &who.email, &who.ip_hash, &account],
             )

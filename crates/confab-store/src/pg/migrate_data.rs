@@ -334,7 +334,7 @@ pub async fn migrate_data(
                     if let Some(e) = m
                         .get("email")
                         .and_then(|v| v.as_str())
-                        .map(str::to_lowercase)
+                        .map(crate::rules::email_key)
                     {
                         m.insert("email".into(), e.into());
                     }

@@ -35,8 +35,8 @@ mod votes;
 use crate::{
     clip, like_pattern, CommentEdit, CommentStore, ControlStore, ModQuery, ModerationStore,
     NewAccount, NewComment, NewTask, OutboxStore, Posted, Queue, ReadFrom, ReplyWatch,
-    StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState, TaskWhen,
-    ThreadPatch, Visibility, VoteCounts, VoteStore, MAX_TASK_PAYLOAD,
+    StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState, ThreadPatch,
+    Visibility, VoteCounts, VoteStore,
 };
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};

@@ -91,14 +91,7 @@ impl ModerationStore for PgStore {
                 });
             }
             for t in &tasks {
-                let due = match t.when {
-                    TaskWhen::Always => true,
-                    TaskWhen::Changed(id) => changes.iter().any(|ch| ch.comment.id == id),
-                    TaskWhen::ChangedFrom(id, from) => changes
-                        .iter()
-                        .any(|ch| ch.comment.id == id && ch.old == from),
-                };
-                if due {
+                if crate::rules::task_due(t.when, &changes) {
                     insert_task(&tx, &n, shard, t, &t.payload).await?;
                 }
             }

@@ -31,19 +31,13 @@ pub(super) async fn insert_task<C: GenericClient + Sync>(
     task: &NewTask,
     payload: &serde_json::Value,
 ) -> StoreResult<i64> {
-    let json = serde_json::to_string(payload).map_err(|_| DomainError::internal())?;
-    if json.len() > MAX_TASK_PAYLOAD || task.kind.is_empty() || task.kind.len() > 64 {
-        tracing::error!(kind = %task.kind, bytes = json.len(), "task refused: kind or payload out of bounds");
-        return Err(DomainError::internal());
-    }
-    let now = confab_core::now_ms();
-    let run_at = now.saturating_add(task.delay_ms.max(0));
+    let r = crate::rules::task_row(task, payload, confab_core::now_ms())?;
     Ok(row(
         c,
         n,
         "INSERT INTO tasks (id, shard, kind, payload, state, run_at, attempts, created_at, updated_at) \
          VALUES (confab_next_id($1), $1, $2, $3, 'queued', $4, 0, $5, $5) RETURNING id",
-        &[&sh(shard), &task.kind, &json, &run_at, &now],
+        &[&sh(shard), &task.kind, &r.payload, &r.run_at, &r.now],
     )
     .await?
     .ok_or_else(DomainError::internal)?
@@ -300,9 +294,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn record_task_effect(&self, id: i64, key: &str) -> StoreResult<()> {
-        if key.is_empty() || key.len() > 200 {
-            return Err(DomainError::invalid("effect keys are 1-200 bytes"));
-        }
+        crate::rules::effect_key(key)?;
         let shard = shard_of(id);
         write_tx!(self, shard, |tx, n| {
             exec(
@@ -318,7 +310,7 @@ impl OutboxStore for PgStore {
 
     async fn subscription(&self, forum: ForumId, email: &str) -> StoreResult<Option<Subscription>> {
         let shard = self.forum_shard(forum).await?;
-        let email = email.to_lowercase();
+        let email = crate::rules::email_key(email);
         read_on!(self, shard, ReadFrom::Primary, |c, n| {
             Ok(row(&c, &n, "SELECT state, confirm_sent_at, updated_at, owner FROM subscriptions WHERE forum_id = $1 AND email = $2", &[&forum.0, &email])
                 .await?
@@ -338,10 +330,7 @@ impl OutboxStore for PgStore {
         state: SubState,
         owner: Option<&str>,
     ) -> StoreResult<()> {
-        if email.is_empty() || email.len() > 254 {
-            return Err(DomainError::invalid("email is not a valid address"));
-        }
-        let (id, shard, email) = (forum.id, forum.shard, email.to_lowercase());
+        let (id, shard, email) = (forum.id, forum.shard, crate::rules::email_key(email));
         write_tx!(self, shard, |tx, n| {
             exec(
                 &tx,
@@ -366,7 +355,7 @@ impl OutboxStore for PgStore {
         min_interval_ms: i64,
     ) -> StoreResult<bool> {
         let shard = self.forum_shard(forum).await?;
-        let email = email.to_lowercase();
+        let email = crate::rules::email_key(email);
         let now = confab_core::now_ms();
         let cutoff = now.saturating_sub(min_interval_ms);
         write_tx!(self, shard, |tx, n| {

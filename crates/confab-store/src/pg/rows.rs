@@ -200,10 +200,7 @@ pub(super) async fn shift_counters<C: GenericClient + Sync>(
     old: CommentStatus,
     new: CommentStatus,
 ) -> StoreResult<Thread> {
-    let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
-    let hidden = |s: CommentStatus| i64::from(s.is_hidden());
-    let d_app = approved(new) - approved(old);
-    let d_hid = hidden(new) - hidden(old);
+    let d = crate::rules::counter_shift(old, new);
     let thread = row(
         c,
         n,
@@ -211,18 +208,18 @@ pub(super) async fn shift_counters<C: GenericClient + Sync>(
             "UPDATE threads SET comment_count = comment_count + $1, hidden_count = hidden_count + $2, seq = seq + 1 \
              WHERE id = $3 RETURNING {THREAD_COLS}"
         ),
-        &[&d_app, &d_hid, &cm.thread_id.0],
+        &[&d.approved, &d.hidden, &cm.thread_id.0],
     )
     .await?
     .as_ref()
     .map(thread_row)
     .ok_or_else(DomainError::internal)?;
-    if let (Some(p), true) = (cm.parent_id, d_app != 0) {
+    if let (Some(p), true) = (cm.parent_id, d.approved != 0) {
         exec(
             c,
             n,
             "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2",
-            &[&d_app, &p.0],
+            &[&d.approved, &p.0],
         )
         .await?;
     }

@@ -85,6 +85,17 @@ CREATE TABLE shard_moves (
 ALTER TABLE accounts ADD COLUMN session_gen BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        // Names and addresses compare with ASCII case folding whatever the database's locale
+        // (the rule SQLite's NOCASE keeps; `confab_store::rules::email_key`).
+        3,
+        r#"
+DROP INDEX accounts_username;
+DROP INDEX accounts_email;
+CREATE UNIQUE INDEX accounts_username ON accounts (lower(username COLLATE "C"));
+CREATE UNIQUE INDEX accounts_email ON accounts (lower(email COLLATE "C"));
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -1,6 +1,7 @@
 //! Votes and flags.
 
 use super::*;
+use crate::rules;
 
 #[async_trait]
 impl VoteStore for PgStore {
@@ -15,10 +16,9 @@ impl VoteStore for PgStore {
                 &[&id.0],
             )
             .await?;
-            let thread_id = match found {
-                Some(r) if r.get::<_, &str>(0) == "approved" => ThreadId(r.get(1)),
-                _ => return Err(DomainError::not_found("comment")),
-            };
+            let found = found.ok_or_else(|| DomainError::not_found("comment"))?;
+            rules::votable(CommentStatus::parse(found.get(0)).unwrap_or(CommentStatus::Deleted))?;
+            let thread_id = ThreadId(found.get(1));
             let old: i64 = row(
                 &tx,
                 &n,
@@ -45,18 +45,17 @@ impl VoteStore for PgStore {
                 )
                 .await?;
             }
-            let dl = i64::from(value == 1) - i64::from(old == 1);
-            let dd = i64::from(value == -1) - i64::from(old == -1);
+            let d = rules::vote_shift(old, value);
             let r = row(
                 &tx,
                 &n,
                 "UPDATE comments SET likes = likes + $1, dislikes = dislikes + $2, score = score + $1 - $2 \
                  WHERE id = $3 RETURNING likes, dislikes",
-                &[&dl, &dd, &id.0],
+                &[&d.likes, &d.dislikes, &id.0],
             )
             .await?
             .ok_or_else(DomainError::internal)?;
-            let thread_seq = if dl != 0 || dd != 0 {
+            let thread_seq = if d.changed() {
                 Some(bump_seq(&tx, &n, thread_id).await?)
             } else {
                 None

@@ -1,6 +1,7 @@
 //! Threads and comments: reading pages, posting and editing.
 
 use super::*;
+use crate::rules;
 
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, all or nothing.
@@ -38,14 +39,9 @@ pub(super) fn insert_comment(
         thread_row,
     )?;
     let thread_id = match thread {
-        Some(t) if t.closed => {
-            return Err(DomainError::new(
-                ErrorCode::ThreadClosed,
-                "this thread is closed to new comments",
-            ))
-        }
         Some(t) => {
-            if t.url.is_none() && new.url.is_some() || t.title.is_none() && new.title.is_some() {
+            crate::rules::thread_open(&t)?;
+            if crate::rules::fills_thread(&t, &new) {
                 exec(
                     c,
                     n,
@@ -74,20 +70,11 @@ pub(super) fn insert_comment(
             id
         }
     };
-    // Replies past the depth cap attach to the deepest allowed ancestor.
     let (parent_id, depth) = match new.parent_id {
         None => (None, 0),
         Some(pid) => {
-            let mut p = load_comment(c, n, pid)?
-                .filter(|p| p.thread_id == thread_id && p.status != CommentStatus::Deleted)
-                .ok_or_else(|| {
-                    DomainError::new(
-                        ErrorCode::NotFound,
-                        "the comment replied to does not exist in this thread",
-                    )
-                })?;
-            while p.depth >= new.max_depth {
-                let Some(up) = p.parent_id else { break };
+            let mut p = rules::reply_parent(load_comment(c, n, pid)?, thread_id)?;
+            while let Some(up) = rules::climb(&p, new.max_depth) {
                 p = load_comment(c, n, up)?.ok_or_else(DomainError::internal)?;
             }
             (Some(p.id), p.depth + 1)
@@ -126,8 +113,7 @@ pub(super) fn insert_comment(
         ],
     )?;
     let comment = new.inserted(id, thread_id, parent_id, depth);
-    // A new comment moves from "nothing" (counted as deleted) to its status.
-    let thread = shift_counters(c, n, &comment, CommentStatus::Deleted, new.status)?;
+    let thread = shift_counters(c, n, &comment, rules::BEFORE_FIRST_STATUS, new.status)?;
     if let Some(idem) = &new.idempotency {
         exec(
             c,
@@ -141,13 +127,7 @@ pub(super) fn insert_comment(
     }
     // The outbox: the comment's tasks commit with it or not at all.
     for t in &new.tasks {
-        let mut payload = t.payload.clone();
-        if let Some(o) = payload.as_object_mut() {
-            o.insert(
-                "comment_id".into(),
-                serde_json::Value::String(id.0.to_string()),
-            );
-        }
+        let payload = crate::rules::comment_task_payload(t, id);
         outbox::insert_task(c, n, ids, forum.shard, t, &payload)?;
     }
     Ok(Posted {

@@ -88,14 +88,7 @@ impl ModerationStore for SqliteStore {
                     });
                 }
                 for t in &tasks {
-                    let due = match t.when {
-                        TaskWhen::Always => true,
-                        TaskWhen::Changed(id) => changes.iter().any(|ch| ch.comment.id == id),
-                        TaskWhen::ChangedFrom(id, from) => changes
-                            .iter()
-                            .any(|ch| ch.comment.id == id && ch.old == from),
-                    };
-                    if due {
+                    if crate::rules::task_due(t.when, &changes) {
                         outbox::insert_task(c, n, &idgen, shard, t, &t.payload)?;
                     }
                 }

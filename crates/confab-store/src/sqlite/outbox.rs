@@ -4,7 +4,7 @@
 use super::pool::Counter;
 use super::*;
 use super::{exec, int, placeholders, row, rows, text, ACCOUNT_COLS};
-use crate::{clip, NewTask, ReplyWatch, SubState, Subscription, Task, TaskState, MAX_TASK_PAYLOAD};
+use crate::{clip, NewTask, ReplyWatch, SubState, Subscription, Task, TaskState};
 use confab_core::id::{CommentId, ForumId, IdGenerator, LogicalShard};
 use confab_core::model::Account;
 use confab_core::DomainError;
@@ -43,12 +43,7 @@ pub(super) fn insert_task(
     task: &NewTask,
     payload: &serde_json::Value,
 ) -> Result<i64, DomainError> {
-    let json = serde_json::to_string(payload).map_err(|_| DomainError::internal())?;
-    if json.len() > MAX_TASK_PAYLOAD || task.kind.is_empty() || task.kind.len() > 64 {
-        tracing::error!(kind = %task.kind, bytes = json.len(), "task refused: kind or payload out of bounds");
-        return Err(DomainError::internal());
-    }
-    let now = confab_core::now_ms();
+    let r = crate::rules::task_row(task, payload, confab_core::now_ms())?;
     let id = ids.next(shard);
     exec(
         c,
@@ -59,10 +54,10 @@ pub(super) fn insert_task(
             int(id),
             int(i64::from(shard.get())),
             text(&task.kind),
-            text(&json),
-            int(now.saturating_add(task.delay_ms.max(0))),
-            int(now),
-            int(now),
+            text(&r.payload),
+            int(r.run_at),
+            int(r.now),
+            int(r.now),
         ],
     )?;
     Ok(id)
@@ -291,9 +286,7 @@ pub(super) fn record_effect(
     id: i64,
     key: &str,
 ) -> Result<(), DomainError> {
-    if key.is_empty() || key.len() > 200 {
-        return Err(DomainError::invalid("effect keys are 1-200 bytes"));
-    }
+    crate::rules::effect_key(key)?;
     exec(
         c,
         n,
@@ -314,9 +307,6 @@ pub(super) fn request_notify(
     watch: &ReplyWatch,
 ) -> Result<(), DomainError> {
     let email = watch.email.as_str();
-    if email.is_empty() || email.len() > 254 {
-        return Err(DomainError::invalid("email is not a valid address"));
-    }
     let now = confab_core::now_ms();
     exec(
         c,
@@ -368,9 +358,6 @@ pub(super) fn set_subscription(
     state: SubState,
     owner: Option<&str>,
 ) -> Result<(), DomainError> {
-    if email.is_empty() || email.len() > 254 {
-        return Err(DomainError::invalid("email is not a valid address"));
-    }
     exec(
         c,
         n,

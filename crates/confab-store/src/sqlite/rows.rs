@@ -197,10 +197,7 @@ pub(super) fn shift_counters(
     old: CommentStatus,
     new: CommentStatus,
 ) -> StoreResult<Thread> {
-    let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);
-    let hidden = |s: CommentStatus| i64::from(s.is_hidden());
-    let d_app = approved(new) - approved(old);
-    let d_hid = hidden(new) - hidden(old);
+    let d = crate::rules::counter_shift(old, new);
     let thread = row(
         conn,
         n,
@@ -208,16 +205,16 @@ pub(super) fn shift_counters(
             "UPDATE threads SET comment_count = comment_count + ?, hidden_count = hidden_count + ?, seq = seq + 1 \
              WHERE id = ? RETURNING {THREAD_COLS}"
         ),
-        &[int(d_app), int(d_hid), int(c.thread_id.0)],
+        &[int(d.approved), int(d.hidden), int(c.thread_id.0)],
         thread_row,
     )?
     .ok_or_else(DomainError::internal)?;
-    if let (Some(p), true) = (c.parent_id, d_app != 0) {
+    if let (Some(p), true) = (c.parent_id, d.approved != 0) {
         exec(
             conn,
             n,
             "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?",
-            &[int(d_app), int(p.0)],
+            &[int(d.approved), int(p.0)],
         )?;
     }
     Ok(thread)

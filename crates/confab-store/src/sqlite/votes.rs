@@ -1,6 +1,7 @@
 //! Votes and flags.
 
 use super::*;
+use crate::rules;
 
 #[async_trait]
 impl VoteStore for SqliteStore {
@@ -10,10 +11,9 @@ impl VoteStore for SqliteStore {
             .write(move |c, n| {
                 let found: Option<(String, i64)> =
                     row(c, n, "SELECT status, thread_id FROM comments WHERE id = ?", &[int(id.0)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                let thread_id = match found {
-                    Some((s, t)) if s == "approved" => ThreadId(t),
-                    _ => return Err(DomainError::not_found("comment")),
-                };
+                let (status, thread) = found.ok_or_else(|| DomainError::not_found("comment"))?;
+                rules::votable(CommentStatus::parse(&status).unwrap_or(CommentStatus::Deleted))?;
+                let thread_id = ThreadId(thread);
                 let old: i64 = row(c, n, "SELECT value FROM votes WHERE comment_id = ? AND voter = ?", &[int(id.0), text(&voter)], |r| r.get(0))?
                     .unwrap_or(0);
                 if value == 0 {
@@ -27,18 +27,17 @@ impl VoteStore for SqliteStore {
                         &[int(id.0), text(&voter), int(value), int(confab_core::now_ms())],
                     )?;
                 }
-                let dl = i64::from(value == 1) - i64::from(old == 1);
-                let dd = i64::from(value == -1) - i64::from(old == -1);
+                let d = rules::vote_shift(old, value);
                 let (likes, dislikes) = row(
                     c,
                     n,
                     "UPDATE comments SET likes = likes + ?1, dislikes = dislikes + ?2, score = score + ?1 - ?2 \
                      WHERE id = ?3 RETURNING likes, dislikes",
-                    &[int(dl), int(dd), int(id.0)],
+                    &[int(d.likes), int(d.dislikes), int(id.0)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .ok_or_else(DomainError::internal)?;
-                let thread_seq = if dl != 0 || dd != 0 { Some(bump_seq(c, n, thread_id)?) } else { None };
+                let thread_seq = if d.changed() { Some(bump_seq(c, n, thread_id)?) } else { None };
                 Ok(VoteCounts { likes, dislikes, mine: value, thread_id, thread_seq })
             })
             .await

@@ -211,3 +211,74 @@ async fn rate_limits_answer_429_with_retry_after() {
         StatusCode::OK
     );
 }
+
+/// Addresses compare with ASCII letters folded and every other character as written, on
+/// either backend and whatever the database's locale: `Zoë` and `zoë` are one address,
+/// `zoë` and `zoË` are two.
+#[tokio::test]
+async fn addresses_fold_ascii_case_only_on_every_backend() {
+    let app = spawn().await;
+    let r = app
+        .post(
+            "/api/v1/accounts",
+            json!({"username": "zoe", "email": "Zoë.Ünal@example.org", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let login = |l: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/sessions",
+                json!({"login": l, "password": "long enough pw"}),
+                &As::guest(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(login("Zoë.Ünal@example.org").await, StatusCode::OK);
+    assert_eq!(login("ZOë.ÜNAL@EXAMPLE.ORG").await, StatusCode::OK);
+    assert_eq!(
+        login("zoë.ünal@example.org").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login("ZOË.ÜNAL@example.org").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The same rule decides which address is taken: the folded twin is, the other is not.
+    let twin = app
+        .post(
+            "/api/v1/accounts",
+            json!({"username": "zoe2", "email": "zoë.Ünal@example.org", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(twin.status, StatusCode::CREATED, "{:?}", twin.body);
+    let other = app
+        .post(
+            "/api/v1/accounts",
+            json!({"username": "zoe3", "email": "zoË.ünal@example.org", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+    // Only the distinct address was attached: it logs in, the twin's account has none.
+    let t = app
+        .post(
+            "/api/v1/sessions",
+            json!({"login": "zoË.ünal@example.org", "password": "long enough pw"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK);
+    let me = app
+        .get(
+            "/api/v1/me",
+            &As::bearer(t.body["token"].as_str().unwrap_or_default()),
+        )
+        .await;
+    assert_eq!(me.body["username"], "zoe3");
+}
