@@ -1,21 +1,32 @@
-//! Confab storage: the traits every service calls, and the embedded SQLite backend.
+//! Confab storage: the traits every service calls, and the two backends.
 //!
-//! Layout:
-//! - [`Store`]: the one storage trait. Every operation is addressed by forum or by id, never
-//!   by "the database", so a sharded backend can route each call (ids carry their logical
-//!   shard). Reads say where they may be served from ([`ReadFrom`]); writes always go to the
-//!   primary of the shard that owns the row.
-//! - [`sqlite`]: the embedded backend. One file in WAL mode, a pool of reader connections and a
-//!   single writer thread that commits in groups (one fsync for many acknowledged writes).
+//! Layout, by concern (each trait sits in its own file with the records it takes and returns):
+//! - [`ControlStore`] (`control.rs`): forums, accounts, moderators, bans. Small and global.
+//! - [`CommentStore`] (`comments.rs`): threads and comments, pages of a thread, posting, editing.
+//! - [`VoteStore`] (`votes.rs`): votes and flags.
+//! - [`ModerationStore`] (`moderation.rs`): status changes, queues, the moderation log, stats.
+//! - [`OutboxStore`] (`outbox.rs`): the task outbox and reply-mail subscriptions.
+//! - [`Store`]: all of them composed; the service holds an `Arc<dyn Store>`. Code that calls a
+//!   concrete backend imports [`prelude`].
+//! - [`rules`]: every domain rule a backend applies (counter and vote shifts, the reply-depth
+//!   cap, task rows, e-mail keys), written once. A backend holds SQL and driver code only.
+//! - [`sqlite`] (embedded: one file in WAL mode, reader connections and a single writer thread
+//!   that commits in groups) and [`pg`] (sharded PostgreSQL) are cut into the same files: `mod.rs`
+//!   (the handle, driver helpers), `rows.rs` (columns, row mapping, shared statements), and one
+//!   file per trait. `pg/` adds the router, shard moves, admin and data migration.
+//!
+//! Every operation is addressed by forum or by id, never by "the database", so a sharded backend
+//! can route each call (ids carry their logical shard). Reads say where they may be served from
+//! ([`ReadFrom`]); writes always go to the primary of the shard that owns the row.
 //!
 //! Counters (comment counts, replies, votes, flags) change with `SET n = n + ?` in the same
 //! transaction as the row that caused them. Reading a page of a thread costs a fixed number of
 //! statements whatever the thread's size; [`Store::query_count`] lets tests prove it.
 //!
 //! Tasks are a transactional outbox: [`NewComment::tasks`] and the tasks
-//! given to [`Store::set_status`] are written in the same transaction as the change that causes
+//! given to [`ModerationStore::set_status`] are written in the same transaction as the change that causes
 //! them, so a task exists exactly when its change committed. Workers claim due tasks with a
-//! lease ([`Store::claim_tasks`]); a claim is identified by its attempt number, so a worker whose
+//! lease ([`OutboxStore::claim_tasks`]); a claim is identified by its attempt number, so a worker whose
 //! lease ran out (it died, or stalled) can no longer complete or fail the task another worker
 //! now holds. Embedded SQLite claims through its single writer (one claimer per file); the
 //! sharded PostgreSQL backend claims per shard database with
@@ -30,6 +41,8 @@
 //! ```
 //!
 //! so many workers share a shard without blocking each other, visiting shards in turn.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use async_trait::async_trait;
 use confab_core::DomainError;

@@ -11,7 +11,7 @@ use confab_core::model::Forum;
 /// handlers load the rest when they run.
 pub const MAX_TASK_PAYLOAD: usize = 16 * 1024;
 
-/// When a task given to [`crate::Store::set_status`] is written.
+/// When a task given to [`crate::ModerationStore::set_status`] is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskWhen {
     Always,
