@@ -1,6 +1,6 @@
 //! Ids that carry their shard.
 //!
-//! Layout of a thread or comment id (DESIGN.md section 2), most significant bit first:
+//! Layout of a thread or comment id (ARCHITECTURE.md, "Ids and shards"), most significant bit first:
 //! `0 | 41 bits ms since 2026-01-01 | 12 bits logical shard | 11 bits sequence`.
 //! Ordering by id is ordering by creation time (to the millisecond), and any id routes to its
 //! logical shard with no lookup. In JSON every id is a decimal string, since JavaScript numbers

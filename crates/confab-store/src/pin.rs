@@ -1,5 +1,5 @@
-//! Read-your-writes (DESIGN.md section 3): where a write committed, and what a later read
-//! must see.
+//! Read-your-writes (ARCHITECTURE.md, "Read-your-writes"): where a write committed, and what a
+//! later read must see.
 //!
 //! A write records its commit position ([`WritePos`]: the physical shard server and the WAL
 //! position after commit) into the caller's [`track_writes`] scope; the HTTP layer signs it

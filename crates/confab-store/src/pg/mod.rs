@@ -1,4 +1,4 @@
-//! The sharded PostgreSQL backend (DESIGN.md sections 2, 3 and 9).
+//! The sharded PostgreSQL backend (ARCHITECTURE.md, "Sharded PostgreSQL").
 //!
 //! - A **control database** holds forums, accounts, moderators, bans and the shard map.
 //! - **Shard servers** each hold the shard tables (threads, comments, votes, flags, moderation

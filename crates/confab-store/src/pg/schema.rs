@@ -116,7 +116,7 @@ pub const SHARD: &[(i64, &str)] = &[
     (
         1,
         r#"
--- Ids as DESIGN.md section 2 lays them out (41 bits of ms since 2026-01-01, 12 bits of logical
+-- Ids as ARCHITECTURE.md lays them out (41 bits of ms since 2026-01-01, 12 bits of logical
 -- shard, 11 bits of sequence), the sequence taken from this database so many nodes never collide.
 CREATE SEQUENCE confab_id_seq;
 CREATE FUNCTION confab_next_id(shard INTEGER) RETURNS BIGINT LANGUAGE sql VOLATILE AS $$

@@ -1,5 +1,5 @@
-//! Sharded PostgreSQL when things go wrong, on servers of the test's own (DESIGN.md section 9):
-//! a control server, shard server s1 with a streaming replica, shard server s2.
+//! Sharded PostgreSQL when things go wrong (ARCHITECTURE.md, "Sharded PostgreSQL"), on servers
+//! of the test's own: a control server, shard server s1 with a streaming replica, shard server s2.
 //!
 //! - read-your-writes: with the replica's replay paused, the client that posted sees its comment
 //!   at once (its pin sends it to the primary), on any node; others are served by the replica;
