@@ -79,7 +79,7 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         })?,
     };
     crate::rules::thread_open(&t)?;
-    if crate::rules::fills_thread(&t, &new) {
+    if crate::rules::fills_thread(&t, new) {
         exec(
             tx,
             n,
