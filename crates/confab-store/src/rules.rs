@@ -33,6 +33,57 @@ pub fn counter_shift(old: CommentStatus, new: CommentStatus) -> CounterShift {
     }
 }
 
+/// What a moderation action setting `to` does to one comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusPlan {
+    /// Approving a flagged comment also dismisses its flags (a moderator looked at it).
+    pub dismiss_flags: bool,
+    /// The status really changes (counters move, the thread gets a sequence number).
+    pub change: bool,
+}
+
+/// The plan for setting `to` on `cm`.
+pub fn status_plan(cm: &Comment, to: CommentStatus) -> StatusPlan {
+    StatusPlan {
+        dismiss_flags: to == CommentStatus::Approved && cm.flag_count > 0,
+        change: cm.status != to,
+    }
+}
+
+/// The moderation log's detail for a status change.
+pub fn status_detail(from: CommentStatus, to: CommentStatus) -> String {
+    format!("{} -> {}", from.as_str(), to.as_str())
+}
+
+/// The moderation log's action and detail when only flags were dismissed.
+pub fn dismissed_log(cm: &Comment) -> (&'static str, String) {
+    ("dismiss_flags", format!("{} flags", cm.flag_count))
+}
+
+/// The change to report when only flags were dismissed (no sequence number: the page is the same).
+pub fn flags_dismissed(cm: Comment) -> StatusChange {
+    StatusChange {
+        old: cm.status,
+        comment: Comment {
+            flag_count: 0,
+            ..cm
+        },
+        thread_seq: None,
+    }
+}
+
+/// The change to report when `cm` moved to `to`, given the thread sequence number it got.
+pub fn status_changed(cm: Comment, to: CommentStatus, seq: i64) -> StatusChange {
+    let old = cm.status;
+    let mut comment = cm;
+    comment.status = to;
+    StatusChange {
+        comment,
+        old,
+        thread_seq: Some(seq),
+    }
+}
+
 /// How a vote moves a comment's likes and dislikes (`score` moves by `likes - dislikes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoteShift {
@@ -237,6 +288,25 @@ mod tests {
                 assert_eq!((x.approved + y.approved, x.hidden + y.hidden), (0, 0));
             }
         }
+    }
+
+    #[test]
+    fn approving_dismisses_flags_and_only_real_changes_count() {
+        let mut flagged = comment(1, None, 0, Approved);
+        flagged.flag_count = 2;
+        let p = status_plan(&flagged, Approved);
+        assert_eq!((p.dismiss_flags, p.change), (true, false));
+        let d = flags_dismissed(flagged.clone());
+        assert_eq!((d.comment.flag_count, d.thread_seq), (0, None));
+        assert_eq!(dismissed_log(&flagged).1, "2 flags");
+        let p = status_plan(&flagged, Spam);
+        assert_eq!((p.dismiss_flags, p.change), (false, true));
+        let c = status_changed(flagged, Spam, 9);
+        assert_eq!(
+            (c.old, c.comment.status, c.thread_seq),
+            (Approved, Spam, Some(9))
+        );
+        assert_eq!(status_detail(Approved, Spam), "approved -> spam");
     }
 
     #[test]

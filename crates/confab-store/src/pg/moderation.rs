@@ -1,6 +1,7 @@
 //! Moderation: status changes with their counters, queues, the log, daily counts.
 
 use super::*;
+use crate::rules;
 
 #[async_trait]
 impl ModerationStore for PgStore {
@@ -26,8 +27,8 @@ impl ModerationStore for PgStore {
                 else {
                     return Err(DomainError::not_found(&format!("comment {id}")));
                 };
-                let dismiss = status == CommentStatus::Approved && cm.flag_count > 0;
-                if dismiss {
+                let plan = rules::status_plan(&cm, status);
+                if plan.dismiss_flags {
                     exec(
                         &tx,
                         &n,
@@ -37,28 +38,12 @@ impl ModerationStore for PgStore {
                     .await?;
                     exec(&tx, &n, "DELETE FROM flags WHERE comment_id = $1", &[&id.0]).await?;
                 }
-                if cm.status == status {
-                    if dismiss {
-                        log_action(
-                            &tx,
-                            &n,
-                            shard,
-                            forum_id,
-                            actor,
-                            "dismiss_flags",
-                            Some(id),
-                            &format!("{} flags", cm.flag_count),
-                        )
-                        .await?;
-                        let old = cm.status;
-                        changes.push(StatusChange {
-                            comment: Comment {
-                                flag_count: 0,
-                                ..cm
-                            },
-                            old,
-                            thread_seq: None,
-                        });
+                if !plan.change {
+                    if plan.dismiss_flags {
+                        let (what, detail) = rules::dismissed_log(&cm);
+                        log_action(&tx, &n, shard, forum_id, actor, what, Some(id), &detail)
+                            .await?;
+                        changes.push(rules::flags_dismissed(cm));
                     }
                     continue;
                 }
@@ -78,20 +63,13 @@ impl ModerationStore for PgStore {
                     actor,
                     action,
                     Some(id),
-                    &format!("{} -> {}", cm.status.as_str(), status.as_str()),
+                    &rules::status_detail(cm.status, status),
                 )
                 .await?;
-                let old = cm.status;
-                let mut comment = cm;
-                comment.status = status;
-                changes.push(StatusChange {
-                    comment,
-                    old,
-                    thread_seq: Some(seq),
-                });
+                changes.push(rules::status_changed(cm, status, seq));
             }
             for t in &tasks {
-                if crate::rules::task_due(t.when, &changes) {
+                if rules::task_due(t.when, &changes) {
                     insert_task(&tx, &n, shard, t, &t.payload).await?;
                 }
             }

@@ -1,6 +1,7 @@
 //! Moderation: status changes with their counters, queues, the log, daily counts.
 
 use super::*;
+use crate::rules;
 
 pub(super) fn day_ms() -> i64 {
     86_400_000
@@ -28,9 +29,8 @@ impl ModerationStore for SqliteStore {
                     else {
                         return Err(DomainError::not_found(&format!("comment {id}")));
                     };
-                    // Approving a comment also dismisses its flags (a moderator looked at it).
-                    let dismiss = status == CommentStatus::Approved && cm.flag_count > 0;
-                    if dismiss {
+                    let plan = rules::status_plan(&cm, status);
+                    if plan.dismiss_flags {
                         exec(
                             c,
                             n,
@@ -39,26 +39,11 @@ impl ModerationStore for SqliteStore {
                         )?;
                         exec(c, n, "DELETE FROM flags WHERE comment_id = ?", &[int(id.0)])?;
                     }
-                    if cm.status == status {
-                        if dismiss {
-                            log_action(
-                                c,
-                                n,
-                                forum_id,
-                                actor,
-                                "dismiss_flags",
-                                Some(id),
-                                &format!("{} flags", cm.flag_count),
-                            )?;
-                            let old = cm.status;
-                            changes.push(StatusChange {
-                                comment: Comment {
-                                    flag_count: 0,
-                                    ..cm
-                                },
-                                old,
-                                thread_seq: None,
-                            });
+                    if !plan.change {
+                        if plan.dismiss_flags {
+                            let (what, detail) = rules::dismissed_log(&cm);
+                            log_action(c, n, forum_id, actor, what, Some(id), &detail)?;
+                            changes.push(rules::flags_dismissed(cm));
                         }
                         continue;
                     }
@@ -76,19 +61,12 @@ impl ModerationStore for SqliteStore {
                         actor,
                         &action,
                         Some(id),
-                        &format!("{} -> {}", cm.status.as_str(), status.as_str()),
+                        &rules::status_detail(cm.status, status),
                     )?;
-                    let old = cm.status;
-                    let mut comment = cm;
-                    comment.status = status;
-                    changes.push(StatusChange {
-                        comment,
-                        old,
-                        thread_seq: Some(seq),
-                    });
+                    changes.push(rules::status_changed(cm, status, seq));
                 }
                 for t in &tasks {
-                    if crate::rules::task_due(t.when, &changes) {
+                    if rules::task_due(t.when, &changes) {
                         outbox::insert_task(c, n, &idgen, shard, t, &t.payload)?;
                     }
                 }
