@@ -10,7 +10,6 @@
 //!   `migrate-data`: copy the embedded SQLite database into one.
 
 mod bench;
-mod bench_live;
 mod settings;
 mod shards;
 mod tasks;
