@@ -164,14 +164,11 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Migrate => {
             std::fs::create_dir_all(&config.data_dir)?;
             if config.postgres.control.is_empty() {
-                let applied =
-                    SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
+                let applied = SqliteStore::migrate_file(&db_path(&config))?;
                 println!("applied migrations: {applied:?}");
             } else {
                 // Opening migrates the control database and every registered shard server.
-                PgStore::open(config.postgres.clone())
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                PgStore::open(config.postgres.clone()).await?;
                 println!("control database and every shard server are migrated");
             }
             Ok(())
@@ -226,21 +223,19 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     if config.postgres.control.is_empty() {
         let s = SqliteStore::open(&db_path(config), config.sqlite.readers)
-            .map_err(|e| anyhow!("opening database: {e}"))?;
+            .context("opening database")?;
         return Ok(Arc::new(s));
     }
     let s = PgStore::open(config.postgres.clone())
         .await
-        .map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
+        .context("opening PostgreSQL")?;
     Ok(Arc::new(s))
 }
 
 async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
     let store = open_store(config).await?;
     let key = secret(config)?;
-    let server = Server::new(config.clone(), store, &key)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let server = Server::new(config.clone(), store, &key).await?;
     Ok((server, key))
 }
 
@@ -318,8 +313,7 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                     guest_posting: Some(!no_guests),
                     edit_window_secs: None,
                 })
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .await?;
             println!("created forum {} (logical shard {})", f.name, f.shard.get());
         }
         AdminCmd::CreateAccount {
@@ -331,12 +325,9 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
         } => {
             let a = svc
                 .create_account(&username, email.as_deref(), &password, None, staff)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .await?;
             for f in &moderator_of {
-                svc.set_moderator(&a, f, true)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                svc.set_moderator(&a, f, true).await?;
             }
             println!(
                 "created account {} (id {}){}{}",

@@ -61,7 +61,7 @@ impl Endpoint {
     pub(super) fn uri(&self, path_and_query: &str) -> Result<Uri> {
         let s = format!("{}{}", self.prefix, path_and_query);
         Uri::from_maybe_shared(Bytes::from(s))
-            .map_err(|e| anyhow!("bad request path {path_and_query}: {e}"))
+            .with_context(|| format!("bad request path {path_and_query}"))
     }
 }
 

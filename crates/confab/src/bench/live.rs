@@ -58,13 +58,11 @@ pub async fn bus_latency(args: &BenchArgs) -> Result<()> {
     if let Some(url) = &args.redis {
         let bus = RedisBus::connect(url, BusConfig::default())
             .await
-            .map_err(|e| anyhow!("redis {url}: {e}"))?;
+            .with_context(|| format!("redis {url}"))?;
         buses.push(("bus-latency:redis", Arc::new(bus)));
     }
     for (name, bus) in buses {
-        let mut lat = measure_latency(bus, n)
-            .await
-            .map_err(|e| anyhow!("{name}: {e}"))?;
+        let mut lat = measure_latency(bus, n).await.context(name)?;
         lat.sort();
         let row = json!({
             "scenario": "bus-latency", "name": name, "samples": lat.len(), "errors": 0,

@@ -194,8 +194,7 @@ impl Seeder {
                     .url_ep
                     .clone()
                     .ok_or_else(|| anyhow!("scenario url needs --url"))?;
-                let uri = Uri::try_from(ep.path_and_query.as_str())
-                    .map_err(|e| anyhow!("bad --url: {e}"))?;
+                let uri = Uri::try_from(ep.path_and_query.as_str()).context("bad --url")?;
                 plan(
                     &ep,
                     &ExtraHeaders::default(),
