@@ -23,6 +23,8 @@
 //! reference count instead of cloning a JSON tree. Callers pick the encoding (realtime sends
 //! pre-serialized JSON events, so a node serializes an event once, not once per client).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 mod error;
 mod fanout;

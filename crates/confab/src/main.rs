@@ -9,6 +9,8 @@
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod bench;
 mod settings;
 mod shards;
@@ -66,7 +68,7 @@ enum Cmd {
         cmd: AdminCmd,
     },
     /// Load-test a running server.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// The sharded PostgreSQL deployment: map, servers, online shard moves, checks.
     Shards {
         #[command(subcommand)]
@@ -129,7 +131,7 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Bench(args) = cli.cmd {
-        return bench::run(args).await;
+        return bench::run(*args).await;
     }
     let mut config = settings::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(d) = cli.data {
