@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, the API suite again against
+# The whole test suite: the lint step (scripts/lint.sh: rustfmt, scripts/check-deps.sh, clippy),
+# Rust unit and integration tests, the API suite again against
 # PostgreSQL, schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), a 30-second
 # fuzz run of each cargo-fuzz target (scripts/fuzz.sh --smoke), then the browser tests of the embed and dashboard in headless Chromium. Installs
 # what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
@@ -30,6 +31,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# Formatting, dependency direction and clippy first (scripts/lint.sh): they fail early, before
+# the tests are built.
+scripts/lint.sh
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 # aiosmtpd in a venv under the target directory (the tests look there too), created once.

@@ -2,7 +2,7 @@
 //! pub/sub fan-out for realtime. It knows nothing of HTTP or comments.
 //!
 //! # Layout
-//! - `lib.rs`       the `Bus` trait (the contract), name checks, `measure_latency`.
+//! - `lib.rs`       the `Bus` trait (the contract), name checks.
 //! - `config.rs`    `BusConfig` limits and the capacity glob patterns.
 //! - `error.rs`     `BusError`.
 //! - `fanout.rs`    `Subscription`/`SubEvent` and the per-node broadcast hub both backends use.
@@ -23,14 +23,15 @@
 //! reference count instead of cloning a JSON tree. Callers pick the encoding (realtime sends
 //! pre-serialized JSON events, so a node serializes an event once, not once per client).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 mod error;
 mod fanout;
 mod inprocess;
 mod redis_bus;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -104,65 +105,4 @@ pub(crate) fn check_size(cfg: &BusConfig, msg: &Bytes) -> Result<(), BusError> {
         });
     }
     Ok(())
-}
-
-/// `n` send→receive latencies on one fresh channel, measured from just before `send` to the
-/// moment `receive` returns in another task (so it includes the receiver's wake-up). Sends are
-/// paced one at a time so queueing does not inflate the numbers. Both ends run in this process,
-/// which lets the payload carry the send time.
-pub async fn measure_latency(bus: Arc<dyn Bus>, n: usize) -> Result<Vec<Duration>, BusError> {
-    let channel = bus.new_channel("latency");
-    let base = Instant::now();
-    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel::<Result<Duration, BusError>>(1);
-    let (rx_bus, rx_channel) = (Arc::clone(&bus), channel.clone());
-    let receiver = tokio::spawn(async move {
-        for _ in 0..n {
-            let got = rx_bus
-                .receive(&rx_channel, Duration::from_secs(5))
-                .await
-                .map(|msg| {
-                    let mut sent = [0u8; 8];
-                    if let Some(b) = msg.get(..8) {
-                        sent.copy_from_slice(b);
-                    }
-                    base.elapsed()
-                        .saturating_sub(Duration::from_nanos(u64::from_be_bytes(sent)))
-                });
-            let stop = got.is_err();
-            if ack_tx.send(got).await.is_err() || stop {
-                return;
-            }
-        }
-    });
-    let mut out = Vec::with_capacity(n);
-    let mut failed = None;
-    for _ in 0..n {
-        let sent = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if let Err(e) = bus
-            .send(&channel, Bytes::copy_from_slice(&sent.to_be_bytes()))
-            .await
-        {
-            failed = Some(e);
-            break;
-        }
-        match ack_rx.recv().await {
-            Some(Ok(lat)) => out.push(lat),
-            Some(Err(e)) => failed = Some(e),
-            None => failed = Some(BusError::Unavailable("latency receiver stopped".into())),
-        }
-        if failed.is_some() {
-            break;
-        }
-    }
-    receiver.abort();
-    failed.map_or(Ok(out), Err)
-}
-
-/// `p`-th percentile (0..=100) of already-sorted samples; zero when empty.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }

@@ -11,6 +11,8 @@
 //! - [`secret`]: [`secret::Secret`], every secret of the configuration, printed only redacted.
 //! - [`error`]: the domain error every layer maps to a status and a stable code.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cursor;
 pub mod error;
 pub mod id;

@@ -21,6 +21,8 @@
 //! `Message-ID` for a mail, the same `X-Confab-Delivery` for a webhook, so receivers see one
 //! message.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod kinds;
 pub mod links;

@@ -9,8 +9,9 @@
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod bench;
-mod bench_live;
 mod settings;
 mod shards;
 mod tasks;
@@ -67,7 +68,7 @@ enum Cmd {
         cmd: AdminCmd,
     },
     /// Load-test a running server.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// The sharded PostgreSQL deployment: map, servers, online shard moves, checks.
     Shards {
         #[command(subcommand)]
@@ -130,7 +131,7 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Bench(args) = cli.cmd {
-        return bench::run(args).await;
+        return bench::run(*args).await;
     }
     let mut config = settings::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(d) = cli.data {
@@ -165,14 +166,11 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Migrate => {
             std::fs::create_dir_all(&config.data_dir)?;
             if config.postgres.control.is_empty() {
-                let applied =
-                    SqliteStore::migrate_file(&db_path(&config)).map_err(|e| anyhow!("{e}"))?;
+                let applied = SqliteStore::migrate_file(&db_path(&config))?;
                 println!("applied migrations: {applied:?}");
             } else {
                 // Opening migrates the control database and every registered shard server.
-                PgStore::open(config.postgres.clone())
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                PgStore::open(config.postgres.clone()).await?;
                 println!("control database and every shard server are migrated");
             }
             Ok(())
@@ -227,21 +225,19 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     if config.postgres.control.is_empty() {
         let s = SqliteStore::open(&db_path(config), config.sqlite.readers)
-            .map_err(|e| anyhow!("opening database: {e}"))?;
+            .context("opening database")?;
         return Ok(Arc::new(s));
     }
     let s = PgStore::open(config.postgres.clone())
         .await
-        .map_err(|e| anyhow!("opening PostgreSQL: {e}"))?;
+        .context("opening PostgreSQL")?;
     Ok(Arc::new(s))
 }
 
 async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
     let store = open_store(config).await?;
     let key = secret(config)?;
-    let server = Server::new(config.clone(), store, &key)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let server = Server::new(config.clone(), store, &key).await?;
     Ok((server, key))
 }
 
@@ -319,8 +315,7 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                     guest_posting: Some(!no_guests),
                     edit_window_secs: None,
                 })
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .await?;
             println!("created forum {} (logical shard {})", f.name, f.shard.get());
         }
         AdminCmd::CreateAccount {
@@ -332,12 +327,9 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
         } => {
             let a = svc
                 .create_account(&username, email.as_deref(), &password, None, staff)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .await?;
             for f in &moderator_of {
-                svc.set_moderator(&a, f, true)
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?;
+                svc.set_moderator(&a, f, true).await?;
             }
             println!(
                 "created account {} (id {}){}{}",

@@ -81,7 +81,7 @@ fn need_postgres(config: &Config) -> Result<()> {
 async fn open(config: &Config) -> Result<PgStore> {
     PgStore::open(config.postgres.clone())
         .await
-        .map_err(|e| anyhow!("opening PostgreSQL: {e}"))
+        .context("opening PostgreSQL")
 }
 
 fn size(bytes: i64) -> String {
@@ -105,8 +105,7 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
     let r = store.router().clone();
     match cmd {
         ShardsCmd::List => {
-            let (version, ranges, overrides, servers) =
-                admin::report(&r).await.map_err(|e| anyhow!("{e}"))?;
+            let (version, ranges, overrides, servers) = admin::report(&r).await?;
             let name = |id: i32| {
                 servers
                     .iter()
@@ -123,7 +122,7 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
             for (l, s) in &overrides {
                 println!("  logical {l:>4}      -> {} (moved)", name(*s));
             }
-            for (l, from, to, phase) in moves::unfinished(&r).await.map_err(|e| anyhow!("{e}"))? {
+            for (l, from, to, phase) in moves::unfinished(&r).await? {
                 println!("  logical {l:>4}: move from {from} to {to} unfinished (phase {phase}): confab shards move {l} {to}");
             }
             println!();
@@ -161,15 +160,11 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
             primary,
             replicas,
         } => {
-            let id = admin::add_server(&r, &name, &primary, &replicas)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let id = admin::add_server(&r, &name, &primary, &replicas).await?;
             println!("server {name} registered (id {id}), database migrated");
         }
         ShardsCmd::Spread { names } => {
-            admin::spread_ranges(&r, &names)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            admin::spread_ranges(&r, &names).await?;
             println!(
                 "the 4096 logical shards are spread over {}",
                 names.join(", ")
@@ -180,8 +175,7 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                 (Some(forum), target, None) => {
                     let f = store
                         .forums()
-                        .await
-                        .map_err(|e| anyhow!("{e}"))?
+                        .await?
                         .into_iter()
                         .find(|f| &f.name == forum)
                         .ok_or_else(|| anyhow!("no forum named {forum}"))?;
@@ -199,9 +193,7 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                 grace: Duration::from_millis(grace),
                 ..MoveOptions::default()
             };
-            let report = moves::move_shard(&r, logical, &target, opts, |m| println!("{m}"))
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let report = moves::move_shard(&r, logical, &target, opts, |m| println!("{m}")).await?;
             println!("{report}");
         }
         ShardsCmd::Verify => verify(&r).await?,
@@ -210,7 +202,7 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
 }
 
 async fn verify(r: &std::sync::Arc<confab_store::pg::Router>) -> Result<()> {
-    let v = moves::verify(r).await.map_err(|e| anyhow!("{e}"))?;
+    let v = moves::verify(r).await?;
     println!("{v}");
     if !v.ok() {
         bail!("verification found {} problems", v.problems.len());
@@ -241,16 +233,12 @@ pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<(
             bail!("the control database has no shard servers: name them with --server NAME=PRIMARY_DSN");
         }
         for (name, dsn) in &servers {
-            let id = admin::add_server(&r, name, dsn, &[])
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let id = admin::add_server(&r, name, dsn, &[]).await?;
             println!("server {name} registered (id {id})");
         }
-        if servers.len() > 1 && store.forums().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
+        if servers.len() > 1 && store.forums().await?.is_empty() {
             let names: Vec<String> = servers.iter().map(|s| s.0.clone()).collect();
-            admin::spread_ranges(&r, &names)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            admin::spread_ranges(&r, &names).await?;
             println!(
                 "the 4096 logical shards are spread over {}",
                 names.join(", ")
@@ -264,9 +252,7 @@ pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<(
         );
     }
     println!("copying {} into PostgreSQL", sqlite.display());
-    let report = migrate_data::migrate_data(&r, &sqlite, |m| println!("  {m}"))
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let report = migrate_data::migrate_data(&r, &sqlite, |m| println!("  {m}")).await?;
     for s in &report.skipped {
         println!("skipped: {s}");
     }

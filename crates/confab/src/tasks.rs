@@ -1,6 +1,6 @@
 //! `confab tasks` (the outbox, for operators) and `confab serve --role worker`.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use confab_core::sign::Signer;
 use confab_server::config::Config;
@@ -41,11 +41,11 @@ pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
     let store = crate::open_store(&config).await?;
     match args.cmd {
         Some(TasksCmd::Retry { id }) => {
-            if store.retry_task(id).await.map_err(|e| anyhow!("{e}"))? {
+            if store.retry_task(id).await? {
                 println!("task {id} queued again");
                 Ok(())
             } else {
-                match store.task(id).await.map_err(|e| anyhow!("{e}"))? {
+                match store.task(id).await? {
                     Some(t) => bail!("task {id} is {}, not parked", t.state.as_str()),
                     None => bail!("no task {id}"),
                 }
@@ -61,8 +61,7 @@ pub async fn run(config: Config, args: TasksArgs) -> Result<()> {
                 };
             let tasks = store
                 .list_tasks(state, None, args.limit.clamp(1, 10_000))
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+                .await?;
             println!(
                 "{:<20} {:<16} {:<8} {:>8}  {:<24} {:<50} last error",
                 "id", "kind", "state", "attempts", "run at", "payload"
@@ -104,6 +103,6 @@ pub async fn run_worker(config: Config) -> Result<()> {
     tracing::info!(data = %config.data_dir.display(), "Confab worker is up (no HTTP); stop it with Ctrl-C or SIGTERM");
     crate::shutdown_signal().await;
     cancel.cancel();
-    run.await.map_err(|e| anyhow!("worker: {e}"))?;
+    run.await.context("worker")?;
     Ok(())
 }

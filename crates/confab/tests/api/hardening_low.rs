@@ -21,11 +21,9 @@ fn bidi_balanced(s: &str) -> bool {
         match c {
             '\u{202A}' | '\u{202B}' | '\u{202D}' | '\u{202E}' => stack.push(false),
             '\u{2066}' | '\u{2067}' | '\u{2068}' => stack.push(true),
-            '\u{202C}' => {
-                if stack.pop() != Some(false) {
-                    return false;
-                }
-            }
+            // A PDF pops the innermost embedding (the guard pops either way): an isolate there,
+            // or nothing, is unbalanced.
+            '\u{202C}' if stack.pop() != Some(false) => return false,
             '\u{2069}' => {
                 let Some(i) = stack.iter().rposition(|&iso| iso) else {
                     return false;

@@ -1,6 +1,8 @@
 //! API tests: each test spawns a real server (port 0, temp data dir) and drives it over HTTP.
 //! One test binary for the whole suite (link time).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod backend;
 mod helpers;
 mod pg;

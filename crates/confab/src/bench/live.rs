@@ -4,9 +4,10 @@
 //! - `fanout`: `--subscribers N` SSE connections to one thread of the target server; each of
 //!   `--rounds` posts is timed from its 201 to the moment every subscriber has the event.
 
-use super::bench::BenchArgs;
+use super::args::BenchArgs;
 use anyhow::{anyhow, bail, Context, Result};
-use confab_bus::{measure_latency, percentile, Bus, BusConfig, InProcessBus, RedisBus};
+use bytes::Bytes;
+use confab_bus::{Bus, BusConfig, BusError, InProcessBus, RedisBus};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,13 +58,11 @@ pub async fn bus_latency(args: &BenchArgs) -> Result<()> {
     if let Some(url) = &args.redis {
         let bus = RedisBus::connect(url, BusConfig::default())
             .await
-            .map_err(|e| anyhow!("redis {url}: {e}"))?;
+            .with_context(|| format!("redis {url}"))?;
         buses.push(("bus-latency:redis", Arc::new(bus)));
     }
     for (name, bus) in buses {
-        let mut lat = measure_latency(bus, n)
-            .await
-            .map_err(|e| anyhow!("{name}: {e}"))?;
+        let mut lat = measure_latency(bus, n).await.context(name)?;
         lat.sort();
         let row = json!({
             "scenario": "bus-latency", "name": name, "samples": lat.len(), "errors": 0,
@@ -239,4 +238,65 @@ async fn post_once(addr: std::net::SocketAddr, host: &str, body: &str) -> Result
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| anyhow!("bad response: {head}"))?;
     Ok((status, at))
+}
+
+/// `n` send→receive latencies on one fresh channel, measured from just before `send` to the
+/// moment `receive` returns in another task (so it includes the receiver's wake-up). Sends are
+/// paced one at a time so queueing does not inflate the numbers. Both ends run in this process,
+/// which lets the payload carry the send time.
+async fn measure_latency(bus: Arc<dyn Bus>, n: usize) -> Result<Vec<Duration>, BusError> {
+    let channel = bus.new_channel("latency");
+    let base = Instant::now();
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel::<Result<Duration, BusError>>(1);
+    let (rx_bus, rx_channel) = (Arc::clone(&bus), channel.clone());
+    let receiver = tokio::spawn(async move {
+        for _ in 0..n {
+            let got = rx_bus
+                .receive(&rx_channel, Duration::from_secs(5))
+                .await
+                .map(|msg| {
+                    let mut sent = [0u8; 8];
+                    if let Some(b) = msg.get(..8) {
+                        sent.copy_from_slice(b);
+                    }
+                    base.elapsed()
+                        .saturating_sub(Duration::from_nanos(u64::from_be_bytes(sent)))
+                });
+            let stop = got.is_err();
+            if ack_tx.send(got).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    let mut failed = None;
+    for _ in 0..n {
+        let sent = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if let Err(e) = bus
+            .send(&channel, Bytes::copy_from_slice(&sent.to_be_bytes()))
+            .await
+        {
+            failed = Some(e);
+            break;
+        }
+        match ack_rx.recv().await {
+            Some(Ok(lat)) => out.push(lat),
+            Some(Err(e)) => failed = Some(e),
+            None => failed = Some(BusError::Unavailable("latency receiver stopped".into())),
+        }
+        if failed.is_some() {
+            break;
+        }
+    }
+    receiver.abort();
+    failed.map_or(Ok(out), Err)
+}
+
+/// `p`-th percentile (0..=100) of already-sorted samples; zero when empty.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
