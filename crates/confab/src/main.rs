@@ -356,7 +356,7 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                 "{:<24} {:>6}  {:<6} {:<6} origins",
                 "name", "shard", "mod", "guests"
             );
-            for f in svc.forums.all() {
+            for f in svc.all_forums() {
                 println!(
                     "{:<24} {:>6}  {:<6} {:<6} {}",
                     f.name,

@@ -5,7 +5,7 @@ use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
 use super::AppState;
 use crate::openapi::errors::*;
-use crate::service::PageRequest;
+use crate::service::{PageRequest, StatsDays};
 use crate::views::*;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -223,7 +223,7 @@ pub async fn preview(
 ) -> ApiResult<axum::Json<PreviewView>> {
     app.limits.check_write(&caller)?;
     let text =
-        confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
+        confab_core::input::CommentBody::parse(&b.body, app.svc.config().limits.max_body_chars)?;
     let r = confab_core::render::render_markdown(text.as_str());
     Ok(axum::Json(PreviewView {
         html: r.html,
@@ -443,7 +443,8 @@ pub async fn forum_settings(
     Who(caller): Who,
     axum::extract::Path(forum): axum::extract::Path<String>,
 ) -> ApiResult<axum::Json<ForumView>> {
-    Ok(axum::Json(app.svc.forum_settings(&caller, &forum).await?))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(app.svc.forum_settings(&m)))
 }
 
 /// Change a forum's settings.
@@ -456,9 +457,8 @@ pub async fn update_forum(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ForumPatch>,
 ) -> ApiResult<axum::Json<ForumView>> {
-    Ok(axum::Json(
-        app.svc.update_forum(&caller, &forum, body).await?,
-    ))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(app.svc.update_forum(&m, body).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -490,11 +490,10 @@ pub async fn mod_list(
         ),
         None => None,
     };
+    let m = app.svc.moderate(&caller, &forum).await?;
     let queue = q.queue.as_deref().unwrap_or("pending");
     Ok(axum::Json(
-        app.svc
-            .mod_list(&caller, &forum, queue, q.q, before, limit)
-            .await?,
+        app.svc.mod_list(&m, queue, q.q, before, limit).await?,
     ))
 }
 
@@ -508,9 +507,10 @@ pub async fn moderate(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ModerateBody>,
 ) -> ApiResult<axum::Json<ModerateView>> {
+    let m = app.svc.moderate(&caller, &forum).await?;
     Ok(axum::Json(
         app.svc
-            .moderate(&caller, &forum, &body.ids, &body.action)
+            .moderate_comments(&m, &body.ids, &body.action)
             .await?,
     ))
 }
@@ -523,7 +523,8 @@ pub async fn bans(
     Who(caller): Who,
     axum::extract::Path(forum): axum::extract::Path<String>,
 ) -> ApiResult<axum::Json<BansView>> {
-    Ok(axum::Json(app.svc.bans(&caller, &forum).await?))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(app.svc.bans(&m).await?))
 }
 
 /// Ban an e-mail, IP or account, or the author of a comment.
@@ -536,9 +537,10 @@ pub async fn ban(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<BanBody>,
 ) -> ApiResult<Response> {
+    let m = app.svc.moderate(&caller, &forum).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(app.svc.ban(&caller, &forum, body).await?),
+        axum::Json(app.svc.ban(&m, body).await?),
     )
         .into_response())
 }
@@ -553,7 +555,8 @@ pub async fn unban(
 ) -> ApiResult<StatusCode> {
     let id = confab_core::id::parse_id(&id)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
-    app.svc.unban(&caller, &forum, id).await?;
+    let m = app.svc.moderate(&caller, &forum).await?;
+    app.svc.unban(&m, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -581,9 +584,8 @@ pub async fn mod_log(
         ),
         None => None,
     };
-    Ok(axum::Json(
-        app.svc.log(&caller, &forum, before, limit).await?,
-    ))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(app.svc.log(&m, before, limit).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -602,9 +604,9 @@ pub async fn stats(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<axum::Json<StatsView>> {
-    Ok(axum::Json(
-        app.svc.stats(&caller, &forum, q.days.unwrap_or(30)).await?,
-    ))
+    let days = StatsDays::parse(q.days.unwrap_or(30))?;
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(app.svc.stats(&m, days).await?))
 }
 
 /// Close or reopen a thread, or change its title.
@@ -617,5 +619,6 @@ pub async fn update_thread(
     PathId(id): PathId<ThreadId>,
     Json(body): Json<ThreadPatchBody>,
 ) -> ApiResult<axum::Json<ThreadView>> {
-    Ok(axum::Json(app.svc.update_thread(&caller, id, body).await?))
+    let t = app.svc.moderate_thread(&caller, id).await?;
+    Ok(axum::Json(app.svc.update_thread(&t, body).await?))
 }

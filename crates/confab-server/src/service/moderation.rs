@@ -8,7 +8,7 @@ use crate::views::{
 };
 use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::input::{parse_title, Email, ForumName};
-use confab_core::model::{Author, BanKind, CommentStatus, Forum, ForumSettings};
+use confab_core::model::{Account, Author, BanKind, CommentStatus, Forum, ForumSettings, Thread};
 use confab_core::{now_ms, rfc3339, DomainError, ErrorCode};
 use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch};
 use std::collections::HashSet;
@@ -120,7 +120,93 @@ fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
     }
 }
 
+/// Proof that a caller moderates a forum: a signed-in account that moderates it, calling from
+/// this server (the dashboard) or from one of the forum's own sites. Only
+/// [`Service::moderate`] (or [`Service::moderate_thread`]) makes one, and every moderation
+/// method takes one instead of checking again.
+#[derive(Debug, Clone)]
+pub struct Moderating {
+    forum: Arc<Forum>,
+    account: Arc<Account>,
+}
+
+impl Moderating {
+    /// The forum moderated.
+    pub fn forum(&self) -> &Arc<Forum> {
+        &self.forum
+    }
+    /// The moderator.
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+}
+
+/// Proof that a caller moderates the forum of a thread, with the thread as it was read.
+#[derive(Debug, Clone)]
+pub struct ModeratedThread {
+    moderating: Moderating,
+    thread: Thread,
+}
+
+/// How many days of comment counts to show: 1 to 365.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsDays(u32);
+
+impl StatsDays {
+    pub fn parse(days: u32) -> Result<StatsDays, DomainError> {
+        if !(1..=365).contains(&days) {
+            return Err(DomainError::invalid("days must be between 1 and 365"));
+        }
+        Ok(StatsDays(days))
+    }
+}
+
 impl Service {
+    /// Checks that `caller` moderates the forum named `forum`: the forum exists, the call
+    /// comes from this server or one of the forum's sites (reads too, since a moderator's
+    /// cookie goes with a request from any page, and the answers hold e-mails, IP hashes and
+    /// settings), and the caller is signed in as one of its moderators. In that order.
+    pub async fn moderate(&self, caller: &Caller, forum: &str) -> Result<Moderating, DomainError> {
+        let forum = self.forum(forum)?;
+        self.moderating(caller, forum).await
+    }
+
+    /// Checks that `caller` moderates the forum of thread `id` (which must exist), as
+    /// [`Service::moderate`] does.
+    pub async fn moderate_thread(
+        &self,
+        caller: &Caller,
+        id: ThreadId,
+    ) -> Result<ModeratedThread, DomainError> {
+        let thread = self
+            .store
+            .thread(id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let forum = self
+            .forums
+            .by_id(thread.forum_id)
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let moderating = self.moderating(caller, forum).await?;
+        Ok(ModeratedThread { moderating, thread })
+    }
+
+    async fn moderating(
+        &self,
+        caller: &Caller,
+        forum: Arc<Forum>,
+    ) -> Result<Moderating, DomainError> {
+        self.check_origin(caller, &forum)?;
+        let account = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in as a moderator"))?;
+        if !account.can_moderate(forum.id) {
+            return Err(DomainError::forbidden("you do not moderate this forum"));
+        }
+        Ok(Moderating { forum, account })
+    }
+
     /// Creates a forum (staff through the API, or the operator through `confab admin`).
     pub async fn create_forum(&self, body: NewForumBody) -> Result<Arc<Forum>, DomainError> {
         let name = ForumName::parse(&body.name)?;
@@ -175,24 +261,16 @@ impl Service {
             .collect())
     }
 
-    pub async fn forum_settings(
-        &self,
-        caller: &Caller,
-        forum: &str,
-    ) -> Result<ForumView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
-        Ok(forum_view(&f))
+    pub fn forum_settings(&self, m: &Moderating) -> ForumView {
+        forum_view(&m.forum)
     }
 
     pub async fn update_forum(
         &self,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         patch: ForumPatch,
     ) -> Result<ForumView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+        let f = &m.forum;
         let mut s = f.settings.clone();
         if let Some(t) = patch.title {
             s.title = t;
@@ -237,15 +315,13 @@ impl Service {
 
     pub async fn mod_list(
         &self,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         queue: &str,
         search: Option<String>,
         before: Option<CommentId>,
         limit: usize,
     ) -> Result<ModListView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+        let f = &m.forum;
         let queue = match queue {
             "flagged" => Queue::Flagged,
             "all" => Queue::All,
@@ -269,7 +345,7 @@ impl Service {
         let mut rows = self
             .store
             .moderation_list(
-                &f,
+                f,
                 &ModQuery {
                     queue,
                     search,
@@ -295,7 +371,7 @@ impl Service {
             let (ip_hash, flag_count) = (c.ip_hash.clone(), c.flag_count);
             // Moderators see the text of deleted comments too.
             let (md, html) = (c.body_md.clone(), c.body_html.clone());
-            let mut view = self.comment_view(&f, c).await?;
+            let mut view = self.comment_view(f, c).await?;
             view.body = md;
             view.body_html = html;
             comments.push(ModCommentView {
@@ -313,16 +389,13 @@ impl Service {
     }
 
     /// Applies one action to up to 100 comments of a forum.
-    pub async fn moderate(
+    pub async fn moderate_comments(
         self: &Arc<Self>,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         ids: &[CommentId],
         action: &str,
     ) -> Result<ModerateView, DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
+        let (f, acct) = (&m.forum, &m.account);
         if ids.is_empty() || ids.len() > MAX_BULK {
             return Err(DomainError::invalid(format!("give 1 to {MAX_BULK} ids")));
         }
@@ -336,15 +409,15 @@ impl Service {
                 ))
             }
         };
-        let tasks = self.status_tasks(&f, ids, status);
+        let tasks = self.status_tasks(f, ids, status);
         let changes = self
             .store
-            .set_status(&f, ids, status, Some(acct.id), action, tasks)
+            .set_status(f, ids, status, Some(acct.id), action, tasks)
             .await?;
         self.wake_worker();
         let threads: HashSet<ThreadId> = changes.iter().map(|c| c.comment.thread_id).collect();
         for tid in threads {
-            let Some(t) = self.touch_thread(&f, tid).await? else {
+            let Some(t) = self.touch_thread(f, tid).await? else {
                 continue;
             };
             let mine: Vec<_> = changes
@@ -363,7 +436,7 @@ impl Service {
                     match (was, is) {
                         (false, true) => LiveEvent::Created {
                             thread_seq: last_seq,
-                            comment: self.comment_view(&f, one.comment.clone()).await?,
+                            comment: self.comment_view(f, one.comment.clone()).await?,
                         },
                         (true, false) => LiveEvent::Removed {
                             thread_seq: last_seq,
@@ -385,23 +458,14 @@ impl Service {
         })
     }
 
-    pub async fn bans(&self, caller: &Caller, forum: &str) -> Result<BansView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+    pub async fn bans(&self, m: &Moderating) -> Result<BansView, DomainError> {
         Ok(BansView {
-            bans: self.store.bans(f.id).await?,
+            bans: self.store.bans(m.forum.id).await?,
         })
     }
 
-    pub async fn ban(
-        &self,
-        caller: &Caller,
-        forum: &str,
-        body: BanBody,
-    ) -> Result<BansView, DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
+    pub async fn ban(&self, m: &Moderating, body: BanBody) -> Result<BansView, DomainError> {
+        let (f, acct) = (&m.forum, &m.account);
         let expires_at = match body.expires_in_secs {
             Some(s) if s <= 0 => {
                 return Err(DomainError::invalid("expires_in_secs must be positive"))
@@ -471,11 +535,12 @@ impl Service {
         })
     }
 
-    pub async fn unban(&self, caller: &Caller, forum: &str, ban: i64) -> Result<(), DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
-        if !self.store.remove_ban(f.id, ban, Some(acct.id)).await? {
+    pub async fn unban(&self, m: &Moderating, ban: i64) -> Result<(), DomainError> {
+        if !self
+            .store
+            .remove_ban(m.forum.id, ban, Some(m.account.id))
+            .await?
+        {
             return Err(DomainError::not_found("ban"));
         }
         Ok(())
@@ -483,14 +548,11 @@ impl Service {
 
     pub async fn log(
         &self,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         before: Option<i64>,
         limit: usize,
     ) -> Result<LogView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
-        let mut entries = self.store.mod_log(&f, before, limit + 1).await?;
+        let mut entries = self.store.mod_log(&m.forum, before, limit + 1).await?;
         let next_before = if entries.len() > limit {
             entries.truncate(limit);
             entries.last().map(|e| e.id.to_string())
@@ -503,19 +565,10 @@ impl Service {
         })
     }
 
-    pub async fn stats(
-        &self,
-        caller: &Caller,
-        forum: &str,
-        days: u32,
-    ) -> Result<StatsView, DomainError> {
-        if !(1..=365).contains(&days) {
-            return Err(DomainError::invalid("days must be between 1 and 365"));
-        }
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+    pub async fn stats(&self, m: &Moderating, days: StatsDays) -> Result<StatsView, DomainError> {
+        let days = days.0;
         let now = now_ms();
-        let rows = self.store.daily_counts(&f, days, now).await?;
+        let rows = self.store.daily_counts(&m.forum, days, now).await?;
         let day = 86_400_000i64;
         let first = (now / day - i64::from(days) + 1) * day;
         let daily = (0..i64::from(days))
@@ -536,26 +589,15 @@ impl Service {
 
     pub async fn update_thread(
         self: &Arc<Self>,
-        caller: &Caller,
-        id: ThreadId,
+        t: &ModeratedThread,
         body: ThreadPatchBody,
     ) -> Result<ThreadView, DomainError> {
-        let t = self
-            .store
-            .thread(id, ReadFrom::Primary)
-            .await?
-            .ok_or_else(|| DomainError::not_found("thread"))?;
-        let f = self
-            .forums
-            .by_id(t.forum_id)
-            .ok_or_else(|| DomainError::not_found("thread"))?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
+        let (f, acct, id) = (&t.moderating.forum, &t.moderating.account, t.thread.id);
         let title = body.title.as_deref().map(parse_title).transpose()?;
         let updated = self
             .store
             .update_thread(
-                &f,
+                f,
                 id,
                 ThreadPatch {
                     closed: body.closed,
@@ -564,13 +606,13 @@ impl Service {
                 Some(acct.id),
             )
             .await?;
-        self.after_write(&f, &updated.ident);
+        self.after_write(f, &updated.ident);
         let ev = LiveEvent::ThreadUpdated {
             thread_seq: updated.seq,
             closed: updated.closed,
             title: updated.title.clone(),
         };
         self.publish(f.id, &updated.ident, ev);
-        Ok(super::threads::thread_view(&updated, &f))
+        Ok(super::threads::thread_view(&updated, f))
     }
 }
