@@ -310,8 +310,9 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                 ),
                 None => None,
             };
+            let name = confab_core::input::ForumName::parse(&name).map_err(|e| anyhow!("{e}"))?;
             let f = svc
-                .create_forum(confab_server::views::NewForumBody {
+                .create_forum(confab_server::service::NewForum {
                     name,
                     title,
                     allowed_origins: Some(origins),

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod live;
 pub mod mail;
 pub mod pin;
+pub mod requests;
 pub mod web;
 
 use crate::service::Service;

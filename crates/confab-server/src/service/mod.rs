@@ -20,8 +20,16 @@ pub mod pins;
 pub mod realtime;
 mod threads;
 
-pub use comments::VOTES_MAX;
-pub use moderation::{ModeratedThread, Moderating, StatsDays};
+pub use accounts::{LogIn, Session, SignUp};
+pub use comments::{
+    Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted, VoteValue,
+    Voted, VOTES_MAX,
+};
+pub use moderation::{
+    BanTarget, DayTotal, ForumChanges, ModLogPage, ModeratedThread, Moderating, ModerationAction,
+    NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
+};
+pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough};
