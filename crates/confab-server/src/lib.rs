@@ -11,6 +11,9 @@
 //!
 //! [`Server::start`] wires a store into a service and serves it until a shutdown signal.
 
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cache;
 pub mod config;
 pub mod conn;
