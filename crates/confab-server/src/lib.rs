@@ -11,6 +11,9 @@
 //!
 //! [`Server::start`] wires a store into a service and serves it until a shutdown signal.
 
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cache;
 pub mod config;
 pub mod conn;
@@ -95,17 +98,14 @@ impl Server {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let limits = state.limits.clone();
-        let store = state.svc.store.clone();
+        let svc = state.svc.clone();
         let pruner = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limits.prune();
                 // Idempotency keys are kept for a day.
-                if let Err(e) = store
-                    .prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000)
-                    .await
-                {
+                if let Err(e) = svc.prune_idempotency().await {
                     tracing::warn!(error = %e, "pruning idempotency keys failed");
                 }
             }
@@ -123,14 +123,15 @@ impl Server {
         });
         // The task worker runs here unless `[tasks] in_process` is off (`confab serve --role api`).
         let stop_worker = confab_worker::CancellationToken::new();
-        let worker = state.svc.config.tasks.in_process.then(|| {
-            let listen = listener.local_addr().unwrap_or(state.svc.config.listen);
+        let config = state.svc.config();
+        let worker = config.tasks.in_process.then(|| {
+            let listen = listener.local_addr().unwrap_or(config.listen);
             tokio::spawn(state.svc.task_worker(listen).run(stop_worker.clone()))
         });
         let draining = state.draining.clone();
         let shutdown_tx = self.shutdown_tx;
-        let connections = state.svc.config.connections.clone();
-        let trusted = state.svc.config.trusted_proxies.clone();
+        let connections = config.connections.clone();
+        let trusted = config.trusted_proxies.clone();
         let fd_limit = conn::raise_fd_limit();
         let max = conn::effective_max(connections.max, fd_limit);
         tracing::info!(

@@ -6,6 +6,7 @@
 //! takes and no more, where the rule is a static one (`scripts/schemathesis.sh` checks both).
 
 use crate::config::Limits;
+use crate::http::requests::*;
 use crate::http::{api, mail};
 use crate::views::*;
 use serde_json::{json, Map, Value};

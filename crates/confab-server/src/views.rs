@@ -1,65 +1,113 @@
 //! The JSON shapes of the API. They are the contract with the widget and with scripts;
 //! `tests/snapshots/openapi.json` pins them.
 
+use crate::service::{DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, Voted};
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::model::{Ban, CommentStatus, ForumSettings, ModLogEntry, ModerationMode};
-use serde::{Deserialize, Serialize};
+use confab_core::model::{Account, Ban, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
+use confab_core::rfc3339;
+use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Integers in request bodies. JSON Schema counts `1.0` as the integer 1, and so does the
-/// server: an integral number is taken whatever its spelling.
-mod int {
-    use serde::de::{Deserializer, Error, Visitor};
-    use std::fmt;
+/// A thread as the API shows it.
+pub fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
+    ThreadView {
+        id: t.id,
+        forum: forum.name.clone(),
+        ident: t.ident.as_str().to_string(),
+        url: t.url.clone(),
+        title: t.title.clone(),
+        closed: t.closed,
+        comment_count: t.comment_count,
+        seq: t.seq,
+    }
+}
 
-    struct Int;
-    impl Visitor<'_> for Int {
-        type Value = i64;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an integer")
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<i64, E> {
-            Ok(v)
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
-            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
-            if v.fract() == 0.0
-                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v)
-            {
-                Ok(v as i64)
-            } else {
-                Err(E::custom(format!(
-                    "invalid type: floating point `{v}`, expected an integer"
-                )))
-            }
+/// A forum as the API shows it. Webhook secrets are write-only: shown empty.
+pub fn forum_view(f: &Forum) -> ForumView {
+    let mut settings = f.settings.clone();
+    for h in &mut settings.webhooks {
+        h.secret.clear();
+    }
+    ForumView {
+        name: f.name.clone(),
+        settings,
+        created_at: rfc3339(f.created_at),
+    }
+}
+
+/// An account as its owner sees it, with the names of the forums it moderates.
+pub fn account_view(a: &Account, moderates: Vec<String>) -> AccountView {
+    AccountView {
+        id: a.id,
+        username: a.username.clone(),
+        display_name: a.display_name.clone(),
+        email: a.email.clone(),
+        is_staff: a.is_staff,
+        moderates,
+    }
+}
+
+impl From<Posted> for PostedView {
+    fn from(p: Posted) -> PostedView {
+        PostedView {
+            comment: p.comment,
+            edit_token: p.edit_token,
+            anon_token: p.anon_token,
+            notify: p.notify.map(NotifyStatus::from),
         }
     }
+}
 
-    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        d.deserialize_any(Int)
-    }
-
-    struct OptInt;
-    impl<'de> Visitor<'de> for OptInt {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an integer or null")
-        }
-        fn visit_none<E: Error>(self) -> Result<Option<i64>, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: Error>(self) -> Result<Option<i64>, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
-            de(d).map(Some)
+impl From<NotifyOutcome> for NotifyStatus {
+    fn from(n: NotifyOutcome) -> NotifyStatus {
+        match n {
+            NotifyOutcome::Subscribed => NotifyStatus::Subscribed,
+            NotifyOutcome::PendingConfirmation => NotifyStatus::PendingConfirmation,
+            NotifyOutcome::Unavailable => NotifyStatus::Unavailable,
         }
     }
+}
 
-    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        d.deserialize_option(OptInt)
+impl From<Voted> for VoteView {
+    fn from(v: Voted) -> VoteView {
+        VoteView {
+            likes: v.likes,
+            dislikes: v.dislikes,
+            my_vote: v.mine,
+            anon_token: v.anon_token,
+        }
+    }
+}
+
+impl From<Flagged> for FlagView {
+    fn from(f: Flagged) -> FlagView {
+        FlagView {
+            flagged: true,
+            anon_token: f.anon_token,
+        }
+    }
+}
+
+impl From<ModLogPage> for LogView {
+    fn from(p: ModLogPage) -> LogView {
+        LogView {
+            entries: p.entries,
+            next_before: p.next_before,
+        }
+    }
+}
+
+impl From<Vec<DayTotal>> for StatsView {
+    fn from(days: Vec<DayTotal>) -> StatsView {
+        StatsView {
+            daily: days
+                .into_iter()
+                .map(|d| DayCount {
+                    day: rfc3339(d.day)[..10].to_string(),
+                    count: d.count,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -130,24 +178,6 @@ pub struct RepliesView {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct NewCommentBody {
-    pub forum: String,
-    pub ident: String,
-    pub url: Option<String>,
-    pub title: Option<String>,
-    pub parent_id: Option<CommentId>,
-    pub body: String,
-    pub author_name: Option<String>,
-    pub author_email: Option<String>,
-    pub author_url: Option<String>,
-    /// Ask to be e-mailed replies to this comment (needs `author_email`, or an account with an
-    /// address). The first time, a confirmation link is mailed; replies are mailed only once it
-    /// has been followed (double opt-in). Without an address it is refused (400).
-    #[serde(default)]
-    pub notify: bool,
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PostedView {
     #[serde(flatten)]
@@ -172,16 +202,6 @@ pub enum NotifyStatus {
     Unavailable,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct EditBody {
-    pub body: String,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct PreviewBody {
-    pub body: String,
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PreviewView {
     /// Sanitized HTML, exactly as the comment would be stored.
@@ -190,24 +210,12 @@ pub struct PreviewView {
     pub has_links: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct VoteBody {
-    /// 1 (like), -1 (dislike) or 0 (withdraw).
-    #[serde(deserialize_with = "int::de")]
-    pub value: i64,
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VoteView {
     pub likes: i64,
     pub dislikes: i64,
     pub my_vote: i64,
     pub anon_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct FlagBody {
-    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -227,21 +235,6 @@ pub struct MyVotesView {
 pub struct CountsView {
     /// Visible comments per ident, keyed as the client sent it.
     pub counts: std::collections::BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct SignupBody {
-    pub username: String,
-    pub email: Option<String>,
-    pub password: String,
-    pub display_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct LoginBody {
-    /// Username or e-mail.
-    pub login: String,
-    pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -269,32 +262,6 @@ pub struct ForumView {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct NewForumBody {
-    pub name: String,
-    pub title: Option<String>,
-    pub allowed_origins: Option<Vec<String>>,
-    pub moderation: Option<ModerationMode>,
-    pub guest_posting: Option<bool>,
-    #[serde(default, deserialize_with = "int::opt")]
-    pub edit_window_secs: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-pub struct ForumPatch {
-    pub title: Option<String>,
-    pub allowed_origins: Option<Vec<String>>,
-    pub moderation: Option<ModerationMode>,
-    pub guest_posting: Option<bool>,
-    #[serde(default, deserialize_with = "int::opt")]
-    pub edit_window_secs: Option<i64>,
-    pub moderator_mail: Option<confab_core::model::ModeratorMail>,
-    /// Replaces the forum's webhooks (at most 10).
-    pub webhooks: Option<Vec<confab_core::model::Webhook>>,
-    /// Show authors' Gravatar images (readers' browsers then ask gravatar.com).
-    pub gravatar: Option<bool>,
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModCommentView {
     #[serde(flatten)]
@@ -312,31 +279,9 @@ pub struct ModListView {
     pub next_before: Option<CommentId>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct ModerateBody {
-    /// Up to 100 comment ids of this forum.
-    pub ids: Vec<CommentId>,
-    /// approve, spam, delete or restore.
-    pub action: String,
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModerateView {
     pub changed: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct BanBody {
-    /// email, ip or account. With `comment_id` instead, the author of that comment is banned
-    /// (their account or e-mail, and their IP).
-    pub kind: Option<confab_core::model::BanKind>,
-    /// An e-mail, an IP address or IP hash, or an account id.
-    pub value: Option<String>,
-    pub comment_id: Option<CommentId>,
-    pub reason: Option<String>,
-    /// Seconds until the ban lapses; none for permanent.
-    #[serde(default, deserialize_with = "int::opt")]
-    pub expires_in_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -360,12 +305,6 @@ pub struct DayCount {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatsView {
     pub daily: Vec<DayCount>,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct ThreadPatchBody {
-    pub closed: Option<bool>,
-    pub title: Option<String>,
 }
 
 /// One Server-Sent Event of `GET /api/v1/threads/live`: `hello` first, then the thread's

@@ -306,8 +306,9 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                 ),
                 None => None,
             };
+            let name = confab_core::input::ForumName::parse(&name).map_err(|e| anyhow!("{e}"))?;
             let f = svc
-                .create_forum(confab_server::views::NewForumBody {
+                .create_forum(confab_server::service::NewForum {
                     name,
                     title,
                     allowed_origins: Some(origins),
@@ -348,7 +349,7 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
                 "{:<24} {:>6}  {:<6} {:<6} origins",
                 "name", "shard", "mod", "guests"
             );
-            for f in svc.forums.all() {
+            for f in svc.all_forums() {
                 println!(
                     "{:<24} {:>6}  {:<6} {:<6} {}",
                     f.name,

@@ -3,9 +3,13 @@
 
 use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
+use super::requests::*;
 use super::AppState;
 use crate::openapi::errors::*;
-use crate::service::PageRequest;
+use crate::service::{
+    FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, NewBan, NewForum, PageRequest,
+    PostComment, Session, SignUp, StatsDays, StatusChange, ThreadChanges, VoteValue,
+};
 use crate::views::*;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use confab_core::cursor::Sort;
 use confab_core::id::{CommentId, ThreadId};
 use confab_core::ident::Ident;
+use confab_core::input::{parse_title, CommentBody, ForumName, WebUrl};
 use confab_core::{DomainError, ErrorCode};
 use serde::Deserialize;
 
@@ -176,7 +181,49 @@ pub async fn post_comment(
         ),
         None => None,
     };
-    let posted = app.svc.post(&caller, body, key).await?;
+    // Parsed in the order of the API's refusals: the forum (and whether this page may write
+    // to it), identifier, text, page URL, title, key, then a guest's name, address and site.
+    let limits = &app.svc.config().limits;
+    let forum = app.svc.forum_for_write(&caller, &body.forum)?;
+    let ident = Ident::parse(&body.ident)?;
+    let text = CommentBody::parse(&body.body, limits.max_body_chars)?;
+    let url = body
+        .url
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(WebUrl::parse)
+        .transpose()?;
+    let title = body
+        .title
+        .as_deref()
+        .map(parse_title)
+        .transpose()?
+        .filter(|t| !t.is_empty());
+    let idempotency = key
+        .map(|k| IdempotencyKey::parse(k, body.fingerprint()))
+        .transpose()?;
+    let guest = match caller.account {
+        Some(_) => None,
+        None => Some(GuestAuthor::parse(
+            &forum,
+            body.author_name.as_deref(),
+            body.author_email.as_deref(),
+            body.author_url.as_deref(),
+            limits.max_name_chars,
+        )?),
+    };
+    let cmd = PostComment {
+        forum,
+        ident,
+        url,
+        title,
+        parent_id: body.parent_id,
+        body: text,
+        guest,
+        notify: body.notify,
+        idempotency,
+    };
+    let posted = PostedView::from(app.svc.post(&caller, cmd).await?);
     let anon = posted.anon_token.clone();
     Ok(with_anon_cookie(
         (StatusCode::CREATED, axum::Json(posted)).into_response(),
@@ -197,7 +244,10 @@ pub async fn edit_comment(
     Json(body): Json<EditBody>,
 ) -> ApiResult<axum::Json<CommentView>> {
     app.limits.check_write(&caller)?;
-    Ok(axum::Json(app.svc.edit(&caller, id, &body.body).await?))
+    // The text is read once the caller may change the comment.
+    let editing = app.svc.editing(&caller, id).await?;
+    let text = CommentBody::parse(&body.body, app.svc.config().limits.max_body_chars)?;
+    Ok(axum::Json(app.svc.edit(&caller, editing, text).await?))
 }
 
 /// Delete a comment (its author within the edit window, or a moderator).
@@ -222,8 +272,7 @@ pub async fn preview(
     Json(b): Json<PreviewBody>,
 ) -> ApiResult<axum::Json<PreviewView>> {
     app.limits.check_write(&caller)?;
-    let text =
-        confab_core::input::CommentBody::parse(&b.body, app.svc.config.limits.max_body_chars)?;
+    let text = CommentBody::parse(&b.body, app.svc.config().limits.max_body_chars)?;
     let r = confab_core::render::render_markdown(text.as_str());
     Ok(axum::Json(PreviewView {
         html: r.html,
@@ -242,7 +291,8 @@ pub async fn vote(
 ) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
     app.limits.check_vote(&caller)?;
-    let v = app.svc.vote(&caller, id, body.value).await?;
+    let value = VoteValue::parse(body.value)?;
+    let v = VoteView::from(app.svc.vote(&caller, id, value).await?);
     let anon = v.anon_token.clone();
     Ok(with_anon_cookie(
         axum::Json(v).into_response(),
@@ -262,7 +312,8 @@ pub async fn flag(
 ) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
     app.limits.check_vote(&caller)?;
-    let v = app.svc.flag(&caller, id, body.reason.as_deref()).await?;
+    let reason = FlagReason::parse(body.reason.as_deref())?;
+    let v = FlagView::from(app.svc.flag(&caller, id, &reason).await?);
     let anon = v.anon_token.clone();
     Ok(with_anon_cookie(
         axum::Json(v).into_response(),
@@ -337,7 +388,11 @@ pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
         .into_response())
 }
 
-fn session_response(status: StatusCode, s: SessionView, secure: bool) -> Response {
+fn session_response(app: &AppState, status: StatusCode, s: Session, secure: bool) -> Response {
+    let s = SessionView {
+        account: account_view(&s.account, app.svc.moderated_forums(&s.account)),
+        token: s.token,
+    };
     let token = s.token.clone();
     let mut resp = (status, axum::Json(s)).into_response();
     set_cookie(
@@ -361,12 +416,18 @@ pub async fn signup(
     Json(body): Json<SignupBody>,
 ) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
+    // A page that may not sign up is refused before the fields are read.
+    app.svc.check_any_origin(&caller)?;
+    let new = SignUp::parse(
+        &body.username,
+        body.email.as_deref(),
+        &body.password,
+        body.display_name.as_deref(),
+        app.svc.config().limits.max_name_chars,
+    )?;
     let https = caller.https;
-    Ok(session_response(
-        StatusCode::CREATED,
-        app.svc.signup(&caller, body).await?,
-        https,
-    ))
+    let session = app.svc.signup(&caller, new).await?;
+    Ok(session_response(&app, StatusCode::CREATED, session, https))
 }
 
 /// Sign in: sets the session cookie and returns a bearer token for other origins.
@@ -381,11 +442,12 @@ pub async fn login(
     app.limits.check_auth(&caller)?;
     app.limits.check_login(&body.login)?;
     let https = caller.https;
-    Ok(session_response(
-        StatusCode::OK,
-        app.svc.login(&caller, &body.login, &body.password).await?,
-        https,
-    ))
+    let cmd = LogIn {
+        login: body.login,
+        password: body.password,
+    };
+    let session = app.svc.login(&caller, cmd).await?;
+    Ok(session_response(&app, StatusCode::OK, session, https))
 }
 
 /// Sign out: ends every session of the account (its cookie and bearer tokens, on every
@@ -406,7 +468,8 @@ pub async fn me(
     State(app): State<AppState>,
     Who(caller): Who,
 ) -> ApiResult<axum::Json<AccountView>> {
-    Ok(axum::Json(app.svc.me(&caller).await?))
+    let a = app.svc.me(&caller).await?;
+    Ok(axum::Json(account_view(&a, app.svc.moderated_forums(&a))))
 }
 
 /// Forums the caller moderates (staff: all).
@@ -416,7 +479,8 @@ pub async fn my_forums(
     State(app): State<AppState>,
     Who(caller): Who,
 ) -> ApiResult<axum::Json<Vec<ForumView>>> {
-    Ok(axum::Json(app.svc.my_forums(&caller).await?))
+    let forums = app.svc.my_forums(&caller).await?;
+    Ok(axum::Json(forums.iter().map(|f| forum_view(f)).collect()))
 }
 
 /// Create a forum (staff).
@@ -428,11 +492,17 @@ pub async fn create_forum(
     Who(caller): Who,
     Json(body): Json<NewForumBody>,
 ) -> ApiResult<Response> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(app.svc.create_forum_as(&caller, body).await?),
-    )
-        .into_response())
+    let staff = app.svc.staff(&caller).await?;
+    let new = NewForum {
+        name: ForumName::parse(&body.name)?,
+        title: body.title,
+        allowed_origins: body.allowed_origins,
+        moderation: body.moderation,
+        guest_posting: body.guest_posting,
+        edit_window_secs: body.edit_window_secs,
+    };
+    let forum = app.svc.create_forum_as(&staff, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(forum_view(&forum))).into_response())
 }
 
 /// A forum's settings.
@@ -443,7 +513,8 @@ pub async fn forum_settings(
     Who(caller): Who,
     axum::extract::Path(forum): axum::extract::Path<String>,
 ) -> ApiResult<axum::Json<ForumView>> {
-    Ok(axum::Json(app.svc.forum_settings(&caller, &forum).await?))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(forum_view(m.forum())))
 }
 
 /// Change a forum's settings.
@@ -456,9 +527,20 @@ pub async fn update_forum(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ForumPatch>,
 ) -> ApiResult<axum::Json<ForumView>> {
-    Ok(axum::Json(
-        app.svc.update_forum(&caller, &forum, body).await?,
-    ))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    let changes = ForumChanges {
+        title: body.title,
+        allowed_origins: body.allowed_origins,
+        moderation: body.moderation,
+        guest_posting: body.guest_posting,
+        edit_window_secs: body.edit_window_secs,
+        moderator_mail: body.moderator_mail,
+        webhooks: body.webhooks,
+        gravatar: body.gravatar,
+    };
+    Ok(axum::Json(forum_view(
+        &app.svc.update_forum(&m, changes).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -490,11 +572,10 @@ pub async fn mod_list(
         ),
         None => None,
     };
+    let m = app.svc.moderate(&caller, &forum).await?;
     let queue = q.queue.as_deref().unwrap_or("pending");
     Ok(axum::Json(
-        app.svc
-            .mod_list(&caller, &forum, queue, q.q, before, limit)
-            .await?,
+        app.svc.mod_list(&m, queue, q.q, before, limit).await?,
     ))
 }
 
@@ -508,11 +589,10 @@ pub async fn moderate(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ModerateBody>,
 ) -> ApiResult<axum::Json<ModerateView>> {
-    Ok(axum::Json(
-        app.svc
-            .moderate(&caller, &forum, &body.ids, &body.action)
-            .await?,
-    ))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    let change = StatusChange::parse(body.ids, &body.action)?;
+    let changed = app.svc.moderate_comments(&m, &change).await?;
+    Ok(axum::Json(ModerateView { changed }))
 }
 
 /// Bans of a forum.
@@ -523,7 +603,10 @@ pub async fn bans(
     Who(caller): Who,
     axum::extract::Path(forum): axum::extract::Path<String>,
 ) -> ApiResult<axum::Json<BansView>> {
-    Ok(axum::Json(app.svc.bans(&caller, &forum).await?))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(BansView {
+        bans: app.svc.bans(&m).await?,
+    }))
 }
 
 /// Ban an e-mail, IP or account, or the author of a comment.
@@ -536,11 +619,16 @@ pub async fn ban(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<BanBody>,
 ) -> ApiResult<Response> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(app.svc.ban(&caller, &forum, body).await?),
-    )
-        .into_response())
+    let m = app.svc.moderate(&caller, &forum).await?;
+    let ban = NewBan::parse(
+        body.kind,
+        body.value.as_deref(),
+        body.comment_id,
+        body.reason.as_deref(),
+        body.expires_in_secs,
+    )?;
+    let bans = app.svc.ban(&m, ban).await?;
+    Ok((StatusCode::CREATED, axum::Json(BansView { bans })).into_response())
 }
 
 /// Lift a ban.
@@ -553,7 +641,8 @@ pub async fn unban(
 ) -> ApiResult<StatusCode> {
     let id = confab_core::id::parse_id(&id)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
-    app.svc.unban(&caller, &forum, id).await?;
+    let m = app.svc.moderate(&caller, &forum).await?;
+    app.svc.unban(&m, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -581,9 +670,10 @@ pub async fn mod_log(
         ),
         None => None,
     };
-    Ok(axum::Json(
-        app.svc.log(&caller, &forum, before, limit).await?,
-    ))
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(LogView::from(
+        app.svc.log(&m, before, limit).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -602,9 +692,9 @@ pub async fn stats(
     axum::extract::Path(forum): axum::extract::Path<String>,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<axum::Json<StatsView>> {
-    Ok(axum::Json(
-        app.svc.stats(&caller, &forum, q.days.unwrap_or(30)).await?,
-    ))
+    let days = StatsDays::parse(q.days.unwrap_or(30))?;
+    let m = app.svc.moderate(&caller, &forum).await?;
+    Ok(axum::Json(StatsView::from(app.svc.stats(&m, days).await?)))
 }
 
 /// Close or reopen a thread, or change its title.
@@ -617,5 +707,8 @@ pub async fn update_thread(
     PathId(id): PathId<ThreadId>,
     Json(body): Json<ThreadPatchBody>,
 ) -> ApiResult<axum::Json<ThreadView>> {
-    Ok(axum::Json(app.svc.update_thread(&caller, id, body).await?))
+    let t = app.svc.moderate_thread(&caller, id).await?;
+    let changes = ThreadChanges::parse(body.closed, body.title.as_deref())?;
+    let updated = app.svc.update_thread(&t, changes).await?;
+    Ok(axum::Json(thread_view(&updated, t.forum())))
 }

@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for Who {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-        let ip = client_ip(peer, h, &svc.config.trusted_proxies);
+        let ip = client_ip(peer, h, &svc.config().trusted_proxies);
 
         let bearer = h
             .get(header::AUTHORIZATION)
@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for Who {
             },
         };
         // Confab does not terminate TLS; a trusted proxy that does says so.
-        let https = svc.config.trusted_proxies.contains(&peer)
+        let https = svc.config().trusted_proxies.contains(&peer)
             && h.get("x-forwarded-proto")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())

@@ -18,16 +18,14 @@ use super::caller::Who;
 use super::error::{ApiError, Query};
 use super::AppState;
 use crate::openapi::errors::*;
-use crate::service::realtime::{decode, topic};
+use crate::service::realtime::{decode, Live};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use confab_bus::{SubEvent, Subscription};
-use confab_core::ident::Ident;
 use confab_core::{DomainError, ErrorCode};
-use confab_store::ReadFrom;
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -63,18 +61,7 @@ async fn start(
     q: &LiveQuery,
     last_event_id: Option<i64>,
 ) -> Result<Start, ApiError> {
-    let svc = &app.svc;
-    let forum = svc.forum(&q.forum)?;
-    if let Some(o) = &caller.foreign_origin {
-        if !forum.settings.origin_allowed(o) {
-            return Err(DomainError::new(
-                ErrorCode::OriginNotAllowed,
-                format!("origin {o} may not embed forum {}", forum.name),
-            )
-            .into());
-        }
-    }
-    let ident = Ident::parse(&q.ident)?;
+    let thread = app.svc.live_thread(caller, &q.forum, &q.ident)?;
     let permit = app.live.clone().try_acquire_owned().map_err(|_| ApiError {
         err: DomainError::new(
             ErrorCode::Unavailable,
@@ -82,13 +69,8 @@ async fn start(
         ),
         retry_after: Some(5),
     })?;
-    // Subscribe before reading the sequence, so nothing can fall between the two.
-    let sub = svc.bus.subscribe(&topic(forum.id, &ident)).await.ok();
-    let seq = svc
-        .store
-        .thread_by_ident(&forum, &ident, ReadFrom::Primary)
-        .await?
-        .map_or(0, |t| t.seq);
+    // Subscribed before the sequence is read, so nothing can fall between the two.
+    let Live { sub, seq } = app.svc.open_live(&thread).await?;
     // `hello` carries the id, so a reconnecting EventSource sends it back as Last-Event-ID.
     let mut first = vec![Out::Frame(bytes::Bytes::from(format!(
         "id: {seq}\nevent: hello\ndata: {{\"thread_seq\":{seq}}}\n\n"

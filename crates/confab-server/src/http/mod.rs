@@ -7,6 +7,7 @@ pub mod limits;
 pub mod live;
 pub mod mail;
 pub mod pin;
+pub mod requests;
 pub mod web;
 
 use crate::service::Service;
@@ -55,12 +56,13 @@ pub struct AppParts {
 
 /// Builds the application's router.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.svc.config.limits.max_json_bytes;
+    let config = state.svc.config();
+    let max_body = config.limits.max_json_bytes;
     // This server's document: its limits are in it.
-    let doc = bytes::Bytes::from(crate::openapi::document(&state.svc.config.limits));
+    let doc = bytes::Bytes::from(crate::openapi::document(&config.limits));
     let body_rules = BodyRules {
         max: max_body,
-        timeout: Duration::from_secs(state.svc.config.connections.body_timeout_secs.max(1)),
+        timeout: Duration::from_secs(config.connections.body_timeout_secs.max(1)),
     };
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
@@ -157,11 +159,9 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
         Some(rest) => {
             let name = rest.trim_start_matches('/').split('/').next().unwrap_or("");
             let name = percent_decode(name);
-            svc.forums
-                .get(&name)
-                .is_some_and(|f| f.settings.origin_allowed(origin))
+            svc.forum_allows_origin(&name, origin)
         }
-        None => svc.forums.any_allows(origin),
+        None => svc.any_forum_allows_origin(origin),
     }
 }
 
@@ -265,16 +265,17 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
 /// Store counters (statements run, reads by primaries and replicas): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
 async fn statz(State(app): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({ "store": app.svc.store.stats() })).into_response()
+    axum::Json(serde_json::json!({ "store": app.svc.store_stats() })).into_response()
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
     if app.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    match app.svc.store.forums().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    if app.svc.ready().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
     }
 }
 

@@ -198,11 +198,11 @@ async fn admin(headers: HeaderMap) -> Response {
 
 /// The demo article, with the `demo` forum's thread for `/` rendered in place for hydration.
 async fn demo(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let thread = match app.svc.forums.get("demo") {
+    let thread = match app.svc.forum("demo").ok() {
         Some(forum) => match Ident::parse("/") {
             Ok(ident) => thread_fragment(
                 &app,
-                PageRequest { forum, ident, sort: Sort::Best, cursor: None, limit: app.svc.config.limits.page_default },
+                PageRequest { forum, ident, sort: Sort::Best, cursor: None, limit: app.svc.config().limits.page_default },
             )
             .await
             .map(|(html, _)| html)
@@ -266,7 +266,7 @@ async fn thread_html(
             .transpose()?
             .unwrap_or_default(),
         cursor: None,
-        limit: app.svc.config.limits.page_default,
+        limit: app.svc.config().limits.page_default,
     };
     let (html, etag) = thread_fragment(&app, req).await?;
     let etag = HeaderValue::from_str(&etag).map_err(|_| DomainError::internal())?;

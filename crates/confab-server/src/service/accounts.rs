@@ -1,7 +1,6 @@
 //! Accounts and sessions. Passwords are hashed and checked by `passwords` (bounded).
 
 use super::{Caller, Service};
-use crate::views::{AccountView, SessionView, SignupBody};
 use confab_core::id::AccountId;
 use confab_core::input::{AuthorName, Email, Password, Username};
 use confab_core::model::Account;
@@ -9,24 +8,72 @@ use confab_core::{DomainError, ErrorCode};
 use confab_store::NewAccount;
 use std::sync::Arc;
 
+/// A new account, its fields parsed by the handler from the request.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub password: Password,
+    /// `None`: the username.
+    pub display_name: Option<AuthorName>,
+}
+
+impl SignUp {
+    /// Parses a sign-up's fields (blank address and display name are none), the address
+    /// first, then username, password and display name.
+    pub fn parse(
+        username: &str,
+        email: Option<&str>,
+        password: &str,
+        display_name: Option<&str>,
+        max_name_chars: usize,
+    ) -> Result<SignUp, DomainError> {
+        let email = email
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        let display_name = display_name
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| AuthorName::parse(d, max_name_chars))
+            .transpose()?;
+        Ok(SignUp {
+            username,
+            email,
+            password,
+            display_name,
+        })
+    }
+}
+
+/// A log-in as typed: a username or e-mail address, and a password (checked as they are:
+/// a malformed one is only a wrong one).
+#[derive(Debug, Clone)]
+pub struct LogIn {
+    pub login: String,
+    pub password: String,
+}
+
+/// A signed-in account and its session token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account: Account,
+    /// Bearer token (and session cookie value).
+    pub token: String,
+}
+
 impl Service {
-    pub fn account_view(&self, a: &Account, with_email: bool) -> AccountView {
-        AccountView {
-            id: a.id,
-            username: a.username.clone(),
-            display_name: a.display_name.clone(),
-            email: if with_email { a.email.clone() } else { None },
-            is_staff: a.is_staff,
-            moderates: a
-                .moderates
-                .iter()
-                .filter_map(|f| self.forums.by_id(*f))
-                .map(|f| f.name.clone())
-                .collect(),
-        }
+    /// Short names of the forums `a` moderates.
+    pub fn moderated_forums(&self, a: &Account) -> Vec<String> {
+        a.moderates
+            .iter()
+            .filter_map(|f| self.forums.by_id(*f))
+            .map(|f| f.name.clone())
+            .collect()
     }
 
-    /// Creates an account (sign-up from the API; staff and moderators from `confab admin`).
+    /// Creates an account (staff and moderators from `confab admin`).
     pub async fn create_account(
         &self,
         username: &str,
@@ -41,17 +88,30 @@ impl Service {
             .map(Email::parse)
             .transpose()?;
         let password = Password::parse(password)?;
-        let display_name = match display_name.filter(|d| !d.trim().is_empty()) {
-            Some(d) => AuthorName::parse(d, self.config.limits.max_name_chars)?
-                .as_str()
-                .to_string(),
-            None => username.as_str().to_string(),
+        let display_name = display_name
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| AuthorName::parse(d, self.config.limits.max_name_chars))
+            .transpose()?;
+        let new = SignUp {
+            username,
+            email,
+            password,
+            display_name,
         };
-        let password_hash = self.passwords.hash(password).await?;
+        self.insert_account(new, is_staff).await
+    }
+
+    /// Hashes the password and stores the account.
+    async fn insert_account(&self, a: SignUp, is_staff: bool) -> Result<Account, DomainError> {
+        let display_name = match a.display_name {
+            Some(d) => d.as_str().to_string(),
+            None => a.username.as_str().to_string(),
+        };
+        let password_hash = self.passwords.hash(a.password).await?;
         self.store
             .create_account(NewAccount {
-                username: username.as_str().to_string(),
-                email: email.map(|e| e.as_str().to_string()),
+                username: a.username.as_str().to_string(),
+                email: a.email.map(|e| e.as_str().to_string()),
                 display_name,
                 password_hash,
                 is_staff,
@@ -64,36 +124,31 @@ impl Service {
     /// it, a word to that account's owner) and the account starts without it; without mail,
     /// a free address is added at once and a taken one left off. Only a taken username is
     /// refused (usernames are public).
-    pub async fn signup(
-        &self,
-        caller: &Caller,
-        body: SignupBody,
-    ) -> Result<SessionView, DomainError> {
+    pub async fn signup(&self, caller: &Caller, new: SignUp) -> Result<Session, DomainError> {
         self.check_any_origin(caller)?;
-        let email = body
-            .email
-            .as_deref()
-            .filter(|e| !e.trim().is_empty())
-            .map(Email::parse)
-            .transpose()?;
+        let email = new.email.clone();
         let by_mail = email.is_some() && self.config.mail.enabled();
-        let direct = if by_mail {
-            None
-        } else {
-            email.as_ref().map(|e| e.as_str())
+        let direct = SignUp {
+            email: if by_mail { None } else { email.clone() },
+            ..new
         };
-        let (name, pw, shown) = (&body.username, &body.password, body.display_name.as_deref());
-        let a = match self.create_account(name, direct, pw, shown, false).await {
-            Err(e) if e.code == ErrorCode::Conflict && direct.is_some() => {
+        let has_direct = direct.email.is_some();
+        let without = SignUp {
+            email: None,
+            ..direct.clone()
+        };
+        let a = match self.insert_account(direct, false).await {
+            Err(e) if e.code == ErrorCode::Conflict && has_direct => {
+                let name = without.username.as_str();
                 let username_taken = self
                     .store
-                    .credentials(body.username.trim())
+                    .credentials(name)
                     .await?
-                    .is_some_and(|(a, _)| a.username.eq_ignore_ascii_case(body.username.trim()));
+                    .is_some_and(|(a, _)| a.username.eq_ignore_ascii_case(name));
                 if username_taken {
                     return Err(e);
                 }
-                self.create_account(name, None, pw, shown, false).await?
+                self.insert_account(without, false).await?
             }
             other => other?,
         };
@@ -104,10 +159,8 @@ impl Service {
                 .await?;
             self.wake_worker();
         }
-        Ok(SessionView {
-            account: self.account_view(&a, true),
-            token: self.session_token(&a),
-        })
+        let token = self.session_token(&a);
+        Ok(Session { account: a, token })
     }
 
     /// The account and address an account e-mail link is for.
@@ -131,13 +184,9 @@ impl Service {
         Ok((a, email))
     }
 
-    pub async fn login(
-        &self,
-        caller: &Caller,
-        login: &str,
-        password: &str,
-    ) -> Result<SessionView, DomainError> {
+    pub async fn login(&self, caller: &Caller, cmd: LogIn) -> Result<Session, DomainError> {
         self.check_any_origin(caller)?;
+        let (login, password) = (cmd.login.as_str(), cmd.password);
         if login.len() > 254 || password.len() > 1024 {
             return Err(DomainError::new(
                 ErrorCode::Unauthorized,
@@ -149,12 +198,12 @@ impl Service {
             Some((a, h)) => (Some(a), Some(h)),
             None => (None, None),
         };
-        let ok = self.passwords.verify(password.to_string(), hash).await?;
+        let ok = self.passwords.verify(password, hash).await?;
         match account {
-            Some(a) if ok => Ok(SessionView {
-                account: self.account_view(&a, true),
-                token: self.session_token(&a),
-            }),
+            Some(a) if ok => {
+                let token = self.session_token(&a);
+                Ok(Session { account: a, token })
+            }
             _ => Err(DomainError::new(
                 ErrorCode::Unauthorized,
                 "wrong login or password",
@@ -172,12 +221,11 @@ impl Service {
         }
     }
 
-    pub async fn me(&self, caller: &Caller) -> Result<AccountView, DomainError> {
-        let a = self
-            .caller_account(caller)
+    /// The signed-in account.
+    pub async fn me(&self, caller: &Caller) -> Result<Arc<Account>, DomainError> {
+        self.caller_account(caller)
             .await?
-            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "not signed in"))?;
-        Ok(self.account_view(&a, true))
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "not signed in"))
     }
 
     /// Account-level writes (sign-up, log-in) from a browser must come from this server or

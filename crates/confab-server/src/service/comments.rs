@@ -1,12 +1,13 @@
 //! Writing comments: post, edit, delete, vote, flag; and comment counts.
 
 use super::admission::Applicant;
+use super::outbox::NotifyOutcome;
 use super::realtime::LiveEvent;
 use super::{token, Caller, Service};
-use crate::views::{CommentView, FlagView, NewCommentBody, PostedView, VoteView};
+use crate::views::CommentView;
 use confab_core::id::CommentId;
 use confab_core::ident::Ident;
-use confab_core::input::{parse_title, AuthorName, CommentBody, Email, WebUrl};
+use confab_core::input::{AuthorName, CommentBody, Email, WebUrl};
 use confab_core::model::{Author, Comment, CommentStatus, Forum};
 use confab_core::render::render_markdown;
 use confab_core::{now_ms, DomainError, ErrorCode};
@@ -21,39 +22,196 @@ const MAX_IDEMPOTENCY_KEY: usize = 200;
 /// Most comment ids one `my_votes` call looks up (a page of the widget is fewer).
 pub const VOTES_MAX: usize = 200;
 
+/// A new comment, its fields parsed by the handler from the request (in the order the API
+/// documents its refusals: identifier, text, page URL, title, idempotency key, then the
+/// guest's name, address and site).
+#[derive(Debug, Clone)]
+pub struct PostComment {
+    /// From [`Service::forum_for_write`]: it exists and the caller's page may write to it.
+    pub forum: Arc<Forum>,
+    pub ident: Ident,
+    /// The page's URL, recorded with the thread on its first comment.
+    pub url: Option<WebUrl>,
+    /// The page's title (empty is none), recorded with the thread on its first comment.
+    pub title: Option<String>,
+    pub parent_id: Option<CommentId>,
+    pub body: CommentBody,
+    /// Who a guest says they are; `None` for a signed-in caller (an account's comment is
+    /// signed with the account: whatever author fields came with it are not read).
+    pub guest: Option<GuestAuthor>,
+    /// Mail replies to this comment to the author (double opt-in).
+    pub notify: bool,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// What a guest says about themselves.
+#[derive(Debug, Clone, Default)]
+pub struct GuestAuthor {
+    /// `None`: "Anonymous".
+    pub name: Option<AuthorName>,
+    pub email: Option<Email>,
+    pub url: Option<WebUrl>,
+}
+
+impl GuestAuthor {
+    /// A guest's name, address and site as given (blank is none), on a forum that takes
+    /// comments from guests: a forum that doesn't refuses before any of them is read.
+    pub fn parse(
+        forum: &Forum,
+        name: Option<&str>,
+        email: Option<&str>,
+        url: Option<&str>,
+        max_name_chars: usize,
+    ) -> Result<GuestAuthor, DomainError> {
+        check_guest_posting(forum)?;
+        let name = name
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|n| AuthorName::parse(n, max_name_chars))
+            .transpose()?;
+        let email = email
+            .filter(|s| !s.trim().is_empty())
+            .map(Email::parse)
+            .transpose()?;
+        let url = url
+            .filter(|s| !s.trim().is_empty())
+            .map(WebUrl::parse)
+            .transpose()?;
+        Ok(GuestAuthor { name, email, url })
+    }
+}
+
+fn check_guest_posting(forum: &Forum) -> Result<(), DomainError> {
+    if forum.settings.guest_posting {
+        Ok(())
+    } else {
+        Err(DomainError::new(
+            ErrorCode::GuestPostingDisabled,
+            "sign in to comment on this site",
+        ))
+    }
+}
+
+/// An `Idempotency-Key` and what the request it came with says (a retry with the key
+/// replays the first result only if it says the same).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    key: String,
+    fingerprint: String,
+}
+
+impl IdempotencyKey {
+    /// `key` as sent (1 to 200 bytes), and `fingerprint`, a text of every field of the request.
+    pub fn parse(key: String, fingerprint: String) -> Result<IdempotencyKey, DomainError> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(DomainError::invalid(format!(
+                "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} bytes"
+            )));
+        }
+        Ok(IdempotencyKey { key, fingerprint })
+    }
+}
+
+/// A posted comment (or, for a retry with its idempotency key, the first one).
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub comment: CommentView,
+    /// For guests: lets this client edit or delete the comment within the edit window.
+    pub edit_token: Option<String>,
+    /// For clients without an identity yet: the anonymous-client token made for them.
+    pub anon_token: Option<String>,
+    /// Set when the comment asked for reply mail: what happens next.
+    pub notify: Option<NotifyOutcome>,
+}
+
+/// A vote: like, dislike, or withdraw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteValue(i64);
+
+impl VoteValue {
+    pub fn parse(value: i64) -> Result<VoteValue, DomainError> {
+        if !(-1..=1).contains(&value) {
+            return Err(DomainError::invalid("value must be 1, -1 or 0"));
+        }
+        Ok(VoteValue(value))
+    }
+}
+
+/// A comment's likes and dislikes after a vote, and the voter's vote.
+#[derive(Debug, Clone)]
+pub struct Voted {
+    pub likes: i64,
+    pub dislikes: i64,
+    pub mine: i64,
+    /// For a caller without an identity: the token of its address for the day.
+    pub anon_token: Option<String>,
+}
+
+/// Why a reader flags a comment: at most 200 characters, no control characters (trimmed;
+/// may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagReason(String);
+
+impl FlagReason {
+    pub fn parse(reason: Option<&str>) -> Result<FlagReason, DomainError> {
+        let reason = reason.unwrap_or("").trim();
+        if reason.chars().count() > 200 {
+            return Err(DomainError::invalid("reason is longer than 200 characters"));
+        }
+        if reason.chars().any(char::is_control) {
+            return Err(DomainError::invalid(
+                "reason must not contain control characters",
+            ));
+        }
+        Ok(FlagReason(reason.to_string()))
+    }
+}
+
+/// A comment flagged.
+#[derive(Debug, Clone)]
+pub struct Flagged {
+    /// For a caller without an identity: the token of its address for the day.
+    pub anon_token: Option<String>,
+}
+
+/// Proof that a caller may change a comment (its author within the edit window, or a
+/// moderator, calling from one of its forum's sites), with the comment as it was read. Made
+/// only by [`Service::editing`].
+#[derive(Debug, Clone)]
+pub struct Editing {
+    comment: Comment,
+    forum: Arc<Forum>,
+}
+
 impl Service {
+    /// The forum named `name`, if the caller's page may write to it (a write names its forum
+    /// first: it is looked up and the origin checked before the rest of the request is read).
+    pub fn forum_for_write(&self, caller: &Caller, name: &str) -> Result<Arc<Forum>, DomainError> {
+        let forum = self.forum(name)?;
+        self.check_origin(caller, &forum)?;
+        Ok(forum)
+    }
+
     /// Posts a comment (creating the thread on its first comment).
     pub async fn post(
         self: &Arc<Self>,
         caller: &Caller,
-        body: NewCommentBody,
-        idempotency_key: Option<String>,
-    ) -> Result<PostedView, DomainError> {
+        cmd: PostComment,
+    ) -> Result<Posted, DomainError> {
         let limits = &self.config.limits;
-        let forum = self.forum(&body.forum)?;
+        let PostComment {
+            forum,
+            ident,
+            url,
+            title,
+            parent_id,
+            body: text,
+            guest,
+            notify,
+            idempotency,
+        } = cmd;
         self.check_origin(caller, &forum)?;
         let ip_hash = self.ip_hash(caller);
-        let ident = Ident::parse(&body.ident)?;
-        let text = CommentBody::parse(&body.body, limits.max_body_chars)?;
-        let url = body
-            .url
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(WebUrl::parse)
-            .transpose()?;
-        let title = body
-            .title
-            .as_deref()
-            .map(parse_title)
-            .transpose()?
-            .filter(|t| !t.is_empty());
-        if let Some(k) = &idempotency_key {
-            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(DomainError::invalid(format!(
-                    "Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} bytes"
-                )));
-            }
-        }
 
         let account = match caller.account {
             Some(_) => Some(self.caller_account(caller).await?.ok_or_else(|| {
@@ -67,37 +225,11 @@ impl Service {
         let (author, ban_email) = match &account {
             Some(a) => (Author::Account(a.id), a.email.clone()),
             None => {
-                if !forum.settings.guest_posting {
-                    return Err(DomainError::new(
-                        ErrorCode::GuestPostingDisabled,
-                        "sign in to comment on this site",
-                    ));
-                }
-                let name = match body
-                    .author_name
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                {
-                    Some(n) => AuthorName::parse(n, limits.max_name_chars)?
-                        .as_str()
-                        .to_string(),
-                    None => "Anonymous".to_string(),
-                };
-                let email = body
-                    .author_email
-                    .as_deref()
-                    .filter(|s| !s.trim().is_empty())
-                    .map(Email::parse)
-                    .transpose()?
-                    .map(|e| e.as_str().to_string());
-                let url = body
-                    .author_url
-                    .as_deref()
-                    .filter(|s| !s.trim().is_empty())
-                    .map(WebUrl::parse)
-                    .transpose()?
-                    .map(|u| u.as_str().to_string());
+                check_guest_posting(&forum)?;
+                let GuestAuthor { name, email, url } = guest.unwrap_or_default();
+                let name = name.map_or_else(|| "Anonymous".to_string(), |n| n.as_str().to_string());
+                let email = email.map(|e| e.as_str().to_string());
+                let url = url.map(|u| u.as_str().to_string());
                 (
                     Author::Guest {
                         name,
@@ -133,10 +265,8 @@ impl Service {
         };
 
         // The outbox: what must follow this comment, written in its transaction.
-        let mut tasks = self
-            .post_tasks(&forum, status, body.parent_id.is_some())
-            .await?;
-        let (notify_watch, notify) = if body.notify {
+        let mut tasks = self.post_tasks(&forum, status, parent_id.is_some()).await?;
+        let (notify_watch, notify) = if notify {
             // The account's address, or the guest's.
             let address = ban_email.clone().ok_or_else(|| {
                 DomainError::invalid("notify needs an e-mail address: give author_email (or add one to your account)")
@@ -158,7 +288,7 @@ impl Service {
             ident: ident.clone(),
             url: url.map(|u| u.as_str().to_string()),
             title,
-            parent_id: body.parent_id,
+            parent_id,
             author,
             anon_id,
             body_md: text.as_str().to_string(),
@@ -166,10 +296,10 @@ impl Service {
             status,
             ip_hash,
             created_at: now_ms(),
-            idempotency: idempotency_key.map(|key| Idempotency {
+            idempotency: idempotency.map(|k| Idempotency {
                 scope,
-                key,
-                request_hash: self.request_hash(&body),
+                key: k.key,
+                request_hash: self.signer.keyed_hash("idempotency", &k.fingerprint),
             }),
             max_depth: limits.max_depth,
             tasks,
@@ -199,30 +329,12 @@ impl Service {
             };
             self.publish(forum.id, &ident, ev);
         }
-        Ok(PostedView {
+        Ok(Posted {
             comment,
             edit_token,
             anon_token,
             notify,
         })
-    }
-
-    /// A keyed hash of everything a post says, kept with its `Idempotency-Key` so the key
-    /// replays only this request.
-    fn request_hash(&self, b: &NewCommentBody) -> String {
-        let fields = serde_json::json!([
-            b.forum,
-            b.ident,
-            b.url,
-            b.title,
-            b.parent_id.map(|p| p.0),
-            b.body,
-            b.author_name,
-            b.author_email,
-            b.author_url,
-            b.notify
-        ]);
-        self.signer.keyed_hash("idempotency", &fields.to_string())
     }
 
     /// A guest's token to edit or delete `c` until the forum's edit window closes.
@@ -308,6 +420,18 @@ impl Service {
         ))
     }
 
+    /// Checks that `caller` may change comment `id`: it exists and is not deleted, the call
+    /// comes from one of its forum's sites, and the caller is its author within the edit
+    /// window (signed in, or with the comment's edit token) or a moderator of the forum.
+    pub async fn editing(&self, caller: &Caller, id: CommentId) -> Result<Editing, DomainError> {
+        let (comment, forum) = self.comment_for_write(caller, id).await?;
+        if comment.status == CommentStatus::Deleted {
+            return Err(DomainError::not_found("comment"));
+        }
+        self.authorize_change(caller, &forum, &comment).await?;
+        Ok(Editing { comment, forum })
+    }
+
     /// Replaces a comment's text. The new text passes admission as a new comment would: a
     /// banned author or a closed thread is refused, and a text the forum holds (moderation
     /// mode, links) takes a public comment back to the queue. A moderator's edit of someone
@@ -315,15 +439,11 @@ impl Service {
     pub async fn edit(
         self: &Arc<Self>,
         caller: &Caller,
-        id: CommentId,
-        body: &str,
+        editing: Editing,
+        text: CommentBody,
     ) -> Result<CommentView, DomainError> {
-        let (c, forum) = self.comment_for_write(caller, id).await?;
-        if c.status == CommentStatus::Deleted {
-            return Err(DomainError::not_found("comment"));
-        }
-        self.authorize_change(caller, &forum, &c).await?;
-        let text = CommentBody::parse(body, self.config.limits.max_body_chars)?;
+        let Editing { comment: c, forum } = editing;
+        let id = c.id;
         let rendered = render_markdown(text.as_str());
         let account = self.caller_account(caller).await?;
         let thread = self
@@ -375,11 +495,7 @@ impl Service {
         caller: &Caller,
         id: CommentId,
     ) -> Result<CommentView, DomainError> {
-        let (c, forum) = self.comment_for_write(caller, id).await?;
-        if c.status == CommentStatus::Deleted {
-            return Err(DomainError::not_found("comment"));
-        }
-        self.authorize_change(caller, &forum, &c).await?;
+        let Editing { comment: c, forum } = self.editing(caller, id).await?;
         let tasks = self.status_tasks(&forum, &[id], CommentStatus::Deleted);
         let mut changes = self
             .store
@@ -408,11 +524,9 @@ impl Service {
         self: &Arc<Self>,
         caller: &Caller,
         id: CommentId,
-        value: i64,
-    ) -> Result<VoteView, DomainError> {
-        if !(-1..=1).contains(&value) {
-            return Err(DomainError::invalid("value must be 1, -1 or 0"));
-        }
+        value: VoteValue,
+    ) -> Result<Voted, DomainError> {
+        let value = value.0;
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (voter, anon_token) = self.voter(caller);
@@ -427,10 +541,10 @@ impl Service {
             };
             self.publish(forum.id, &t.ident, ev);
         }
-        Ok(VoteView {
+        Ok(Voted {
             likes: counts.likes,
             dislikes: counts.dislikes,
-            my_vote: counts.mine,
+            mine: counts.mine,
             anon_token,
         })
     }
@@ -439,25 +553,14 @@ impl Service {
         self: &Arc<Self>,
         caller: &Caller,
         id: CommentId,
-        reason: Option<&str>,
-    ) -> Result<FlagView, DomainError> {
-        let reason = reason.unwrap_or("").trim();
-        if reason.chars().count() > 200 {
-            return Err(DomainError::invalid("reason is longer than 200 characters"));
-        }
-        if reason.chars().any(char::is_control) {
-            return Err(DomainError::invalid(
-                "reason must not contain control characters",
-            ));
-        }
+        reason: &FlagReason,
+    ) -> Result<Flagged, DomainError> {
+        let reason = reason.0.as_str();
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (flagger, anon_token) = self.voter(caller);
         self.store.flag(id, &flagger, reason).await?;
-        Ok(FlagView {
-            flagged: true,
-            anon_token,
-        })
+        Ok(Flagged { anon_token })
     }
 
     /// Visible comment counts for up to `counts_max` idents of one forum: from the count cache

@@ -16,10 +16,20 @@ mod comments;
 mod moderation;
 pub mod outbox;
 pub mod passwords;
+pub mod pins;
 pub mod realtime;
 mod threads;
 
-pub use comments::VOTES_MAX;
+pub use accounts::{LogIn, Session, SignUp};
+pub use comments::{
+    Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted, VoteValue,
+    Voted, VOTES_MAX,
+};
+pub use moderation::{
+    BanTarget, DayTotal, ForumChanges, ModLogPage, ModeratedThread, Moderating, ModerationAction,
+    NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
+};
+pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough};
@@ -51,6 +61,36 @@ pub struct Caller {
     pub edit_token: Option<String>,
     /// The request came over https (directly, or as a trusted proxy says): cookies are `Secure`.
     pub https: bool,
+}
+
+/// What a browser page does with a forum, for the origin check (it says so in its refusal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Writes, and moderation reads and writes.
+    Write,
+    /// Embedding the forum's live threads.
+    Embed,
+}
+
+/// The one origin check: a call from a browser page (an `Origin` that is not this server's)
+/// must come from one of the forum's sites.
+pub(crate) fn check_origin(
+    caller: &Caller,
+    forum: &Forum,
+    access: Access,
+) -> Result<(), DomainError> {
+    match &caller.foreign_origin {
+        Some(o) if !forum.settings.origin_allowed(o) => Err(DomainError::new(
+            ErrorCode::OriginNotAllowed,
+            match access {
+                Access::Write => {
+                    format!("origin {o} is not allowed to write to forum {}", forum.name)
+                }
+                Access::Embed => format!("origin {o} may not embed forum {}", forum.name),
+            },
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Token kinds bound into signatures.
@@ -116,19 +156,21 @@ impl Forums {
     }
 }
 
+/// What Confab does. Its parts are private: handlers reach storage, the bus, the signer and
+/// the forum registry only through its methods.
 pub struct Service {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
+    config: Config,
+    store: Arc<dyn Store>,
     /// Carries realtime events to every node (in-process, or Redis when scaled out).
-    pub bus: Arc<dyn confab_bus::Bus>,
+    bus: Arc<dyn confab_bus::Bus>,
     /// Live events waiting for the node's publisher (see `realtime::start_publisher`).
     live_out: tokio::sync::mpsc::Sender<(String, bytes::Bytes)>,
-    pub signer: Signer,
-    pub forums: Forums,
-    pub pages: PageCache,
+    signer: Signer,
+    forums: Forums,
+    pages: PageCache,
     accounts: ReadThrough<AccountId, Arc<Account>>,
     /// Woken when a task was written, so the in-process worker claims it at once.
-    pub tasks_wake: Arc<tokio::sync::Notify>,
+    tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
     mod_mail: ReadThrough<ForumId, bool>,
     /// Password hashing, bounded (a thread per core, a bounded queue).
@@ -167,6 +209,46 @@ impl Service {
         });
         svc.refresh_forums().await?;
         Ok(svc)
+    }
+
+    /// The configuration the service was built with (limits, listeners, proxies, tasks).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every forum, by name (for `confab admin`).
+    pub fn all_forums(&self) -> Vec<Arc<Forum>> {
+        self.forums.all()
+    }
+
+    /// Whether a browser on `origin` may call the routes of the forum named `forum` (CORS).
+    pub fn forum_allows_origin(&self, forum: &str, origin: &str) -> bool {
+        self.forums
+            .get(forum)
+            .is_some_and(|f| f.settings.origin_allowed(origin))
+    }
+
+    /// Whether any forum allows `origin` (for CORS on routes that don't name a forum).
+    pub fn any_forum_allows_origin(&self, origin: &str) -> bool {
+        self.forums.any_allows(origin)
+    }
+
+    /// Whether storage answers (`/readyz`).
+    pub async fn ready(&self) -> bool {
+        self.store.forums().await.is_ok()
+    }
+
+    /// The store's counters (statements run, reads by primaries and replicas), for `/statz`.
+    pub fn store_stats(&self) -> impl serde::Serialize {
+        self.store.stats()
+    }
+
+    /// Forgets idempotency keys older than a day.
+    pub async fn prune_idempotency(&self) -> Result<(), DomainError> {
+        self.store
+            .prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000)
+            .await?;
+        Ok(())
     }
 
     /// Reloads the forum registry from the control data.
@@ -268,32 +350,7 @@ impl Service {
 
     /// Writes from a browser page must come from one of the forum's sites.
     pub fn check_origin(&self, caller: &Caller, forum: &Forum) -> Result<(), DomainError> {
-        match &caller.foreign_origin {
-            Some(o) if !forum.settings.origin_allowed(o) => Err(DomainError::new(
-                ErrorCode::OriginNotAllowed,
-                format!("origin {o} is not allowed to write to forum {}", forum.name),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// Requires a signed-in account that moderates `forum`, calling from this server (the
-    /// dashboard) or from one of the forum's own sites: reads too, since a moderator's cookie
-    /// goes with a request from any page, and the answers hold e-mails, IP hashes and settings.
-    pub async fn require_moderator(
-        &self,
-        caller: &Caller,
-        forum: &Forum,
-    ) -> Result<Arc<Account>, DomainError> {
-        self.check_origin(caller, forum)?;
-        let acct = self
-            .caller_account(caller)
-            .await?
-            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in as a moderator"))?;
-        if !acct.can_moderate(forum.id) {
-            return Err(DomainError::forbidden("you do not moderate this forum"));
-        }
-        Ok(acct)
+        check_origin(caller, forum, Access::Write)
     }
 
     /// Issues an anonymous-client token (a random id, signed).

@@ -2,14 +2,14 @@
 
 use super::realtime::LiveEvent;
 use super::{Caller, Service};
-use crate::views::{
-    BanBody, BansView, DayCount, ForumPatch, ForumView, LogView, ModCommentView, ModListView,
-    ModerateView, NewForumBody, StatsView, ThreadPatchBody, ThreadView,
-};
+use crate::views::{ModCommentView, ModListView};
 use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::input::{parse_title, Email, ForumName};
-use confab_core::model::{Author, BanKind, CommentStatus, Forum, ForumSettings};
-use confab_core::{now_ms, rfc3339, DomainError, ErrorCode};
+use confab_core::model::{
+    Account, Author, Ban, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry,
+    ModerationMode, ModeratorMail, Thread, Webhook,
+};
+use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -96,19 +96,6 @@ fn validate_webhooks(hooks: &[confab_core::model::Webhook]) -> Result<(), Domain
     Ok(())
 }
 
-/// A forum as the API shows it. Webhook secrets are write-only: shown empty.
-fn forum_view(f: &Forum) -> ForumView {
-    let mut settings = f.settings.clone();
-    for h in &mut settings.webhooks {
-        h.secret.clear();
-    }
-    ForumView {
-        name: f.name.clone(),
-        settings,
-        created_at: rfc3339(f.created_at),
-    }
-}
-
 /// The dashboard's own calls (the forum list, creating forums) come from this server only.
 fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
     match &caller.foreign_origin {
@@ -120,10 +107,325 @@ fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
     }
 }
 
+/// Proof that a caller moderates a forum: a signed-in account that moderates it, calling from
+/// this server (the dashboard) or from one of the forum's own sites. Only
+/// [`Service::moderate`] (or [`Service::moderate_thread`]) makes one, and every moderation
+/// method takes one instead of checking again.
+#[derive(Debug, Clone)]
+pub struct Moderating {
+    forum: Arc<Forum>,
+    account: Arc<Account>,
+}
+
+impl Moderating {
+    /// The forum moderated.
+    pub fn forum(&self) -> &Arc<Forum> {
+        &self.forum
+    }
+    /// The moderator.
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+}
+
+/// Proof that a caller moderates the forum of a thread, with the thread as it was read.
+#[derive(Debug, Clone)]
+pub struct ModeratedThread {
+    moderating: Moderating,
+    thread: Thread,
+}
+
+impl ModeratedThread {
+    /// The thread's forum.
+    pub fn forum(&self) -> &Arc<Forum> {
+        &self.moderating.forum
+    }
+}
+
+/// Proof that a caller is staff, calling from this server (the dashboard). Made only by
+/// [`Service::staff`].
+#[derive(Debug, Clone)]
+pub struct Staff {
+    account: Arc<Account>,
+}
+
+impl Staff {
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+}
+
+/// A new forum: its name, and the settings that differ from a new forum's defaults.
+#[derive(Debug, Clone)]
+pub struct NewForum {
+    pub name: ForumName,
+    /// Default: the name.
+    pub title: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub moderation: Option<ModerationMode>,
+    pub guest_posting: Option<bool>,
+    pub edit_window_secs: Option<i64>,
+}
+
+/// Changes to a forum's settings (what is `None` stays). The settings they make are checked
+/// as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct ForumChanges {
+    pub title: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub moderation: Option<ModerationMode>,
+    pub guest_posting: Option<bool>,
+    pub edit_window_secs: Option<i64>,
+    pub moderator_mail: Option<ModeratorMail>,
+    /// Replaces the webhooks; an empty secret keeps the one stored for the same URL.
+    pub webhooks: Option<Vec<Webhook>>,
+    pub gravatar: Option<bool>,
+}
+
+/// What a moderator does to comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModerationAction {
+    Approve,
+    Restore,
+    Spam,
+    Delete,
+}
+
+impl ModerationAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModerationAction::Approve => "approve",
+            ModerationAction::Restore => "restore",
+            ModerationAction::Spam => "spam",
+            ModerationAction::Delete => "delete",
+        }
+    }
+
+    fn status(self) -> CommentStatus {
+        match self {
+            ModerationAction::Approve | ModerationAction::Restore => CommentStatus::Approved,
+            ModerationAction::Spam => CommentStatus::Spam,
+            ModerationAction::Delete => CommentStatus::Deleted,
+        }
+    }
+}
+
+/// One action on up to 100 comments of a forum.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    ids: Vec<CommentId>,
+    action: ModerationAction,
+}
+
+impl StatusChange {
+    /// 1 to 100 comment ids, and one of approve, spam, delete, restore (checked in that order).
+    pub fn parse(ids: Vec<CommentId>, action: &str) -> Result<StatusChange, DomainError> {
+        if ids.is_empty() || ids.len() > MAX_BULK {
+            return Err(DomainError::invalid(format!("give 1 to {MAX_BULK} ids")));
+        }
+        let action = match action {
+            "approve" => ModerationAction::Approve,
+            "restore" => ModerationAction::Restore,
+            "spam" => ModerationAction::Spam,
+            "delete" => ModerationAction::Delete,
+            _ => {
+                return Err(DomainError::invalid(
+                    "action must be approve, spam, delete or restore",
+                ))
+            }
+        };
+        Ok(StatusChange { ids, action })
+    }
+}
+
+/// Whom a ban is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BanTarget {
+    /// The author of a comment of the forum: their account or e-mail, and their address.
+    AuthorOf(CommentId),
+    Email(Email),
+    /// An address (stored as its keyed hash).
+    Ip(std::net::IpAddr),
+    /// An address's keyed hash, as moderators see it.
+    IpHash(String),
+    Account(i64),
+}
+
+/// A new ban.
+#[derive(Debug, Clone)]
+pub struct NewBan {
+    pub target: BanTarget,
+    /// Trimmed, at most 500 characters; blank is none.
+    pub reason: Option<String>,
+    /// Positive; `None`: permanent.
+    pub expires_in_secs: Option<i64>,
+}
+
+impl NewBan {
+    /// Parses a ban's fields: the lapse, the reason, then the comment whose author is banned,
+    /// or else the kind and value.
+    pub fn parse(
+        kind: Option<BanKind>,
+        value: Option<&str>,
+        comment_id: Option<CommentId>,
+        reason: Option<&str>,
+        expires_in_secs: Option<i64>,
+    ) -> Result<NewBan, DomainError> {
+        if expires_in_secs.is_some_and(|s| s <= 0) {
+            return Err(DomainError::invalid("expires_in_secs must be positive"));
+        }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > 500) {
+            return Err(DomainError::invalid("reason is longer than 500 characters"));
+        }
+        let target = match comment_id {
+            Some(cid) => BanTarget::AuthorOf(cid),
+            None => {
+                let kind =
+                    kind.ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
+                let value = value
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| DomainError::invalid("value is required"))?;
+                match kind {
+                    BanKind::Email => BanTarget::Email(Email::parse(value)?),
+                    BanKind::Ip => match value.parse::<std::net::IpAddr>() {
+                        Ok(ip) => BanTarget::Ip(ip),
+                        Err(_)
+                            if value.len() == 16
+                                && value.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                        {
+                            BanTarget::IpHash(value.to_lowercase())
+                        }
+                        Err(_) => {
+                            return Err(DomainError::invalid(
+                                "value must be an IP address or an IP hash",
+                            ))
+                        }
+                    },
+                    BanKind::Account => BanTarget::Account(
+                        confab_core::id::parse_id(value)
+                            .ok_or_else(|| DomainError::invalid("value must be an account id"))?,
+                    ),
+                }
+            }
+        };
+        Ok(NewBan {
+            target,
+            reason: reason.map(str::to_string),
+            expires_in_secs,
+        })
+    }
+}
+
+/// Changes to a thread (what is `None` stays).
+#[derive(Debug, Clone, Default)]
+pub struct ThreadChanges {
+    pub closed: Option<bool>,
+    /// A title as `parse_title` takes it.
+    pub title: Option<String>,
+}
+
+impl ThreadChanges {
+    pub fn parse(closed: Option<bool>, title: Option<&str>) -> Result<ThreadChanges, DomainError> {
+        Ok(ThreadChanges {
+            closed,
+            title: title.map(parse_title).transpose()?,
+        })
+    }
+}
+
+/// A page of the moderation log, newest first.
+#[derive(Debug, Clone)]
+pub struct ModLogPage {
+    pub entries: Vec<ModLogEntry>,
+    /// Where the next (older) page starts.
+    pub next_before: Option<String>,
+}
+
+/// Comments of one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayTotal {
+    /// The day's start, in ms since the epoch.
+    pub day: i64,
+    pub count: i64,
+}
+
+/// How many days of comment counts to show: 1 to 365.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsDays(u32);
+
+impl StatsDays {
+    pub fn parse(days: u32) -> Result<StatsDays, DomainError> {
+        if !(1..=365).contains(&days) {
+            return Err(DomainError::invalid("days must be between 1 and 365"));
+        }
+        Ok(StatsDays(days))
+    }
+}
+
 impl Service {
+    /// Checks that `caller` moderates the forum named `forum`: the forum exists, the call
+    /// comes from this server or one of the forum's sites (reads too, since a moderator's
+    /// cookie goes with a request from any page, and the answers hold e-mails, IP hashes and
+    /// settings), and the caller is signed in as one of its moderators. In that order.
+    pub async fn moderate(&self, caller: &Caller, forum: &str) -> Result<Moderating, DomainError> {
+        let forum = self.forum(forum)?;
+        self.moderating(caller, forum).await
+    }
+
+    /// Checks that `caller` moderates the forum of thread `id` (which must exist), as
+    /// [`Service::moderate`] does.
+    pub async fn moderate_thread(
+        &self,
+        caller: &Caller,
+        id: ThreadId,
+    ) -> Result<ModeratedThread, DomainError> {
+        let thread = self
+            .store
+            .thread(id, ReadFrom::Primary)
+            .await?
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let forum = self
+            .forums
+            .by_id(thread.forum_id)
+            .ok_or_else(|| DomainError::not_found("thread"))?;
+        let moderating = self.moderating(caller, forum).await?;
+        Ok(ModeratedThread { moderating, thread })
+    }
+
+    async fn moderating(
+        &self,
+        caller: &Caller,
+        forum: Arc<Forum>,
+    ) -> Result<Moderating, DomainError> {
+        self.check_origin(caller, &forum)?;
+        let account = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in as a moderator"))?;
+        if !account.can_moderate(forum.id) {
+            return Err(DomainError::forbidden("you do not moderate this forum"));
+        }
+        Ok(Moderating { forum, account })
+    }
+
+    /// Checks that `caller` is staff, calling from this server (the dashboard).
+    pub async fn staff(&self, caller: &Caller) -> Result<Staff, DomainError> {
+        require_same_origin(caller)?;
+        let account = self
+            .caller_account(caller)
+            .await?
+            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
+        if !account.is_staff {
+            return Err(DomainError::forbidden("only staff may create forums"));
+        }
+        Ok(Staff { account })
+    }
+
     /// Creates a forum (staff through the API, or the operator through `confab admin`).
-    pub async fn create_forum(&self, body: NewForumBody) -> Result<Arc<Forum>, DomainError> {
-        let name = ForumName::parse(&body.name)?;
+    pub async fn create_forum(&self, body: NewForum) -> Result<Arc<Forum>, DomainError> {
+        let name = body.name;
         let mut s = ForumSettings::new(body.title.as_deref().unwrap_or(name.as_str()));
         if let Some(o) = body.allowed_origins {
             s.allowed_origins = o;
@@ -143,24 +445,17 @@ impl Service {
         self.forum(name.as_str())
     }
 
+    /// Creates a forum for a staff member of the API.
     pub async fn create_forum_as(
         &self,
-        caller: &Caller,
-        body: NewForumBody,
-    ) -> Result<ForumView, DomainError> {
-        require_same_origin(caller)?;
-        let acct = self
-            .caller_account(caller)
-            .await?
-            .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
-        if !acct.is_staff {
-            return Err(DomainError::forbidden("only staff may create forums"));
-        }
-        Ok(forum_view(&*self.create_forum(body).await?))
+        _staff: &Staff,
+        body: NewForum,
+    ) -> Result<Arc<Forum>, DomainError> {
+        self.create_forum(body).await
     }
 
     /// The forums the caller moderates (staff: all).
-    pub async fn my_forums(&self, caller: &Caller) -> Result<Vec<ForumView>, DomainError> {
+    pub async fn my_forums(&self, caller: &Caller) -> Result<Vec<Arc<Forum>>, DomainError> {
         require_same_origin(caller)?;
         let acct = self
             .caller_account(caller)
@@ -171,28 +466,16 @@ impl Service {
             .all()
             .iter()
             .filter(|f| acct.can_moderate(f.id))
-            .map(|f| forum_view(f))
+            .cloned()
             .collect())
-    }
-
-    pub async fn forum_settings(
-        &self,
-        caller: &Caller,
-        forum: &str,
-    ) -> Result<ForumView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
-        Ok(forum_view(&f))
     }
 
     pub async fn update_forum(
         &self,
-        caller: &Caller,
-        forum: &str,
-        patch: ForumPatch,
-    ) -> Result<ForumView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+        m: &Moderating,
+        patch: ForumChanges,
+    ) -> Result<Forum, DomainError> {
+        let f = &m.forum;
         let mut s = f.settings.clone();
         if let Some(t) = patch.title {
             s.title = t;
@@ -232,20 +515,18 @@ impl Service {
         validate_settings(&s)?;
         let updated = self.store.update_forum(f.id, &s).await?;
         self.refresh_forums().await?;
-        Ok(forum_view(&updated))
+        Ok(updated)
     }
 
     pub async fn mod_list(
         &self,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         queue: &str,
         search: Option<String>,
         before: Option<CommentId>,
         limit: usize,
     ) -> Result<ModListView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+        let f = &m.forum;
         let queue = match queue {
             "flagged" => Queue::Flagged,
             "all" => Queue::All,
@@ -269,7 +550,7 @@ impl Service {
         let mut rows = self
             .store
             .moderation_list(
-                &f,
+                f,
                 &ModQuery {
                     queue,
                     search,
@@ -295,7 +576,7 @@ impl Service {
             let (ip_hash, flag_count) = (c.ip_hash.clone(), c.flag_count);
             // Moderators see the text of deleted comments too.
             let (md, html) = (c.body_md.clone(), c.body_html.clone());
-            let mut view = self.comment_view(&f, c).await?;
+            let mut view = self.comment_view(f, c).await?;
             view.body = md;
             view.body_html = html;
             comments.push(ModCommentView {
@@ -312,39 +593,24 @@ impl Service {
         })
     }
 
-    /// Applies one action to up to 100 comments of a forum.
-    pub async fn moderate(
+    /// Applies one action to up to 100 comments of a forum; returns how many changed.
+    pub async fn moderate_comments(
         self: &Arc<Self>,
-        caller: &Caller,
-        forum: &str,
-        ids: &[CommentId],
-        action: &str,
-    ) -> Result<ModerateView, DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
-        if ids.is_empty() || ids.len() > MAX_BULK {
-            return Err(DomainError::invalid(format!("give 1 to {MAX_BULK} ids")));
-        }
-        let status = match action {
-            "approve" | "restore" => CommentStatus::Approved,
-            "spam" => CommentStatus::Spam,
-            "delete" => CommentStatus::Deleted,
-            _ => {
-                return Err(DomainError::invalid(
-                    "action must be approve, spam, delete or restore",
-                ))
-            }
-        };
-        let tasks = self.status_tasks(&f, ids, status);
+        m: &Moderating,
+        change: &StatusChange,
+    ) -> Result<usize, DomainError> {
+        let (f, acct) = (&m.forum, &m.account);
+        let (ids, action) = (change.ids.as_slice(), change.action.as_str());
+        let status = change.action.status();
+        let tasks = self.status_tasks(f, ids, status);
         let changes = self
             .store
-            .set_status(&f, ids, status, Some(acct.id), action, tasks)
+            .set_status(f, ids, status, Some(acct.id), action, tasks)
             .await?;
         self.wake_worker();
         let threads: HashSet<ThreadId> = changes.iter().map(|c| c.comment.thread_id).collect();
         for tid in threads {
-            let Some(t) = self.touch_thread(&f, tid).await? else {
+            let Some(t) = self.touch_thread(f, tid).await? else {
                 continue;
             };
             let mine: Vec<_> = changes
@@ -363,7 +629,7 @@ impl Service {
                     match (was, is) {
                         (false, true) => LiveEvent::Created {
                             thread_seq: last_seq,
-                            comment: self.comment_view(&f, one.comment.clone()).await?,
+                            comment: self.comment_view(f, one.comment.clone()).await?,
                         },
                         (true, false) => LiveEvent::Removed {
                             thread_seq: last_seq,
@@ -380,45 +646,23 @@ impl Service {
             };
             self.publish(f.id, &t.ident, ev);
         }
-        Ok(ModerateView {
-            changed: changes.len(),
-        })
+        Ok(changes.len())
     }
 
-    pub async fn bans(&self, caller: &Caller, forum: &str) -> Result<BansView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
-        Ok(BansView {
-            bans: self.store.bans(f.id).await?,
-        })
+    pub async fn bans(&self, m: &Moderating) -> Result<Vec<Ban>, DomainError> {
+        self.store.bans(m.forum.id).await
     }
 
-    pub async fn ban(
-        &self,
-        caller: &Caller,
-        forum: &str,
-        body: BanBody,
-    ) -> Result<BansView, DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
-        let expires_at = match body.expires_in_secs {
-            Some(s) if s <= 0 => {
-                return Err(DomainError::invalid("expires_in_secs must be positive"))
-            }
-            Some(s) => Some(now_ms().saturating_add(s.saturating_mul(1000))),
-            None => None,
-        };
-        let reason = body
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.chars().count() > 500) {
-            return Err(DomainError::invalid("reason is longer than 500 characters"));
-        }
+    /// Adds a ban (for the author of a comment: their account or e-mail, and their address);
+    /// returns the forum's bans.
+    pub async fn ban(&self, m: &Moderating, ban: NewBan) -> Result<Vec<Ban>, DomainError> {
+        let (f, acct) = (&m.forum, &m.account);
+        let expires_at = ban
+            .expires_in_secs
+            .map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
+        let reason = ban.reason.as_deref();
         let mut targets: Vec<(BanKind, String)> = Vec::new();
-        if let Some(cid) = body.comment_id {
+        if let BanTarget::AuthorOf(cid) = ban.target {
             let c = self
                 .store
                 .comment(cid, ReadFrom::Primary)
@@ -432,50 +676,29 @@ impl Service {
             }
             targets.push((BanKind::Ip, c.ip_hash.clone()));
         } else {
-            let kind = body
-                .kind
-                .ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
-            let value = body
-                .value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| DomainError::invalid("value is required"))?;
-            let value = match kind {
-                BanKind::Email => Email::parse(value)?.as_str().to_string(),
+            targets.push(match ban.target {
+                BanTarget::Email(e) => (BanKind::Email, e.as_str().to_string()),
                 // A raw address is stored as its keyed hash; a hash (as moderators see it) as is.
-                BanKind::Ip => match value.parse::<std::net::IpAddr>() {
-                    Ok(ip) => self.signer.keyed_hash("ip", &ip.to_string()),
-                    Err(_) if value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                        value.to_lowercase()
-                    }
-                    Err(_) => {
-                        return Err(DomainError::invalid(
-                            "value must be an IP address or an IP hash",
-                        ))
-                    }
-                },
-                BanKind::Account => confab_core::id::parse_id(value)
-                    .ok_or_else(|| DomainError::invalid("value must be an account id"))?
-                    .to_string(),
-            };
-            targets.push((kind, value));
+                BanTarget::Ip(ip) => (BanKind::Ip, self.signer.keyed_hash("ip", &ip.to_string())),
+                BanTarget::IpHash(h) => (BanKind::Ip, h),
+                BanTarget::Account(id) => (BanKind::Account, id.to_string()),
+                BanTarget::AuthorOf(_) => return Err(DomainError::internal()),
+            });
         }
         for (kind, value) in targets {
             self.store
                 .add_ban(f.id, kind, &value, reason, expires_at, Some(acct.id))
                 .await?;
         }
-        Ok(BansView {
-            bans: self.store.bans(f.id).await?,
-        })
+        self.store.bans(f.id).await
     }
 
-    pub async fn unban(&self, caller: &Caller, forum: &str, ban: i64) -> Result<(), DomainError> {
-        let f = self.forum(forum)?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
-        if !self.store.remove_ban(f.id, ban, Some(acct.id)).await? {
+    pub async fn unban(&self, m: &Moderating, ban: i64) -> Result<(), DomainError> {
+        if !self
+            .store
+            .remove_ban(m.forum.id, ban, Some(m.account.id))
+            .await?
+        {
             return Err(DomainError::not_found("ban"));
         }
         Ok(())
@@ -483,94 +706,71 @@ impl Service {
 
     pub async fn log(
         &self,
-        caller: &Caller,
-        forum: &str,
+        m: &Moderating,
         before: Option<i64>,
         limit: usize,
-    ) -> Result<LogView, DomainError> {
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
-        let mut entries = self.store.mod_log(&f, before, limit + 1).await?;
+    ) -> Result<ModLogPage, DomainError> {
+        let mut entries = self.store.mod_log(&m.forum, before, limit + 1).await?;
         let next_before = if entries.len() > limit {
             entries.truncate(limit);
             entries.last().map(|e| e.id.to_string())
         } else {
             None
         };
-        Ok(LogView {
+        Ok(ModLogPage {
             entries,
             next_before,
         })
     }
 
+    /// Comments per UTC day, the last `days` days (today included), oldest first.
     pub async fn stats(
         &self,
-        caller: &Caller,
-        forum: &str,
-        days: u32,
-    ) -> Result<StatsView, DomainError> {
-        if !(1..=365).contains(&days) {
-            return Err(DomainError::invalid("days must be between 1 and 365"));
-        }
-        let f = self.forum(forum)?;
-        self.require_moderator(caller, &f).await?;
+        m: &Moderating,
+        days: StatsDays,
+    ) -> Result<Vec<DayTotal>, DomainError> {
+        let days = days.0;
         let now = now_ms();
-        let rows = self.store.daily_counts(&f, days, now).await?;
+        let rows = self.store.daily_counts(&m.forum, days, now).await?;
         let day = 86_400_000i64;
         let first = (now / day - i64::from(days) + 1) * day;
-        let daily = (0..i64::from(days))
+        Ok((0..i64::from(days))
             .map(|i| {
                 let start = first + i * day;
                 let count = rows
                     .iter()
                     .find(|(d, _)| *d == start)
                     .map_or(0, |(_, n)| *n);
-                DayCount {
-                    day: rfc3339(start)[..10].to_string(),
-                    count,
-                }
+                DayTotal { day: start, count }
             })
-            .collect();
-        Ok(StatsView { daily })
+            .collect())
     }
 
     pub async fn update_thread(
         self: &Arc<Self>,
-        caller: &Caller,
-        id: ThreadId,
-        body: ThreadPatchBody,
-    ) -> Result<ThreadView, DomainError> {
-        let t = self
-            .store
-            .thread(id, ReadFrom::Primary)
-            .await?
-            .ok_or_else(|| DomainError::not_found("thread"))?;
-        let f = self
-            .forums
-            .by_id(t.forum_id)
-            .ok_or_else(|| DomainError::not_found("thread"))?;
-        self.check_origin(caller, &f)?;
-        let acct = self.require_moderator(caller, &f).await?;
-        let title = body.title.as_deref().map(parse_title).transpose()?;
+        t: &ModeratedThread,
+        changes: ThreadChanges,
+    ) -> Result<Thread, DomainError> {
+        let (f, acct, id) = (&t.moderating.forum, &t.moderating.account, t.thread.id);
         let updated = self
             .store
             .update_thread(
-                &f,
+                f,
                 id,
                 ThreadPatch {
-                    closed: body.closed,
-                    title,
+                    closed: changes.closed,
+                    title: changes.title,
                 },
                 Some(acct.id),
             )
             .await?;
-        self.after_write(&f, &updated.ident);
+        self.after_write(f, &updated.ident);
         let ev = LiveEvent::ThreadUpdated {
             thread_seq: updated.seq,
             closed: updated.closed,
             title: updated.title.clone(),
         };
         self.publish(f.id, &updated.ident, ev);
-        Ok(super::threads::thread_view(&updated, &f))
+        Ok(updated)
     }
 }

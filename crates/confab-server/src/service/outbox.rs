@@ -18,7 +18,16 @@ use confab_worker::kinds::{self, Notice};
 use confab_worker::links::{self, ModAction};
 use std::sync::Arc;
 
-use crate::views::NotifyStatus;
+/// What became of a request for reply mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// The address is confirmed: replies will be mailed.
+    Subscribed,
+    /// A confirmation link is mailed (at most once an hour); replies are mailed once it is followed.
+    PendingConfirmation,
+    /// This server sends no mail.
+    Unavailable,
+}
 
 /// A valid moderation link, as its page shows it.
 #[derive(Debug, Clone)]
@@ -165,9 +174,9 @@ impl Service {
         forum: &Forum,
         email: &str,
         owner: &str,
-    ) -> Result<(Option<ReplyWatch>, NotifyStatus, Option<NewTask>), DomainError> {
+    ) -> Result<(Option<ReplyWatch>, NotifyOutcome, Option<NewTask>), DomainError> {
         if !self.config.mail.enabled() {
-            return Ok((None, NotifyStatus::Unavailable, None));
+            return Ok((None, NotifyOutcome::Unavailable, None));
         }
         let watch = ReplyWatch {
             email: email.to_string(),
@@ -178,11 +187,11 @@ impl Service {
         let sub = self.store.subscription(forum.id, email).await?;
         Ok(match sub {
             Some(s) if s.state == SubState::Confirmed && s.owner == owner => {
-                (Some(watch), NotifyStatus::Subscribed, None)
+                (Some(watch), NotifyOutcome::Subscribed, None)
             }
             _ => (
                 Some(watch),
-                NotifyStatus::PendingConfirmation,
+                NotifyOutcome::PendingConfirmation,
                 Some(kinds::mail_confirm(forum.id, email, owner)),
             ),
         })

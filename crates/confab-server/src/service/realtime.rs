@@ -8,11 +8,14 @@
 //! comment) are published as `thread.changed` with only the sequence number, so the public
 //! sees no content but no false gap either.
 
-use super::Service;
+use super::{check_origin, Access, Caller, Service};
 use crate::views::CommentView;
 use bytes::Bytes;
 use confab_core::id::{CommentId, ForumId};
 use confab_core::ident::Ident;
+use confab_core::model::Forum;
+use confab_core::DomainError;
+use confab_store::ReadFrom;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -122,6 +125,50 @@ impl Service {
         if self.live_out.try_send((topic(forum, ident), msg)).is_err() {
             tracing::debug!("live event dropped: publish queue full");
         }
+    }
+}
+
+/// A thread a caller may follow live: its forum exists and the caller's page may embed it.
+#[derive(Debug, Clone)]
+pub struct LiveThread {
+    forum: Arc<Forum>,
+    ident: Ident,
+}
+
+/// A live subscription to a thread's changes.
+pub struct Live {
+    /// `None` when the bus could not be reached (clients poll meanwhile).
+    pub sub: Option<confab_bus::Subscription>,
+    /// The thread's sequence number once subscribed: changes up to it are already in what a
+    /// client reads from the API.
+    pub seq: i64,
+}
+
+impl Service {
+    /// Checks that `caller` may follow thread `ident` of `forum` live: the forum exists and
+    /// the caller's page (its origin) may embed it; then the identifier is parsed.
+    pub fn live_thread(
+        &self,
+        caller: &Caller,
+        forum: &str,
+        ident: &str,
+    ) -> Result<LiveThread, DomainError> {
+        let forum = self.forum(forum)?;
+        check_origin(caller, &forum, Access::Embed)?;
+        let ident = Ident::parse(ident)?;
+        Ok(LiveThread { forum, ident })
+    }
+
+    /// Subscribes to a thread's changes, then reads its sequence number (in that order, so no
+    /// change can fall between the two).
+    pub async fn open_live(&self, t: &LiveThread) -> Result<Live, DomainError> {
+        let sub = self.bus.subscribe(&topic(t.forum.id, &t.ident)).await.ok();
+        let seq = self
+            .store
+            .thread_by_ident(&t.forum, &t.ident, ReadFrom::Primary)
+            .await?
+            .map_or(0, |t| t.seq);
+        Ok(Live { sub, seq })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Caller, Service};
 use crate::cache::{Page, PageKey};
-use crate::views::{AuthorView, CommentView, PageView, RepliesView, ThreadView};
+use crate::views::{thread_view, AuthorView, CommentView, PageView, RepliesView};
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{AccountId, CommentId};
 use confab_core::ident::Ident;
@@ -410,19 +410,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, DomainError> {
         tracing::error!(error = %e, "serializing a page");
         DomainError::internal()
     })
-}
-
-pub(crate) fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
-    ThreadView {
-        id: t.id,
-        forum: forum.name.clone(),
-        ident: t.ident.as_str().to_string(),
-        url: t.url.clone(),
-        title: t.title.clone(),
-        closed: t.closed,
-        comment_count: t.comment_count,
-        seq: t.seq,
-    }
 }
 
 struct ViewCtx<'a> {

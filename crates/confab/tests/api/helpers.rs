@@ -259,8 +259,14 @@ impl TestApp {
 
     /// Creates a forum through the service.
     pub async fn forum(&self, name: &str, patch: Value) -> String {
-        let mut body: confab_server::views::NewForumBody =
-            serde_json::from_value(json!({"name": name})).expect("forum body");
+        let mut body = confab_server::service::NewForum {
+            name: confab_core::input::ForumName::parse(name).expect("forum name"),
+            title: None,
+            allowed_origins: None,
+            moderation: None,
+            guest_posting: None,
+            edit_window_secs: None,
+        };
         if let Some(m) = patch.get("moderation").and_then(Value::as_str) {
             body.moderation = confab_core::model::ModerationMode::parse(m);
         }

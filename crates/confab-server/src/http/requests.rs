@@ -1,0 +1,194 @@
+//! The request bodies of the API, as clients send them. Handlers parse them into the
+//! service's commands (`crate::service::...`), field by field into `confab_core::input` types;
+//! `tests/snapshots/openapi.json` pins their shapes.
+
+use confab_core::id::CommentId;
+use confab_core::model::ModerationMode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Integers in request bodies. JSON Schema counts `1.0` as the integer 1, and so does the
+/// server: an integral number is taken whatever its spelling.
+mod int {
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::fmt;
+
+    struct Int;
+    impl Visitor<'_> for Int {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
+            if v.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v)
+            {
+                Ok(v as i64)
+            } else {
+                Err(E::custom(format!(
+                    "invalid type: floating point `{v}`, expected an integer"
+                )))
+            }
+        }
+    }
+
+    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        d.deserialize_any(Int)
+    }
+
+    struct OptInt;
+    impl<'de> Visitor<'de> for OptInt {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer or null")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+            de(d).map(Some)
+        }
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_option(OptInt)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewCommentBody {
+    pub forum: String,
+    pub ident: String,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub parent_id: Option<CommentId>,
+    pub body: String,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub author_url: Option<String>,
+    /// Ask to be e-mailed replies to this comment (needs `author_email`, or an account with an
+    /// address). The first time, a confirmation link is mailed; replies are mailed only once it
+    /// has been followed (double opt-in). Without an address it is refused (400).
+    #[serde(default)]
+    pub notify: bool,
+}
+
+impl NewCommentBody {
+    /// Everything the request says, as text: kept (as a keyed hash) with its `Idempotency-Key`
+    /// so the key replays only this request.
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!([
+            self.forum,
+            self.ident,
+            self.url,
+            self.title,
+            self.parent_id.map(|p| p.0),
+            self.body,
+            self.author_name,
+            self.author_email,
+            self.author_url,
+            self.notify
+        ])
+        .to_string()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct EditBody {
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PreviewBody {
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VoteBody {
+    /// 1 (like), -1 (dislike) or 0 (withdraw).
+    #[serde(deserialize_with = "int::de")]
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct FlagBody {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SignupBody {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LoginBody {
+    /// Username or e-mail.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewForumBody {
+    pub name: String,
+    pub title: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub moderation: Option<ModerationMode>,
+    pub guest_posting: Option<bool>,
+    #[serde(default, deserialize_with = "int::opt")]
+    pub edit_window_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ForumPatch {
+    pub title: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub moderation: Option<ModerationMode>,
+    pub guest_posting: Option<bool>,
+    #[serde(default, deserialize_with = "int::opt")]
+    pub edit_window_secs: Option<i64>,
+    pub moderator_mail: Option<confab_core::model::ModeratorMail>,
+    /// Replaces the forum's webhooks (at most 10).
+    pub webhooks: Option<Vec<confab_core::model::Webhook>>,
+    /// Show authors' Gravatar images (readers' browsers then ask gravatar.com).
+    pub gravatar: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ModerateBody {
+    /// Up to 100 comment ids of this forum.
+    pub ids: Vec<CommentId>,
+    /// approve, spam, delete or restore.
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct BanBody {
+    /// email, ip or account. With `comment_id` instead, the author of that comment is banned
+    /// (their account or e-mail, and their IP).
+    pub kind: Option<confab_core::model::BanKind>,
+    /// An e-mail, an IP address or IP hash, or an account id.
+    pub value: Option<String>,
+    pub comment_id: Option<CommentId>,
+    pub reason: Option<String>,
+    /// Seconds until the ban lapses; none for permanent.
+    #[serde(default, deserialize_with = "int::opt")]
+    pub expires_in_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ThreadPatchBody {
+    pub closed: Option<bool>,
+    pub title: Option<String>,
+}
