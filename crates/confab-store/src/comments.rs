@@ -1,5 +1,6 @@
 //! Threads and comments: the pages readers load, posting and editing.
 
+use crate::pin::Written;
 use crate::{NewTask, ReadFrom, ReplyWatch, StoreResult};
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
@@ -167,7 +168,7 @@ pub trait CommentStore: Send + Sync {
         id: ThreadId,
         patch: ThreadPatch,
         actor: Option<AccountId>,
-    ) -> StoreResult<Thread>;
+    ) -> StoreResult<Written<Thread>>;
 
     /// Up to `limit` top-level comments after `cursor`, in `sort` order.
     async fn top_level(
@@ -197,11 +198,15 @@ pub trait CommentStore: Send + Sync {
     /// This author's pending/spam comments in a thread exist (cheap: a partial index).
     async fn has_hidden_by(&self, thread: &Thread, vis: &Visibility) -> StoreResult<bool>;
 
-    async fn post_comment(&self, new: NewComment) -> StoreResult<Posted>;
+    async fn post_comment(&self, new: NewComment) -> StoreResult<Written<Posted>>;
 
     /// Replaces a comment's text (and holds it, see [`CommentEdit`]) in one transaction.
     /// Returns the comment and the thread sequence number the edit was given.
-    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)>;
+    async fn edit_comment(
+        &self,
+        id: CommentId,
+        edit: &CommentEdit,
+    ) -> StoreResult<Written<(Comment, i64)>>;
 
     /// Forgets idempotency keys older than `before` (retries come within minutes, not days).
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64>;

@@ -73,7 +73,7 @@ pub use votes::{VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{CommentStore, ControlStore, ModerationStore, OutboxStore, Store, VoteStore};
 }
-pub use pin::{ReadPin, WritePos};
+pub use pin::{ReadPin, WritePos, Written};
 
 tokio::task_local! {
     static QUERY_SCOPE: std::sync::Arc<std::sync::atomic::AtomicU64>;

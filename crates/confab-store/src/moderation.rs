@@ -1,5 +1,6 @@
 //! Moderation: status changes with their counters and log, the queues, statistics.
 
+use crate::pin::Written;
 use crate::{NewTask, StoreResult};
 use async_trait::async_trait;
 use confab_core::id::{AccountId, CommentId};
@@ -46,7 +47,7 @@ pub trait ModerationStore: Send + Sync {
         actor: Option<AccountId>,
         action: &str,
         tasks: Vec<NewTask>,
-    ) -> StoreResult<Vec<StatusChange>>;
+    ) -> StoreResult<Written<Vec<StatusChange>>>;
 
     async fn moderation_list(&self, forum: &Forum, q: &ModQuery) -> StoreResult<Vec<Comment>>;
 

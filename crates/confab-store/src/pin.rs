@@ -1,16 +1,14 @@
 //! Read-your-writes (ARCHITECTURE.md, "Read-your-writes"): where a write committed, and what a
 //! later read must see.
 //!
-//! A write records its commit position ([`WritePos`]: the physical shard server and the WAL
-//! position after commit) into the caller's [`track_writes`] scope; the HTTP layer signs it
+//! A write a client may read back returns its commit position ([`Written::at`], a [`WritePos`]:
+//! the physical shard server and the WAL position after commit); the HTTP layer signs it
 //! into a short-lived pin for the client. A later read by that client runs inside
 //! [`reading_with`]`(ReadPin::At(pos))`: a replicated backend serves it from a replica only
 //! if that replica has replayed past `pos` (from the replica positions it polls), otherwise
 //! from the primary. Cache fills run with [`ReadPin::Fresh`]: at least this node's own latest
 //! write on that server, so a shared cache entry is never filled from a replica that has not
 //! yet seen the write that invalidated it. The embedded backend has one copy and ignores pins.
-
-use std::sync::{Arc, Mutex};
 
 /// A commit position: the physical shard server (its id in the shard map) and the WAL
 /// position after the commit.
@@ -45,7 +43,6 @@ pub enum ReadPin {
 
 tokio::task_local! {
     static READ_PIN: ReadPin;
-    static WRITES: Arc<Mutex<Option<WritePos>>>;
 }
 
 /// Runs `f` with reads pinned by `pin`.
@@ -58,27 +55,30 @@ pub fn read_pin() -> Option<ReadPin> {
     READ_PIN.try_with(|p| *p).ok()
 }
 
-/// Runs `f` and returns the position of the last write it committed, if it wrote.
-pub async fn track_writes<F: std::future::Future>(f: F) -> (F::Output, Option<WritePos>) {
-    let slot = Arc::new(Mutex::new(None));
-    let out = WRITES.scope(slot.clone(), f).await;
-    let pos = *slot.lock().unwrap_or_else(|p| p.into_inner());
-    (out, pos)
+/// What a write a client may read back returns: its result, and where it committed (`None` on
+/// the embedded backend, which has one copy). The service hands the position on with its own
+/// result, and the HTTP layer signs it into the client's pin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written<T> {
+    pub value: T,
+    pub at: Option<WritePos>,
 }
 
-/// The position of the last write committed so far inside the current [`track_writes`] scope.
-pub fn last_write() -> Option<WritePos> {
-    WRITES
-        .try_with(|slot| *slot.lock().unwrap_or_else(|p| p.into_inner()))
-        .ok()
-        .flatten()
+impl<T> Written<T> {
+    /// A write on a backend with one copy: nothing to pin.
+    pub fn here(value: T) -> Written<T> {
+        Written { value, at: None }
+    }
 }
 
-/// Called by a backend after a commit.
-pub(crate) fn record_write(pos: WritePos) {
-    let _ = WRITES.try_with(|slot| {
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(pos);
-    });
+/// The later of two commit positions on the same server; a position on another server
+/// replaces an earlier one (a request's writes all go to one forum's shard).
+pub fn latest(a: Option<WritePos>, b: Option<WritePos>) -> Option<WritePos> {
+    match (a, b) {
+        (Some(x), Some(y)) if x.server == y.server && x.lsn > y.lsn => Some(x),
+        (x, None) => x,
+        (_, y) => y,
+    }
 }
 
 #[cfg(test)]
@@ -97,27 +97,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn scopes_carry_pins_and_record_writes() {
+    async fn scopes_carry_pins() {
         assert_eq!(read_pin(), None);
         let inner = reading_with(ReadPin::Fresh, async { read_pin() }).await;
         assert_eq!(inner, Some(ReadPin::Fresh));
-        let ((), pos) = track_writes(async {
-            record_write(WritePos { server: 1, lsn: 5 });
-            record_write(WritePos { server: 2, lsn: 7 });
-        })
-        .await;
-        assert_eq!(
-            pos,
-            Some(WritePos { server: 2, lsn: 7 }),
-            "the last write wins"
-        );
-        let (seen, _) = track_writes(async {
-            record_write(WritePos { server: 3, lsn: 9 });
-            last_write()
-        })
-        .await;
-        assert_eq!(seen, Some(WritePos { server: 3, lsn: 9 }));
-        assert_eq!(last_write(), None);
-        record_write(WritePos { server: 1, lsn: 1 }); // outside a scope: ignored
+        assert_eq!(read_pin(), None);
+    }
+
+    #[test]
+    fn the_latest_position_wins() {
+        let p = |server, lsn| Some(WritePos { server, lsn });
+        assert_eq!(latest(p(1, 5), p(1, 7)), p(1, 7));
+        assert_eq!(latest(p(1, 9), p(1, 7)), p(1, 9));
+        assert_eq!(latest(p(1, 9), None), p(1, 9));
+        assert_eq!(latest(None, p(2, 1)), p(2, 1));
+        assert_eq!(latest(p(1, 9), p(2, 1)), p(2, 1));
     }
 }

@@ -1,5 +1,6 @@
 //! Votes and flags on comments.
 
+use crate::pin::Written;
 use crate::StoreResult;
 use async_trait::async_trait;
 use confab_core::id::{CommentId, ThreadId};
@@ -20,7 +21,12 @@ pub struct VoteCounts {
 #[async_trait]
 pub trait VoteStore: Send + Sync {
     /// Records `value` (-1, 0, 1) as `voter`'s vote; repeated votes never double count.
-    async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts>;
+    async fn vote(
+        &self,
+        id: CommentId,
+        voter: &str,
+        value: i64,
+    ) -> StoreResult<Written<VoteCounts>>;
 
     /// `voter`'s votes (1 or -1) on those of `ids` it voted on; comments it didn't vote on are
     /// left out. Reads replicas, honouring the caller's read pin.
@@ -32,5 +38,5 @@ pub trait VoteStore: Send + Sync {
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<(i64, ThreadId)>;
+    ) -> StoreResult<Written<(i64, ThreadId)>>;
 }

@@ -299,7 +299,7 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
             if i % 2 == 0 {
                 c.tasks.push(NewTask::new("test.kind", json!({ "n": i })));
             }
-            let p = s.post_comment(c).await.unwrap();
+            let p = s.post_comment(c).await.unwrap().value;
             in_thread.push(p.comment.id);
             ids.push(p.comment.id);
         }
@@ -430,7 +430,8 @@ async fn move_copies_everything_once_and_writes_follow() {
                 let p = store
                     .post_comment(comment(&alpha, "/live", None, &format!("live {i}")))
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .value;
                 slowest = slowest.max(t.elapsed());
                 during.lock().unwrap().push(p.comment.id);
                 i += 1;
@@ -528,7 +529,8 @@ async fn move_copies_everything_once_and_writes_follow() {
     let p = store
         .post_comment(comment(&alpha, "/after", None, "after"))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let p2 = stale
         .post_comment(comment(
             &alpha,
@@ -537,7 +539,8 @@ async fn move_copies_everything_once_and_writes_follow() {
             "from a stale node",
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     for id in [p.comment.id, p2.comment.id] {
         let n: i64 = s2
             .query_one("SELECT count(*) FROM comments WHERE id = $1", &[&id.0])
@@ -598,7 +601,8 @@ async fn move_copies_everything_once_and_writes_follow() {
     let p3 = store
         .post_comment(comment(&alpha, "/after", None, "back home"))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let n: i64 = s1
         .query_one(
             "SELECT count(*) FROM comments WHERE id = $1",
@@ -697,7 +701,8 @@ async fn an_interrupted_move_resumes() {
     let p = store
         .post_comment(comment(&alpha, "/post-1", None, "after the flip"))
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let n: i64 = s2
         .query_one(
             "SELECT count(*) FROM comments WHERE id = $1",

@@ -229,7 +229,7 @@ impl CommentStore for PgStore {
         id: ThreadId,
         patch: ThreadPatch,
         actor: Option<AccountId>,
-    ) -> StoreResult<Thread> {
+    ) -> StoreResult<Written<Thread>> {
         let (forum_id, shard) = (forum.id, forum.shard);
         write_tx!(self, shard, |tx, n| {
             let t = load_thread(&tx, &n, id)
@@ -388,12 +388,16 @@ impl CommentStore for PgStore {
         })
     }
 
-    async fn post_comment(&self, new: NewComment) -> StoreResult<Posted> {
+    async fn post_comment(&self, new: NewComment) -> StoreResult<Written<Posted>> {
         let shard = new.forum.shard;
         write_tx!(self, shard, |tx, n| { insert_comment(&tx, &n, &new).await })
     }
 
-    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
+    async fn edit_comment(
+        &self,
+        id: CommentId,
+        edit: &CommentEdit,
+    ) -> StoreResult<Written<(Comment, i64)>> {
         write_tx!(self, shard_of(id.0), |tx, n| {
             let old = row(
                 &tx,

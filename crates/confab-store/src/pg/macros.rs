@@ -3,8 +3,8 @@
 //! statement on the control database.
 
 /// Runs `$body` (an async block's contents using `$tx` and `$n`) in a write transaction on the
-/// primary that owns `$shard`, after the fence check; commits, records the commit position, and
-/// retries on fences and moves.
+/// primary that owns `$shard`, after the fence check; commits, and retries on fences and moves.
+/// Evaluates to the body's value with the commit position ([`crate::pin::Written`]).
 macro_rules! write_tx {
     ($self:ident, $shard:expr, |$tx:ident, $n:ident| $body:block) => {{
         let shard: LogicalShard = $shard;
@@ -29,13 +29,12 @@ macro_rules! write_tx {
                 Ok(v) => {
                     $tx.commit().await.map_err(pg_err)?;
                     $n.add(1);
-                    if let Ok(r) = conn
+                    let at = conn
                         .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
                         .await
-                    {
-                        crate::pin::record_write(server.committed(r.get::<_, i64>(0) as u64));
-                    }
-                    break Ok(v);
+                        .ok()
+                        .map(|r| server.committed(r.get::<_, i64>(0) as u64));
+                    break Ok(crate::pin::Written { value: v, at });
                 }
                 Err(TxError::Domain(e)) => break Err(e),
                 Err(TxError::Fenced) if Instant::now() < deadline => {
@@ -54,6 +53,13 @@ macro_rules! write_tx {
             }
         }
     }};
+}
+
+/// [`write_tx!`] for a write no client reads back: its value alone.
+macro_rules! write_value {
+    ($($t:tt)*) => {
+        write_tx!($($t)*).map(|w| w.value)
+    };
 }
 
 /// A read on a connection chosen by the router.

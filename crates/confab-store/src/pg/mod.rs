@@ -36,7 +36,7 @@ use crate::{
     clip, like_pattern, CommentEdit, CommentStore, ControlStore, ModQuery, ModerationStore,
     NewAccount, NewComment, NewTask, OutboxStore, Posted, Queue, ReadFrom, ReplyWatch,
     StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState, ThreadPatch,
-    Visibility, VoteCounts, VoteStore,
+    Visibility, VoteCounts, VoteStore, Written,
 };
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
@@ -297,7 +297,7 @@ impl PgStore {
         detail: &str,
     ) -> StoreResult<()> {
         let shard = self.forum_shard(forum).await?;
-        write_tx!(self, shard, |tx, n| {
+        write_value!(self, shard, |tx, n| {
             log_action(&tx, &n, shard, forum, actor, action, None, detail).await
         })
     }

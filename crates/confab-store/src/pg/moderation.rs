@@ -13,7 +13,7 @@ impl ModerationStore for PgStore {
         actor: Option<AccountId>,
         action: &str,
         tasks: Vec<NewTask>,
-    ) -> StoreResult<Vec<StatusChange>> {
+    ) -> StoreResult<Written<Vec<StatusChange>>> {
         let (forum_id, shard) = (forum.id, forum.shard);
         if let Some(stray) = ids.iter().find(|i| shard_of(i.0) != shard) {
             return Err(DomainError::not_found(&format!("comment {stray}")));

@@ -98,7 +98,7 @@ pub(super) async fn claim_on(
 #[async_trait]
 impl OutboxStore for PgStore {
     async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
-        write_tx!(self, shard, |tx, n| {
+        write_value!(self, shard, |tx, n| {
             insert_task(&tx, &n, shard, &task, &task.payload).await?;
             Ok(())
         })
@@ -161,7 +161,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool> {
-        write_tx!(self, shard_of(id), |tx, n| {
+        write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
                 &tx,
                 &n,
@@ -186,7 +186,7 @@ impl OutboxStore for PgStore {
             "parked"
         };
         let error = clip(error, MAX_ERROR);
-        write_tx!(self, shard_of(id), |tx, n| {
+        write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
                 &tx,
                 &n,
@@ -242,7 +242,7 @@ impl OutboxStore for PgStore {
 
     async fn retry_task(&self, id: i64) -> StoreResult<bool> {
         let now = confab_core::now_ms();
-        write_tx!(self, shard_of(id), |tx, n| {
+        write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
                 &tx,
                 &n,
@@ -296,7 +296,7 @@ impl OutboxStore for PgStore {
     async fn record_task_effect(&self, id: i64, key: &str) -> StoreResult<()> {
         crate::rules::effect_key(key)?;
         let shard = shard_of(id);
-        write_tx!(self, shard, |tx, n| {
+        write_value!(self, shard, |tx, n| {
             exec(
                 &tx,
                 &n,
@@ -331,7 +331,7 @@ impl OutboxStore for PgStore {
         owner: Option<&str>,
     ) -> StoreResult<()> {
         let (id, shard, email) = (forum.id, forum.shard, crate::rules::email_key(email));
-        write_tx!(self, shard, |tx, n| {
+        write_value!(self, shard, |tx, n| {
             exec(
                 &tx,
                 &n,
@@ -358,7 +358,7 @@ impl OutboxStore for PgStore {
         let email = crate::rules::email_key(email);
         let now = confab_core::now_ms();
         let cutoff = now.saturating_sub(min_interval_ms);
-        write_tx!(self, shard, |tx, n| {
+        write_value!(self, shard, |tx, n| {
             Ok(exec(
                 &tx,
                 &n,

@@ -5,7 +5,12 @@ use crate::rules;
 
 #[async_trait]
 impl VoteStore for PgStore {
-    async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts> {
+    async fn vote(
+        &self,
+        id: CommentId,
+        voter: &str,
+        value: i64,
+    ) -> StoreResult<Written<VoteCounts>> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             // Lock the comment row: concurrent votes on it serialize here.
@@ -101,7 +106,7 @@ impl VoteStore for PgStore {
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<(i64, ThreadId)> {
+    ) -> StoreResult<Written<(i64, ThreadId)>> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             let cm = load_comment(&tx, &n, id)

@@ -188,7 +188,7 @@ impl CommentStore for SqliteStore {
         id: ThreadId,
         patch: ThreadPatch,
         actor: Option<AccountId>,
-    ) -> StoreResult<Thread> {
+    ) -> StoreResult<Written<Thread>> {
         let forum_id = forum.id;
         self.pool
             .write(move |c, n| {
@@ -224,6 +224,7 @@ impl CommentStore for SqliteStore {
                 load_thread(c, n, id)?.ok_or_else(DomainError::internal)
             })
             .await
+            .map(Written::here)
     }
 
     async fn top_level(
@@ -335,14 +336,19 @@ impl CommentStore for SqliteStore {
             .await
     }
 
-    async fn post_comment(&self, new: NewComment) -> StoreResult<Posted> {
+    async fn post_comment(&self, new: NewComment) -> StoreResult<Written<Posted>> {
         let ids = self.ids.clone();
         self.pool
             .write(move |c, n| insert_comment(c, n, &ids, new))
             .await
+            .map(Written::here)
     }
 
-    async fn edit_comment(&self, id: CommentId, edit: &CommentEdit) -> StoreResult<(Comment, i64)> {
+    async fn edit_comment(
+        &self,
+        id: CommentId,
+        edit: &CommentEdit,
+    ) -> StoreResult<Written<(Comment, i64)>> {
         let edit = edit.clone();
         self.pool
             .write(move |c, n| {
@@ -364,6 +370,7 @@ impl CommentStore for SqliteStore {
                 Ok((cm, seq))
             })
             .await
+            .map(Written::here)
     }
 
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64> {

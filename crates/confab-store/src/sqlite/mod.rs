@@ -15,7 +15,7 @@ mod votes;
 use crate::{
     like_pattern, CommentEdit, CommentStore, ControlStore, ModQuery, ModerationStore, NewAccount,
     NewComment, NewTask, OutboxStore, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult,
-    ThreadPatch, Visibility, VoteCounts, VoteStore,
+    ThreadPatch, Visibility, VoteCounts, VoteStore, Written,
 };
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};

@@ -17,7 +17,7 @@ impl ModerationStore for SqliteStore {
         actor: Option<AccountId>,
         action: &str,
         tasks: Vec<NewTask>,
-    ) -> StoreResult<Vec<StatusChange>> {
+    ) -> StoreResult<Written<Vec<StatusChange>>> {
         let (ids, action, forum_id, shard) =
             (ids.to_vec(), action.to_string(), forum.id, forum.shard);
         let idgen = self.ids.clone();
@@ -73,6 +73,7 @@ impl ModerationStore for SqliteStore {
                 Ok(changes)
             })
             .await
+            .map(Written::here)
     }
 
     async fn moderation_list(&self, forum: &Forum, q: &ModQuery) -> StoreResult<Vec<Comment>> {

@@ -625,7 +625,8 @@ mod tests {
         let c = s
             .post_comment(comment(&f, None, vec![NewTask::new("k", json!({"a": 1}))]))
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         let all = s.list_tasks(None, None, 10).await.unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].state, TaskState::Queued);
@@ -672,11 +673,12 @@ mod tests {
         let (s, f, _d) = store().await;
         let mut p = comment(&f, None, vec![]);
         p.status = CommentStatus::Pending;
-        let a = s.post_comment(p).await.unwrap().comment.id;
+        let a = s.post_comment(p).await.unwrap().value.comment.id;
         let b = s
             .post_comment(comment(&f, None, vec![]))
             .await
             .unwrap()
+            .value
             .comment
             .id;
         let tasks = vec![
@@ -850,7 +852,7 @@ mod tests {
             })
         };
         c.notify = watch("Ann@example.com", "t:ann");
-        let id = s.post_comment(c).await.unwrap().comment.id;
+        let id = s.post_comment(c).await.unwrap().value.comment.id;
         assert_eq!(
             s.reply_watcher(id).await.unwrap(),
             watch("Ann@example.com", "t:ann")

@@ -5,7 +5,12 @@ use crate::rules;
 
 #[async_trait]
 impl VoteStore for SqliteStore {
-    async fn vote(&self, id: CommentId, voter: &str, value: i64) -> StoreResult<VoteCounts> {
+    async fn vote(
+        &self,
+        id: CommentId,
+        voter: &str,
+        value: i64,
+    ) -> StoreResult<Written<VoteCounts>> {
         let voter = voter.to_string();
         self.pool
             .write(move |c, n| {
@@ -41,6 +46,7 @@ impl VoteStore for SqliteStore {
                 Ok(VoteCounts { likes, dislikes, mine: value, thread_id, thread_seq })
             })
             .await
+            .map(Written::here)
     }
 
     async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>> {
@@ -69,7 +75,7 @@ impl VoteStore for SqliteStore {
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<(i64, ThreadId)> {
+    ) -> StoreResult<Written<(i64, ThreadId)>> {
         let (flagger, reason) = (flagger.to_string(), reason.to_string());
         self.pool
             .write(move |c, n| {
@@ -88,5 +94,6 @@ impl VoteStore for SqliteStore {
                 Ok((count, cm.thread_id))
             })
             .await
+            .map(Written::here)
     }
 }
