@@ -3,6 +3,7 @@
 
 use super::caller::{Who, ANON_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
+use super::pin::wrote;
 use super::requests::*;
 use super::AppState;
 use crate::openapi::errors::*;
@@ -223,10 +224,12 @@ pub async fn post_comment(
         notify: body.notify,
         idempotency,
     };
-    let posted = PostedView::from(app.svc.post(&caller, cmd).await?);
+    let posted = app.svc.post(&caller, cmd).await?;
+    let at = posted.at;
+    let posted = PostedView::from(posted);
     let anon = posted.anon_token.clone();
     Ok(with_anon_cookie(
-        (StatusCode::CREATED, axum::Json(posted)).into_response(),
+        wrote((StatusCode::CREATED, axum::Json(posted)), at),
         anon.as_deref(),
         caller.https,
     ))
@@ -242,12 +245,13 @@ pub async fn edit_comment(
     Who(caller): Who,
     PathId(id): PathId<CommentId>,
     Json(body): Json<EditBody>,
-) -> ApiResult<axum::Json<CommentView>> {
+) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
     // The text is read once the caller may change the comment.
     let editing = app.svc.editing(&caller, id).await?;
     let text = CommentBody::parse(&body.body, app.svc.config().limits.max_body_chars)?;
-    Ok(axum::Json(app.svc.edit(&caller, editing, text).await?))
+    let edited = app.svc.edit(&caller, editing, text).await?;
+    Ok(wrote(axum::Json(edited.value), edited.at))
 }
 
 /// Delete a comment (its author within the edit window, or a moderator).
@@ -258,9 +262,10 @@ pub async fn delete_comment(
     State(app): State<AppState>,
     Who(caller): Who,
     PathId(id): PathId<CommentId>,
-) -> ApiResult<axum::Json<CommentView>> {
+) -> ApiResult<Response> {
     app.limits.check_write(&caller)?;
-    Ok(axum::Json(app.svc.delete(&caller, id).await?))
+    let deleted = app.svc.delete(&caller, id).await?;
+    Ok(wrote(axum::Json(deleted.value), deleted.at))
 }
 
 /// Render a body as it would be stored (the compose box's preview). Counts as a write for rate limits.
@@ -292,10 +297,12 @@ pub async fn vote(
     app.limits.check_write(&caller)?;
     app.limits.check_vote(&caller)?;
     let value = VoteValue::parse(body.value)?;
-    let v = VoteView::from(app.svc.vote(&caller, id, value).await?);
+    let voted = app.svc.vote(&caller, id, value).await?;
+    let at = voted.at;
+    let v = VoteView::from(voted);
     let anon = v.anon_token.clone();
     Ok(with_anon_cookie(
-        axum::Json(v).into_response(),
+        wrote(axum::Json(v), at),
         anon.as_deref(),
         caller.https,
     ))
@@ -313,10 +320,12 @@ pub async fn flag(
     app.limits.check_write(&caller)?;
     app.limits.check_vote(&caller)?;
     let reason = FlagReason::parse(body.reason.as_deref())?;
-    let v = FlagView::from(app.svc.flag(&caller, id, &reason).await?);
+    let flagged = app.svc.flag(&caller, id, &reason).await?;
+    let at = flagged.at;
+    let v = FlagView::from(flagged);
     let anon = v.anon_token.clone();
     Ok(with_anon_cookie(
-        axum::Json(v).into_response(),
+        wrote(axum::Json(v), at),
         anon.as_deref(),
         caller.https,
     ))
@@ -588,11 +597,16 @@ pub async fn moderate(
     Who(caller): Who,
     axum::extract::Path(forum): axum::extract::Path<String>,
     Json(body): Json<ModerateBody>,
-) -> ApiResult<axum::Json<ModerateView>> {
+) -> ApiResult<Response> {
     let m = app.svc.moderate(&caller, &forum).await?;
     let change = StatusChange::parse(body.ids, &body.action)?;
     let changed = app.svc.moderate_comments(&m, &change).await?;
-    Ok(axum::Json(ModerateView { changed }))
+    Ok(wrote(
+        axum::Json(ModerateView {
+            changed: changed.value,
+        }),
+        changed.at,
+    ))
 }
 
 /// Bans of a forum.
@@ -706,9 +720,12 @@ pub async fn update_thread(
     Who(caller): Who,
     PathId(id): PathId<ThreadId>,
     Json(body): Json<ThreadPatchBody>,
-) -> ApiResult<axum::Json<ThreadView>> {
+) -> ApiResult<Response> {
     let t = app.svc.moderate_thread(&caller, id).await?;
     let changes = ThreadChanges::parse(body.closed, body.title.as_deref())?;
     let updated = app.svc.update_thread(&t, changes).await?;
-    Ok(axum::Json(thread_view(&updated, t.forum())))
+    Ok(wrote(
+        axum::Json(thread_view(&updated.value, t.forum())),
+        updated.at,
+    ))
 }

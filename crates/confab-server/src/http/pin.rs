@@ -1,4 +1,4 @@
-//! Read-your-writes pins over HTTP (DESIGN.md section 3).
+//! Read-your-writes pins over HTTP (ARCHITECTURE.md, "Read-your-writes").
 //!
 //! A request that commits a write gets a signed pin naming the shard server and the commit's
 //! WAL position, valid for [`PIN_TTL_MS`]: in the `x-confab-pin` response header (the widget,
@@ -6,13 +6,15 @@
 //! clients). A later request carrying a valid pin reads from a replica only if that replica
 //! has replayed past it, else from the primary. The embedded backend records no positions,
 //! so it never sets a pin. The service signs, checks and applies pins
-//! (`Service::pinned`); this carries them.
+//! (`Service::reading_pinned`, `Service::pin_token`); the position of a write comes back in the
+//! service's result, and the handler hands it here with [`wrote`].
 
 use crate::http::AppState;
+use crate::service::pins::WritePos;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 pub use crate::service::pins::PIN_TTL_MS;
 
@@ -41,9 +43,30 @@ fn pin_token(req: &Request) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Marks a response whose request committed a write at a known position: [`pins`] gives the
+/// client its pin. Handlers attach it with [`wrote`], from the position the service returned.
+#[derive(Debug, Clone, Copy)]
+struct Wrote(WritePos);
+
+/// `resp`, carrying the position its write committed at (if the backend gave one).
+pub fn wrote(resp: impl IntoResponse, at: Option<WritePos>) -> Response {
+    let mut resp = resp.into_response();
+    if let Some(at) = at {
+        resp.extensions_mut().insert(Wrote(at));
+    }
+    resp
+}
+
 pub async fn pins(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let pin = pin_token(&req);
-    let (mut resp, wrote) = state.svc.pinned(pin.as_deref(), next.run(req)).await;
+    let mut resp = state
+        .svc
+        .reading_pinned(pin.as_deref(), next.run(req))
+        .await;
+    let wrote = resp
+        .extensions_mut()
+        .remove::<Wrote>()
+        .map(|Wrote(at)| state.svc.pin_token(at));
     if let Some(token) = wrote {
         if let Ok(v) = HeaderValue::from_str(&token) {
             resp.headers_mut().insert(PIN_HEADER, v);

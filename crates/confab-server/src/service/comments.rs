@@ -11,7 +11,7 @@ use confab_core::input::{AuthorName, CommentBody, Email, WebUrl};
 use confab_core::model::{Author, Comment, CommentStatus, Forum};
 use confab_core::render::render_markdown;
 use confab_core::{now_ms, DomainError, ErrorCode};
-use confab_store::pin::{read_pin, reading_with, ReadPin};
+use confab_store::pin::{read_pin, reading_with, ReadPin, WritePos, Written};
 use confab_store::{CommentEdit, Idempotency, NewComment, ReadFrom};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -122,6 +122,8 @@ pub struct Posted {
     pub anon_token: Option<String>,
     /// Set when the comment asked for reply mail: what happens next.
     pub notify: Option<NotifyOutcome>,
+    /// Where the comment committed, for the client's read-your-writes pin.
+    pub at: Option<WritePos>,
 }
 
 /// A vote: like, dislike, or withdraw.
@@ -145,6 +147,8 @@ pub struct Voted {
     pub mine: i64,
     /// For a caller without an identity: the token of its address for the day.
     pub anon_token: Option<String>,
+    /// Where the vote committed, for the client's read-your-writes pin.
+    pub at: Option<WritePos>,
 }
 
 /// Why a reader flags a comment: at most 200 characters, no control characters (trimmed;
@@ -172,6 +176,8 @@ impl FlagReason {
 pub struct Flagged {
     /// For a caller without an identity: the token of its address for the day.
     pub anon_token: Option<String>,
+    /// Where the flag committed, for the client's read-your-writes pin.
+    pub at: Option<WritePos>,
 }
 
 /// Proof that a caller may change a comment (its author within the edit window, or a
@@ -305,9 +311,9 @@ impl Service {
             tasks,
             notify: notify_watch,
         };
-        let posted = self.store.post_comment(new).await?;
+        let Written { value: posted, at } = self.store.post_comment(new).await?;
         if !posted.replayed {
-            self.after_write(&forum, &ident);
+            self.after_write(&forum, &ident, at);
             self.wake_worker();
         }
         let c = posted.comment;
@@ -334,6 +340,7 @@ impl Service {
             edit_token,
             anon_token,
             notify,
+            at,
         })
     }
 
@@ -441,7 +448,7 @@ impl Service {
         caller: &Caller,
         editing: Editing,
         text: CommentBody,
-    ) -> Result<CommentView, DomainError> {
+    ) -> Result<Written<CommentView>, DomainError> {
         let Editing { comment: c, forum } = editing;
         let id = c.id;
         let rendered = render_markdown(text.as_str());
@@ -473,8 +480,11 @@ impl Service {
             hold: status != CommentStatus::Approved,
             logged_by: moderator_of_other.map(|a| (forum.id, a.id)),
         };
-        let (updated, thread_seq) = self.store.edit_comment(id, &edit).await?;
-        self.after_write(&forum, &thread.ident);
+        let Written {
+            value: (updated, thread_seq),
+            at,
+        } = self.store.edit_comment(id, &edit).await?;
+        self.after_write(&forum, &thread.ident, at);
         let was_visible = c.status == CommentStatus::Approved;
         let visible = updated.status == CommentStatus::Approved;
         let view = self.comment_view(&forum, updated).await?;
@@ -487,17 +497,20 @@ impl Service {
             (false, false) => LiveEvent::Changed { thread_seq },
         };
         self.publish(forum.id, &thread.ident, ev);
-        Ok(view)
+        Ok(Written { value: view, at })
     }
 
     pub async fn delete(
         self: &Arc<Self>,
         caller: &Caller,
         id: CommentId,
-    ) -> Result<CommentView, DomainError> {
+    ) -> Result<Written<CommentView>, DomainError> {
         let Editing { comment: c, forum } = self.editing(caller, id).await?;
         let tasks = self.status_tasks(&forum, &[id], CommentStatus::Deleted);
-        let mut changes = self
+        let Written {
+            value: mut changes,
+            at,
+        } = self
             .store
             .set_status(
                 &forum,
@@ -511,13 +524,16 @@ impl Service {
         self.wake_worker();
         let change = changes.pop();
         if let (Some(t), Some(thread_seq)) = (
-            self.touch_thread(&forum, c.thread_id).await?,
+            self.touch_thread(&forum, c.thread_id, at).await?,
             change.as_ref().and_then(|ch| ch.thread_seq),
         ) {
             self.publish(forum.id, &t.ident, LiveEvent::Removed { thread_seq, id });
         }
         let c = change.map_or(c, |ch| ch.comment);
-        self.comment_view(&forum, c).await
+        Ok(Written {
+            value: self.comment_view(&forum, c).await?,
+            at,
+        })
     }
 
     pub async fn vote(
@@ -530,8 +546,8 @@ impl Service {
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (voter, anon_token) = self.voter(caller);
-        let counts = self.store.vote(id, &voter, value).await?;
-        let thread = self.touch_thread(&forum, counts.thread_id).await?;
+        let Written { value: counts, at } = self.store.vote(id, &voter, value).await?;
+        let thread = self.touch_thread(&forum, counts.thread_id, at).await?;
         if let (Some(t), Some(thread_seq)) = (thread, counts.thread_seq) {
             let ev = LiveEvent::Voted {
                 thread_seq,
@@ -546,6 +562,7 @@ impl Service {
             dislikes: counts.dislikes,
             mine: counts.mine,
             anon_token,
+            at,
         })
     }
 
@@ -559,8 +576,8 @@ impl Service {
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (flagger, anon_token) = self.voter(caller);
-        self.store.flag(id, &flagger, reason).await?;
-        Ok(Flagged { anon_token })
+        let at = self.store.flag(id, &flagger, reason).await?.at;
+        Ok(Flagged { anon_token, at })
     }
 
     /// Visible comment counts for up to `counts_max` idents of one forum: from the count cache
@@ -705,10 +722,11 @@ impl Service {
         self: &Arc<Self>,
         forum: &Arc<Forum>,
         thread: confab_core::id::ThreadId,
+        at: Option<WritePos>,
     ) -> Result<Option<confab_core::model::Thread>, DomainError> {
         let t = self.store.thread(thread, ReadFrom::Primary).await?;
         if let Some(t) = &t {
-            self.after_write(forum, &t.ident);
+            self.after_write(forum, &t.ident, at);
         }
         Ok(t)
     }

@@ -10,7 +10,7 @@ use confab_core::model::{
     ModerationMode, ModeratorMail, Thread, Webhook,
 };
 use confab_core::{now_ms, DomainError, ErrorCode};
-use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch};
+use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch, Written};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -598,19 +598,19 @@ impl Service {
         self: &Arc<Self>,
         m: &Moderating,
         change: &StatusChange,
-    ) -> Result<usize, DomainError> {
+    ) -> Result<Written<usize>, DomainError> {
         let (f, acct) = (&m.forum, &m.account);
         let (ids, action) = (change.ids.as_slice(), change.action.as_str());
         let status = change.action.status();
         let tasks = self.status_tasks(f, ids, status);
-        let changes = self
+        let Written { value: changes, at } = self
             .store
             .set_status(f, ids, status, Some(acct.id), action, tasks)
             .await?;
         self.wake_worker();
         let threads: HashSet<ThreadId> = changes.iter().map(|c| c.comment.thread_id).collect();
         for tid in threads {
-            let Some(t) = self.touch_thread(f, tid).await? else {
+            let Some(t) = self.touch_thread(f, tid, at).await? else {
                 continue;
             };
             let mine: Vec<_> = changes
@@ -646,7 +646,10 @@ impl Service {
             };
             self.publish(f.id, &t.ident, ev);
         }
-        Ok(changes.len())
+        Ok(Written {
+            value: changes.len(),
+            at,
+        })
     }
 
     pub async fn bans(&self, m: &Moderating) -> Result<Vec<Ban>, DomainError> {
@@ -750,9 +753,9 @@ impl Service {
         self: &Arc<Self>,
         t: &ModeratedThread,
         changes: ThreadChanges,
-    ) -> Result<Thread, DomainError> {
+    ) -> Result<Written<Thread>, DomainError> {
         let (f, acct, id) = (&t.moderating.forum, &t.moderating.account, t.thread.id);
-        let updated = self
+        let Written { value: updated, at } = self
             .store
             .update_thread(
                 f,
@@ -764,13 +767,13 @@ impl Service {
                 Some(acct.id),
             )
             .await?;
-        self.after_write(f, &updated.ident);
+        self.after_write(f, &updated.ident, at);
         let ev = LiveEvent::ThreadUpdated {
             thread_seq: updated.seq,
             closed: updated.closed,
             title: updated.title.clone(),
         };
         self.publish(f.id, &updated.ident, ev);
-        Ok(updated)
+        Ok(Written { value: updated, at })
     }
 }

@@ -13,7 +13,7 @@ use super::Service;
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::model::{Comment, CommentStatus, Forum, ModeratorMail, WebhookEvent};
 use confab_core::{now_ms, DomainError, ErrorCode};
-use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen};
+use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen, Written};
 use confab_worker::kinds::{self, Notice};
 use confab_worker::links::{self, ModAction};
 use std::sync::Arc;
@@ -270,7 +270,10 @@ impl Service {
         let status = link_status(link.action);
         let ids = [link.comment.id];
         let tasks = self.status_tasks(&link.forum, &ids, status);
-        let mut changes = self
+        let Written {
+            value: mut changes,
+            at,
+        } = self
             .store
             .set_status(
                 &link.forum,
@@ -282,7 +285,7 @@ impl Service {
             )
             .await?;
         self.wake_worker();
-        self.touch_thread(&link.forum, link.comment.thread_id)
+        self.touch_thread(&link.forum, link.comment.thread_id, at)
             .await?;
         if let Some(ch) = changes.pop() {
             link.comment = ch.comment;

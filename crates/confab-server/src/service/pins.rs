@@ -1,11 +1,12 @@
-//! Read-your-writes pins (DESIGN.md section 3): a request that commits a write is given a signed
-//! pin naming the shard server and the commit's WAL position; a later request carrying a valid
+//! Read-your-writes pins (ARCHITECTURE.md, "Read-your-writes"): a request that commits a write is
+//! given a signed pin naming the shard server and the commit's WAL position; a later request carrying a valid
 //! pin reads from a replica only if that replica has replayed past it, else from the primary.
 //! `http/pin.rs` carries the pin in a header and a cookie; this is the part that signs, checks
 //! and applies it.
 
 use super::Service;
-use confab_store::pin::{reading_with, track_writes, ReadPin, WritePos};
+use confab_store::pin::{reading_with, ReadPin};
+pub use confab_store::pin::{WritePos, Written};
 use std::future::Future;
 
 const PIN_KIND: &str = "pin";
@@ -23,23 +24,20 @@ impl Service {
     }
 
     /// Runs one request's `work`, reading past the write the pin token `pin` names (when it
-    /// is valid), and returns its output with the pin token of the write it committed, if any
-    /// (the embedded backend records no positions, so it never gives one).
-    pub async fn pinned<T>(
-        &self,
-        pin: Option<&str>,
-        work: impl Future<Output = T>,
-    ) -> (T, Option<String>) {
-        let (out, wrote) = match pin.and_then(|t| self.pin_of(t)) {
-            Some(p) => track_writes(reading_with(ReadPin::At(p), work)).await,
-            None => track_writes(work).await,
-        };
-        let token = wrote.map(|pos| {
-            self.signer.sign(
-                PIN_KIND,
-                &format!("{}.{}", pos.encode(), confab_core::now_ms() + PIN_TTL_MS),
-            )
-        });
-        (out, token)
+    /// is valid and unexpired).
+    pub async fn reading_pinned<T>(&self, pin: Option<&str>, work: impl Future<Output = T>) -> T {
+        match pin.and_then(|t| self.pin_of(t)) {
+            Some(p) => reading_with(ReadPin::At(p), work).await,
+            None => work.await,
+        }
+    }
+
+    /// The pin token for a write that committed at `at` (service results carry it: see
+    /// `Posted::at`, `Voted::at`, `Written::at`).
+    pub fn pin_token(&self, at: WritePos) -> String {
+        self.signer.sign(
+            PIN_KIND,
+            &format!("{}.{}", at.encode(), confab_core::now_ms() + PIN_TTL_MS),
+        )
     }
 }

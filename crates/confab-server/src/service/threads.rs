@@ -9,7 +9,7 @@ use confab_core::id::{AccountId, CommentId};
 use confab_core::ident::Ident;
 use confab_core::model::{Account, Author, Comment, CommentStatus, Forum, Thread};
 use confab_core::{rfc3339, DomainError};
-use confab_store::pin::{read_pin, reading_with};
+use confab_store::pin::{read_pin, reading_with, WritePos};
 use confab_store::{ReadFrom, ReadPin, Visibility};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -332,7 +332,12 @@ impl Service {
     /// read (it was in the cache), render it again now so readers don't all miss at once.
     /// Cold threads are only invalidated: a burst of posts to threads nobody reads costs no
     /// renders.
-    pub(crate) fn after_write(self: &Arc<Self>, forum: &Arc<Forum>, ident: &Ident) {
+    pub(crate) fn after_write(
+        self: &Arc<Self>,
+        forum: &Arc<Forum>,
+        ident: &Ident,
+        at: Option<WritePos>,
+    ) {
         let key_ident: Arc<str> = Arc::from(ident.as_str());
         let first_page = |version| {
             page_key(
@@ -349,7 +354,7 @@ impl Service {
             .contains(&first_page(self.pages.version(forum.id, &key_ident)));
         // Later fills must see this write: its commit position when the backend gave one
         // (replicated PostgreSQL), else this node's latest write.
-        let pin = confab_store::pin::last_write().map_or(ReadPin::Fresh, ReadPin::At);
+        let pin = at.map_or(ReadPin::Fresh, ReadPin::At);
         let version = self.pages.bump(forum.id, &key_ident, pin);
         if !hot {
             return;

@@ -58,6 +58,7 @@ async fn seed_with_replies(store: &Arc<dyn Store>, forum: &confab_core::model::F
             .post_comment(new_comment(forum, ident, None))
             .await
             .unwrap()
+            .value
             .comment
             .id;
         for _ in 0..2 {
@@ -65,6 +66,7 @@ async fn seed_with_replies(store: &Arc<dyn Store>, forum: &confab_core::model::F
                 .post_comment(new_comment(forum, ident, Some(top)))
                 .await
                 .unwrap()
+                .value
                 .comment
                 .id;
             store
