@@ -59,66 +59,6 @@ async fn redis() -> Option<Harness> {
     })
 }
 
-/// `n` send→receive latencies on one fresh channel (a copy of the one in `confab bench`; the
-/// bus does not export it), measured from just before `send` to the moment `receive` returns
-/// in another task. Sends are paced one at a time so queueing does not inflate the numbers.
-async fn measure_latency(bus: Arc<dyn Bus>, n: usize) -> Result<Vec<Duration>, BusError> {
-    let channel = bus.new_channel("latency");
-    let base = Instant::now();
-    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel::<Result<Duration, BusError>>(1);
-    let (rx_bus, rx_channel) = (Arc::clone(&bus), channel.clone());
-    let receiver = tokio::spawn(async move {
-        for _ in 0..n {
-            let got = rx_bus
-                .receive(&rx_channel, Duration::from_secs(5))
-                .await
-                .map(|msg| {
-                    let mut sent = [0u8; 8];
-                    if let Some(b) = msg.get(..8) {
-                        sent.copy_from_slice(b);
-                    }
-                    base.elapsed()
-                        .saturating_sub(Duration::from_nanos(u64::from_be_bytes(sent)))
-                });
-            let stop = got.is_err();
-            if ack_tx.send(got).await.is_err() || stop {
-                return;
-            }
-        }
-    });
-    let mut out = Vec::with_capacity(n);
-    let mut failed = None;
-    for _ in 0..n {
-        let sent = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if let Err(e) = bus
-            .send(&channel, Bytes::copy_from_slice(&sent.to_be_bytes()))
-            .await
-        {
-            failed = Some(e);
-            break;
-        }
-        match ack_rx.recv().await {
-            Some(Ok(lat)) => out.push(lat),
-            Some(Err(e)) => failed = Some(e),
-            None => failed = Some(BusError::Unavailable("latency receiver stopped".into())),
-        }
-        if failed.is_some() {
-            break;
-        }
-    }
-    receiver.abort();
-    failed.map_or(Ok(out), Err)
-}
-
-/// `p`-th percentile (0..=100) of already-sorted samples; zero when empty.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 macro_rules! conformance {
     ($backend:ident, [$($case:ident),* $(,)?]) => {
         mod $backend {
@@ -158,7 +98,6 @@ macro_rules! all_cases {
                 pubsub_fanout,
                 pubsub_slow_subscriber_lags,
                 pubsub_drop_unsubscribes,
-                latency,
             ]
         );
     };
@@ -610,28 +549,6 @@ mod cases {
             SubEvent::Message(num(4)),
             "re-subscribing works"
         );
-    }
-
-    /// Run with `--nocapture latency` to see the numbers; asserts only sanity (debug builds).
-    pub async fn latency(bus: Arc<dyn Bus>) {
-        let n = std::env::var("CONFAB_BUS_LATENCY_N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000);
-        let name = format!("{bus:?}");
-        let name = name.split([' ', '{']).next().unwrap_or("?").to_string();
-        let mut lat = measure_latency(Arc::clone(&bus), n).await.unwrap();
-        lat.sort_unstable();
-        let p = |q| percentile(&lat, q);
-        println!(
-            "latency {name}: n={n} p50={:?} p90={:?} p99={:?} max={:?}",
-            p(50.0),
-            p(90.0),
-            p(99.0),
-            lat.last().copied().unwrap_or_default()
-        );
-        assert_eq!(lat.len(), n);
-        assert!(p(50.0) < Duration::from_millis(20), "p50 {:?}", p(50.0));
     }
 }
 
