@@ -87,13 +87,15 @@ ALTER TABLE accounts ADD COLUMN session_gen BIGINT NOT NULL DEFAULT 0;
     ),
     (
         // Names and addresses compare with ASCII case folding whatever the database's locale
-        // (the rule SQLite's NOCASE keeps; `confab_store::rules::email_key`).
+        // (the rule SQLite's NOCASE keeps; `confab_store::rules::email_key`). The one migration
+        // that drops anything: it swaps two indexes for their folded twins, created first, so
+        // uniqueness holds throughout and an older node's queries still run.
         3,
         r#"
+CREATE UNIQUE INDEX accounts_username_fold ON accounts (lower(username COLLATE "C"));
+CREATE UNIQUE INDEX accounts_email_fold ON accounts (lower(email COLLATE "C"));
 DROP INDEX accounts_username;
 DROP INDEX accounts_email;
-CREATE UNIQUE INDEX accounts_username ON accounts (lower(username COLLATE "C"));
-CREATE UNIQUE INDEX accounts_email ON accounts (lower(email COLLATE "C"));
 "#,
     ),
 ];
