@@ -275,7 +275,10 @@ pub async fn moderate(State(app): State<AppState>, RawQuery(q): RawQuery) -> Res
     match app.svc.moderate_by_link(&t).await {
         Ok(l) => {
             let (_, done) = action_label(l.action);
-            page(StatusCode::OK, "Done", &format!("<p>The comment is {done}.</p><p><a href=\"/admin\">Moderation dashboard</a></p>"))
+            super::pin::wrote(
+                page(StatusCode::OK, "Done", &format!("<p>The comment is {done}.</p><p><a href=\"/admin\">Moderation dashboard</a></p>")),
+                l.at,
+            )
         }
         Err(e) => error_page(&e),
     }

@@ -13,7 +13,7 @@ use super::Service;
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::model::{Comment, CommentStatus, Forum, ModeratorMail, WebhookEvent};
 use confab_core::{now_ms, DomainError, ErrorCode};
-use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen, Written};
+use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen, WritePos, Written};
 use confab_worker::kinds::{self, Notice};
 use confab_worker::links::{self, ModAction};
 use std::sync::Arc;
@@ -38,6 +38,8 @@ pub struct ModLink {
     pub action: ModAction,
     /// The comment already has the status the action gives.
     pub already: bool,
+    /// Where following the link committed its change, for the moderator's read-your-writes pin.
+    pub at: Option<WritePos>,
 }
 
 fn bad_link() -> DomainError {
@@ -258,6 +260,7 @@ impl Service {
             account,
             action,
             already,
+            at: None,
         })
     }
 
@@ -290,6 +293,7 @@ impl Service {
         if let Some(ch) = changes.pop() {
             link.comment = ch.comment;
         }
+        link.at = at;
         Ok(link)
     }
 }

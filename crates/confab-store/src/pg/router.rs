@@ -449,10 +449,14 @@ impl Router {
                 Some(ReadPin::Fresh) => server.floor.load(Ordering::Relaxed),
                 None => 0,
             };
-            let pick = if server.primary_up() {
-                server.replica_at(need)
-            } else {
-                server.best_replica()
+            // A replica that has seen what this read must see; failing that, an unpinned read
+            // takes the replica furthest ahead while the primary is down. A pinned read never
+            // does: it tries the primary (the poller may think it down only because it was slow
+            // to answer), and reaches a replica below only if the primary really fails.
+            let pick = match server.replica_at(need) {
+                Some(i) => Some(i),
+                None if need == 0 && !server.primary_up() => server.best_replica(),
+                None => None,
             };
             if let Some(i) = pick {
                 if let Ok(c) = server.replicas[i].pool.get().await {

@@ -74,7 +74,11 @@ async fn create_db(maintenance: &str, db: &str) {
         .expect("connect to test PostgreSQL");
     let h = tokio::spawn(conn);
     client
-        .batch_execute(&format!("CREATE DATABASE {db}"))
+        // A UTF-8 locale, as production databases usually have: rules that must not depend on
+        // the locale (case folding of addresses) are tested where it would show.
+        .batch_execute(&format!(
+            "CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'"
+        ))
         .await
         .expect("create database");
     drop(client);

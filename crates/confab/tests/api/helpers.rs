@@ -325,15 +325,25 @@ impl TestApp {
     }
 
     /// A form POST (what a browser's button, or a mail provider's one-click, sends).
+    /// A form POST, as the browser that follows a mail link sends it: with the pin it holds, and
+    /// keeping the pin a write gives it (so its next read sees that write).
     pub async fn post_form(&self, url: &str, body: &str) -> (StatusCode, String) {
-        let r = self
+        let mut req = self
             .http
             .post(url)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("request");
+            .body(body.to_string());
+        if let Some(p) = self.pin.lock().unwrap().clone() {
+            req = req.header("x-confab-pin", p);
+        }
+        let r = req.send().await.expect("request");
+        if let Some(p) = r
+            .headers()
+            .get("x-confab-pin")
+            .and_then(|v| v.to_str().ok())
+        {
+            *self.pin.lock().unwrap() = Some(p.to_string());
+        }
         (r.status(), r.text().await.expect("body"))
     }
 
