@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-/// Limits and tuning for a bus. `Default` gives the DESIGN.md §5 numbers.
+/// Limits and tuning for a bus. `Default` gives the numbers ARCHITECTURE.md ("The bus") states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusConfig {
     /// Messages a channel holds before `send` fails with `ChannelFull` (unless a pattern matches).

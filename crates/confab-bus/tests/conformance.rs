@@ -1,4 +1,4 @@
-//! One conformance suite for every `Bus` backend (DESIGN.md §5).
+//! One conformance suite for every `Bus` backend (ARCHITECTURE.md, "The bus").
 //!
 //! `cases` holds the contract as async functions over `Arc<dyn Bus>`; the `conformance!` macro
 //! instantiates each of them as a `#[tokio::test]` per backend. The Redis instantiation starts

@@ -1,4 +1,4 @@
-//! In-process cache of rendered thread pages (the L1 of DESIGN.md section 3).
+//! In-process cache of rendered thread pages (ARCHITECTURE.md, "Caches").
 //!
 //! Pages are keyed by (forum, ident, version, sort, cursor, limit). A write to a thread moves
 //! its version forward, so every older page of it stops being found at once, and the writer

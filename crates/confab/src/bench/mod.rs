@@ -1,4 +1,4 @@
-//! `confab bench`: the load generator Confab is measured with (DESIGN.md section 10).
+//! `confab bench`: the load generator Confab is measured with (README.md, "Benchmark").
 //!
 //! Each worker owns one persistent HTTP/1.1 keep-alive connection (TCP_NODELAY) and reconnects
 //! when it breaks. Closed loop by default: a worker sends its next request as soon as the
