@@ -8,8 +8,9 @@ use super::requests::*;
 use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{
-    FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, NewBan, NewForum, PageRequest,
-    PostComment, Session, SignUp, StatsDays, StatusChange, ThreadChanges, VoteValue,
+    CountRequest, FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, ModListFilter,
+    NewBan, NewForum, PageRequest, PostComment, Session, SignUp, StatsDays, StatusChange,
+    ThreadChanges, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};
@@ -386,7 +387,9 @@ pub async fn counts(State(app): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
         }
     }
     let forum = forum.ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "forum is required"))?;
-    let counts = app.svc.counts(&forum, &idents).await?;
+    let forum = app.svc.forum(&forum)?;
+    let req = CountRequest::parse(idents, app.svc.config().limits.counts_max)?;
+    let counts = app.svc.counts(&forum, req).await?;
     Ok((
         [(
             header::CACHE_CONTROL,
@@ -582,10 +585,8 @@ pub async fn mod_list(
         None => None,
     };
     let m = app.svc.moderate(&caller, &forum).await?;
-    let queue = q.queue.as_deref().unwrap_or("pending");
-    Ok(axum::Json(
-        app.svc.mod_list(&m, queue, q.q, before, limit).await?,
-    ))
+    let filter = ModListFilter::parse(q.queue.as_deref(), q.q, before, limit)?;
+    Ok(axum::Json(app.svc.mod_list(&m, filter).await?))
 }
 
 /// Approve, mark as spam, delete or restore up to 100 comments.

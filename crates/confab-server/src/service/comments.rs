@@ -126,6 +126,29 @@ pub struct Posted {
     pub at: Option<WritePos>,
 }
 
+/// The threads a counts request asks about: 1 to `counts_max` identifiers, each kept as the
+/// client wrote it (the answer is keyed by it) and as parsed.
+#[derive(Debug, Clone)]
+pub struct CountRequest {
+    idents: Vec<(String, Ident)>,
+}
+
+impl CountRequest {
+    pub fn parse(raw: Vec<String>, max: usize) -> Result<CountRequest, DomainError> {
+        if raw.is_empty() || raw.len() > max {
+            return Err(DomainError::invalid(format!(
+                "give 1 to {max} ident parameters"
+            )));
+        }
+        let mut idents = Vec::with_capacity(raw.len());
+        for r in raw {
+            let i = Ident::parse(&r)?;
+            idents.push((r, i));
+        }
+        Ok(CountRequest { idents })
+    }
+}
+
 /// A vote: like, dislike, or withdraw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoteValue(i64);
@@ -584,20 +607,10 @@ impl Service {
     /// where a thread has not changed since its count was read, the rest in one query.
     pub async fn counts(
         &self,
-        forum: &str,
-        idents: &[String],
+        forum: &Forum,
+        req: CountRequest,
     ) -> Result<BTreeMap<String, i64>, DomainError> {
-        let forum = self.forum(forum)?;
-        let max = self.config.limits.counts_max;
-        if idents.is_empty() || idents.len() > max {
-            return Err(DomainError::invalid(format!(
-                "give 1 to {max} ident parameters"
-            )));
-        }
-        let mut parsed = Vec::with_capacity(idents.len());
-        for raw in idents {
-            parsed.push((raw.clone(), Ident::parse(raw)?));
-        }
+        let parsed = req.idents;
         let mut unique: Vec<Ident> = parsed.iter().map(|(_, i)| i.clone()).collect();
         unique.sort();
         unique.dedup();
@@ -605,7 +618,7 @@ impl Service {
         if matches!(read_pin(), Some(ReadPin::At(_))) {
             let found: HashMap<Ident, i64> = self
                 .store
-                .counts(&forum, &unique)
+                .counts(forum, &unique)
                 .await?
                 .into_iter()
                 .collect();
@@ -630,7 +643,7 @@ impl Service {
         }
         if !misses.is_empty() {
             let want: Vec<Ident> = misses.iter().map(|(i, _, _)| i.clone()).collect();
-            let read = self.store.counts(&forum, &want);
+            let read = self.store.counts(forum, &want);
             // Threads this node just wrote are counted past its writes, as their pages are filled.
             let rows: HashMap<Ident, i64> = if pinned {
                 reading_with(ReadPin::Fresh, read).await?

@@ -22,12 +22,12 @@ mod threads;
 
 pub use accounts::{LogIn, Session, SignUp};
 pub use comments::{
-    Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted, VoteValue,
-    Voted, VOTES_MAX,
+    CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
+    VoteValue, Voted, VOTES_MAX,
 };
 pub use moderation::{
-    BanTarget, DayTotal, ForumChanges, ModLogPage, ModeratedThread, Moderating, ModerationAction,
-    NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
+    BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
+    ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;

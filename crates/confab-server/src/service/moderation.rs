@@ -107,6 +107,52 @@ fn require_same_origin(caller: &Caller) -> Result<(), DomainError> {
     }
 }
 
+/// Which comments of a forum a moderator lists: a queue, an optional search (at most 200
+/// characters, no control characters), comments below `before`, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct ModListFilter {
+    queue: Queue,
+    search: Option<String>,
+    before: Option<CommentId>,
+    limit: usize,
+}
+
+impl ModListFilter {
+    pub fn parse(
+        queue: Option<&str>,
+        search: Option<String>,
+        before: Option<CommentId>,
+        limit: usize,
+    ) -> Result<ModListFilter, DomainError> {
+        let queue = match queue.unwrap_or("pending") {
+            "flagged" => Queue::Flagged,
+            "all" => Queue::All,
+            s => Queue::Status(CommentStatus::parse(s).ok_or_else(|| {
+                DomainError::invalid(
+                    "queue must be pending, approved, spam, deleted, flagged or all",
+                )
+            })?),
+        };
+        if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+            return Err(DomainError::invalid("search is longer than 200 characters"));
+        }
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().any(char::is_control))
+        {
+            return Err(DomainError::invalid(
+                "search must not contain control characters",
+            ));
+        }
+        Ok(ModListFilter {
+            queue,
+            search,
+            before,
+            limit,
+        })
+    }
+}
+
 /// Proof that a caller moderates a forum: a signed-in account that moderates it, calling from
 /// this server (the dashboard) or from one of the forum's own sites. Only
 /// [`Service::moderate`] (or [`Service::moderate_thread`]) makes one, and every moderation
@@ -521,40 +567,18 @@ impl Service {
     pub async fn mod_list(
         &self,
         m: &Moderating,
-        queue: &str,
-        search: Option<String>,
-        before: Option<CommentId>,
-        limit: usize,
+        filter: ModListFilter,
     ) -> Result<ModListView, DomainError> {
         let f = &m.forum;
-        let queue = match queue {
-            "flagged" => Queue::Flagged,
-            "all" => Queue::All,
-            s => Queue::Status(CommentStatus::parse(s).ok_or_else(|| {
-                DomainError::invalid(
-                    "queue must be pending, approved, spam, deleted, flagged or all",
-                )
-            })?),
-        };
-        if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-            return Err(DomainError::invalid("search is longer than 200 characters"));
-        }
-        if search
-            .as_ref()
-            .is_some_and(|s| s.chars().any(char::is_control))
-        {
-            return Err(DomainError::invalid(
-                "search must not contain control characters",
-            ));
-        }
+        let limit = filter.limit;
         let mut rows = self
             .store
             .moderation_list(
                 f,
                 &ModQuery {
-                    queue,
-                    search,
-                    before,
+                    queue: filter.queue,
+                    search: filter.search,
+                    before: filter.before,
                     limit: limit + 1,
                 },
             )

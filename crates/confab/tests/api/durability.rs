@@ -23,7 +23,7 @@ async fn kill_9_loses_no_acknowledged_comment() {
     for w in 0..writers {
         let (http, base) = (http.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
-            let mut acked = Vec::new();
+            let (mut acked, mut pin) = (Vec::new(), None::<String>);
             for i in 0.. {
                 let r = http
                     .post(format!("{base}/api/v1/comments"))
@@ -32,6 +32,11 @@ async fn kill_9_loses_no_acknowledged_comment() {
                     .await;
                 match r {
                     Ok(r) if r.status() == StatusCode::CREATED => {
+                        // The read-your-writes pin, kept as the widget keeps it (PostgreSQL gives
+                        // one; on a replicated deployment the check below reads past it).
+                        if let Some(p) = r.headers().get("x-confab-pin") {
+                            pin = p.to_str().ok().map(str::to_string);
+                        }
                         let v: serde_json::Value = match r.json().await {
                             Ok(v) => v,
                             Err(_) => break,
@@ -41,15 +46,17 @@ async fn kill_9_loses_no_acknowledged_comment() {
                     _ => break,
                 }
             }
-            acked
+            (acked, pin)
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     child.0.kill().expect("SIGKILL"); // std's kill() sends SIGKILL on Unix.
     child.0.wait().unwrap();
-    let mut acked = Vec::new();
+    let (mut acked, mut pins) = (Vec::new(), Vec::new());
     for t in tasks {
-        acked.extend(t.await.unwrap());
+        let (a, pin) = t.await.unwrap();
+        acked.extend(a);
+        pins.push(pin);
     }
     assert!(
         acked.len() > 100,
@@ -60,7 +67,7 @@ async fn kill_9_loses_no_acknowledged_comment() {
     let child = serve(dir.path(), port, &[], &[]);
     wait_ready(&http, &base).await;
     let mut stored = HashSet::new();
-    for w in 0..writers {
+    for (w, pin) in pins.iter().enumerate() {
         let mut cursor: Option<String> = None;
         loop {
             let mut url =
@@ -68,7 +75,13 @@ async fn kill_9_loses_no_acknowledged_comment() {
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
-            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            // Each writer reads back with its own pin: an acknowledged comment must be there,
+            // not merely on its way to a replica.
+            let mut req = http.get(url);
+            if let Some(p) = pin {
+                req = req.header("x-confab-pin", p);
+            }
+            let v: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
             for c in v["comments"].as_array().into_iter().flatten() {
                 stored.insert(c["id"].as_str().unwrap().to_string());
             }

@@ -5,7 +5,7 @@ use confab_core::cursor::Sort;
 use confab_core::id::CommentId;
 use confab_core::ident::Ident;
 use confab_core::model::{Author, CommentStatus};
-use confab_server::service::{Caller, PageRequest};
+use confab_server::service::{Caller, CountRequest, PageRequest};
 use confab_store::{count_queries, NewComment, Store};
 use std::sync::Arc;
 
@@ -163,8 +163,10 @@ async fn counts_are_cached_until_their_thread_changes() {
     let first = app.comment("/c1", "one", None).await;
     app.comment("/c2", "two", None).await;
     let idents = vec!["/c1".to_string(), "/c2".to_string(), "/never".to_string()];
+    let demo = app.svc.forum("demo").unwrap();
     let counts = || async {
-        let (r, n) = count_queries(app.svc.counts("demo", &idents)).await;
+        let req = CountRequest::parse(idents.clone(), 50).unwrap();
+        let (r, n) = count_queries(app.svc.counts(&demo, req)).await;
         (r.unwrap().into_values().collect::<Vec<_>>(), n)
     };
     assert_eq!(
