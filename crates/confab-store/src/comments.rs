@@ -76,7 +76,7 @@ impl CommentEdit {
 /// A comment to insert. The service has validated and rendered it.
 #[derive(Debug, Clone)]
 pub struct NewComment {
-    pub forum: Forum,
+    pub forum: std::sync::Arc<Forum>,
     pub ident: Ident,
     pub url: Option<String>,
     pub title: Option<String>,

@@ -247,7 +247,7 @@ fn opts(stop: Option<Phase>) -> MoveOptions {
 
 fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> NewComment {
     NewComment {
-        forum: f.clone(),
+        forum: std::sync::Arc::new(f.clone()),
         ident: Ident::parse(thread).unwrap(),
         url: Some(format!("https://example.com{thread}")),
         title: Some(format!("Thread {thread}")),

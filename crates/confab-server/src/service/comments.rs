@@ -313,7 +313,7 @@ impl Service {
             (None, None)
         };
         let new = NewComment {
-            forum: (*forum).clone(),
+            forum: forum.clone(),
             ident: ident.clone(),
             url: url.map(|u| u.as_str().to_string()),
             title,

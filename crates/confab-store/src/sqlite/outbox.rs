@@ -592,7 +592,7 @@ mod tests {
         tasks: Vec<NewTask>,
     ) -> NewComment {
         NewComment {
-            forum: f.clone(),
+            forum: std::sync::Arc::new(f.clone()),
             ident: Ident::parse("/t").unwrap(),
             url: None,
             title: None,

@@ -29,7 +29,7 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
         .unwrap();
     store
         .post_comment(NewComment {
-            forum: f,
+            forum: std::sync::Arc::new(f),
             ident: Ident::parse("/x").unwrap(),
             url: None,
             title: None,

@@ -15,7 +15,7 @@ fn new_comment(
     parent: Option<CommentId>,
 ) -> NewComment {
     NewComment {
-        forum: forum.clone(),
+        forum: std::sync::Arc::new(forum.clone()),
         ident: Ident::parse(ident).unwrap(),
         url: None,
         title: None,
