@@ -1,7 +1,8 @@
 //! The JSON shapes of the API. They are the contract with the widget and with scripts;
-//! `tests/snapshots/openapi.json` pins them.
+//! `tests/snapshots/openapi.json` pins them. The service builds the ones it caches or publishes
+//! (pages, live events, the moderation queue); `http/respond.rs` turns its other results into
+//! these shapes, so this file depends on no layer above the core.
 
-use crate::service::{DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, Voted};
 use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::model::{Account, Ban, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
 use confab_core::rfc3339;
@@ -44,70 +45,6 @@ pub fn account_view(a: &Account, moderates: Vec<String>) -> AccountView {
         email: a.email.clone(),
         is_staff: a.is_staff,
         moderates,
-    }
-}
-
-impl From<Posted> for PostedView {
-    fn from(p: Posted) -> PostedView {
-        PostedView {
-            comment: p.comment,
-            edit_token: p.edit_token,
-            anon_token: p.anon_token,
-            notify: p.notify.map(NotifyStatus::from),
-        }
-    }
-}
-
-impl From<NotifyOutcome> for NotifyStatus {
-    fn from(n: NotifyOutcome) -> NotifyStatus {
-        match n {
-            NotifyOutcome::Subscribed => NotifyStatus::Subscribed,
-            NotifyOutcome::PendingConfirmation => NotifyStatus::PendingConfirmation,
-            NotifyOutcome::Unavailable => NotifyStatus::Unavailable,
-        }
-    }
-}
-
-impl From<Voted> for VoteView {
-    fn from(v: Voted) -> VoteView {
-        VoteView {
-            likes: v.likes,
-            dislikes: v.dislikes,
-            my_vote: v.mine,
-            anon_token: v.anon_token,
-        }
-    }
-}
-
-impl From<Flagged> for FlagView {
-    fn from(f: Flagged) -> FlagView {
-        FlagView {
-            flagged: true,
-            anon_token: f.anon_token,
-        }
-    }
-}
-
-impl From<ModLogPage> for LogView {
-    fn from(p: ModLogPage) -> LogView {
-        LogView {
-            entries: p.entries,
-            next_before: p.next_before,
-        }
-    }
-}
-
-impl From<Vec<DayTotal>> for StatsView {
-    fn from(days: Vec<DayTotal>) -> StatsView {
-        StatsView {
-            daily: days
-                .into_iter()
-                .map(|d| DayCount {
-                    day: rfc3339(d.day)[..10].to_string(),
-                    count: d.count,
-                })
-                .collect(),
-        }
     }
 }
 

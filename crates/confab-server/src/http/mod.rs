@@ -8,6 +8,7 @@ pub mod live;
 pub mod mail;
 pub mod pin;
 pub mod requests;
+mod respond;
 pub mod web;
 
 use crate::service::Service;
