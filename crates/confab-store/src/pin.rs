@@ -71,16 +71,6 @@ impl<T> Written<T> {
     }
 }
 
-/// The later of two commit positions on the same server; a position on another server
-/// replaces an earlier one (a request's writes all go to one forum's shard).
-pub fn latest(a: Option<WritePos>, b: Option<WritePos>) -> Option<WritePos> {
-    match (a, b) {
-        (Some(x), Some(y)) if x.server == y.server && x.lsn > y.lsn => Some(x),
-        (x, None) => x,
-        (_, y) => y,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,15 +92,5 @@ mod tests {
         let inner = reading_with(ReadPin::Fresh, async { read_pin() }).await;
         assert_eq!(inner, Some(ReadPin::Fresh));
         assert_eq!(read_pin(), None);
-    }
-
-    #[test]
-    fn the_latest_position_wins() {
-        let p = |server, lsn| Some(WritePos { server, lsn });
-        assert_eq!(latest(p(1, 5), p(1, 7)), p(1, 7));
-        assert_eq!(latest(p(1, 9), p(1, 7)), p(1, 9));
-        assert_eq!(latest(p(1, 9), None), p(1, 9));
-        assert_eq!(latest(None, p(2, 1)), p(2, 1));
-        assert_eq!(latest(p(1, 9), p(2, 1)), p(2, 1));
     }
 }

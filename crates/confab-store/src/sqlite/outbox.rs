@@ -1,15 +1,8 @@
 //! The task outbox on SQLite: writing tasks inside a change's transaction, claiming them with a
 //! lease through the single writer, and the subscriptions reply mail is sent by.
 
-use super::pool::Counter;
 use super::*;
-use super::{exec, int, placeholders, row, rows, text, ACCOUNT_COLS};
-use crate::{clip, NewTask, ReplyWatch, SubState, Subscription, Task, TaskState};
-use confab_core::id::{CommentId, ForumId, IdGenerator, LogicalShard};
-use confab_core::model::Account;
-use confab_core::DomainError;
-use rusqlite::types::Value;
-use rusqlite::{Connection, Row};
+use crate::{clip, ReplyWatch, SubState, Subscription, Task, TaskState};
 
 const TASK_COLS: &str =
     "id, shard, kind, payload, state, run_at, attempts, last_error, locked_until, created_at, updated_at";
