@@ -16,16 +16,57 @@
 //! read at and is found only while that version is current.
 //!
 //! [`ReadThrough`] caches rows that change rarely (accounts, whether a forum's moderators have
-//! mail) and are forgotten on this node when they change.
+//! mail) and are forgotten when they change.
+//!
+//! Every node is told of changes made elsewhere over the bus (`service::fleet`). While a node
+//! cannot be sure it hears them (its bus connection is down), its [`Trust`] is withdrawn and
+//! every entry here is served only while it is younger than a short TTL.
 
 use bytes::Bytes;
 use confab_core::id::ForumId;
 use confab_core::DomainError;
 use confab_store::ReadPin;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Whether this node's caches may be believed for their whole TTL: true while the node hears
+/// every change made by others (its bus subscription is live). Without it, an entry older than
+/// `short_ttl` counts as missing.
+#[derive(Debug)]
+pub struct Trust {
+    trusted: AtomicBool,
+    short_ttl: Duration,
+}
+
+impl Trust {
+    pub fn new(short_ttl: Duration) -> Trust {
+        Trust {
+            trusted: AtomicBool::new(true),
+            short_ttl,
+        }
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// Changes may be missed from now on (the bus is lost); returns whether trust was held.
+    pub fn withdraw(&self) -> bool {
+        self.trusted.swap(false, Ordering::AcqRel)
+    }
+
+    /// Changes are heard again; returns whether trust was withdrawn before.
+    pub fn restore(&self) -> bool {
+        !self.trusted.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether an entry made at `born` may still be served.
+    fn believes(&self, born: Instant) -> bool {
+        self.is_trusted() || born.elapsed() <= self.short_ttl
+    }
+}
 
 /// A rendered page, ready to send.
 #[derive(Debug)]
@@ -81,18 +122,27 @@ pub struct PageKey {
     pub gravatar: bool,
 }
 
+/// A thread's current version: its number, the pin its fills read with, and when it was set.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    n: u64,
+    pin: Option<ReadPin>,
+    born: Instant,
+}
+
 pub struct PageCache {
-    /// Current version of each thread's pages, and the pin its fills read with.
-    versions: moka::sync::Cache<(ForumId, Arc<str>), (u64, Option<ReadPin>)>,
+    /// Current version of each thread's pages.
+    versions: moka::sync::Cache<(ForumId, Arc<str>), Version>,
     pages: moka::future::Cache<PageKey, Arc<Page>>,
     /// Each thread's comment count and the version it was read at: a count is current while
     /// its thread's version is (the count widget asks for many threads at once).
     counts: moka::sync::Cache<(ForumId, Arc<str>), (u64, i64)>,
     next_version: AtomicU64,
+    trust: Arc<Trust>,
 }
 
 impl PageCache {
-    pub fn new(max_bytes: u64, ttl: Duration) -> PageCache {
+    pub fn new(max_bytes: u64, ttl: Duration, trust: Arc<Trust>) -> PageCache {
         PageCache {
             versions: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
             pages: moka::future::Cache::builder()
@@ -109,6 +159,15 @@ impl PageCache {
                 .time_to_live(ttl)
                 .build(),
             next_version: AtomicU64::new(1),
+            trust,
+        }
+    }
+
+    fn next(&self, pin: Option<ReadPin>) -> Version {
+        Version {
+            n: self.next_version.fetch_add(1, Ordering::Relaxed),
+            pin,
+            born: Instant::now(),
         }
     }
 
@@ -118,18 +177,32 @@ impl PageCache {
     }
 
     /// The current version of a thread's pages, and the pin to fill them with.
+    /// A version older than the short TTL while trust is withdrawn is replaced by a new one
+    /// (keeping its pin), so the pages and counts cached under it stop being found.
     pub fn current(&self, forum: ForumId, ident: &Arc<str>) -> (u64, Option<ReadPin>) {
-        self.versions.get_with((forum, ident.clone()), || {
-            (self.next_version.fetch_add(1, Ordering::Relaxed), None)
-        })
+        let key = (forum, ident.clone());
+        let mut v = self.versions.get_with(key.clone(), || self.next(None));
+        if !self.trust.believes(v.born) {
+            v = self.next(v.pin);
+            self.versions.insert(key, v);
+        }
+        (v.n, v.pin)
     }
 
     /// Makes every cached page of the thread stale after a write that later fills must see
     /// (`pin`); returns the new version.
     pub fn bump(&self, forum: ForumId, ident: &Arc<str>, pin: ReadPin) -> u64 {
-        let v = self.next_version.fetch_add(1, Ordering::Relaxed);
-        self.versions.insert((forum, ident.clone()), (v, Some(pin)));
-        v
+        let v = self.next(Some(pin));
+        self.versions.insert((forum, ident.clone()), v);
+        v.n
+    }
+
+    /// Forgets every version, page and count (after changes may have been missed): versions
+    /// handed out from now on are newer than any before, so nothing cached is found again.
+    pub fn forget_all(&self) {
+        self.versions.invalidate_all();
+        self.counts.invalidate_all();
+        self.pages.invalidate_all();
     }
 
     /// The page for `key` if it is cached.
@@ -174,11 +247,13 @@ impl PageCache {
 /// before a change must not put its older row back afterwards: readers take the `epoch` before
 /// reading the store, and `put` keeps nothing if any `forget` came in between. Checking the
 /// epoch and inserting happen under the same gate as `forget`, so none can slip between.
-/// Other nodes see a change when their entry's TTL runs out.
+/// Changes made on other nodes arrive as `forget`s over the bus; while they may be missed
+/// ([`Trust`] withdrawn), entries are served only within the short TTL.
 pub struct ReadThrough<K, V> {
-    cache: moka::future::Cache<K, V>,
+    cache: moka::future::Cache<K, (V, Instant)>,
     epoch: AtomicU64,
     gate: tokio::sync::Mutex<()>,
+    trust: Arc<Trust>,
 }
 
 impl<K, V> ReadThrough<K, V>
@@ -186,7 +261,7 @@ where
     K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub fn new(max_entries: u64, ttl: Duration) -> Self {
+    pub fn new(max_entries: u64, ttl: Duration, trust: Arc<Trust>) -> Self {
         ReadThrough {
             cache: moka::future::Cache::builder()
                 .max_capacity(max_entries)
@@ -194,11 +269,15 @@ where
                 .build(),
             epoch: AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
+            trust,
         }
     }
 
     pub async fn get(&self, key: &K) -> Option<V> {
-        self.cache.get(key).await
+        match self.cache.get(key).await {
+            Some((v, born)) if self.trust.believes(born) => Some(v),
+            _ => None,
+        }
     }
 
     /// Take this before reading the store for the rows you will `put`.
@@ -212,8 +291,9 @@ where
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
+        let born = Instant::now();
         for (k, v) in rows {
-            self.cache.insert(k, v).await;
+            self.cache.insert(k, (v, born)).await;
         }
     }
 
@@ -223,12 +303,23 @@ where
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key).await;
     }
+
+    /// Forgets every row (after changes may have been missed).
+    pub async fn forget_all(&self) {
+        let _gate = self.gate.lock().await;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    fn trusted() -> Arc<Trust> {
+        Arc::new(Trust::new(Duration::from_millis(100)))
+    }
 
     fn key(c: &PageCache, ident: &Arc<str>) -> PageKey {
         PageKey {
@@ -244,7 +335,7 @@ mod tests {
 
     #[test]
     fn counts_are_current_until_the_thread_changes() {
-        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let c = PageCache::new(1 << 20, Duration::from_secs(60), trusted());
         let ident: Arc<str> = Arc::from("/t");
         let (v1, pin) = c.count(ForumId(1), &ident).unwrap_err();
         assert_eq!(
@@ -266,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_fill_once() {
-        let c = Arc::new(PageCache::new(1 << 20, Duration::from_secs(60)));
+        let c = Arc::new(PageCache::new(1 << 20, Duration::from_secs(60), trusted()));
         let fills = Arc::new(AtomicUsize::new(0));
         let ident: Arc<str> = Arc::from("t");
         let mut tasks = Vec::new();
@@ -289,7 +380,7 @@ mod tests {
 
     #[tokio::test]
     async fn bump_hides_old_pages_and_versions_never_repeat() {
-        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let c = PageCache::new(1 << 20, Duration::from_secs(60), trusted());
         let ident: Arc<str> = Arc::from("t");
         let k1 = key(&c, &ident);
         c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) })
@@ -312,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_fill_is_not_cached() {
-        let c = PageCache::new(1 << 20, Duration::from_secs(60));
+        let c = PageCache::new(1 << 20, Duration::from_secs(60), trusted());
         let ident: Arc<str> = Arc::from("t");
         let k = key(&c, &ident);
         assert!(c
@@ -327,7 +418,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_from_before_a_change_is_not_cached_after_it() {
-        let c: ReadThrough<u8, &str> = ReadThrough::new(10, Duration::from_secs(60));
+        let c: ReadThrough<u8, &str> = ReadThrough::new(10, Duration::from_secs(60), trusted());
         let before = c.epoch();
         c.forget(&1).await; // the row changed while the reader was reading the old one
         c.put(before, vec![(1, "old")]).await;
@@ -337,5 +428,36 @@ mod tests {
         assert_eq!(c.get(&1).await, Some("new"));
         c.forget(&1).await;
         assert_eq!(c.get(&1).await, None, "forgotten once it changes again");
+    }
+
+    #[tokio::test]
+    async fn without_trust_entries_live_only_the_short_ttl() {
+        let trust = trusted();
+        let rows: ReadThrough<u8, &str> =
+            ReadThrough::new(10, Duration::from_secs(60), trust.clone());
+        let pages = PageCache::new(1 << 20, Duration::from_secs(60), trust.clone());
+        let ident: Arc<str> = Arc::from("t");
+        rows.put(rows.epoch(), vec![(1, "row")]).await;
+        let v1 = pages.version(ForumId(1), &ident);
+        assert!(trust.withdraw());
+        // Young entries are still served...
+        assert_eq!(rows.get(&1).await, Some("row"));
+        assert_eq!(pages.version(ForumId(1), &ident), v1);
+        std::thread::sleep(Duration::from_millis(150));
+        // ...older ones are not: the row is read again, the thread gets a new version.
+        assert_eq!(rows.get(&1).await, None);
+        let v2 = pages.version(ForumId(1), &ident);
+        assert!(v2 > v1);
+        assert_eq!(pages.version(ForumId(1), &ident), v2, "new entries are young");
+        assert!(trust.restore());
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(pages.version(ForumId(1), &ident), v2, "trusted again: the full TTL");
+        // Forgetting everything (on reconnecting) hides every page and count.
+        pages.put_count(ForumId(1), ident.clone(), v2, 5);
+        pages.forget_all();
+        assert!(pages.count(ForumId(1), &ident).is_err());
+        rows.put(rows.epoch(), vec![(2, "x")]).await;
+        rows.forget_all().await;
+        assert_eq!(rows.get(&2).await, None);
     }
 }

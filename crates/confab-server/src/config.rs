@@ -196,6 +196,9 @@ pub struct CacheConfig {
     pub page_mib: u64,
     /// Seconds a rendered page or a comment count may live (writes replace it at once on this node).
     pub page_ttl_secs: u64,
+    /// While this node cannot hear other nodes' changes (its bus connection is down), cached
+    /// entries are believed only this many milliseconds.
+    pub degraded_ttl_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -203,6 +206,7 @@ impl Default for CacheConfig {
         CacheConfig {
             page_mib: 64,
             page_ttl_secs: 300,
+            degraded_ttl_ms: 1000,
         }
     }
 }

@@ -112,12 +112,15 @@ impl Server {
         });
         let svc = state.svc.clone();
         let refresher = tokio::spawn(async move {
-            // Forums changed by another process (confab admin, another node) appear within seconds.
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            // Changes are announced on the bus (service::fleet); this reload is the backstop
+            // for a change that was not heard: every 5 s, every second while the bus is lost.
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut n = 0u64;
             loop {
                 tick.tick().await;
-                if let Err(e) = svc.refresh_forums().await {
-                    tracing::warn!(error = %e, "refreshing forums failed");
+                n += 1;
+                if n % 5 == 0 || !svc.trusted() {
+                    svc.reload_registries().await;
                 }
             }
         });

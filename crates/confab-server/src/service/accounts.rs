@@ -171,7 +171,7 @@ impl Service {
 
     /// Follows an account e-mail link: the address is added to the account, if it is still free.
     pub async fn confirm_account_email(
-        &self,
+        self: &Arc<Self>,
         token: &str,
     ) -> Result<(Arc<Account>, String), DomainError> {
         let (id, email) = self.account_email_link(token)?;
@@ -213,7 +213,7 @@ impl Service {
 
     /// Signs out: ends every session of the caller's account (a stolen or copied token stops
     /// working too).
-    pub async fn logout(&self, caller: &Caller) -> Result<(), DomainError> {
+    pub async fn logout(self: &Arc<Self>, caller: &Caller) -> Result<(), DomainError> {
         self.check_any_origin(caller)?;
         match caller.account {
             Some(id) => self.end_sessions(id).await,
@@ -243,7 +243,7 @@ impl Service {
     /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
     /// dashboard left open somewhere stops acting with the old rights.
     pub async fn set_moderator(
-        &self,
+        self: &Arc<Self>,
         account: &Account,
         forum: &str,
         on: bool,

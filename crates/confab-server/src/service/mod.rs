@@ -13,11 +13,13 @@
 mod accounts;
 mod admission;
 mod comments;
+pub mod fleet;
 mod moderation;
 pub mod outbox;
 pub mod passwords;
 pub mod pins;
 pub mod realtime;
+mod switches;
 mod threads;
 
 pub use accounts::{LogIn, Session, SignUp};
@@ -32,7 +34,7 @@ pub use moderation::{
 pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;
 
-use crate::cache::{PageCache, ReadThrough};
+use crate::cache::{PageCache, ReadThrough, Trust};
 use crate::config::Config;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Forum, ForumSettings};
@@ -175,6 +177,12 @@ pub struct Service {
     mod_mail: ReadThrough<ForumId, bool>,
     /// Password hashing, bounded (a thread per core, a bounded queue).
     passwords: passwords::Passwords,
+    /// Whether this node hears every change made by others (see `fleet`).
+    trust: Arc<Trust>,
+    /// Other nodes share the bus: changes are announced on it (`fleet`).
+    fleet: bool,
+    /// This node's id on the bus (a node skips its own announcements).
+    node: String,
 }
 
 impl Service {
@@ -190,10 +198,15 @@ impl Service {
         signer: Signer,
         bus: Arc<dyn confab_bus::Bus>,
     ) -> Result<Arc<Service>, DomainError> {
+        let trust = Arc::new(Trust::new(Duration::from_millis(
+            config.cache.degraded_ttl_ms,
+        )));
         let pages = PageCache::new(
             config.cache.page_mib * 1024 * 1024,
             Duration::from_secs(config.cache.page_ttl_secs),
+            trust.clone(),
         );
+        let fleet = !config.bus.redis_url.is_empty();
         let svc = Arc::new(Service {
             config,
             store,
@@ -202,11 +215,17 @@ impl Service {
             signer,
             forums: Forums::default(),
             pages,
-            accounts: ReadThrough::new(100_000, Duration::from_secs(30)),
+            accounts: ReadThrough::new(100_000, Duration::from_secs(30), trust.clone()),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
-            mod_mail: ReadThrough::new(100_000, Duration::from_secs(60)),
+            mod_mail: ReadThrough::new(100_000, Duration::from_secs(60), trust.clone()),
             passwords: passwords::Passwords::new(0),
+            trust: trust.clone(),
+            fleet,
+            node: fleet::node_id(),
         });
+        if fleet {
+            fleet::start_listener(&svc, trust);
+        }
         svc.refresh_forums().await?;
         Ok(svc)
     }
@@ -249,6 +268,11 @@ impl Service {
             .prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000)
             .await?;
         Ok(())
+    }
+
+    /// The forums changed (created, settings edited): reload them here and on every node.
+    pub(crate) async fn forums_changed(self: &Arc<Self>) {
+        self.changed(fleet::Change::Forums).await;
     }
 
     /// Reloads the forum registry from the control data.
@@ -332,9 +356,9 @@ impl Service {
         Ok(out)
     }
 
-    /// Forgets a cached account after a role change (this node; others within the 30 s TTL).
-    pub async fn forget_account(&self, id: AccountId) {
-        self.accounts.forget(&id).await;
+    /// Forgets a cached account after a change to it, on every node.
+    pub async fn forget_account(self: &Arc<Self>, id: AccountId) {
+        self.changed(fleet::Change::Account { id }).await;
     }
 
     /// The signed-in account, if the session names one that exists.
@@ -398,9 +422,8 @@ impl Service {
         }
     }
 
-    /// Ends every session of an account, on this node at once (and on others when their
-    /// account cache entry expires).
-    pub async fn end_sessions(&self, account: AccountId) -> Result<(), DomainError> {
+    /// Ends every session of an account, on every node.
+    pub async fn end_sessions(self: &Arc<Self>, account: AccountId) -> Result<(), DomainError> {
         self.store.end_sessions(account).await?;
         self.forget_account(account).await;
         Ok(())

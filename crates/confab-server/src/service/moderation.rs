@@ -470,7 +470,7 @@ impl Service {
     }
 
     /// Creates a forum (staff through the API, or the operator through `confab admin`).
-    pub async fn create_forum(&self, body: NewForum) -> Result<Arc<Forum>, DomainError> {
+    pub async fn create_forum(self: &Arc<Self>, body: NewForum) -> Result<Arc<Forum>, DomainError> {
         let name = body.name;
         let mut s = ForumSettings::new(body.title.as_deref().unwrap_or(name.as_str()));
         if let Some(o) = body.allowed_origins {
@@ -487,13 +487,13 @@ impl Service {
         }
         validate_settings(&s)?;
         self.store.create_forum(name.as_str(), &s).await?;
-        self.refresh_forums().await?;
+        self.forums_changed().await;
         self.forum(name.as_str())
     }
 
     /// Creates a forum for a staff member of the API.
     pub async fn create_forum_as(
-        &self,
+        self: &Arc<Self>,
         _staff: &Staff,
         body: NewForum,
     ) -> Result<Arc<Forum>, DomainError> {
@@ -517,7 +517,7 @@ impl Service {
     }
 
     pub async fn update_forum(
-        &self,
+        self: &Arc<Self>,
         m: &Moderating,
         patch: ForumChanges,
     ) -> Result<Forum, DomainError> {
@@ -560,7 +560,7 @@ impl Service {
         }
         validate_settings(&s)?;
         let updated = self.store.update_forum(f.id, &s).await?;
-        self.refresh_forums().await?;
+        self.forums_changed().await;
         Ok(updated)
     }
 

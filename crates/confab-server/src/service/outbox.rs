@@ -88,8 +88,8 @@ impl Service {
     }
 
     /// Forgets whether a forum's moderators have addresses, after its moderators changed.
-    pub(crate) async fn forget_moderators(&self, forum: ForumId) {
-        self.mod_mail.forget(&forum).await;
+    pub(crate) async fn forget_moderators(self: &Arc<Self>, forum: ForumId) {
+        self.changed(super::fleet::Change::ModMail { forum }).await;
     }
 
     fn hooks(forum: &Forum, event: WebhookEvent) -> impl Iterator<Item = &str> {

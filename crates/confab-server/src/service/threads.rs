@@ -5,7 +5,7 @@ use super::{Caller, Service};
 use crate::cache::{Page, PageKey};
 use crate::views::{thread_view, AuthorView, CommentView, PageView, RepliesView};
 use confab_core::cursor::{Cursor, Sort};
-use confab_core::id::{AccountId, CommentId};
+use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::ident::Ident;
 use confab_core::model::{Account, Author, Comment, CommentStatus, Forum, Thread};
 use confab_core::{rfc3339, DomainError};
@@ -328,20 +328,37 @@ impl Service {
         Ok(ctx.view(c, Vec::new(), None))
     }
 
-    /// After a write to a thread: make its cached pages stale and, if its first page was being
-    /// read (it was in the cache), render it again now so readers don't all miss at once.
-    /// Cold threads are only invalidated: a burst of posts to threads nobody reads costs no
-    /// renders.
+    /// After a write to a thread on this node: make its cached pages stale here and on every
+    /// other node (`fleet`).
     pub(crate) fn after_write(
         self: &Arc<Self>,
         forum: &Arc<Forum>,
         ident: &Ident,
         at: Option<WritePos>,
     ) {
-        let key_ident: Arc<str> = Arc::from(ident.as_str());
+        self.invalidate_thread(forum.id, ident.as_str(), at);
+        self.announce(super::fleet::Change::thread(forum.id, ident.as_str(), at));
+    }
+
+    /// Makes a thread's cached pages and count stale and, if its first page was being read (it
+    /// was in the cache), renders it again now so readers don't all miss at once. Cold threads
+    /// are only invalidated: a burst of posts to threads nobody reads costs no renders. Fills
+    /// read with `at` (the write's commit position) as their pin, or this node's latest write.
+    pub(crate) fn invalidate_thread(
+        self: &Arc<Self>,
+        forum_id: ForumId,
+        ident: &str,
+        at: Option<WritePos>,
+    ) {
+        let key_ident: Arc<str> = Arc::from(ident);
+        let pin = at.map_or(ReadPin::Fresh, ReadPin::At);
+        let Some(forum) = self.forums.by_id(forum_id) else {
+            self.pages.bump(forum_id, &key_ident, pin);
+            return;
+        };
         let first_page = |version| {
             page_key(
-                forum,
+                &forum,
                 key_ident.clone(),
                 version,
                 Sort::default(),
@@ -351,11 +368,8 @@ impl Service {
         };
         let hot = self
             .pages
-            .contains(&first_page(self.pages.version(forum.id, &key_ident)));
-        // Later fills must see this write: its commit position when the backend gave one
-        // (replicated PostgreSQL), else this node's latest write.
-        let pin = at.map_or(ReadPin::Fresh, ReadPin::At);
-        let version = self.pages.bump(forum.id, &key_ident, pin);
+            .contains(&first_page(self.pages.version(forum_id, &key_ident)));
+        let version = self.pages.bump(forum_id, &key_ident, pin);
         if !hot {
             return;
         }
@@ -363,7 +377,7 @@ impl Service {
         let svc = self.clone();
         let req = PageRequest {
             forum: forum.clone(),
-            ident: ident.clone(),
+            ident: Ident::from_stored(ident.to_string()),
             sort: Sort::default(),
             cursor: None,
             limit: self.config.limits.page_default,
