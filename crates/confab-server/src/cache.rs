@@ -448,10 +448,18 @@ mod tests {
         assert_eq!(rows.get(&1).await, None);
         let v2 = pages.version(ForumId(1), &ident);
         assert!(v2 > v1);
-        assert_eq!(pages.version(ForumId(1), &ident), v2, "new entries are young");
+        assert_eq!(
+            pages.version(ForumId(1), &ident),
+            v2,
+            "new entries are young"
+        );
         assert!(trust.restore());
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(pages.version(ForumId(1), &ident), v2, "trusted again: the full TTL");
+        assert_eq!(
+            pages.version(ForumId(1), &ident),
+            v2,
+            "trusted again: the full TTL"
+        );
         // Forgetting everything (on reconnecting) hides every page and count.
         pages.put_count(ForumId(1), ident.clone(), v2, 5);
         pages.forget_all();

@@ -191,12 +191,17 @@ pub(crate) fn start_listener(svc: &Arc<Service>, trust: Arc<Trust>) {
                         Err(e) => tracing::warn!(error = %e, "undecodable change on the bus"),
                     },
                     SubEvent::Lagged(n) => {
-                        tracing::warn!(missed = n, "fell behind other nodes' changes; caches emptied");
+                        tracing::warn!(
+                            missed = n,
+                            "fell behind other nodes' changes; caches emptied"
+                        );
                         svc.forget_all().await;
                     }
                     SubEvent::Disconnected => {
                         if trust.withdraw() {
-                            tracing::warn!("lost the bus: caches are trusted only briefly until it is back");
+                            tracing::warn!(
+                                "lost the bus: caches are trusted only briefly until it is back"
+                            );
                         }
                     }
                     SubEvent::Reconnected => {
@@ -222,10 +227,7 @@ mod tests {
         let c = Change::thread(
             ForumId(7),
             "/blog/a b",
-            Some(WritePos {
-                server: 2,
-                lsn: 99,
-            }),
+            Some(WritePos { server: 2, lsn: 99 }),
         );
         let w = Wire {
             node: "n1".into(),

@@ -277,7 +277,7 @@ async fn websocket_carries_the_same_events() {
 
 use crate::process::{free_port, wait_ready, Proc};
 
-fn redis_server(port: u16, dir: &std::path::Path) -> Proc {
+pub(crate) fn redis_server(port: u16, dir: &std::path::Path) -> Proc {
     let bin = ["redis-server", "/usr/bin/redis-server"]
         .into_iter()
         .find(|b| {

@@ -13,6 +13,7 @@ mod accounts;
 mod bad_input;
 mod comments;
 mod durability;
+mod fleet;
 mod hardening;
 mod hardening_low;
 mod live;
