@@ -121,17 +121,21 @@ where
 {
     let key = safe_key(key).into_owned();
     loop {
+        // The map's lock is held only in this block, never across an await.
         let joined = match tier.flights.lock() {
-            Ok(mut flights) => match flights.get(&key) {
+            Ok(mut flights) => Some(match flights.get(&key) {
                 Some(rx) => Joined::Waiter(rx.clone()),
                 None => {
                     let (tx, rx) = watch::channel(None);
                     flights.insert(key.clone(), rx);
                     Joined::Leader(tx)
                 }
-            },
-            // A poisoned map (a panic elsewhere): no single flight, but still a cached value.
-            Err(_) => return fill_through(tier, &key, ttl, fill).await,
+            }),
+            Err(_) => None,
+        };
+        // A poisoned map (a panic elsewhere): no single flight, but still the cache.
+        let Some(joined) = joined else {
+            return fill_through(tier, &key, ttl, fill).await;
         };
         match joined {
             Joined::Leader(tx) => {

@@ -132,22 +132,36 @@ mod tests {
         assert_eq!(Ring::new(&[]).lookup("k"), None);
     }
 
-    #[test]
-    fn spread_within_ten_percent() {
-        let ring = Ring::new(&names(&[
-            "10.0.0.1:11211",
-            "10.0.0.2:11211",
-            "10.0.0.3:11211",
-        ]));
+    fn spread(list: &[&str]) -> [usize; 3] {
+        let ring = Ring::new(&names(list));
         let mut counts = [0usize; 3];
         for i in 0..100_000 {
             counts[ring.lookup(&format!("key:{i}")).unwrap()] += 1;
         }
-        let third = 100_000.0 / 3.0;
-        for c in counts {
-            let off = (c as f64 - third).abs() / third;
-            assert!(off <= 0.10, "spread {counts:?}");
+        counts
+    }
+
+    /// Ketama's balance is a property of the server names: a server's share is the sum of 160
+    /// random arcs, so its relative standard deviation is about 1/sqrt(160) ~ 8 %. The ±10 %
+    /// bound holds for these two lists (the python script above gives the same counts), not for
+    /// every list: `10.0.0.{1,2,3}:11211` gives 38176 / 31228 / 30596 in both implementations.
+    #[test]
+    fn spread_within_ten_percent() {
+        for list in [
+            ["127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213"],
+            ["cache-1:6379", "cache-2:6379", "cache-3:6379"],
+        ] {
+            let counts = spread(&list);
+            let third = 100_000.0 / 3.0;
+            for c in counts {
+                let off = (c as f64 - third).abs() / third;
+                assert!(off <= 0.10, "{list:?}: spread {counts:?}");
+            }
         }
+        assert_eq!(
+            spread(&["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"]),
+            [38176, 31228, 30596]
+        );
     }
 
     #[test]
