@@ -28,6 +28,8 @@
 //!   `retry_interval`: its keys walk on along the ring to the next live server (nobody else's
 //!   keys move); after the interval the next call tries it again, and one success brings it
 //!   back. With every server down, calls return at once and `get_or_fill` just runs its fill.
+//!   Connections are bounded too: one multiplexed connection per Redis server, a pool of at
+//!   most 8 per memcached server; all opened on first use and reopened after a failure.
 //! - **Values.** At most `max_value_bytes`; a larger value is not stored (and a later `get`
 //!   misses). Tier-level `get`/`get_many`/`set` store the bytes as given. `get_or_fill` stores
 //!   an envelope (logical expiry and fill duration, then the payload), so its values are read
@@ -46,7 +48,8 @@
 //! A cache, not a store: any value can vanish at any time (eviction, restart, ejection,
 //! ttl). Exactly-one-fill holds only while the lock's server stays up and the fill finishes
 //! within `lock_ttl`; a fill that takes longer lets a second node fill too (both values are
-//! correct, the last write wins). memcached counts ttls in whole seconds (rounded up), with
+//! correct, the last write wins). A caller cancelled during its fill leaves the lock until
+//! `lock_ttl` (others meanwhile wait `lock_wait`, then fill). memcached counts ttls in whole seconds (rounded up), with
 //! one-second granularity. Releasing a fill lock deletes it without checking its owner.
 //! Nothing is invalidated across servers when one returns from ejection: it may serve values
 //! written before it left, until their ttl (keep ttls short for data that changes).
@@ -426,6 +429,13 @@ mod tests {
         assert_eq!(safe_key(""), "h:d41d8cd98f00b204e9800998ecf8427e");
         assert!(safe_key("caf\u{e9}").starts_with("h:"));
         assert!(safe_key("tab\tkey").starts_with("h:"));
+    }
+
+    #[test]
+    fn tier_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Tier>();
+        check::<std::sync::Arc<Tier>>();
     }
 
     #[test]

@@ -26,6 +26,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const MAX_CONNECTIONS: usize = 8;
 /// memcached reads an exptime above 30 days as a unix timestamp.
 const RELATIVE_EXPTIME_MAX: u64 = 60 * 60 * 24 * 30;
+/// Keys per `get` command (memcached takes more, but a bounded line keeps its buffers small).
+const KEYS_PER_GET: usize = 100;
+/// A value longer than this in a reply is a protocol error (memcached's item limit is 1 MiB by
+/// default, 1 GiB at most).
+const MAX_VALUE: usize = 1 << 30;
 /// A reply line longer than this is a protocol error (keys are at most 250 bytes).
 const MAX_LINE: usize = 1024;
 
@@ -100,7 +105,8 @@ impl Memcache {
         }
     }
 
-    /// `get k1 k2 ...`: the value of each key, in the order asked (`None` for a miss).
+    /// `get k1 k2 ...`: the value of each key, in the order asked (`None` for a miss). Long
+    /// lists go as several commands of at most `KEYS_PER_GET` keys on one connection.
     pub(crate) async fn get_many(&self, keys: &[&str]) -> io::Result<Vec<Option<Bytes>>> {
         let mut out = vec![None; keys.len()];
         if keys.is_empty() {
@@ -108,38 +114,44 @@ impl Memcache {
         }
         let mut lease = self.lease().await?;
         let conn = lease.conn()?;
-        let mut cmd = Vec::with_capacity(4 + keys.iter().map(|k| k.len() + 1).sum::<usize>());
-        cmd.extend_from_slice(b"get");
-        for k in keys {
-            cmd.push(b' ');
-            cmd.extend_from_slice(k.as_bytes());
-        }
-        cmd.extend_from_slice(b"\r\n");
-        conn.write_all(&cmd).await?;
-        conn.flush().await?;
-        loop {
-            let line = read_line(conn).await?;
-            if line == "END" {
-                break;
+        for (chunk_no, chunk) in keys.chunks(KEYS_PER_GET).enumerate() {
+            let mut cmd = Vec::with_capacity(5 + chunk.iter().map(|k| k.len() + 1).sum::<usize>());
+            cmd.extend_from_slice(b"get");
+            for k in chunk {
+                cmd.push(b' ');
+                cmd.extend_from_slice(k.as_bytes());
             }
-            // VALUE <key> <flags> <bytes>
-            let mut parts = line.split(' ');
-            let (Some("VALUE"), Some(key), Some(_flags), Some(len)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return Err(server_error(&line));
-            };
-            let len: usize = len.parse().map_err(|_| server_error(&line))?;
-            let mut data = vec![0u8; len + 2];
-            conn.read_exact(&mut data).await?;
-            if !data.ends_with(b"\r\n") {
-                return Err(io::Error::other("memcached: value not followed by CRLF"));
-            }
-            data.truncate(len);
-            let value = Bytes::from(data);
-            for (slot, k) in out.iter_mut().zip(keys) {
-                if *k == key {
-                    *slot = Some(value.clone());
+            cmd.extend_from_slice(b"\r\n");
+            conn.write_all(&cmd).await?;
+            conn.flush().await?;
+            let base = chunk_no * KEYS_PER_GET;
+            loop {
+                let line = read_line(conn).await?;
+                if line == "END" {
+                    break;
+                }
+                // VALUE <key> <flags> <bytes>
+                let mut parts = line.split(' ');
+                let (Some("VALUE"), Some(key), Some(_flags), Some(len)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(server_error(&line));
+                };
+                let len: usize = len.parse().map_err(|_| server_error(&line))?;
+                if len > MAX_VALUE {
+                    return Err(server_error(&line));
+                }
+                let mut data = vec![0u8; len + 2];
+                conn.read_exact(&mut data).await?;
+                if !data.ends_with(b"\r\n") {
+                    return Err(io::Error::other("memcached: value not followed by CRLF"));
+                }
+                data.truncate(len);
+                let value = Bytes::from(data);
+                for (slot, k) in out[base..].iter_mut().zip(chunk) {
+                    if *k == key {
+                        *slot = Some(value.clone());
+                    }
                 }
             }
         }

@@ -59,6 +59,7 @@ suite!(
     key_sanitizing,
     stampede_one_fill_across_nodes,
     fill_error_shared_not_cached,
+    cancelled_fill_does_not_strand_waiters,
     stale_served_while_refreshing,
     server_killed_under_load,
     whole_tier_down,
@@ -135,6 +136,15 @@ mod cases {
             keys.iter().filter_map(|k| tier.server_for(k)).collect();
         assert_eq!(used.len(), 3);
         assert!(tier.get_many(&[]).await.is_empty());
+        // Hundreds of keys at once (memcached: several `get` commands per server).
+        let lots: Vec<String> = (0..500).map(|i| format!("lots:{i}")).collect();
+        for k in lots.iter().step_by(3) {
+            tier.set(k, b(k), LONG_TTL).await;
+        }
+        let got = tier.get_many(&lots).await;
+        for (i, (k, v)) in lots.iter().zip(got).enumerate() {
+            assert_eq!(v, (i % 3 == 0).then(|| b(k)), "{k}");
+        }
         assert_eq!(tier.stats().errors, 0);
     }
 
@@ -316,6 +326,44 @@ mod cases {
             .await;
         assert_eq!(v, Ok(b("ok")));
         assert_eq!(tier.stats().fills, 2);
+    }
+
+    /// A caller cancelled in the middle of its fill (client gone) does not strand the callers
+    /// that were waiting on it: one of them fills (after waiting out the orphaned fill lock for
+    /// `lock_wait`).
+    pub async fn cancelled_fill_does_not_strand_waiters(kind: Kind) {
+        let Some(servers) = start(kind, 1) else {
+            return;
+        };
+        let tier = Arc::new(Tier::new(config(&servers)).unwrap());
+        let leader = {
+            let tier = Arc::clone(&tier);
+            tokio::spawn(async move {
+                tier.get_or_fill("slow", LONG_TTL, || async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok::<_, String>(b("never"))
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let waiter = {
+            let tier = Arc::clone(&tier);
+            tokio::spawn(async move {
+                tier.get_or_fill("slow", LONG_TTL, || async { Ok::<_, String>(b("mine")) })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t0 = Instant::now();
+        leader.abort();
+        let got = tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("waiter stranded")
+            .unwrap();
+        assert_eq!(got, Ok(b("mine")));
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert_eq!(tier.stats().lock_waits, 1);
     }
 
     /// After its ttl a value is served stale by other nodes while one node refreshes it.
