@@ -60,6 +60,7 @@ suite!(
     stampede_one_fill_across_nodes,
     fill_error_shared_not_cached,
     cancelled_fill_does_not_strand_waiters,
+    xfetch_refreshes_early,
     stale_served_while_refreshing,
     server_killed_under_load,
     whole_tier_down,
@@ -364,6 +365,42 @@ mod cases {
         assert_eq!(got, Ok(b("mine")));
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
         assert_eq!(tier.stats().lock_waits, 1);
+    }
+
+    /// XFetch: with a huge beta every hit is "near expiry" and refreshed early by the caller
+    /// that drew it, while the value is still fresh.
+    pub async fn xfetch_refreshes_early(kind: Kind) {
+        let Some(servers) = start(kind, 1) else {
+            return;
+        };
+        let tier = Tier::new(TierConfig {
+            xfetch_beta: 1e9,
+            ..config(&servers)
+        })
+        .unwrap();
+        for (i, want) in ["v0", "v1", "v2"].into_iter().enumerate() {
+            let got = tier
+                .get_or_fill("x", LONG_TTL, || async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok::<_, String>(b(&format!("v{i}")))
+                })
+                .await;
+            assert_eq!(got, Ok(b(want)));
+        }
+        let s = tier.stats();
+        assert_eq!((s.fills, s.early_refreshes), (3, 2), "{s:?}");
+        // beta 0 (the default is 1): the fresh value is kept.
+        let calm = Tier::new(TierConfig {
+            xfetch_beta: 0.0,
+            ..config(&servers)
+        })
+        .unwrap();
+        let got = calm
+            .get_or_fill("x", LONG_TTL, || async {
+                Err::<Bytes, String>("no".into())
+            })
+            .await;
+        assert_eq!(got, Ok(b("v2")));
     }
 
     /// After its ttl a value is served stale by other nodes while one node refreshes it.
