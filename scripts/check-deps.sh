@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 
 # The allowed edges: crate, then every workspace crate it may depend on ("-": none).
 ALLOWED='
-confab         confab-server confab-store confab-core confab-bus confab-worker
-confab-server  confab-bus confab-worker confab-store confab-core
+confab         confab-server confab-store confab-core confab-bus confab-worker confab-cache
+confab-server  confab-bus confab-cache confab-worker confab-store confab-core
 confab-worker  confab-store confab-core
 confab-bus     -
+confab-cache   -
 confab-store   confab-core
 confab-core    -
 '
