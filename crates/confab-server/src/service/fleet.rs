@@ -2,8 +2,10 @@
 //! every node applies what the others announce.
 //!
 //! A change is applied on the node that made it at once ([`Service::changed`]), then published
-//! on one bus topic ([`TOPIC`]) through the node's single publisher (the one live events use, so
-//! a thread's invalidation leaves before its live event). Each node subscribes to the topic at
+//! on one bus topic ([`TOPIC`]) by the node's change publisher, in order. A publish that fails
+//! (the bus is down) is kept and sent again until it goes through: applying a change twice is
+//! harmless, missing one is not. The queue is bounded; past it, the pending changes collapse
+//! into one `Everything` (every node forgets all it caches). Each node subscribes to the topic at
 //! start and applies what other nodes send: a thread's pages and count get a new version (its
 //! fills read with the writer's commit position as their pin, so a replica that has not
 //! replayed the write is not used), an account or a forum's mail flag is forgotten, the forum
@@ -25,6 +27,8 @@ use confab_bus::SubEvent;
 use confab_core::id::{AccountId, ForumId};
 use confab_store::WritePos;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -50,6 +54,8 @@ pub enum Change {
     ModMail { forum: ForumId },
     /// A feature switch changed.
     Switches,
+    /// Changes were lost before they could be announced: forget everything.
+    Everything,
 }
 
 /// A change as it travels: who sent it (a node skips its own) and what it is.
@@ -68,6 +74,70 @@ impl Change {
             at: at.map(|p| p.encode()),
         }
     }
+}
+
+/// Announcements waiting for the publisher; past this (or [`PENDING_MAX`] unsent) they collapse.
+const QUEUE: usize = 4096;
+/// Changes kept while the bus is down before they collapse into one `Everything`.
+const PENDING_MAX: usize = 10_000;
+
+/// Starts this node's change publisher: one task that publishes announcements in order and
+/// keeps the ones that fail until the bus takes them. Returns its queue and the flag that says
+/// the queue overflowed (an `Everything` is then sent in place of what was dropped).
+pub(crate) fn start_publisher(
+    bus: Arc<dyn confab_bus::Bus>,
+    node: String,
+) -> (tokio::sync::mpsc::Sender<Bytes>, Arc<AtomicBool>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let flag = overflow.clone();
+    let everything = move || {
+        serde_json::to_vec(&Wire {
+            node: node.clone(),
+            change: Change::Everything,
+        })
+        .map(Bytes::from)
+        .unwrap_or_default()
+    };
+    tokio::spawn(async move {
+        let mut pending: VecDeque<Bytes> = VecDeque::new();
+        let mut failing = false;
+        loop {
+            if pending.is_empty() {
+                match rx.recv().await {
+                    Some(m) => pending.push_back(m),
+                    None => return,
+                }
+            }
+            while let Ok(m) = rx.try_recv() {
+                pending.push_back(m);
+            }
+            if flag.swap(false, Ordering::AcqRel) || pending.len() > PENDING_MAX {
+                pending.clear();
+                pending.push_back(everything());
+            }
+            while let Some(m) = pending.front() {
+                match bus.publish(TOPIC, m.clone()).await {
+                    Ok(_) => {
+                        pending.pop_front();
+                        if failing {
+                            failing = false;
+                            tracing::info!("announcing changes to other nodes again");
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            failing = true;
+                            tracing::warn!(error = %e, "cannot announce changes to other nodes; keeping them until the bus is back");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (tx, overflow)
 }
 
 /// A fresh id for this node's messages.
@@ -94,14 +164,9 @@ impl Service {
         };
         match serde_json::to_vec(&wire) {
             Ok(msg) => {
-                if self
-                    .live_out
-                    .try_send((TOPIC.to_string(), Bytes::from(msg)))
-                    .is_err()
-                {
-                    // Other nodes will not hear of it: their entries expire by TTL (and the
-                    // shared tier's versions, when configured, still move).
-                    tracing::warn!("change not announced: the publish queue is full");
+                if self.changes_out.try_send(Bytes::from(msg)).is_err() {
+                    // The publisher is far behind: tell every node to forget everything.
+                    self.changes_overflow.store(true, Ordering::Release);
                 }
             }
             Err(e) => tracing::error!(error = %e, "encoding a change"),
@@ -127,6 +192,7 @@ impl Service {
                     tracing::warn!(error = %e, "reloading switches after a change");
                 }
             }
+            Change::Everything => self.forget_all().await,
         }
     }
 

@@ -183,6 +183,9 @@ pub struct Service {
     fleet: bool,
     /// This node's id on the bus (a node skips its own announcements).
     node: String,
+    /// Announcements for the change publisher (`fleet::start_publisher`), and its overflow flag.
+    changes_out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    changes_overflow: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Service {
@@ -207,6 +210,8 @@ impl Service {
             trust.clone(),
         );
         let fleet = !config.bus.redis_url.is_empty();
+        let node = fleet::node_id();
+        let (changes_out, changes_overflow) = fleet::start_publisher(bus.clone(), node.clone());
         let svc = Arc::new(Service {
             config,
             store,
@@ -221,7 +226,9 @@ impl Service {
             passwords: passwords::Passwords::new(0),
             trust: trust.clone(),
             fleet,
-            node: fleet::node_id(),
+            node,
+            changes_out,
+            changes_overflow,
         });
         if fleet {
             fleet::start_listener(&svc, trust);

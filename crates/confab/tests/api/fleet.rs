@@ -76,8 +76,12 @@ impl Fleet {
     }
 
     fn report(&self) {
-        let mut kinds: Vec<&str> = self.seen.iter().map(|s| s.0).collect();
-        kinds.dedup();
+        let mut kinds: Vec<&str> = Vec::new();
+        for (k, _) in &self.seen {
+            if !kinds.contains(k) {
+                kinds.push(k);
+            }
+        }
         for k in kinds {
             let mut ms: Vec<f64> = self
                 .seen
@@ -320,7 +324,13 @@ async fn every_change_reaches_every_node_within_a_second() {
         let w = i % 3;
         let acct = f.nodes[0]
             .svc
-            .create_account(&format!("m{i}"), None, "correct horse battery", None, false)
+            .create_account(
+                &format!("mod{i}"),
+                None,
+                "correct horse battery",
+                None,
+                false,
+            )
             .await
             .unwrap();
         f.nodes[w]
