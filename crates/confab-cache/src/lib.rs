@@ -273,19 +273,34 @@ impl Tier {
         out
     }
 
-    /// Stores `value` under `key` for `ttl`, best effort. A value over `max_value_bytes` is not
-    /// stored, and the key's previous value is deleted.
-    pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) {
+    /// Stores `value` under `key` for `ttl`, best effort; whether it was stored. A value over
+    /// `max_value_bytes` is not stored, and the key's previous value is deleted.
+    pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> bool {
         let key = safe_key(key);
-        let Some(idx) = self.route(&key) else { return };
+        let Some(idx) = self.route(&key) else {
+            return false;
+        };
         if value.len() > self.cfg.max_value_bytes {
             // Not stored; and the key's older value goes, so nobody reads it as current.
             tracing::debug!(%key, size = value.len(), "cache: value too large, not stored");
             self.call(idx, self.servers[idx].delete(&key)).await;
-            return;
+            return false;
         }
         self.call(idx, self.servers[idx].set(&key, &value, ttl))
-            .await;
+            .await
+            .is_some()
+    }
+
+    /// Stores `value` under `key` only if the key holds nothing (Redis `SET NX`, memcached
+    /// `add`): `Some(true)` when this call stored it, `Some(false)` when a value was there,
+    /// `None` when the key's server cannot be reached.
+    pub async fn add(&self, key: &str, value: Bytes, ttl: Duration) -> Option<bool> {
+        let key = safe_key(key);
+        let idx = self.route(&key)?;
+        if value.len() > self.cfg.max_value_bytes {
+            return Some(false);
+        }
+        self.call(idx, self.servers[idx].add(&key, &value, ttl)).await
     }
 
     /// Removes `key`, best effort.

@@ -91,8 +91,13 @@ mod cases {
         };
         let tier = Tier::new(config(&servers)).unwrap();
         assert_eq!(tier.get("a").await, None);
-        tier.set("a", b("1"), LONG_TTL).await;
+        assert!(tier.set("a", b("1"), LONG_TTL).await);
         assert_eq!(tier.get("a").await, Some(b("1")));
+        // add stores only into an empty key.
+        assert_eq!(tier.add("a", b("other"), LONG_TTL).await, Some(false));
+        assert_eq!(tier.get("a").await, Some(b("1")));
+        assert_eq!(tier.add("fresh", b("mine"), LONG_TTL).await, Some(true));
+        assert_eq!(tier.get("fresh").await, Some(b("mine")));
         tier.set("a", b("two"), LONG_TTL).await;
         assert_eq!(tier.get("a").await, Some(b("two")));
         tier.set("empty", Bytes::new(), LONG_TTL).await;

@@ -85,6 +85,11 @@ pub struct Page {
 
 impl Page {
     pub fn new(body: Vec<u8>, has_hidden: bool) -> Page {
+        Page::with_gzip(body, has_hidden, None)
+    }
+
+    /// A page whose gzipped copy was made already (one from the shared tier).
+    pub fn with_gzip(body: Vec<u8>, has_hidden: bool, gzip: Option<Bytes>) -> Page {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         body.hash(&mut h);
@@ -94,7 +99,10 @@ impl Page {
             etag_gzip: format!("\"{tag}-gz\""),
             body: Bytes::from(body),
             has_hidden,
-            gzip: OnceLock::new(),
+            gzip: match gzip {
+                Some(g) => OnceLock::from(Some(g)),
+                None => OnceLock::new(),
+            },
         }
     }
 
@@ -122,12 +130,23 @@ pub struct PageKey {
     pub gravatar: bool,
 }
 
-/// A thread's current version: its number, the pin its fills read with, and when it was set.
+/// A thread's current version on this node: its number (local: it keys this node's pages),
+/// the pin its fills read with, when it was set, and the thread's token in the shared tier
+/// with when it was last read from there (`None`: no tier, or not read yet).
 #[derive(Debug, Clone, Copy)]
-struct Version {
-    n: u64,
-    pin: Option<ReadPin>,
+pub struct Version {
+    pub n: u64,
+    pub pin: Option<ReadPin>,
     born: Instant,
+    pub token: Option<u64>,
+    checked: Instant,
+}
+
+impl Version {
+    /// Whether the token should be read from the tier again (never read, or `every` ago).
+    pub fn token_due(&self, every: Duration) -> bool {
+        self.token.is_none() || self.checked.elapsed() >= every
+    }
 }
 
 pub struct PageCache {
@@ -163,11 +182,14 @@ impl PageCache {
         }
     }
 
-    fn next(&self, pin: Option<ReadPin>) -> Version {
+    fn next(&self, pin: Option<ReadPin>, token: Option<u64>) -> Version {
+        let now = Instant::now();
         Version {
             n: self.next_version.fetch_add(1, Ordering::Relaxed),
             pin,
-            born: Instant::now(),
+            born: now,
+            token,
+            checked: now,
         }
     }
 
@@ -180,21 +202,59 @@ impl PageCache {
     /// A version older than the short TTL while trust is withdrawn is replaced by a new one
     /// (keeping its pin), so the pages and counts cached under it stop being found.
     pub fn current(&self, forum: ForumId, ident: &Arc<str>) -> (u64, Option<ReadPin>) {
-        let key = (forum, ident.clone());
-        let mut v = self.versions.get_with(key.clone(), || self.next(None));
-        if !self.trust.believes(v.born) {
-            v = self.next(v.pin);
-            self.versions.insert(key, v);
-        }
+        let v = self.entry(forum, ident);
         (v.n, v.pin)
     }
 
+    /// The thread's current version entry (see [`PageCache::current`]).
+    pub fn entry(&self, forum: ForumId, ident: &Arc<str>) -> Version {
+        let key = (forum, ident.clone());
+        let mut v = self.versions.get_with(key.clone(), || self.next(None, None));
+        if !self.trust.believes(v.born) {
+            v = self.next(v.pin, None);
+            self.versions.insert(key, v);
+        }
+        v
+    }
+
     /// Makes every cached page of the thread stale after a write that later fills must see
-    /// (`pin`); returns the new version.
-    pub fn bump(&self, forum: ForumId, ident: &Arc<str>, pin: ReadPin) -> u64 {
-        let v = self.next(Some(pin));
+    /// (`pin`), with the thread's new token in the tier if it has one; returns the new version.
+    pub fn bump(&self, forum: ForumId, ident: &Arc<str>, pin: ReadPin, token: Option<u64>) -> u64 {
+        let v = self.next(Some(pin), token);
         self.versions.insert((forum, ident.clone()), v);
         v.n
+    }
+
+    /// Records the thread's token as just read from the tier, for the version `seen` that the
+    /// reader looked at. The first one learned, the same one, or an older one: the version
+    /// stands. A newer one: the thread changed without this node hearing of it, so it gets a
+    /// new version (its fills read past `pin`, the token's write). Returns the version to use.
+    pub fn learn_token(
+        &self,
+        forum: ForumId,
+        ident: &Arc<str>,
+        seen: Version,
+        token: u64,
+        pin: Option<ReadPin>,
+    ) -> Version {
+        let key = (forum, ident.clone());
+        let mut current = self.versions.get(&key).unwrap_or(seen);
+        if current.n != seen.n {
+            // Changed meanwhile (a write here, an announcement): that entry is newer.
+            return current;
+        }
+        match current.token {
+            // Newer than what this node knows: a write it did not hear of.
+            Some(t) if token > t => current = self.next(pin.or(current.pin), Some(token)),
+            // Older (a tier server back from ejection with what it had): keep ours.
+            Some(_) => current.checked = Instant::now(),
+            None => {
+                current.token = Some(token);
+                current.checked = Instant::now();
+            }
+        }
+        self.versions.insert(key, current);
+        current
     }
 
     /// Forgets every version, page and count (after changes may have been missed): versions
@@ -222,12 +282,13 @@ impl PageCache {
     }
 
     /// A thread's comment count if it was read at the thread's current version; else that
-    /// version and the pin a read must use, to be stored with [`PageCache::put_count`].
-    pub fn count(&self, forum: ForumId, ident: &Arc<str>) -> Result<i64, (u64, Option<ReadPin>)> {
-        let (version, pin) = self.current(forum, ident);
+    /// version (with the pin a read must use and the thread's tier token), to be stored with
+    /// [`PageCache::put_count`].
+    pub fn count(&self, forum: ForumId, ident: &Arc<str>) -> Result<i64, Version> {
+        let v = self.entry(forum, ident);
         match self.counts.get(&(forum, ident.clone())) {
-            Some((v, n)) if v == version => Ok(n),
-            _ => Err((version, pin)),
+            Some((n, count)) if n == v.n => Ok(count),
+            _ => Err(v),
         }
     }
 
@@ -337,17 +398,19 @@ mod tests {
     fn counts_are_current_until_the_thread_changes() {
         let c = PageCache::new(1 << 20, Duration::from_secs(60), trusted());
         let ident: Arc<str> = Arc::from("/t");
-        let (v1, pin) = c.count(ForumId(1), &ident).unwrap_err();
+        let v = c.count(ForumId(1), &ident).unwrap_err();
+        let v1 = v.n;
         assert_eq!(
-            pin, None,
+            v.pin, None,
             "a thread this node never wrote reads from anywhere"
         );
         c.put_count(ForumId(1), ident.clone(), v1, 3);
         assert_eq!(c.count(ForumId(1), &ident), Ok(3));
         assert!(c.count(ForumId(2), &ident).is_err(), "per forum");
         // A write moves the version: the old count is gone, and its refill must see the write.
-        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh);
-        assert_eq!(c.count(ForumId(1), &ident), Err((v2, Some(ReadPin::Fresh))));
+        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh, None);
+        let miss = c.count(ForumId(1), &ident).unwrap_err();
+        assert_eq!((miss.n, miss.pin), (v2, Some(ReadPin::Fresh)));
         // A count read before the write but stored after it is never found.
         c.put_count(ForumId(1), ident.clone(), v1, 3);
         assert!(c.count(ForumId(1), &ident).is_err());
@@ -386,7 +449,7 @@ mod tests {
         c.get_or_fill(k1.clone(), async { Ok(Page::new(b"old".to_vec(), false)) })
             .await
             .unwrap();
-        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh);
+        let v2 = c.bump(ForumId(1), &ident, ReadPin::Fresh, None);
         assert_eq!(c.current(ForumId(1), &ident), (v2, Some(ReadPin::Fresh)));
         assert!(v2 > k1.version);
         let k2 = key(&c, &ident);
@@ -428,6 +491,31 @@ mod tests {
         assert_eq!(c.get(&1).await, Some("new"));
         c.forget(&1).await;
         assert_eq!(c.get(&1).await, None, "forgotten once it changes again");
+    }
+
+    #[test]
+    fn a_new_token_from_the_tier_is_a_new_version() {
+        let c = PageCache::new(1 << 20, Duration::from_secs(60), trusted());
+        let ident: Arc<str> = Arc::from("t");
+        let v = c.entry(ForumId(1), &ident);
+        assert!(v.token_due(Duration::from_secs(1)), "never read");
+        // The first token learned keeps the version (its pages were filled from the store).
+        let v1 = c.learn_token(ForumId(1), &ident, v, 11, None);
+        assert_eq!((v1.n, v1.token), (v.n, Some(11)));
+        assert!(!v1.token_due(Duration::from_secs(1)));
+        assert!(v1.token_due(Duration::ZERO));
+        // The same token again: still the same version.
+        assert_eq!(c.learn_token(ForumId(1), &ident, v1, 11, None).n, v.n);
+        // An older token (a tier server back from ejection): ignored.
+        assert_eq!(c.learn_token(ForumId(1), &ident, v1, 10, None).token, Some(11));
+        // A newer token: a write this node did not hear of; a new version that reads past it.
+        let pos = confab_store::WritePos { server: 1, lsn: 5 };
+        let v2 = c.learn_token(ForumId(1), &ident, v1, 12, Some(ReadPin::At(pos)));
+        assert!(v2.n > v1.n);
+        assert_eq!((v2.token, v2.pin), (Some(12), Some(ReadPin::At(pos))));
+        // A reader that looked before a newer version was set does not undo it.
+        let v3 = c.bump(ForumId(1), &ident, ReadPin::Fresh, Some(13));
+        assert_eq!(c.learn_token(ForumId(1), &ident, v2, 12, None).n, v3);
     }
 
     #[tokio::test]

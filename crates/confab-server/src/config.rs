@@ -199,6 +199,18 @@ pub struct CacheConfig {
     /// While this node cannot hear other nodes' changes (its bus connection is down), cached
     /// entries are believed only this many milliseconds.
     pub degraded_ttl_ms: u64,
+    /// The shared cache tier: `redis://host:port/` and `memcache://host:port` servers on a
+    /// ketama ring (empty: none, each node caches alone).
+    pub servers: Vec<String>,
+    /// Every call to a tier server is bounded by this.
+    pub timeout_ms: u64,
+    /// Consecutive failures after which a tier server is ejected from the ring...
+    pub failure_limit: u32,
+    /// ...for this many seconds (its keys fall to the next server meanwhile).
+    pub retry_secs: u64,
+    /// How often a node reads a thread's version token from the tier again (a node that missed
+    /// a change announcement is correct again within this).
+    pub version_check_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -207,6 +219,11 @@ impl Default for CacheConfig {
             page_mib: 64,
             page_ttl_secs: 300,
             degraded_ttl_ms: 1000,
+            servers: Vec::new(),
+            timeout_ms: 150,
+            failure_limit: 3,
+            retry_secs: 5,
+            version_check_ms: 1000,
         }
     }
 }

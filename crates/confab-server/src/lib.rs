@@ -4,6 +4,7 @@
 //! - [`config`]: the typed configuration, every key with its default.
 //! - [`service`]: what Confab does (post, read, vote, moderate), over the `Store` trait.
 //! - [`cache`]: the in-process page cache with versioned keys and single-flighted fills.
+//! - [`shared`]: the shared cache tier (`confab-cache`) with Confab's keys.
 //! - [`encoding`]: gzip, done once per body and kept.
 //! - [`http`]: routes, the caller extractor, the error policy, rate limits.
 //! - [`conn`]: the accept loop: connection caps and read timeouts under every request.
@@ -21,6 +22,7 @@ pub mod encoding;
 pub mod http;
 pub mod openapi;
 pub mod service;
+pub mod shared;
 pub mod views;
 
 use confab_core::sign::Signer;

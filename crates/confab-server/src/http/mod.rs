@@ -266,7 +266,12 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
 /// Store counters (statements run, reads by primaries and replicas): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
 async fn statz(State(app): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({ "store": app.svc.store_stats() })).into_response()
+    axum::Json(serde_json::json!({
+        "store": app.svc.store_stats(),
+        "cache_tier": app.svc.tier_stats(),
+        "trusted": app.svc.trusted(),
+    }))
+    .into_response()
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {

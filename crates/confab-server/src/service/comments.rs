@@ -628,34 +628,65 @@ impl Service {
                 .collect());
         }
         let mut found = HashMap::with_capacity(unique.len());
-        let (mut misses, mut pinned) = (Vec::new(), false);
+        let mut misses = Vec::new();
         for ident in unique {
             let key: Arc<str> = Arc::from(ident.as_str());
             match self.pages.count(forum.id, &key) {
                 Ok(n) => {
                     found.insert(ident, n);
                 }
-                Err((version, pin)) => {
-                    pinned |= pin.is_some();
-                    misses.push((ident, key, version));
-                }
+                Err(version) => misses.push((ident, key, version)),
             }
+        }
+        // Then the shared tier, for the threads whose token this node knows.
+        if let Some(shared) = self.shared.as_ref().filter(|_| !misses.is_empty()) {
+            let tokened: Vec<(&str, u64)> = misses
+                .iter()
+                .filter_map(|(i, _, v)| Some((i.as_str(), v.token?)))
+                .collect();
+            let kept = shared.counts(forum.id, &tokened).await;
+            let kept: HashMap<String, i64> = tokened
+                .iter()
+                .zip(kept)
+                .filter_map(|((i, _), n)| Some((i.to_string(), n?)))
+                .collect();
+            misses.retain(|(ident, key, v)| match kept.get(ident.as_str()) {
+                Some(&n) => {
+                    self.pages.put_count(forum.id, key.clone(), v.n, n);
+                    found.insert(ident.clone(), n);
+                    false
+                }
+                None => true,
+            });
         }
         if !misses.is_empty() {
             let want: Vec<Ident> = misses.iter().map(|(i, _, _)| i.clone()).collect();
             let read = self.store.counts(forum, &want);
-            // Threads this node just wrote are counted past its writes, as their pages are filled.
-            let rows: HashMap<Ident, i64> = if pinned {
-                reading_with(ReadPin::Fresh, read).await?
-            } else {
-                read.await?
+            // Threads written since they were cached are counted past the latest of those
+            // writes (one forum: one shard server), as their pages are filled.
+            let pins = misses.iter().filter_map(|(_, _, v)| v.pin);
+            let pin = pins.fold(None, |acc: Option<ReadPin>, p| match (acc, p) {
+                (Some(ReadPin::At(a)), ReadPin::At(b)) if a.lsn >= b.lsn => acc,
+                (Some(ReadPin::At(_)), ReadPin::Fresh) => acc,
+                _ => Some(p),
+            });
+            let rows: HashMap<Ident, i64> = match pin {
+                Some(pin) => reading_with(pin, read).await?,
+                None => read.await?,
             }
             .into_iter()
             .collect();
+            let mut to_tier = Vec::new();
             for (ident, key, version) in misses {
                 let n = rows.get(&ident).copied().unwrap_or(0);
-                self.pages.put_count(forum.id, key, version, n);
+                self.pages.put_count(forum.id, key, version.n, n);
+                if let Some(token) = version.token {
+                    to_tier.push((ident.as_str().to_string(), token, n));
+                }
                 found.insert(ident, n);
+            }
+            if let Some(shared) = &self.shared {
+                shared.put_counts(forum.id, to_tier);
             }
         }
         Ok(parsed

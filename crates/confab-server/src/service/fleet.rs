@@ -45,6 +45,9 @@ pub enum Change {
         ident: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<String>,
+        /// The thread's new token in the shared tier, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<u64>,
     },
     /// An account's roles, sessions, name or address changed.
     Account { id: AccountId },
@@ -67,11 +70,12 @@ struct Wire {
 }
 
 impl Change {
-    pub fn thread(forum: ForumId, ident: &str, at: Option<WritePos>) -> Change {
+    pub fn thread(forum: ForumId, ident: &str, at: Option<WritePos>, token: Option<u64>) -> Change {
         Change::Thread {
             forum,
             ident: ident.to_string(),
             at: at.map(|p| p.encode()),
+            token,
         }
     }
 }
@@ -176,9 +180,14 @@ impl Service {
     /// Makes this node's caches agree with a change.
     async fn apply(self: &Arc<Self>, change: &Change) {
         match change {
-            Change::Thread { forum, ident, at } => {
+            Change::Thread {
+                forum,
+                ident,
+                at,
+                token,
+            } => {
                 let at = at.as_deref().and_then(WritePos::decode);
-                self.invalidate_thread(*forum, ident, at);
+                self.invalidate_thread(*forum, ident, at, *token);
             }
             Change::Account { id } => self.accounts.forget(id).await,
             Change::Forums => {
@@ -294,6 +303,7 @@ mod tests {
             ForumId(7),
             "/blog/a b",
             Some(WritePos { server: 2, lsn: 99 }),
+            Some(5),
         );
         let w = Wire {
             node: "n1".into(),
@@ -302,7 +312,7 @@ mod tests {
         let json = serde_json::to_string(&w).unwrap();
         assert_eq!(
             json,
-            r#"{"node":"n1","k":"thread","forum":"7","ident":"/blog/a b","at":"2.99"}"#
+            r#"{"node":"n1","k":"thread","forum":"7","ident":"/blog/a b","at":"2.99","token":5}"#
         );
         let back: Wire = serde_json::from_str(&json).unwrap();
         assert_eq!(back.change, c);

@@ -35,6 +35,7 @@ pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough, Trust};
+use crate::shared::Shared;
 use crate::config::Config;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Forum, ForumSettings};
@@ -186,6 +187,11 @@ pub struct Service {
     /// Announcements for the change publisher (`fleet::start_publisher`), and its overflow flag.
     changes_out: tokio::sync::mpsc::Sender<bytes::Bytes>,
     changes_overflow: Arc<std::sync::atomic::AtomicBool>,
+    /// The shared cache tier (`[cache] servers`), in front of storage and behind this node's
+    /// own caches.
+    shared: Option<Arc<Shared>>,
+    /// How often a thread's token is read from the tier again.
+    version_check: Duration,
 }
 
 impl Service {
@@ -210,6 +216,8 @@ impl Service {
             trust.clone(),
         );
         let fleet = !config.bus.redis_url.is_empty();
+        let shared = Shared::new(&config.cache)?;
+        let version_check = Duration::from_millis(config.cache.version_check_ms);
         let node = fleet::node_id();
         let (changes_out, changes_overflow) = fleet::start_publisher(bus.clone(), node.clone());
         let svc = Arc::new(Service {
@@ -229,6 +237,8 @@ impl Service {
             node,
             changes_out,
             changes_overflow,
+            shared,
+            version_check,
         });
         if fleet {
             fleet::start_listener(&svc, trust);
@@ -267,6 +277,20 @@ impl Service {
     /// The store's counters (statements run, reads by primaries and replicas), for `/statz`.
     pub fn store_stats(&self) -> impl serde::Serialize {
         self.store.stats()
+    }
+
+    /// The shared cache tier's counters and servers, for `/statz` (`null` without a tier).
+    pub fn tier_stats(&self) -> serde_json::Value {
+        let Some(s) = &self.shared else {
+            return serde_json::Value::Null;
+        };
+        let t = s.stats();
+        serde_json::json!({
+            "hits": t.hits, "misses": t.misses, "fills": t.fills, "lock_waits": t.lock_waits,
+            "stale_served": t.stale_served, "early_refreshes": t.early_refreshes,
+            "errors": t.errors, "ejections": t.ejections,
+            "servers": t.servers.iter().map(|s| serde_json::json!({"name": s.name, "ejected": s.ejected})).collect::<Vec<_>>(),
+        })
     }
 
     /// Forgets idempotency keys older than a day.
@@ -321,12 +345,7 @@ impl Service {
         if let Some(a) = self.accounts.get(&id).await {
             return Ok(Some(a));
         }
-        let epoch = self.accounts.epoch();
-        let a = self.store.account(id).await?.map(Arc::new);
-        if let Some(a) = &a {
-            self.accounts.put(epoch, vec![(id, a.clone())]).await;
-        }
-        Ok(a)
+        Ok(self.accounts_by_id(&[id]).await?.remove(&id))
     }
 
     /// Many accounts, one store query for the ones not cached (application-level join).
@@ -348,13 +367,24 @@ impl Service {
         missing.dedup();
         if !missing.is_empty() {
             let epoch = self.accounts.epoch();
-            let rows: Vec<Arc<Account>> = self
-                .store
-                .accounts(&missing)
-                .await?
-                .into_iter()
-                .map(Arc::new)
-                .collect();
+            let mut rows: Vec<Arc<Account>> = Vec::new();
+            if let Some(shared) = &self.shared {
+                rows.extend(shared.accounts(&missing).await.into_iter().map(Arc::new));
+                missing.retain(|id| !rows.iter().any(|a| a.id == *id));
+            }
+            if !missing.is_empty() {
+                let read: Vec<Arc<Account>> = self
+                    .store
+                    .accounts(&missing)
+                    .await?
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect();
+                if let Some(shared) = &self.shared {
+                    shared.put_accounts(&read).await;
+                }
+                rows.extend(read);
+            }
             self.accounts
                 .put(epoch, rows.iter().map(|a| (a.id, a.clone())).collect())
                 .await;
@@ -363,8 +393,11 @@ impl Service {
         Ok(out)
     }
 
-    /// Forgets a cached account after a change to it, on every node.
+    /// Forgets a cached account after a change to it, on every node and in the shared tier.
     pub async fn forget_account(self: &Arc<Self>, id: AccountId) {
+        if let Some(shared) = &self.shared {
+            shared.forget_account(id).await;
+        }
         self.changed(fleet::Change::Account { id }).await;
     }
 

@@ -2,7 +2,8 @@
 //! moderators and authors with pending comments get a page rendered for them.
 
 use super::{Caller, Service};
-use crate::cache::{Page, PageKey};
+use crate::cache::{Page, PageKey, Version};
+use crate::shared::{Shared, Token};
 use crate::views::{thread_view, AuthorView, CommentView, PageView, RepliesView};
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{AccountId, CommentId, ForumId};
@@ -83,11 +84,12 @@ impl Service {
             return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
-        let (version, fill_pin) = self.pages.current(req.forum.id, &ident);
+        let version = self.thread_version(req.forum.id, &ident).await;
+        let fill_pin = version.pin;
         let key = page_key(
             &req.forum,
             ident,
-            version,
+            version.n,
             req.sort,
             req.cursor.as_deref().map(Arc::from),
             req.limit,
@@ -97,11 +99,23 @@ impl Service {
         let public = match self.pages.get(&key).await {
             Some(page) => page,
             None => {
-                // A shared entry is filled from a copy that has seen this node's last write to the thread.
+                // A shared entry is filled from a copy that has seen the last write to the
+                // thread this node knows of; through the tier when there is one (one fill
+                // across the fleet).
                 let render = self.render_page(&req, &Visibility::Public);
-                let fill = Box::pin(async move {
+                let render = async move {
                     match fill_pin {
                         Some(pin) => reading_with(pin, render).await,
+                        None => render.await,
+                    }
+                };
+                let shared = version
+                    .token
+                    .zip(self.shared.as_ref())
+                    .map(|(t, s)| (Shared::page_key(req.forum.id, t, &key), s));
+                let fill = Box::pin(async move {
+                    match shared {
+                        Some((k, shared)) => shared.page(&k, render).await,
                         None => render.await,
                     }
                 });
@@ -336,8 +350,41 @@ impl Service {
         ident: &Ident,
         at: Option<WritePos>,
     ) {
-        self.invalidate_thread(forum.id, ident.as_str(), at);
-        self.announce(super::fleet::Change::thread(forum.id, ident.as_str(), at));
+        // With a shared tier, the thread gets a new token there: every node's next fill
+        // looks for its pages under it.
+        let token = self.shared.as_ref().map(|shared| {
+            let token = Token::fresh(at);
+            let (shared, ident) = (shared.clone(), ident.as_str().to_string());
+            let forum = forum.id;
+            tokio::spawn(async move { shared.renew_token(forum, &ident, token).await });
+            token.id
+        });
+        self.invalidate_thread(forum.id, ident.as_str(), at, token);
+        self.announce(super::fleet::Change::thread(
+            forum.id,
+            ident.as_str(),
+            at,
+            token,
+        ));
+    }
+
+    /// The version of a thread's pages to use now: this node's entry, with the thread's token
+    /// read from the shared tier when it has none or its last reading is `version_check` old.
+    pub(crate) async fn thread_version(&self, forum: ForumId, ident: &Arc<str>) -> Version {
+        let v = self.pages.entry(forum, ident);
+        let Some(shared) = &self.shared else {
+            return v;
+        };
+        if !v.token_due(self.version_check) {
+            return v;
+        }
+        match shared.token(forum, ident).await {
+            Some(t) => self
+                .pages
+                .learn_token(forum, ident, v, t.id, t.at.map(ReadPin::At)),
+            // The tier cannot be reached: this node's own version alone.
+            None => v,
+        }
     }
 
     /// Makes a thread's cached pages and count stale and, if its first page was being read (it
@@ -349,11 +396,12 @@ impl Service {
         forum_id: ForumId,
         ident: &str,
         at: Option<WritePos>,
+        token: Option<u64>,
     ) {
         let key_ident: Arc<str> = Arc::from(ident);
         let pin = at.map_or(ReadPin::Fresh, ReadPin::At);
         let Some(forum) = self.forums.by_id(forum_id) else {
-            self.pages.bump(forum_id, &key_ident, pin);
+            self.pages.bump(forum_id, &key_ident, pin, token);
             return;
         };
         let first_page = |version| {
@@ -369,11 +417,14 @@ impl Service {
         let hot = self
             .pages
             .contains(&first_page(self.pages.version(forum_id, &key_ident)));
-        let version = self.pages.bump(forum_id, &key_ident, pin);
+        let version = self.pages.bump(forum_id, &key_ident, pin, token);
         if !hot {
             return;
         }
         let key = first_page(version);
+        let shared_key = token
+            .zip(self.shared.clone())
+            .map(|(t, s)| (Shared::page_key(forum_id, t, &key), s));
         let svc = self.clone();
         let req = PageRequest {
             forum: forum.clone(),
@@ -383,8 +434,15 @@ impl Service {
             limit: self.config.limits.page_default,
         };
         tokio::spawn(async move {
-            // Through the single-flight path: a reader arriving meanwhile waits for this render.
-            let fill = reading_with(pin, svc.render_page(&req, &Visibility::Public));
+            // Through the single-flight paths (this node's, then the tier's across nodes): a
+            // reader arriving meanwhile waits for this render.
+            let render = reading_with(pin, svc.render_page(&req, &Visibility::Public));
+            let fill = async {
+                match shared_key {
+                    Some((k, shared)) => shared.page(&k, render).await,
+                    None => render.await,
+                }
+            };
             let _ = svc.pages.get_or_fill(key, fill).await;
         });
     }
