@@ -300,7 +300,8 @@ impl Tier {
         if value.len() > self.cfg.max_value_bytes {
             return Some(false);
         }
-        self.call(idx, self.servers[idx].add(&key, &value, ttl)).await
+        self.call(idx, self.servers[idx].add(&key, &value, ttl))
+            .await
     }
 
     /// Removes `key`, best effort.

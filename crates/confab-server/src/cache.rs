@@ -209,7 +209,9 @@ impl PageCache {
     /// The thread's current version entry (see [`PageCache::current`]).
     pub fn entry(&self, forum: ForumId, ident: &Arc<str>) -> Version {
         let key = (forum, ident.clone());
-        let mut v = self.versions.get_with(key.clone(), || self.next(None, None));
+        let mut v = self
+            .versions
+            .get_with(key.clone(), || self.next(None, None));
         if !self.trust.believes(v.born) {
             v = self.next(v.pin, None);
             self.versions.insert(key, v);
@@ -507,7 +509,10 @@ mod tests {
         // The same token again: still the same version.
         assert_eq!(c.learn_token(ForumId(1), &ident, v1, 11, None).n, v.n);
         // An older token (a tier server back from ejection): ignored.
-        assert_eq!(c.learn_token(ForumId(1), &ident, v1, 10, None).token, Some(11));
+        assert_eq!(
+            c.learn_token(ForumId(1), &ident, v1, 10, None).token,
+            Some(11)
+        );
         // A newer token: a write this node did not hear of; a new version that reads past it.
         let pos = confab_store::WritePos { server: 1, lsn: 5 };
         let v2 = c.learn_token(ForumId(1), &ident, v1, 12, Some(ReadPin::At(pos)));

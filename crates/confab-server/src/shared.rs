@@ -135,7 +135,11 @@ impl Shared {
             .set(&Self::token_key(forum, ident), token.encode(), TOKEN_TTL)
             .await
         {
-            tracing::debug!(forum = forum.0, ident, "a thread's new token was not stored");
+            tracing::debug!(
+                forum = forum.0,
+                ident,
+                "a thread's new token was not stored"
+            );
         }
     }
 
@@ -158,13 +162,11 @@ impl Shared {
     where
         F: std::future::Future<Output = Result<Page, DomainError>>,
     {
-        let bytes = self
-            .tier
-            .get_or_fill(key, self.page_ttl, || async move {
-                let page = fill.await?;
-                Ok::<_, DomainError>(encode_page(&page))
-            })
-            .await?;
+        let bytes = Box::pin(self.tier.get_or_fill(key, self.page_ttl, || async move {
+            let page = fill.await?;
+            Ok::<_, DomainError>(encode_page(&page))
+        }))
+        .await?;
         decode_page(&bytes).ok_or_else(|| {
             tracing::error!(key, "undecodable page in the cache tier");
             DomainError::internal()
@@ -290,7 +292,10 @@ mod tests {
         let p = Page::new(body.clone(), true);
         let back = decode_page(&encode_page(&p)).unwrap();
         assert_eq!((&back.body[..], back.has_hidden), (&body[..], true));
-        assert_eq!(back.etag, p.etag, "the same bytes have the same ETag on every node");
+        assert_eq!(
+            back.etag, p.etag,
+            "the same bytes have the same ETag on every node"
+        );
         assert_eq!(back.gzipped(), p.gzipped());
         let short = Page::new(b"{}".to_vec(), false);
         let back = decode_page(&encode_page(&short)).unwrap();

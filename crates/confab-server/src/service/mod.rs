@@ -35,8 +35,8 @@ pub use outbox::NotifyOutcome;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough, Trust};
-use crate::shared::Shared;
 use crate::config::Config;
+use crate::shared::Shared;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Forum, ForumSettings};
 use confab_core::sign::Signer;

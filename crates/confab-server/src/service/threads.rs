@@ -103,12 +103,13 @@ impl Service {
                 // thread this node knows of; through the tier when there is one (one fill
                 // across the fleet).
                 let render = self.render_page(&req, &Visibility::Public);
-                let render = async move {
+                // Boxed: a page render is a large future, and the tier's fill nests it deeper.
+                let render = Box::pin(async move {
                     match fill_pin {
                         Some(pin) => reading_with(pin, render).await,
                         None => render.await,
                     }
-                };
+                });
                 let shared = version
                     .token
                     .zip(self.shared.as_ref())
@@ -436,7 +437,10 @@ impl Service {
         tokio::spawn(async move {
             // Through the single-flight paths (this node's, then the tier's across nodes): a
             // reader arriving meanwhile waits for this render.
-            let render = reading_with(pin, svc.render_page(&req, &Visibility::Public));
+            let render = Box::pin(reading_with(
+                pin,
+                svc.render_page(&req, &Visibility::Public),
+            ));
             let fill = async {
                 match shared_key {
                     Some((k, shared)) => shared.page(&k, render).await,

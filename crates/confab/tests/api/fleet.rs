@@ -1,9 +1,11 @@
 //! One site on three nodes (ARCHITECTURE.md, "One site on many nodes"): three servers on one
 //! store (the suite's backend: one SQLite file, or the PostgreSQL deployment with its replica)
-//! sharing a real Redis bus. Every kind of change made on one node is seen by readers of the
-//! other two within a second, with their caches warm; the time each took is printed (run with
-//! `--nocapture`) and the worst must stay under a second. A node that loses the bus trusts its
-//! caches only briefly until it is back.
+//! sharing a real Redis bus, alone or with a shared cache tier of a real memcached and a real
+//! Redis. Every kind of change made on one node is seen by readers of the other two within a
+//! second, with their caches warm; the time each took is printed (run with `--nocapture`) and
+//! the worst must stay under a second. A node that loses the bus trusts its caches only briefly
+//! until it is back. With the tier: concurrent misses on two nodes render a page once; a cache
+//! server killed under load costs no request, and with the whole tier down pages are served.
 
 use crate::helpers::{config, spawn_on, As, Resp, TestApp};
 use crate::live::redis_server;
@@ -17,6 +19,8 @@ const WITHIN: Duration = Duration::from_secs(1);
 
 struct Fleet {
     nodes: Vec<TestApp>,
+    /// The shared tier's servers (memcached, Redis), when the fleet has one.
+    tier: Vec<Option<Proc>>,
     _redis: Option<Proc>,
     redis_port: u16,
     dir: tempfile::TempDir,
@@ -26,14 +30,36 @@ struct Fleet {
 
 impl Fleet {
     async fn start(n: usize) -> Fleet {
+        Fleet::start_with(n, false).await
+    }
+
+    /// `n` nodes; with `tier`, a shared cache tier of two memcached servers and one Redis.
+    async fn start_with(n: usize, tier: bool) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let redis_port = free_port();
         let redis = redis_server(redis_port, dir.path());
         let store_dir = dir.path().join("store");
         std::fs::create_dir_all(&store_dir).unwrap();
+        let mut servers = Vec::new();
+        let mut procs = Vec::new();
+        if tier {
+            for _ in 0..2 {
+                let p = free_port();
+                procs.push(Some(memcached(p)));
+                servers.push(format!("memcache://127.0.0.1:{p}"));
+            }
+            let p = free_port();
+            let d = dir.path().join("cache-redis");
+            std::fs::create_dir_all(&d).unwrap();
+            procs.push(Some(redis_server(p, &d)));
+            servers.push(format!("redis://127.0.0.1:{p}/"));
+        }
         let mut nodes = Vec::new();
         for _ in 0..n {
             let mut c = config();
+            c.cache.servers = servers.clone();
+            // A loaded test machine must not eject healthy servers.
+            c.cache.timeout_ms = 500;
             c.bus.redis_url = format!("redis://127.0.0.1:{redis_port}/").into();
             // Every node opens the same databases (the store dir names them).
             let store = crate::backend::open_store(&store_dir).await;
@@ -44,6 +70,7 @@ impl Fleet {
         tokio::time::sleep(Duration::from_millis(300)).await;
         Fleet {
             nodes,
+            tier: procs,
             _redis: Some(redis),
             redis_port,
             dir,
@@ -105,6 +132,61 @@ impl Fleet {
     }
 }
 
+/// A throwaway memcached (64 MiB, no UDP).
+fn memcached(port: u16) -> Proc {
+    let bin = ["memcached", "/usr/bin/memcached"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("-V")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok()
+        })
+        .expect("memcached is needed for the cache tier tests (apt-get install memcached)");
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "-p",
+        &port.to_string(),
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-m",
+        "64",
+    ]);
+    // As root (CI), memcached wants a user to run as.
+    if std::env::var("USER").is_ok_and(|u| u == "root") || is_root() {
+        cmd.args(["-u", "root"]);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start memcached");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "memcached did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proc(child)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+async fn statz(node: &TestApp) -> Value {
+    node.get("/statz", &As::guest()).await.body
+}
+
 async fn page(node: &TestApp, ident: &str) -> Value {
     node.page(ident, "", &As::guest()).await.body
 }
@@ -147,7 +229,38 @@ async fn req(node: &TestApp, m: Method, path: &str, body: Value, who: &As) -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_change_reaches_every_node_within_a_second() {
-    let mut f = Fleet::start(3).await;
+    every_change_reaches_every_node(Fleet::start(3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_change_reaches_every_node_within_a_second_with_a_shared_tier() {
+    let f = Fleet::start_with(3, true).await;
+    let f = every_change_reaches_every_node(f).await;
+    // The pages were served through the tier.
+    let tiers: Vec<Value> = futures_join(&f, statz).await;
+    let hits: u64 = tiers
+        .iter()
+        .map(|s| s["cache_tier"]["hits"].as_u64().unwrap())
+        .sum();
+    let fills: u64 = tiers
+        .iter()
+        .map(|s| s["cache_tier"]["fills"].as_u64().unwrap())
+        .sum();
+    assert!(hits > 0 && fills > 0, "{tiers:?}");
+}
+
+async fn futures_join<F>(f: &Fleet, each: F) -> Vec<Value>
+where
+    F: AsyncFn(&TestApp) -> Value,
+{
+    let mut out = Vec::new();
+    for n in &f.nodes {
+        out.push(each(n).await);
+    }
+    out
+}
+
+async fn every_change_reaches_every_node(mut f: Fleet) -> Fleet {
     let modr_acct = f.nodes[0]
         .svc
         .create_account("fleetmod", None, "correct horse battery", None, false)
@@ -382,6 +495,7 @@ async fn every_change_reaches_every_node_within_a_second() {
     .await;
 
     f.report();
+    f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -425,4 +539,130 @@ async fn a_node_that_loses_the_bus_trusts_its_caches_only_briefly() {
     })
     .await;
     f.report();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_misses_on_two_nodes_render_a_page_once() {
+    let f = Fleet::start_with(2, true).await;
+    let ident = "/fleet/stampede";
+    for i in 0..30 {
+        f.nodes[0].comment(ident, &format!("c{i}"), None).await;
+    }
+    let before: Vec<Value> = futures_join(&f, statz).await;
+    // 40 readers at once, half on each node, on a page nobody has read since the last write.
+    let mut readers = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, base) = (f.nodes[i % 2].http.clone(), f.nodes[i % 2].base.clone());
+        readers.spawn(async move {
+            let r = http
+                .get(format!(
+                    "{base}/api/v1/comments?forum=demo&ident=%2Ffleet%2Fstampede"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()["comments"]
+                .as_array()
+                .unwrap()
+                .len()
+        });
+    }
+    while let Some(n) = readers.join_next().await {
+        assert_eq!(n.unwrap(), 30);
+    }
+    let after: Vec<Value> = futures_join(&f, statz).await;
+    let fills: u64 = (0..2)
+        .map(|i| {
+            after[i]["cache_tier"]["fills"].as_u64().unwrap()
+                - before[i]["cache_tier"]["fills"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(fills, 1, "one render for 40 concurrent misses on two nodes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cache_server_killed_under_load_costs_no_request() {
+    let mut f = Fleet::start_with(3, true).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let (http, bases, stop) = (
+            f.nodes[0].http.clone(),
+            f.nodes.iter().map(|n| n.base.clone()).collect::<Vec<_>>(),
+            stop.clone(),
+        );
+        load.spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let base = &bases[(w + i) % bases.len()];
+                let ident = format!("/fleet/load/{}", i % 7);
+                let r = if i % 5 == 0 {
+                    // Writes go to one node (on SQLite, nodes in one process would each be a
+                    // writer of the one file); reads to all.
+                    http.post(format!("{}/api/v1/comments", bases[0]))
+                        .json(&json!({"forum": "demo", "ident": ident, "body": format!("w{w} i{i}"), "author_name": "L"}))
+                        .send()
+                        .await
+                } else if i % 5 == 1 {
+                    http.get(format!("{base}/api/v1/counts?forum=demo&ident={}", crate::helpers::urlencode(&ident)))
+                        .send()
+                        .await
+                } else {
+                    http.get(format!("{base}/api/v1/comments?forum=demo&ident={}", crate::helpers::urlencode(&ident)))
+                        .send()
+                        .await
+                };
+                match r {
+                    Ok(r) if r.status().is_success() => ok += 1,
+                    Ok(r) => failed.push(format!("{}", r.status())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+                i += 1;
+            }
+            (ok, failed)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // One memcached dies under load...
+    drop(f.tier[0].take());
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // ...then the whole tier.
+    for t in &mut f.tier {
+        drop(t.take());
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    while let Some(r) = load.join_next().await {
+        let (o, f) = r.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    println!(
+        "fleet: {ok} requests under a dying tier, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 100, "too little load: {ok}");
+    let s = statz(&f.nodes[0]).await;
+    assert!(
+        s["cache_tier"]["ejections"].as_u64().unwrap() >= 1,
+        "the dead server was ejected: {s}"
+    );
+    // Every node still serves every thread as it is, from the database.
+    for i in 0..7 {
+        let ident = format!("/fleet/load/{i}");
+        let want = count(&f.nodes[0], &ident).await;
+        for n in &f.nodes {
+            let p = page(n, &ident).await;
+            assert_eq!(p["thread"]["comment_count"].as_i64().unwrap_or(0), want);
+        }
+    }
 }
