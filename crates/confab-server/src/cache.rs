@@ -133,7 +133,7 @@ pub struct PageKey {
 /// A thread's current version on this node: its number (local: it keys this node's pages),
 /// the pin its fills read with, when it was set, and the thread's token in the shared tier
 /// with when it was last read from there (`None`: no tier, or not read yet).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Version {
     pub n: u64,
     pub pin: Option<ReadPin>,
