@@ -21,6 +21,10 @@ pub struct BenchArgs {
     /// Base URL of the server under test.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
+    /// Another node of the same site (repeatable): the workers are spread over `--target` and
+    /// these, and the store statements reported are those of every node together.
+    #[arg(long = "node", value_name = "URL")]
+    pub nodes: Vec<String>,
     /// Comma-separated scenarios, or `all`.
     #[arg(long, default_value = "read-hot")]
     pub scenario: String,

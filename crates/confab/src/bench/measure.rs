@@ -24,6 +24,9 @@ const TIMER_SLACK: Duration = Duration::from_micros(1000);
 /// What a scenario's workers send.
 pub(super) struct Plan {
     pub(super) ep: Arc<Endpoint>,
+    /// Every node the workers are spread over (`ep` and the `--node`s); just `ep` for most
+    /// scenarios.
+    pub(super) nodes: Vec<Arc<Endpoint>>,
     pub(super) extra: ExtraHeaders,
     pub(super) gets: Arc<[ReqTemplate]>,
     pub(super) posts: Arc<[ReqTemplate]>,
@@ -145,10 +148,10 @@ pub(super) async fn measure(args: &BenchArgs, plan: Plan) -> Summary {
     let pids = with_children(&args.server_pids);
     tokio::time::sleep_until(warm_end).await;
     let cpu0 = CpuSnap::take(&pids);
-    let store0 = store_stats(&plan.ep).await;
+    let store0 = store_stats(&plan.nodes).await;
     tokio::time::sleep_until(end).await;
     let cpu = CpuSnap::take(&pids).zip(cpu0).map(|(b, a)| b.since(&a));
-    let store1 = store_stats(&plan.ep).await;
+    let store1 = store_stats(&plan.nodes).await;
     let mut t = Tally::new();
     for task in tasks {
         match task.await {
@@ -185,9 +188,18 @@ struct StoreDelta {
     replica: u64,
 }
 
-/// `(queries, reads by primaries, reads by replicas)` from a Confab server's `/statz`; None
-/// for servers without it (nginx, Isso).
-async fn store_stats(ep: &Arc<Endpoint>) -> Option<(u64, u64, u64)> {
+/// `(queries, reads by primaries, reads by replicas)` of every node together, from each one's
+/// `/statz`; None when one has none (nginx, Isso).
+async fn store_stats(nodes: &[Arc<Endpoint>]) -> Option<(u64, u64, u64)> {
+    let mut sum = (0, 0, 0);
+    for ep in nodes {
+        let (q, p, r) = node_store_stats(ep).await?;
+        sum = (sum.0 + q, sum.1 + p, sum.2 + r);
+    }
+    Some(sum)
+}
+
+async fn node_store_stats(ep: &Arc<Endpoint>) -> Option<(u64, u64, u64)> {
     let uri = ep.uri("/statz").ok()?;
     let req = Request::builder()
         .method(Method::GET)
@@ -219,7 +231,13 @@ async fn worker(
     warm_end: Instant,
     end: Instant,
 ) -> Tally {
-    let mut conn = Conn::new(plan.ep.clone());
+    // Each worker keeps to one node, the workers spread evenly over them.
+    let ep = plan
+        .nodes
+        .get(w % plan.nodes.len().max(1))
+        .unwrap_or(&plan.ep)
+        .clone();
+    let mut conn = Conn::new(ep.clone());
     let mut pick = Pick(seed);
     let mut tally = Tally::new();
     // Open loop: this worker's share of the schedule, offset so workers interleave.
@@ -267,7 +285,7 @@ async fn worker(
             }
             _ => None,
         };
-        let req = build_request(t, &plan.ep, &plan.extra, k);
+        let req = build_request(t, &ep, &plan.extra, k);
         let sent = Instant::now();
         // What is in flight at the end is waited for (a client that hangs up mid-request is a
         // different test), though in closed loop it isn't counted.

@@ -99,6 +99,8 @@ pub(super) struct Seeder {
     forum: String,
     seed: bool,
     ep: Arc<Endpoint>,
+    /// More nodes of the same site (`--node`).
+    nodes: Vec<Arc<Endpoint>>,
     url_ep: Option<Arc<Endpoint>>,
     extra: ExtraHeaders,
     rng: StdRng,
@@ -132,6 +134,10 @@ fn comment_text(rng: &mut StdRng) -> String {
 impl Seeder {
     pub(super) async fn new(args: &BenchArgs) -> Result<Self> {
         let ep = Arc::new(Endpoint::parse(&args.target).await?);
+        let mut nodes = vec![ep.clone()];
+        for n in &args.nodes {
+            nodes.push(Arc::new(Endpoint::parse(n).await.context("--node")?));
+        }
         let url_ep = match &args.url {
             Some(u) => Some(Arc::new(Endpoint::parse(u).await?)),
             None => None,
@@ -156,6 +162,7 @@ impl Seeder {
             forum: args.forum.clone(),
             seed: !args.no_seed,
             ep,
+            nodes,
             url_ep,
             extra,
             rng,
@@ -174,6 +181,7 @@ impl Seeder {
     }
 
     async fn plan_inner(&mut self, scenario: &str) -> Result<Plan> {
+        let nodes = self.nodes.clone();
         let plan = |ep: &Arc<Endpoint>,
                     extra: &ExtraHeaders,
                     gets: Vec<ReqTemplate>,
@@ -181,6 +189,12 @@ impl Seeder {
                     share: f64| {
             Plan {
                 ep: ep.clone(),
+                // The other nodes serve the same site: only requests to the target spread.
+                nodes: if Arc::ptr_eq(ep, &nodes[0]) {
+                    nodes.clone()
+                } else {
+                    vec![ep.clone()]
+                },
                 extra: extra.clone(),
                 gets: gets.into(),
                 posts: posts.into(),
