@@ -291,6 +291,15 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
     config.demo_forum = false;
     let (server, _) = open(&config).await?;
     let svc = server.service();
+    admin_cmd(svc, cmd).await?;
+    // Running nodes hear of the change over the bus before this process exits.
+    if !svc.announced(std::time::Duration::from_secs(5)).await {
+        eprintln!("warning: the bus did not take the change announcement; running nodes see it within their periodic reload (5 s)");
+    }
+    Ok(())
+}
+
+async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::CreateForum {
             name,

@@ -28,7 +28,7 @@ use confab_core::id::{AccountId, ForumId};
 use confab_store::WritePos;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -91,6 +91,7 @@ const PENDING_MAX: usize = 10_000;
 pub(crate) fn start_publisher(
     bus: Arc<dyn confab_bus::Bus>,
     node: String,
+    unsent: Arc<AtomicUsize>,
 ) -> (tokio::sync::mpsc::Sender<Bytes>, Arc<AtomicBool>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
@@ -117,6 +118,8 @@ pub(crate) fn start_publisher(
                 pending.push_back(m);
             }
             if flag.swap(false, Ordering::AcqRel) || pending.len() > PENDING_MAX {
+                // What is dropped counts as sent: the `Everything` stands for it.
+                unsent.store(rx.len() + 1, Ordering::Release);
                 pending.clear();
                 pending.push_back(everything());
             }
@@ -124,6 +127,9 @@ pub(crate) fn start_publisher(
                 match bus.publish(TOPIC, m.clone()).await {
                     Ok(_) => {
                         pending.pop_front();
+                        let _ = unsent.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                            Some(n.saturating_sub(1))
+                        });
                         if failing {
                             failing = false;
                             tracing::info!("announcing changes to other nodes again");
@@ -168,6 +174,7 @@ impl Service {
         };
         match serde_json::to_vec(&wire) {
             Ok(msg) => {
+                self.changes_unsent.fetch_add(1, Ordering::AcqRel);
                 if self.changes_out.try_send(Bytes::from(msg)).is_err() {
                     // The publisher is far behind: tell every node to forget everything.
                     self.changes_overflow.store(true, Ordering::Release);
@@ -222,6 +229,20 @@ impl Service {
         if let Err(e) = self.refresh_switches().await {
             tracing::warn!(error = %e, "refreshing switches failed");
         }
+    }
+
+    /// Waits until every change this node made has been published (or `limit` passes):
+    /// a short-lived process (`confab admin`, `confab switches`) calls it before exiting.
+    /// Returns whether everything went out.
+    pub async fn announced(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.changes_unsent.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Whether this node hears every change (see [`Trust`]).

@@ -187,6 +187,8 @@ pub struct Service {
     /// Announcements for the change publisher (`fleet::start_publisher`), and its overflow flag.
     changes_out: tokio::sync::mpsc::Sender<bytes::Bytes>,
     changes_overflow: Arc<std::sync::atomic::AtomicBool>,
+    /// Changes announced but not yet published.
+    changes_unsent: Arc<std::sync::atomic::AtomicUsize>,
     /// The shared cache tier (`[cache] servers`), in front of storage and behind this node's
     /// own caches.
     shared: Option<Arc<Shared>>,
@@ -219,7 +221,9 @@ impl Service {
         let shared = Shared::new(&config.cache)?;
         let version_check = Duration::from_millis(config.cache.version_check_ms);
         let node = fleet::node_id();
-        let (changes_out, changes_overflow) = fleet::start_publisher(bus.clone(), node.clone());
+        let changes_unsent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (changes_out, changes_overflow) =
+            fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
         let svc = Arc::new(Service {
             config,
             store,
@@ -237,6 +241,7 @@ impl Service {
             node,
             changes_out,
             changes_overflow,
+            changes_unsent,
             shared,
             version_check,
         });
