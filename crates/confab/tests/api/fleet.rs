@@ -666,3 +666,57 @@ async fn a_cache_server_killed_under_load_costs_no_request() {
         }
     }
 }
+
+/// Runs the `confab` binary on the fleet's store, announcing on its bus.
+fn confab_cli(f: &Fleet, args: &[&str]) -> String {
+    let store_dir = f.dir.path().join("store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .arg("--data")
+        .arg(&store_dir)
+        .args(args)
+        .env("CONFAB_LOG", "warn")
+        .env(
+            "CONFAB_BUS__REDIS_URL",
+            format!("redis://127.0.0.1:{}/", f.redis_port),
+        )
+        .envs(crate::backend::process_env(&store_dir))
+        .output()
+        .expect("run confab");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "confab {args:?}: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_by_confab_admin_reaches_every_running_node_at_once() {
+    let mut f = Fleet::start(3).await;
+    let path = "/api/v1/comments?forum=fromcli&ident=%2Fx";
+    for n in &f.nodes {
+        assert_eq!(
+            n.get(path, &As::guest()).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let out = confab_cli(
+        &f,
+        &[
+            "admin",
+            "create-forum",
+            "fromcli",
+            "--origin",
+            "https://cli.example",
+        ],
+    );
+    assert!(!out.contains("warning"), "{out}");
+    // From the moment the command has exited (the nodes' own reload runs every 5 s).
+    let t0 = Instant::now();
+    f.until_seen("forum from the CLI", usize::MAX, t0, async |n| {
+        n.get(path, &As::guest()).await.status == StatusCode::OK
+    })
+    .await;
+    f.report();
+}
