@@ -117,8 +117,9 @@ pub struct PageKey {
     pub sort: u8,
     pub cursor: Option<Arc<str>>,
     pub limit: u16,
-    /// The forum settings a page's bytes depend on (Gravatar on or off), so changing them
-    /// stops old pages from being found on every node as soon as it sees the new settings.
+    /// What a page's bytes depend on besides the thread: Gravatar shown or not (the forum's
+    /// setting AND the `gravatar` switch for the reader), so changing either stops old pages
+    /// from being found on every node as soon as it sees the change.
     pub gravatar: bool,
 }
 
@@ -448,10 +449,18 @@ mod tests {
         assert_eq!(rows.get(&1).await, None);
         let v2 = pages.version(ForumId(1), &ident);
         assert!(v2 > v1);
-        assert_eq!(pages.version(ForumId(1), &ident), v2, "new entries are young");
+        assert_eq!(
+            pages.version(ForumId(1), &ident),
+            v2,
+            "new entries are young"
+        );
         assert!(trust.restore());
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(pages.version(ForumId(1), &ident), v2, "trusted again: the full TTL");
+        assert_eq!(
+            pages.version(ForumId(1), &ident),
+            v2,
+            "trusted again: the full TTL"
+        );
         // Forgetting everything (on reconnecting) hides every page and count.
         pages.put_count(ForumId(1), ident.clone(), v2, 5);
         pages.forget_all();

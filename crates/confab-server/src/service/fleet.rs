@@ -108,6 +108,25 @@ impl Service {
         }
     }
 
+    /// Waits (at most 2 s) until every change announced so far has been handed to the bus: a
+    /// short-lived process (`confab switches`, `confab admin`) calls it before it exits.
+    pub async fn flush(&self) {
+        if !self.fleet {
+            return;
+        }
+        let done = self.flushed.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if self
+            .live_out
+            .send((String::new(), Bytes::new()))
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(2), done).await;
+        }
+    }
+
     /// Makes this node's caches agree with a change.
     async fn apply(self: &Arc<Self>, change: &Change) {
         match change {
@@ -191,12 +210,17 @@ pub(crate) fn start_listener(svc: &Arc<Service>, trust: Arc<Trust>) {
                         Err(e) => tracing::warn!(error = %e, "undecodable change on the bus"),
                     },
                     SubEvent::Lagged(n) => {
-                        tracing::warn!(missed = n, "fell behind other nodes' changes; caches emptied");
+                        tracing::warn!(
+                            missed = n,
+                            "fell behind other nodes' changes; caches emptied"
+                        );
                         svc.forget_all().await;
                     }
                     SubEvent::Disconnected => {
                         if trust.withdraw() {
-                            tracing::warn!("lost the bus: caches are trusted only briefly until it is back");
+                            tracing::warn!(
+                                "lost the bus: caches are trusted only briefly until it is back"
+                            );
                         }
                     }
                     SubEvent::Reconnected => {
@@ -222,10 +246,7 @@ mod tests {
         let c = Change::thread(
             ForumId(7),
             "/blog/a b",
-            Some(WritePos {
-                server: 2,
-                lsn: 99,
-            }),
+            Some(WritePos { server: 2, lsn: 99 }),
         );
         let w = Wire {
             node: "n1".into(),

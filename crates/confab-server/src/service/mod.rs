@@ -7,6 +7,7 @@
 //! - [`comments`]: posting, editing, deleting, voting, flagging, counts.
 //! - [`accounts`]: sign-up, log-in, sessions.
 //! - [`moderation`]: queues, status changes, bans, settings, log, stats.
+//! - [`switches`]: feature switches (the registry requests read, and operators' changes).
 //! - [`outbox`]: the tasks that follow a change (written in its transaction), and the actions
 //!   behind the signed links in Confab's mail.
 
@@ -32,6 +33,7 @@ pub use moderation::{
     ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
+pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough, Trust};
@@ -167,8 +169,12 @@ pub struct Service {
     bus: Arc<dyn confab_bus::Bus>,
     /// Live events waiting for the node's publisher (see `realtime::start_publisher`).
     live_out: tokio::sync::mpsc::Sender<(String, bytes::Bytes)>,
+    /// Woken by the publisher when it reaches a flush marker (`fleet::Service::flush`).
+    flushed: Arc<tokio::sync::Notify>,
     signer: Signer,
     forums: Forums,
+    /// Feature switches, read by every request (`switches`).
+    switches: switches::SwitchBoard,
     pages: PageCache,
     accounts: ReadThrough<AccountId, Arc<Account>>,
     /// Woken when a task was written, so the in-process worker claims it at once.
@@ -207,13 +213,16 @@ impl Service {
             trust.clone(),
         );
         let fleet = !config.bus.redis_url.is_empty();
+        let flushed = Arc::new(tokio::sync::Notify::new());
         let svc = Arc::new(Service {
             config,
             store,
-            live_out: realtime::start_publisher(bus.clone()),
+            live_out: realtime::start_publisher(bus.clone(), flushed.clone()),
+            flushed,
             bus,
             signer,
             forums: Forums::default(),
+            switches: switches::SwitchBoard::new(),
             pages,
             accounts: ReadThrough::new(100_000, Duration::from_secs(30), trust.clone()),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
@@ -227,6 +236,7 @@ impl Service {
             fleet::start_listener(&svc, trust);
         }
         svc.refresh_forums().await?;
+        svc.refresh_switches().await?;
         Ok(svc)
     }
 

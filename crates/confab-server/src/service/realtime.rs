@@ -135,6 +135,13 @@ pub struct LiveThread {
     ident: Ident,
 }
 
+impl LiveThread {
+    /// The thread's forum.
+    pub fn forum(&self) -> &Arc<Forum> {
+        &self.forum
+    }
+}
+
 /// A live subscription to a thread's changes.
 pub struct Live {
     /// `None` when the bus could not be reached (clients poll meanwhile).
@@ -176,12 +183,19 @@ impl Service {
 pub const PUBLISH_QUEUE: usize = 4096;
 
 /// The node's publishing task: takes events in order and publishes them one by one.
+/// An item with an empty topic publishes nothing: the publisher wakes `flushed` when it gets
+/// there, so everything queued before it has been handed to the bus.
 pub fn start_publisher(
     bus: Arc<dyn confab_bus::Bus>,
+    flushed: Arc<tokio::sync::Notify>,
 ) -> tokio::sync::mpsc::Sender<(String, Bytes)> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
     tokio::spawn(async move {
         while let Some((topic, msg)) = rx.recv().await {
+            if topic.is_empty() {
+                flushed.notify_one();
+                continue;
+            }
             if let Err(e) = bus.publish(&topic, msg).await {
                 tracing::debug!(error = %e, topic, "live event not published");
             }

@@ -22,5 +22,6 @@ mod paging;
 mod queries;
 mod schema;
 mod sharding;
+mod switches;
 mod tasks;
 mod webhooks;
