@@ -473,7 +473,7 @@
           h('td', {}, s.changed_by), h('td', {}, when(s.changed_at)),
           h('td', { class: 'actions' },
             h('button', { type: 'button', class: 'btn small', 'aria-label': 'Flip ' + name + ' ' + scope, onclick: () =>
-              setSwitch(name, { on: !s.on, forum: s.forum, percent: s.percent, staff: s.staff }).catch((e) => toast(e.message, true)) }, s.on ? 'Turn off' : 'Turn on'),
+              setSwitch(name, { on: !s.on, forum: s.forum, percent: s.percent, staff: s.staff }).catch((e) => toast(e.message, true)) }, sel ? 'Flip' : s.on ? 'Turn off' : 'Turn on'),
             h('button', { type: 'button', class: 'btn small', 'aria-label': 'Reset ' + name + ' ' + scope, onclick: async () => {
               try {
                 await api('DELETE', '/switches/' + encodeURIComponent(name) + (s.forum == null ? '' : '?forum=' + encodeURIComponent(s.forum)));
