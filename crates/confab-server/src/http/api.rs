@@ -767,13 +767,14 @@ pub async fn list_switches(
 #[utoipa::path(put, path = "/api/v1/switches/{name}", tag = "staff", params(("name" = String, Path, description = "posting, realtime, signups or gravatar")),
     request_body = SwitchBody,
     responses((status = 200, body = SwitchView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
-        Internal, Unavailable))]
+        RateLimited, Internal, Unavailable))]
 pub async fn set_switch(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path(name): axum::extract::Path<String>,
     Json(body): Json<SwitchBody>,
 ) -> ApiResult<axum::Json<SwitchView>> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     let change = SwitchChange {
         name: SwitchName::parse(&name)?,
@@ -790,13 +791,14 @@ pub async fn set_switch(
 /// default (on), decides again.
 #[utoipa::path(delete, path = "/api/v1/switches/{name}", tag = "staff",
     params(("name" = String, Path, description = "posting, realtime, signups or gravatar"), SwitchScope),
-    responses((status = 204, description = "Reset"), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 204, description = "Reset"), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn reset_switch(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path(name): axum::extract::Path<String>,
     Query(q): Query<SwitchScope>,
 ) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     let name = SwitchName::parse(&name)?;
     let forum = q.forum.filter(|f| !f.trim().is_empty());
@@ -830,12 +832,13 @@ pub async fn forum_moderators(
 /// Make an account a moderator of a forum (staff).
 #[utoipa::path(put, path = "/api/v1/forums/{forum}/moderators/{username}", tag = "staff",
     params(("forum" = String, Path), ("username" = String, Path)),
-    responses((status = 204, description = "A moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 204, description = "A moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn add_moderator(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path((forum, username)): axum::extract::Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     app.svc
         .set_moderator_as(&staff, &username, &forum, true)
@@ -846,12 +849,13 @@ pub async fn add_moderator(
 /// Remove an account's moderation of a forum (staff); its sessions end.
 #[utoipa::path(delete, path = "/api/v1/forums/{forum}/moderators/{username}", tag = "staff",
     params(("forum" = String, Path), ("username" = String, Path)),
-    responses((status = 204, description = "No longer a moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 204, description = "No longer a moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn remove_moderator(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path((forum, username)): axum::extract::Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     app.svc
         .set_moderator_as(&staff, &username, &forum, false)
@@ -861,12 +865,13 @@ pub async fn remove_moderator(
 
 /// Make an account staff (staff).
 #[utoipa::path(put, path = "/api/v1/staff/{username}", tag = "staff", params(("username" = String, Path)),
-    responses((status = 204, description = "Staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 204, description = "Staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn add_staff(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path(username): axum::extract::Path<String>,
 ) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     app.svc.set_staff_as(&staff, &username, true).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -874,12 +879,13 @@ pub async fn add_staff(
 
 /// Remove an account's staff role (staff; not one's own); its sessions end.
 #[utoipa::path(delete, path = "/api/v1/staff/{username}", tag = "staff", params(("username" = String, Path)),
-    responses((status = 204, description = "No longer staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 204, description = "No longer staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn remove_staff(
     State(app): State<AppState>,
     Who(caller): Who,
     axum::extract::Path(username): axum::extract::Path<String>,
 ) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
     let staff = app.svc.staff(&caller).await?;
     app.svc.set_staff_as(&staff, &username, false).await?;
     Ok(StatusCode::NO_CONTENT)
