@@ -107,6 +107,9 @@
     $('#login-view').hidden = true;
     $('#dash-view').hidden = false;
     $('#who').textContent = 'Signed in as ' + state.me.display_name;
+    // Staff also manage moderators and feature switches.
+    TABS = state.me.is_staff ? BASE_TABS.concat(STAFF_TABS) : BASE_TABS;
+    for (const t of STAFF_TABS) $('#tab-' + t).hidden = !state.me.is_staff;
     const sel = $('#forum');
     sel.replaceChildren(...state.forums.map((f) => h('option', { value: f.name }, f.settings.title + ' (' + f.name + ')')));
     if (!state.forums.length) {
@@ -127,15 +130,19 @@
     if (state.tab === 'bans') loadBans();
     if (state.tab === 'settings') loadSettings();
     if (state.tab === 'log') loadLog();
+    if (state.tab === 'moderators') loadModerators();
+    if (state.tab === 'switches') loadSwitches();
   }
 
   // ---------------------------------------------------------------------------------------
   // Tabs.
-  const TABS = ['queue', 'bans', 'settings', 'log'];
+  const BASE_TABS = ['queue', 'bans', 'settings', 'log'];
+  const STAFF_TABS = ['moderators', 'switches'];
+  let TABS = BASE_TABS;
   function selectTab(tab, focus) {
     if (!TABS.includes(tab)) tab = 'queue';
     state.tab = tab;
-    for (const t of TABS) {
+    for (const t of BASE_TABS.concat(STAFF_TABS)) {
       const b = $('#tab-' + t);
       b.setAttribute('aria-selected', String(t === tab));
       b.tabIndex = t === tab ? 0 : -1;
@@ -144,13 +151,15 @@
     if (focus) $('#tab-' + tab).focus();
     writeHash();
   }
-  for (const t of TABS) {
+  for (const t of BASE_TABS.concat(STAFF_TABS)) {
     on($('#tab-' + t), 'click', () => {
       selectTab(t);
       if (t === 'bans') loadBans();
       if (t === 'settings') loadSettings();
       if (t === 'log') loadLog();
       if (t === 'queue') loadQueue();
+      if (t === 'moderators') loadModerators();
+      if (t === 'switches') loadSwitches();
     });
   }
   on($('.tabs'), 'keydown', (e) => {
@@ -397,6 +406,96 @@
     $('#log-empty').hidden = $('#log').children.length > 0;
   }
   on($('#log-older'), 'click', () => loadLog(true));
+
+  // ---------------------------------------------------------------------------------------
+  // Moderators of the forum (staff).
+  async function loadModerators() {
+    let list;
+    const forum = encodeURIComponent(state.forum);
+    try { list = await api('GET', '/forums/' + forum + '/moderators'); } catch (e) { toast(e.message, true); return; }
+    $('#moderators').replaceChildren(...list.map((m) => h('tr', {},
+      h('td', {}, h('code', {}, m.username)), h('td', {}, m.display_name), h('td', {}, m.is_staff ? 'staff, moderator' : 'moderator'),
+      h('td', {}, h('button', { type: 'button', class: 'btn small danger', 'aria-label': 'Remove ' + m.username + ' as moderator', onclick: async () => {
+        try {
+          await api('DELETE', '/forums/' + forum + '/moderators/' + encodeURIComponent(m.username));
+          toast(m.username + ' no longer moderates ' + state.forum + '.');
+          loadModerators();
+        } catch (e) { toast(e.message, true); }
+      } }, 'Remove')))));
+    $('#moderators-empty').hidden = list.length > 0;
+  }
+  on($('#mod-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const name = new FormData(f).get('username').trim();
+    try {
+      await api('PUT', '/forums/' + encodeURIComponent(state.forum) + '/moderators/' + encodeURIComponent(name));
+      f.reset();
+      toast(name + ' now moderates ' + state.forum + '.');
+      loadModerators();
+    } catch (ex) { toast(ex.message, true); }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Feature switches (staff).
+  async function setSwitch(name, body) {
+    await api('PUT', '/switches/' + encodeURIComponent(name), body);
+    toast('Switch ' + name + ' set ' + (body.on ? 'on' : 'off') + (body.forum ? ' for ' + body.forum : '') + '.');
+    loadSwitches();
+  }
+  async function loadSwitches() {
+    let r;
+    try { r = await api('GET', '/switches'); } catch (e) { toast(e.message, true); return; }
+    const nameSel = $('#sw-name');
+    const keep = nameSel.value;
+    nameSel.replaceChildren(...r.names.map((n) => h('option', { value: n }, n)));
+    if (keep) nameSel.value = keep;
+    const forumSel = $('#sw-forum');
+    const keepForum = forumSel.value;
+    forumSel.replaceChildren(h('option', { value: '' }, 'All forums (global)'), ...state.forums.map((f) => h('option', { value: f.name }, f.name)));
+    forumSel.value = keepForum;
+    const rows = [];
+    for (const name of r.names) {
+      const recs = r.switches.filter((s) => s.name === name);
+      if (!recs.some((s) => s.forum == null)) {
+        rows.push(h('tr', { 'data-switch': name, 'data-scope': 'global' },
+          h('th', { scope: 'row' }, name), h('td', {}, 'global'), h('td', {}, h('span', { class: 'badge on' }, 'on')),
+          h('td', {}, ''), h('td', { class: 'muted' }, 'default'), h('td', {}, ''),
+          h('td', {}, h('button', { type: 'button', class: 'btn small', 'aria-label': 'Turn ' + name + ' off everywhere', onclick: () => setSwitch(name, { on: false }).catch((e) => toast(e.message, true)) }, 'Turn off'))));
+      }
+      for (const s of recs) {
+        const sel = [s.percent != null ? s.percent + '% of readers' : null, s.staff ? 'staff' : null].filter(Boolean).join(' or ');
+        const scope = s.forum == null ? 'global' : 'forum ' + s.forum;
+        rows.push(h('tr', { 'data-switch': name, 'data-scope': s.forum == null ? 'global' : s.forum },
+          h('th', { scope: 'row' }, name), h('td', {}, scope),
+          h('td', {}, h('span', { class: 'badge ' + (s.on ? 'on' : 'off') }, s.on ? 'on' : 'off')),
+          h('td', {}, sel ? sel + ' (the rest: ' + (s.on ? 'off' : 'on') + ')' : 'everyone'),
+          h('td', {}, s.changed_by), h('td', {}, when(s.changed_at)),
+          h('td', { class: 'actions' },
+            h('button', { type: 'button', class: 'btn small', 'aria-label': 'Flip ' + name + ' ' + scope, onclick: () =>
+              setSwitch(name, { on: !s.on, forum: s.forum, percent: s.percent, staff: s.staff }).catch((e) => toast(e.message, true)) }, sel ? 'Flip' : s.on ? 'Turn off' : 'Turn on'),
+            h('button', { type: 'button', class: 'btn small', 'aria-label': 'Reset ' + name + ' ' + scope, onclick: async () => {
+              try {
+                await api('DELETE', '/switches/' + encodeURIComponent(name) + (s.forum == null ? '' : '?forum=' + encodeURIComponent(s.forum)));
+                toast('Switch ' + name + ' reset (' + scope + ').');
+                loadSwitches();
+              } catch (e) { toast(e.message, true); }
+            } }, 'Reset'))));
+      }
+    }
+    $('#switches').replaceChildren(...rows);
+  }
+  on($('#switch-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const pct = $('#sw-percent').value.trim();
+    const body = {
+      on: $('#sw-on').value === 'on',
+      forum: $('#sw-forum').value || null,
+      percent: pct ? Number(pct) : null,
+      staff: $('#sw-staff').checked,
+    };
+    try { await setSwitch($('#sw-name').value, body); } catch (ex) { toast(ex.message, true); }
+  });
 
   // ---------------------------------------------------------------------------------------
   // Session.

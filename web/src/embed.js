@@ -1092,7 +1092,7 @@
   // reader; replies, edits, removals and votes apply in place. Nothing here takes focus, and
   // changes above the reader's viewport are compensated so the page doesn't jump.
   const LIVE_EVENTS = ['hello', 'comment.created', 'comment.updated', 'comment.removed', 'comment.voted',
-    'thread.updated', 'thread.changed', 'resync', 'degraded', 'reconnect'];
+    'thread.updated', 'thread.changed', 'resync', 'degraded', 'reconnect', 'poll'];
   let es = null, liveOn = false, liveSeq = null, liveQ = [], hold = 0, backoff = 0, liveTimer = 0, pollTimer = 0, hideTimer = 0;
   let fresh = [], replyTally = 0, tellTimer = 0, resyncing = false, resyncAgain = false;
 
@@ -1106,6 +1106,8 @@
       let d;
       try { d = JSON.parse(e.data); } catch (x) { return; }
       if (e.type === 'reconnect') { liveLater((d.retry_ms || 1000) * (1 + Math.random())); return; } // this node is going away
+      // Live updates are switched off for now: poll, as after `degraded`, and try again later.
+      if (e.type === 'poll') { poll(d.poll_ms || 15000); liveLater((d.retry_ms || 60000) * (0.75 + Math.random() / 2)); return; }
       liveQ.push([e.type, d]);
       pump();
     };

@@ -27,6 +27,10 @@ pub enum ErrorCode {
     RequestTimeout,
     /// An `Idempotency-Key` sent again with a different request.
     IdempotencyKeyReused,
+    /// Writes are switched off for now (the `posting` switch): 503 with `Retry-After`.
+    ReadOnly,
+    /// Creating accounts is switched off (the `signups` switch).
+    SignupsClosed,
     Unavailable,
     Internal,
 }
@@ -51,6 +55,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::SignupsClosed => "signups_closed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

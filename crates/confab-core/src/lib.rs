@@ -9,6 +9,7 @@
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
 //! - [`secret`]: [`secret::Secret`], every secret of the configuration, printed only redacted.
+//! - [`switch`]: feature switches (names, records, the rule that evaluates them).
 //! - [`error`]: the domain error every layer maps to a status and a stable code.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -22,6 +23,7 @@ pub mod model;
 pub mod render;
 pub mod secret;
 pub mod sign;
+pub mod switch;
 
 pub use error::{DomainError, ErrorCode};
 

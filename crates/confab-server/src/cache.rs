@@ -125,8 +125,9 @@ pub struct PageKey {
     pub sort: u8,
     pub cursor: Option<Arc<str>>,
     pub limit: u16,
-    /// The forum settings a page's bytes depend on (Gravatar on or off), so changing them
-    /// stops old pages from being found on every node as soon as it sees the new settings.
+    /// What a page's bytes depend on besides the thread: Gravatar shown or not (the forum's
+    /// setting AND the `gravatar` switch for the reader), so changing either stops old pages
+    /// from being found on every node as soon as it sees the change.
     pub gravatar: bool,
 }
 

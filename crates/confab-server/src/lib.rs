@@ -121,7 +121,7 @@ impl Server {
             loop {
                 tick.tick().await;
                 n += 1;
-                if n % 5 == 0 || !svc.trusted() {
+                if n.is_multiple_of(5) || !svc.trusted() {
                     svc.reload_registries().await;
                 }
             }

@@ -266,3 +266,36 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// A feature switch record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SwitchView {
+    /// posting, realtime, signups or gravatar.
+    pub name: String,
+    /// The forum of the record; none: global.
+    pub forum: Option<String>,
+    /// The value given to the requests the selectors match (all, without selectors); the rest
+    /// of the scope gets the opposite.
+    pub on: bool,
+    pub percent: Option<u8>,
+    pub staff: bool,
+    pub changed_by: String,
+    pub changed_at: String,
+}
+
+/// Every switch and its records. A switch without records is on; the most specific record
+/// (the forum's, else the global one) decides.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SwitchesView {
+    /// Every switch there is.
+    pub names: Vec<String>,
+    pub switches: Vec<SwitchView>,
+}
+
+/// An account as staff see it in a forum's moderator list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModeratorView {
+    pub username: String,
+    pub display_name: String,
+    pub is_staff: bool,
+}

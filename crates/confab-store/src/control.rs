@@ -5,6 +5,7 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Ban, BanKind, BanSubject, Forum, ForumSettings};
+use confab_core::switch::{SwitchName, SwitchRecord};
 
 /// A new account.
 #[derive(Debug, Clone)]
@@ -37,6 +38,21 @@ pub trait ControlStore: Send + Sync {
     async fn credentials(&self, login: &str) -> StoreResult<Option<(Account, String)>>;
 
     async fn set_moderator(&self, account: AccountId, forum: ForumId, on: bool) -> StoreResult<()>;
+
+    /// Makes an account staff or not; `NotFound` when there is no such account.
+    async fn set_staff(&self, account: AccountId, on: bool) -> StoreResult<()>;
+
+    /// Every feature switch record (records of switches this version does not know are left
+    /// out, so an older node runs beside a newer one). The rule that evaluates them is
+    /// `confab_core::switch`; storage only stores.
+    async fn switches(&self) -> StoreResult<Vec<SwitchRecord>>;
+
+    /// Inserts or replaces the record of `(r.name, r.forum)`.
+    async fn put_switch(&self, r: &SwitchRecord) -> StoreResult<()>;
+
+    /// Deletes the record of `(name, forum)` (the switch goes back to what the wider scope or
+    /// the default says); whether there was one.
+    async fn delete_switch(&self, name: SwitchName, forum: Option<ForumId>) -> StoreResult<bool>;
 
     /// Ends every session of an account (moves its session generation).
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;

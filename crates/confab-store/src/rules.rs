@@ -218,6 +218,38 @@ pub fn email_key(email: &str) -> String {
     email.to_ascii_lowercase()
 }
 
+/// A stored switch row as a record: forum 0 is the global record; a name or percent this
+/// version does not know is left out (`None`), so an older node runs beside a newer one.
+#[allow(clippy::too_many_arguments)]
+pub fn switch_record(
+    name: &str,
+    forum_id: i64,
+    on: bool,
+    percent: Option<i64>,
+    staff: bool,
+    changed_by: String,
+    changed_at: i64,
+) -> Option<confab_core::switch::SwitchRecord> {
+    use confab_core::switch::{Percent, SwitchName, SwitchRecord};
+    Some(SwitchRecord {
+        name: SwitchName::parse(name).ok()?,
+        forum: (forum_id != 0).then_some(confab_core::id::ForumId(forum_id)),
+        on,
+        percent: match percent {
+            Some(p) => Some(Percent::parse(p).ok()?),
+            None => None,
+        },
+        staff,
+        changed_by,
+        changed_at,
+    })
+}
+
+/// The stored forum column of a switch record's scope (0: global).
+pub fn switch_forum_id(forum: Option<confab_core::id::ForumId>) -> i64 {
+    forum.map_or(0, |f| f.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +425,18 @@ mod tests {
     fn email_keys_fold_ascii_only() {
         assert_eq!(email_key("Zoë.Ünal@Example.ORG"), "zoë.Ünal@example.org");
         assert_ne!(email_key("ZOË@x.org"), email_key("zoë@x.org"));
+    }
+
+    #[test]
+    fn switch_rows_map_to_records_and_unknown_ones_are_left_out() {
+        let r = switch_record("posting", 0, false, None, false, "cli:x".into(), 5).unwrap();
+        assert_eq!(r.forum, None);
+        assert!(!r.on);
+        let r = switch_record("realtime", 7, true, Some(10), true, "a".into(), 5).unwrap();
+        assert_eq!(r.forum, Some(confab_core::id::ForumId(7)));
+        assert_eq!(r.percent.map(|p| p.get()), Some(10));
+        assert_eq!(switch_forum_id(r.forum), 7);
+        assert!(switch_record("from_the_future", 0, true, None, false, "a".into(), 5).is_none());
+        assert!(switch_record("posting", 0, true, Some(0), false, "a".into(), 5).is_none());
     }
 }

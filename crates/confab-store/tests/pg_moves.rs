@@ -6,6 +6,7 @@
 use confab_core::id::{self, CommentId, LogicalShard};
 use confab_core::ident::Ident;
 use confab_core::model::{Author, BanKind, CommentStatus, Forum, ForumSettings};
+use confab_core::switch::{Percent, SwitchName, SwitchRecord};
 use confab_store::pg::moves::{self, MoveOptions, Phase};
 use confab_store::pg::{admin, migrate_data, PgOptions, PgStore};
 use confab_store::prelude::*;
@@ -827,6 +828,26 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     .unwrap();
     populate(&lite, &alpha, 3, 12).await;
     populate(&lite, &beta, 1, 8).await;
+    for (name, forum, percent) in [
+        (SwitchName::Posting, None, None),
+        (
+            SwitchName::Realtime,
+            Some(alpha.id),
+            Some(Percent::parse(10).unwrap()),
+        ),
+    ] {
+        lite.put_switch(&SwitchRecord {
+            name,
+            forum,
+            on: false,
+            percent,
+            staff: forum.is_some(),
+            changed_by: "cli:op".into(),
+            changed_at: 1_700_000_000_000,
+        })
+        .await
+        .unwrap();
+    }
     drop(lite);
     let lite = SqliteStore::open(&path, 2).unwrap();
 
@@ -859,6 +880,9 @@ async fn migrate_data_copies_sqlite_into_postgres() {
         store.bans(alpha.id).await.unwrap(),
         lite.bans(alpha.id).await.unwrap()
     );
+    let switches = store.switches().await.unwrap();
+    assert_eq!(switches.len(), 2);
+    assert_eq!(switches, lite.switches().await.unwrap());
     for f in [&alpha, &beta] {
         for t in 0..3 {
             let ident = Ident::parse(&format!("/post-{t}")).unwrap();

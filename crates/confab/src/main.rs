@@ -4,7 +4,8 @@
 //!   nothing else to run); `--role api` or `--role worker` runs one of the two.
 //! - `tasks`: list the task outbox; `tasks retry ID` queues a parked task again.
 //! - `migrate`: apply schema migrations.
-//! - `admin`: forums and accounts from the command line.
+//! - `admin`: forums, accounts and roles from the command line.
+//! - `switches`: feature switches (list, set, reset).
 //! - `bench`: the load generator Confab is measured with.
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
@@ -14,6 +15,7 @@
 mod bench;
 mod settings;
 mod shards;
+mod switches;
 mod tasks;
 
 use anyhow::{anyhow, Context, Result};
@@ -67,6 +69,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AdminCmd,
     },
+    /// Feature switches: list, set (`set NAME on|off [--percent N] [--forum F] [--staff]`), reset.
+    Switches {
+        #[command(subcommand)]
+        cmd: switches::SwitchesCmd,
+    },
     /// Load-test a running server.
     Bench(Box<bench::BenchArgs>),
     /// The sharded PostgreSQL deployment: map, servers, online shard moves, checks.
@@ -111,6 +118,36 @@ enum AdminCmd {
     },
     /// List forums.
     ListForums,
+    /// Make an account a moderator of a forum (on) or no longer (off: its sessions end).
+    SetModerator {
+        /// Username.
+        account: String,
+        forum: String,
+        #[arg(value_parser = ["on", "off"])]
+        value: String,
+    },
+    /// Make an account staff (on) or no longer (off: its sessions end).
+    SetStaff {
+        /// Username.
+        account: String,
+        #[arg(value_parser = ["on", "off"])]
+        value: String,
+    },
+    /// Change a forum's settings (what is not given stays).
+    EditForum {
+        name: String,
+        #[arg(long)]
+        title: Option<String>,
+        /// Allowed origin, repeatable; replaces the whole list.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// none, pre or links.
+        #[arg(long)]
+        moderation: Option<String>,
+        /// Guest comments: on or off.
+        #[arg(long, value_parser = ["on", "off"])]
+        guests: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -176,6 +213,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Admin { cmd } => admin(config, cmd).await,
+        Cmd::Switches { cmd } => switches::run(config, cmd).await,
         Cmd::Bench(_) => Ok(()),
         Cmd::Shards { cmd } => shards::run(config, cmd).await,
         Cmd::MigrateData(args) => shards::migrate_data(config, args).await,
@@ -234,7 +272,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
-async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
+pub(crate) async fn open(config: &Config) -> Result<(Server, Vec<u8>)> {
     let store = open_store(config).await?;
     let key = secret(config)?;
     let server = Server::new(config.clone(), store, &key).await?;
@@ -292,11 +330,16 @@ async fn admin(mut config: Config, cmd: AdminCmd) -> Result<()> {
     let (server, _) = open(&config).await?;
     let svc = server.service();
     admin_cmd(svc, cmd).await?;
-    // Running nodes hear of the change over the bus before this process exits.
+    announced(svc).await;
+    Ok(())
+}
+
+/// Before a command that changed something exits: waits (up to 5 s) until its change
+/// announcements are on the bus, so running nodes apply them at once.
+pub(crate) async fn announced(svc: &confab_server::service::Service) {
     if !svc.announced(std::time::Duration::from_secs(5)).await {
         eprintln!("warning: the bus did not take the change announcement; running nodes see it within their periodic reload (5 s)");
     }
-    Ok(())
 }
 
 async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) -> Result<()> {
@@ -308,13 +351,7 @@ async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) ->
             moderation,
             no_guests,
         } => {
-            let moderation = match moderation.as_deref() {
-                Some(m) => Some(
-                    confab_core::model::ModerationMode::parse(m)
-                        .ok_or_else(|| anyhow!("moderation must be none, pre or links"))?,
-                ),
-                None => None,
-            };
+            let moderation = parse_moderation(moderation.as_deref())?;
             let name = confab_core::input::ForumName::parse(&name).map_err(|e| anyhow!("{e}"))?;
             let f = svc
                 .create_forum(confab_server::service::NewForum {
@@ -369,6 +406,68 @@ async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) ->
                 );
             }
         }
+        AdminCmd::SetModerator {
+            account,
+            forum,
+            value,
+        } => {
+            let a = svc.account_by_username(&account).await?;
+            let on = value == "on";
+            svc.set_moderator(&a, &forum, on).await?;
+            println!(
+                "{} {} a moderator of {forum}{}",
+                a.username,
+                if on { "is now" } else { "is no longer" },
+                if on { "" } else { " (their sessions ended)" }
+            );
+        }
+        AdminCmd::SetStaff { account, value } => {
+            let a = svc.account_by_username(&account).await?;
+            let on = value == "on";
+            svc.set_staff(&a, on).await?;
+            println!(
+                "{} {} staff{}",
+                a.username,
+                if on { "is now" } else { "is no longer" },
+                if on { "" } else { " (their sessions ended)" }
+            );
+        }
+        AdminCmd::EditForum {
+            name,
+            title,
+            origins,
+            moderation,
+            guests,
+        } => {
+            let changes = confab_server::service::ForumChanges {
+                title,
+                allowed_origins: (!origins.is_empty()).then_some(origins),
+                moderation: parse_moderation(moderation.as_deref())?,
+                guest_posting: guests.map(|g| g == "on"),
+                ..Default::default()
+            };
+            let f = svc.edit_forum(&name, changes).await?;
+            println!(
+                "forum {}: title {:?}, moderation {}, guests {}, origins {}",
+                f.name,
+                f.settings.title,
+                f.settings.moderation.as_str(),
+                if f.settings.guest_posting {
+                    "on"
+                } else {
+                    "off"
+                },
+                f.settings.allowed_origins.join(" ")
+            );
+        }
     }
     Ok(())
+}
+
+fn parse_moderation(m: Option<&str>) -> Result<Option<confab_core::model::ModerationMode>> {
+    m.map(|m| {
+        confab_core::model::ModerationMode::parse(m)
+            .ok_or_else(|| anyhow!("moderation must be none, pre or links"))
+    })
+    .transpose()
 }

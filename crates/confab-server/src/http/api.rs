@@ -10,7 +10,7 @@ use crate::openapi::errors::*;
 use crate::service::{
     CountRequest, FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, ModListFilter,
     NewBan, NewForum, PageRequest, PostComment, Session, SignUp, StatsDays, StatusChange,
-    ThreadChanges, VoteValue,
+    SwitchChange, ThreadChanges, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};
@@ -20,6 +20,7 @@ use confab_core::cursor::Sort;
 use confab_core::id::{CommentId, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::input::{parse_title, CommentBody, ForumName, WebUrl};
+use confab_core::switch::{Percent, SwitchName};
 use confab_core::{DomainError, ErrorCode};
 use serde::Deserialize;
 
@@ -729,4 +730,163 @@ pub async fn update_thread(
         axum::Json(thread_view(&updated.value, t.forum())),
         updated.at,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SwitchScope {
+    /// A forum's short name; none: the global record.
+    pub forum: Option<String>,
+}
+
+fn switches_view(settings: Vec<crate::service::SwitchSetting>) -> SwitchesView {
+    SwitchesView {
+        names: confab_core::switch::SwitchName::ALL
+            .iter()
+            .map(|n| n.as_str().to_string())
+            .collect(),
+        switches: settings.into_iter().map(SwitchView::from).collect(),
+    }
+}
+
+/// Every feature switch and its records (staff).
+#[utoipa::path(get, path = "/api/v1/switches", tag = "staff",
+    responses((status = 200, body = SwitchesView), Unauthorized, Forbidden, PayloadTooLarge, Internal, Unavailable))]
+pub async fn list_switches(
+    State(app): State<AppState>,
+    Who(caller): Who,
+) -> ApiResult<axum::Json<SwitchesView>> {
+    let staff = app.svc.staff(&caller).await?;
+    let all = app.svc.switches_as(&staff);
+    Ok(axum::Json(switches_view(all)))
+}
+
+/// Set a feature switch's record in a scope (staff): `on` for the requests its selectors
+/// match (every request in the scope without selectors), the opposite for the rest. Every node
+/// applies it within a second.
+#[utoipa::path(put, path = "/api/v1/switches/{name}", tag = "staff", params(("name" = String, Path, description = "posting, realtime, signups or gravatar")),
+    request_body = SwitchBody,
+    responses((status = 200, body = SwitchView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        RateLimited, Internal, Unavailable))]
+pub async fn set_switch(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    Json(body): Json<SwitchBody>,
+) -> ApiResult<axum::Json<SwitchView>> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    let change = SwitchChange {
+        name: SwitchName::parse(&name)?,
+        forum: body.forum.filter(|f| !f.trim().is_empty()),
+        on: body.on,
+        percent: body.percent.map(Percent::parse).transpose()?,
+        staff: body.staff,
+    };
+    let set = app.svc.set_switch_as(&staff, change).await?;
+    Ok(axum::Json(SwitchView::from(set)))
+}
+
+/// Delete a feature switch's record in a scope (staff): the wider scope's record, or the
+/// default (on), decides again.
+#[utoipa::path(delete, path = "/api/v1/switches/{name}", tag = "staff",
+    params(("name" = String, Path, description = "posting, realtime, signups or gravatar"), SwitchScope),
+    responses((status = 204, description = "Reset"), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn reset_switch(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    Query(q): Query<SwitchScope>,
+) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    let name = SwitchName::parse(&name)?;
+    let forum = q.forum.filter(|f| !f.trim().is_empty());
+    app.svc
+        .reset_switch_as(&staff, name, forum.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A forum's moderators (staff; at most 100).
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/moderators", tag = "staff", params(("forum" = String, Path)),
+    responses((status = 200, body = Vec<ModeratorView>), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
+pub async fn forum_moderators(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+) -> ApiResult<axum::Json<Vec<ModeratorView>>> {
+    let staff = app.svc.staff(&caller).await?;
+    let mods = app.svc.moderators_as(&staff, &forum).await?;
+    Ok(axum::Json(
+        mods.into_iter()
+            .map(|a| ModeratorView {
+                username: a.username,
+                display_name: a.display_name,
+                is_staff: a.is_staff,
+            })
+            .collect(),
+    ))
+}
+
+/// Make an account a moderator of a forum (staff).
+#[utoipa::path(put, path = "/api/v1/forums/{forum}/moderators/{username}", tag = "staff",
+    params(("forum" = String, Path), ("username" = String, Path)),
+    responses((status = 204, description = "A moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn add_moderator(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path((forum, username)): axum::extract::Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    app.svc
+        .set_moderator_as(&staff, &username, &forum, true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove an account's moderation of a forum (staff); its sessions end.
+#[utoipa::path(delete, path = "/api/v1/forums/{forum}/moderators/{username}", tag = "staff",
+    params(("forum" = String, Path), ("username" = String, Path)),
+    responses((status = 204, description = "No longer a moderator of the forum"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn remove_moderator(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path((forum, username)): axum::extract::Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    app.svc
+        .set_moderator_as(&staff, &username, &forum, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Make an account staff (staff).
+#[utoipa::path(put, path = "/api/v1/staff/{username}", tag = "staff", params(("username" = String, Path)),
+    responses((status = 204, description = "Staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn add_staff(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(username): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    app.svc.set_staff_as(&staff, &username, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove an account's staff role (staff; not one's own); its sessions end.
+#[utoipa::path(delete, path = "/api/v1/staff/{username}", tag = "staff", params(("username" = String, Path)),
+    responses((status = 204, description = "No longer staff"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn remove_staff(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(username): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    app.limits.check_write(&caller)?;
+    let staff = app.svc.staff(&caller).await?;
+    app.svc.set_staff_as(&staff, &username, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

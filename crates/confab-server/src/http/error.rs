@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use confab_core::{DomainError, ErrorCode};
 use serde::de::DeserializeOwned;
 
+/// `Retry-After` of a write refused while the `posting` switch is off.
+pub const READ_ONLY_RETRY_SECS: u64 = 30;
+
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -18,7 +21,12 @@ pub struct ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
-        let retry_after = matches!(err.code, ErrorCode::Unavailable).then_some(1);
+        let retry_after = match err.code {
+            ErrorCode::Unavailable => Some(1),
+            // Read-only is an operator's decision: clients come back later, not at once.
+            ErrorCode::ReadOnly => Some(READ_ONLY_RETRY_SECS),
+            _ => None,
+        };
         ApiError { err, retry_after }
     }
 }
@@ -40,7 +48,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Banned
         | ErrorCode::ThreadClosed
         | ErrorCode::GuestPostingDisabled
-        | ErrorCode::EditWindowClosed => StatusCode::FORBIDDEN,
+        | ErrorCode::EditWindowClosed
+        | ErrorCode::SignupsClosed => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -48,7 +57,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

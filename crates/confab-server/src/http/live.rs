@@ -13,12 +13,16 @@
 //! - `resync` `{"reason"}`: events may have been missed; re-read the thread from the API.
 //! - `degraded` `{"poll_ms"}`: the bus is unreachable; poll the API until `resync` arrives.
 //! - `reconnect` `{"retry_ms"}`: this node is going away; reconnect.
+//! - `poll` `{"poll_ms", "retry_ms"}`: the `realtime` feature switch is off for this reader
+//!   (now, or since the stream opened): poll the API every `poll_ms`, and try a live stream
+//!   again after `retry_ms`. The stream ends after it.
 
 use super::caller::Who;
 use super::error::{ApiError, Query};
 use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::realtime::{decode, Live};
+use crate::service::LiveSwitch;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -37,6 +41,9 @@ const POLL_MS: u64 = 15_000;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A WebSocket client that can't take a message within this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// While `realtime` is off: how often clients poll, and when they try a live stream again.
+const SWITCHED_OFF_POLL_MS: u64 = 15_000;
+const SWITCHED_OFF_RETRY_MS: u64 = 60_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -51,7 +58,10 @@ struct Start {
     /// The sequence `hello` announced: changes up to it are already in what the client reads.
     seq: i64,
     first: Vec<Out>,
-    permit: OwnedSemaphorePermit,
+    /// `None` when the stream only says `poll` and ends (no slot taken).
+    permit: Option<OwnedSemaphorePermit>,
+    /// The `realtime` switch of this connection: the stream ends with `poll` when it goes off.
+    switch: LiveSwitch,
 }
 
 /// Validates the request, takes a connection slot, subscribes, and works out the opening events.
@@ -62,6 +72,16 @@ async fn start(
     last_event_id: Option<i64>,
 ) -> Result<Start, ApiError> {
     let thread = app.svc.live_thread(caller, &q.forum, &q.ident)?;
+    let switch = app.svc.live_switch(caller, &thread).await;
+    if !switch.on() {
+        return Ok(Start {
+            sub: None,
+            seq: 0,
+            first: vec![poll()],
+            permit: None,
+            switch,
+        });
+    }
     let permit = app.live.clone().try_acquire_owned().map_err(|_| ApiError {
         err: DomainError::new(
             ErrorCode::Unavailable,
@@ -85,7 +105,8 @@ async fn start(
         sub,
         seq,
         first,
-        permit,
+        permit: Some(permit),
+        switch,
     })
 }
 
@@ -115,12 +136,19 @@ impl Out {
     }
 
     fn ends(&self) -> bool {
-        matches!(self, Out::Control("reconnect", _))
+        matches!(self, Out::Control("reconnect" | "poll", _))
     }
 }
 
 fn reconnect() -> Out {
     Out::Control("reconnect", "{\"retry_ms\":1000}".into())
+}
+
+fn poll() -> Out {
+    Out::Control(
+        "poll",
+        format!("{{\"poll_ms\":{SWITCHED_OFF_POLL_MS},\"retry_ms\":{SWITCHED_OFF_RETRY_MS}}}"),
+    )
 }
 
 fn degraded() -> Out {
@@ -134,12 +162,14 @@ async fn next(
     sub: &mut Option<Subscription>,
     floor: i64,
     shutdown: &mut watch::Receiver<bool>,
+    switch: &mut LiveSwitch,
 ) -> Option<Out> {
     let Some(s) = sub.as_mut() else {
         // No bus when this connection started: the client polls meanwhile. After a while it is
         // told to reconnect, and the new connection subscribes again (and re-syncs).
         tokio::select! {
             _ = shutdown.wait_for(|v| *v) => {}
+            _ = switch.turned_off() => return Some(poll()),
             _ = tokio::time::sleep(Duration::from_millis(2 * POLL_MS)) => {}
         }
         return Some(reconnect());
@@ -147,6 +177,7 @@ async fn next(
     loop {
         return tokio::select! {
             _ = shutdown.wait_for(|v| *v) => Some(reconnect()),
+            _ = switch.turned_off() => Some(poll()),
             ev = s.recv() => match ev? {
                 SubEvent::Message(b) => match decode(&b) {
                     Some((seq, _, _)) if seq <= floor => continue,
@@ -182,15 +213,17 @@ pub async fn live_sse(
         seq,
         first,
         permit,
+        switch,
     } = start(&app, &caller, &q, last).await?;
     struct St {
         sub: Option<Subscription>,
         floor: i64,
         queue: VecDeque<Out>,
         shutdown: watch::Receiver<bool>,
+        switch: LiveSwitch,
         beat: tokio::time::Interval,
         ended: bool,
-        _permit: OwnedSemaphorePermit,
+        _permit: Option<OwnedSemaphorePermit>,
     }
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.reset();
@@ -199,6 +232,7 @@ pub async fn live_sse(
         floor: seq,
         queue: first.into(),
         shutdown: app.shutdown.clone(),
+        switch,
         beat,
         ended: false,
         _permit: permit,
@@ -210,7 +244,7 @@ pub async fn live_sse(
         let out = match st.queue.pop_front() {
             Some(o) => o,
             None => tokio::select! {
-                o = next(&mut st.sub, st.floor, &mut st.shutdown) => o?,
+                o = next(&mut st.sub, st.floor, &mut st.shutdown, &mut st.switch) => o?,
                 // A comment line keeps proxies from timing the stream out and finds dead peers.
                 _ = st.beat.tick() => return Some((Ok::<_, Infallible>(bytes::Bytes::from_static(b":\n\n")), st)),
             },
@@ -262,11 +296,12 @@ pub async fn live_ws(
         seq,
         first,
         permit,
+        switch,
     } = start(&app, &caller, &q, None).await?;
     let shutdown = app.shutdown.clone();
     Ok(ws
         .max_message_size(4096)
-        .on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, permit)))
+        .on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, switch, permit)))
 }
 
 /// Control events become `{"type": name, ...data}` on a WebSocket; changes already carry `type`.
@@ -288,7 +323,8 @@ async fn ws_loop(
     floor: i64,
     first: Vec<Out>,
     mut shutdown: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    mut switch: LiveSwitch,
+    _permit: Option<OwnedSemaphorePermit>,
 ) {
     async fn send(socket: &mut WebSocket, text: String) -> bool {
         matches!(
@@ -297,8 +333,13 @@ async fn ws_loop(
         )
     }
     for out in first {
+        let last = out.ends();
         let Some(text) = out.ws() else { continue };
         if !send(&mut socket, text).await {
+            return;
+        }
+        if last {
+            let _ = socket.send(Message::Close(None)).await;
             return;
         }
     }
@@ -306,7 +347,7 @@ async fn ws_loop(
     beat.tick().await;
     loop {
         tokio::select! {
-            ev = next(&mut sub, floor, &mut shutdown) => {
+            ev = next(&mut sub, floor, &mut shutdown, &mut switch) => {
                 let Some(out) = ev else { break };
                 let last = out.ends();
                 let Some(text) = out.ws() else { continue };
@@ -357,7 +398,9 @@ mod tests {
             .unwrap();
         }
         let (_tx, mut shutdown) = tokio::sync::watch::channel(false);
-        let Some(super::Out::Frame(b)) = super::next(&mut sub, 2, &mut shutdown).await else {
+        let mut switch = crate::service::LiveSwitch::always_on();
+        let Some(super::Out::Frame(b)) = super::next(&mut sub, 2, &mut shutdown, &mut switch).await
+        else {
             panic!("expected a change")
         };
         assert_eq!(

@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use confab_core::ErrorCode;
 use error::ApiError;
@@ -127,6 +127,21 @@ pub fn router(state: AppState) -> Router {
         .route("/forums/{forum}/log", get(api::mod_log))
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
+        // Staff.
+        .route("/forums/{forum}/moderators", get(api::forum_moderators))
+        .route(
+            "/forums/{forum}/moderators/{username}",
+            put(api::add_moderator).delete(api::remove_moderator),
+        )
+        .route(
+            "/staff/{username}",
+            put(api::add_staff).delete(api::remove_staff),
+        )
+        .route("/switches", get(api::list_switches))
+        .route(
+            "/switches/{name}",
+            put(api::set_switch).delete(api::reset_switch),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(private_answers))
@@ -155,6 +170,10 @@ pub fn router(state: AppState) -> Router {
 /// the forum the request names).
 fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    // Staff's routes answer the dashboard only.
+    if path.starts_with("/switches") || path.starts_with("/staff") {
+        return false;
+    }
     match path.strip_prefix("/forums") {
         Some("" | "/") => false,
         Some(rest) => {
@@ -183,7 +202,12 @@ fn is_private(path: &str) -> bool {
                 .strip_prefix(p)
                 .is_some_and(|rest| rest.starts_with('/'))
     };
-    under("/me") || under("/sessions") || under("/accounts") || under("/forums")
+    under("/me")
+        || under("/sessions")
+        || under("/accounts")
+        || under("/forums")
+        || under("/switches")
+        || under("/staff")
 }
 
 /// `Cache-Control: private, no-store` on the answers of [`is_private`] paths.

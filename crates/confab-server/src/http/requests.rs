@@ -192,3 +192,18 @@ pub struct ThreadPatchBody {
     pub closed: Option<bool>,
     pub title: Option<String>,
 }
+
+/// A feature switch's new record: `on` for the requests its selectors match (all, without
+/// selectors), the opposite for the rest of its scope.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SwitchBody {
+    pub on: bool,
+    /// Selector: the readers whose stable bucket (0-99) is below this, 1-100.
+    #[serde(default, deserialize_with = "int::opt")]
+    pub percent: Option<i64>,
+    /// A forum's short name; none: the global record.
+    pub forum: Option<String>,
+    /// Selector: staff callers.
+    #[serde(default)]
+    pub staff: bool,
+}

@@ -1,6 +1,6 @@
 //! Service results into the API's response shapes (`views.rs`): the last step of a handler.
 
-use crate::service::{DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, Voted};
+use crate::service::{DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, SwitchSetting, Voted};
 use crate::views::*;
 use confab_core::rfc3339;
 
@@ -64,6 +64,21 @@ impl From<Vec<DayTotal>> for StatsView {
                     count: d.count,
                 })
                 .collect(),
+        }
+    }
+}
+
+impl From<SwitchSetting> for SwitchView {
+    fn from(s: SwitchSetting) -> SwitchView {
+        let r = s.record;
+        SwitchView {
+            name: r.name.as_str().to_string(),
+            forum: s.forum,
+            on: r.on,
+            percent: r.percent.map(|p| p.get()),
+            staff: r.staff,
+            changed_by: r.changed_by,
+            changed_at: rfc3339(r.changed_at),
         }
     }
 }

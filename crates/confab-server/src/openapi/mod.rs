@@ -25,6 +25,8 @@ pub mod errors;
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::logout, api::me,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
+        api::list_switches, api::set_switch, api::reset_switch, api::forum_moderators, api::add_moderator, api::remove_moderator,
+        api::add_staff, api::remove_staff,
         crate::http::live::live_sse, crate::http::live::live_ws,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
     ),
@@ -32,12 +34,12 @@ pub mod errors;
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, AccountView, SessionView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
+        BansView, LogView, DayCount, StatsView, ThreadPatchBody, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
-    tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"),
+    tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"), (name = "staff", description = "Feature switches and roles (staff, from the dashboard)"),
         (name = "mail", description = "Pages behind the signed links in Confab's mail (HTML; GET shows, POST acts)"))
 )]
 pub struct ApiDoc;
@@ -228,6 +230,12 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     );
     set(prop(doc, s, "display_name"), optional_name(name, false));
 
+    // Feature switches (`confab_core::switch::Percent`).
+    merge(
+        prop(doc, "SwitchBody", "percent"),
+        json!({ "minimum": 1, "maximum": 100 }),
+    );
+
     // Forum settings (`validate_settings`, `validate_webhooks`).
     let title = json!({ "maxLength": 200, "pattern": format!("[^{WS}]") });
     let origins = json!({ "maxItems": 50, "items": { "type": "string", "pattern": r"^https?://[A-Za-z0-9.:\[\]*-]{1,253}$", "example": "https://blog.example.com" } });
@@ -313,6 +321,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                 let schema = match (p["in"].as_str(), name.as_str()) {
                     (Some("path"), "forum") => forum.clone(),
                     (Some("path"), "id") => id.clone(),
+                    (Some("path"), "username") => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
+                    (Some("path"), "name") => json!({ "type": "string", "enum": confab_core::switch::SwitchName::ALL.map(|n| n.as_str()) }),
                     (Some("query"), "forum") => forum.clone(),
                     (Some("query"), "ident") if path == "/api/v1/counts" => json!({
                         "type": "array", "items": ident(), "minItems": 1, "maxItems": limits.counts_max,

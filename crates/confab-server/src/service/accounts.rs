@@ -1,6 +1,6 @@
 //! Accounts and sessions. Passwords are hashed and checked by `passwords` (bounded).
 
-use super::{Caller, Service};
+use super::{Caller, Service, Staff};
 use confab_core::id::AccountId;
 use confab_core::input::{AuthorName, Email, Password, Username};
 use confab_core::model::Account;
@@ -126,6 +126,7 @@ impl Service {
     /// refused (usernames are public).
     pub async fn signup(&self, caller: &Caller, new: SignUp) -> Result<Session, DomainError> {
         self.check_any_origin(caller)?;
+        self.check_signups(caller).await?;
         let email = new.email.clone();
         let by_mail = email.is_some() && self.config.mail.enabled();
         let direct = SignUp {
@@ -240,6 +241,70 @@ impl Service {
         }
     }
 
+    /// An account by username (ASCII case folded, as sign-in compares them).
+    pub async fn account_by_username(&self, username: &str) -> Result<Account, DomainError> {
+        let name = username.trim();
+        match self.store.credentials(name).await? {
+            Some((a, _)) if a.username.eq_ignore_ascii_case(name) => Ok(a),
+            _ => Err(DomainError::not_found(&format!("account {name:?}"))),
+        }
+    }
+
+    /// The moderators of a forum (at most 100), for a staff member of the API.
+    pub async fn moderators_as(
+        &self,
+        _staff: &Staff,
+        forum: &str,
+    ) -> Result<Vec<Account>, DomainError> {
+        let f = self.forum(forum)?;
+        self.store.forum_moderators(f.id).await
+    }
+
+    /// Grants or revokes moderation of a forum, for a staff member of the API.
+    pub async fn set_moderator_as(
+        self: &Arc<Self>,
+        _staff: &Staff,
+        username: &str,
+        forum: &str,
+        on: bool,
+    ) -> Result<(), DomainError> {
+        let a = self.account_by_username(username).await?;
+        self.set_moderator(&a, forum, on).await
+    }
+
+    /// Makes an account staff or not (`confab admin set-staff`). Removing staff ends the
+    /// account's sessions, as removing a moderator does; every node forgets the account.
+    pub async fn set_staff(
+        self: &Arc<Self>,
+        account: &Account,
+        on: bool,
+    ) -> Result<(), DomainError> {
+        self.store.set_staff(account.id, on).await?;
+        if !on {
+            self.store.end_sessions(account.id).await?;
+        }
+        tracing::info!(account = %account.username, staff = on, "staff role changed");
+        self.forget_account(account.id).await;
+        Ok(())
+    }
+
+    /// Makes an account staff or not, for a staff member of the API. Staff cannot remove
+    /// themselves (so the last staff member cannot lock everyone out; `confab admin` can).
+    pub async fn set_staff_as(
+        self: &Arc<Self>,
+        staff: &Staff,
+        username: &str,
+        on: bool,
+    ) -> Result<(), DomainError> {
+        let a = self.account_by_username(username).await?;
+        if !on && a.id == staff.account().id {
+            return Err(DomainError::forbidden(
+                "you cannot remove your own staff role; ask another staff member",
+            ));
+        }
+        self.set_staff(&a, on).await
+    }
+
     /// Grants or revokes moderation of a forum. Revoking ends the account's sessions, so a
     /// dashboard left open somewhere stops acting with the old rights.
     pub async fn set_moderator(
@@ -250,6 +315,7 @@ impl Service {
     ) -> Result<(), DomainError> {
         let f = self.forum(forum)?;
         self.store.set_moderator(account.id, f.id, on).await?;
+        tracing::info!(account = %account.username, forum = %f.name, moderator = on, "moderator role changed");
         if !on {
             self.store.end_sessions(account.id).await?;
         }

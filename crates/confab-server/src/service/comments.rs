@@ -240,6 +240,7 @@ impl Service {
             idempotency,
         } = cmd;
         self.check_origin(caller, &forum)?;
+        self.check_posting(caller, Some(forum.id)).await?;
         let ip_hash = self.ip_hash(caller);
 
         let account = match caller.account {
@@ -390,6 +391,8 @@ impl Service {
             .by_id(c.forum_id)
             .ok_or_else(|| DomainError::not_found("comment"))?;
         self.check_origin(caller, &forum)?;
+        // Every reader write to a comment (edit, delete, vote, flag) comes through here.
+        self.check_posting(caller, Some(forum.id)).await?;
         Ok((c, forum))
     }
 

@@ -7,6 +7,7 @@
 //! - [`comments`]: posting, editing, deleting, voting, flagging, counts.
 //! - [`accounts`]: sign-up, log-in, sessions.
 //! - [`moderation`]: queues, status changes, bans, settings, log, stats.
+//! - [`switches`]: feature switches (the registry requests read, and operators' changes).
 //! - [`outbox`]: the tasks that follow a change (written in its transaction), and the actions
 //!   behind the signed links in Confab's mail.
 
@@ -32,6 +33,7 @@ pub use moderation::{
     ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
+pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough, Trust};
@@ -170,6 +172,8 @@ pub struct Service {
     live_out: tokio::sync::mpsc::Sender<(String, bytes::Bytes)>,
     signer: Signer,
     forums: Forums,
+    /// Feature switches, read by every request (`switches`).
+    switches: switches::SwitchBoard,
     pages: PageCache,
     accounts: ReadThrough<AccountId, Arc<Account>>,
     /// Woken when a task was written, so the in-process worker claims it at once.
@@ -231,6 +235,7 @@ impl Service {
             bus,
             signer,
             forums: Forums::default(),
+            switches: switches::SwitchBoard::new(),
             pages,
             accounts: ReadThrough::new(100_000, Duration::from_secs(30), trust.clone()),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
@@ -249,6 +254,7 @@ impl Service {
             fleet::start_listener(&svc, trust);
         }
         svc.refresh_forums().await?;
+        svc.refresh_switches().await?;
         Ok(svc)
     }
 

@@ -464,7 +464,7 @@ impl Service {
             .await?
             .ok_or_else(|| DomainError::new(ErrorCode::Unauthorized, "sign in"))?;
         if !account.is_staff {
-            return Err(DomainError::forbidden("only staff may create forums"));
+            return Err(DomainError::forbidden("only staff may do this"));
         }
         Ok(Staff { account })
     }
@@ -516,12 +516,32 @@ impl Service {
             .collect())
     }
 
+    /// Changes a forum's settings, for one of its moderators (or staff) through the API.
     pub async fn update_forum(
         self: &Arc<Self>,
         m: &Moderating,
         patch: ForumChanges,
     ) -> Result<Forum, DomainError> {
-        let f = &m.forum;
+        self.change_forum(&m.forum, patch).await
+    }
+
+    /// Changes a forum's settings from `confab admin edit-forum` (the operator).
+    pub async fn edit_forum(
+        self: &Arc<Self>,
+        name: &str,
+        patch: ForumChanges,
+    ) -> Result<Forum, DomainError> {
+        let f = self.forum(name)?;
+        self.change_forum(&f, patch).await
+    }
+
+    /// The one way a forum's settings change: checked as a whole, stored, then reloaded on
+    /// every node.
+    async fn change_forum(
+        self: &Arc<Self>,
+        f: &Arc<Forum>,
+        patch: ForumChanges,
+    ) -> Result<Forum, DomainError> {
         let mut s = f.settings.clone();
         if let Some(t) = patch.title {
             s.title = t;

@@ -135,6 +135,13 @@ pub struct LiveThread {
     ident: Ident,
 }
 
+impl LiveThread {
+    /// The thread's forum.
+    pub fn forum(&self) -> &Arc<Forum> {
+        &self.forum
+    }
+}
+
 /// A live subscription to a thread's changes.
 pub struct Live {
     /// `None` when the bus could not be reached (clients poll meanwhile).

@@ -9,6 +9,7 @@ use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::ident::Ident;
 use confab_core::model::{Account, Author, Comment, CommentStatus, Forum, Thread};
+use confab_core::switch::SwitchName;
 use confab_core::{rfc3339, DomainError};
 use confab_store::pin::{read_pin, reading_with, WritePos};
 use confab_store::{ReadFrom, ReadPin, Visibility};
@@ -78,10 +79,15 @@ impl Service {
         } else {
             self.visibility(caller, &req.forum).await?
         };
+        // Gravatar images: the forum's setting and the `gravatar` switch for this reader. It is
+        // part of the cache key, so a change to either is never answered with older pages.
+        let gravatar = self.gravatar_for(&req.forum, caller).await;
         // Moderators see more than the shared page; a client just after its own write reads
         // past its pin (the shared page may predate that write when it was written elsewhere).
         if vis == Visibility::Moderator || matches!(read_pin(), Some(ReadPin::At(_))) {
-            return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
+            return Ok(Arc::new(
+                Box::pin(self.render_page(&req, &vis, gravatar)).await?,
+            ));
         }
         let ident: Arc<str> = Arc::from(req.ident.as_str());
         let version = self.thread_version(req.forum.id, &ident).await;
@@ -93,6 +99,7 @@ impl Service {
             req.sort,
             req.cursor.as_deref().map(Arc::from),
             req.limit,
+            gravatar,
         );
         // Hits (nearly every read) return before the fill's future is even built: it is large,
         // and building and moving it cost more than the lookup.
@@ -102,7 +109,7 @@ impl Service {
                 // A shared entry is filled from a copy that has seen the last write to the
                 // thread this node knows of; through the tier when there is one (one fill
                 // across the fleet).
-                let render = self.render_page(&req, &Visibility::Public);
+                let render = self.render_page(&req, &Visibility::Public, gravatar);
                 // Boxed: a page render is a large future, and the tier's fill nests it deeper.
                 let render = Box::pin(async move {
                     match fill_pin {
@@ -130,7 +137,9 @@ impl Service {
                 .await?
             {
                 if self.store.has_hidden_by(&thread, &vis).await? {
-                    return Ok(Arc::new(Box::pin(self.render_page(&req, &vis)).await?));
+                    return Ok(Arc::new(
+                        Box::pin(self.render_page(&req, &vis, gravatar)).await?,
+                    ));
                 }
             }
         }
@@ -143,6 +152,7 @@ impl Service {
         &self,
         req: &PageRequest,
         vis: &Visibility,
+        gravatar: bool,
     ) -> Result<Page, DomainError> {
         let from = ReadFrom::Replica;
         let Some(thread) = self
@@ -186,6 +196,7 @@ impl Service {
                 top,
                 vis,
                 self.config.limits.display_depth,
+                gravatar,
             )
             .await?;
         let view = PageView {
@@ -246,7 +257,10 @@ impl Service {
             None
         };
         let levels = self.config.limits.display_depth.saturating_sub(1);
-        let comments = self.expand(&thread, &forum, first, &vis, levels).await?;
+        let gravatar = self.gravatar_for(&forum, caller).await;
+        let comments = self
+            .expand(&thread, &forum, first, &vis, levels, gravatar)
+            .await?;
         Ok(RepliesView {
             comments,
             next_cursor,
@@ -262,6 +276,7 @@ impl Service {
         top: Vec<Comment>,
         vis: &Visibility,
         levels: usize,
+        gravatar: bool,
     ) -> Result<Vec<CommentView>, DomainError> {
         let per_parent = self.config.limits.replies_per_parent;
         let wants_children = |c: &Comment| c.reply_count > 0 || !matches!(vis, Visibility::Public);
@@ -319,6 +334,7 @@ impl Service {
             forum,
             accounts: &accounts,
             viewer: Some(vis),
+            gravatar,
         };
         Ok(top
             .into_iter()
@@ -339,6 +355,8 @@ impl Service {
             forum,
             accounts: &accounts,
             viewer: None,
+            gravatar: forum.settings.gravatar
+                && self.switch_default(SwitchName::Gravatar, Some(forum.id)),
         };
         Ok(ctx.view(c, Vec::new(), None))
     }
@@ -405,6 +423,9 @@ impl Service {
             self.pages.bump(forum_id, &key_ident, pin, token);
             return;
         };
+        // The refill is for readers in general: "the rest" of a `gravatar` record with selectors.
+        let gravatar =
+            forum.settings.gravatar && self.switch_default(SwitchName::Gravatar, Some(forum.id));
         let first_page = |version| {
             page_key(
                 &forum,
@@ -413,6 +434,7 @@ impl Service {
                 Sort::default(),
                 None,
                 self.config.limits.page_default,
+                gravatar,
             )
         };
         let hot = self
@@ -439,7 +461,7 @@ impl Service {
             // reader arriving meanwhile waits for this render.
             let render = Box::pin(reading_with(
                 pin,
-                svc.render_page(&req, &Visibility::Public),
+                svc.render_page(&req, &Visibility::Public, gravatar),
             ));
             let fill = async {
                 match shared_key {
@@ -460,6 +482,7 @@ fn page_key(
     sort: Sort,
     cursor: Option<Arc<str>>,
     limit: usize,
+    gravatar: bool,
 ) -> PageKey {
     PageKey {
         forum: forum.id,
@@ -468,7 +491,7 @@ fn page_key(
         sort: sort_tag(sort),
         cursor,
         limit: limit as u16,
-        gravatar: forum.settings.gravatar,
+        gravatar,
     }
 }
 
@@ -499,6 +522,8 @@ struct ViewCtx<'a> {
     accounts: &'a HashMap<AccountId, Arc<Account>>,
     /// Who the page is for; `None`: the comment is shown as it is (the answer to a write).
     viewer: Option<&'a Visibility>,
+    /// Authors' Gravatar hashes are shown (the forum's setting and the `gravatar` switch).
+    gravatar: bool,
 }
 
 impl ViewCtx<'_> {
@@ -539,7 +564,7 @@ impl ViewCtx<'_> {
         let withheld = c.status.is_hidden() && self.viewer.is_some_and(|v| !visible(&c, v));
         let deleted = c.status == CommentStatus::Deleted || withheld;
         let gravatar = |email: Option<&str>| {
-            email.filter(|_| self.forum.settings.gravatar).map(|e| {
+            email.filter(|_| self.gravatar).map(|e| {
                 use sha2::{Digest, Sha256};
                 Sha256::digest(e.trim().to_lowercase().as_bytes())
                     .iter()

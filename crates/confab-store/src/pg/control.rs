@@ -1,6 +1,8 @@
 //! Control data: forums, accounts, moderators and bans.
 
 use super::*;
+use crate::rules::{switch_forum_id, switch_record};
+use confab_core::switch::{SwitchName, SwitchRecord};
 
 #[async_trait]
 impl ControlStore for PgStore {
@@ -285,6 +287,83 @@ impl ControlStore for PgStore {
             .iter()
             .map(account_row)
             .collect())
+        })
+    }
+
+    async fn set_staff(&self, account: AccountId, on: bool) -> StoreResult<()> {
+        control!(self, |c, n| {
+            if exec(
+                &c,
+                &n,
+                "UPDATE accounts SET is_staff = $1 WHERE id = $2",
+                &[&on, &account.0],
+            )
+            .await?
+                == 0
+            {
+                return Err(DomainError::not_found("account"));
+            }
+            Ok(())
+        })
+    }
+
+    async fn switches(&self) -> StoreResult<Vec<SwitchRecord>> {
+        control!(self, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                "SELECT name, forum_id, is_on, percent, staff, changed_by, changed_at \
+                 FROM switches ORDER BY name, forum_id",
+                &[],
+            )
+            .await?
+            .iter()
+            .filter_map(|r| {
+                switch_record(
+                    r.get::<_, &str>(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get::<_, Option<i16>>(3).map(i64::from),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect())
+        })
+    }
+
+    async fn put_switch(&self, r: &SwitchRecord) -> StoreResult<()> {
+        let name = r.name.as_str();
+        let forum = switch_forum_id(r.forum);
+        let percent: Option<i16> = r.percent.map(|p| i16::from(p.get()));
+        control!(self, |c, n| {
+            exec(
+                &c,
+                &n,
+                "INSERT INTO switches (name, forum_id, is_on, percent, staff, changed_by, changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (name, forum_id) DO UPDATE SET is_on = EXCLUDED.is_on, \
+                 percent = EXCLUDED.percent, staff = EXCLUDED.staff, \
+                 changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at",
+                &[&name, &forum, &r.on, &percent, &r.staff, &r.changed_by, &r.changed_at],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn delete_switch(&self, name: SwitchName, forum: Option<ForumId>) -> StoreResult<bool> {
+        let forum = switch_forum_id(forum);
+        control!(self, |c, n| {
+            Ok(exec(
+                &c,
+                &n,
+                "DELETE FROM switches WHERE name = $1 AND forum_id = $2",
+                &[&name.as_str(), &forum],
+            )
+            .await?
+                > 0)
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `confab migrate-data`: copies an embedded SQLite database into a sharded PostgreSQL
 //! deployment (migrated, with its servers registered and the map covering every forum's shard).
 //!
-//! Forums, accounts, moderators and bans go to the control database with their ids (the
+//! Forums, accounts, moderators, bans and feature switches go to the control database with their ids (the
 //! sequences are moved past them); every shard table's rows go to the server that owns their
 //! logical shard. SQLite rows of `votes`, `flags`, `idempotency` and `task_effects` carry no
 //! shard: it comes from the comment or task id, which carries it; `mod_log` rows take their
@@ -35,6 +35,7 @@ const CONTROL_TABLES: &[(&str, &str)] = &[
     ("accounts", "id"),
     ("forum_moderators", "forum_id, account_id"),
     ("bans", "id"),
+    ("switches", "name, forum_id"),
 ];
 
 /// Rows copied per table.

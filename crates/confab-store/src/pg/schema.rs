@@ -98,6 +98,23 @@ DROP INDEX accounts_username;
 DROP INDEX accounts_email;
 "#,
     ),
+    (
+        // Feature switches (`confab_core::switch`): one record per (name, forum); forum 0 is
+        // the global record.
+        4,
+        r#"
+CREATE TABLE switches (
+    name TEXT NOT NULL,
+    forum_id BIGINT NOT NULL DEFAULT 0,
+    is_on BOOLEAN NOT NULL,
+    percent SMALLINT,
+    staff BOOLEAN NOT NULL DEFAULT false,
+    changed_by TEXT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (name, forum_id)
+);
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -1,6 +1,8 @@
 //! Control data: forums, accounts, moderators and bans.
 
 use super::*;
+use crate::rules::{switch_forum_id, switch_record};
+use confab_core::switch::{SwitchName, SwitchRecord};
 
 #[async_trait]
 impl ControlStore for SqliteStore {
@@ -305,6 +307,88 @@ impl ControlStore for SqliteStore {
     async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>> {
         self.pool
             .read(move |c, n| outbox::forum_moderators(c, n, forum))
+            .await
+    }
+
+    async fn set_staff(&self, account: AccountId, on: bool) -> StoreResult<()> {
+        self.pool
+            .write(move |c, n| {
+                if exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET is_staff = ? WHERE id = ?",
+                    &[int(i64::from(on)), int(account.0)],
+                )? == 0
+                {
+                    return Err(DomainError::not_found("account"));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn switches(&self) -> StoreResult<Vec<SwitchRecord>> {
+        self.pool
+            .read(|c, n| {
+                let all = rows(
+                    c,
+                    n,
+                    "SELECT name, forum_id, is_on, percent, staff, changed_by, changed_at \
+                     FROM switches ORDER BY name, forum_id",
+                    &[],
+                    |r| {
+                        Ok(switch_record(
+                            &r.get::<_, String>(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
+                    },
+                )?;
+                Ok(all.into_iter().flatten().collect())
+            })
+            .await
+    }
+
+    async fn put_switch(&self, r: &SwitchRecord) -> StoreResult<()> {
+        let args = vec![
+            text(r.name.as_str()),
+            int(switch_forum_id(r.forum)),
+            int(i64::from(r.on)),
+            r.percent.map_or(Value::Null, |p| int(i64::from(p.get()))),
+            int(i64::from(r.staff)),
+            text(&r.changed_by),
+            int(r.changed_at),
+        ];
+        self.pool
+            .write(move |c, n| {
+                exec(
+                    c,
+                    n,
+                    "INSERT OR REPLACE INTO switches \
+                     (name, forum_id, is_on, percent, staff, changed_by, changed_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    &args,
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_switch(&self, name: SwitchName, forum: Option<ForumId>) -> StoreResult<bool> {
+        let forum = switch_forum_id(forum);
+        self.pool
+            .write(move |c, n| {
+                Ok(exec(
+                    c,
+                    n,
+                    "DELETE FROM switches WHERE name = ? AND forum_id = ?",
+                    &[text(name.as_str()), int(forum)],
+                )? > 0)
+            })
             .await
     }
 }

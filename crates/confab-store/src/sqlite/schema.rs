@@ -173,4 +173,21 @@ ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 "#,
     ),
+    (
+        // Feature switches (`confab_core::switch`): one record per (name, forum); forum 0 is
+        // the global record.
+        4,
+        r#"
+CREATE TABLE switches (
+    name TEXT NOT NULL,
+    forum_id INTEGER NOT NULL DEFAULT 0,
+    is_on INTEGER NOT NULL,
+    percent INTEGER,
+    staff INTEGER NOT NULL DEFAULT 0,
+    changed_by TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (name, forum_id)
+) WITHOUT ROWID;
+"#,
+    ),
 ];

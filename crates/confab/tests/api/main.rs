@@ -23,5 +23,6 @@ mod paging;
 mod queries;
 mod schema;
 mod sharding;
+mod switches;
 mod tasks;
 mod webhooks;
