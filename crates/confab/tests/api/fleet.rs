@@ -720,3 +720,69 @@ async fn a_change_made_by_confab_admin_reaches_every_running_node_at_once() {
     .await;
     f.report();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confab_switches_turns_posting_off_and_on_on_every_node_within_a_second() {
+    let mut f = Fleet::start(3).await;
+    let post = async |n: &TestApp| {
+        n.post_comment("demo", "/fleet/switch", "hello", None, &As::guest())
+            .await
+    };
+    for n in &f.nodes {
+        assert_eq!(post(n).await.status, StatusCode::CREATED);
+    }
+    for round in 0..3 {
+        confab_cli(&f, &["switches", "set", "posting", "off"]);
+        let t0 = Instant::now();
+        f.until_seen("posting off", usize::MAX, t0, async |n| {
+            let r = post(n).await;
+            r.status == StatusCode::SERVICE_UNAVAILABLE
+                && r.code() == "read_only"
+                && r.header("retry-after").is_some()
+        })
+        .await;
+        // Reads go on.
+        for n in &f.nodes {
+            page(n, "/fleet/switch").await;
+        }
+        // Back on, by a reset this round and an explicit "on" the next.
+        if round % 2 == 0 {
+            confab_cli(&f, &["switches", "reset", "posting"]);
+        } else {
+            confab_cli(&f, &["switches", "set", "posting", "on"]);
+        }
+        let t0 = Instant::now();
+        f.until_seen("posting on", usize::MAX, t0, async |n| {
+            post(n).await.status == StatusCode::CREATED
+        })
+        .await;
+    }
+    let list = confab_cli(&f, &["switches", "list"]);
+    assert!(list.contains("posting"), "{list}");
+    f.report();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moderator_demoted_by_confab_admin_stops_moderating_on_every_node_within_a_second() {
+    let mut f = Fleet::start(3).await;
+    let svc = &f.nodes[0].svc;
+    let acct = svc
+        .create_account("demoted", None, "correct horse battery", None, false)
+        .await
+        .unwrap();
+    svc.set_moderator(&acct, "demo", true).await.unwrap();
+    let acct = svc.account(acct.id).await.unwrap().unwrap();
+    let tok = As::bearer(&svc.session_token(&acct));
+    let queue = "/api/v1/forums/demo/comments?queue=pending";
+    // Every node has the moderator cached.
+    for n in &f.nodes {
+        assert_eq!(n.get(queue, &tok).await.status, StatusCode::OK);
+    }
+    confab_cli(&f, &["admin", "set-moderator", "demoted", "demo", "off"]);
+    let t0 = Instant::now();
+    f.until_seen("demoted (CLI)", usize::MAX, t0, async |n| {
+        n.get(queue, &tok).await.status != StatusCode::OK
+    })
+    .await;
+    f.report();
+}
