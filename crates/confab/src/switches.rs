@@ -104,7 +104,7 @@ pub async fn run(mut config: Config, cmd: SwitchesCmd) -> Result<()> {
                 staff,
             };
             let s = svc.set_switch(change, &changed_by()).await.map_err(err)?;
-            announced(&svc).await;
+            announced(svc).await;
             let r = &s.record;
             let sel = r.selectors();
             println!(
@@ -126,7 +126,7 @@ pub async fn run(mut config: Config, cmd: SwitchesCmd) -> Result<()> {
             svc.reset_switch(name, forum.as_deref(), &changed_by())
                 .await
                 .map_err(err)?;
-            announced(&svc).await;
+            announced(svc).await;
             println!(
                 "switch {name} reset {}",
                 forum

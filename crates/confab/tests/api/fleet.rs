@@ -598,7 +598,7 @@ async fn a_cache_server_killed_under_load_costs_no_request() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let base = &bases[(w + i) % bases.len()];
                 let ident = format!("/fleet/load/{}", i % 7);
-                let r = if i % 5 == 0 {
+                let r = if i.is_multiple_of(5) {
                     // Writes go to one node (on SQLite, nodes in one process would each be a
                     // writer of the one file); reads to all.
                     http.post(format!("{}/api/v1/comments", bases[0]))
