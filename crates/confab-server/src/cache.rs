@@ -228,6 +228,20 @@ impl PageCache {
         v.n
     }
 
+    /// Marks a thread's token as being read again now, if its entry is still `seen`; whether
+    /// it was (the caller reads it, nobody else needs to).
+    pub fn mark_checked(&self, forum: ForumId, ident: &Arc<str>, seen: Version) -> bool {
+        let key = (forum, ident.clone());
+        match self.versions.get(&key) {
+            Some(mut v) if v == seen => {
+                v.checked = Instant::now();
+                self.versions.insert(key, v);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Records the thread's token as just read from the tier, for the version `seen` that the
     /// reader looked at. The first one learned, the same one, or an older one: the version
     /// stands. A newer one: the thread changed without this node hearing of it, so it gets a
@@ -507,6 +521,11 @@ mod tests {
         assert_eq!((v1.n, v1.token), (v.n, Some(11)));
         assert!(!v1.token_due(Duration::from_secs(1)));
         assert!(v1.token_due(Duration::ZERO));
+        // One reader re-reads a due token; the next one sees it marked and does not.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(c.mark_checked(ForumId(1), &ident, v1));
+        assert!(!c.mark_checked(ForumId(1), &ident, v1));
+        let v1 = c.entry(ForumId(1), &ident);
         // The same token again: still the same version.
         assert_eq!(c.learn_token(ForumId(1), &ident, v1, 11, None).n, v.n);
         // An older token (a tier server back from ejection): ignored.

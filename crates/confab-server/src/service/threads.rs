@@ -68,7 +68,11 @@ impl Service {
     }
 
     /// One page of a thread for `caller`, as JSON bytes with an ETag.
-    pub async fn page(&self, req: PageRequest, caller: &Caller) -> Result<Arc<Page>, DomainError> {
+    pub async fn page(
+        self: &Arc<Self>,
+        req: PageRequest,
+        caller: &Caller,
+    ) -> Result<Arc<Page>, DomainError> {
         // A bad cursor is refused whoever asks and whether or not the thread exists.
         if let Some(c) = &req.cursor {
             Cursor::decode(c, req.sort)?;
@@ -388,13 +392,31 @@ impl Service {
     }
 
     /// The version of a thread's pages to use now: this node's entry, with the thread's token
-    /// read from the shared tier when it has none or its last reading is `version_check` old.
-    pub(crate) async fn thread_version(&self, forum: ForumId, ident: &Arc<str>) -> Version {
+    /// from the shared tier. An entry without a token waits for it; one whose token was read
+    /// `version_check` ago is served as it is while the token is read again in the background
+    /// (one reading at a time: the entry is marked first).
+    pub(crate) async fn thread_version(
+        self: &Arc<Self>,
+        forum: ForumId,
+        ident: &Arc<str>,
+    ) -> Version {
         let v = self.pages.entry(forum, ident);
         let Some(shared) = &self.shared else {
             return v;
         };
         if !v.token_due(self.version_check) {
+            return v;
+        }
+        if v.token.is_some() {
+            if self.pages.mark_checked(forum, ident, v) {
+                let (svc, shared, ident) = (self.clone(), shared.clone(), ident.clone());
+                tokio::spawn(async move {
+                    if let Some(t) = shared.token(forum, &ident).await {
+                        svc.pages
+                            .learn_token(forum, &ident, v, t.id, t.at.map(ReadPin::At));
+                    }
+                });
+            }
             return v;
         }
         match shared.token(forum, ident).await {
