@@ -208,8 +208,8 @@ pub struct CacheConfig {
     pub failure_limit: u32,
     /// ...for this many seconds (its keys fall to the next server meanwhile).
     pub retry_secs: u64,
-    /// How often a node reads a thread's version token from the tier again (a node that missed
-    /// a change announcement is correct again within this).
+    /// How often a node reads a thread's version token from the tier again, in the background
+    /// (a node that missed a change announcement unnoticed is correct again within this).
     pub version_check_ms: u64,
 }
 
@@ -223,7 +223,7 @@ impl Default for CacheConfig {
             timeout_ms: 150,
             failure_limit: 3,
             retry_secs: 5,
-            version_check_ms: 1000,
+            version_check_ms: 5000,
         }
     }
 }
