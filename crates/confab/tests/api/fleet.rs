@@ -786,3 +786,32 @@ async fn a_moderator_demoted_by_confab_admin_stops_moderating_on_every_node_with
     .await;
     f.report();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_hears_nothing_is_corrected_by_the_tiers_versions() {
+    let mut f = Fleet::start_with(1, true).await;
+    // A second node on the same store and tier but no bus: it never hears an announcement and
+    // has no reason to doubt its caches; only the tokens it re-reads from the tier tell it.
+    let mut c = config();
+    c.cache.servers = f.nodes[0].svc.config().cache.servers.clone();
+    c.cache.timeout_ms = 500;
+    c.cache.version_check_ms = 300;
+    let store = crate::backend::open_store(&f.dir.path().join("store")).await;
+    f.nodes
+        .push(spawn_on(c, store, tempfile::tempdir().unwrap()).await);
+    let ident = "/fleet/deaf";
+    f.nodes[0].comment(ident, "first", None).await;
+    for i in 0..5 {
+        warm(&f, ident).await;
+        let body = format!("unheard {i}");
+        let t0 = Instant::now();
+        f.nodes[0].comment(ident, &body, None).await;
+        f.until_seen("deaf node, by tokens", 0, t0, async |n| {
+            bodies(&page(n, ident).await).contains(&body)
+        })
+        .await;
+    }
+    let worst = f.seen.iter().map(|s| s.1).max().unwrap();
+    println!("fleet: a node without the bus caught up within {worst:?} (version_check_ms 300)");
+    assert!(worst < Duration::from_millis(1500), "{worst:?}");
+}
