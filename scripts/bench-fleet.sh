@@ -76,7 +76,7 @@ node() {
   shift
   port=$(free_port)
   mkdir -p "$data"
-  env CONFAB_LOG=warn "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
+  env CONFAB_LOG=warn CONFAB_CONNECTIONS__DRAIN_SECS=0 "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
   pids+=($!)
   node_pid=$!
   node_url=http://127.0.0.1:$port

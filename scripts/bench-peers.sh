@@ -89,7 +89,7 @@ stop "$isso_pid"
 port=$(free_port)
 target=http://127.0.0.1:$port
 mkdir -p "$tmp/data"
-CONFAB_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data "$tmp/data" --rate-limit off >"$tmp/confab.log" 2>&1 &
+CONFAB_LOG=warn CONFAB_CONNECTIONS__DRAIN_SECS=0 "$bin" serve --listen "127.0.0.1:$port" --data "$tmp/data" --rate-limit off >"$tmp/confab.log" 2>&1 &
 pids+=($!)
 confab_pid=$!
 wait_http "$target/healthz" "$tmp/confab.log"

@@ -56,7 +56,7 @@ run_confab() {
   port=$(free_port)
   target=http://127.0.0.1:$port
   mkdir -p "$data"
-  env CONFAB_LOG=warn "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
+  env CONFAB_LOG=warn CONFAB_CONNECTIONS__DRAIN_SECS=0 "$@" "$bin" serve --listen "127.0.0.1:$port" --data "$data" --rate-limit off >"$data.log" 2>&1 &
   pids+=($!)
   confab_pid=$!
   for p in "$confab_pid" "${extra_pids[@]}"; do srv+=(--server-pid "$p"); done

@@ -55,7 +55,7 @@ base="http://127.0.0.1:$port"
 
 start=$(date +%s)
 echo "== confab serve on $base (data in $work/data)"
-CONFAB_LOG=warn "$bin" serve --data "$work/data" --listen "127.0.0.1:$port" --rate-limit off --role api \
+CONFAB_LOG=warn CONFAB_CONNECTIONS__DRAIN_SECS=0 "$bin" serve --data "$work/data" --listen "127.0.0.1:$port" --rate-limit off --role api \
   >"$work/server.log" 2>&1 &
 pid=$!
 # (HTTP from Python's standard library: curl need not be installed.)

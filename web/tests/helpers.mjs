@@ -27,7 +27,7 @@ export async function startServer({ rateLimit = false, env = {} } = {}) {
   const data = mkdtempSync(join(tmpdir(), 'confab-web-'));
   const args = ['serve', '--listen', '127.0.0.1:0', '--data', data];
   if (!rateLimit) args.push('--rate-limit', 'off');
-  const proc = spawn(BIN, args, { env: confabEnv({ CONFAB_LOG: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { env: confabEnv({ CONFAB_LOG: 'info', CONFAB_CONNECTIONS__DRAIN_SECS: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('confab did not start:\n' + log)), 20000);

@@ -54,6 +54,11 @@ pub struct ConnectionsConfig {
     pub max: usize,
     /// Connections one client address holds at most (trusted proxies excepted); past it, 503.
     pub max_per_ip: usize,
+    /// On SIGTERM (or Ctrl-C), seconds the node keeps serving while `/readyz` answers 503
+    /// `draining`, so a load balancer's health check takes it out before it stops accepting
+    /// (make it longer than the balancer's check interval times its fall count). A second
+    /// signal cuts it short. 0: stop accepting at once.
+    pub drain_secs: u64,
 }
 
 impl Default for ConnectionsConfig {
@@ -63,6 +68,7 @@ impl Default for ConnectionsConfig {
             body_timeout_secs: 10,
             max: 20_000,
             max_per_ip: 256,
+            drain_secs: 5,
         }
     }
 }

@@ -92,6 +92,18 @@ impl Server {
         &self.state.svc
     }
 
+    /// Starts draining before a stop: `/readyz` answers 503 `draining` (the load balancer takes
+    /// the node out) and live clients are told to reconnect, to another node; requests are
+    /// still served until the `shutdown` future given to [`Server::serve`] resolves.
+    pub fn drainer(&self) -> impl Fn() + Send + Sync + 'static {
+        let draining = self.state.draining.clone();
+        let live = self.shutdown_tx.clone();
+        move || {
+            draining.store(true, Ordering::Relaxed);
+            let _ = live.send(true);
+        }
+    }
+
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(
         self,

@@ -303,7 +303,24 @@ async fn serve(config: Config) -> Result<()> {
         rate_limits = config.rate_limit.enabled,
         "Confab is up: open http://{addr}/ in a browser (API at http://{addr}/api/v1, docs at http://{addr}/api/openapi.json)"
     );
-    server.serve(listener, shutdown_signal()).await?;
+    let drain = server.drainer();
+    let drain_secs = config.connections.drain_secs;
+    server
+        .serve(listener, async move {
+            shutdown_signal().await;
+            if drain_secs > 0 {
+                drain();
+                tracing::info!(
+                    drain_secs,
+                    "draining: /readyz answers 503 and live clients are told to reconnect; still serving (a second signal stops now)"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(drain_secs)) => {}
+                    _ = shutdown_signal() => tracing::info!("second signal: stopping now"),
+                }
+            }
+        })
+        .await?;
     Ok(())
 }
 

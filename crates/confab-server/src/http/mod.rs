@@ -150,7 +150,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(move || openapi(doc.clone())))
+        // Liveness: the process answers (whatever its data does); readiness is /readyz.
         .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/statz", get(statz))
         .merge(web::routes())
@@ -298,14 +300,19 @@ async fn statz(State(app): State<AppState>) -> Response {
     .into_response()
 }
 
+/// Readiness for a load balancer: 200 while this node can serve (`ready`, or `degraded: why`),
+/// 503 while it is draining before a stop or cannot reach its data (`down: why`).
 async fn readyz(State(app): State<AppState>) -> Response {
+    use crate::service::Readiness;
     if app.draining.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    if app.svc.ready().await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    match app.svc.readiness().await {
+        Readiness::Ready => (StatusCode::OK, "ready".to_string()).into_response(),
+        Readiness::Degraded(why) => (StatusCode::OK, format!("degraded: {why}")).into_response(),
+        Readiness::Down(why) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("down: {why}")).into_response()
+        }
     }
 }
 

@@ -49,6 +49,16 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// What `/readyz` says of this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Serving, with a part missing (the reason says which).
+    Degraded(String),
+    /// Cannot serve (the reason says why).
+    Down(String),
+}
+
 /// Who is calling, as established by the HTTP layer from signed tokens (no database access).
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -280,9 +290,37 @@ impl Service {
         self.forums.any_allows(origin)
     }
 
-    /// Whether storage answers (`/readyz`).
-    pub async fn ready(&self) -> bool {
-        self.store.forums().await.is_ok()
+    /// Whether this node can serve (`/readyz`). The control data unreachable is not "down"
+    /// while the node holds the forums in memory and the comment data answers: pages are
+    /// served (writes, which check bans and accounts there, answer 503 until it is back).
+    pub async fn readiness(&self) -> Readiness {
+        let control = match self.store.forums().await {
+            Ok(_) => return Readiness::Ready,
+            Err(e) => e,
+        };
+        let Some(forum) = self.forums.all().into_iter().next() else {
+            return Readiness::Down(format!(
+                "control database unreachable ({}) and no forum known yet",
+                control.message
+            ));
+        };
+        // One read of the comment data, as a page load would do it.
+        let probe = confab_core::ident::Ident::from_stored("/".to_string());
+        match self
+            .store
+            .thread_by_ident(&forum, &probe, confab_store::ReadFrom::Replica)
+            .await
+        {
+            Ok(_) => Readiness::Degraded(format!(
+                "control database unreachable ({}); pages are served with the {} forum(s) in memory, writes answer 503 until it is back",
+                control.message,
+                self.forums.all().len()
+            )),
+            Err(e) => Readiness::Down(format!(
+                "database unreachable: control ({}), comments ({})",
+                control.message, e.message
+            )),
+        }
     }
 
     /// The store's counters (statements run, reads by primaries and replicas), for `/statz`.

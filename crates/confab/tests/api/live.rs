@@ -88,7 +88,7 @@ impl Sse {
     }
 }
 
-fn live_url(base: &str, ident: &str) -> String {
+pub(crate) fn live_url(base: &str, ident: &str) -> String {
     format!(
         "{base}/api/v1/threads/live?forum=demo&ident={}",
         urlencode(ident)

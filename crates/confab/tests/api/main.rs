@@ -12,6 +12,7 @@ mod smtp;
 mod accounts;
 mod bad_input;
 mod comments;
+mod drain;
 mod durability;
 mod fleet;
 mod hardening;

@@ -526,3 +526,76 @@ async fn a_logical_shard_moves_online_under_writes_and_reads() {
         "1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_control_database_stopped_a_node_is_degraded_not_down_and_serves_pages() {
+    let rig = Rig::start().await;
+    let control = backend::provision(&rig.cluster()).await;
+    let f = forum_on(true, "ctl");
+    let (a, _store) = Rig::node(&control).await;
+    a.forum(&f, json!({})).await;
+    let r = post(&a, &f, "/t", "before the blip", &As::guest()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let ready = a.get("/readyz", &As::guest()).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    tokio::task::block_in_place(|| rig.control.stop());
+    // The node can still serve: ready for the balancer, and it says what is missing.
+    let r = a
+        .http
+        .get(format!("{}/readyz", a.base))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.starts_with("degraded: control database unreachable"),
+        "{body}"
+    );
+    for _ in 0..10 {
+        let p = a
+            .get(
+                &format!("/api/v1/comments?forum={f}&ident=%2Ft"),
+                &As::guest(),
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+        assert_eq!(bodies(&p.body), vec!["before the blip"]);
+    }
+    // A post needs the control data too (bans live there): refused clearly, to be retried.
+    let r = post(&a, &f, "/t", "during the blip", &As::guest()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{:?}",
+        r.body
+    );
+    tokio::task::block_in_place(|| rig.control.start_again());
+    eventually("readiness back to ready", 20, async || {
+        let r = a
+            .http
+            .get(format!("{}/readyz", a.base))
+            .send()
+            .await
+            .unwrap();
+        r.status() == StatusCode::OK && r.text().await.unwrap() == "ready"
+    })
+    .await;
+    // Both stores down (shard servers stopped too): down.
+    tokio::task::block_in_place(|| {
+        rig.control.stop();
+        rig.s1.stop();
+        rig.r1.stop();
+    });
+    let r = a
+        .http
+        .get(format!("{}/readyz", a.base))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.starts_with("down: "), "{body}");
+}
