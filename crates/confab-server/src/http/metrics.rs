@@ -72,7 +72,11 @@ pub fn bus_publish(what: &'static str, ok: bool) {
 /// `GET /metrics`: the registry, with the values sampled from the service at scrape time.
 pub async fn metrics_route(State(app): State<AppState>) -> Response {
     let Some(handle) = handle() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response();
     };
     // One scrape at a time: the sampled values are set and rendered together, so a scrape of
     // another server in the same process cannot slip its values in between.
@@ -148,10 +152,7 @@ fn request_id(headers: &HeaderMap) -> String {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_sane_id(v))
-        .map_or_else(
-            || format!("{:016x}", rand::random::<u64>()),
-            str::to_owned,
-        )
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
 }
 
 /// At most 64 characters of `[A-Za-z0-9._-]`.

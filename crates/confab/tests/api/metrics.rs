@@ -136,7 +136,10 @@ async fn metrics_page_cache_hits_move_on_a_repeated_read() {
     app.page("/metrics-cache", "", &As::guest()).await;
     app.page("/metrics-cache", "", &As::guest()).await;
     let after = scrape(&app).await;
-    assert_eq!(value(&after, "confab_page_cache_hits_total", &[]), hits + 2.0);
+    assert_eq!(
+        value(&after, "confab_page_cache_hits_total", &[]),
+        hits + 2.0
+    );
     assert_eq!(value(&after, "confab_page_cache_misses_total", &[]), misses);
 }
 
@@ -156,7 +159,10 @@ async fn metrics_request_ids_are_echoed_or_made() {
                 .map(str::to_owned)
         }
     };
-    assert_eq!(get(Some("abc-123.X_y")).await.as_deref(), Some("abc-123.X_y"));
+    assert_eq!(
+        get(Some("abc-123.X_y")).await.as_deref(),
+        Some("abc-123.X_y")
+    );
     let made = get(None).await.unwrap();
     assert_eq!(made.len(), 16, "{made}");
     assert!(made.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -351,9 +357,9 @@ async fn metrics_json_access_log_of_a_real_process() {
         .post(format!("{base}/api/v1/preview?x=1"))
         .header("x-request-id", "json-log-1")
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(crate::bad_input::ReceiverStream(
-            rx_body,
-        )))
+        .body(reqwest::Body::wrap_stream(
+            crate::bad_input::ReceiverStream(rx_body),
+        ))
         .send()
         .await
         .unwrap();
