@@ -40,7 +40,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             match metrics::set_global_recorder(recorder) {
-                Ok(()) => Some(handle),
+                Ok(()) => {
+                    describe();
+                    Some(handle)
+                }
                 Err(_) => {
                     tracing::warn!("a metrics recorder is already installed: /metrics is off");
                     None
@@ -48,6 +51,56 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "confab_http_requests_total",
+        "Requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        "confab_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its answer's headers, by route template and method."
+    );
+    describe_counter!(
+        "confab_db_statements_total",
+        "Statements the store has run (sampled at scrape time)."
+    );
+    describe_counter!(
+        "confab_db_reads_total",
+        "Reads served by a shard primary or a replica (zero on SQLite)."
+    );
+    describe_counter!(
+        "confab_page_cache_hits_total",
+        "Page lookups answered from this node's page cache."
+    );
+    describe_counter!(
+        "confab_page_cache_misses_total",
+        "Pages this node's page cache filled."
+    );
+    describe_gauge!(
+        "confab_live_connections",
+        "Live (SSE and WebSocket) connections held by this node."
+    );
+    describe_gauge!(
+        "confab_live_connections_max",
+        "Live connections this node holds at most."
+    );
+    describe_counter!(
+        "confab_rate_limit_refusals_total",
+        "Requests refused with 429 by a rate limit, by allowance."
+    );
+    describe_gauge!(
+        "confab_switch_on",
+        "Each feature switch's global value: 1 on, 0 off."
+    );
+    describe_counter!(
+        "confab_bus_publishes_total",
+        "Messages handed to the bus: live events and change announcements."
+    );
 }
 
 /// Drains what histograms hold between scrapes (called periodically by the server).
@@ -197,7 +250,8 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
         "method" => method.clone()
     )
     .record(elapsed.as_secs_f64());
-    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    // Microsecond precision, printed without float noise.
+    let duration_ms = elapsed.as_micros() as f64 / 1000.0;
     tracing::info!(
         target: "access",
         kind = "access",
