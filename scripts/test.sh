@@ -18,6 +18,8 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need_
 # The cache tier's conformance suite (confab-cache) starts throwaway memcached instances too
 # (and redis-server ones, above).
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need_apt+=(memcached)
+# The metrics test has a real Prometheus scrape a server (CONFAB_SKIP_PROMETHEUS=1 skips it).
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
 if [ -f web/package.json ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)

@@ -159,6 +159,9 @@ pub struct PageCache {
     counts: moka::sync::Cache<(ForumId, Arc<str>), (u64, i64)>,
     next_version: AtomicU64,
     trust: Arc<Trust>,
+    /// Page lookups answered from the cache, and lookups that had to fill (for `/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl PageCache {
@@ -180,6 +183,8 @@ impl PageCache {
                 .build(),
             next_version: AtomicU64::new(1),
             trust,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -284,7 +289,20 @@ impl PageCache {
 
     /// The page for `key` if it is cached.
     pub async fn get(&self, key: &PageKey) -> Option<Arc<Page>> {
-        self.pages.get(key).await
+        let page = self.pages.get(key).await;
+        if page.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        page
+    }
+
+    /// Page lookups answered from the cache (by [`PageCache::get`], or by
+    /// [`PageCache::get_or_fill`] without filling), and fills run: (hits, misses).
+    pub fn hit_stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The page for `key`, filled by `fill` on a miss (one fill per key at a time).
@@ -292,10 +310,23 @@ impl PageCache {
     where
         F: Future<Output = Result<Page, DomainError>>,
     {
-        self.pages
-            .try_get_with(key, async move { fill.await.map(Arc::new) })
+        let filled = std::sync::atomic::AtomicBool::new(false);
+        let filled_ref = &filled;
+        let out = self
+            .pages
+            .try_get_with(key, async move {
+                filled_ref.store(true, Ordering::Relaxed);
+                fill.await.map(Arc::new)
+            })
             .await
-            .map_err(|e: Arc<DomainError>| (*e).clone())
+            .map_err(|e: Arc<DomainError>| (*e).clone());
+        if filled.load(Ordering::Relaxed) {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        } else if out.is_ok() {
+            // Another request's fill (single-flight) or a page cached since the caller looked.
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        out
     }
 
     /// A thread's comment count if it was read at the thread's current version; else that

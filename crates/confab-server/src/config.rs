@@ -40,6 +40,16 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     /// Client connections: caps and read timeouts.
     pub connections: ConnectionsConfig,
+    /// Log lines as `text` (for people) or `json` (one object a line, for log collectors).
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +127,7 @@ impl Default for Config {
             bus: BusSettings::default(),
             realtime: RealtimeConfig::default(),
             connections: ConnectionsConfig::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -142,6 +153,9 @@ pub struct Limits {
     pub page_max: usize,
     /// Most idents per `/counts` request.
     pub counts_max: usize,
+    /// Requests slower than this many milliseconds are logged as a warning with what they did
+    /// (statements run, duration); 0: never.
+    pub slow_request_ms: u64,
 }
 
 impl Default for Limits {
@@ -156,6 +170,7 @@ impl Default for Limits {
             page_default: 50,
             page_max: 100,
             counts_max: 100,
+            slow_request_ms: 500,
         }
     }
 }

@@ -118,6 +118,7 @@ impl Server {
             loop {
                 tick.tick().await;
                 limits.prune();
+                http::metrics::upkeep();
                 // Idempotency keys are kept for a day.
                 if let Err(e) = svc.prune_idempotency().await {
                     tracing::warn!(error = %e, "pruning idempotency keys failed");

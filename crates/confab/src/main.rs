@@ -20,7 +20,7 @@ mod tasks;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
-use confab_server::config::Config;
+use confab_server::config::{Config, LogFormat};
 use confab_server::Server;
 use confab_store::pg::PgStore;
 use confab_store::sqlite::SqliteStore;
@@ -152,25 +152,40 @@ enum AdminCmd {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    // The config is read before logging starts (it says the log format); `bench` has none.
+    let config = match cli.cmd {
+        Cmd::Bench(_) => None,
+        _ => Some(settings::load(cli.config.as_deref(), std::env::vars())?),
+    };
+    let format = config.as_ref().map_or(LogFormat::Text, |c| c.log_format);
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| "info".into())
+    };
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .with_current_span(false)
+            .init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, config))
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
     if let Cmd::Bench(args) = cli.cmd {
         return bench::run(*args).await;
     }
-    let mut config = settings::load(cli.config.as_deref(), std::env::vars())?;
+    let Some(mut config) = config else {
+        anyhow::bail!("no configuration");
+    };
     if let Some(d) = cli.data {
         config.data_dir = d;
     }

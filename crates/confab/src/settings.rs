@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bus",
     "realtime",
     "connections",
+    "log_format",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

@@ -52,8 +52,10 @@ impl Limiters {
     }
 
     /// Takes one cell of `key`'s allowance, or says when to come back.
+    /// `limit` names the allowance in the refusals counter of `/metrics`.
     fn take<K: Clone + Eq + std::hash::Hash>(
         &self,
+        limit: &'static str,
         limiter: &DefaultKeyedRateLimiter<K>,
         key: &K,
     ) -> Result<(), ApiError> {
@@ -61,44 +63,46 @@ impl Limiters {
             return Ok(());
         }
         let now = DefaultClock::default().now();
-        limiter
-            .check_key(key)
-            .map_err(|nu| limited(nu.wait_time_from(now).as_millis()))
+        limiter.check_key(key).map_err(|nu| {
+            super::metrics::rate_limited(limit);
+            limited(nu.wait_time_from(now).as_millis())
+        })
     }
 
     /// Signed-in callers are limited per account (an office behind one NAT is not one
     /// person); guests per IP.
     fn take_for(
         &self,
+        limit: &'static str,
         per_ip: &DefaultKeyedRateLimiter<IpAddr>,
         per_account: &DefaultKeyedRateLimiter<i64>,
         caller: &Caller,
     ) -> Result<(), ApiError> {
         match caller.account {
-            Some(a) => self.take(per_account, &a.0),
-            None => self.take(per_ip, &caller.ip),
+            Some(a) => self.take(limit, per_account, &a.0),
+            None => self.take(limit, per_ip, &caller.ip),
         }
     }
 
     /// A comment, edit, vote or flag.
     pub fn check_write(&self, caller: &Caller) -> Result<(), ApiError> {
-        self.take_for(&self.writes_ip, &self.writes_account, caller)
+        self.take_for("writes", &self.writes_ip, &self.writes_account, caller)
     }
 
     /// A vote or flag (besides [`Limiters::check_write`]).
     pub fn check_vote(&self, caller: &Caller) -> Result<(), ApiError> {
-        self.take_for(&self.votes_ip, &self.votes_account, caller)
+        self.take_for("votes", &self.votes_ip, &self.votes_account, caller)
     }
 
     /// A sign-up or log-in attempt.
     pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
-        self.take(&self.auth_ip, &caller.ip)
+        self.take("auth", &self.auth_ip, &caller.ip)
     }
 
     /// A log-in attempt for `login` (case-folded, so spelling variants share the allowance).
     pub fn check_login(&self, login: &str) -> Result<(), ApiError> {
         let key: String = login.trim().to_lowercase().chars().take(254).collect();
-        self.take(&self.login_name, &key)
+        self.take("login_name", &self.login_name, &key)
     }
 
     /// Drops state of keys that are back to full allowance (called periodically).

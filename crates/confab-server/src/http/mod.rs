@@ -6,6 +6,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod pin;
 pub mod requests;
 mod respond;
@@ -65,6 +66,12 @@ pub fn router(state: AppState) -> Router {
         max: max_body,
         timeout: Duration::from_secs(config.connections.body_timeout_secs.max(1)),
     };
+    let observe = metrics::Observe {
+        slow: (config.limits.slow_request_ms > 0)
+            .then(|| Duration::from_millis(config.limits.slow_request_ms)),
+    };
+    // Installed before any request is counted.
+    let _ = metrics::handle();
     let svc = state.svc.clone();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(
@@ -155,12 +162,15 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/statz", get(statz))
+        .route("/metrics", get(metrics::metrics_route))
         .merge(web::routes())
         .merge(mail::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), pin::pins))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(body_rules, read_body))
+        // Outermost: counts, times and logs every answer, refusals of the layers above included.
+        .layer(middleware::from_fn_with_state(observe, metrics::observe))
         .with_state(state)
 }
 

@@ -124,7 +124,9 @@ pub(crate) fn start_publisher(
                 pending.push_back(everything());
             }
             while let Some(m) = pending.front() {
-                match bus.publish(TOPIC, m.clone()).await {
+                let sent = bus.publish(TOPIC, m.clone()).await;
+                crate::http::metrics::bus_publish("fleet", sent.is_ok());
+                match sent {
                     Ok(_) => {
                         pending.pop_front();
                         let _ = unsent.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

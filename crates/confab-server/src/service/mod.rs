@@ -342,6 +342,29 @@ impl Service {
         })
     }
 
+    /// The store's counters as a struct, for `/metrics`.
+    pub fn store_counters(&self) -> confab_store::StoreStats {
+        self.store.stats()
+    }
+
+    /// The local page cache's (hits, misses), for `/metrics`.
+    pub fn page_cache_stats(&self) -> (u64, u64) {
+        self.pages.hit_stats()
+    }
+
+    /// The shared cache tier's counters, for `/metrics` (`None` without a tier).
+    pub fn tier_counters(&self) -> Option<confab_cache::TierStats> {
+        self.shared.as_ref().map(|s| s.stats())
+    }
+
+    /// Each switch's global value (for nobody in particular), for `/metrics`.
+    pub fn switch_states(&self) -> Vec<(&'static str, bool)> {
+        confab_core::switch::SwitchName::ALL
+            .iter()
+            .map(|&n| (n.as_str(), self.switch_default(n, None)))
+            .collect()
+    }
+
     /// Forgets idempotency keys older than a day.
     pub async fn prune_idempotency(&self) -> Result<(), DomainError> {
         self.store

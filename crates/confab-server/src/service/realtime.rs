@@ -189,7 +189,9 @@ pub fn start_publisher(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
     tokio::spawn(async move {
         while let Some((topic, msg)) = rx.recv().await {
-            if let Err(e) = bus.publish(&topic, msg).await {
+            let sent = bus.publish(&topic, msg).await;
+            crate::http::metrics::bus_publish("live", sent.is_ok());
+            if let Err(e) = sent {
                 tracing::debug!(error = %e, topic, "live event not published");
             }
         }

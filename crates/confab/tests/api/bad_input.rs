@@ -268,7 +268,9 @@ fn futures_util_stream(chunks: Vec<Result<Vec<u8>, std::io::Error>>) -> reqwest:
     reqwest::Body::wrap_stream(ReceiverStream(rx))
 }
 
-struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+pub(crate) struct ReceiverStream(
+    pub(crate) tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+);
 
 impl futures_core::Stream for ReceiverStream {
     type Item = Result<Vec<u8>, std::io::Error>;

@@ -247,6 +247,36 @@ async fn every_change_reaches_every_node_within_a_second_with_a_shared_tier() {
         .map(|s| s["cache_tier"]["fills"].as_u64().unwrap())
         .sum();
     assert!(hits > 0 && fills > 0, "{tiers:?}");
+    // `/metrics` has the same tier counters, and the announcements the nodes published.
+    let text = f.nodes[0]
+        .http
+        .get(format!("{}/metrics", f.nodes[0].base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    // At least what `/statz` said a moment before (background token checks may add hits).
+    assert!(
+        sample("confab_cache_tier_hits_total ")
+            >= tiers[0]["cache_tier"]["hits"].as_u64().unwrap() as f64,
+        "{text}"
+    );
+    assert!(sample("confab_cache_tier_server_ejected{") == 0.0, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("confab_bus_publishes_total{")
+                && l.contains("kind=\"fleet\"")
+                && l.contains("result=\"ok\"")),
+        "{text}"
+    );
 }
 
 async fn futures_join<F>(f: &Fleet, each: F) -> Vec<Value>

@@ -19,6 +19,7 @@ mod hardening;
 mod hardening_low;
 mod live;
 mod mail;
+mod metrics;
 mod moderation;
 mod paging;
 mod queries;

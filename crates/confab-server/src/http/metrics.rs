@@ -1,0 +1,297 @@
+//! `/metrics` (Prometheus text format) and the per-request records: one access log line per
+//! request, a warning for a slow one, and the `X-Request-Id` header.
+//!
+//! The recorder is process-wide (the `metrics` crate has one global recorder): it is installed
+//! once, by the first router built in the process, and every server in the process records
+//! into it. Tests run several servers in one process; their request counters add up in one
+//! registry, and the sampled values (store, caches, live connections) are those of the server
+//! that was scraped last.
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The request id header, read from the request and sent back on the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Upper bounds (seconds) of the request latency histogram's buckets.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use. `None` if another recorder
+/// was installed first (an embedding program's own): `/metrics` then answers 503.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("confab_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(_) => {
+                    tracing::warn!("a metrics recorder is already installed: /metrics is off");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "confab_http_requests_total",
+        "Requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        "confab_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its answer's headers, by route template and method."
+    );
+    describe_counter!(
+        "confab_db_statements_total",
+        "Statements the store has run (sampled at scrape time)."
+    );
+    describe_counter!(
+        "confab_db_reads_total",
+        "Reads served by a shard primary or a replica (zero on SQLite)."
+    );
+    describe_counter!(
+        "confab_page_cache_hits_total",
+        "Page lookups answered from this node's page cache."
+    );
+    describe_counter!(
+        "confab_page_cache_misses_total",
+        "Pages this node's page cache filled."
+    );
+    describe_gauge!(
+        "confab_live_connections",
+        "Live (SSE and WebSocket) connections held by this node."
+    );
+    describe_gauge!(
+        "confab_live_connections_max",
+        "Live connections this node holds at most."
+    );
+    describe_counter!(
+        "confab_rate_limit_refusals_total",
+        "Requests refused with 429 by a rate limit, by allowance."
+    );
+    describe_gauge!(
+        "confab_switch_on",
+        "Each feature switch's global value: 1 on, 0 off."
+    );
+    describe_counter!(
+        "confab_bus_publishes_total",
+        "Messages handed to the bus: live events and change announcements."
+    );
+}
+
+/// Drains what histograms hold between scrapes (called periodically by the server).
+pub fn upkeep() {
+    if let Some(h) = handle() {
+        h.run_upkeep();
+    }
+}
+
+/// A rate limit refused a request (`limit`: which allowance).
+pub fn rate_limited(limit: &'static str) {
+    metrics::counter!("confab_rate_limit_refusals_total", "limit" => limit).increment(1);
+}
+
+/// A message was handed to the bus (`what`: `live` events or `fleet` change announcements).
+pub fn bus_publish(what: &'static str, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!("confab_bus_publishes_total", "kind" => what, "result" => result)
+        .increment(1);
+}
+
+/// `GET /metrics`: the registry, with the values sampled from the service at scrape time.
+pub async fn metrics_route(State(app): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response();
+    };
+    // One scrape at a time: the sampled values are set and rendered together, so a scrape of
+    // another server in the same process cannot slip its values in between.
+    static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let text = {
+        let _one = SCRAPE.lock().unwrap_or_else(|e| e.into_inner());
+        sample(&app);
+        handle.render()
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// Copies the service's own counters into the registry.
+fn sample(app: &AppState) {
+    let svc = &app.svc;
+    let s = svc.store_counters();
+    metrics::counter!("confab_db_statements_total").absolute(s.queries);
+    metrics::counter!("confab_db_reads_total", "target" => "primary").absolute(s.reads_primary);
+    metrics::counter!("confab_db_reads_total", "target" => "replica").absolute(s.reads_replica);
+
+    let (hits, misses) = svc.page_cache_stats();
+    metrics::counter!("confab_page_cache_hits_total").absolute(hits);
+    metrics::counter!("confab_page_cache_misses_total").absolute(misses);
+    if let Some(t) = svc.tier_counters() {
+        metrics::counter!("confab_cache_tier_hits_total").absolute(t.hits);
+        metrics::counter!("confab_cache_tier_misses_total").absolute(t.misses);
+        metrics::counter!("confab_cache_tier_fills_total").absolute(t.fills);
+        metrics::counter!("confab_cache_tier_lock_waits_total").absolute(t.lock_waits);
+        metrics::counter!("confab_cache_tier_stale_served_total").absolute(t.stale_served);
+        metrics::counter!("confab_cache_tier_early_refreshes_total").absolute(t.early_refreshes);
+        metrics::counter!("confab_cache_tier_errors_total").absolute(t.errors);
+        metrics::counter!("confab_cache_tier_ejections_total").absolute(t.ejections);
+        for server in &t.servers {
+            metrics::gauge!("confab_cache_tier_server_ejected", "server" => server.name.clone())
+                .set(if server.ejected { 1.0 } else { 0.0 });
+        }
+    }
+
+    let max = svc.config().realtime.max_connections;
+    let open = max.saturating_sub(app.live.available_permits());
+    metrics::gauge!("confab_live_connections").set(open as f64);
+    metrics::gauge!("confab_live_connections_max").set(max as f64);
+
+    for (name, on) in svc.switch_states() {
+        metrics::gauge!("confab_switch_on", "switch" => name).set(if on { 1.0 } else { 0.0 });
+    }
+}
+
+/// What [`observe`] needs besides the request.
+#[derive(Clone, Copy)]
+pub struct Observe {
+    /// Requests slower than this get a warning; `None`: never.
+    pub slow: Option<Duration>,
+}
+
+/// The request's id: the client's (or proxy's) `X-Request-Id` if it is a sane token, else a
+/// new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_id(v))
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
+}
+
+/// At most 64 characters of `[A-Za-z0-9._-]`.
+fn is_sane_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Counts and times every request by route template, logs it, and warns when it was slow.
+/// Statements are those the store ran in this request's task (`confab_store::count_queries`):
+/// work a handler spawns onto other tasks is not in the figure. For a live connection (SSE,
+/// WebSocket) the duration is the time to its first answer, not the connection's life.
+pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    let id = request_id(req.headers());
+    let (mut resp, statements) = confab_store::count_queries(next.run(req)).await;
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    let method = method.as_str().to_owned();
+    metrics::counter!(
+        "confab_http_requests_total",
+        "route" => route.clone(),
+        "method" => method.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "confab_http_request_duration_seconds",
+        "route" => route.clone(),
+        "method" => method.clone()
+    )
+    .record(elapsed.as_secs_f64());
+    // Microsecond precision, printed without float noise.
+    let duration_ms = elapsed.as_micros() as f64 / 1000.0;
+    tracing::info!(
+        target: "access",
+        kind = "access",
+        method = %method,
+        route = %route,
+        path = %path,
+        status,
+        duration_ms,
+        statements,
+        request_id = %id,
+        "request"
+    );
+    if cfg.slow.is_some_and(|slow| elapsed >= slow) {
+        tracing::warn!(
+            target: "access",
+            kind = "slow",
+            method = %method,
+            route = %route,
+            path = %path,
+            status,
+            duration_ms,
+            statements,
+            request_id = %id,
+            "slow request"
+        );
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane_id;
+
+    #[test]
+    fn request_ids() {
+        assert!(is_sane_id("abc-123_x.y"));
+        assert!(is_sane_id(&"a".repeat(64)));
+        assert!(!is_sane_id(&"a".repeat(65)));
+        assert!(!is_sane_id(""));
+        assert!(!is_sane_id("a b"));
+        assert!(!is_sane_id("a\u{e9}"));
+    }
+}
