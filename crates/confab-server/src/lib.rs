@@ -118,7 +118,6 @@ impl Server {
             loop {
                 tick.tick().await;
                 limits.prune();
-                http::metrics::upkeep();
                 // Idempotency keys are kept for a day.
                 if let Err(e) = svc.prune_idempotency().await {
                     tracing::warn!(error = %e, "pruning idempotency keys failed");
@@ -134,6 +133,9 @@ impl Server {
             loop {
                 tick.tick().await;
                 n += 1;
+                // Histogram samples are folded into their buckets every second (between
+                // scrapes they would otherwise pile up, one per request).
+                http::metrics::upkeep();
                 if n.is_multiple_of(5) || !svc.trusted() {
                     svc.reload_registries().await;
                 }

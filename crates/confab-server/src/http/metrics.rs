@@ -208,6 +208,80 @@ fn request_id(headers: &HeaderMap) -> String {
         .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
 }
 
+/// Handles of the request counter and latency histogram per (route, method, status), so a
+/// request costs a read-locked map lookup instead of building and hashing labels in the
+/// registry. Bounded: routes are the router's templates, methods and statuses few.
+type Handles = (metrics::Counter, metrics::Histogram);
+#[allow(clippy::type_complexity)]
+static HANDLES: OnceLock<
+    std::sync::RwLock<
+        std::collections::HashMap<String, std::collections::HashMap<(&'static str, u16), Handles>>,
+    >,
+> = OnceLock::new();
+
+fn handles(route: &str, method: &'static str, status: u16) -> Handles {
+    let map = HANDLES.get_or_init(Default::default);
+    if let Some(h) = map
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(route)
+        .and_then(|m| m.get(&(method, status)))
+    {
+        return h.clone();
+    }
+    let h = (
+        metrics::counter!(
+            "confab_http_requests_total",
+            "route" => route.to_owned(),
+            "method" => method,
+            "status" => status_label(status)
+        ),
+        metrics::histogram!(
+            "confab_http_request_duration_seconds",
+            "route" => route.to_owned(),
+            "method" => method
+        ),
+    );
+    map.write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(route.to_owned())
+        .or_default()
+        .insert((method, status), h.clone());
+    h
+}
+
+/// The method as a label without allocating (the methods the router answers, else "other").
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The status as a label; the common ones without allocating.
+fn status_label(s: u16) -> metrics::SharedString {
+    match s {
+        200 => "200".into(),
+        201 => "201".into(),
+        204 => "204".into(),
+        304 => "304".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        429 => "429".into(),
+        503 => "503".into(),
+        _ => s.to_string().into(),
+    }
+}
+
 /// At most 64 characters of `[A-Za-z0-9._-]`.
 fn is_sane_id(v: &str) -> bool {
     !v.is_empty()
@@ -222,13 +296,12 @@ fn is_sane_id(v: &str) -> bool {
 /// WebSocket) the duration is the time to its first answer, not the connection's life.
 pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
-    let path = req.uri().path().to_owned();
+    let method = method_label(req.method());
+    // Cheap clones (reference-counted), not copies: this runs on every request.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
+    let uri = req.uri().clone();
+    let path = uri.path();
     let id = request_id(req.headers());
     let (mut resp, statements) = confab_store::count_queries(next.run(req)).await;
     let elapsed = start.elapsed();
@@ -236,20 +309,9 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    let method = method.as_str().to_owned();
-    metrics::counter!(
-        "confab_http_requests_total",
-        "route" => route.clone(),
-        "method" => method.clone(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!(
-        "confab_http_request_duration_seconds",
-        "route" => route.clone(),
-        "method" => method.clone()
-    )
-    .record(elapsed.as_secs_f64());
+    let (requests, duration) = handles(route, method, status);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
     // Microsecond precision, printed without float noise.
     let duration_ms = elapsed.as_micros() as f64 / 1000.0;
     tracing::info!(
