@@ -144,7 +144,6 @@ async fn metrics_page_cache_hits_move_on_a_repeated_read() {
     };
     read().await;
     let before = scrape(&app).await;
-    assert!(value(&before, "confab_page_cache_hits_total", &[]) >= 0.0);
     let misses = value(&before, "confab_page_cache_misses_total", &[]);
     assert!(misses >= 1.0, "the first read filled the page: {before}");
     let (local_hits, local_misses) = app.svc.page_cache_stats();
