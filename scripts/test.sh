@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the lint step (scripts/lint.sh: rustfmt, scripts/check-deps.sh, clippy),
 # Rust unit and integration tests, the API suite again against
-# PostgreSQL, schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), a 30-second
+# PostgreSQL, a local fleet behind HAProxy under load (scripts/fleet-test.sh), schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), a 30-second
 # fuzz run of each cargo-fuzz target (scripts/fuzz.sh --smoke), then the browser tests of the embed and dashboard in headless Chromium. Installs
 # what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
 # packages with `npm ci`). Every server it starts lives on a free port with its data under a
@@ -20,6 +20,8 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need_
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || need_apt+=(memcached)
 # The metrics test has a real Prometheus scrape a server (CONFAB_SKIP_PROMETHEUS=1 skips it).
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
+# The fleet test (scripts/fleet-test.sh) puts three nodes behind a real HAProxy.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 if [ -f web/package.json ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
@@ -74,6 +76,9 @@ cargo test --workspace
 echo "== cargo test: API suite against PostgreSQL"
 # (the tests that start PostgreSQL servers of their own ran in the step above)
 CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:: --skip pg::
+
+echo "== a fleet through HAProxy: rolling restart, a cache server killed, the control database stopped"
+CONFAB_BIN="$target_dir/debug/confab" scripts/fleet-test.sh
 
 echo "== schema fuzzing (schemathesis)"
 CONFAB_BIN="$target_dir/debug/confab" scripts/schemathesis.sh

@@ -160,16 +160,20 @@ pub(super) fn report(path: &PathBuf, ratios: &[String]) -> Result<()> {
     if !ratios.is_empty() {
         println!();
     }
+    let find = |n: &str| {
+        loads
+            .iter()
+            .find(|r| row_name(r) == n)
+            .and_then(|r| r["rps"].as_f64())
+    };
     for spec in ratios {
-        let (a, b) = spec
-            .rsplit_once('/')
+        // Row names may hold `/` themselves (`3n/read-hot`): the split is the one that names
+        // two rows, else the last `/`.
+        let splits = || spec.match_indices('/').map(|(i, _)| (&spec[..i], &spec[i + 1..]));
+        let (a, b) = splits()
+            .find(|(a, b)| find(a).is_some() && find(b).is_some())
+            .or_else(|| splits().last())
             .ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
-        let find = |n: &str| {
-            loads
-                .iter()
-                .find(|r| row_name(r) == n)
-                .and_then(|r| r["rps"].as_f64())
-        };
         match (find(a), find(b)) {
             (Some(x), Some(y)) if y > 0.0 => {
                 println!(
