@@ -34,6 +34,11 @@ fail() {
   exit 1
 }
 
+# dpkg-deb (dpkg) reads the package; cargo-deb runs dpkg-shlibdeps (dpkg-dev) for Depends.
+for tool in dpkg-deb dpkg-shlibdeps python3; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (apt-get install dpkg-dev python3)"
+done
+
 if [ "$(cargo deb --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DEB_VERSION" ]; then
   echo "== installing cargo-deb $CARGO_DEB_VERSION (crates.io)"
   # (its own temp target dir: not the workspace's)
@@ -106,8 +111,8 @@ for s in postinst prerm postrm; do
 done
 # postinst: the user (and its data dir) exists before any systemd snippet runs; nothing is
 # enabled or started on install.
-user_line=$(grep -n 'adduser --system' "$work/control/postinst" | head -1 | cut -d: -f1)
-snippet_line=$(grep -n 'deb-systemd' "$work/control/postinst" | head -1 | cut -d: -f1)
+user_line=$(grep -n 'adduser --system' "$work/control/postinst" | head -1 | cut -d: -f1) || true
+snippet_line=$(grep -n 'deb-systemd' "$work/control/postinst" | head -1 | cut -d: -f1) || true
 [ -n "$user_line" ] && [ -n "$snippet_line" ] && [ "$user_line" -lt "$snippet_line" ] ||
   fail "postinst must create the user (line ${user_line:-none}) before the systemd snippets (line ${snippet_line:-none})"
 grep -q 'chown root:confab /etc/confab/confab.toml' "$work/control/postinst" || fail "postinst does not give the config to group confab"
@@ -223,7 +228,7 @@ ident=https://example.com/packaged
 posted=$(http POST "$base/api/v1/comments" \
   "{\"forum\":\"site\",\"ident\":\"$ident\",\"title\":\"Packaged\",\"body\":\"From the package.\",\"author_name\":\"Deb\"}")
 [ "${posted%% *}" = 201 ] || fail "POST /api/v1/comments: $posted"
-id=$(echo "$posted" | grep -o '"id":"[0-9]*"' | head -1 | cut -d'"' -f4)
+id=$(echo "$posted" | grep -o '"id":"[0-9]*"' | head -1 | cut -d'"' -f4) || true
 token=$(echo "$posted" | sed -n 's/.*"edit_token":"\([^"]*\)".*/\1/p')
 [ -n "$id" ] && [ -n "$token" ] || fail "no id or edit_token in: $posted"
 listed=$(http GET "$base/api/v1/comments?forum=site&ident=$ident")
