@@ -115,7 +115,8 @@ PY
 wait_ready() {
   local deadline=$(($(date +%s) + 30))
   until [ "$(http GET http://127.0.0.1:8080/readyz)" = "200 ready" ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "/readyz not ready within 30 s: $(ct systemctl status confab --no-pager -n 20)"
+    [ "$(date +%s)" -lt "$deadline" ] || fail "/readyz not ready within 30 s: $(ct systemctl status confab --no-pager -n 0)
+$(ct journalctl -u confab --no-pager -n 15)"
     sleep 0.2
   done
 }
