@@ -11,19 +11,19 @@
 #     data_dir and demo_forum;
 #   - verifies the unit with `systemd-analyze verify` (any message fails) and its sandboxing
 #     with `systemd-analyze security --offline` (exposure at most 2.0), when systemd-analyze is
-#     there, and that its TimeoutStopSec is longer than the config's drain_secs;
+#     there, and that its TimeoutStopSec exceeds the config's drain_secs by 10 s at least;
 #   - extracts the package into a temp root (`dpkg-deb -x`) and runs the binary from there:
 #     `--version`, `admin create-forum` and `serve` with the packaged config (data in a temp
 #     dir, a free port): /readyz ready, a comment posted and read back, no demo forum; SIGTERM:
 #     /readyz answers 503 draining, the process exits well within TimeoutStopSec; started again,
 #     the comment is still there and its edit token still works (the generated secret was
 #     kept in the data dir, mode 0600).
-# Everything it starts is stopped and its temp dir removed on exit.
+# Everything it starts is stopped and its temp dir removed on exit. (Installing the package and
+# running it under systemd is scripts/package-systemd-test.sh, run by hand as root.)
 #
 #   scripts/package-test.sh       (builds the debug binary first if needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 . scripts/lib/ports.sh
 
 CARGO_DEB_VERSION=3.8.0
@@ -45,7 +45,6 @@ if [ "$(cargo deb --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DEB_VERS
   env -u CARGO_TARGET_DIR nice -n 19 cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi
 
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 # The same build as scripts/test.sh's: nothing to do when it ran.
 cargo build -q --workspace --bins
 
