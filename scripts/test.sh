@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: the lint step (scripts/lint.sh: rustfmt, scripts/check-deps.sh, clippy),
 # Rust unit and integration tests, the API suite again against
-# PostgreSQL, a local fleet behind HAProxy under load (scripts/fleet-test.sh), schema fuzzing of the OpenAPI document (scripts/schemathesis.sh), a 30-second
-# fuzz run of each cargo-fuzz target (scripts/fuzz.sh --smoke), then the browser tests of the embed and dashboard in headless Chromium. Installs
+# PostgreSQL, a local fleet behind HAProxy under load (scripts/fleet-test.sh), schema fuzzing of
+# the OpenAPI document (scripts/schemathesis.sh), a 30-second fuzz run of each cargo-fuzz target
+# (scripts/fuzz.sh --smoke), the Debian package built and run from an extracted root
+# (scripts/package-test.sh), then the browser tests of the embed and dashboard in headless
+# Chromium. Installs
 # what it needs on a fresh Debian machine (chromium and postgresql-15 from apt as root, npm
 # packages with `npm ci`). Every server it starts lives on a free port with its data under a
 # temp dir, and is stopped afterwards: a throwaway PostgreSQL cluster (scripts/pg-cluster.sh,
@@ -26,6 +29,9 @@ if [ -f web/package.json ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 fi
+# The Debian package test (scripts/package-test.sh): cargo-deb resolves the package's shared
+# library dependencies with dpkg-shlibdeps.
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need_apt+=(dpkg-dev)
 # The mail tests talk to a real SMTP server, Python's aiosmtpd (installed from PyPI below).
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
@@ -87,6 +93,11 @@ CONFAB_BIN="$target_dir/debug/confab" scripts/schemathesis.sh
 # kept in fuzz/corpus (scripts/fuzz.sh runs them longer; it installs cargo-fuzz when missing).
 echo "== fuzz smoke (scripts/fuzz.sh --smoke)"
 CARGO_TARGET_DIR="$target_dir/fuzz" scripts/fuzz.sh --smoke
+
+# The Debian package, from the debug binary built above: contents, unit, and the binary run from
+# an extracted root with the packaged config (installs cargo-deb, pinned, when missing).
+echo "== Debian package (scripts/package-test.sh)"
+scripts/package-test.sh
 
 if [ -f web/package.json ]; then
   echo "== browser tests"
