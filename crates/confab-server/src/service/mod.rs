@@ -301,7 +301,7 @@ impl Service {
         let Some(forum) = self.forums.all().into_iter().next() else {
             return Readiness::Down(format!(
                 "control database unreachable ({}) and no forum known yet",
-                control.message
+                control.reason()
             ));
         };
         // One read of the comment data, as a page load would do it.
@@ -313,12 +313,13 @@ impl Service {
         {
             Ok(_) => Readiness::Degraded(format!(
                 "control database unreachable ({}); pages are served with the {} forum(s) in memory, writes answer 503 until it is back",
-                control.message,
+                control.reason(),
                 self.forums.all().len()
             )),
             Err(e) => Readiness::Down(format!(
                 "database unreachable: control ({}), comments ({})",
-                control.message, e.message
+                control.reason(),
+                e.reason()
             )),
         }
     }

@@ -110,6 +110,7 @@ pub async fn provision(c: &Cluster) -> String {
             &s.name,
             &with_db(&s.primary, &db),
             &replicas,
+            admin::AddChecks::default(),
         )
         .await
         .expect("add server");
