@@ -36,6 +36,8 @@ pub(crate) struct Server {
 struct Health {
     failures: u32,
     ejected_until: Option<Instant>,
+    /// Why the last call failed, until one succeeds.
+    last_error: Option<String>,
 }
 
 /// What a failure or success changed, for the tier to log and count.
@@ -117,12 +119,23 @@ impl Server {
         };
         let was_ejected = h.ejected_until.is_some();
         h.failures = 0;
+        h.last_error = None;
         h.ejected_until = None;
         if was_ejected {
             Change::Returned
         } else {
             Change::None
         }
+    }
+
+    pub(crate) fn set_last_error(&self, why: &str) {
+        if let Ok(mut h) = self.health.lock() {
+            h.last_error = Some(why.to_string());
+        }
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.health.lock().ok().and_then(|h| h.last_error.clone())
     }
 
     pub(crate) fn record_failure(&self, limit: u32, retry: Duration) -> Change {
@@ -151,9 +164,14 @@ impl Server {
         let c = client
             .get_multiplexed_async_connection_with_config(&AsyncConnectionConfig::new())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.cause(&e))?;
         *slot = Some(c.clone());
         Ok(c)
+    }
+
+    /// A Redis failure with where and why ([`redis_cause`]).
+    fn cause(&self, e: &redis::RedisError) -> CallError {
+        redis_cause(&self.name, e)
     }
 
     /// Forgets the Redis connection after a failure or timeout (the next call opens a new one).
@@ -178,7 +196,7 @@ impl Server {
                     cmd.arg(*k);
                 }
                 let vals: Vec<Option<Vec<u8>>> =
-                    cmd.query_async(&mut c).await.map_err(|e| e.to_string())?;
+                    cmd.query_async(&mut c).await.map_err(|e| self.cause(&e))?;
                 Ok(vals.into_iter().map(|v| v.map(Bytes::from)).collect())
             }
             Backend::Memcache(m) => m.get_many(keys).await.map_err(io_err),
@@ -201,7 +219,7 @@ impl Server {
                     .arg(millis(ttl))
                     .query_async::<()>(&mut c)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| self.cause(&e))
             }
             Backend::Memcache(m) => m.set(key, value, ttl).await.map_err(io_err),
         }
@@ -225,7 +243,7 @@ impl Server {
                     .arg(millis(ttl))
                     .query_async(&mut c)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| self.cause(&e))?;
                 Ok(r.is_some())
             }
             Backend::Memcache(m) => m.add(key, value, ttl).await.map_err(io_err),
@@ -240,7 +258,7 @@ impl Server {
                     .arg(key)
                     .query_async::<()>(&mut c)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| self.cause(&e))
             }
             Backend::Memcache(m) => m.delete(key).await.map_err(io_err),
         }
@@ -265,7 +283,7 @@ impl Server {
                     .arg(key)
                     .query_async(&mut c)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| self.cause(&e))?;
                 Ok(n)
             }
             Backend::Memcache(m) => {
@@ -289,6 +307,69 @@ fn millis(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
 }
 
+/// A Redis failure as an operator reads it: `Redis at 127.0.0.1:6379: connection refused`,
+/// `Redis at nohost.invalid:6379: unknown host`, or Redis's own words. URLs (with their
+/// passwords) never appear: `addr` is `host:port`.
+pub(crate) fn redis_cause(addr: &str, e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    let why = if e.is_connection_refusal() {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else if let Some(why) = text.strip_prefix("failed to lookup address information: ") {
+        if why.contains("not known") || why.contains("No address associated") {
+            "unknown host".to_string()
+        } else {
+            format!("cannot resolve host: {why}")
+        }
+    } else if e.is_connection_dropped() {
+        format!("connection lost ({})", strip_os(&text))
+    } else {
+        strip_os(&text).to_string()
+    };
+    format!("Redis at {addr}: {why}")
+}
+
+/// `Connection refused (os error 111)` → `Connection refused`.
+fn strip_os(s: &str) -> &str {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => &s[..i],
+        _ => s,
+    }
+}
+
 fn io_err(e: io::Error) -> CallError {
     e.to_string()
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::redis_cause;
+    use std::io;
+
+    #[test]
+    fn redis_failures_name_the_server_and_the_cause() {
+        let e = |io: io::Error| redis::RedisError::from(io);
+        assert_eq!(
+            redis_cause("127.0.0.1:6390", &e(io::Error::from_raw_os_error(111))),
+            "Redis at 127.0.0.1:6390: connection refused"
+        );
+        assert_eq!(
+            redis_cause(
+                "nohost.invalid:6379",
+                &e(io::Error::other(
+                    "failed to lookup address information: Name or service not known"
+                ))
+            ),
+            "Redis at nohost.invalid:6379: unknown host"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::new(io::ErrorKind::TimedOut, "x"))),
+            "Redis at r:6379: timed out"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::from_raw_os_error(104))),
+            "Redis at r:6379: connection lost (Connection reset by peer)"
+        );
+    }
 }

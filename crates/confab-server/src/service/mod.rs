@@ -295,7 +295,18 @@ impl Service {
     /// served (writes, which check bans and accounts there, answer 503 until it is back).
     pub async fn readiness(&self) -> Readiness {
         let control = match self.store.forums().await {
-            Ok(_) => return Readiness::Ready,
+            Ok(_) => {
+                // Parts of the store down (a shard primary): still serving, its reads from
+                // replicas, its writes 503; say which and why.
+                let down = self.store.problems();
+                if down.is_empty() {
+                    return Readiness::Ready;
+                }
+                return Readiness::Degraded(format!(
+                    "{}; writes there answer 503 until it is back, reads go to its replicas",
+                    down.join("; ")
+                ));
+            }
             Err(e) => e,
         };
         let Some(forum) = self.forums.all().into_iter().next() else {
@@ -329,6 +340,11 @@ impl Service {
         self.store.stats()
     }
 
+    /// Parts of the store known to be down, with their causes, for `/statz`.
+    pub fn store_problems(&self) -> Vec<String> {
+        self.store.problems()
+    }
+
     /// The shared cache tier's counters and servers, for `/statz` (`null` without a tier).
     pub fn tier_stats(&self) -> serde_json::Value {
         let Some(s) = &self.shared else {
@@ -339,7 +355,7 @@ impl Service {
             "hits": t.hits, "misses": t.misses, "fills": t.fills, "lock_waits": t.lock_waits,
             "stale_served": t.stale_served, "early_refreshes": t.early_refreshes,
             "errors": t.errors, "ejections": t.ejections,
-            "servers": t.servers.iter().map(|s| serde_json::json!({"name": s.name, "ejected": s.ejected})).collect::<Vec<_>>(),
+            "servers": t.servers.iter().map(|s| serde_json::json!({"name": s.name, "ejected": s.ejected, "last_error": s.last_error})).collect::<Vec<_>>(),
         })
     }
 

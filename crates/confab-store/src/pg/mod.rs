@@ -314,6 +314,17 @@ impl Store for PgStore {
         self.r.total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn problems(&self) -> Vec<String> {
+        self.r
+            .servers()
+            .iter()
+            .filter_map(|s| {
+                s.primary_down()
+                    .map(|why| format!("shard server {}: {why}", s.name))
+            })
+            .collect()
+    }
+
     fn stats(&self) -> crate::StoreStats {
         let r = self.r.read_stats();
         crate::StoreStats {

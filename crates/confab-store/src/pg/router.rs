@@ -127,6 +127,8 @@ pub struct Server {
     pub primary_dsn: String,
     primary: PgPool,
     primary_up: AtomicBool,
+    /// Why the primary did not answer the last poll (None: it answered).
+    primary_error: Mutex<Option<String>>,
     /// The primary's insert position at the last poll, and the poll before it.
     primary_lsn: AtomicU64,
     prev_primary_lsn: AtomicU64,
@@ -165,6 +167,7 @@ impl Server {
             primary_dsn,
             primary,
             primary_up: AtomicBool::new(true),
+            primary_error: Mutex::new(None),
             primary_lsn: AtomicU64::new(0),
             prev_primary_lsn: AtomicU64::new(0),
             floor: AtomicU64::new(0),
@@ -199,6 +202,14 @@ impl Server {
         self.primary_up.load(Ordering::Relaxed)
     }
 
+    /// Why the primary did not answer the last poll, if it did not.
+    pub fn primary_down(&self) -> Option<String> {
+        self.primary_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Records a commit of this node; returns its position.
     pub fn committed(&self, lsn: u64) -> WritePos {
         self.floor.fetch_max(lsn, Ordering::Relaxed);
@@ -229,12 +240,13 @@ impl Server {
 
     /// Polls the primary's position and every replica's replay position once.
     async fn poll(&self, lag_bound: Duration) {
-        match poll_lsn(
+        let polled = poll_lsn(
             &self.primary,
             "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint",
         )
-        .await
-        {
+        .await;
+        *self.primary_error.lock().unwrap_or_else(|p| p.into_inner()) = polled.clone().err();
+        match polled {
             Ok(lsn) => {
                 if !self.primary_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(server = %self.name, "shard primary answering");
