@@ -41,9 +41,9 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<PgPool> {
         opts.statement_timeout_ms, opts.statement_timeout_ms
     ));
     cfg.keepalives_idle(Duration::from_secs(30));
-    let mgr = Manager::from_config(
+    let mgr = Manager::from_connect(
         cfg,
-        NoTls,
+        Connector { at: at.clone() },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -68,6 +68,34 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<PgPool> {
             size: size.max(1),
         },
     })
+}
+
+/// Opens pooled connections (as deadpool's own connector does) and runs each connection's task,
+/// logging why it ended in words an operator can act on (deadpool's says only `db error`).
+struct Connector {
+    at: Target,
+}
+
+type Connected =
+    Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>;
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(
+        &self,
+        cfg: &tokio_postgres::Config,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Connected> + Send + '_>> {
+        let cfg = cfg.clone();
+        Box::pin(async move {
+            let (client, connection) = cfg.connect(NoTls).await?;
+            let addr = self.at.addr.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(cause = %format!("PostgreSQL at {addr}: {}", describe(&e, None)), "PostgreSQL connection ended");
+                }
+            });
+            Ok((client, task))
+        })
+    }
 }
 
 impl PgPool {
@@ -619,7 +647,7 @@ impl Router {
                 tokio::time::sleep(every).await;
                 let Some(r) = weak.upgrade() else { return };
                 if let Err(e) = r.refresh(false).await {
-                    tracing::debug!(error = %e.message, "shard map refresh failed; keeping the cached map");
+                    tracing::debug!(error = %e.reason(), "shard map refresh failed; keeping the cached map");
                 }
             }
         });
