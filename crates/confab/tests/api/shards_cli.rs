@@ -117,6 +117,15 @@ async fn shards_add_refuses_another_deployments_primary_and_foreign_replicas_unl
         ] {
             server.sql("postgres", &format!("CREATE DATABASE {db}"));
         }
+        // The replica has the new database once it has replayed its creation.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while rig.r1.try_sql("data", "SELECT 1").is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "r1 never replayed CREATE DATABASE"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let (one, two) = (rig.control.dsn("one"), rig.control.dsn("two"));
         let (s1, r1, s2) = (rig.s1.dsn("data"), rig.r1.dsn("data"), rig.s2.dsn("data"));
 
