@@ -174,6 +174,11 @@ impl Server {
         redis_cause(&self.name, e)
     }
 
+    /// A memcached failure with where and why ([`memcache_cause`]).
+    fn io_cause(&self, e: &io::Error) -> CallError {
+        memcache_cause(&self.name, e)
+    }
+
     /// Forgets the Redis connection after a failure or timeout (the next call opens a new one).
     fn reset(&self) {
         match &self.backend {
@@ -199,7 +204,7 @@ impl Server {
                     cmd.query_async(&mut c).await.map_err(|e| self.cause(&e))?;
                 Ok(vals.into_iter().map(|v| v.map(Bytes::from)).collect())
             }
-            Backend::Memcache(m) => m.get_many(keys).await.map_err(io_err),
+            Backend::Memcache(m) => m.get_many(keys).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -221,7 +226,7 @@ impl Server {
                     .await
                     .map_err(|e| self.cause(&e))
             }
-            Backend::Memcache(m) => m.set(key, value, ttl).await.map_err(io_err),
+            Backend::Memcache(m) => m.set(key, value, ttl).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -246,7 +251,7 @@ impl Server {
                     .map_err(|e| self.cause(&e))?;
                 Ok(r.is_some())
             }
-            Backend::Memcache(m) => m.add(key, value, ttl).await.map_err(io_err),
+            Backend::Memcache(m) => m.add(key, value, ttl).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -260,7 +265,7 @@ impl Server {
                     .await
                     .map_err(|e| self.cause(&e))
             }
-            Backend::Memcache(m) => m.delete(key).await.map_err(io_err),
+            Backend::Memcache(m) => m.delete(key).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -290,10 +295,10 @@ impl Server {
                 // incr; when missing, add "1" (with the ttl); when another node added it first,
                 // incr again. Bounded: a key that keeps vanishing is an error, not a loop.
                 for _ in 0..3 {
-                    if let Some(n) = m.incr(key).await.map_err(io_err)? {
+                    if let Some(n) = m.incr(key).await.map_err(|e| self.io_cause(&e))? {
                         return Ok(n);
                     }
-                    if m.add(key, b"1", ttl).await.map_err(io_err)? {
+                    if m.add(key, b"1", ttl).await.map_err(|e| self.io_cause(&e))? {
                         return Ok(1);
                     }
                 }
@@ -338,13 +343,27 @@ fn strip_os(s: &str) -> &str {
     }
 }
 
-fn io_err(e: io::Error) -> CallError {
-    e.to_string()
+/// A memcached failure as an operator reads it: `memcached at 10.0.0.7:11211: connection
+/// refused`.
+pub(crate) fn memcache_cause(addr: &str, e: &io::Error) -> String {
+    let text = e.to_string();
+    let why = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => match text.strip_prefix("failed to lookup address information: ") {
+            Some(w) if w.contains("not known") || w.contains("No address associated") => {
+                "unknown host".to_string()
+            }
+            Some(w) => format!("cannot resolve host: {w}"),
+            None => strip_os(&text).to_string(),
+        },
+    };
+    format!("memcached at {addr}: {why}")
 }
 
 #[cfg(test)]
 mod cause_tests {
-    use super::redis_cause;
+    use super::{memcache_cause, redis_cause};
     use std::io;
 
     #[test]
@@ -370,6 +389,18 @@ mod cause_tests {
         assert_eq!(
             redis_cause("r:6379", &e(io::Error::from_raw_os_error(104))),
             "Redis at r:6379: connection lost (Connection reset by peer)"
+        );
+    }
+
+    #[test]
+    fn memcached_failures_name_the_server_and_the_cause() {
+        assert_eq!(
+            memcache_cause("127.0.0.1:11299", &io::Error::from_raw_os_error(111)),
+            "memcached at 127.0.0.1:11299: connection refused"
+        );
+        assert_eq!(
+            memcache_cause("m:11211", &io::Error::other("unexpected reply: ERROR")),
+            "memcached at m:11211: unexpected reply: ERROR"
         );
     }
 }
