@@ -213,10 +213,20 @@ async fn check_new_server(
             )))
         }
         Some((d, other)) if d == me && other != name && !checks.force => {
-            return Err(refuse(format!(
-                "the database at {} is already registered in this deployment as server {other}",
-                at(primary)
-            )))
+            // Claimed under another name that this deployment still has (a claim whose
+            // registration never finished does not count).
+            let c = router::get(&r.control, "control database").await?;
+            let known = c
+                .query_opt("SELECT 1 FROM shard_servers WHERE name = $1", &[&other])
+                .await
+                .map_err(pg_err)?
+                .is_some();
+            if known {
+                return Err(refuse(format!(
+                    "the database at {} is already registered in this deployment as server {other}",
+                    at(primary)
+                )));
+            }
         }
         _ => {}
     }
