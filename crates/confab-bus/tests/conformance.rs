@@ -663,14 +663,22 @@ async fn redis_down_at_start() {
         .await
         .unwrap();
     assert!(!bus.is_connected());
-    assert!(matches!(
-        bus.send("small.x", num(1)).await,
-        Err(BusError::Unavailable(_))
-    ));
-    assert!(matches!(
-        bus.subscribe("thread.x").await,
-        Err(BusError::Unavailable(_))
-    ));
+    // Unavailable, saying where and why.
+    let addr = server
+        .url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_string();
+    let refused = format!("Redis at {addr}: connection refused");
+    match bus.send("small.x", num(1)).await {
+        Err(BusError::Unavailable(why)) => assert_eq!(why, refused),
+        other => panic!("{other:?}"),
+    }
+    match bus.subscribe("thread.x").await {
+        Err(BusError::Unavailable(why)) => assert!(why.ends_with(&refused), "{why}"),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("subscribed with Redis down"),
+    }
     assert!(
         t0.elapsed() < Duration::from_secs(4),
         "took {:?}",

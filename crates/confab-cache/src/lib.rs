@@ -157,6 +157,8 @@ pub struct ServerStat {
     /// `host:port`.
     pub name: String,
     pub ejected: bool,
+    /// Why its last call failed, while it has not succeeded since.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -367,6 +369,7 @@ impl Tier {
                 .map(|s| ServerStat {
                     name: s.name.clone(),
                     ejected: s.is_ejected(),
+                    last_error: s.last_error(),
                 })
                 .collect(),
         }
@@ -394,10 +397,15 @@ impl Tier {
                 return Some(v);
             }
             Ok(Err(e)) => e,
-            Err(_) => format!("timed out after {:?}", self.cfg.timeout),
+            Err(_) => format!(
+                "{}: no answer within {} ms",
+                server.name,
+                self.cfg.timeout.as_millis()
+            ),
         };
         bump(&self.counters.errors);
         tracing::debug!(server = %server.name, error = %err, "cache server call failed");
+        server.set_last_error(&err);
         if server.record_failure(self.cfg.failure_limit, self.cfg.retry_interval) == Change::Ejected
         {
             bump(&self.counters.ejections);

@@ -36,6 +36,8 @@ pub(crate) struct Server {
 struct Health {
     failures: u32,
     ejected_until: Option<Instant>,
+    /// Why the last call failed, until one succeeds.
+    last_error: Option<String>,
 }
 
 /// What a failure or success changed, for the tier to log and count.
@@ -117,12 +119,23 @@ impl Server {
         };
         let was_ejected = h.ejected_until.is_some();
         h.failures = 0;
+        h.last_error = None;
         h.ejected_until = None;
         if was_ejected {
             Change::Returned
         } else {
             Change::None
         }
+    }
+
+    pub(crate) fn set_last_error(&self, why: &str) {
+        if let Ok(mut h) = self.health.lock() {
+            h.last_error = Some(why.to_string());
+        }
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.health.lock().ok().and_then(|h| h.last_error.clone())
     }
 
     pub(crate) fn record_failure(&self, limit: u32, retry: Duration) -> Change {
@@ -151,9 +164,19 @@ impl Server {
         let c = client
             .get_multiplexed_async_connection_with_config(&AsyncConnectionConfig::new())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.cause(&e))?;
         *slot = Some(c.clone());
         Ok(c)
+    }
+
+    /// A Redis failure with where and why ([`redis_cause`]).
+    fn cause(&self, e: &redis::RedisError) -> CallError {
+        redis_cause(&self.name, e)
+    }
+
+    /// A memcached failure with where and why ([`memcache_cause`]).
+    fn io_cause(&self, e: &io::Error) -> CallError {
+        memcache_cause(&self.name, e)
     }
 
     /// Forgets the Redis connection after a failure or timeout (the next call opens a new one).
@@ -178,10 +201,10 @@ impl Server {
                     cmd.arg(*k);
                 }
                 let vals: Vec<Option<Vec<u8>>> =
-                    cmd.query_async(&mut c).await.map_err(|e| e.to_string())?;
+                    cmd.query_async(&mut c).await.map_err(|e| self.cause(&e))?;
                 Ok(vals.into_iter().map(|v| v.map(Bytes::from)).collect())
             }
-            Backend::Memcache(m) => m.get_many(keys).await.map_err(io_err),
+            Backend::Memcache(m) => m.get_many(keys).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -201,9 +224,9 @@ impl Server {
                     .arg(millis(ttl))
                     .query_async::<()>(&mut c)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| self.cause(&e))
             }
-            Backend::Memcache(m) => m.set(key, value, ttl).await.map_err(io_err),
+            Backend::Memcache(m) => m.set(key, value, ttl).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -225,10 +248,10 @@ impl Server {
                     .arg(millis(ttl))
                     .query_async(&mut c)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| self.cause(&e))?;
                 Ok(r.is_some())
             }
-            Backend::Memcache(m) => m.add(key, value, ttl).await.map_err(io_err),
+            Backend::Memcache(m) => m.add(key, value, ttl).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -240,9 +263,9 @@ impl Server {
                     .arg(key)
                     .query_async::<()>(&mut c)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| self.cause(&e))
             }
-            Backend::Memcache(m) => m.delete(key).await.map_err(io_err),
+            Backend::Memcache(m) => m.delete(key).await.map_err(|e| self.io_cause(&e)),
         }
     }
 
@@ -265,17 +288,17 @@ impl Server {
                     .arg(key)
                     .query_async(&mut c)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| self.cause(&e))?;
                 Ok(n)
             }
             Backend::Memcache(m) => {
                 // incr; when missing, add "1" (with the ttl); when another node added it first,
                 // incr again. Bounded: a key that keeps vanishing is an error, not a loop.
                 for _ in 0..3 {
-                    if let Some(n) = m.incr(key).await.map_err(io_err)? {
+                    if let Some(n) = m.incr(key).await.map_err(|e| self.io_cause(&e))? {
                         return Ok(n);
                     }
-                    if m.add(key, b"1", ttl).await.map_err(io_err)? {
+                    if m.add(key, b"1", ttl).await.map_err(|e| self.io_cause(&e))? {
                         return Ok(1);
                     }
                 }
@@ -289,6 +312,95 @@ fn millis(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
 }
 
-fn io_err(e: io::Error) -> CallError {
-    e.to_string()
+/// A Redis failure as an operator reads it: `Redis at 127.0.0.1:6379: connection refused`,
+/// `Redis at nohost.invalid:6379: unknown host`, or Redis's own words. URLs (with their
+/// passwords) never appear: `addr` is `host:port`.
+pub(crate) fn redis_cause(addr: &str, e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    let why = if e.is_connection_refusal() {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else if let Some(why) = text.strip_prefix("failed to lookup address information: ") {
+        if why.contains("not known") || why.contains("No address associated") {
+            "unknown host".to_string()
+        } else {
+            format!("cannot resolve host: {why}")
+        }
+    } else if e.is_connection_dropped() {
+        format!("connection lost ({})", strip_os(&text))
+    } else {
+        strip_os(&text).to_string()
+    };
+    format!("Redis at {addr}: {why}")
+}
+
+/// `Connection refused (os error 111)` → `Connection refused`.
+fn strip_os(s: &str) -> &str {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => &s[..i],
+        _ => s,
+    }
+}
+
+/// A memcached failure as an operator reads it: `memcached at 10.0.0.7:11211: connection
+/// refused`.
+pub(crate) fn memcache_cause(addr: &str, e: &io::Error) -> String {
+    let text = e.to_string();
+    let why = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut => "timed out".to_string(),
+        _ => match text.strip_prefix("failed to lookup address information: ") {
+            Some(w) if w.contains("not known") || w.contains("No address associated") => {
+                "unknown host".to_string()
+            }
+            Some(w) => format!("cannot resolve host: {w}"),
+            None => strip_os(&text).to_string(),
+        },
+    };
+    format!("memcached at {addr}: {why}")
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::{memcache_cause, redis_cause};
+    use std::io;
+
+    #[test]
+    fn redis_failures_name_the_server_and_the_cause() {
+        let e = |io: io::Error| redis::RedisError::from(io);
+        assert_eq!(
+            redis_cause("127.0.0.1:6390", &e(io::Error::from_raw_os_error(111))),
+            "Redis at 127.0.0.1:6390: connection refused"
+        );
+        assert_eq!(
+            redis_cause(
+                "nohost.invalid:6379",
+                &e(io::Error::other(
+                    "failed to lookup address information: Name or service not known"
+                ))
+            ),
+            "Redis at nohost.invalid:6379: unknown host"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::new(io::ErrorKind::TimedOut, "x"))),
+            "Redis at r:6379: timed out"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::from_raw_os_error(104))),
+            "Redis at r:6379: connection lost (Connection reset by peer)"
+        );
+    }
+
+    #[test]
+    fn memcached_failures_name_the_server_and_the_cause() {
+        assert_eq!(
+            memcache_cause("127.0.0.1:11299", &io::Error::from_raw_os_error(111)),
+            "memcached at 127.0.0.1:11299: connection refused"
+        );
+        assert_eq!(
+            memcache_cause("m:11211", &io::Error::other("unexpected reply: ERROR")),
+            "memcached at m:11211: unexpected reply: ERROR"
+        );
+    }
 }

@@ -68,6 +68,10 @@ impl ErrorCode {
 pub struct DomainError {
     pub code: ErrorCode,
     pub message: String,
+    /// Why, in words an operator can act on (`cannot connect to PostgreSQL at db1:5432:
+    /// connection refused`): shown in logs, `/readyz` and on the command line, never sent to
+    /// API clients (they get `message`).
+    pub cause: Option<String>,
 }
 
 impl DomainError {
@@ -75,7 +79,17 @@ impl DomainError {
         DomainError {
             code,
             message: message.into(),
+            cause: None,
         }
+    }
+    /// The same error, with the cause an operator reads.
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+    /// The cause if there is one, else the message: what an operator's report says.
+    pub fn reason(&self) -> &str {
+        self.cause.as_deref().unwrap_or(&self.message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidInput, message)
@@ -94,8 +108,35 @@ impl DomainError {
 
 impl fmt::Display for DomainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
+        write!(f, "{}: {}", self.code.as_str(), self.message)?;
+        match &self.cause {
+            Some(c) => write!(f, " ({c})"),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::error::Error for DomainError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_for_operators_only() {
+        let e = DomainError::new(ErrorCode::Unavailable, "the database is unavailable")
+            .with_cause("cannot connect to PostgreSQL at db1:5432: connection refused");
+        assert_eq!(e.message, "the database is unavailable");
+        assert_eq!(
+            e.to_string(),
+            "unavailable: the database is unavailable (cannot connect to PostgreSQL at db1:5432: connection refused)"
+        );
+        assert_eq!(
+            e.reason(),
+            "cannot connect to PostgreSQL at db1:5432: connection refused"
+        );
+        let plain = DomainError::invalid("no");
+        assert_eq!(plain.reason(), "no");
+        assert_eq!(plain.to_string(), "invalid_input: no");
+    }
+}

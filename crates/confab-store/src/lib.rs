@@ -174,4 +174,11 @@ pub trait Store:
             reads_replica: 0,
         }
     }
+
+    /// Parts of the store known to be down right now, each with its cause (`shard server s1:
+    /// cannot connect to PostgreSQL at db1:5432: connection refused`), from what the store's
+    /// background checks last saw: no I/O. Empty when everything answers.
+    fn problems(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -227,12 +227,24 @@ async fn open(c: &Cluster, refresh_ms: u64) -> PgStore {
 /// A store with s1 (every logical shard) and s2 (none) registered.
 async fn deployment(c: &Cluster) -> PgStore {
     let store = open(c, 100).await;
-    admin::add_server(store.router(), "s1", &c.s1.dsn(), &[])
-        .await
-        .unwrap();
-    admin::add_server(store.router(), "s2", &c.s2.dsn(), &[])
-        .await
-        .unwrap();
+    admin::add_server(
+        store.router(),
+        "s1",
+        &c.s1.dsn(),
+        &[],
+        admin::AddChecks::default(),
+    )
+    .await
+    .unwrap();
+    admin::add_server(
+        store.router(),
+        "s2",
+        &c.s2.dsn(),
+        &[],
+        admin::AddChecks::default(),
+    )
+    .await
+    .unwrap();
     store
 }
 
@@ -853,8 +865,12 @@ async fn migrate_data_copies_sqlite_into_postgres() {
 
     let store = open(&c, 100).await;
     let r = store.router().clone();
-    admin::add_server(&r, "s1", &c.s1.dsn(), &[]).await.unwrap();
-    admin::add_server(&r, "s2", &c.s2.dsn(), &[]).await.unwrap();
+    admin::add_server(&r, "s1", &c.s1.dsn(), &[], admin::AddChecks::default())
+        .await
+        .unwrap();
+    admin::add_server(&r, "s2", &c.s2.dsn(), &[], admin::AddChecks::default())
+        .await
+        .unwrap();
     admin::spread_ranges(&r, &["s1".to_string(), "s2".to_string()])
         .await
         .unwrap();

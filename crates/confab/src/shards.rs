@@ -25,6 +25,12 @@ pub enum ShardsCmd {
         /// A streaming replica's DSN, repeatable.
         #[arg(long = "replica")]
         replicas: Vec<String>,
+        /// Register even when a check fails: the primary's database belongs to another Confab
+        /// deployment (this one takes it over: the other must no longer use it) or is
+        /// registered here under another name, the primary is in recovery, or a replica cannot
+        /// be reached or does not replicate this primary.
+        #[arg(long)]
+        force: bool,
     },
     /// Split the 4096 logical shards evenly over these servers, in order (only while no forum
     /// exists: after that, move shards).
@@ -143,14 +149,23 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
                     size(s.bytes),
                     s.primary
                 );
-                for (dsn, lag, lagging) in &s.replicas {
-                    match lag {
-                        Some(b) => println!(
+                if let Some(why) = &s.down {
+                    println!("{:<12} primary DOWN: {why}", "");
+                }
+                for rep in &s.replicas {
+                    let dsn = &rep.dsn;
+                    match (rep.lag, &rep.error) {
+                        (Some(b), _) => println!(
                             "{:<12} replica {dsn}: up, {b} bytes behind{}",
                             "",
-                            if *lagging { ", LAGGING (no reads)" } else { "" }
+                            if rep.lagging {
+                                ", LAGGING (no reads)"
+                            } else {
+                                ""
+                            }
                         ),
-                        None => println!("{:<12} replica {dsn}: DOWN", ""),
+                        (None, Some(why)) => println!("{:<12} replica {dsn}: DOWN: {why}", ""),
+                        (None, None) => println!("{:<12} replica {dsn}: DOWN", ""),
                     }
                 }
             }
@@ -159,8 +174,10 @@ pub async fn run(config: Config, cmd: ShardsCmd) -> Result<()> {
             name,
             primary,
             replicas,
+            force,
         } => {
-            let id = admin::add_server(&r, &name, &primary, &replicas).await?;
+            let checks = admin::AddChecks { force };
+            let id = admin::add_server(&r, &name, &primary, &replicas, checks).await?;
             println!("server {name} registered (id {id}), database migrated");
         }
         ShardsCmd::Spread { names } => {
@@ -233,7 +250,7 @@ pub async fn migrate_data(mut config: Config, args: MigrateDataArgs) -> Result<(
             bail!("the control database has no shard servers: name them with --server NAME=PRIMARY_DSN");
         }
         for (name, dsn) in &servers {
-            let id = admin::add_server(&r, name, dsn, &[]).await?;
+            let id = admin::add_server(&r, name, dsn, &[], admin::AddChecks::default()).await?;
             println!("server {name} registered (id {id})");
         }
         if servers.len() > 1 && store.forums().await?.is_empty() {

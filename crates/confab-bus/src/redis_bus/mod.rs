@@ -115,6 +115,37 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
+/// A Redis failure as an operator reads it: `Redis at 127.0.0.1:6379: connection refused`,
+/// `Redis at nohost.invalid:6379: unknown host`, or Redis's own words. URLs (with their
+/// passwords) never appear: `addr` is `host:port`.
+pub(crate) fn redis_cause(addr: &str, e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    let why = if e.is_connection_refusal() {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else if let Some(why) = text.strip_prefix("failed to lookup address information: ") {
+        if why.contains("not known") || why.contains("No address associated") {
+            "unknown host".to_string()
+        } else {
+            format!("cannot resolve host: {why}")
+        }
+    } else if e.is_connection_dropped() {
+        format!("connection lost ({})", strip_os(&text))
+    } else {
+        strip_os(&text).to_string()
+    };
+    format!("Redis at {addr}: {why}")
+}
+
+/// `Connection refused (os error 111)` → `Connection refused`.
+fn strip_os(s: &str) -> &str {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => &s[..i],
+        _ => s,
+    }
+}
+
 /// Wall clock in milliseconds: the receiver compares it with deadlines written from Redis `TIME`,
 /// so the nodes' clocks must be roughly in sync with Redis (NTP), as with any TTL.
 pub(crate) fn now_ms() -> u64 {
@@ -134,14 +165,34 @@ impl Inner {
         self.local.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Bounds any Redis future by `redis_timeout` and maps every failure to `Unavailable`.
+    /// Where Redis is (`host:port`), for errors.
+    fn addr(&self) -> String {
+        self.client.get_connection_info().addr.to_string()
+    }
+
+    /// A Redis failure with where and why ([`redis_cause`]).
+    pub(crate) fn cause(&self, e: &redis::RedisError) -> String {
+        redis_cause(&self.addr(), e)
+    }
+
+    /// A call that outlived `redis_timeout`.
+    pub(crate) fn timed_out(&self) -> String {
+        format!(
+            "Redis at {}: no answer within {} ms",
+            self.addr(),
+            self.cfg.redis_timeout.as_millis()
+        )
+    }
+
+    /// Bounds any Redis future by `redis_timeout` and maps every failure to `Unavailable`,
+    /// naming the server and the cause.
     async fn timed<T>(
         &self,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, BusError> {
         match tokio::time::timeout(self.cfg.redis_timeout, fut).await {
-            Ok(r) => r.map_err(unavailable),
-            Err(_) => Err(BusError::Unavailable("redis call timed out".into())),
+            Ok(r) => r.map_err(|e| BusError::Unavailable(self.cause(&e))),
+            Err(_) => Err(BusError::Unavailable(self.timed_out())),
         }
     }
 
@@ -340,5 +391,37 @@ impl Bus for RedisBus {
 
     fn config(&self) -> &BusConfig {
         &self.inner.cfg
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::redis_cause;
+    use std::io;
+
+    #[test]
+    fn redis_failures_name_the_server_and_the_cause() {
+        let e = |io: io::Error| redis::RedisError::from(io);
+        assert_eq!(
+            redis_cause("127.0.0.1:6390", &e(io::Error::from_raw_os_error(111))),
+            "Redis at 127.0.0.1:6390: connection refused"
+        );
+        assert_eq!(
+            redis_cause(
+                "nohost.invalid:6379",
+                &e(io::Error::other(
+                    "failed to lookup address information: Name or service not known"
+                ))
+            ),
+            "Redis at nohost.invalid:6379: unknown host"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::new(io::ErrorKind::TimedOut, "x"))),
+            "Redis at r:6379: timed out"
+        );
+        assert_eq!(
+            redis_cause("r:6379", &e(io::Error::from_raw_os_error(104))),
+            "Redis at r:6379: connection lost (Connection reset by peer)"
+        );
     }
 }

@@ -27,6 +27,8 @@ const PING_EVERY: Duration = Duration::from_secs(3);
 pub(crate) struct Slot {
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
     pub(crate) up: watch::Sender<bool>,
+    /// Why the last connection attempt failed (None once connected).
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for Slot {
@@ -34,6 +36,7 @@ impl Default for Slot {
         Slot {
             sink: tokio::sync::Mutex::new(None),
             up: watch::Sender::new(false),
+            last_error: std::sync::Mutex::new(None),
         }
     }
 }
@@ -41,9 +44,16 @@ impl Default for Slot {
 pub(crate) async fn subscribe(inner: &Inner, topic: &str) -> Result<Subscription, BusError> {
     let mut slot = inner.pubsub.sink.lock().await;
     let Some(sink) = slot.as_mut() else {
-        return Err(BusError::Unavailable(
-            "redis pub/sub is not connected".into(),
-        ));
+        let why = inner
+            .pubsub
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        return Err(BusError::Unavailable(match why {
+            Some(why) => format!("redis pub/sub is not connected: {why}"),
+            None => "redis pub/sub is not connected".into(),
+        }));
     };
     let (sub, new) = inner.hub.subscribe(topic);
     if new {
@@ -92,6 +102,14 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut shutdown: watch::Recei
             Ok(pair) => pair,
             Err(e) => {
                 tracing::debug!(error = %e, "bus pub/sub cannot connect to redis");
+                *inner
+                    .pubsub
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(match &e {
+                    BusError::Unavailable(why) => why.clone(),
+                    other => other.to_string(),
+                });
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -101,6 +119,11 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut shutdown: watch::Recei
             }
         };
         backoff = Duration::from_millis(50);
+        *inner
+            .pubsub
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         inner.pubsub.up.send_replace(true);
         if was_connected {
             tracing::info!("bus pub/sub reconnected to redis");

@@ -269,7 +269,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<()>) {
             c = connect => match c {
                 Ok(Ok(conn)) => conn,
                 failed => {
-                    let why = match failed { Ok(Err(e)) => e.to_string(), _ => "connect timed out".into() };
+                    let why = match failed { Ok(Err(e)) => inner.cause(&e), _ => inner.timed_out() };
                     tracing::debug!(error = %why, "bus receiver cannot connect to redis");
                     inner.fail_waiters(&BusError::Unavailable(why));
                     tokio::select! {
@@ -326,8 +326,8 @@ pub(crate) async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<()>) {
                 Ok(Ok(None)) => {}
                 failed => {
                     let why = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "BLMPOP timed out".into(),
+                        Ok(Err(e)) => inner.cause(&e),
+                        _ => inner.timed_out(),
                     };
                     tracing::warn!(error = %why, "bus receiver lost redis; reconnecting");
                     inner.fail_waiters(&BusError::Unavailable(why));

@@ -304,6 +304,7 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
 async fn statz(State(app): State<AppState>) -> Response {
     axum::Json(serde_json::json!({
         "store": app.svc.store_stats(),
+        "store_problems": app.svc.store_problems(),
         "cache_tier": app.svc.tier_stats(),
         "trusted": app.svc.trusted(),
     }))

@@ -295,13 +295,24 @@ impl Service {
     /// served (writes, which check bans and accounts there, answer 503 until it is back).
     pub async fn readiness(&self) -> Readiness {
         let control = match self.store.forums().await {
-            Ok(_) => return Readiness::Ready,
+            Ok(_) => {
+                // Parts of the store down (a shard primary): still serving, its reads from
+                // replicas, its writes 503; say which and why.
+                let down = self.store.problems();
+                if down.is_empty() {
+                    return Readiness::Ready;
+                }
+                return Readiness::Degraded(format!(
+                    "{}; writes there answer 503 until it is back, reads go to its replicas",
+                    down.join("; ")
+                ));
+            }
             Err(e) => e,
         };
         let Some(forum) = self.forums.all().into_iter().next() else {
             return Readiness::Down(format!(
                 "control database unreachable ({}) and no forum known yet",
-                control.message
+                control.reason()
             ));
         };
         // One read of the comment data, as a page load would do it.
@@ -313,12 +324,13 @@ impl Service {
         {
             Ok(_) => Readiness::Degraded(format!(
                 "control database unreachable ({}); pages are served with the {} forum(s) in memory, writes answer 503 until it is back",
-                control.message,
+                control.reason(),
                 self.forums.all().len()
             )),
             Err(e) => Readiness::Down(format!(
                 "database unreachable: control ({}), comments ({})",
-                control.message, e.message
+                control.reason(),
+                e.reason()
             )),
         }
     }
@@ -326,6 +338,11 @@ impl Service {
     /// The store's counters (statements run, reads by primaries and replicas), for `/statz`.
     pub fn store_stats(&self) -> impl serde::Serialize {
         self.store.stats()
+    }
+
+    /// Parts of the store known to be down, with their causes, for `/statz`.
+    pub fn store_problems(&self) -> Vec<String> {
+        self.store.problems()
     }
 
     /// The shared cache tier's counters and servers, for `/statz` (`null` without a tier).
@@ -338,7 +355,7 @@ impl Service {
             "hits": t.hits, "misses": t.misses, "fills": t.fills, "lock_waits": t.lock_waits,
             "stale_served": t.stale_served, "early_refreshes": t.early_refreshes,
             "errors": t.errors, "ejections": t.ejections,
-            "servers": t.servers.iter().map(|s| serde_json::json!({"name": s.name, "ejected": s.ejected})).collect::<Vec<_>>(),
+            "servers": t.servers.iter().map(|s| serde_json::json!({"name": s.name, "ejected": s.ejected, "last_error": s.last_error})).collect::<Vec<_>>(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Operator work on the sharded deployment: migrations, adding servers, the shard map.
 
-use super::router::{self, Router, Server};
+use super::router::{self, redact, Router, Server};
 use super::{pg_err, schema, PgOptions};
 use crate::StoreResult;
 use confab_core::id::LOGICAL_SHARDS;
@@ -72,14 +72,208 @@ pub async fn bump_version<C: GenericClient + Sync>(c: &C) -> StoreResult<i64> {
     .get(0))
 }
 
+/// This deployment's identity (control migration 5 made it).
+pub async fn deployment_id(r: &Router) -> StoreResult<String> {
+    let c = router::get(&r.control, "control database").await?;
+    Ok(c.query_one("SELECT id FROM deployment", &[])
+        .await
+        .map_err(pg_err)?
+        .get(0))
+}
+
+/// Who owns a shard database: `(deployment id, server name)`, `None` when nobody has claimed
+/// it (a new database, or one from before deployments had identities).
+async fn owner<C: GenericClient + Sync>(c: &C) -> StoreResult<Option<(String, String)>> {
+    let table: Option<String> = c
+        .query_one("SELECT to_regclass('deployment_owner')::text", &[])
+        .await
+        .map_err(pg_err)?
+        .get(0);
+    if table.is_none() {
+        return Ok(None);
+    }
+    Ok(c.query_opt(
+        "SELECT deployment_id, server_name FROM deployment_owner",
+        &[],
+    )
+    .await
+    .map_err(pg_err)?
+    .map(|row| (row.get(0), row.get(1))))
+}
+
+/// Records `deployment` as the owner of a (migrated) shard database: always with `take`, else
+/// only when nobody owns it. Returns the owner it found before.
+async fn claim<C: GenericClient + Sync>(
+    c: &C,
+    deployment: &str,
+    name: &str,
+    take: bool,
+) -> StoreResult<Option<(String, String)>> {
+    let before = owner(c).await?;
+    if take || before.is_none() {
+        c.execute(
+            "INSERT INTO deployment_owner (deployment_id, server_name, claimed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (one) DO UPDATE SET deployment_id = excluded.deployment_id, \
+             server_name = excluded.server_name, claimed_at = excluded.claimed_at",
+            &[&deployment, &name, &confab_core::now_ms()],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+    Ok(before)
+}
+
+/// Marks every registered server that has no owner yet as this deployment's (servers added
+/// before deployments had identities); logs one that another deployment owns.
+pub async fn claim_unowned(r: &Router) -> StoreResult<()> {
+    let me = deployment_id(r).await?;
+    for s in r.servers() {
+        let c = s.primary().await?;
+        match claim(&c, &me, &s.name, false).await? {
+            Some((d, _)) if d != me => tracing::error!(
+                server = %s.name,
+                owner = %d,
+                "this shard server's database belongs to another Confab deployment: two deployments write the same shard tables"
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What `confab shards add` checks before it registers a server, and what `--force` skips.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddChecks {
+    /// Register even if the primary's database belongs to another deployment (it is taken
+    /// over), is registered here under another name, or a replica cannot be reached or is not
+    /// a replica of the primary.
+    pub force: bool,
+}
+
+/// One statement on a connection of its own (not pooled), bounded by the connect and statement
+/// timeouts: for servers that are not registered yet.
+async fn probe_query(dsn: &str, opts: &PgOptions, sql: &str) -> StoreResult<tokio_postgres::Row> {
+    let c = super::moves::connect(
+        dsn,
+        std::time::Duration::from_millis(opts.connect_timeout_ms),
+    )
+    .await?;
+    let q = c.query_one(sql, &[]);
+    match tokio::time::timeout(
+        std::time::Duration::from_millis(opts.statement_timeout_ms),
+        q,
+    )
+    .await
+    {
+        Ok(r) => r.map_err(super::moves::db("PostgreSQL")),
+        Err(_) => Err(super::unavailable(&format!(
+            "no answer within {} ms",
+            opts.statement_timeout_ms
+        ))),
+    }
+}
+
+const IDENTITY: &str =
+    "SELECT pg_is_in_recovery(), (SELECT system_identifier FROM pg_control_system())::text";
+
+fn refuse(why: String) -> DomainError {
+    DomainError::new(
+        confab_core::ErrorCode::Conflict,
+        format!("{why}; nothing was recorded (--force registers it anyway)"),
+    )
+}
+
+/// The checks of [`add_server`]: the primary answers, is a primary, and is not another
+/// deployment's (or another server's of this one); each replica answers and replays this
+/// primary. Returns the claim to record.
+async fn check_new_server(
+    r: &Router,
+    probe: &Server,
+    name: &str,
+    primary: &str,
+    replicas: &[String],
+    checks: AddChecks,
+) -> StoreResult<String> {
+    let me = deployment_id(r).await?;
+    let at = |dsn: &str| redact(dsn);
+    let c = probe.primary().await?;
+    let row = c.query_one(IDENTITY, &[]).await.map_err(pg_err)?;
+    let (in_recovery, system): (bool, String) = (row.get(0), row.get(1));
+    if in_recovery && !checks.force {
+        return Err(refuse(format!(
+            "the primary {} is in recovery (a replica): give its primary",
+            at(primary)
+        )));
+    }
+    match owner(&c).await? {
+        Some((d, _)) if d != me && !checks.force => {
+            return Err(refuse(format!(
+                "the database at {} already belongs to another Confab deployment (deployment {d}, this one is {me}); two deployments must never write the same shard tables",
+                at(primary)
+            )))
+        }
+        Some((d, other)) if d == me && other != name && !checks.force => {
+            // Claimed under another name that this deployment still has (a claim whose
+            // registration never finished does not count).
+            let c = router::get(&r.control, "control database").await?;
+            let known = c
+                .query_opt("SELECT 1 FROM shard_servers WHERE name = $1", &[&other])
+                .await
+                .map_err(pg_err)?
+                .is_some();
+            if known {
+                return Err(refuse(format!(
+                    "the database at {} is already registered in this deployment as server {other}",
+                    at(primary)
+                )));
+            }
+        }
+        _ => {}
+    }
+    for dsn in replicas {
+        let problem = match probe_query(dsn, &r.opts, IDENTITY).await {
+            Err(e) => Some(format!("cannot check replica {}: {}", at(dsn), e.reason())),
+            Ok(row) => {
+                let (rec, sys): (bool, String) = (row.get(0), row.get(1));
+                if !rec {
+                    Some(format!(
+                        "{} is not a replica: it is not in recovery (a primary of its own)",
+                        at(dsn)
+                    ))
+                } else if sys != system {
+                    Some(format!(
+                        "{} is not a replica of {}: its system identifier is {sys}, the primary's is {system}",
+                        at(dsn),
+                        at(primary)
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        match problem {
+            Some(p) if checks.force => {
+                tracing::warn!(server = name, problem = %p, "registering anyway (--force)")
+            }
+            Some(p) => return Err(refuse(p)),
+            None => {}
+        }
+    }
+    Ok(me)
+}
+
 /// Registers a physical shard server (migrating its database first). The first server added
 /// gets all 4096 logical shards; later ones get none until shards are moved to them
-/// (`confab shards move`) or the map is spread with [`spread_ranges`].
+/// (`confab shards move`) or the map is spread with [`spread_ranges`]. Refused, with nothing
+/// recorded, when the primary is another deployment's (or this one's under another name) or a
+/// replica cannot be reached or does not replay this primary, unless `checks.force`. Adding
+/// the same server again under the same name updates its DSNs.
 pub async fn add_server(
     r: &Router,
     name: &str,
     primary: &str,
     replicas: &[String],
+    checks: AddChecks,
 ) -> StoreResult<i32> {
     if name.is_empty()
         || name.len() > 64
@@ -91,9 +285,11 @@ pub async fn add_server(
             "server names are 1-64 letters, digits, '-' or '_'",
         ));
     }
+    let probe = Server::probe(name, primary, &r.opts)?;
+    let me = check_new_server(r, &probe, name, primary, replicas, checks).await?;
     // Migrate the new server before it can be routed to.
-    let probe = Server::probe(primary, &r.opts)?;
     migrate_shard(&probe, &r.opts).await?;
+    claim(&probe.primary().await?, &me, name, true).await?;
     let mut c = router::get(&r.control, "control database").await?;
     let tx = c.transaction().await.map_err(pg_err)?;
     let id: i32 = tx
@@ -186,14 +382,15 @@ pub struct ServerReport {
     pub name: String,
     pub primary: String,
     pub up: bool,
+    /// Why the primary does not answer, when it does not.
+    pub down: Option<String>,
     /// Logical shards mapped here.
     pub logical: usize,
     pub forums: i64,
     pub threads: i64,
     pub comments: i64,
     pub bytes: i64,
-    /// Per replica: DSN (password hidden), lag in bytes (None: not answering), left out for lag.
-    pub replicas: Vec<(String, Option<u64>, bool)>,
+    pub replicas: Vec<super::ReplicaStatus>,
 }
 
 /// The map and each server's sizes and replica lag.
@@ -232,6 +429,7 @@ pub async fn report(
                     == Some(s.id)
             })
             .count() as i64;
+        let mut down = None;
         let (up, threads, comments, bytes) = match s.primary().await {
             Ok(c) => {
                 let row = c
@@ -243,13 +441,17 @@ pub async fn report(
                     .map_err(pg_err)?;
                 (true, row.get(0), row.get(1), row.get(2))
             }
-            Err(_) => (false, 0, 0, 0),
+            Err(e) => {
+                down = Some(e.reason().to_string());
+                (false, 0, 0, 0)
+            }
         };
         out.push(ServerReport {
             id: s.id,
             name: s.name.clone(),
             primary: router::redact(&s.primary_dsn),
             up,
+            down,
             logical,
             forums,
             threads,

@@ -207,7 +207,7 @@ impl ControlStore for PgStore {
             .log_control_action(forum, actor, "ban", &format!("{} {}", kind.as_str(), value))
             .await
         {
-            tracing::warn!(error = %e.message, "ban recorded but its moderation-log entry was not");
+            tracing::warn!(error = %e.reason(), "ban recorded but its moderation-log entry was not");
         }
         Ok(ban)
     }
@@ -233,7 +233,7 @@ impl ControlStore for PgStore {
                 .log_control_action(forum, actor, "unban", &format!("ban {ban}"))
                 .await
             {
-                tracing::warn!(error = %e.message, "ban removed but its moderation-log entry was not");
+                tracing::warn!(error = %e.reason(), "ban removed but its moderation-log entry was not");
             }
         }
         Ok(gone)

@@ -21,6 +21,7 @@
 mod macros;
 
 pub mod admin;
+pub mod cause;
 mod comments;
 mod control;
 pub mod migrate_data;
@@ -49,7 +50,7 @@ use confab_core::model::{
 use confab_core::{DomainError, ErrorCode};
 use deadpool_postgres::GenericClient;
 use outbox::insert_task;
-pub use router::{redact, ReadStats, Router, Server, ShardMap};
+pub use router::{redact, PgPool, ReadStats, ReplicaStatus, Router, Server, ShardMap};
 use rows::*;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -111,9 +112,12 @@ pub(crate) fn unavailable(msg: &str) -> DomainError {
     DomainError::new(ErrorCode::Unavailable, msg)
 }
 
-/// Maps a PostgreSQL failure to a domain error, logging what is not the caller's fault.
+/// Maps a PostgreSQL failure to a domain error, logging what is not the caller's fault. The
+/// cause ([`cause::describe`]: the server's message and SQLSTATE, or the broken connection's
+/// I/O error) goes with it for operators; clients get the message only.
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
     use tokio_postgres::error::SqlState;
+    let why = format!("PostgreSQL: {}", cause::describe(&e, None));
     if let Some(code) = e.code() {
         if *code == SqlState::UNIQUE_VIOLATION {
             return DomainError::new(ErrorCode::Conflict, "already exists");
@@ -121,7 +125,7 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
         // Class 22, data exceptions (a NUL byte in text, a number out of range): the input's
         // fault, which the parsers should have caught; never a 500.
         if code.code().starts_with("22") {
-            tracing::warn!(error = %e, "PostgreSQL refused a value");
+            tracing::warn!(cause = %why, "PostgreSQL refused a value");
             return DomainError::invalid("a value in the request cannot be stored");
         }
         if *code == SqlState::QUERY_CANCELED
@@ -132,15 +136,15 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
-            tracing::warn!(error = %e, "PostgreSQL refused or timed out");
-            return unavailable("the database is busy, retry shortly");
+            tracing::warn!(cause = %why, "PostgreSQL refused or timed out");
+            return unavailable("the database is busy, retry shortly").with_cause(why);
         }
-        tracing::error!(error = %e, "PostgreSQL error");
-        return DomainError::internal();
+        tracing::error!(cause = %why, "PostgreSQL error");
+        return DomainError::internal().with_cause(why);
     }
     // No SQL state: the connection broke (server stopped, network).
-    tracing::warn!(error = %e, "PostgreSQL connection failed");
-    unavailable("the database is unavailable, retry shortly")
+    tracing::warn!(cause = %why, "PostgreSQL connection failed");
+    unavailable("the database is unavailable, retry shortly").with_cause(why)
 }
 
 /// Why a write transaction stopped.
@@ -230,6 +234,7 @@ impl PgStore {
         for s in r.servers() {
             admin::migrate_shard(&s, &r.opts).await?;
         }
+        admin::claim_unowned(&r).await?;
         r.spawn_background();
         Ok(PgStore {
             r,
@@ -307,6 +312,17 @@ impl PgStore {
 impl Store for PgStore {
     fn query_count(&self) -> u64 {
         self.r.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        self.r
+            .servers()
+            .iter()
+            .filter_map(|s| {
+                s.primary_down()
+                    .map(|why| format!("shard server {}: {why}", s.name))
+            })
+            .collect()
     }
 
     fn stats(&self) -> crate::StoreStats {

@@ -201,10 +201,7 @@ impl fmt::Display for MoveReport {
 pub(crate) fn db(what: impl Into<String>) -> impl Fn(tokio_postgres::Error) -> DomainError {
     let what = what.into();
     move |e| {
-        let msg = match e.as_db_error() {
-            Some(d) => d.message().to_string(),
-            None => e.to_string(),
-        };
+        let msg = super::cause::describe(&e, None);
         DomainError::new(ErrorCode::Unavailable, format!("{what}: {msg}"))
     }
 }
@@ -217,10 +214,13 @@ pub(crate) async fn connect(dsn: &str, timeout: Duration) -> StoreResult<Client>
     cfg.application_name("confab-shards");
     cfg.connect_timeout(timeout);
     cfg.options("-c statement_timeout=600000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=600000");
-    let (client, conn) = cfg
-        .connect(NoTls)
-        .await
-        .map_err(db(format!("connecting to {}", redact(dsn))))?;
+    let at = super::cause::Target::of(&cfg);
+    let (client, conn) = cfg.connect(NoTls).await.map_err(|e| {
+        DomainError::new(
+            ErrorCode::Unavailable,
+            super::cause::connect_failed(&at, &e),
+        )
+    })?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "shard tool connection ended");

@@ -9,6 +9,7 @@
 //! when the primary is down they use the best replica left (stale beats unavailable for reads;
 //! writes to that shard get 503).
 
+use super::cause::{describe, pool_failed, Bounds, Target};
 use super::{pg_err, unavailable, PgOptions};
 use crate::{Counter, ReadFrom, ReadPin, StoreResult, WritePos};
 use confab_core::id::LogicalShard;
@@ -20,11 +21,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio_postgres::NoTls;
 
+/// A bounded connection pool for one server, and where it points (errors name it).
+pub struct PgPool {
+    pool: Pool,
+    at: Target,
+    bounds: Bounds,
+}
+
 /// Builds a bounded pool for one server.
-pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<Pool> {
+pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<PgPool> {
     let mut cfg: tokio_postgres::Config = dsn
         .parse()
-        .map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN: {e}")))?;
+        .map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN {}: {e}", redact(dsn))))?;
+    let at = Target::of(&cfg);
     cfg.application_name("confab");
     cfg.connect_timeout(Duration::from_millis(opts.connect_timeout_ms));
     cfg.options(format!(
@@ -32,14 +41,14 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<Pool> {
         opts.statement_timeout_ms, opts.statement_timeout_ms
     ));
     cfg.keepalives_idle(Duration::from_secs(30));
-    let mgr = Manager::from_config(
+    let mgr = Manager::from_connect(
         cfg,
-        NoTls,
+        Connector { at: at.clone() },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(mgr)
+    let pool = Pool::builder(mgr)
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_millis(opts.pool_wait_ms)))
@@ -49,20 +58,80 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<Pool> {
         .map_err(|e| {
             tracing::error!(error = %e, "building a PostgreSQL pool");
             DomainError::internal()
-        })
+        })?;
+    Ok(PgPool {
+        pool,
+        at,
+        bounds: Bounds {
+            connect_ms: opts.connect_timeout_ms,
+            wait_ms: opts.pool_wait_ms,
+            size: size.max(1),
+        },
+    })
 }
 
-/// Takes a connection, mapping pool failures (server down, pool exhausted) to 503.
-pub async fn get(pool: &Pool, what: &str) -> StoreResult<Object> {
-    pool.get().await.map_err(|e| {
-        tracing::warn!(error = %e, server = what, "no PostgreSQL connection");
-        unavailable(&format!("{what} is unavailable, retry shortly"))
+/// Opens pooled connections (as deadpool's own connector does) and runs each connection's task,
+/// logging why it ended in words an operator can act on (deadpool's says only `db error`).
+struct Connector {
+    at: Target,
+}
+
+type Connected =
+    Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>;
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(
+        &self,
+        cfg: &tokio_postgres::Config,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Connected> + Send + '_>> {
+        let cfg = cfg.clone();
+        Box::pin(async move {
+            let (client, connection) = cfg.connect(NoTls).await?;
+            let addr = self.at.addr.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(cause = %format!("PostgreSQL at {addr}: {}", describe(&e, None)), "PostgreSQL connection ended");
+                }
+            });
+            Ok((client, task))
+        })
+    }
+}
+
+impl PgPool {
+    /// A connection, or why there is none (`cannot connect to PostgreSQL at db1:5432:
+    /// connection refused`).
+    pub async fn try_get(&self) -> Result<Object, String> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pool_failed(&self.at, self.bounds, &e))
+    }
+
+    /// Where the pool connects (`host:port`).
+    pub fn addr(&self) -> &str {
+        &self.at.addr
+    }
+
+    pub fn inner(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// Takes a connection, mapping pool failures (server down, pool exhausted) to 503 with the
+/// cause for operators.
+pub async fn get(pool: &PgPool, what: &str) -> StoreResult<Object> {
+    pool.try_get().await.map_err(|cause| {
+        tracing::warn!(server = what, cause = %cause, "no PostgreSQL connection");
+        unavailable(&format!("{what} is unavailable, retry shortly")).with_cause(cause)
     })
 }
 
 pub struct Replica {
     pub dsn: String,
-    pool: Pool,
+    pool: PgPool,
+    /// Why the last poll failed (None: it answered).
+    last_error: Mutex<Option<String>>,
     /// Replay position at the last poll.
     replay: AtomicU64,
     up: AtomicBool,
@@ -84,8 +153,10 @@ pub struct Server {
     pub id: i32,
     pub name: String,
     pub primary_dsn: String,
-    primary: Pool,
+    primary: PgPool,
     primary_up: AtomicBool,
+    /// Why the primary did not answer the last poll (None: it answered).
+    primary_error: Mutex<Option<String>>,
     /// The primary's insert position at the last poll, and the poll before it.
     primary_lsn: AtomicU64,
     prev_primary_lsn: AtomicU64,
@@ -110,6 +181,7 @@ impl Server {
                 Ok(Replica {
                     pool: pool(&dsn, opts, opts.pool_size)?,
                     dsn,
+                    last_error: Mutex::new(None),
                     replay: AtomicU64::new(0),
                     up: AtomicBool::new(false),
                     lagging: AtomicBool::new(false),
@@ -123,6 +195,7 @@ impl Server {
             primary_dsn,
             primary,
             primary_up: AtomicBool::new(true),
+            primary_error: Mutex::new(None),
             primary_lsn: AtomicU64::new(0),
             prev_primary_lsn: AtomicU64::new(0),
             floor: AtomicU64::new(0),
@@ -132,8 +205,8 @@ impl Server {
     }
 
     /// A server not (yet) in the map, to migrate or inspect it.
-    pub fn probe(primary: &str, opts: &PgOptions) -> StoreResult<Server> {
-        Server::new(0, "new".into(), primary.into(), Vec::new(), opts)
+    pub fn probe(name: &str, primary: &str, opts: &PgOptions) -> StoreResult<Server> {
+        Server::new(0, name.into(), primary.into(), Vec::new(), opts)
     }
 
     pub async fn primary(&self) -> StoreResult<Object> {
@@ -149,12 +222,20 @@ impl Server {
         }
     }
 
-    pub fn primary_pool(&self) -> &Pool {
+    pub fn primary_pool(&self) -> &PgPool {
         &self.primary
     }
 
     pub fn primary_up(&self) -> bool {
         self.primary_up.load(Ordering::Relaxed)
+    }
+
+    /// Why the primary did not answer the last poll, if it did not.
+    pub fn primary_down(&self) -> Option<String> {
+        self.primary_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records a commit of this node; returns its position.
@@ -187,35 +268,36 @@ impl Server {
 
     /// Polls the primary's position and every replica's replay position once.
     async fn poll(&self, lag_bound: Duration) {
-        const POLL_TIMEOUT: Duration = Duration::from_secs(1);
-        let primary = async {
-            let c = self.primary.get().await.ok()?;
-            let row = c
-                .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
-                .await
-                .ok()?;
-            Some(row.get::<_, i64>(0) as u64)
-        };
-        match tokio::time::timeout(POLL_TIMEOUT, primary).await {
-            Ok(Some(lsn)) => {
-                self.primary_up.store(true, Ordering::Relaxed);
+        let polled = poll_lsn(
+            &self.primary,
+            "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint",
+        )
+        .await;
+        *self.primary_error.lock().unwrap_or_else(|p| p.into_inner()) = polled.clone().err();
+        match polled {
+            Ok(lsn) => {
+                if !self.primary_up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(server = %self.name, "shard primary answering");
+                }
                 let prev = self.primary_lsn.swap(lsn, Ordering::Relaxed);
                 self.prev_primary_lsn.store(prev, Ordering::Relaxed);
             }
-            _ => self.primary_up.store(false, Ordering::Relaxed),
+            Err(cause) => {
+                if self.primary_up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(server = %self.name, cause = %cause, "shard primary not answering");
+                }
+            }
         }
         let target = self.prev_primary_lsn.load(Ordering::Relaxed);
         for r in &self.replicas {
-            let replay = async {
-                let c = r.pool.get().await.ok()?;
-                let row = c
-                    .query_one("SELECT (coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) - '0/0')::bigint", &[])
-                    .await
-                    .ok()?;
-                Some(row.get::<_, i64>(0) as u64)
-            };
-            match tokio::time::timeout(POLL_TIMEOUT, replay).await {
-                Ok(Some(lsn)) => {
+            let polled = poll_lsn(
+                &r.pool,
+                "SELECT (coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) - '0/0')::bigint",
+            )
+            .await;
+            *r.last_error.lock().unwrap_or_else(|p| p.into_inner()) = polled.clone().err();
+            match polled {
+                Ok(lsn) => {
                     r.replay.store(lsn, Ordering::Relaxed);
                     if !r.up.swap(true, Ordering::Relaxed) {
                         tracing::info!(server = %self.name, replica = %redact(&r.dsn), "replica answering");
@@ -232,29 +314,71 @@ impl Server {
                         tracing::warn!(server = %self.name, replica = %redact(&r.dsn), lagging, "replica lag state changed");
                     }
                 }
-                _ => {
+                Err(cause) => {
                     if r.up.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(server = %self.name, replica = %redact(&r.dsn), "replica not answering; reads leave it");
+                        tracing::warn!(server = %self.name, replica = %redact(&r.dsn), cause = %cause, "replica not answering; reads leave it");
                     }
                 }
             }
         }
     }
 
-    /// Replica lag in bytes behind the primary's last polled position, per replica (None: down).
-    pub fn replica_status(&self) -> Vec<(String, Option<u64>, bool)> {
+    /// Each replica as the last polls saw it.
+    pub fn replica_status(&self) -> Vec<ReplicaStatus> {
         let p = self.primary_lsn.load(Ordering::Relaxed);
         self.replicas
             .iter()
             .map(|r| {
                 let up = r.up.load(Ordering::Relaxed);
-                (
-                    redact(&r.dsn),
-                    up.then(|| p.saturating_sub(r.replay_lsn())),
-                    r.lagging.load(Ordering::Relaxed),
-                )
+                ReplicaStatus {
+                    dsn: redact(&r.dsn),
+                    lag: up.then(|| p.saturating_sub(r.replay_lsn())),
+                    lagging: r.lagging.load(Ordering::Relaxed),
+                    error: if up {
+                        None
+                    } else {
+                        r.last_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone()
+                    },
+                }
             })
             .collect()
+    }
+}
+
+/// One replica in `confab shards list`.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    /// The DSN, password hidden.
+    pub dsn: String,
+    /// Bytes behind the primary's last polled position (None: not answering).
+    pub lag: Option<u64>,
+    /// Left out of reads for lag.
+    pub lagging: bool,
+    /// Why it does not answer, when it does not.
+    pub error: Option<String>,
+}
+
+/// One poll of a position, bounded: the value, or why there is none.
+async fn poll_lsn(pool: &PgPool, sql: &str) -> Result<u64, String> {
+    const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+    let read = async {
+        let c = pool.try_get().await?;
+        let row = c
+            .query_one(sql, &[])
+            .await
+            .map_err(|e| format!("PostgreSQL at {}: {}", pool.addr(), describe(&e, None)))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    };
+    match tokio::time::timeout(POLL_TIMEOUT, read).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "PostgreSQL at {}: no answer within {} ms",
+            pool.addr(),
+            POLL_TIMEOUT.as_millis()
+        )),
     }
 }
 
@@ -300,7 +424,7 @@ pub struct ReadStats {
 
 pub struct Router {
     pub opts: PgOptions,
-    pub control: Pool,
+    pub control: PgPool,
     map: RwLock<Arc<ShardMap>>,
     reload: tokio::sync::Mutex<()>,
     pub total: Arc<AtomicU64>,
@@ -459,7 +583,7 @@ impl Router {
                 None => None,
             };
             if let Some(i) = pick {
-                if let Ok(c) = server.replicas[i].pool.get().await {
+                if let Ok(c) = server.replicas[i].pool.try_get().await {
                     self.reads_replica.fetch_add(1, Ordering::Relaxed);
                     return Ok((
                         c,
@@ -485,7 +609,7 @@ impl Router {
                     .enumerate()
                     .filter(|(_, r)| r.up.load(Ordering::Relaxed))
                 {
-                    if let Ok(c) = r.pool.get().await {
+                    if let Ok(c) = r.pool.try_get().await {
                         self.reads_replica.fetch_add(1, Ordering::Relaxed);
                         return Ok((
                             c,
@@ -523,7 +647,7 @@ impl Router {
                 tokio::time::sleep(every).await;
                 let Some(r) = weak.upgrade() else { return };
                 if let Err(e) = r.refresh(false).await {
-                    tracing::debug!(error = %e.message, "shard map refresh failed; keeping the cached map");
+                    tracing::debug!(error = %e.reason(), "shard map refresh failed; keeping the cached map");
                 }
             }
         });

@@ -115,6 +115,22 @@ CREATE TABLE switches (
 );
 "#,
     ),
+    (
+        // This deployment's identity, made once: every shard database records the deployment
+        // that owns it (`deployment_owner`), so `confab shards add` can refuse a database that
+        // another deployment uses.
+        5,
+        r#"
+CREATE TABLE deployment (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    id TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+INSERT INTO deployment (id, created_at)
+VALUES (md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text),
+        (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.
@@ -306,6 +322,20 @@ CREATE INDEX reply_notify_shard ON reply_notify (shard);
 ALTER TABLE idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE reply_notify ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+"#,
+    ),
+    (
+        // Which deployment owns this database, and as which server: written by `confab shards
+        // add` (and, for servers added before this migration, by the first node that opens
+        // the deployment after it).
+        3,
+        r#"
+CREATE TABLE deployment_owner (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    deployment_id TEXT NOT NULL,
+    server_name TEXT NOT NULL,
+    claimed_at BIGINT NOT NULL
+);
 "#,
     ),
 ];

@@ -85,6 +85,21 @@ async fn create_db(maintenance: &str, db: &str) {
     let _ = h.await;
 }
 
+/// Waits (up to 20 s) until a connection to `dsn` opens: a database just created on a primary
+/// appears on its replicas once they replay it.
+async fn wait_for_db(dsn: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match tokio_postgres::connect(dsn, tokio_postgres::NoTls).await {
+            Ok(_) => return,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{dsn} never answered: {e:?}"),
+        }
+    }
+}
+
 /// Fresh databases for one test; returns the control DSN, servers registered and ranges spread.
 pub async fn provision(c: &Cluster) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -105,11 +120,16 @@ pub async fn provision(c: &Cluster) -> String {
     let mut names = Vec::new();
     for s in &c.shards {
         let replicas: Vec<String> = s.replicas.iter().map(|r| with_db(r, &db)).collect();
+        // `shards add` checks each replica, so it must have replayed the new database.
+        for r in &replicas {
+            wait_for_db(r).await;
+        }
         admin::add_server(
             store.router(),
             &s.name,
             &with_db(&s.primary, &db),
             &replicas,
+            admin::AddChecks::default(),
         )
         .await
         .expect("add server");

@@ -845,3 +845,48 @@ async fn a_node_that_hears_nothing_is_corrected_by_the_tiers_versions() {
     println!("fleet: a node without the bus caught up within {worst:?} (version_check_ms 300)");
     assert!(worst < Duration::from_millis(1500), "{worst:?}");
 }
+
+/// A tier server nobody answers at, and one whose host does not resolve: every call misses (no
+/// request fails) and `/statz` names each server with the cause of its last failure.
+#[tokio::test]
+async fn statz_names_why_a_tier_server_fails() {
+    let port = free_port();
+    let mut c = config();
+    c.cache.servers = vec![
+        format!("redis://127.0.0.1:{port}/"),
+        "memcache://nohost.invalid:11211".to_string(),
+    ];
+    // Time enough for a slow resolver to say the host is unknown.
+    c.cache.timeout_ms = 5_000;
+    let app = crate::helpers::spawn_with(c).await;
+    for i in 0..8 {
+        let r = app
+            .get(
+                &format!("/api/v1/comments?forum=demo&ident=%2Ft{i}"),
+                &As::guest(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let tier = app.get("/statz", &As::guest()).await.body["cache_tier"].clone();
+    let error_of = |name: &str| {
+        tier["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["last_error"].clone())
+    };
+    assert_eq!(
+        error_of(&format!("127.0.0.1:{port}")),
+        Some(json!(format!(
+            "Redis at 127.0.0.1:{port}: connection refused"
+        ))),
+        "{tier}"
+    );
+    assert_eq!(
+        error_of("nohost.invalid:11211"),
+        Some(json!("memcached at nohost.invalid:11211: unknown host")),
+        "{tier}"
+    );
+}

@@ -25,6 +25,7 @@ mod paging;
 mod queries;
 mod schema;
 mod sharding;
+mod shards_cli;
 mod switches;
 mod tasks;
 mod webhooks;

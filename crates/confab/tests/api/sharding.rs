@@ -324,6 +324,22 @@ async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
             t.elapsed()
         );
     }
+    // The node stays ready for the balancer (other shards, and this one's reads, are served)
+    // and says which server is down and why.
+    let want = format!(
+        "degraded: shard server s1: cannot connect to PostgreSQL at 127.0.0.1:{}: connection refused",
+        s1.port()
+    );
+    eventually("/readyz to name the stopped primary", 10, async || {
+        let r = app
+            .http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
+        r.status() == StatusCode::OK && r.text().await.unwrap().starts_with(&want)
+    })
+    .await;
     // Its reads come from the replica (a page not cached yet).
     let r = app
         .get(
@@ -351,6 +367,16 @@ async fn a_stopped_shard_primary_fails_only_its_own_writes_and_recovers() {
             .await
             .status
             == StatusCode::CREATED
+    })
+    .await;
+    eventually("/readyz to be ready again", 10, async || {
+        let r = app
+            .http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
+        r.status() == StatusCode::OK && r.text().await.unwrap() == "ready"
     })
     .await;
     // Nothing half written: exactly the acknowledged comments, counters matching.
@@ -553,6 +579,22 @@ async fn with_the_control_database_stopped_a_node_is_degraded_not_down_and_serve
         body.starts_with("degraded: control database unreachable"),
         "{body}"
     );
+    // ...and why: the cause, not just "unavailable" (a pooled connection may first report the
+    // server's shutdown; a new one is refused).
+    let want = format!(
+        "control database unreachable (cannot connect to PostgreSQL at 127.0.0.1:{}: connection refused)",
+        rig.control.port()
+    );
+    eventually("/readyz to name the cause", 10, async || {
+        let r = a
+            .http
+            .get(format!("{}/readyz", a.base))
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap().contains(&want)
+    })
+    .await;
     for _ in 0..10 {
         let p = a
             .get(
@@ -598,4 +640,5 @@ async fn with_the_control_database_stopped_a_node_is_degraded_not_down_and_serve
     let body = r.text().await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.starts_with("down: "), "{body}");
+    assert!(body.contains("PostgreSQL"), "the causes: {body}");
 }
