@@ -81,7 +81,7 @@ cargo test --workspace
 
 echo "== cargo test: API suite against PostgreSQL"
 # (the tests that start PostgreSQL servers of their own ran in the step above)
-CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:: --skip pg::
+CONFAB_TEST_BACKEND=postgres cargo test -p confab --test api -- --skip sharding:: --skip pg:: --skip shards_cli::
 
 echo "== a fleet through HAProxy: rolling restart, a cache server killed, the control database stopped"
 CONFAB_BIN="$target_dir/debug/confab" scripts/fleet-test.sh

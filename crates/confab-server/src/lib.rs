@@ -71,6 +71,7 @@ impl Server {
         let bus = connect_bus(&config).await?;
         let live = Arc::new(tokio::sync::Semaphore::new(config.realtime.max_connections));
         let svc = Service::new(config, store, Signer::new(secret), bus).await?;
+        svc.claim_secret().await?;
         if demo {
             svc.ensure_demo_forum().await?;
         }
@@ -138,6 +139,12 @@ impl Server {
                 http::metrics::upkeep();
                 if n.is_multiple_of(5) || !svc.trusted() {
                     svc.reload_registries().await;
+                }
+                if n.is_multiple_of(service::secret_check::CLAIM_EVERY.as_secs()) {
+                    if let Err(e) = svc.claim_secret().await {
+                        // Not fatal here: the node serves on, and says so every minute.
+                        tracing::error!(error = %e, "secret check");
+                    }
                 }
             }
         });

@@ -54,6 +54,22 @@ pub trait ControlStore: Send + Sync {
     /// the default says); whether there was one.
     async fn delete_switch(&self, name: SwitchName, forum: Option<ForumId>) -> StoreResult<bool>;
 
+    /// Every node of a deployment must sign with the same `secret`. Records `check` (a keyed
+    /// hash of this node's secret) as the deployment's, with `now` as when it was last seen,
+    /// when no check is recorded, the recorded one is `check`, or it was last seen before
+    /// `stale_before` (no node has used it since: the whole fleet changed its secret). Otherwise
+    /// records nothing and returns the recorded check. Nodes call it at start and then
+    /// periodically. A store that only the processes of one data directory open (embedded
+    /// SQLite: one secret file) has nothing to compare and always answers `None`.
+    async fn claim_secret(
+        &self,
+        _check: &str,
+        _now: i64,
+        _stale_before: i64,
+    ) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
+
     /// Ends every session of an account (moves its session generation).
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
 

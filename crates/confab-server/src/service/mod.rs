@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod passwords;
 pub mod pins;
 pub mod realtime;
+pub mod secret_check;
 mod switches;
 mod threads;
 

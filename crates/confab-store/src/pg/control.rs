@@ -366,4 +366,28 @@ impl ControlStore for PgStore {
                 > 0)
         })
     }
+
+    async fn claim_secret(
+        &self,
+        check: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> StoreResult<Option<String>> {
+        control!(self, |c, n| {
+            // One statement: the claim succeeds or leaves the row as it was.
+            let claimed = exec(
+                &c,
+                &n,
+                "UPDATE deployment SET secret_check = $1, secret_seen_at = $2 \
+                 WHERE secret_check IS NULL OR secret_check = $1 OR secret_seen_at < $3",
+                &[&check, &now, &stale_before],
+            )
+            .await?;
+            if claimed > 0 {
+                return Ok(None);
+            }
+            let r = row(&c, &n, "SELECT secret_check FROM deployment", &[]).await?;
+            Ok(r.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+    }
 }

@@ -131,6 +131,15 @@ VALUES (md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text)
         (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
 "#,
     ),
+    (
+        // The check of the secret the deployment's nodes sign with (a keyed hash of it, never
+        // the secret), and when a node last claimed it: a node with another secret is refused
+        // while the recorded one is in use (`ControlStore::claim_secret`).
+        6,
+        r#"
+ALTER TABLE deployment ADD COLUMN secret_check TEXT, ADD COLUMN secret_seen_at BIGINT;
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

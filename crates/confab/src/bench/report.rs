@@ -169,10 +169,13 @@ pub(super) fn report(path: &PathBuf, ratios: &[String]) -> Result<()> {
     for spec in ratios {
         // Row names may hold `/` themselves (`3n/read-hot`): the split is the one that names
         // two rows, else the last `/`.
-        let splits = || spec.match_indices('/').map(|(i, _)| (&spec[..i], &spec[i + 1..]));
+        let splits = || {
+            spec.match_indices('/')
+                .map(|(i, _)| (&spec[..i], &spec[i + 1..]))
+        };
         let (a, b) = splits()
             .find(|(a, b)| find(a).is_some() && find(b).is_some())
-            .or_else(|| splits().last())
+            .or_else(|| splits().next_back())
             .ok_or_else(|| anyhow!("--ratio wants A/B, got {spec}"))?;
         match (find(a), find(b)) {
             (Some(x), Some(y)) if y > 0.0 => {

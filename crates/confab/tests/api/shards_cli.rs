@@ -228,3 +228,91 @@ async fn shards_add_refuses_another_deployments_primary_and_foreign_replicas_unl
         );
     });
 }
+
+/// Nodes of one deployment must share `secret`: a node started with another one is refused
+/// at start (tokens made by either would be refused by the other), and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_secret_than_the_fleet_is_refused_at_start() {
+    use crate::pg::PgServer;
+    use crate::process::{serve, wait_ready};
+    use std::time::{Duration, Instant};
+    let (control, s1) =
+        tokio::task::spawn_blocking(|| (PgServer::start("control"), PgServer::start("s1")))
+            .await
+            .unwrap();
+    let ctl = tokio::task::block_in_place(|| {
+        control.sql("postgres", "CREATE DATABASE ctl");
+        s1.sql("postgres", "CREATE DATABASE shard");
+        let ctl = control.dsn("ctl");
+        let (ok, text) = shards(&ctl, &["add", "s1", "--primary", &s1.dsn("shard")]);
+        assert!(ok, "{text}");
+        let (ok, text) = shards(&ctl, &["spread", "s1"]);
+        assert!(ok, "{text}");
+        ctl
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let node = |secret: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let p = serve(
+            dir.path(),
+            port,
+            &[],
+            &[
+                ("CONFAB_POSTGRES__CONTROL", ctl.clone()),
+                ("CONFAB_SECRET", secret.to_string()),
+                ("CONFAB_CONNECTIONS__DRAIN_SECS", "0".to_string()),
+            ],
+        );
+        (p, format!("http://127.0.0.1:{port}"), dir)
+    };
+    let (_a, base_a, _da) = node("the-fleet-secret-0123456789abcdef");
+    wait_ready(&http, &base_a).await;
+
+    // Another secret: the process stops by itself, unsuccessfully, and says why.
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut b = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
+        .arg(dir_b.path())
+        .env("CONFAB_POSTGRES__CONTROL", &ctl)
+        .env("CONFAB_SECRET", "another-secret-0123456789abcdef!")
+        .env("CONFAB_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = b.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = b.kill();
+            panic!("a node with another secret kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut b.stderr.take().unwrap(), &mut text).unwrap();
+    assert!(!status.success(), "{text}");
+    assert!(
+        text.contains("differs from the one the other nodes of this deployment sign with"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("another-secret"),
+        "the secret is never printed: {text}"
+    );
+
+    // The fleet's own secret: a second node joins.
+    let (_c, base_c, _dc) = node("the-fleet-secret-0123456789abcdef");
+    wait_ready(&http, &base_c).await;
+}
