@@ -305,8 +305,8 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    fn query_count(&self) -> u64 {
-        self.r.total.load(std::sync::atomic::Ordering::Relaxed)
+    fn statements(&self) -> Vec<crate::ShardStatements> {
+        self.r.statements()
     }
 
     fn stats(&self) -> crate::StoreStats {

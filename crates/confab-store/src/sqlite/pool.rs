@@ -11,10 +11,10 @@
 //! `WRITER_CHECKPOINT_PAGES`, should the checkpointer fall behind.
 
 pub use crate::Counter;
+use crate::{ShardCounts, Target};
 use confab_core::{DomainError, ErrorCode};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -57,7 +57,7 @@ pub struct Pool {
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
     writer: mpsc::Sender<Job>,
-    total: Arc<AtomicU64>,
+    counts: Arc<ShardCounts>,
     /// Dropped with the pool, which ends the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -113,18 +113,18 @@ impl Pool {
             readers: Arc::new(Mutex::new(rs)),
             permits: Arc::new(Semaphore::new(n)),
             writer: tx,
-            total: Arc::default(),
+            counts: Arc::default(),
             _checkpointer: stop,
         })
     }
 
-    /// Statements executed so far.
+    /// Statements executed so far (all on the one file: "primary").
     pub fn statements(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.counts.get().0
     }
 
     fn counter(&self) -> Counter {
-        Counter::new(&self.total)
+        self.counts.counter(Target::Primary)
     }
 
     /// Runs `f` on a reader connection, off the async threads.
@@ -133,6 +133,7 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
     {
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let permit = self
             .permits
             .clone()
@@ -168,6 +169,7 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
     {
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let (tx, rx) = oneshot::channel::<Result<R, DomainError>>();
         let counter = self.counter();
         let job: Job = Box::new(move |conn: &Connection| {
