@@ -133,6 +133,15 @@ impl Timer {
     }
 }
 
+impl Timer {
+    /// Runs `f` and stops the timer.
+    pub fn during<R>(self, f: impl FnOnce() -> R) -> R {
+        let out = f();
+        drop(self);
+        out
+    }
+}
+
 impl Drop for Timer {
     fn drop(&mut self) {
         if let Some((r, t)) = &self.at {

@@ -24,6 +24,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds (seconds) of the bus delivery latency histogram's buckets.
+const BUS_LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's Prometheus recorder, installed on first use. `None` if another recorder
@@ -35,6 +40,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(
                     Matcher::Full("confab_http_request_duration_seconds".into()),
                     LATENCY_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("confab_bus_delivery_seconds".into()),
+                    BUS_LATENCY_BUCKETS,
                 )
                 .ok()?;
             let recorder = builder.build_recorder();
@@ -67,7 +77,24 @@ fn describe() {
     );
     describe_counter!(
         "confab_db_statements_total",
-        "Statements the store has run (sampled at scrape time)."
+        "Statements the store has run, by shard server and primary/replica (sampled at scrape time)."
+    );
+    describe_gauge!(
+        "confab_tasks_queued",
+        "Queued tasks (due or not) by shard server, counted up to 100000 (sampled at most once a second)."
+    );
+    describe_gauge!(
+        "confab_tasks_oldest_age_seconds",
+        "How long the longest-waiting due task has waited past its run time, by shard server."
+    );
+    describe_counter!(
+        "confab_bus_deliveries_total",
+        "Published messages this node received from the bus."
+    );
+    describe_histogram!(
+        "confab_bus_delivery_seconds",
+        Unit::Seconds,
+        "Time from a message's publish to its arrival on this node (Redis bus)."
     );
     describe_counter!(
         "confab_db_reads_total",
@@ -134,9 +161,10 @@ pub async fn metrics_route(State(app): State<AppState>) -> Response {
     // One scrape at a time: the sampled values are set and rendered together, so a scrape of
     // another server in the same process cannot slip its values in between.
     static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let queue = app.svc.task_queue().await;
     let text = {
         let _one = SCRAPE.lock().unwrap_or_else(|e| e.into_inner());
-        sample(&app);
+        sample(&app, &queue);
         handle.render()
     };
     (
@@ -156,10 +184,23 @@ pub async fn metrics_route(State(app): State<AppState>) -> Response {
 }
 
 /// Copies the service's own counters into the registry.
-fn sample(app: &AppState) {
+fn sample(app: &AppState, queue: &[confab_store::QueueDepth]) {
     let svc = &app.svc;
     let s = svc.store_counters();
-    metrics::counter!("confab_db_statements_total").absolute(s.queries);
+    for st in svc.store_statements() {
+        let shard = st.shard;
+        metrics::counter!("confab_db_statements_total", "shard" => shard.clone(), "target" => "primary")
+            .absolute(st.primary);
+        metrics::counter!("confab_db_statements_total", "shard" => shard, "target" => "replica")
+            .absolute(st.replica);
+    }
+    let now = confab_core::now_ms();
+    for q in queue {
+        metrics::gauge!("confab_tasks_queued", "shard" => q.shard.clone()).set(q.queued as f64);
+        let age = q.oldest_due.map_or(0, |t| now.saturating_sub(t).max(0));
+        metrics::gauge!("confab_tasks_oldest_age_seconds", "shard" => q.shard.clone())
+            .set(age as f64 / 1000.0);
+    }
     metrics::counter!("confab_db_reads_total", "target" => "primary").absolute(s.reads_primary);
     metrics::counter!("confab_db_reads_total", "target" => "replica").absolute(s.reads_replica);
 
@@ -291,8 +332,9 @@ fn is_sane_id(v: &str) -> bool {
 }
 
 /// Counts and times every request by route template, logs it, and warns when it was slow.
-/// Statements are those the store ran in this request's task (`confab_store::count_queries`):
-/// work a handler spawns onto other tasks is not in the figure. For a live connection (SSE,
+/// The line carries the request's performance record (`confab_record`): statements and time in
+/// the store, page cache and shared tier hits, misses and time, bus publishes, time rendering;
+/// work a handler spawns onto other tasks is not in it. For a live connection (SSE,
 /// WebSocket) the duration is the time to its first answer, not the connection's life.
 pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -303,7 +345,7 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     let uri = req.uri().clone();
     let path = uri.path();
     let id = request_id(req.headers());
-    let (mut resp, statements) = confab_store::count_queries(next.run(req)).await;
+    let (mut resp, rec) = confab_record::scope(next.run(req)).await;
     let elapsed = start.elapsed();
     let status = resp.status().as_u16();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -314,31 +356,35 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     duration.record(elapsed.as_secs_f64());
     // Microsecond precision, printed without float noise.
     let duration_ms = elapsed.as_micros() as f64 / 1000.0;
-    tracing::info!(
-        target: "access",
-        kind = "access",
-        method = %method,
-        route = %route,
-        path = %path,
-        status,
-        duration_ms,
-        statements,
-        request_id = %id,
-        "request"
-    );
+    let ms = |us: u64| us as f64 / 1000.0;
+    // One macro call per level: the record's fields are the same in both lines.
+    macro_rules! line {
+        ($level:ident, $kind:literal, $msg:literal) => {
+            tracing::$level!(
+                target: "access",
+                kind = $kind,
+                method = %method,
+                route = %route,
+                path = %path,
+                status,
+                duration_ms,
+                statements = rec.statements,
+                db_ms = ms(rec.db_us),
+                page_hits = rec.page_hits,
+                page_misses = rec.page_misses,
+                tier_hits = rec.tier_hits,
+                tier_misses = rec.tier_misses,
+                tier_ms = ms(rec.tier_us),
+                bus_publishes = rec.bus_publishes,
+                render_ms = ms(rec.render_us),
+                request_id = %id,
+                $msg
+            )
+        };
+    }
+    line!(info, "access", "request");
     if cfg.slow.is_some_and(|slow| elapsed >= slow) {
-        tracing::warn!(
-            target: "access",
-            kind = "slow",
-            method = %method,
-            route = %route,
-            path = %path,
-            status,
-            duration_ms,
-            statements,
-            request_id = %id,
-            "slow request"
-        );
+        line!(warn, "slow", "slow request");
     }
     resp
 }

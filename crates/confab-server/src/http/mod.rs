@@ -299,11 +299,13 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .await
 }
 
-/// Store counters (statements run, reads by primaries and replicas): what `confab bench`
+/// Store counters (statements run, reads by primaries and replicas, statements by shard server
+/// and primary/replica): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
 async fn statz(State(app): State<AppState>) -> Response {
     axum::Json(serde_json::json!({
         "store": app.svc.store_stats(),
+        "statements": app.svc.store_statements(),
         "cache_tier": app.svc.tier_stats(),
         "trusted": app.svc.trusted(),
     }))
