@@ -70,6 +70,7 @@ impl Server {
         let demo = config.demo_forum;
         let bus = connect_bus(&config).await?;
         let live = Arc::new(tokio::sync::Semaphore::new(config.realtime.max_connections));
+        let report = http::report::Reporter::new(&config.errors)?;
         let svc = Service::new(config, store, Signer::new(secret), bus).await?;
         if demo {
             svc.ensure_demo_forum().await?;
@@ -83,6 +84,7 @@ impl Server {
                 draining,
                 live,
                 shutdown,
+                report,
             }),
             shutdown_tx,
         })

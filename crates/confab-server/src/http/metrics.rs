@@ -233,10 +233,12 @@ fn sample(app: &AppState, queue: &[confab_store::QueueDepth]) {
 }
 
 /// What [`observe`] needs besides the request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Observe {
     /// Requests slower than this get a warning; `None`: never.
     pub slow: Option<Duration>,
+    /// Where 5xx answers and panics are reported, if anywhere.
+    pub report: Option<std::sync::Arc<super::report::Reporter>>,
 }
 
 /// The request's id: the client's (or proxy's) `X-Request-Id` if it is a sane token, else a
@@ -345,9 +347,44 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     let uri = req.uri().clone();
     let path = uri.path();
     let id = request_id(req.headers());
-    let (mut resp, rec) = confab_record::scope(next.run(req)).await;
+    // A panic while answering is caught here: the client gets a 500 in the API's error shape
+    // (not a dropped connection), and the panic is logged and reported.
+    let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(req)));
+    let (answer, rec) = confab_record::scope(run).await;
+    let (mut resp, panicked) = match answer {
+        Ok(resp) => (resp, None),
+        Err(p) => {
+            let what = super::report::panic_message(p.as_ref());
+            tracing::error!(request_id = %id, route = %route, panic = %what, "request handler panicked");
+            let resp = super::error::ApiError::new(
+                confab_core::ErrorCode::Internal,
+                "internal error",
+            )
+            .into_response();
+            (resp, Some(what))
+        }
+    };
     let elapsed = start.elapsed();
     let status = resp.status().as_u16();
+    if let Some(report) = &cfg.report {
+        // `/readyz` answering 503 (draining, or the data unreachable) is its job, not an error.
+        if status >= 500 && route != "/readyz" {
+            let what = match (&panicked, resp.extensions().get::<super::error::ServerError>()) {
+                (Some(p), _) => format!("panic: {p}"),
+                (None, Some(e)) => format!("{}: {}", e.code, e.message),
+                (None, None) => "server error".to_string(),
+            };
+            report.report(&super::report::Failure {
+                request_id: &id,
+                method,
+                route,
+                status,
+                what,
+                panicked: panicked.is_some(),
+                record: rec,
+            });
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
