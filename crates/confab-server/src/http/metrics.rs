@@ -428,7 +428,103 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
 
 #[cfg(test)]
 mod tests {
-    use super::is_sane_id;
+    use super::{is_sane_id, observe, Observe};
+
+    /// A local receiver of Sentry envelopes (`POST /api/{project}/envelope/`): each body is
+    /// sent on the channel with its project.
+    async fn envelope_receiver() -> (u16, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+        use axum::extract::{Path, State};
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let app = axum::Router::new()
+            .route(
+                "/api/{project}/envelope/",
+                axum::routing::post(
+                    |State(tx): State<tokio::sync::mpsc::Sender<(String, Vec<u8>)>>,
+                     Path(project): Path<String>,
+                     body: bytes::Bytes| async move {
+                        let _ = tx.send((project, body.to_vec())).await;
+                        "{}"
+                    },
+                ),
+            )
+            .with_state(tx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (port, rx)
+    }
+
+    /// The event in an envelope (the item line that has `tags`).
+    fn event_of(envelope: &[u8]) -> serde_json::Value {
+        envelope
+            .split(|&b| b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+            .find(|v| v.get("tags").is_some())
+            .unwrap_or_else(|| panic!("no event in {}", String::from_utf8_lossy(envelope)))
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_is_reported_with_its_request_id() {
+        use tower::ServiceExt;
+        let (port, mut events) = envelope_receiver().await;
+        let report = crate::http::report::Reporter::new(&crate::config::ErrorsConfig {
+            sentry_dsn: format!("http://publickey@127.0.0.1:{port}/7").as_str().into(),
+        })
+        .unwrap();
+        assert!(report.is_some());
+        let app: axum::Router = axum::Router::new()
+            .route(
+                "/boom/{id}",
+                axum::routing::get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("kaboom");
+                    }
+                    "never"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Observe { slow: None, report },
+                observe,
+            ));
+        let req = axum::http::Request::get("/boom/12")
+            .header("x-request-id", "panic-1")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["x-request-id"], "panic-1");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal", "the API's error shape");
+        let (project, envelope) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+                .await
+                .expect("an event within 10 s")
+                .unwrap();
+        assert_eq!(project, "7");
+        let ev = event_of(&envelope);
+        assert_eq!(ev["tags"]["request_id"], "panic-1");
+        assert_eq!(ev["tags"]["panic"], "true");
+        assert_eq!(ev["tags"]["route"], "/boom/{id}");
+        assert_eq!(ev["level"], "fatal");
+        assert!(
+            ev["message"].as_str().unwrap().contains("kaboom"),
+            "{ev}"
+        );
+    }
+
+    #[test]
+    fn a_dsn_that_does_not_parse_is_refused() {
+        let bad = crate::config::ErrorsConfig {
+            sentry_dsn: "not a dsn".into(),
+        };
+        assert!(crate::http::report::Reporter::new(&bad).is_err());
+        let off = crate::config::ErrorsConfig::default();
+        assert!(crate::http::report::Reporter::new(&off).unwrap().is_none());
+    }
 
     #[test]
     fn request_ids() {
