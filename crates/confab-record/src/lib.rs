@@ -195,7 +195,9 @@ mod tests {
         assert_eq!((b.bus_publishes, b.tier_misses), (0, 1));
         // A task spawned from a scope does not inherit it.
         let ((), c) = scope(async {
-            tokio::spawn(async { add(Field::Statements, 1) }).await.unwrap();
+            tokio::spawn(async { add(Field::Statements, 1) })
+                .await
+                .unwrap();
         })
         .await;
         assert_eq!(c.statements, 0);

@@ -222,7 +222,10 @@ pub trait Store:
 {
     /// Statements executed so far by this store (for tests and per-request records).
     fn query_count(&self) -> u64 {
-        self.statements().iter().map(|s| s.primary + s.replica).sum()
+        self.statements()
+            .iter()
+            .map(|s| s.primary + s.replica)
+            .sum()
     }
 
     /// Statements executed so far, by shard server and primary/replica.

@@ -356,11 +356,9 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
         Err(p) => {
             let what = super::report::panic_message(p.as_ref());
             tracing::error!(request_id = %id, route = %route, panic = %what, "request handler panicked");
-            let resp = super::error::ApiError::new(
-                confab_core::ErrorCode::Internal,
-                "internal error",
-            )
-            .into_response();
+            let resp =
+                super::error::ApiError::new(confab_core::ErrorCode::Internal, "internal error")
+                    .into_response();
             (resp, Some(what))
         }
     };
@@ -369,7 +367,10 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     if let Some(report) = &cfg.report {
         // `/readyz` answering 503 (draining, or the data unreachable) is its job, not an error.
         if status >= 500 && route != "/readyz" {
-            let what = match (&panicked, resp.extensions().get::<super::error::ServerError>()) {
+            let what = match (
+                &panicked,
+                resp.extensions().get::<super::error::ServerError>(),
+            ) {
                 (Some(p), _) => format!("panic: {p}"),
                 (None, Some(e)) => format!("{}: {}", e.code, e.message),
                 (None, None) => "server error".to_string(),
@@ -468,7 +469,9 @@ mod tests {
         use tower::ServiceExt;
         let (port, mut events) = envelope_receiver().await;
         let report = crate::http::report::Reporter::new(&crate::config::ErrorsConfig {
-            sentry_dsn: format!("http://publickey@127.0.0.1:{port}/7").as_str().into(),
+            sentry_dsn: format!("http://publickey@127.0.0.1:{port}/7")
+                .as_str()
+                .into(),
         })
         .unwrap();
         assert!(report.is_some());
@@ -490,7 +493,9 @@ mod tests {
             .header("x-request-id", "panic-1")
             .body(axum::body::Body::empty())
             .unwrap();
-        let resp = app.oneshot(req).await.unwrap();
+        // A clone answers: the router (and its reporter) lives on while the event is sent
+        // (dropping a reporter waits for its transport, and the receiver runs on this thread).
+        let resp = app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 500);
         assert_eq!(resp.headers()["x-request-id"], "panic-1");
         let body = http_body_util::BodyExt::collect(resp.into_body())
@@ -510,10 +515,7 @@ mod tests {
         assert_eq!(ev["tags"]["panic"], "true");
         assert_eq!(ev["tags"]["route"], "/boom/{id}");
         assert_eq!(ev["level"], "fatal");
-        assert!(
-            ev["message"].as_str().unwrap().contains("kaboom"),
-            "{ev}"
-        );
+        assert!(ev["message"].as_str().unwrap().contains("kaboom"), "{ev}");
     }
 
     #[test]

@@ -82,10 +82,7 @@ impl Reporter {
             } else {
                 Level::Error
             },
-            message: Some(format!(
-                "{} {} {}: {}",
-                f.status, f.method, f.route, f.what
-            )),
+            message: Some(format!("{} {} {}: {}", f.status, f.method, f.route, f.what)),
             transaction: Some(format!("{} {}", f.method, f.route)),
             logger: Some("confab.http".into()),
             ..Default::default()

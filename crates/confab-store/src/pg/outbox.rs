@@ -121,7 +121,16 @@ impl OutboxStore for PgStore {
                 break;
             }
             let want = (limit - out.len()) as i64;
-            match claim_on(&s, &s.counter(crate::Target::Primary), kinds, want, lease_ms, max_attempts).await {
+            match claim_on(
+                &s,
+                &s.counter(crate::Target::Primary),
+                kinds,
+                want,
+                lease_ms,
+                max_attempts,
+            )
+            .await
+            {
                 Ok(mut got) => out.append(&mut got),
                 // One server down must not stop the others' tasks.
                 Err(e) => first_err = first_err.or(Some(e)),

@@ -10,7 +10,9 @@
 //! writes to that shard get 503).
 
 use super::{pg_err, unavailable, PgOptions};
-use crate::{Counter, ReadFrom, ReadPin, ShardCounts, ShardStatements, StoreResult, Target, WritePos};
+use crate::{
+    Counter, ReadFrom, ReadPin, ShardCounts, ShardStatements, StoreResult, Target, WritePos,
+};
 use confab_core::id::LogicalShard;
 use confab_core::DomainError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -426,7 +428,9 @@ impl Router {
                 Some(s) => s.clone(),
                 None => {
                     let counts = self.counts_for(&name);
-                    Arc::new(Server::new(id, name, primary, replicas, &self.opts, counts)?)
+                    Arc::new(Server::new(
+                        id, name, primary, replicas, &self.opts, counts,
+                    )?)
                 }
             };
             servers.insert(id, server);

@@ -486,7 +486,11 @@ async fn metrics_statements_by_shard_and_the_task_queue() {
                 &[("shard", &s.shard), ("target", target)],
             );
             // Counted at scrape time, after `mine` was read: at least as many.
-            assert!(shown >= n as f64, "{} {target}: {shown} < {n}\n{text}", s.shard);
+            assert!(
+                shown >= n as f64,
+                "{} {target}: {shown} < {n}\n{text}",
+                s.shard
+            );
         }
     }
     if crate::backend::is_postgres() {
@@ -498,7 +502,11 @@ async fn metrics_statements_by_shard_and_the_task_queue() {
         assert_eq!(mine[0].replica, 0, "one copy: nothing read from a replica");
     }
     let total: u64 = mine.iter().map(|s| s.primary + s.replica).sum();
-    assert_eq!(total, app.store.query_count(), "the total is the sum by shard");
+    assert_eq!(
+        total,
+        app.store.query_count(),
+        "the total is the sum by shard"
+    );
     // The queue: sampled at most once a second, so wait past the sample the scrape above
     // took, and until the task has waited a second.
     tokio::time::sleep(Duration::from_millis(1_200).saturating_sub(enqueued.elapsed())).await;
@@ -506,7 +514,10 @@ async fn metrics_statements_by_shard_and_the_task_queue() {
     let queued = value(&text, "confab_tasks_queued", &[]);
     assert!(queued >= 1.0, "{text}");
     let age = value(&text, "confab_tasks_oldest_age_seconds", &[]);
-    assert!(age >= 1.0, "the due task has waited over a second: {age}\n{text}");
+    assert!(
+        age >= 1.0,
+        "the due task has waited over a second: {age}\n{text}"
+    );
     assert!(text.contains("confab_tasks_queued{shard=\""), "{text}");
     // `/statz` has the same figures by shard.
     let statz: serde_json::Value = app
@@ -593,7 +604,10 @@ async fn metrics_dashboard_queries_name_exported_metrics() {
         .collect();
     used.sort();
     used.dedup();
-    assert!(used.len() >= 15, "the dashboard queries too little: {used:?}");
+    assert!(
+        used.len() >= 15,
+        "the dashboard queries too little: {used:?}"
+    );
     // The bus delivers asynchronously: wait for every name to show (10 s at most).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -610,7 +624,11 @@ async fn metrics_dashboard_queries_name_exported_metrics() {
         if missing.is_empty() {
             // The Redis bus measured deliveries to this node.
             assert!(
-                value(&text, "confab_bus_delivery_seconds_count", &[("bus", "redis")]) >= 1.0,
+                value(
+                    &text,
+                    "confab_bus_delivery_seconds_count",
+                    &[("bus", "redis")]
+                ) >= 1.0,
                 "{text}"
             );
             assert!(value(&text, "confab_bus_deliveries_total", &[("bus", "redis")]) >= 1.0);
@@ -659,7 +677,9 @@ async fn metrics_server_errors_are_reported_to_sentry() {
     let file = dir.path().join("confab.sqlite3");
     let store = std::sync::Arc::new(confab_store::sqlite::SqliteStore::open(&file, 2).unwrap());
     let mut cfg = config();
-    cfg.errors.sentry_dsn = format!("http://publickey@127.0.0.1:{port}/42").as_str().into();
+    cfg.errors.sentry_dsn = format!("http://publickey@127.0.0.1:{port}/42")
+        .as_str()
+        .into();
     let app = crate::helpers::spawn_on(cfg, store, dir).await;
     app.comment("/sentry-ok", "fine", None).await;
     let get = |path: String, id: &'static str| {
@@ -689,7 +709,8 @@ async fn metrics_server_errors_are_reported_to_sentry() {
         .unwrap();
     assert_eq!(project, "42");
     assert!(
-        auth.as_deref().is_some_and(|a| a.contains("sentry_key=publickey")),
+        auth.as_deref()
+            .is_some_and(|a| a.contains("sentry_key=publickey")),
         "{auth:?}"
     );
     let event = envelope
@@ -701,7 +722,10 @@ async fn metrics_server_errors_are_reported_to_sentry() {
     assert_eq!(event["tags"]["status"], "500");
     assert_eq!(event["tags"]["route"], "/api/v1/comments");
     assert_eq!(event["tags"]["panic"], "false");
-    assert!(event["extra"]["statements"].as_u64().unwrap() >= 1, "{event}");
+    assert!(
+        event["extra"]["statements"].as_u64().unwrap() >= 1,
+        "{event}"
+    );
     // Nothing else arrives: the 404 was not an error to report.
     if let Ok(Some((_, _, more))) =
         tokio::time::timeout(Duration::from_millis(500), events.recv()).await
