@@ -7,9 +7,13 @@
 //! every layer may use it without bending the crates' direction.
 //!
 //! Cost: one allocation per request (the record); per event, one task-local lookup and one
-//! relaxed atomic add, nothing at all outside a scope. A store that runs a statement on another
-//! thread takes the record along ([`current`], then [`Record::add`]). Work a request spawns onto
-//! other tasks is not in its record (unless the spawner carries it there with [`current`]).
+//! relaxed atomic add, nothing at all outside a scope. A store that runs work on another thread
+//! takes the record along ([`current`]) and runs it [`on_thread`], where [`add`] and
+//! [`note_cause`] reach the record as they do in the task. Work a request spawns onto other
+//! tasks is not in its record.
+//!
+//! Besides counters, a record keeps the first internal error's cause ([`note_cause`]): the
+//! client is told only "internal error", and the error report names what it was.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -47,7 +51,12 @@ const FIELDS: usize = 9;
 #[derive(Debug, Default)]
 pub struct Record {
     counts: [AtomicU64; FIELDS],
+    /// The first internal error's cause (set once, on error paths only).
+    cause: std::sync::OnceLock<String>,
 }
+
+/// Longest cause kept, in bytes.
+const MAX_CAUSE: usize = 512;
 
 impl Record {
     /// Adds `n` to `field`.
@@ -68,12 +77,13 @@ impl Record {
             tier_us: get(Field::TierMicros),
             bus_publishes: get(Field::BusPublishes),
             render_us: get(Field::RenderMicros),
+            cause: self.cause.get().cloned(),
         }
     }
 }
 
 /// A record's values at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub statements: u64,
     pub db_us: u64,
@@ -84,6 +94,8 @@ pub struct Snapshot {
     pub tier_us: u64,
     pub bus_publishes: u64,
     pub render_us: u64,
+    /// The first internal error's cause, if one was noted.
+    pub cause: Option<String>,
 }
 
 tokio::task_local! {
@@ -97,14 +109,76 @@ pub async fn scope<F: Future>(f: F) -> (F::Output, Snapshot) {
     (out, record.snapshot())
 }
 
-/// The current task's record, to carry onto another thread or task (`None` outside a scope).
-pub fn current() -> Option<Arc<Record>> {
-    RECORD.try_with(Arc::clone).ok()
+thread_local! {
+    /// The record of the work this thread runs for a request ([`on_thread`]).
+    static ON_THREAD: std::cell::RefCell<Option<Arc<Record>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Adds `n` to `field` of the current task's record (nothing outside a scope).
+/// The current task's record (or the one this thread works for, see [`on_thread`]), to carry
+/// onto another thread (`None` outside a scope).
+pub fn current() -> Option<Arc<Record>> {
+    RECORD
+        .try_with(Arc::clone)
+        .ok()
+        .or_else(|| ON_THREAD.with(|c| c.borrow().clone()))
+}
+
+/// Runs `f` on this (non-async) thread as part of `record`'s request: [`add`], [`current`] and
+/// [`note_cause`] reach it meanwhile.
+pub fn on_thread<R>(record: Option<&Arc<Record>>, f: impl FnOnce() -> R) -> R {
+    let Some(record) = record else { return f() };
+    let before = ON_THREAD.with(|c| c.replace(Some(record.clone())));
+    // Put back on unwind too, so a panicking job leaves no record behind on a pooled thread.
+    struct Restore(Option<Arc<Record>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            ON_THREAD.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+fn with_current(f: impl FnOnce(&Record)) {
+    let mut f = Some(f);
+    let in_task = RECORD
+        .try_with(|r| {
+            if let Some(f) = f.take() {
+                f(r)
+            }
+        })
+        .is_ok();
+    if !in_task {
+        ON_THREAD.with(|c| {
+            if let (Some(r), Some(f)) = (&*c.borrow(), f.take()) {
+                f(r)
+            }
+        });
+    }
+}
+
+/// Adds `n` to `field` of the current record (nothing outside a scope).
 pub fn add(field: Field, n: u64) {
-    let _ = RECORD.try_with(|r| r.add(field, n));
+    with_current(|r| r.add(field, n));
+}
+
+/// Notes why the current request failed inside (a database error, say), if nothing was noted
+/// before: the first cause is the one that counts. Only on error paths: it formats a string.
+pub fn note_cause(cause: &dyn std::fmt::Display) {
+    with_current(|r| {
+        if r.cause.get().is_none() {
+            let mut s = cause.to_string();
+            if s.len() > MAX_CAUSE {
+                let mut end = MAX_CAUSE;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+            let _ = r.cause.set(s);
+        }
+    });
 }
 
 /// Times what happens until it is dropped, into `field` (a `*Micros` one) of the record that
@@ -124,16 +198,6 @@ impl Timer {
         }
     }
 
-    /// Starts timing into `record` (a record carried onto another thread).
-    pub fn start_in(record: Option<&Arc<Record>>, field: Field) -> Timer {
-        Timer {
-            at: record.map(|r| (r.clone(), Instant::now())),
-            field,
-        }
-    }
-}
-
-impl Timer {
     /// Runs `f` and stops the timer.
     pub fn during<R>(self, f: impl FnOnce() -> R) -> R {
         let out = f();
@@ -148,12 +212,6 @@ impl Drop for Timer {
             r.add(self.field, t.elapsed().as_micros() as u64);
         }
     }
-}
-
-/// Runs `f`, timing it into `field` of the current task's record.
-pub async fn timed<F: Future>(field: Field, f: F) -> F::Output {
-    let _t = Timer::start(field);
-    f.await
 }
 
 #[cfg(test)]
@@ -183,6 +241,32 @@ mod tests {
         assert_eq!(s.page_hits, 1);
         assert!(s.render_us >= 2_000, "{s:?}");
         assert_eq!(s.db_us, 0);
+    }
+
+    #[tokio::test]
+    async fn work_on_a_thread_reaches_the_record_and_the_first_cause_counts() {
+        let ((), s) = scope(async {
+            let r = current();
+            std::thread::spawn(move || {
+                on_thread(r.as_ref(), || {
+                    add(Field::Statements, 4);
+                    note_cause(&"no such table: threads");
+                    note_cause(&"a later error");
+                })
+            })
+            .join()
+            .unwrap();
+        })
+        .await;
+        assert_eq!(s.statements, 4);
+        assert_eq!(s.cause.as_deref(), Some("no such table: threads"));
+        // Outside a scope, and on a thread after its work: nothing is kept.
+        note_cause(&"nobody's");
+        on_thread(None, || add(Field::Statements, 1));
+        assert!(ON_THREAD.with(|c| c.borrow().is_none()));
+        let long = "é".repeat(400);
+        let ((), s) = scope(async { note_cause(&long) }).await;
+        assert!(s.cause.unwrap().len() <= MAX_CAUSE);
     }
 
     #[tokio::test]

@@ -152,8 +152,8 @@ impl Counter {
         }
     }
 
-    /// The performance record this call adds to (to time it on another thread).
-    pub fn record(&self) -> Option<&std::sync::Arc<confab_record::Record>> {
+    /// The performance record this call adds to (to run its work on another thread).
+    pub(crate) fn record(&self) -> Option<&std::sync::Arc<confab_record::Record>> {
         self.record.as_ref()
     }
 }

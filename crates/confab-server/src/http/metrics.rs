@@ -382,7 +382,7 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
                 status,
                 what,
                 panicked: panicked.is_some(),
-                record: rec,
+                record: &rec,
             });
         }
     }

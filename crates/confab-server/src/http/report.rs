@@ -1,7 +1,8 @@
 //! Error reports to a Sentry-compatible service (`[errors] sentry_dsn`): every 5xx answer and
 //! every panic while answering a request becomes one event, tagged with the request id (the
 //! one in the access log and the `X-Request-Id` header), route, method and status, with the
-//! request's performance record as extra data.
+//! request's performance record and the cause the store noted (`confab_record::note_cause`:
+//! the database's own error, which the client is not told) as extra data.
 //!
 //! Never in a request's way: an event is handed to the client's transport queue (30 events,
 //! full means dropped) and sent from the transport's own thread, each send bounded by
@@ -38,7 +39,7 @@ pub struct Failure<'a> {
     /// The panic's message, or the error code and message the client was answered.
     pub what: String,
     pub panicked: bool,
-    pub record: confab_record::Snapshot,
+    pub record: &'a confab_record::Snapshot,
 }
 
 impl Reporter {
@@ -92,7 +93,10 @@ impl Reporter {
         ev.tags.insert("method".into(), f.method.into());
         ev.tags.insert("status".into(), f.status.to_string());
         ev.tags.insert("panic".into(), f.panicked.to_string());
-        let r = &f.record;
+        let r = f.record;
+        if let Some(cause) = &r.cause {
+            ev.extra.insert("cause".into(), Value::from(cause.clone()));
+        }
         for (k, v) in [
             ("statements", r.statements),
             ("db_us", r.db_us),

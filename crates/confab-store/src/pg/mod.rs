@@ -133,13 +133,16 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
             tracing::warn!(error = %e, "PostgreSQL refused or timed out");
+            confab_record::note_cause(&format_args!("postgres: {e}"));
             return unavailable("the database is busy, retry shortly");
         }
         tracing::error!(error = %e, "PostgreSQL error");
+        confab_record::note_cause(&format_args!("postgres: {e}"));
         return DomainError::internal();
     }
     // No SQL state: the connection broke (server stopped, network).
     tracing::warn!(error = %e, "PostgreSQL connection failed");
+    confab_record::note_cause(&format_args!("postgres: {e}"));
     unavailable("the database is unavailable, retry shortly")
 }
 

@@ -36,7 +36,8 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         match f.code {
             C::DatabaseBusy | C::DatabaseLocked => {
-                return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly")
+                confab_record::note_cause(&format_args!("sqlite: {e}"));
+                return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly");
             }
             C::ConstraintViolation => {
                 return DomainError::new(ErrorCode::Conflict, "already exists")
@@ -45,6 +46,7 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
         }
     }
     tracing::error!(error = %e, "sqlite error");
+    confab_record::note_cause(&format_args!("sqlite: {e}"));
     DomainError::internal()
 }
 
@@ -150,7 +152,7 @@ impl Pool {
             let Some(conn) = conn else {
                 return Err(DomainError::internal());
             };
-            let r = f(&conn, &counter);
+            let r = confab_record::on_thread(counter.record(), || f(&conn, &counter));
             readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             r
         })
@@ -173,7 +175,7 @@ impl Pool {
         let (tx, rx) = oneshot::channel::<Result<R, DomainError>>();
         let counter = self.counter();
         let job: Job = Box::new(move |conn: &Connection| {
-            let r = f(conn, &counter);
+            let r = confab_record::on_thread(counter.record(), || f(conn, &counter));
             let ok = r.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), DomainError>| {
                 let _ = tx.send(commit.and(r));
