@@ -158,15 +158,16 @@ impl Counter {
     }
 }
 
-/// The one statement that samples a server's task queue (the same SQL on both backends):
-/// queued tasks, counted on the `tasks_due` partial index and capped, and the earliest due
-/// `run_at` (an index seek).
+/// The statement that samples a server's task queue: queued tasks, counted on an index and
+/// capped at [`QUEUE_COUNT_CAP`], and the earliest due `run_at`, one seek on the `tasks_due`
+/// partial index (SQLite is told to use it: left to itself it scans every queued row).
 pub(crate) const QUEUE_SQL_SQLITE: &str = "SELECT \
      (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'queued' LIMIT 100000)), \
-     (SELECT min(run_at) FROM tasks WHERE state = 'queued' AND run_at <= ?1)";
+     (SELECT run_at FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND run_at <= ?1 \
+      ORDER BY run_at LIMIT 1)";
 pub(crate) const QUEUE_SQL_PG: &str = "SELECT \
      (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'queued' LIMIT 100000) q), \
-     (SELECT min(run_at) FROM tasks WHERE state = 'queued' AND run_at <= $1)";
+     (SELECT run_at FROM tasks WHERE state = 'queued' AND run_at <= $1 ORDER BY run_at LIMIT 1)";
 
 /// Storage operations return domain errors; internal causes are logged where they happen.
 pub type StoreResult<T> = Result<T, DomainError>;
