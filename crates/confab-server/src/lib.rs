@@ -94,6 +94,11 @@ impl Server {
         &self.state.svc
     }
 
+    /// Where errors are reported (`[errors] sentry_dsn`), if anywhere.
+    pub fn reporter(&self) -> Option<&Arc<http::report::Reporter>> {
+        self.state.report.as_ref()
+    }
+
     /// Starts draining before a stop: `/readyz` answers 503 `draining` (the load balancer takes
     /// the node out) and live clients are told to reconnect, to another node; requests are
     /// still served until the `shutdown` future given to [`Server::serve`] resolves.

@@ -430,39 +430,7 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
 #[cfg(test)]
 mod tests {
     use super::{is_sane_id, observe, Observe};
-
-    /// A local receiver of Sentry envelopes (`POST /api/{project}/envelope/`): each body is
-    /// sent on the channel with its project.
-    async fn envelope_receiver() -> (u16, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
-        use axum::extract::{Path, State};
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let app = axum::Router::new()
-            .route(
-                "/api/{project}/envelope/",
-                axum::routing::post(
-                    |State(tx): State<tokio::sync::mpsc::Sender<(String, Vec<u8>)>>,
-                     Path(project): Path<String>,
-                     body: bytes::Bytes| async move {
-                        let _ = tx.send((project, body.to_vec())).await;
-                        "{}"
-                    },
-                ),
-            )
-            .with_state(tx);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (port, rx)
-    }
-
-    /// The event in an envelope (the item line that has `tags`).
-    fn event_of(envelope: &[u8]) -> serde_json::Value {
-        envelope
-            .split(|&b| b == b'\n')
-            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-            .find(|v| v.get("tags").is_some())
-            .unwrap_or_else(|| panic!("no event in {}", String::from_utf8_lossy(envelope)))
-    }
+    use crate::http::report::testing::{envelope_receiver, event_of};
 
     #[tokio::test]
     async fn a_panicking_handler_answers_500_and_is_reported_with_its_request_id() {

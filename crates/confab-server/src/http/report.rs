@@ -114,6 +114,46 @@ impl Reporter {
     }
 }
 
+impl Reporter {
+    /// Reports panics outside any request too (the worker, background tasks): a panic hook,
+    /// run before the one it replaces. A panic while answering a request is left to the HTTP
+    /// layer, which reports it with the request id. Process-wide: for a process that runs one
+    /// server (`confab serve`). The hook holds the reporter weakly.
+    pub fn report_other_panics(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if confab_record::current().is_none() {
+                if let Some(r) = me.upgrade() {
+                    r.report_background_panic(info);
+                }
+            }
+            prev(info);
+        }));
+    }
+
+    fn report_background_panic(&self, info: &std::panic::PanicHookInfo<'_>) {
+        let what = panic_message(info.payload());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let mut ev = Event {
+            level: Level::Fatal,
+            message: Some(format!("panic outside a request: {what}{at}")),
+            logger: Some("confab".into()),
+            ..Default::default()
+        };
+        ev.tags.insert("panic".into(), "true".into());
+        ev.tags.insert("thread".into(), thread);
+        self.client.capture_event(ev, None);
+    }
+}
+
 /// A panic payload's message.
 pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -122,5 +162,93 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "panic".to_string()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A local receiver of Sentry envelopes (`POST /api/{project}/envelope/`): each body is
+    /// sent on the channel with its project.
+    pub async fn envelope_receiver() -> (u16, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+        use axum::extract::{Path, State};
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let app = axum::Router::new()
+            .route(
+                "/api/{project}/envelope/",
+                axum::routing::post(
+                    |State(tx): State<tokio::sync::mpsc::Sender<(String, Vec<u8>)>>,
+                     Path(project): Path<String>,
+                     body: bytes::Bytes| async move {
+                        let _ = tx.send((project, body.to_vec())).await;
+                        "{}"
+                    },
+                ),
+            )
+            .with_state(tx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (port, rx)
+    }
+
+    /// The event in an envelope (the item line that has `tags`).
+    pub fn event_of(envelope: &[u8]) -> serde_json::Value {
+        envelope
+            .split(|&b| b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+            .find(|v| v.get("tags").is_some())
+            .unwrap_or_else(|| panic!("no event in {}", String::from_utf8_lossy(envelope)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{envelope_receiver, event_of};
+    use super::Reporter;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_outside_any_request_is_reported_by_the_hook() {
+        let (port, mut events) = envelope_receiver().await;
+        let r = Reporter::new(&crate::config::ErrorsConfig {
+            sentry_dsn: format!("http://publickey@127.0.0.1:{port}/9")
+                .as_str()
+                .into(),
+        })
+        .unwrap()
+        .unwrap();
+        r.report_other_panics();
+        // Inside a request's record: left to the HTTP layer, the hook sends nothing.
+        let (joined, _) = confab_record::scope(async {
+            tokio::spawn(async {}).await.unwrap();
+            std::panic::catch_unwind(|| panic!("inside-a-request-7"))
+        })
+        .await;
+        assert!(joined.is_err());
+        // A thread of no request.
+        let t = std::thread::Builder::new()
+            .name("bg-test".into())
+            .spawn(|| panic!("outside-any-request-42"))
+            .unwrap();
+        assert!(t.join().is_err());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ev = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (_, envelope) = tokio::time::timeout(left, events.recv())
+                .await
+                .expect("the hook's event within 10 s")
+                .unwrap();
+            let ev = event_of(&envelope);
+            let msg = ev["message"].as_str().unwrap_or_default().to_string();
+            assert!(!msg.contains("inside-a-request-7"), "{ev}");
+            if msg.contains("outside-any-request-42") {
+                break ev;
+            }
+        };
+        let _ = std::panic::take_hook();
+        assert_eq!(ev["level"], "fatal");
+        assert_eq!(ev["tags"]["panic"], "true");
+        assert_eq!(ev["tags"]["thread"], "bg-test");
+        assert!(ev["tags"].get("request_id").is_none(), "{ev}");
     }
 }
