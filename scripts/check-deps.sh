@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 
 # The allowed edges: crate, then every workspace crate it may depend on ("-": none).
 ALLOWED='
-confab         confab-server confab-store confab-core confab-bus confab-worker confab-cache
-confab-server  confab-bus confab-cache confab-worker confab-store confab-core
-confab-worker  confab-store confab-core
-confab-bus     -
-confab-cache   -
-confab-store   confab-core
+confab         confab-server confab-store confab-core confab-bus confab-worker confab-cache confab-record
+confab-server  confab-bus confab-cache confab-worker confab-store confab-core confab-record
+confab-worker  confab-store confab-core confab-record
+confab-bus     confab-record
+confab-cache   confab-record
+confab-store   confab-core confab-record
 confab-core    -
+confab-record  -
 '
 
 meta=$(cargo metadata --format-version 1 --no-deps)

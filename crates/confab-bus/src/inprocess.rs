@@ -270,6 +270,8 @@ impl Bus for InProcessBus {
     async fn publish(&self, topic: &str, msg: Bytes) -> Result<usize, BusError> {
         check_name(topic)?;
         check_size(&self.cfg, &msg)?;
+        // Delivered in this call: counted, with no latency to measure.
+        crate::stamp::received("inprocess", None);
         Ok(self.hub.deliver(topic, SubEvent::Message(msg)))
     }
 

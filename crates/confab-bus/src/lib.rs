@@ -7,6 +7,7 @@
 //! - `error.rs`     `BusError`.
 //! - `fanout.rs`    `Subscription`/`SubEvent` and the per-node broadcast hub both backends use.
 //! - `inprocess.rs` `InProcessBus`: the embedded single-node backend.
+//! - `stamp.rs`     publish stamps (delivery latency) and the delivery metrics.
 //! - `redis_bus/`   `RedisBus`: the scaled backend (key layout and Lua scripts in `scripts.rs`,
 //!   the per-node blocking receiver in `receiver.rs`, the pub/sub connection in `pubsub.rs`).
 //! - `tests/conformance.rs` one suite, instantiated for both backends.
@@ -30,6 +31,7 @@ mod error;
 mod fanout;
 mod inprocess;
 mod redis_bus;
+mod stamp;
 
 use std::time::Duration;
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 
-use crate::{bump, safe_key, Tier};
+use crate::{bump, looked, safe_key, Tier};
 
 /// A flight's outcome as its waiters see it: the value, or the fill's error (type-erased; the
 /// waiters downcast it back to their `E`).
@@ -187,7 +187,7 @@ where
     match cached {
         Some(env) if now < env.expiry => {
             if !xfetch_early(&env, now, tier.cfg.xfetch_beta) {
-                bump(&c.hits);
+                looked(c, true);
                 return Ok(env.payload);
             }
             match lock(tier, idx, key).await {
@@ -197,14 +197,14 @@ where
                 }
                 // Someone else refreshes it (or the server just failed): the value is still good.
                 _ => {
-                    bump(&c.hits);
+                    looked(c, true);
                     Ok(env.payload)
                 }
             }
         }
         Some(env) => match lock(tier, idx, key).await {
             Some(true) => {
-                bump(&c.misses);
+                looked(c, false);
                 fill_locked(tier, idx, key, ttl, fill).await
             }
             Some(false) => {
@@ -214,13 +214,13 @@ where
             None => run_fill(tier, fill).await.map(|(v, _)| v),
         },
         None => {
-            bump(&c.misses);
+            looked(c, false);
             match lock(tier, idx, key).await {
                 Some(true) => fill_locked(tier, idx, key, ttl, fill).await,
                 None => run_fill(tier, fill).await.map(|(v, _)| v),
                 Some(false) => {
                     if let Some(v) = wait_for_fill(tier, idx, key).await {
-                        bump(&c.hits);
+                        looked(c, true);
                         return Ok(v);
                     }
                     bump(&c.lock_waits);

@@ -177,6 +177,17 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A lookup found its key (or not): the tier's counter, and the request's record.
+fn looked(c: &Counters, found: bool) {
+    if found {
+        bump(&c.hits);
+        confab_record::add(confab_record::Field::TierHits, 1);
+    } else {
+        bump(&c.misses);
+        confab_record::add(confab_record::Field::TierMisses, 1);
+    }
+}
+
 /// The cache tier. `Send + Sync`; share it in an `Arc`.
 pub struct Tier {
     cfg: TierConfig,
@@ -232,11 +243,7 @@ impl Tier {
             .call(idx, self.servers[idx].get_many(&[key.as_ref()]))
             .await
             .and_then(|v| v.into_iter().next().flatten());
-        bump(if got.is_some() {
-            &self.counters.hits
-        } else {
-            &self.counters.misses
-        });
+        looked(&self.counters, got.is_some());
         got
     }
 
@@ -266,11 +273,7 @@ impl Tier {
             }
         }
         for v in &out {
-            bump(if v.is_some() {
-                &self.counters.hits
-            } else {
-                &self.counters.misses
-            });
+            looked(&self.counters, v.is_some());
         }
         out
     }
@@ -389,6 +392,7 @@ impl Tier {
         op: impl Future<Output = Result<T, CallError>>,
     ) -> Option<T> {
         let server = &self.servers[idx];
+        let _t = confab_record::Timer::start(confab_record::Field::TierMicros);
         let err = match tokio::time::timeout(self.cfg.timeout, op).await {
             Ok(Ok(v)) => {
                 if server.record_success() == Change::Returned {

@@ -292,6 +292,7 @@ impl PageCache {
         let page = self.pages.get(key).await;
         if page.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            confab_record::add(confab_record::Field::PageHits, 1);
         }
         page
     }
@@ -322,9 +323,11 @@ impl PageCache {
             .map_err(|e: Arc<DomainError>| (*e).clone());
         if filled.load(Ordering::Relaxed) {
             self.misses.fetch_add(1, Ordering::Relaxed);
+            confab_record::add(confab_record::Field::PageMisses, 1);
         } else if out.is_ok() {
             // Another request's fill (single-flight) or a page cached since the caller looked.
             self.hits.fetch_add(1, Ordering::Relaxed);
+            confab_record::add(confab_record::Field::PageHits, 1);
         }
         out
     }

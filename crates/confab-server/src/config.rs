@@ -42,6 +42,16 @@ pub struct Config {
     pub connections: ConnectionsConfig,
     /// Log lines as `text` (for people) or `json` (one object a line, for log collectors).
     pub log_format: LogFormat,
+    /// Error reporting to a Sentry-compatible service.
+    pub errors: ErrorsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorsConfig {
+    /// A Sentry DSN (`https://KEY@host/PROJECT`): 5xx answers and panics while answering a
+    /// request are reported there, with the request id. Empty: nothing is reported.
+    pub sentry_dsn: Secret,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -128,6 +138,7 @@ impl Default for Config {
             realtime: RealtimeConfig::default(),
             connections: ConnectionsConfig::default(),
             log_format: LogFormat::Text,
+            errors: ErrorsConfig::default(),
         }
     }
 }

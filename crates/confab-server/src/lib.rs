@@ -70,6 +70,7 @@ impl Server {
         let demo = config.demo_forum;
         let bus = connect_bus(&config).await?;
         let live = Arc::new(tokio::sync::Semaphore::new(config.realtime.max_connections));
+        let report = http::report::Reporter::new(&config.errors)?;
         let svc = Service::new(config, store, Signer::new(secret), bus).await?;
         svc.claim_secret().await?;
         if demo {
@@ -84,6 +85,7 @@ impl Server {
                 draining,
                 live,
                 shutdown,
+                report,
             }),
             shutdown_tx,
         })
@@ -91,6 +93,11 @@ impl Server {
 
     pub fn service(&self) -> &Arc<Service> {
         &self.state.svc
+    }
+
+    /// Where errors are reported (`[errors] sentry_dsn`), if anywhere.
+    pub fn reporter(&self) -> Option<&Arc<http::report::Reporter>> {
+        self.state.report.as_ref()
     }
 
     /// Starts draining before a stop: `/readyz` answers 503 `draining` (the load balancer takes

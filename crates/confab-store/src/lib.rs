@@ -63,8 +63,8 @@ pub use comments::{
 pub use control::{ControlStore, NewAccount};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
-    NewTask, OutboxStore, ReplyWatch, SubState, Subscription, Task, TaskState, TaskWhen,
-    MAX_TASK_PAYLOAD,
+    NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
+    TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
 pub use votes::{VoteCounts, VoteStore};
 
@@ -75,41 +75,99 @@ pub mod prelude {
 }
 pub use pin::{ReadPin, WritePos, Written};
 
-tokio::task_local! {
-    static QUERY_SCOPE: std::sync::Arc<std::sync::atomic::AtomicU64>;
-}
-
-/// Runs `f` and counts the statements the store executes on its behalf (in this task).
+/// Runs `f` and counts the statements the store executes on its behalf (in this task): the
+/// `statements` of a [`confab_record::scope`], for tests that prove what a read costs.
 pub async fn count_queries<F: std::future::Future>(f: F) -> (F::Output, u64) {
-    let c = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let out = QUERY_SCOPE.scope(c.clone(), f).await;
-    (out, c.load(std::sync::atomic::Ordering::Relaxed))
+    let (out, record) = confab_record::scope(f).await;
+    (out, record.statements)
 }
 
-/// Counts statements: into a store's total, and into the caller's query scope if it runs inside
-/// [`count_queries`] (per-request records; tests that prove a page read costs the same for any
-/// thread size).
+/// Where a statement ran: a shard server's primary or one of its replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Primary,
+    Replica,
+}
+
+/// Statements run on one shard server (or the control database), by its primary and by its
+/// replicas. A backend keeps one per server for its whole life (a server rebuilt by a map
+/// reload keeps its counts), so the totals only move up.
+#[derive(Debug, Default)]
+pub struct ShardCounts {
+    primary: std::sync::atomic::AtomicU64,
+    replica: std::sync::atomic::AtomicU64,
+}
+
+impl ShardCounts {
+    /// A counter for statements on this server's `target`, adding to the current task's
+    /// performance record too.
+    pub fn counter(self: &std::sync::Arc<Self>, target: Target) -> Counter {
+        Counter {
+            shard: self.clone(),
+            replica: target == Target::Replica,
+            record: confab_record::current(),
+        }
+    }
+    /// (primary, replica) statements so far.
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.primary.load(Ordering::Relaxed),
+            self.replica.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Statements run on one shard server, for `/statz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShardStatements {
+    /// The server's name (`control` for the control database; `embedded` for the one SQLite
+    /// file).
+    pub shard: String,
+    pub primary: u64,
+    pub replica: u64,
+}
+
+/// Counts the statements of one store call: into its server's counts (by primary or replica),
+/// and into the performance record of the task that made the call, if it runs in one
+/// ([`confab_record::scope`]: per-request records; tests that prove a page read costs the same
+/// for any thread size). Made once per call, so a statement costs two relaxed atomic adds.
 pub struct Counter {
-    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    scope: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    shard: std::sync::Arc<ShardCounts>,
+    replica: bool,
+    record: Option<std::sync::Arc<confab_record::Record>>,
 }
 
 impl Counter {
-    /// A counter adding to `total`, and to the current task's query scope if there is one.
-    pub(crate) fn new(total: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Counter {
-        Counter {
-            total: total.clone(),
-            scope: QUERY_SCOPE.try_with(|c| c.clone()).ok(),
-        }
-    }
     pub fn add(&self, n: u64) {
         use std::sync::atomic::Ordering;
-        self.total.fetch_add(n, Ordering::Relaxed);
-        if let Some(s) = &self.scope {
-            s.fetch_add(n, Ordering::Relaxed);
+        let c = if self.replica {
+            &self.shard.replica
+        } else {
+            &self.shard.primary
+        };
+        c.fetch_add(n, Ordering::Relaxed);
+        if let Some(r) = &self.record {
+            r.add(confab_record::Field::Statements, n);
         }
     }
+
+    /// The performance record this call adds to (to run its work on another thread).
+    pub(crate) fn record(&self) -> Option<&std::sync::Arc<confab_record::Record>> {
+        self.record.as_ref()
+    }
 }
+
+/// The statement that samples a server's task queue: queued tasks, counted on an index and
+/// capped at [`QUEUE_COUNT_CAP`], and the earliest due `run_at`, one seek on the `tasks_due`
+/// partial index (SQLite is told to use it: left to itself it scans every queued row).
+pub(crate) const QUEUE_SQL_SQLITE: &str = "SELECT \
+     (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'queued' LIMIT 100000)), \
+     (SELECT run_at FROM tasks INDEXED BY tasks_due WHERE state = 'queued' AND run_at <= ?1 \
+      ORDER BY run_at LIMIT 1)";
+pub(crate) const QUEUE_SQL_PG: &str = "SELECT \
+     (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'queued' LIMIT 100000) q), \
+     (SELECT run_at FROM tasks WHERE state = 'queued' AND run_at <= $1 ORDER BY run_at LIMIT 1)";
 
 /// Storage operations return domain errors; internal causes are logged where they happen.
 pub type StoreResult<T> = Result<T, DomainError>;
@@ -164,7 +222,15 @@ pub trait Store:
     ControlStore + CommentStore + VoteStore + ModerationStore + OutboxStore + Send + Sync + 'static
 {
     /// Statements executed so far by this store (for tests and per-request records).
-    fn query_count(&self) -> u64;
+    fn query_count(&self) -> u64 {
+        self.statements()
+            .iter()
+            .map(|s| s.primary + s.replica)
+            .sum()
+    }
+
+    /// Statements executed so far, by shard server and primary/replica.
+    fn statements(&self) -> Vec<ShardStatements>;
 
     /// Counters for operators and the benchmark.
     fn stats(&self) -> StoreStats {

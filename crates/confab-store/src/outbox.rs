@@ -105,6 +105,21 @@ impl Task {
     }
 }
 
+/// Most queued tasks [`OutboxStore::task_queue`] counts on one server: past it the count stops
+/// (so the sample stays cheap however long the queue grows) and shows this.
+pub const QUEUE_COUNT_CAP: u64 = 100_000;
+
+/// One server's task queue, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The shard server's name (`embedded` for the one SQLite file).
+    pub shard: String,
+    /// Queued tasks, due or not (at most [`QUEUE_COUNT_CAP`]).
+    pub queued: u64,
+    /// The earliest `run_at` of a queued task that is due (its wait is `now - run_at`).
+    pub oldest_due: Option<i64>,
+}
+
 /// An address's subscription to a forum's reply mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubState {
@@ -180,6 +195,11 @@ pub trait OutboxStore: Send + Sync {
     /// When the next task of `kinds` falls due (a queued task's `run_at` or a running task's
     /// lease end), if any. A cheap read, so idle workers need not take the write lock.
     async fn next_task_due(&self, kinds: &[String]) -> StoreResult<Option<i64>>;
+
+    /// Each server's queue: queued tasks (counted up to [`QUEUE_COUNT_CAP`]) and the oldest
+    /// due one, on its primary. A server that has not answered within `timeout` is left out (a
+    /// slow shard must not stall a scrape); servers are asked concurrently.
+    async fn task_queue(&self, now: i64, timeout: std::time::Duration) -> Vec<QueueDepth>;
 
     /// Marks a claimed task done. `attempt` is the claim's `attempts`; false (and no change)
     /// when the task is no longer held by that claim.

@@ -313,6 +313,10 @@ async fn serve(config: Config) -> Result<()> {
         listen(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (server, _) = open(&config).await?;
+    if let Some(r) = server.reporter() {
+        // Panics outside requests (the worker, background tasks) are reported too.
+        r.report_other_panics();
+    }
     tracing::info!(
         data = %config.data_dir.display(),
         rate_limits = config.rate_limit.enabled,

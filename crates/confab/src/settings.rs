@@ -28,6 +28,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "realtime",
     "connections",
     "log_format",
+    "errors",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

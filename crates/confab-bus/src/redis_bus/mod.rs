@@ -378,7 +378,7 @@ impl Bus for RedisBus {
         let mut c = inner.conn().await?;
         let cmd = redis::cmd("PUBLISH")
             .arg(inner.key("ps", topic))
-            .arg(msg.as_ref())
+            .arg(crate::stamp::stamp(&msg))
             .clone();
         let n = inner.timed(cmd.query_async::<i64>(&mut c)).await?;
         Ok(usize::try_from(n).unwrap_or(0))

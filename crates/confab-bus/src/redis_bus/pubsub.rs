@@ -190,7 +190,9 @@ fn deliver(inner: &Inner, prefix: &str, msg: &redis::Msg) {
         .get_channel_name()
         .strip_prefix(prefix)
         .unwrap_or_default();
+    let (payload, latency) = crate::stamp::unstamp(msg.get_payload_bytes());
+    crate::stamp::received("redis", latency);
     // One copy out of the connection buffer; the local fan-out shares it.
-    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+    let payload = Bytes::copy_from_slice(payload);
     inner.hub.deliver(topic, SubEvent::Message(payload));
 }

@@ -280,7 +280,8 @@ pub async fn preview(
 ) -> ApiResult<axum::Json<PreviewView>> {
     app.limits.check_write(&caller)?;
     let text = CommentBody::parse(&b.body, app.svc.config().limits.max_body_chars)?;
-    let r = confab_core::render::render_markdown(text.as_str());
+    let r = confab_record::Timer::start(confab_record::Field::RenderMicros)
+        .during(|| confab_core::render::render_markdown(text.as_str()));
     Ok(axum::Json(PreviewView {
         html: r.html,
         has_links: r.has_links,

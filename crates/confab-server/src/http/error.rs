@@ -62,10 +62,25 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// What a 5xx answer told the client, kept on the response for the error report.
+#[derive(Debug, Clone)]
+pub struct ServerError {
+    pub code: &'static str,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.err.code.as_str(), "message": self.err.message}});
-        let mut resp = (status_of(self.err.code), axum::Json(body)).into_response();
+        let status = status_of(self.err.code);
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status.is_server_error() {
+            // For the error report (`http/report.rs`); 4xx answers carry nothing extra.
+            resp.extensions_mut().insert(ServerError {
+                code: self.err.code.as_str(),
+                message: self.err.message.clone(),
+            });
+        }
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

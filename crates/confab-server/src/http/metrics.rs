@@ -24,6 +24,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds (seconds) of the bus delivery latency histogram's buckets.
+const BUS_LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's Prometheus recorder, installed on first use. `None` if another recorder
@@ -35,6 +40,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(
                     Matcher::Full("confab_http_request_duration_seconds".into()),
                     LATENCY_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("confab_bus_delivery_seconds".into()),
+                    BUS_LATENCY_BUCKETS,
                 )
                 .ok()?;
             let recorder = builder.build_recorder();
@@ -67,7 +77,24 @@ fn describe() {
     );
     describe_counter!(
         "confab_db_statements_total",
-        "Statements the store has run (sampled at scrape time)."
+        "Statements the store has run, by shard server and primary/replica (sampled at scrape time)."
+    );
+    describe_gauge!(
+        "confab_tasks_queued",
+        "Queued tasks (due or not) by shard server, counted up to 100000 (sampled at most once a second)."
+    );
+    describe_gauge!(
+        "confab_tasks_oldest_age_seconds",
+        "How long the longest-waiting due task has waited past its run time, by shard server."
+    );
+    describe_counter!(
+        "confab_bus_deliveries_total",
+        "Published messages this node received from the bus."
+    );
+    describe_histogram!(
+        "confab_bus_delivery_seconds",
+        Unit::Seconds,
+        "Time from a message's publish to its arrival on this node (Redis bus)."
     );
     describe_counter!(
         "confab_db_reads_total",
@@ -134,9 +161,10 @@ pub async fn metrics_route(State(app): State<AppState>) -> Response {
     // One scrape at a time: the sampled values are set and rendered together, so a scrape of
     // another server in the same process cannot slip its values in between.
     static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let queue = app.svc.task_queue().await;
     let text = {
         let _one = SCRAPE.lock().unwrap_or_else(|e| e.into_inner());
-        sample(&app);
+        sample(&app, &queue);
         handle.render()
     };
     (
@@ -156,10 +184,23 @@ pub async fn metrics_route(State(app): State<AppState>) -> Response {
 }
 
 /// Copies the service's own counters into the registry.
-fn sample(app: &AppState) {
+fn sample(app: &AppState, queue: &[confab_store::QueueDepth]) {
     let svc = &app.svc;
     let s = svc.store_counters();
-    metrics::counter!("confab_db_statements_total").absolute(s.queries);
+    for st in svc.store_statements() {
+        let shard = st.shard;
+        metrics::counter!("confab_db_statements_total", "shard" => shard.clone(), "target" => "primary")
+            .absolute(st.primary);
+        metrics::counter!("confab_db_statements_total", "shard" => shard, "target" => "replica")
+            .absolute(st.replica);
+    }
+    let now = confab_core::now_ms();
+    for q in queue {
+        metrics::gauge!("confab_tasks_queued", "shard" => q.shard.clone()).set(q.queued as f64);
+        let age = q.oldest_due.map_or(0, |t| now.saturating_sub(t).max(0));
+        metrics::gauge!("confab_tasks_oldest_age_seconds", "shard" => q.shard.clone())
+            .set(age as f64 / 1000.0);
+    }
     metrics::counter!("confab_db_reads_total", "target" => "primary").absolute(s.reads_primary);
     metrics::counter!("confab_db_reads_total", "target" => "replica").absolute(s.reads_replica);
 
@@ -192,10 +233,12 @@ fn sample(app: &AppState) {
 }
 
 /// What [`observe`] needs besides the request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Observe {
     /// Requests slower than this get a warning; `None`: never.
     pub slow: Option<Duration>,
+    /// Where 5xx answers and panics are reported, if anywhere.
+    pub report: Option<std::sync::Arc<super::report::Reporter>>,
 }
 
 /// The request's id: the client's (or proxy's) `X-Request-Id` if it is a sane token, else a
@@ -291,8 +334,9 @@ fn is_sane_id(v: &str) -> bool {
 }
 
 /// Counts and times every request by route template, logs it, and warns when it was slow.
-/// Statements are those the store ran in this request's task (`confab_store::count_queries`):
-/// work a handler spawns onto other tasks is not in the figure. For a live connection (SSE,
+/// The line carries the request's performance record (`confab_record`): statements and time in
+/// the store, page cache and shared tier hits, misses and time, bus publishes, time rendering;
+/// work a handler spawns onto other tasks is not in it. For a live connection (SSE,
 /// WebSocket) the duration is the time to its first answer, not the connection's life.
 pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -303,9 +347,45 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     let uri = req.uri().clone();
     let path = uri.path();
     let id = request_id(req.headers());
-    let (mut resp, statements) = confab_store::count_queries(next.run(req)).await;
+    // A panic while answering is caught here: the client gets a 500 in the API's error shape
+    // (not a dropped connection), and the panic is logged and reported.
+    let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(next.run(req)));
+    let (answer, rec) = confab_record::scope(run).await;
+    let (mut resp, panicked) = match answer {
+        Ok(resp) => (resp, None),
+        Err(p) => {
+            let what = super::report::panic_message(p.as_ref());
+            tracing::error!(request_id = %id, route = %route, panic = %what, "request handler panicked");
+            let resp =
+                super::error::ApiError::new(confab_core::ErrorCode::Internal, "internal error")
+                    .into_response();
+            (resp, Some(what))
+        }
+    };
     let elapsed = start.elapsed();
     let status = resp.status().as_u16();
+    if let Some(report) = &cfg.report {
+        // `/readyz` answering 503 (draining, or the data unreachable) is its job, not an error.
+        if status >= 500 && route != "/readyz" {
+            let what = match (
+                &panicked,
+                resp.extensions().get::<super::error::ServerError>(),
+            ) {
+                (Some(p), _) => format!("panic: {p}"),
+                (None, Some(e)) => format!("{}: {}", e.code, e.message),
+                (None, None) => "server error".to_string(),
+            };
+            report.report(&super::report::Failure {
+                request_id: &id,
+                method,
+                route,
+                status,
+                what,
+                panicked: panicked.is_some(),
+                record: &rec,
+            });
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
@@ -314,38 +394,107 @@ pub async fn observe(State(cfg): State<Observe>, req: Request, next: Next) -> Re
     duration.record(elapsed.as_secs_f64());
     // Microsecond precision, printed without float noise.
     let duration_ms = elapsed.as_micros() as f64 / 1000.0;
-    tracing::info!(
-        target: "access",
-        kind = "access",
-        method = %method,
-        route = %route,
-        path = %path,
-        status,
-        duration_ms,
-        statements,
-        request_id = %id,
-        "request"
-    );
+    let ms = |us: u64| us as f64 / 1000.0;
+    // One macro call per level: the record's fields are the same in both lines.
+    macro_rules! line {
+        ($level:ident, $kind:literal, $msg:literal) => {
+            tracing::$level!(
+                target: "access",
+                kind = $kind,
+                method = %method,
+                route = %route,
+                path = %path,
+                status,
+                duration_ms,
+                statements = rec.statements,
+                db_ms = ms(rec.db_us),
+                page_hits = rec.page_hits,
+                page_misses = rec.page_misses,
+                tier_hits = rec.tier_hits,
+                tier_misses = rec.tier_misses,
+                tier_ms = ms(rec.tier_us),
+                bus_publishes = rec.bus_publishes,
+                render_ms = ms(rec.render_us),
+                request_id = %id,
+                $msg
+            )
+        };
+    }
+    line!(info, "access", "request");
     if cfg.slow.is_some_and(|slow| elapsed >= slow) {
-        tracing::warn!(
-            target: "access",
-            kind = "slow",
-            method = %method,
-            route = %route,
-            path = %path,
-            status,
-            duration_ms,
-            statements,
-            request_id = %id,
-            "slow request"
-        );
+        line!(warn, "slow", "slow request");
     }
     resp
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_sane_id;
+    use super::{is_sane_id, observe, Observe};
+    use crate::http::report::testing::{envelope_receiver, event_of};
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_is_reported_with_its_request_id() {
+        use tower::ServiceExt;
+        let (port, mut events) = envelope_receiver().await;
+        let report = crate::http::report::Reporter::new(&crate::config::ErrorsConfig {
+            sentry_dsn: format!("http://publickey@127.0.0.1:{port}/7")
+                .as_str()
+                .into(),
+        })
+        .unwrap();
+        assert!(report.is_some());
+        let app: axum::Router = axum::Router::new()
+            .route(
+                "/boom/{id}",
+                axum::routing::get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("kaboom");
+                    }
+                    "never"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Observe { slow: None, report },
+                observe,
+            ));
+        let req = axum::http::Request::get("/boom/12")
+            .header("x-request-id", "panic-1")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        // A clone answers: the router (and its reporter) lives on while the event is sent
+        // (dropping a reporter waits for its transport, and the receiver runs on this thread).
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["x-request-id"], "panic-1");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal", "the API's error shape");
+        let (project, envelope) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+                .await
+                .expect("an event within 10 s")
+                .unwrap();
+        assert_eq!(project, "7");
+        let ev = event_of(&envelope);
+        assert_eq!(ev["tags"]["request_id"], "panic-1");
+        assert_eq!(ev["tags"]["panic"], "true");
+        assert_eq!(ev["tags"]["route"], "/boom/{id}");
+        assert_eq!(ev["level"], "fatal");
+        assert!(ev["message"].as_str().unwrap().contains("kaboom"), "{ev}");
+    }
+
+    #[test]
+    fn a_dsn_that_does_not_parse_is_refused() {
+        let bad = crate::config::ErrorsConfig {
+            sentry_dsn: "not a dsn".into(),
+        };
+        assert!(crate::http::report::Reporter::new(&bad).is_err());
+        let off = crate::config::ErrorsConfig::default();
+        assert!(crate::http::report::Reporter::new(&off).unwrap().is_none());
+    }
 
     #[test]
     fn request_ids() {

@@ -8,6 +8,7 @@ pub mod live;
 pub mod mail;
 pub mod metrics;
 pub mod pin;
+pub mod report;
 pub mod requests;
 mod respond;
 pub mod web;
@@ -54,6 +55,8 @@ pub struct AppParts {
     pub live: Arc<tokio::sync::Semaphore>,
     /// Turns true when the node shuts down; live connections tell their clients to reconnect.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Where 5xx answers and panics are reported (`[errors] sentry_dsn`), if anywhere.
+    pub report: Option<Arc<report::Reporter>>,
 }
 
 /// Builds the application's router.
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let observe = metrics::Observe {
         slow: (config.limits.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.limits.slow_request_ms)),
+        report: state.report.clone(),
     };
     // Installed before any request is counted.
     let _ = metrics::handle();
@@ -299,12 +303,14 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .await
 }
 
-/// Store counters (statements run, reads by primaries and replicas): what `confab bench`
+/// Store counters (statements run, reads by primaries and replicas, statements by shard server
+/// and primary/replica): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
 async fn statz(State(app): State<AppState>) -> Response {
     axum::Json(serde_json::json!({
         "store": app.svc.store_stats(),
         "store_problems": app.svc.store_problems(),
+        "statements": app.svc.store_statements(),
         "cache_tier": app.svc.tier_stats(),
         "trusted": app.svc.trusted(),
     }))

@@ -270,7 +270,8 @@ impl Service {
                 )
             }
         };
-        let rendered = render_markdown(text.as_str());
+        let rendered = confab_record::Timer::start(confab_record::Field::RenderMicros)
+            .during(|| render_markdown(text.as_str()));
         // The thread's closed flag is checked by the store, in the comment's transaction.
         let applicant = Applicant {
             caller,
@@ -477,7 +478,8 @@ impl Service {
     ) -> Result<Written<CommentView>, DomainError> {
         let Editing { comment: c, forum } = editing;
         let id = c.id;
-        let rendered = render_markdown(text.as_str());
+        let rendered = confab_record::Timer::start(confab_record::Field::RenderMicros)
+            .during(|| render_markdown(text.as_str()));
         let account = self.caller_account(caller).await?;
         let thread = self
             .store

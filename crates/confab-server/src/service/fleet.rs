@@ -177,6 +177,8 @@ impl Service {
         match serde_json::to_vec(&wire) {
             Ok(msg) => {
                 self.changes_unsent.fetch_add(1, Ordering::AcqRel);
+                // In the request's record when it queues it (the publisher task sends it).
+                confab_record::add(confab_record::Field::BusPublishes, 1);
                 if self.changes_out.try_send(Bytes::from(msg)).is_err() {
                     // The publisher is far behind: tell every node to forget everything.
                     self.changes_overflow.store(true, Ordering::Release);

@@ -44,7 +44,7 @@ use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Forum, ForumSettings};
 use confab_core::sign::Signer;
 use confab_core::{DomainError, ErrorCode};
-use confab_store::Store;
+use confab_store::{QueueDepth, Store};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -209,7 +209,15 @@ pub struct Service {
     shared: Option<Arc<Shared>>,
     /// How often a thread's token is read from the tier again.
     version_check: Duration,
+    /// The last sample of the task queue (for `/metrics`), and the lock of whoever takes the
+    /// next one.
+    queue_sample: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<QueueDepth>>)>>,
+    queue_sampling: tokio::sync::Mutex<()>,
 }
+
+/// How often `/metrics` samples the task queue at most, and how long one server may take.
+const QUEUE_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+const QUEUE_SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Service {
     /// The caller's address as it is stored and shown to moderators: a keyed hash, computed
@@ -260,6 +268,8 @@ impl Service {
             changes_unsent,
             shared,
             version_check,
+            queue_sample: std::sync::Mutex::new(None),
+            queue_sampling: tokio::sync::Mutex::new(()),
         });
         if fleet {
             fleet::start_listener(&svc, trust);
@@ -363,6 +373,39 @@ impl Service {
     /// The store's counters as a struct, for `/metrics`.
     pub fn store_counters(&self) -> confab_store::StoreStats {
         self.store.stats()
+    }
+
+    /// Statements run by shard server and primary/replica, for `/statz` and `/metrics`.
+    pub fn store_statements(&self) -> Vec<confab_store::ShardStatements> {
+        self.store.statements()
+    }
+
+    /// Each shard server's task queue, for `/metrics`: sampled at most once a second (scrapes
+    /// in between, or while a sample is being taken, get the last one), each server given at
+    /// most a second to answer (one that does not is left out of this sample).
+    pub async fn task_queue(&self) -> Arc<Vec<QueueDepth>> {
+        let last = || {
+            self.queue_sample
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        let fresh = |at: std::time::Instant| at.elapsed() < QUEUE_SAMPLE_EVERY;
+        match last() {
+            Some((at, v)) if fresh(at) => return v,
+            _ => {}
+        }
+        let Ok(_one) = self.queue_sampling.try_lock() else {
+            return last().map(|(_, v)| v).unwrap_or_default();
+        };
+        let v = Arc::new(
+            self.store
+                .task_queue(confab_core::now_ms(), QUEUE_SAMPLE_TIMEOUT)
+                .await,
+        );
+        *self.queue_sample.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), v.clone()));
+        v
     }
 
     /// The local page cache's (hits, misses), for `/metrics`.

@@ -124,6 +124,9 @@ impl Service {
         let Some(msg) = encode(&ev) else { return };
         if self.live_out.try_send((topic(forum, ident), msg)).is_err() {
             tracing::debug!("live event dropped: publish queue full");
+        } else {
+            // In the request's record when it queues it (the publisher task sends it).
+            confab_record::add(confab_record::Field::BusPublishes, 1);
         }
     }
 }

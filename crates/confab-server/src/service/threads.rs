@@ -208,6 +208,7 @@ impl Service {
             comments,
             next_cursor,
         };
+        let _render = confab_record::Timer::start(confab_record::Field::RenderMicros);
         Ok(Page::new(to_json(&view)?, thread.hidden_count > 0))
     }
 

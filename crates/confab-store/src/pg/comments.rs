@@ -447,7 +447,7 @@ impl CommentStore for PgStore {
         let mut total = 0;
         for s in self.r.servers() {
             let c = s.primary().await?;
-            let n = self.r.counter();
+            let n = s.counter(crate::Target::Primary);
             total += exec(
                 &c,
                 &n,

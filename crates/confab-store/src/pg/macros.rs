@@ -8,11 +8,12 @@
 macro_rules! write_tx {
     ($self:ident, $shard:expr, |$tx:ident, $n:ident| $body:block) => {{
         let shard: LogicalShard = $shard;
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let deadline = Instant::now() + FENCE_WAIT;
         loop {
             let server = $self.r.server_for(shard)?;
             let mut conn = server.primary().await?;
-            let $n = $self.r.counter();
+            let $n = server.counter($crate::Target::Primary);
             let $tx = conn.transaction().await.map_err(pg_err)?;
             let step: Result<_, TxError> = async {
                 $n.add(1);
@@ -67,16 +68,16 @@ macro_rules! write_value {
 /// away runs again on the primary.
 macro_rules! read_on {
     ($self:ident, $shard:expr, $from:expr, |$c:ident, $n:ident| $body:block) => {{
-        let (conn, replica) = $self.r.read_conn($shard, $from).await?;
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
+        let (conn, replica, counter) = $self.r.read_conn($shard, $from).await?;
         let first: StoreResult<_> = {
             let $c = conn;
-            let $n = $self.r.counter();
+            let $n = counter;
             async { $body }.await
         };
         match (first, replica) {
             (Err(e), Some(rep)) if e.code == ErrorCode::Unavailable => {
-                let $c = $self.r.replica_failed(&rep).await?;
-                let $n = $self.r.counter();
+                let ($c, $n) = $self.r.replica_failed(&rep).await?;
                 let again: StoreResult<_> = async { $body }.await;
                 again
             }
@@ -88,8 +89,9 @@ macro_rules! read_on {
 /// A statement on the control database.
 macro_rules! control {
     ($self:ident, |$c:ident, $n:ident| $body:block) => {{
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let $c = router::get(&$self.r.control, "control database").await?;
-        let $n = $self.r.counter();
+        let $n = $self.r.control_counter();
         let out: StoreResult<_> = async { $body }.await;
         out
     }};

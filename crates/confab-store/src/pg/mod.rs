@@ -137,13 +137,16 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> DomainError {
             || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         {
             tracing::warn!(cause = %why, "PostgreSQL refused or timed out");
+            confab_record::note_cause(&why);
             return unavailable("the database is busy, retry shortly").with_cause(why);
         }
         tracing::error!(cause = %why, "PostgreSQL error");
+        confab_record::note_cause(&why);
         return DomainError::internal().with_cause(why);
     }
     // No SQL state: the connection broke (server stopped, network).
     tracing::warn!(cause = %why, "PostgreSQL connection failed");
+    confab_record::note_cause(&why);
     unavailable("the database is unavailable, retry shortly").with_cause(why)
 }
 
@@ -310,8 +313,8 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
-    fn query_count(&self) -> u64 {
-        self.r.total.load(std::sync::atomic::Ordering::Relaxed)
+    fn statements(&self) -> Vec<crate::ShardStatements> {
+        self.r.statements()
     }
 
     fn problems(&self) -> Vec<String> {

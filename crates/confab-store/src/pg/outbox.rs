@@ -121,7 +121,16 @@ impl OutboxStore for PgStore {
                 break;
             }
             let want = (limit - out.len()) as i64;
-            match claim_on(&s, &self.r.counter(), kinds, want, lease_ms, max_attempts).await {
+            match claim_on(
+                &s,
+                &s.counter(crate::Target::Primary),
+                kinds,
+                want,
+                lease_ms,
+                max_attempts,
+            )
+            .await
+            {
                 Ok(mut got) => out.append(&mut got),
                 // One server down must not stop the others' tasks.
                 Err(e) => first_err = first_err.or(Some(e)),
@@ -140,7 +149,7 @@ impl OutboxStore for PgStore {
         let mut best: Option<i64> = None;
         for s in self.r.servers() {
             let Ok(c) = s.primary().await else { continue };
-            let n = self.r.counter();
+            let n = s.counter(crate::Target::Primary);
             let r = row(
                 &c,
                 &n,
@@ -213,6 +222,39 @@ impl OutboxStore for PgStore {
         })
     }
 
+    async fn task_queue(&self, now: i64, timeout: Duration) -> Vec<crate::QueueDepth> {
+        let servers = self.r.servers();
+        let each = servers.iter().map(|s| async move {
+            let ask = async {
+                let c = s.primary().await?;
+                let n = s.counter(crate::Target::Primary);
+                row(&c, &n, crate::QUEUE_SQL_PG, &[&now])
+                    .await?
+                    .ok_or_else(DomainError::internal)
+            };
+            match tokio::time::timeout(timeout, ask).await {
+                Ok(Ok(r)) => Some(crate::QueueDepth {
+                    shard: s.name.clone(),
+                    queued: r.get::<_, i64>(0).max(0) as u64,
+                    oldest_due: r.get::<_, Option<i64>>(1),
+                }),
+                Ok(Err(e)) => {
+                    tracing::debug!(server = %s.name, error = %e.message, "task queue sample failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(server = %s.name, "task queue sample timed out");
+                    None
+                }
+            }
+        });
+        futures_util::future::join_all(each)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     async fn list_tasks(
         &self,
         state: Option<TaskState>,
@@ -225,7 +267,7 @@ impl OutboxStore for PgStore {
         let mut all = Vec::new();
         for s in self.r.servers() {
             let c = s.primary().await?;
-            let n = self.r.counter();
+            let n = s.counter(crate::Target::Primary);
             let got = rows(
                 &c,
                 &n,
@@ -262,7 +304,7 @@ impl OutboxStore for PgStore {
                 break;
             }
             let c = s.primary().await?;
-            let n = self.r.counter();
+            let n = s.counter(crate::Target::Primary);
             total += row(
                 &c,
                 &n,

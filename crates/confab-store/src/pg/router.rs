@@ -9,13 +9,15 @@
 //! when the primary is down they use the best replica left (stale beats unavailable for reads;
 //! writes to that shard get 503).
 
-use super::cause::{describe, pool_failed, Bounds, Target};
+use super::cause::{describe, pool_failed, Bounds, Target as Endpoint};
 use super::{pg_err, unavailable, PgOptions};
-use crate::{Counter, ReadFrom, ReadPin, StoreResult, WritePos};
+use crate::{
+    Counter, ReadFrom, ReadPin, ShardCounts, ShardStatements, StoreResult, Target, WritePos,
+};
 use confab_core::id::LogicalShard;
 use confab_core::DomainError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ use tokio_postgres::NoTls;
 /// A bounded connection pool for one server, and where it points (errors name it).
 pub struct PgPool {
     pool: Pool,
-    at: Target,
+    at: Endpoint,
     bounds: Bounds,
 }
 
@@ -33,7 +35,7 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<PgPool> {
     let mut cfg: tokio_postgres::Config = dsn
         .parse()
         .map_err(|e| DomainError::invalid(format!("bad PostgreSQL DSN {}: {e}", redact(dsn))))?;
-    let at = Target::of(&cfg);
+    let at = Endpoint::of(&cfg);
     cfg.application_name("confab");
     cfg.connect_timeout(Duration::from_millis(opts.connect_timeout_ms));
     cfg.options(format!(
@@ -73,7 +75,7 @@ pub fn pool(dsn: &str, opts: &PgOptions, size: usize) -> StoreResult<PgPool> {
 /// Opens pooled connections (as deadpool's own connector does) and runs each connection's task,
 /// logging why it ended in words an operator can act on (deadpool's says only `db error`).
 struct Connector {
-    at: Target,
+    at: Endpoint,
 }
 
 type Connected =
@@ -164,6 +166,8 @@ pub struct Server {
     floor: AtomicU64,
     pub replicas: Vec<Replica>,
     rr: AtomicUsize,
+    /// Statements run here (kept by the router per server name, across map reloads).
+    counts: Arc<ShardCounts>,
 }
 
 impl Server {
@@ -173,6 +177,7 @@ impl Server {
         primary_dsn: String,
         replica_dsns: Vec<String>,
         opts: &PgOptions,
+        counts: Arc<ShardCounts>,
     ) -> StoreResult<Server> {
         let primary = pool(&primary_dsn, opts, opts.pool_size)?;
         let replicas = replica_dsns
@@ -201,12 +206,25 @@ impl Server {
             floor: AtomicU64::new(0),
             replicas,
             rr: AtomicUsize::new(0),
+            counts,
         })
     }
 
     /// A server not (yet) in the map, to migrate or inspect it.
     pub fn probe(name: &str, primary: &str, opts: &PgOptions) -> StoreResult<Server> {
-        Server::new(0, name.into(), primary.into(), Vec::new(), opts)
+        Server::new(
+            0,
+            name.into(),
+            primary.into(),
+            Vec::new(),
+            opts,
+            Arc::default(),
+        )
+    }
+
+    /// A counter for one call's statements on this server's primary or a replica.
+    pub fn counter(&self, target: Target) -> Counter {
+        self.counts.counter(target)
     }
 
     pub async fn primary(&self) -> StoreResult<Object> {
@@ -427,7 +445,10 @@ pub struct Router {
     pub control: PgPool,
     map: RwLock<Arc<ShardMap>>,
     reload: tokio::sync::Mutex<()>,
-    pub total: Arc<AtomicU64>,
+    /// Statements on the control database, and on each shard server by name (never removed,
+    /// so totals only move up; a server's name is unique in the map).
+    control_counts: Arc<ShardCounts>,
+    counts: Mutex<BTreeMap<String, Arc<ShardCounts>>>,
     reads_primary: AtomicU64,
     reads_replica: AtomicU64,
 }
@@ -445,7 +466,8 @@ impl Router {
                 servers: HashMap::new(),
             })),
             reload: tokio::sync::Mutex::new(()),
-            total: Arc::new(AtomicU64::new(0)),
+            control_counts: Arc::default(),
+            counts: Mutex::new(BTreeMap::new()),
             reads_primary: AtomicU64::new(0),
             reads_replica: AtomicU64::new(0),
         });
@@ -456,8 +478,40 @@ impl Router {
         self.map.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn counter(&self) -> Counter {
-        Counter::new(&self.total)
+    /// A counter for one call's statements on the control database.
+    pub fn control_counter(&self) -> Counter {
+        self.control_counts.counter(Target::Primary)
+    }
+
+    /// The statement counts of the server named `name` (made on first use).
+    fn counts_for(&self, name: &str) -> Arc<ShardCounts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Statements so far: the control database's, then each shard server's by name.
+    pub fn statements(&self) -> Vec<ShardStatements> {
+        let row = |shard: &str, c: &ShardCounts| {
+            let (primary, replica) = c.get();
+            ShardStatements {
+                shard: shard.to_string(),
+                primary,
+                replica,
+            }
+        };
+        let mut out = vec![row("control", &self.control_counts)];
+        out.extend(
+            self.counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(name, c)| row(name, c)),
+        );
+        out
     }
 
     pub fn read_stats(&self) -> ReadStats {
@@ -496,7 +550,12 @@ impl Router {
             });
             let server = match keep {
                 Some(s) => s.clone(),
-                None => Arc::new(Server::new(id, name, primary, replicas, &self.opts)?),
+                None => {
+                    let counts = self.counts_for(&name);
+                    Arc::new(Server::new(
+                        id, name, primary, replicas, &self.opts, counts,
+                    )?)
+                }
             };
             servers.insert(id, server);
         }
@@ -558,13 +617,13 @@ impl Router {
         v
     }
 
-    /// A connection to read `shard` from, as `from` and the current task's pin allow, and which
-    /// replica it is on (None: the primary).
+    /// A connection to read `shard` from, as `from` and the current task's pin allow, which
+    /// replica it is on (None: the primary), and the counter of its statements.
     pub async fn read_conn(
         &self,
         shard: LogicalShard,
         from: ReadFrom,
-    ) -> StoreResult<(Object, Option<ReplicaRef>)> {
+    ) -> StoreResult<(Object, Option<ReplicaRef>, Counter)> {
         let server = self.server_for(shard)?;
         if from == ReadFrom::Replica && !server.replicas.is_empty() {
             let need = match crate::pin::read_pin() {
@@ -591,6 +650,7 @@ impl Router {
                             server: server.clone(),
                             index: i,
                         }),
+                        server.counter(Target::Replica),
                     ));
                 }
                 server.replicas[i].up.store(false, Ordering::Relaxed);
@@ -599,7 +659,7 @@ impl Router {
         match server.primary().await {
             Ok(c) => {
                 self.reads_primary.fetch_add(1, Ordering::Relaxed);
-                Ok((c, None))
+                Ok((c, None, server.counter(Target::Primary)))
             }
             Err(e) if from == ReadFrom::Replica => {
                 // The primary is down: any replica that answers.
@@ -617,6 +677,7 @@ impl Router {
                                 server: server.clone(),
                                 index: i,
                             }),
+                            server.counter(Target::Replica),
                         ));
                     }
                 }
@@ -628,13 +689,13 @@ impl Router {
 
     /// A read on a replica failed for want of the replica: leave it out until the poller
     /// hears from it again, and give the caller the primary instead.
-    pub async fn replica_failed(&self, r: &ReplicaRef) -> StoreResult<Object> {
+    pub async fn replica_failed(&self, r: &ReplicaRef) -> StoreResult<(Object, Counter)> {
         if r.server.replicas[r.index].up.swap(false, Ordering::Relaxed) {
             tracing::warn!(server = %r.server.name, replica = %redact(&r.server.replicas[r.index].dsn), "replica read failed; reads leave it");
         }
         let c = r.server.primary().await?;
         self.reads_primary.fetch_add(1, Ordering::Relaxed);
-        Ok(c)
+        Ok((c, r.server.counter(Target::Primary)))
     }
 
     /// Starts the background loops: map refresh and replica polling. They stop when the router

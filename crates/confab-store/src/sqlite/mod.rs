@@ -148,4 +148,16 @@ impl Store for SqliteStore {
     fn query_count(&self) -> u64 {
         self.pool.statements()
     }
+
+    fn statements(&self) -> Vec<crate::ShardStatements> {
+        vec![crate::ShardStatements {
+            shard: EMBEDDED.to_string(),
+            primary: self.pool.statements(),
+            replica: 0,
+        }]
+    }
 }
+
+/// The name of the embedded store's one shard (every logical shard is in the one file), in
+/// `/statz` and the metrics' `shard` label.
+pub const EMBEDDED: &str = "embedded";

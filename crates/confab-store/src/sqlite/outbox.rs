@@ -458,6 +458,27 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
+    async fn task_queue(&self, now: i64, timeout: std::time::Duration) -> Vec<crate::QueueDepth> {
+        let read = self.pool.read(move |c, n| {
+            n.add(1);
+            c.prepare_cached(crate::QUEUE_SQL_SQLITE)
+                .and_then(|mut st| {
+                    st.query_row([now], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                    })
+                })
+                .map_err(db_err)
+        });
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok((queued, oldest_due))) => vec![crate::QueueDepth {
+                shard: super::EMBEDDED.to_string(),
+                queued: queued.max(0) as u64,
+                oldest_due,
+            }],
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        }
+    }
+
     async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool> {
         self.pool
             .write(move |c, n| outbox::complete(c, n, id, attempt))

@@ -11,10 +11,10 @@
 //! `WRITER_CHECKPOINT_PAGES`, should the checkpointer fall behind.
 
 pub use crate::Counter;
+use crate::{ShardCounts, Target};
 use confab_core::{DomainError, ErrorCode};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -36,7 +36,8 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         match f.code {
             C::DatabaseBusy | C::DatabaseLocked => {
-                return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly")
+                confab_record::note_cause(&format_args!("sqlite: {e}"));
+                return DomainError::new(ErrorCode::Unavailable, "database busy, retry shortly");
             }
             C::ConstraintViolation => {
                 return DomainError::new(ErrorCode::Conflict, "already exists")
@@ -45,6 +46,7 @@ pub fn db_err(e: rusqlite::Error) -> DomainError {
         }
     }
     tracing::error!(error = %e, "sqlite error");
+    confab_record::note_cause(&format_args!("sqlite: {e}"));
     DomainError::internal()
 }
 
@@ -57,7 +59,7 @@ pub struct Pool {
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
     writer: mpsc::Sender<Job>,
-    total: Arc<AtomicU64>,
+    counts: Arc<ShardCounts>,
     /// Dropped with the pool, which ends the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -113,18 +115,18 @@ impl Pool {
             readers: Arc::new(Mutex::new(rs)),
             permits: Arc::new(Semaphore::new(n)),
             writer: tx,
-            total: Arc::default(),
+            counts: Arc::default(),
             _checkpointer: stop,
         })
     }
 
-    /// Statements executed so far.
+    /// Statements executed so far (all on the one file: "primary").
     pub fn statements(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+        self.counts.get().0
     }
 
     fn counter(&self) -> Counter {
-        Counter::new(&self.total)
+        self.counts.counter(Target::Primary)
     }
 
     /// Runs `f` on a reader connection, off the async threads.
@@ -133,6 +135,7 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
     {
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let permit = self
             .permits
             .clone()
@@ -149,7 +152,7 @@ impl Pool {
             let Some(conn) = conn else {
                 return Err(DomainError::internal());
             };
-            let r = f(&conn, &counter);
+            let r = confab_record::on_thread(counter.record(), || f(&conn, &counter));
             readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             r
         })
@@ -168,10 +171,11 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce(&Connection, &Counter) -> Result<R, DomainError> + Send + 'static,
     {
+        let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
         let (tx, rx) = oneshot::channel::<Result<R, DomainError>>();
         let counter = self.counter();
         let job: Job = Box::new(move |conn: &Connection| {
-            let r = f(conn, &counter);
+            let r = confab_record::on_thread(counter.record(), || f(conn, &counter));
             let ok = r.is_ok();
             let completion: Completion = Box::new(move |commit: Result<(), DomainError>| {
                 let _ = tx.send(commit.and(r));

@@ -410,5 +410,326 @@ async fn metrics_json_access_log_of_a_real_process() {
     assert!(f["duration_ms"].as_f64().unwrap() >= 50.0);
     assert!(f["duration_ms"].is_number());
     assert!(f["statements"].is_u64());
-    assert_eq!(slow.unwrap()["level"], "WARN");
+    // The request's record is in both lines.
+    for k in [
+        "db_ms",
+        "page_hits",
+        "page_misses",
+        "tier_hits",
+        "tier_misses",
+        "tier_ms",
+        "bus_publishes",
+        "render_ms",
+    ] {
+        assert!(f[k].is_number(), "{k}: {access}");
+    }
+    let slow = slow.unwrap();
+    assert_eq!(slow["level"], "WARN");
+    let sf = &slow["fields"];
+    assert!(
+        sf["render_ms"].as_f64().unwrap() > 0.0,
+        "the preview rendered markdown: {slow}"
+    );
+    assert_eq!(sf["statements"], 0, "a preview reads nothing: {slow}");
+    // A first page read: a page cache miss, filled from the store.
+    let r = http
+        .get(format!(
+            "{base}/api/v1/comments?forum=demo&ident=%2Fjson-log"
+        ))
+        .header("x-request-id", "json-log-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the page read's access line");
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if v["fields"]["request_id"] == "json-log-2" && v["fields"]["kind"] == "access" {
+            break v;
+        }
+    };
+    let pf = &page["fields"];
+    assert_eq!(pf["page_misses"], 1, "{page}");
+    assert_eq!(pf["page_hits"], 0, "{page}");
+    assert!(pf["statements"].as_u64().unwrap() >= 1, "{page}");
+    assert!(pf["db_ms"].as_f64().unwrap() > 0.0, "{page}");
+}
+
+/// Statements are counted by shard server and primary/replica, and the task queue's depth and
+/// its oldest due task's wait are sampled per shard server.
+#[tokio::test]
+async fn metrics_statements_by_shard_and_the_task_queue() {
+    use confab_core::id::LogicalShard;
+    let app = spawn().await;
+    app.comment("/metrics-shards", "counted", None).await;
+    // A task no handler claims (its kind is unknown to the worker): it stays queued and due.
+    app.store
+        .enqueue_task(
+            LogicalShard::for_name("demo"),
+            confab_store::NewTask::new("test.never", json!({})),
+        )
+        .await
+        .unwrap();
+    let enqueued = Instant::now();
+    let text = scrape(&app).await;
+    // Every statement series names its shard and target; this server's are in the registry.
+    let mine = app.svc.store_statements();
+    assert!(!mine.is_empty());
+    for s in &mine {
+        for (target, n) in [("primary", s.primary), ("replica", s.replica)] {
+            let shown = value(
+                &text,
+                "confab_db_statements_total",
+                &[("shard", &s.shard), ("target", target)],
+            );
+            // Counted at scrape time, after `mine` was read: at least as many.
+            assert!(
+                shown >= n as f64,
+                "{} {target}: {shown} < {n}\n{text}",
+                s.shard
+            );
+        }
+    }
+    if crate::backend::is_postgres() {
+        assert!(mine.iter().any(|s| s.shard == "control" && s.primary > 0));
+    } else {
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0].shard, "embedded");
+        assert!(mine[0].primary > 0);
+        assert_eq!(mine[0].replica, 0, "one copy: nothing read from a replica");
+    }
+    let total: u64 = mine.iter().map(|s| s.primary + s.replica).sum();
+    assert_eq!(
+        total,
+        app.store.query_count(),
+        "the total is the sum by shard"
+    );
+    // The queue: sampled at most once a second, so wait past the sample the scrape above
+    // took, and until the task has waited a second.
+    tokio::time::sleep(Duration::from_millis(1_200).saturating_sub(enqueued.elapsed())).await;
+    let text = scrape(&app).await;
+    let queued = value(&text, "confab_tasks_queued", &[]);
+    assert!(queued >= 1.0, "{text}");
+    let age = value(&text, "confab_tasks_oldest_age_seconds", &[]);
+    assert!(
+        age >= 1.0,
+        "the due task has waited over a second: {age}\n{text}"
+    );
+    assert!(text.contains("confab_tasks_queued{shard=\""), "{text}");
+    // `/statz` has the same figures by shard.
+    let statz: serde_json::Value = app
+        .http
+        .get(format!("{}/statz", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(statz["statements"][0]["shard"].is_string(), "{statz}");
+}
+
+/// The Grafana dashboard's queries name only metrics a running server exports. The server is
+/// made to export all of them: a Redis bus (deliveries and their latency), a shared tier,
+/// a rate-limit refusal.
+#[tokio::test]
+async fn metrics_dashboard_queries_name_exported_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis_port = free_port();
+    let _redis = crate::live::redis_server(redis_port, dir.path());
+    let mut cfg = config();
+    cfg.bus.redis_url = format!("redis://127.0.0.1:{redis_port}/").as_str().into();
+    cfg.cache.servers = vec![format!("redis://127.0.0.1:{redis_port}/")];
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.auth_per_minute_ip = 1;
+    let app = spawn_with(cfg).await;
+    app.comment("/metrics-dash", "on the bus", None).await;
+    app.page("/metrics-dash", "", &As::guest()).await;
+    app.page("/metrics-dash", "", &As::guest()).await;
+    for _ in 0..2 {
+        app.post(
+            "/api/v1/sessions",
+            json!({"login": "nobody", "password": "guess guess guess"}),
+            &As::guest(),
+        )
+        .await;
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/confab.json"
+        ))
+        .expect("deploy/grafana/confab.json"),
+    )
+    .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr" | "query" | "definition", serde_json::Value::String(s)) => {
+                            out.push(s.clone())
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dashboard, &mut exprs);
+    let mut used: Vec<String> = exprs
+        .iter()
+        .flat_map(|e| {
+            let b = e.as_bytes();
+            let mut names = Vec::new();
+            let mut i = 0;
+            while let Some(at) = e[i..].find("confab_") {
+                let start = i + at;
+                let end = start
+                    + b[start..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                        .count();
+                names.push(e[start..end].to_string());
+                i = end;
+            }
+            names
+        })
+        .collect();
+    used.sort();
+    used.dedup();
+    assert!(
+        used.len() >= 15,
+        "the dashboard queries too little: {used:?}"
+    );
+    // The bus delivers asynchronously: wait for every name to show (10 s at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&app).await;
+        let exported: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let missing: Vec<&String> = used
+            .iter()
+            .filter(|n| !exported.contains(n.as_str()))
+            .collect();
+        if missing.is_empty() {
+            // The Redis bus measured deliveries to this node.
+            assert!(
+                value(
+                    &text,
+                    "confab_bus_delivery_seconds_count",
+                    &[("bus", "redis")]
+                ) >= 1.0,
+                "{text}"
+            );
+            assert!(value(&text, "confab_bus_deliveries_total", &[("bus", "redis")]) >= 1.0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard queries metrics /metrics does not export: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `[errors] sentry_dsn`: a real server error (the database lost a table under the server)
+/// reaches a Sentry-compatible receiver as one event with the request's id; a 404 does not.
+/// The receiver is a local stand-in for the paid service: it takes envelopes as Sentry does.
+#[tokio::test]
+async fn metrics_server_errors_are_reported_to_sentry() {
+    use axum::extract::{Path, State};
+    type Got = (String, Option<String>, Vec<u8>);
+    let (tx, mut events) = tokio::sync::mpsc::channel::<Got>(16);
+    let receiver = axum::Router::new()
+        .route(
+            "/api/{project}/envelope/",
+            axum::routing::post(
+                |State(tx): State<tokio::sync::mpsc::Sender<Got>>,
+                 Path(project): Path<String>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let auth = headers
+                        .get("x-sentry-auth")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let _ = tx.send((project, auth, body.to_vec())).await;
+                    "{}"
+                },
+            ),
+        )
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    // On SQLite whatever the suite's backend: the test breaks the file under the server.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("confab.sqlite3");
+    let store = std::sync::Arc::new(confab_store::sqlite::SqliteStore::open(&file, 2).unwrap());
+    let mut cfg = config();
+    cfg.errors.sentry_dsn = format!("http://publickey@127.0.0.1:{port}/42")
+        .as_str()
+        .into();
+    let app = crate::helpers::spawn_on(cfg, store, dir).await;
+    app.comment("/sentry-ok", "fine", None).await;
+    let get = |path: String, id: &'static str| {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("x-request-id", id);
+        async move { r.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        get("/api/v1/nope".into(), "sentry-404").await,
+        StatusCode::NOT_FOUND
+    );
+    // The database loses the threads table: reading a thread fails inside the store.
+    let c = rusqlite::Connection::open(&file).unwrap();
+    c.execute_batch("ALTER TABLE threads RENAME TO threads_gone")
+        .unwrap();
+    let status = get(
+        "/api/v1/comments?forum=demo&ident=%2Fsentry-new".into(),
+        "sentry-500",
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (project, auth, envelope) = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .unwrap();
+    assert_eq!(project, "42");
+    assert!(
+        auth.as_deref()
+            .is_some_and(|a| a.contains("sentry_key=publickey")),
+        "{auth:?}"
+    );
+    let event = envelope
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find(|v| v.get("tags").is_some())
+        .unwrap_or_else(|| panic!("no event in {}", String::from_utf8_lossy(&envelope)));
+    assert_eq!(event["tags"]["request_id"], "sentry-500", "{event}");
+    assert_eq!(event["tags"]["status"], "500");
+    assert_eq!(event["tags"]["route"], "/api/v1/comments");
+    assert_eq!(event["tags"]["panic"], "false");
+    assert!(
+        event["extra"]["statements"].as_u64().unwrap() >= 1,
+        "{event}"
+    );
+    // Nothing else arrives: the 404 was not an error to report.
+    if let Ok(Some((_, _, more))) =
+        tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+    {
+        panic!("unexpected report: {}", String::from_utf8_lossy(&more));
+    }
 }

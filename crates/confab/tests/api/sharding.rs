@@ -225,6 +225,16 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     );
     // ...while pages of threads it has not written are still filled from the replica.
     let s0 = a_store.read_stats();
+    // Statements run on shard servers' replicas (the control database has none).
+    let on_replicas = || -> u64 {
+        a_store
+            .statements()
+            .iter()
+            .filter(|s| s.shard != "control")
+            .map(|s| s.replica)
+            .sum()
+    };
+    let replica_statements = on_replicas();
     let v: Value = reqwest::get(format!(
         "{}/api/v1/comments?forum={f}&ident=%2Fother",
         a.base
@@ -238,6 +248,11 @@ async fn read_your_writes_with_replay_paused_and_replicas_that_lag_or_die() {
     assert!(
         a_store.read_stats().replica > s0.replica,
         "another thread's page came from the replica"
+    );
+    assert!(
+        on_replicas() > replica_statements,
+        "its statements are counted on the replica: {:?}",
+        a_store.statements()
     );
 
     // Past the lag bound (2 s in tests) the paused replica gets no reads: B now sees the comment.
