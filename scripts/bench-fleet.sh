@@ -14,7 +14,8 @@
 #   lb/  the same three nodes through HAProxy,
 # and prints one table: req/s, latency, and `q/req`, the database statements per request of
 # every node together (from each node's /statz; HAProxy keeps /statz to itself, so lb/ rows
-# have none), with the ratios 3n/one node and lb/3n (the proxy hop). Everything it starts is
+# have none), with the ratios 3n/one node and lb/3n (the proxy hop), and read-hot at a fixed
+# 2,000 req/s both ways, whose latencies show what the hop adds. Everything it starts is
 # stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 duration=10s
 concurrency=32
 scenarios=(read-hot read-many counts mixed)
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -84,6 +85,13 @@ for s in "${scenarios[@]}"; do
   "$bin" bench --target "$lb" --scenario "$s" --duration "$duration" --concurrency "$concurrency" \
     "${srv[@]}" --server-pid "$HAPROXY_PID" --json --label "lb/$s" >>"$results"
 done
+# The hop's cost in latency, at a rate both sustain (open loop: no coordinated omission).
+rate=2000
+echo "-- read-hot at $rate req/s: the three nodes directly, then through HAProxy" >&2
+"$bin" bench --target "${urls[0]}" --node "${urls[1]}" --node "${urls[2]}" --scenario read-hot --rate "$rate" \
+  --duration "$duration" --concurrency "$concurrency" "${srv[@]}" --json --label "3n/read-hot@$rate/s" >>"$results"
+"$bin" bench --target "$lb" --scenario read-hot --rate "$rate" --duration "$duration" --concurrency "$concurrency" \
+  "${srv[@]}" --server-pid "$HAPROXY_PID" --json --label "lb/read-hot@$rate/s" >>"$results"
 
 echo
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
