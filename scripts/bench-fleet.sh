@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 duration=10s
 concurrency=32
 scenarios=(read-hot read-many counts mixed)
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
