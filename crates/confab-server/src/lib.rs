@@ -72,7 +72,6 @@ impl Server {
         let live = Arc::new(tokio::sync::Semaphore::new(config.realtime.max_connections));
         let report = http::report::Reporter::new(&config.errors)?;
         let svc = Service::new(config, store, Signer::new(secret), bus).await?;
-        svc.claim_secret().await?;
         if demo {
             svc.ensure_demo_forum().await?;
         }

@@ -313,6 +313,9 @@ async fn serve(config: Config) -> Result<()> {
         listen(config.listen).with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (server, _) = open(&config).await?;
+    // A node signs with the fleet's secret or does not serve (the CLI's other commands sign
+    // nothing a node checks, and need not claim it).
+    server.service().claim_secret().await?;
     if let Some(r) = server.reporter() {
         // Panics outside requests (the worker, background tasks) are reported too.
         r.report_other_panics();

@@ -2,7 +2,8 @@
 //! read-your-writes pins and IP hashes made by one node are checked by another. A node whose
 //! secret differs would refuse every token the others made (and they its), so it refuses to
 //! start instead, saying why. The store keeps a keyed hash of the secret in use
-//! ([`confab_store::ControlStore::claim_secret`]); nodes claim it at start and every minute,
+//! ([`confab_store::ControlStore::claim_secret`]); `confab serve` claims it at start and every
+//! minute (other commands sign nothing a node checks and do not claim it),
 //! so a secret changed on the whole fleet (every node stopped, then started with the new one)
 //! takes over once no node has claimed the old one for [`STALE_MS`].
 
