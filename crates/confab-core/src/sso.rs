@@ -13,6 +13,7 @@
 //! token is bounded ([`MAX_TOKEN_BYTES`]) before anything is decoded. The secret's `Debug`
 //! never prints it.
 
+use crate::id::ForumId;
 use crate::{DomainError, ErrorCode};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -33,6 +34,29 @@ pub const MAX_AHEAD_SECS: i64 = 5 * 60;
 pub const MAX_ID_BYTES: usize = 128;
 /// The longest avatar or profile URL kept (bytes).
 pub const MAX_URL_BYTES: usize = 2048;
+
+/// The password hash of an SSO account: no password verifies against it (it is not a PHC
+/// string), so an SSO account signs in only through its forum's site.
+pub const NO_PASSWORD: &str = "!sso";
+
+/// The username of the account of `site_user` on `forum`: `sso~FORUM~HASH`, where HASH is the
+/// first 128 bits (hex) of the SHA-256 of the site's user id. Each forum's users are accounts of
+/// their own (the same site user id on another forum is another account), case is kept apart
+/// (`Ann` and `ann` are two users even where usernames compare folded), and no sign-up can take
+/// the name (`~` is not a username character).
+pub fn account_username(forum: ForumId, site_user: &str) -> String {
+    use sha2::Digest;
+    let h = Sha256::digest(site_user.as_bytes());
+    format!("sso~{}~{}", forum.0, hex(&h[..16]))
+}
+
+/// Whether `username` is the name of an SSO account of `forum`.
+pub fn is_account_of(username: &str, forum: ForumId) -> bool {
+    username
+        .strip_prefix("sso~")
+        .and_then(|r| r.split_once('~'))
+        .is_some_and(|(f, _)| f == forum.0.to_string())
+}
 
 /// Base64 that takes the message with or without its `=` padding (sites differ).
 const STANDARD_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
@@ -386,6 +410,25 @@ mod tests {
     fn ann() -> Value {
         json!({"id": 42, "username": "Ann Site", "email": "ann@example.com",
                "avatar": "https://example.com/a.png", "url": "https://example.com/~ann"})
+    }
+
+    #[test]
+    fn accounts_are_per_forum_and_case_kept() {
+        let a = account_username(ForumId(1), "42");
+        assert_eq!(a, account_username(ForumId(1), "42"));
+        assert_ne!(a, account_username(ForumId(2), "42"));
+        assert_ne!(
+            account_username(ForumId(1), "Ann").to_lowercase(),
+            account_username(ForumId(1), "ann").to_lowercase()
+        );
+        assert!(a.starts_with("sso~1~") && a.len() == 6 + 32, "{a}");
+        assert!(is_account_of(&a, ForumId(1)));
+        assert!(!is_account_of(&a, ForumId(11)));
+        assert!(!is_account_of("ann", ForumId(1)));
+        assert!(
+            crate::input::Username::parse(&a).is_err(),
+            "no sign-up takes it"
+        );
     }
 
     #[test]
