@@ -159,7 +159,7 @@ fn check_time(ts: i64, now_secs: i64, max_age: Option<i64>) -> Result<(), Domain
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
