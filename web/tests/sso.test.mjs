@@ -90,7 +90,7 @@ describe('SSO from a page made for Disqus', () => {
     assert.equal(await page.locator(`${T} .c-sso-sign-in`).count(), 0);
 
     const form = page.locator(`${T} .c-compose-slot form`);
-    assert.equal(await form.locator('input[name="author_name"]').count(), 0, 'signed in: no guest name field');
+    assert.equal(await form.locator('input[name="author_name"]').isVisible(), false, 'signed in: no guest name field');
     await form.locator('textarea').fill('Posted through the site sign-in');
     const [res] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/api/v1/comments') && r.request().method() === 'POST'),
