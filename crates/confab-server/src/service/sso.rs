@@ -2,7 +2,7 @@
 //! site signs with the forum's SSO secret (`confab_core::sso` reads and checks the token).
 
 use super::{Caller, Service, Session};
-use confab_core::input::{AuthorName, WebUrl};
+use confab_core::input::{AuthorName, Email, WebUrl};
 use confab_core::model::Forum;
 use confab_core::sso::{self, SsoOutcome, SsoSecret};
 use confab_core::{DomainError, ErrorCode};
@@ -68,6 +68,10 @@ impl Service {
                 format!("the SSO token's {what}: {}", e.message),
             )
         };
+        // Checked for form; not kept (an account's address is one its owner confirmed).
+        if let Some(e) = &user.email {
+            Email::parse(e).map_err(|e| field("email", e))?;
+        }
         let name = AuthorName::parse(&user.name, self.config.limits.max_name_chars)
             .map_err(|e| field("name", e))?;
         let url = user

@@ -340,6 +340,11 @@ async fn every_refusal_is_a_clear_error() {
             "invalid_input",
         ),
         (
+            json!({"forum": "blog", "remote_auth_s3": s3(json!({"id": 1, "username": "A", "email": "not an address"}))}),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+        ),
+        (
             json!({"forum": "blog"}),
             StatusCode::BAD_REQUEST,
             "invalid_input",
