@@ -1535,7 +1535,8 @@
     if (!mounted) return;
     ui.root.setAttribute('aria-busy', 'true');
     await ssoSignIn();
-    const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => {}) : null;
+    // A session that has ended (401 drops it) is signed in again from the site's token, if any.
+    const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => ssoSignIn()) : null;
     // A server-rendered first page is used as is when it is what this reader would get.
     const hydrate = mounted !== true && mounted.sort === sort && !store.get('anon') && !(session && session.token) ? mounted.page : null;
     if (who && !hydrate) await who;

@@ -144,6 +144,24 @@ describe('SSO from a page made for Disqus', () => {
     await page.goto(host.url + '/signed-in');
     await widgetReady(page);
     await page.locator(`${T} .c-user-name`, { hasText: 'Signed in as Sam from the Site' }).waitFor();
+    // The session ends at the server (signed out on another device): the next page view signs
+    // the reader in again from the site's payload instead of showing a guest.
+    const tokenNow = () => page.evaluate(() => {
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i);
+        if (k.endsWith(':session')) return JSON.parse(localStorage.getItem(k))?.token;
+      }
+      return null;
+    });
+    const before = await tokenNow();
+    const ended = await fetch(`${server.url}/api/v1/sessions`, { method: 'DELETE', headers: { authorization: 'Bearer ' + before } });
+    assert.equal(ended.status, 204);
+    await page.reload();
+    await widgetReady(page);
+    await page.locator(`${T} .c-user-name`, { hasText: 'Signed in as Sam from the Site' }).waitFor();
+    const after = await tokenNow();
+    assert.ok(after && after !== before, 'a new session');
+    assert.equal((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: 'Bearer ' + after } })).status, 200);
     await Promise.all([
       page.waitForURL(host.url + '/logout'),
       page.locator(`${T} .c-sign-out`).click(),
