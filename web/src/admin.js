@@ -357,7 +357,17 @@
     $('#s-guests').checked = s.guest_posting;
     $('#s-gravatar').checked = s.gravatar;
     $('#s-window').value = String(Math.round(s.edit_window_secs / 60));
+    showSso(f);
     $('#settings-msg').textContent = '';
+  }
+  // The SSO secret is write-only: the API says only whether one is set.
+  function showSso(f) {
+    $('#s-sso').value = '';
+    $('#s-sso-clear').checked = false;
+    $('#s-sso-clear').disabled = !f.sso;
+    $('#s-sso-state').textContent = f.sso
+      ? '(set; type a new one to replace it)'
+      : '(not set: readers signed in at your site sign in here once you set one)';
   }
   on($('#settings-form'), 'submit', async (e) => {
     e.preventDefault();
@@ -369,11 +379,14 @@
       gravatar: $('#s-gravatar').checked,
       edit_window_secs: Math.round(Number($('#s-window').value) * 60),
     };
+    if ($('#s-sso-clear').checked) patch.sso_secret = '';
+    else if ($('#s-sso').value) patch.sso_secret = $('#s-sso').value;
     const msg = $('#settings-msg');
     try {
       const f = await api('PATCH', '/forums/' + encodeURIComponent(state.forum), patch);
       msg.classList.remove('error');
       msg.textContent = 'Saved.';
+      showSso(f);
       const i = state.forums.findIndex((x) => x.name === f.name);
       if (i >= 0) state.forums[i] = f;
       const opt = $(`#forum option[value="${CSS.escape(f.name)}"]`);

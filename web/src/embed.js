@@ -54,6 +54,7 @@
     as_guest: 'You are commenting as a guest.',
     signed_in_as: 'Signed in as {name}',
     sign_in: 'Sign in',
+    sso_sign_in: 'Sign in with {name}',
     sign_out: 'Sign out',
     sign_up: 'Create account',
     sign_in_title: 'Sign in to comment',
@@ -134,14 +135,28 @@
   const on = (el, ev, fn, opt) => el.addEventListener(ev, fn, opt);
   const isFn = (f) => typeof f === 'function';
 
+  /**
+   * A Disqus-style config function: function () { this.page.identifier = ...; this.page.url =
+   * ...; this.page.remote_auth_s3 = ...; this.sso = {name, button, url, logout, width, height} }.
+   * `this.page.api_key` is Disqus' and is not needed here.
+   */
+  function fromFunction(f) {
+    const o = { page: {} };
+    try { f.call(o); } catch (e) { /* a broken config must not break the page */ }
+    const p = o.page || {};
+    const sso = Object.assign({}, o.sso || {});
+    if (p.remote_auth_s3 != null) sso.remote_auth_s3 = p.remote_auth_s3;
+    return Object.assign({}, o, { ident: p.identifier, url: p.url, title: p.title, sso });
+  }
   function readConfig(extra) {
     const d = script.dataset || {};
     let w = window.confab_config || {};
-    if (isFn(w)) {
-      // Disqus style: function () { this.page.identifier = ...; this.page.url = ... }
-      const o = { page: {} };
-      try { w.call(o); } catch (e) { /* a broken config must not break the page */ }
-      w = Object.assign({}, o, { ident: o.page.identifier, url: o.page.url, title: o.page.title });
+    if (isFn(w)) w = fromFunction(w);
+    // A page made for Disqus keeps its disqus_config; confab_config, when both are there, wins.
+    if (isFn(window.disqus_config)) {
+      const dq = fromFunction(window.disqus_config);
+      const sso = Object.assign({}, dq.sso, w.sso || {});
+      w = Object.assign({}, dq, w, { sso });
     }
     w = Object.assign({}, w, extra || {});
     const pick = (k) => (w[k] != null && w[k] !== '' ? w[k] : d[k]);
@@ -157,6 +172,25 @@
       lang: String(pick('lang') || document.documentElement.lang || navigator.language || 'en'),
       container: pick('container') || '#confab-thread',
       strings: w.strings || {},
+      sso: ssoConfig(w.sso),
+    };
+  }
+
+  /** The site's SSO: a signed token to sign in with, and its own sign-in and sign-out links. */
+  function ssoConfig(s) {
+    if (!s || typeof s !== 'object') return {};
+    const str = (v, max) => (typeof v === 'string' && v.length <= max ? v : null);
+    const link = (v) => (str(v, 2048) && /^https?:\/\//i.test(v) ? v : null);
+    const size = (v, dflt) => { const n = parseInt(v, 10); return n >= 100 && n <= 2000 ? n : dflt; };
+    return {
+      remote_auth_s3: str(s.remote_auth_s3, 8192),
+      jwt: str(s.jwt, 8192),
+      name: str(s.name, 100),
+      button: link(s.button),
+      url: link(s.url),
+      logout: link(s.logout),
+      width: size(s.width, 800),
+      height: size(s.height, 600),
     };
   }
 
@@ -277,7 +311,7 @@
     if (res.status !== 204) { try { data = await res.json(); } catch (e) { data = null; } }
     if (!res.ok) {
       const er = (data && data.error) || {};
-      if (res.status === 401 && session && path !== '/sessions') signedOut();
+      if (res.status === 401 && session && !path.startsWith('/sessions')) signedOut();
       throw new ApiError(er.code || 'generic', er.message || '', res.status, res.headers.get('Retry-After'));
     }
     if (data && data.anon_token) store.set('anon', data.anon_token);
@@ -353,6 +387,15 @@
   // an address with no Gravatar (404), or a page whose CSP refuses it, gets the identicon.
   function avatar(author, deleted, size) {
     const icon = identicon(deleted ? '' : author.avatar, size);
+    // The picture an SSO account's site sent (falls back to the identicon if it does not load).
+    if (!deleted && /^https?:\/\//i.test(author.avatar_url || '')) {
+      const img = h('img', {
+        class: 'c-avatar', src: author.avatar_url, width: size, height: size, alt: '', loading: 'lazy',
+        referrerpolicy: 'no-referrer', 'aria-hidden': 'true',
+      });
+      on(img, 'error', () => img.replaceWith(icon));
+      return img;
+    }
     if (deleted || !/^[0-9a-f]{64}$/.test(author.gravatar || '')) return icon;
     const img = h('img', {
       class: 'c-avatar', src: 'https://gravatar.com/avatar/' + author.gravatar + '?s=' + size * 2 + '&d=404',
@@ -474,6 +517,8 @@
     renderUser();
   }
 
+  let lastWasSso = false;
+  const isSsoAccount = (a) => !!(a && /^sso~/.test(a.username || ''));
   function renderUser() {
     ui.root.classList.toggle('is-signed-in', !!me);
     const bits = [];
@@ -482,9 +527,14 @@
       if (me.moderates && me.moderates.includes(cfg.forum)) {
         bits.push(h('a', { class: 'c-link', href: BASE + 'admin', target: '_blank', rel: 'noopener' }, t('moderate')));
       }
-      bits.push(h('button', { type: 'button', class: 'c-link', onclick: signOut }, t('sign_out')));
+      bits.push(h('button', { type: 'button', class: 'c-link c-sign-out', onclick: () => { lastWasSso = isSsoAccount(me); signOut(); } }, t('sign_out')));
     } else {
       bits.push(h('span', { class: 'c-user-name' }, t('as_guest')));
+      const s = cfg.sso || {};
+      if (s.url && s.name) {
+        bits.push(h('button', { type: 'button', class: 'c-link c-sso-sign-in', onclick: ssoLogin },
+          s.button ? h('img', { src: s.button, alt: t('sso_sign_in', { name: s.name }), height: 20, referrerpolicy: 'no-referrer' }) : t('sso_sign_in', { name: s.name })));
+      }
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-in', 'aria-expanded': 'false', onclick: (e) => toggleAuth('in', e.currentTarget) }, t('sign_in')));
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-up', 'aria-expanded': 'false', onclick: (e) => toggleAuth('up', e.currentTarget) }, t('sign_up')));
     }
@@ -545,6 +595,56 @@
     ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', 'false'));
     if (refocus && ui.authOpener && ui.authOpener.isConnected) ui.authOpener.focus();
   }
+  // The site's own sign-in (SSO). Who the token names is read (not trusted: the server checks
+  // the signature) only to skip asking again for the same reader within SSO_FRESH_MS.
+  const SSO_FRESH_MS = 10 * 60 * 1000;
+  function ssoSubject(s) {
+    try {
+      if (s.remote_auth_s3) {
+        const m = s.remote_auth_s3.trim().split(' ')[0].replace(/-/g, '+').replace(/_/g, '/');
+        const u = JSON.parse(atob(m + '='.repeat((4 - (m.length % 4)) % 4)));
+        return u && u.id != null ? String(u.id) : '';
+      }
+      const p = s.jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const c = JSON.parse(atob(p + '='.repeat((4 - (p.length % 4)) % 4)));
+      return c && c.sub != null ? String(c.sub) : null;
+    } catch (e) { return null; }
+  }
+  async function ssoSignIn() {
+    const s = cfg.sso || {};
+    if (!s.remote_auth_s3 && !s.jwt) return;
+    const subject = ssoSubject(s); // '' : the site says nobody is signed in
+    const last = store.get('sso');
+    const signedIn = session && session.token;
+    if (subject === '' && !signedIn) return;
+    if (subject && signedIn && last && last.forum === cfg.forum && last.subject === subject &&
+        Date.now() - last.at < SSO_FRESH_MS) return;
+    try {
+      const body = s.remote_auth_s3 ? { forum: cfg.forum, remote_auth_s3: s.remote_auth_s3 } : { forum: cfg.forum, jwt: s.jwt };
+      const r = await api('POST', '/sessions/sso', body);
+      if (r && r.token) {
+        session = { token: r.token };
+        store.set('session', session);
+        store.set('sso', { forum: cfg.forum, subject: subject || '', at: Date.now() });
+        me = r.account;
+      } else {
+        // 204: the site signed the reader out.
+        store.set('sso', null);
+        signedOut();
+      }
+    } catch (e) {
+      // A token the server refuses (expired, wrong secret) leaves the reader as they were.
+    }
+  }
+  /** The site's sign-in page, in a window of the size it asked for; the page reloads when it closes. */
+  function ssoLogin() {
+    const s = cfg.sso;
+    const left = Math.max(0, (screen.width - s.width) / 2), top = Math.max(0, (screen.height - s.height) / 2);
+    const w = window.open(s.url, 'confab_sso', `width=${s.width},height=${s.height},left=${left},top=${top}`);
+    if (!w) { location.href = s.url; return; }
+    const timer = setInterval(() => { if (w.closed) { clearInterval(timer); location.reload(); } }, 500);
+  }
+
   function signedOut() {
     session = null; me = null; store.set('session', null);
     if (ui) renderUser();
@@ -552,6 +652,9 @@
   async function signOut() {
     try { await api('DELETE', '/sessions'); } catch (e) { /* the token is dropped either way */ }
     signedOut();
+    store.set('sso', null);
+    // Signed in through the site: signing out here signs out there too, if the site says how.
+    if (lastWasSso && cfg.sso && cfg.sso.logout) { location.href = cfg.sso.logout; return; }
     loadFirst();
   }
 
@@ -1431,7 +1534,9 @@
     const mounted = mount(!extra); // included HTML is for the page's own thread, not a reload
     if (!mounted) return;
     ui.root.setAttribute('aria-busy', 'true');
-    const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => {}) : null;
+    await ssoSignIn();
+    // A session that has ended (401 drops it) is signed in again from the site's token, if any.
+    const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => ssoSignIn()) : null;
     // A server-rendered first page is used as is when it is what this reader would get.
     const hydrate = mounted !== true && mounted.sort === sort && !store.get('anon') && !(session && session.token) ? mounted.page : null;
     if (who && !hydrate) await who;

@@ -144,6 +144,21 @@ describe('moderation dashboard', () => {
     assert.equal(f.settings.title, 'Demo, renamed');
     assert.equal(f.settings.gravatar, true);
     await api(server, 'PATCH', '/forums/demo', { gravatar: false }, { authorization: 'Bearer ' + modToken });
+    // The SSO secret: write-only (the page and the API say only whether one is set).
+    assert.equal(f.sso, false);
+    await admin.locator('#s-sso-state', { hasText: 'not set' }).waitFor();
+    await admin.fill('#s-sso', 'dashboard-sso-secret-123');
+    await admin.click('#settings-form button[type="submit"]');
+    await admin.locator('#s-sso-state', { hasText: '(set;' }).waitFor();
+    assert.equal(await admin.inputValue('#s-sso'), '', 'the field is emptied, never refilled');
+    const withSso = await api(server, 'GET', '/forums/demo', undefined, { authorization: 'Bearer ' + modToken });
+    assert.equal(withSso.sso, true);
+    assert.ok(!JSON.stringify(withSso).includes('dashboard-sso-secret-123'));
+    assert.ok(!(await admin.content()).includes('dashboard-sso-secret-123'));
+    await admin.check('#s-sso-clear');
+    await admin.click('#settings-form button[type="submit"]');
+    await admin.locator('#s-sso-state', { hasText: 'not set' }).waitFor();
+    assert.equal((await api(server, 'GET', '/forums/demo', undefined, { authorization: 'Bearer ' + modToken })).sso, false);
     // A bad origin is refused with the server's message, inline.
     await admin.fill('#s-origins', 'not an origin');
     await admin.click('#settings-form button[type="submit"]');

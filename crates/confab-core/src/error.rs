@@ -31,6 +31,20 @@ pub enum ErrorCode {
     ReadOnly,
     /// Creating accounts is switched off (the `signups` switch).
     SignupsClosed,
+    /// The forum has no SSO secret: SSO sign-in is off.
+    SsoNotConfigured,
+    /// A signed token's signature does not match its key.
+    BadSignature,
+    /// A signed token is too old, or past its `exp`.
+    TokenExpired,
+    /// A signed token is dated too far ahead of the server's clock.
+    TokenFromFuture,
+    /// A token that cannot be read (shape, encoding, size, a claim of the wrong type).
+    MalformedToken,
+    /// A JWT signed with an algorithm other than the one accepted.
+    UnsupportedAlgorithm,
+    /// A token without a claim it must carry.
+    MissingClaim,
     Unavailable,
     Internal,
 }
@@ -57,6 +71,13 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::SignupsClosed => "signups_closed",
+            ErrorCode::SsoNotConfigured => "sso_not_configured",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::TokenFromFuture => "token_from_future",
+            ErrorCode::MalformedToken => "malformed_token",
+            ErrorCode::UnsupportedAlgorithm => "unsupported_algorithm",
+            ErrorCode::MissingClaim => "missing_claim",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

@@ -8,6 +8,7 @@
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
+//! - [`sso`]: the tokens a forum's own site signs its readers in with (`remote_auth_s3`, HS256 JWT).
 //! - [`secret`]: [`secret::Secret`], every secret of the configuration, printed only redacted.
 //! - [`switch`]: feature switches (names, records, the rule that evaluates them).
 //! - [`error`]: the domain error every layer maps to a status and a stable code.
@@ -23,6 +24,7 @@ pub mod model;
 pub mod render;
 pub mod secret;
 pub mod sign;
+pub mod sso;
 pub mod switch;
 
 pub use error::{DomainError, ErrorCode};

@@ -155,6 +155,8 @@ pub struct Forum {
     pub shard: LogicalShard,
     pub settings: ForumSettings,
     pub created_at: i64,
+    /// The secret the forum's site signs SSO tokens with (`confab_core::sso`); never shown.
+    pub sso_secret: Option<crate::sso::SsoSecret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +270,12 @@ pub struct Account {
     pub created_at: i64,
     /// Session tokens carry this; moving it ends every session of the account.
     pub session_gen: i64,
+    /// Profile URL (SSO accounts: the one their site sent).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Avatar image URL (SSO accounts: the one their site sent).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 impl Account {

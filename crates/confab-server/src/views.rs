@@ -33,6 +33,7 @@ pub fn forum_view(f: &Forum) -> ForumView {
         name: f.name.clone(),
         settings,
         created_at: rfc3339(f.created_at),
+        sso: f.sso_secret.is_some(),
     }
 }
 
@@ -74,6 +75,9 @@ pub struct AuthorView {
     /// SHA-256 (hex) of the author's e-mail address, for `https://gravatar.com/avatar/{hash}`:
     /// only when the forum shows Gravatar images and the author gave an address.
     pub gravatar: Option<String>,
+    /// An avatar image URL the author's site sent (SSO accounts), to show instead of the
+    /// identicon.
+    pub avatar_url: Option<String>,
     /// The author moderates this forum.
     pub moderator: bool,
 }
@@ -197,6 +201,8 @@ pub struct ForumView {
     pub name: String,
     pub settings: ForumSettings,
     pub created_at: String,
+    /// Whether the forum has an SSO secret (the secret itself is never returned).
+    pub sso: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

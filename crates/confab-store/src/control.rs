@@ -5,6 +5,7 @@ use crate::StoreResult;
 use async_trait::async_trait;
 use confab_core::id::{AccountId, ForumId};
 use confab_core::model::{Account, Ban, BanKind, BanSubject, Forum, ForumSettings};
+use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
 /// A new account.
@@ -17,6 +18,17 @@ pub struct NewAccount {
     pub is_staff: bool,
 }
 
+/// The account of a forum site's user, as SSO signs it in (`confab_core::sso`).
+#[derive(Debug, Clone)]
+pub struct SsoAccount {
+    /// `confab_core::sso::account_username(forum, site user id)`: one account per forum and
+    /// site user, a name no sign-up can take.
+    pub username: String,
+    pub display_name: String,
+    pub url: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
 /// Forums, accounts, moderators and bans.
 #[async_trait]
 pub trait ControlStore: Send + Sync {
@@ -26,6 +38,14 @@ pub trait ControlStore: Send + Sync {
     async fn forums(&self) -> StoreResult<Vec<Forum>>;
 
     async fn update_forum(&self, id: ForumId, settings: &ForumSettings) -> StoreResult<Forum>;
+
+    /// Sets a forum's SSO secret, or with `None` removes it.
+    async fn set_sso_secret(&self, id: ForumId, secret: Option<&SsoSecret>) -> StoreResult<Forum>;
+
+    /// The account `new.username` names, made (without e-mail or password, not staff) when it
+    /// does not exist yet; either way its display name, URL and avatar become `new`'s. Roles
+    /// are never touched.
+    async fn sso_account(&self, new: SsoAccount) -> StoreResult<Account>;
 
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account>;
 

@@ -60,7 +60,7 @@ mod votes;
 pub use comments::{
     CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
-pub use control::{ControlStore, NewAccount};
+pub use control::{ControlStore, NewAccount, SsoAccount};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,

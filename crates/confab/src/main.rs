@@ -148,6 +148,24 @@ enum AdminCmd {
         #[arg(long, value_parser = ["on", "off"])]
         guests: Option<String>,
     },
+    /// Set or remove the secret a forum's own site signs SSO tokens with (`remote_auth_s3`
+    /// as Disqus defines it, or an HS256 JWT; see the README's "SSO from your site").
+    Sso {
+        forum: String,
+        /// The secret (16-256 printable ASCII characters; your Disqus API secret key works);
+        /// read from CONFAB_SSO_SECRET when omitted.
+        #[arg(
+            long,
+            env = "CONFAB_SSO_SECRET",
+            hide_env_values = true,
+            conflicts_with = "clear",
+            required_unless_present = "clear"
+        )]
+        secret: Option<String>,
+        /// Remove the secret: SSO sign-in for the forum stops.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -498,6 +516,27 @@ async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) ->
                 },
                 f.settings.allowed_origins.join(" ")
             );
+        }
+        AdminCmd::Sso {
+            forum,
+            secret,
+            clear,
+        } => {
+            let f = svc.forum(&forum)?;
+            let secret = match (secret, clear) {
+                (_, true) => None,
+                (Some(s), false) => {
+                    Some(confab_core::sso::SsoSecret::parse(s.trim()).map_err(|e| anyhow!("{e}"))?)
+                }
+                (None, false) => return Err(anyhow!("give --secret S or --clear")),
+            };
+            let on = secret.is_some();
+            svc.set_sso_secret(&f, secret).await?;
+            if on {
+                println!("forum {}: SSO secret set (readers signed in at its site sign in here through POST /api/v1/sessions/sso)", f.name);
+            } else {
+                println!("forum {}: SSO secret removed (SSO sign-in is off)", f.name);
+            }
         }
     }
     Ok(())

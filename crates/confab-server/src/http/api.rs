@@ -9,8 +9,8 @@ use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{
     CountRequest, FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, ModListFilter,
-    NewBan, NewForum, PageRequest, PostComment, Session, SignUp, StatsDays, StatusChange,
-    SwitchChange, ThreadChanges, VoteValue,
+    NewBan, NewForum, PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays,
+    StatusChange, SwitchChange, ThreadChanges, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};
@@ -464,6 +464,43 @@ pub async fn login(
     Ok(session_response(&app, StatusCode::OK, session, https))
 }
 
+/// Sign in from the forum's own site (SSO): a `remote_auth_s3` (Disqus' format) or an HS256
+/// JWT signed with the forum's SSO secret. Answers as sign-in does, with the account of that
+/// site user on this forum (made at the first sign-in; never staff or a moderator). A
+/// `remote_auth_s3` of `{}` signs out: 204, the session cookie cleared, and the caller's
+/// sessions ended if the caller is this forum's SSO account.
+#[utoipa::path(post, path = "/api/v1/sessions/sso", request_body = SsoBody, tag = "accounts",
+    responses((status = 200, body = SessionView, description = "Signed in as the site's user"),
+        (status = 204, description = "The site says nobody is signed in: signed out"),
+        BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn sso_login(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<SsoBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    let forum = app.svc.forum(&body.forum)?;
+    let token = match (body.remote_auth_s3, body.jwt) {
+        (Some(t), None) => SsoToken::RemoteAuthS3(t),
+        (None, Some(t)) => SsoToken::Jwt(t),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                "send exactly one of remote_auth_s3 and jwt",
+            ))
+        }
+    };
+    let https = caller.https;
+    match app.svc.sso_sign_in(&caller, &forum, token).await? {
+        SsoSignIn::SignedIn(session) => Ok(session_response(&app, StatusCode::OK, session, https)),
+        SsoSignIn::SignedOut => {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            set_cookie(&mut resp, SESSION_COOKIE, "", 0, https);
+            Ok(resp)
+        }
+    }
+}
+
 /// Sign out: ends every session of the account (its cookie and bearer tokens, on every
 /// device) and clears the session cookie.
 #[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
@@ -551,6 +588,11 @@ pub async fn update_forum(
         moderator_mail: body.moderator_mail,
         webhooks: body.webhooks,
         gravatar: body.gravatar,
+        sso_secret: match body.sso_secret.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(s) => Some(Some(confab_core::sso::SsoSecret::parse(s)?)),
+        },
     };
     Ok(axum::Json(forum_view(
         &app.svc.update_forum(&m, changes).await?,

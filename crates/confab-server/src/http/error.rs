@@ -39,17 +39,24 @@ impl ApiError {
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidInput | ErrorCode::BadCursor => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::BadRequest
+        | ErrorCode::InvalidInput
+        | ErrorCode::BadCursor
+        | ErrorCode::MalformedToken
+        | ErrorCode::UnsupportedAlgorithm
+        | ErrorCode::MissingClaim => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized
+        | ErrorCode::BadSignature
+        | ErrorCode::TokenExpired
+        | ErrorCode::TokenFromFuture => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden
         | ErrorCode::OriginNotAllowed
         | ErrorCode::Banned
         | ErrorCode::ThreadClosed
         | ErrorCode::GuestPostingDisabled
         | ErrorCode::EditWindowClosed
-        | ErrorCode::SignupsClosed => StatusCode::FORBIDDEN,
+        | ErrorCode::SignupsClosed
+        | ErrorCode::SsoNotConfigured => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

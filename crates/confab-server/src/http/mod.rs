@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         // Accounts.
         .route("/accounts", post(api::signup))
         .route("/sessions", post(api::login).delete(api::logout))
+        .route("/sessions/sso", post(api::sso_login))
         .route("/me", get(api::me))
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))

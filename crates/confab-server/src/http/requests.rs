@@ -163,6 +163,24 @@ pub struct ForumPatch {
     pub webhooks: Option<Vec<confab_core::model::Webhook>>,
     /// Show authors' Gravatar images (readers' browsers then ask gravatar.com).
     pub gravatar: Option<bool>,
+    /// Sets the secret the forum's site signs SSO tokens with (16-256 printable ASCII
+    /// characters); `""` removes it. Write-only: the forum's settings say only whether one is set.
+    pub sso_secret: Option<String>,
+}
+
+/// A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoBody {
+    /// Forum short name.
+    pub forum: String,
+    /// Disqus' format: `base64(JSON {id, username, email, avatar?, url?})`, a space, the hex of
+    /// `HMAC-SHA1(secret, that base64 + " " + timestamp)`, a space, the Unix timestamp (at most
+    /// 2 hours old, at most 5 minutes ahead). A message of `{}` (`e30=`) signs out.
+    pub remote_auth_s3: Option<String>,
+    /// A JWT signed with HS256 (no other algorithm) with `sub`, `name` and `exp`; `email`,
+    /// `picture` and `url` optional.
+    pub jwt: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

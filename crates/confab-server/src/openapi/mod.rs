@@ -22,7 +22,7 @@ pub mod errors;
     info(title = "Confab API", version = "1", description = "Threaded comments for any web page. Ids are decimal strings (0 to 2^63-1, no sign, no leading zero); request bodies also take them as JSON integers."),
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
-        api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::logout, api::me,
+        api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
         api::list_switches, api::set_switch, api::reset_switch, api::forum_moderators, api::add_moderator, api::remove_moderator,
@@ -32,7 +32,7 @@ pub mod errors;
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
-        PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, AccountView, SessionView,
+        PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,

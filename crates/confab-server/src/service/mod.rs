@@ -21,6 +21,7 @@ pub mod passwords;
 pub mod pins;
 pub mod realtime;
 pub mod secret_check;
+mod sso;
 mod switches;
 mod threads;
 
@@ -34,6 +35,7 @@ pub use moderation::{
     ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
+pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
 pub use threads::PageRequest;
 

@@ -226,6 +226,8 @@ pub struct ForumChanges {
     /// Replaces the webhooks; an empty secret keeps the one stored for the same URL.
     pub webhooks: Option<Vec<Webhook>>,
     pub gravatar: Option<bool>,
+    /// `Some(None)` removes the SSO secret.
+    pub sso_secret: Option<Option<confab_core::sso::SsoSecret>>,
 }
 
 /// What a moderator does to comments.
@@ -579,7 +581,12 @@ impl Service {
             s.webhooks = hooks;
         }
         validate_settings(&s)?;
-        let updated = self.store.update_forum(f.id, &s).await?;
+        let mut updated = self.store.update_forum(f.id, &s).await?;
+        if let Some(secret) = patch.sso_secret {
+            let on = secret.is_some();
+            updated = self.store.set_sso_secret(f.id, secret.as_ref()).await?;
+            tracing::info!(forum = %f.name, sso = on, "SSO secret changed");
+        }
         self.forums_changed().await;
         Ok(updated)
     }

@@ -602,6 +602,7 @@ impl ViewCtx<'_> {
                 account_id: None,
                 avatar: String::new(),
                 gravatar: None,
+                avatar_url: None,
                 moderator: false,
             }
         } else {
@@ -610,10 +611,11 @@ impl ViewCtx<'_> {
                     let a = self.accounts.get(id);
                     AuthorView {
                         name: a.map_or_else(|| "[unknown]".to_string(), |a| a.display_name.clone()),
-                        url: None,
+                        url: a.and_then(|a| a.url.clone()),
                         account_id: Some(*id),
                         avatar: signer.keyed_hash("avatar", &format!("a:{}", id.0)),
                         gravatar: gravatar(a.and_then(|a| a.email.as_deref())),
+                        avatar_url: a.and_then(|a| a.avatar_url.clone()),
                         moderator: a.is_some_and(|a| a.can_moderate(self.forum.id)),
                     }
                 }
@@ -629,6 +631,7 @@ impl ViewCtx<'_> {
                         ),
                     ),
                     gravatar: gravatar(email.as_deref()),
+                    avatar_url: None,
                     moderator: false,
                 },
             }

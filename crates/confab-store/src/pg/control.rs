@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::rules::{switch_forum_id, switch_record};
+use crate::SsoAccount;
+use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
 #[async_trait]
@@ -63,6 +65,74 @@ impl ControlStore for PgStore {
             .ok_or_else(|| DomainError::not_found("forum"))?;
             forum_row(&r)
         })
+    }
+
+    async fn set_sso_secret(&self, id: ForumId, secret: Option<&SsoSecret>) -> StoreResult<Forum> {
+        let secret = secret.map(|s| s.expose().to_string());
+        control!(self, |c, n| {
+            let r = row(
+                &c,
+                &n,
+                &format!("UPDATE forums SET sso_secret = $1 WHERE id = $2 RETURNING {FORUM_COLS}"),
+                &[&secret, &id.0],
+            )
+            .await?
+            .ok_or_else(|| DomainError::not_found("forum"))?;
+            forum_row(&r)
+        })
+    }
+
+    async fn sso_account(&self, new: SsoAccount) -> StoreResult<Account> {
+        // Update, else insert; an insert that loses a race to another node's first sign-in of
+        // the same user finds the row on the second round.
+        const UPDATE: &str = "UPDATE accounts SET display_name = $1, url = $2, avatar_url = $3 \
+             WHERE lower(username COLLATE \"C\") = lower($4 COLLATE \"C\") RETURNING id";
+        let mut id = None;
+        for _ in 0..2 {
+            let found: Option<i64> = control!(self, |c, n| {
+                let r = row(
+                    &c,
+                    &n,
+                    UPDATE,
+                    &[&new.display_name, &new.url, &new.avatar_url, &new.username],
+                )
+                .await?;
+                Ok(r.map(|r| r.get(0)))
+            })?;
+            if found.is_some() {
+                id = found;
+                break;
+            }
+            let inserted: StoreResult<Option<i64>> = control!(self, |c, n| {
+                let r = row(
+                    &c,
+                    &n,
+                    "INSERT INTO accounts (username, email, display_name, password_hash, is_staff, created_at, url, avatar_url) \
+                     VALUES ($1, NULL, $2, $3, false, $4, $5, $6) RETURNING id",
+                    &[
+                        &new.username,
+                        &new.display_name,
+                        &confab_core::sso::NO_PASSWORD,
+                        &confab_core::now_ms(),
+                        &new.url,
+                        &new.avatar_url,
+                    ],
+                )
+                .await?;
+                Ok(r.map(|r| r.get(0)))
+            });
+            match inserted {
+                Err(e) if e.code == ErrorCode::Conflict => continue,
+                other => {
+                    id = other?;
+                    break;
+                }
+            }
+        }
+        let id = id.ok_or_else(DomainError::internal)?;
+        self.load_account(AccountId(id))
+            .await?
+            .ok_or_else(DomainError::internal)
     }
 
     async fn create_account(&self, new: NewAccount) -> StoreResult<Account> {
@@ -127,7 +197,7 @@ impl ControlStore for PgStore {
             else {
                 return Ok(None);
             };
-            Ok(Some((account_row(&r), r.get(8))))
+            Ok(Some((account_row(&r), r.get(10))))
         })
     }
 

@@ -58,7 +58,7 @@ pub(super) fn thread_row(r: &Row) -> Thread {
     }
 }
 
-pub(super) const FORUM_COLS: &str = "id, name, shard, settings, created_at";
+pub(super) const FORUM_COLS: &str = "id, name, shard, settings, created_at, sso_secret";
 
 pub(super) fn forum_row(r: &Row) -> StoreResult<Forum> {
     let settings: &str = r.get(3);
@@ -73,11 +73,15 @@ pub(super) fn forum_row(r: &Row) -> StoreResult<Forum> {
         shard: LogicalShard::new(shard as u16).ok_or_else(DomainError::internal)?,
         settings,
         created_at: r.get(4),
+        sso_secret: r
+            .get::<_, Option<String>>(5)
+            .and_then(|s| confab_core::sso::SsoSecret::parse(&s).ok()),
     })
 }
 
 pub(super) const ACCOUNT_COLS: &str = "a.id, a.username, a.email, a.display_name, a.is_staff, a.created_at, \
-    ARRAY(SELECT m.forum_id FROM forum_moderators m WHERE m.account_id = a.id ORDER BY m.forum_id), a.session_gen";
+    ARRAY(SELECT m.forum_id FROM forum_moderators m WHERE m.account_id = a.id ORDER BY m.forum_id), a.session_gen, \
+    a.url, a.avatar_url";
 
 pub(super) fn account_row(r: &Row) -> Account {
     let mods: Vec<i64> = r.get(6);
@@ -89,6 +93,8 @@ pub(super) fn account_row(r: &Row) -> Account {
         is_staff: r.get(4),
         created_at: r.get(5),
         session_gen: r.get(7),
+        url: r.get(8),
+        avatar_url: r.get(9),
         moderates: mods.into_iter().map(ForumId).collect(),
     }
 }

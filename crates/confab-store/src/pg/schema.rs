@@ -140,6 +140,15 @@ VALUES (md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text)
 ALTER TABLE deployment ADD COLUMN secret_check TEXT, ADD COLUMN secret_seen_at BIGINT;
 "#,
     ),
+    (
+        // SSO from a forum's site: the forum's SSO secret (never in the settings JSON, so the
+        // API never returns it), and the profile URL and avatar an SSO account's site sends.
+        7,
+        r#"
+ALTER TABLE forums ADD COLUMN sso_secret TEXT;
+ALTER TABLE accounts ADD COLUMN url TEXT, ADD COLUMN avatar_url TEXT;
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::rules::{switch_forum_id, switch_record};
+use crate::SsoAccount;
+use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
 #[async_trait]
@@ -36,7 +38,7 @@ impl ControlStore for SqliteStore {
                 row(
                     c,
                     n,
-                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &format!("SELECT {FORUM_COLS} FROM forums WHERE id = ?"),
                     &[int(id)],
                     forum_row,
                 )?
@@ -51,7 +53,7 @@ impl ControlStore for SqliteStore {
                 rows(
                     c,
                     n,
-                    "SELECT id, name, shard, settings, created_at FROM forums ORDER BY name",
+                    &format!("SELECT {FORUM_COLS} FROM forums ORDER BY name"),
                     &[],
                     forum_row,
                 )
@@ -75,11 +77,80 @@ impl ControlStore for SqliteStore {
                 row(
                     c,
                     n,
-                    "SELECT id, name, shard, settings, created_at FROM forums WHERE id = ?",
+                    &format!("SELECT {FORUM_COLS} FROM forums WHERE id = ?"),
                     &[int(id.0)],
                     forum_row,
                 )?
                 .ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn set_sso_secret(&self, id: ForumId, secret: Option<&SsoSecret>) -> StoreResult<Forum> {
+        let secret = secret.map(|s| s.expose().to_string());
+        self.pool
+            .write(move |c, n| {
+                if exec(
+                    c,
+                    n,
+                    "UPDATE forums SET sso_secret = ? WHERE id = ?",
+                    &[opt_text(secret.as_deref()), int(id.0)],
+                )? == 0
+                {
+                    return Err(DomainError::not_found("forum"));
+                }
+                row(
+                    c,
+                    n,
+                    &format!("SELECT {FORUM_COLS} FROM forums WHERE id = ?"),
+                    &[int(id.0)],
+                    forum_row,
+                )?
+                .ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn sso_account(&self, new: SsoAccount) -> StoreResult<Account> {
+        self.pool
+            .write(move |c, n| {
+                let profile = [
+                    text(&new.display_name),
+                    opt_text(new.url.as_deref()),
+                    opt_text(new.avatar_url.as_deref()),
+                    text(&new.username),
+                ];
+                let changed = exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET display_name = ?, url = ?, avatar_url = ? WHERE username = ?",
+                    &profile,
+                )?;
+                if changed == 0 {
+                    exec(
+                        c,
+                        n,
+                        "INSERT INTO accounts (username, email, display_name, password_hash, is_staff, created_at, url, avatar_url) \
+                         VALUES (?, NULL, ?, ?, 0, ?, ?, ?)",
+                        &[
+                            text(&new.username),
+                            text(&new.display_name),
+                            text(confab_core::sso::NO_PASSWORD),
+                            int(confab_core::now_ms()),
+                            opt_text(new.url.as_deref()),
+                            opt_text(new.avatar_url.as_deref()),
+                        ],
+                    )?;
+                }
+                let id: Option<i64> = row(
+                    c,
+                    n,
+                    "SELECT id FROM accounts WHERE username = ?",
+                    &[text(&new.username)],
+                    |r| r.get(0),
+                )?;
+                let id = id.ok_or_else(DomainError::internal)?;
+                load_account(c, n, AccountId(id))?.ok_or_else(DomainError::internal)
             })
             .await
     }

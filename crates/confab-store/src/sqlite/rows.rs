@@ -58,6 +58,8 @@ pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
     })
 }
 
+pub(super) const FORUM_COLS: &str = "id, name, shard, settings, created_at, sso_secret";
+
 pub(super) fn forum_row(r: &Row<'_>) -> rusqlite::Result<Forum> {
     let settings: String = r.get(3)?;
     let settings = serde_json::from_str(&settings).map_err(|e| {
@@ -70,11 +72,15 @@ pub(super) fn forum_row(r: &Row<'_>) -> rusqlite::Result<Forum> {
         shard: LogicalShard::new(shard).unwrap_or_else(|| LogicalShard::for_name("")),
         settings,
         created_at: r.get(4)?,
+        sso_secret: r
+            .get::<_, Option<String>>(5)?
+            .and_then(|s| confab_core::sso::SsoSecret::parse(&s).ok()),
     })
 }
 
 pub(super) const ACCOUNT_COLS: &str = "a.id, a.username, a.email, a.display_name, a.is_staff, a.created_at, \
-    (SELECT group_concat(m.forum_id) FROM forum_moderators m WHERE m.account_id = a.id), a.session_gen";
+    (SELECT group_concat(m.forum_id) FROM forum_moderators m WHERE m.account_id = a.id), a.session_gen, \
+    a.url, a.avatar_url";
 
 pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let mods: Option<String> = r.get(6)?;
@@ -86,6 +92,8 @@ pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         is_staff: r.get(4)?,
         created_at: r.get(5)?,
         session_gen: r.get(7)?,
+        url: r.get(8)?,
+        avatar_url: r.get(9)?,
         moderates: mods
             .unwrap_or_default()
             .split(',')

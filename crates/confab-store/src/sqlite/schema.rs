@@ -190,4 +190,14 @@ CREATE TABLE switches (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        // SSO from a forum's site: the forum's SSO secret (never in the settings JSON, so the
+        // API never returns it), and the profile URL and avatar an SSO account's site sends.
+        5,
+        r#"
+ALTER TABLE forums ADD COLUMN sso_secret TEXT;
+ALTER TABLE accounts ADD COLUMN url TEXT;
+ALTER TABLE accounts ADD COLUMN avatar_url TEXT;
+"#,
+    ),
 ];

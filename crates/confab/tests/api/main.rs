@@ -26,6 +26,7 @@ mod queries;
 mod schema;
 mod sharding;
 mod shards_cli;
+mod sso;
 mod switches;
 mod tasks;
 mod webhooks;
