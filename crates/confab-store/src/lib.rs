@@ -6,6 +6,8 @@
 //! - [`VoteStore`] (`votes.rs`): votes and flags.
 //! - [`ModerationStore`] (`moderation.rs`): status changes, queues, the moderation log, stats.
 //! - [`OutboxStore`] (`outbox.rs`): the task outbox and reply-mail subscriptions.
+//! - [`ImportStore`] (`import.rs`): threads and comments from another system, in bulk, with
+//!   thread aliases and each comment's source id (importing again adds nothing).
 //! - [`Store`]: all of them composed; the service holds an `Arc<dyn Store>`. Code that calls a
 //!   concrete backend imports [`prelude`].
 //! - [`rules`]: every domain rule a backend applies (counter and vote shifts, the reply-depth
@@ -49,6 +51,7 @@ use confab_core::DomainError;
 
 mod comments;
 mod control;
+pub mod import;
 mod moderation;
 mod outbox;
 pub mod pg;
@@ -61,6 +64,7 @@ pub use comments::{
     CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use import::{ImportBatch, ImportComment, ImportStore, ImportThread, Imported};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
@@ -71,7 +75,9 @@ pub use votes::{VoteCounts, VoteStore};
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CommentStore, ControlStore, ModerationStore, OutboxStore, Store, VoteStore};
+    pub use crate::{
+        CommentStore, ControlStore, ImportStore, ModerationStore, OutboxStore, Store, VoteStore,
+    };
 }
 pub use pin::{ReadPin, WritePos, Written};
 
@@ -219,7 +225,15 @@ pub struct StoreStats {
 /// `Arc<dyn Store>`; see the crate docs for the rules every backend keeps.
 #[async_trait]
 pub trait Store:
-    ControlStore + CommentStore + VoteStore + ModerationStore + OutboxStore + Send + Sync + 'static
+    ControlStore
+    + CommentStore
+    + VoteStore
+    + ModerationStore
+    + OutboxStore
+    + ImportStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Statements executed so far by this store (for tests and per-request records).
     fn query_count(&self) -> u64 {

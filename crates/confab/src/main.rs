@@ -6,6 +6,7 @@
 //! - `migrate`: apply schema migrations.
 //! - `admin`: forums, accounts and roles from the command line.
 //! - `switches`: feature switches (list, set, reset).
+//! - `import`: comments from another system (`import disqus FILE --forum F`).
 //! - `bench`: the load generator Confab is measured with.
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
@@ -13,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
+mod import;
 mod settings;
 mod shards;
 mod switches;
@@ -83,6 +85,11 @@ enum Cmd {
     },
     /// Copy the embedded SQLite database (in --data) into a PostgreSQL deployment.
     MigrateData(shards::MigrateDataArgs),
+    /// Import comments from another system: `confab import disqus FILE --forum F`.
+    Import {
+        #[command(subcommand)]
+        cmd: import::ImportCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +257,15 @@ async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
         Cmd::Bench(_) => Ok(()),
         Cmd::Shards { cmd } => shards::run(config, cmd).await,
         Cmd::MigrateData(args) => shards::migrate_data(config, args).await,
+        Cmd::Import { cmd } => {
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            let svc = server.service();
+            let out = import::run(svc, cmd).await;
+            // What was written is announced even when a later batch failed.
+            announced(svc).await;
+            out
+        }
     }
 }
 

@@ -44,8 +44,12 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             });
         }
     }
-    // Creates the thread on first comment; concurrent first comments meet on the unique key.
-    let thread = row(
+    // The thread by its ident or an alias; else created on first comment (concurrent first
+    // comments meet on the unique key).
+    let existing = thread_by_ident(tx, n, forum.id, &new.ident).await?;
+    let thread = match existing {
+        Some(t) => Some(t),
+        None => row(
         tx,
         n,
         &format!(
@@ -56,9 +60,10 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         ),
         &[&shard, &forum.id.0, &new.ident.as_str(), &new.url, &new.title, &new.created_at],
     )
-    .await?
-    .as_ref()
-    .map(thread_row);
+        .await?
+        .as_ref()
+        .map(thread_row),
+    };
     let t = match thread {
         Some(t) => t,
         // The other transaction's thread is not visible to this statement's snapshot yet.
@@ -186,15 +191,7 @@ impl CommentStore for PgStore {
         from: ReadFrom,
     ) -> StoreResult<Option<Thread>> {
         read_on!(self, forum.shard, from, |c, n| {
-            Ok(row(
-                &c,
-                &n,
-                &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"),
-                &[&forum.id.0, &ident.as_str()],
-            )
-            .await?
-            .as_ref()
-            .map(thread_row))
+            thread_by_ident(&c, &n, forum.id, ident).await
         })
     }
 
@@ -213,7 +210,9 @@ impl CommentStore for PgStore {
             Ok(rows(
                 &c,
                 &n,
-                "SELECT ident, comment_count FROM threads WHERE forum_id = $1 AND ident = ANY($2)",
+                "SELECT ident, comment_count FROM threads WHERE forum_id = $1 AND ident = ANY($2) UNION ALL \
+                 SELECT a.ident, t.comment_count FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
+                 WHERE a.forum_id = $1 AND a.ident = ANY($2)",
                 &[&forum.id.0, &idents],
             )
             .await?

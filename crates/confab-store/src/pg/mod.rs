@@ -24,6 +24,7 @@ pub mod admin;
 pub mod cause;
 mod comments;
 mod control;
+mod import;
 pub mod migrate_data;
 mod moderation;
 pub mod moves;

@@ -135,6 +135,33 @@ pub(super) fn vis_args(vis: &Visibility) -> (Option<i64>, Option<String>) {
 
 // ---------------------------------------------------------------- transaction pieces
 
+/// A thread by its ident or one of its aliases (`thread_aliases`), one statement.
+pub(super) async fn thread_by_ident<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    forum: ForumId,
+    ident: &Ident,
+) -> StoreResult<Option<Thread>> {
+    let aliased = THREAD_COLS
+        .split(", ")
+        .map(|col| format!("t.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(row(
+        c,
+        n,
+        &format!(
+            "SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2 UNION ALL \
+             SELECT {aliased} FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
+             WHERE a.forum_id = $1 AND a.ident = $2 LIMIT 1"
+        ),
+        &[&forum.0, &ident.as_str()],
+    )
+    .await?
+    .as_ref()
+    .map(thread_row))
+}
+
 pub(super) async fn load_comment<C: GenericClient + Sync>(
     c: &C,
     n: &crate::Counter,

@@ -163,6 +163,8 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("task_effects", "task_id, key"),
     ("subscriptions", "forum_id, email"),
     ("reply_notify", "comment_id"),
+    ("thread_aliases", "forum_id, ident"),
+    ("imported", "forum_id, source, source_id"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -354,6 +356,32 @@ CREATE TABLE deployment_owner (
     server_name TEXT NOT NULL,
     claimed_at BIGINT NOT NULL
 );
+"#,
+    ),
+    (
+        // Imports (`confab import`): a thread answers to several idents (its aliases, besides
+        // `threads.ident`), and each imported comment remembers its id in the source system.
+        4,
+        r#"
+CREATE TABLE thread_aliases (
+    forum_id BIGINT NOT NULL,
+    ident TEXT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (forum_id, ident)
+);
+CREATE INDEX thread_aliases_thread ON thread_aliases (thread_id);
+CREATE INDEX thread_aliases_shard ON thread_aliases (shard);
+CREATE TABLE imported (
+    forum_id BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    comment_id BIGINT NOT NULL,
+    shard INTEGER NOT NULL,
+    PRIMARY KEY (forum_id, source, source_id)
+);
+CREATE INDEX imported_shard ON imported (shard);
 "#,
     ),
 ];

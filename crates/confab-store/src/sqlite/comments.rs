@@ -31,13 +31,7 @@ pub(super) fn insert_comment(
         }
     }
     let forum = &new.forum;
-    let thread = row(
-        c,
-        n,
-        &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = ? AND ident = ?"),
-        &[int(forum.id.0), text(new.ident.as_str())],
-        thread_row,
-    )?;
+    let thread = thread_by_ident(c, n, forum.id, &new.ident)?;
     let thread_id = match thread {
         Some(t) => {
             crate::rules::thread_open(&t)?;
@@ -145,17 +139,9 @@ impl CommentStore for SqliteStore {
         ident: &Ident,
         _from: ReadFrom,
     ) -> StoreResult<Option<Thread>> {
-        let args = vec![int(forum.id.0), text(ident.as_str())];
+        let (forum, ident) = (forum.id, ident.clone());
         self.pool
-            .read(move |c, n| {
-                row(
-                    c,
-                    n,
-                    &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = ? AND ident = ?"),
-                    &args,
-                    thread_row,
-                )
-            })
+            .read(move |c, n| thread_by_ident(c, n, forum, &ident))
             .await
     }
 
@@ -167,13 +153,20 @@ impl CommentStore for SqliteStore {
         if idents.is_empty() {
             return Ok(Vec::new());
         }
+        // By ident, and by alias (`thread_aliases`): each answer names the ident asked for.
         let mut args = vec![int(forum.id.0)];
         args.extend(idents.iter().map(|i| text(i.as_str())));
+        args.push(int(forum.id.0));
+        args.extend(idents.iter().map(|i| text(i.as_str())));
+        let k = idents.len();
         self.pool
             .read(move |c, n| {
                 let sql = format!(
-                    "SELECT ident, comment_count FROM threads WHERE forum_id = ? AND ident IN ({})",
-                    placeholders(args.len() - 1)
+                    "SELECT ident, comment_count FROM threads WHERE forum_id = ? AND ident IN ({}) UNION ALL \
+                     SELECT a.ident, t.comment_count FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
+                     WHERE a.forum_id = ? AND a.ident IN ({})",
+                    placeholders(k),
+                    placeholders(k)
                 );
                 rows(c, n, &sql, &args, |r| {
                     Ok((Ident::from_stored(r.get(0)?), r.get(1)?))

@@ -5,6 +5,7 @@
 
 mod comments;
 mod control;
+mod import;
 mod moderation;
 mod outbox;
 mod pool;

@@ -43,6 +43,37 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
 pub(super) const THREAD_COLS: &str =
     "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
 
+/// A thread by its ident or one of its aliases (`thread_aliases`), one statement: arguments
+/// forum, ident, forum, ident.
+pub(super) fn thread_by_ident_sql() -> String {
+    format!(
+        "SELECT {THREAD_COLS} FROM threads WHERE forum_id = ? AND ident = ? UNION ALL \
+         SELECT {} FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
+         WHERE a.forum_id = ? AND a.ident = ? LIMIT 1",
+        THREAD_COLS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The thread with `ident` (or that alias) in `forum`.
+pub(super) fn thread_by_ident(
+    conn: &Connection,
+    n: &Counter,
+    forum: ForumId,
+    ident: &Ident,
+) -> StoreResult<Option<Thread>> {
+    row(
+        conn,
+        n,
+        &thread_by_ident_sql(),
+        &[int(forum.0), text(ident.as_str()), int(forum.0), text(ident.as_str())],
+        thread_row,
+    )
+}
+
 pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
     Ok(Thread {
         id: ThreadId(r.get(0)?),

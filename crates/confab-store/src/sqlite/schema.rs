@@ -200,4 +200,29 @@ ALTER TABLE accounts ADD COLUMN url TEXT;
 ALTER TABLE accounts ADD COLUMN avatar_url TEXT;
 "#,
     ),
+    (
+        // Imports (`confab import`): a thread answers to several idents (its aliases, besides
+        // `threads.ident`), and each imported comment remembers its id in the source system,
+        // so importing the same export again adds nothing.
+        6,
+        r#"
+CREATE TABLE thread_aliases (
+    forum_id INTEGER NOT NULL,
+    ident TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (forum_id, ident)
+) WITHOUT ROWID;
+CREATE INDEX thread_aliases_thread ON thread_aliases (thread_id);
+CREATE TABLE imported (
+    forum_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    comment_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    PRIMARY KEY (forum_id, source, source_id)
+) WITHOUT ROWID;
+"#,
+    ),
 ];
