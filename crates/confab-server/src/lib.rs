@@ -137,6 +137,8 @@ impl Server {
             // for a change that was not heard: every 5 s, every second while the bus is lost.
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut n = 0u64;
+            // The first look at other processes' writes, before any page is cached.
+            svc.check_outside_writes().await;
             loop {
                 tick.tick().await;
                 n += 1;
@@ -145,6 +147,7 @@ impl Server {
                 http::metrics::upkeep();
                 if n.is_multiple_of(5) || !svc.trusted() {
                     svc.reload_registries().await;
+                    svc.check_outside_writes().await;
                 }
                 if n.is_multiple_of(service::secret_check::CLAIM_EVERY.as_secs()) {
                     if let Err(e) = svc.claim_secret().await {

@@ -261,4 +261,12 @@ pub trait Store:
     fn problems(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// A number that moves when another process wrote to this store (the embedded file's
+    /// `PRAGMA data_version` on the writer's connection: a `confab import` or `confab admin`
+    /// beside a running server, which no bus tells of). `None` where every writer announces its
+    /// changes on the bus instead (PostgreSQL).
+    async fn outside_writes(&self) -> StoreResult<Option<i64>> {
+        Ok(None)
+    }
 }

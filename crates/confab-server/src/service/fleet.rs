@@ -225,6 +225,23 @@ impl Service {
         self.reload_registries().await;
     }
 
+    /// Forgets every cached page when another process wrote to the store since the last look
+    /// (`Store::outside_writes`: a `confab import` beside an embedded server; with no bus between
+    /// two processes, this is how the server learns of it, at its periodic reload).
+    pub(crate) async fn check_outside_writes(&self) {
+        match self.store.outside_writes().await {
+            Ok(Some(v)) => {
+                let before = self.outside_version.swap(v, Ordering::AcqRel);
+                if before != i64::MIN && before != v {
+                    tracing::info!("another process wrote to the database: cached pages forgotten");
+                    self.pages.forget_all();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "checking for other processes' writes"),
+        }
+    }
+
     /// Reloads the forum registry and the switches.
     pub(crate) async fn reload_registries(&self) {
         if let Err(e) = self.refresh_forums().await {

@@ -207,6 +207,8 @@ pub struct Service {
     changes_overflow: Arc<std::sync::atomic::AtomicBool>,
     /// Changes announced but not yet published.
     changes_unsent: Arc<std::sync::atomic::AtomicUsize>,
+    /// The store's count of other processes' writes at the last look (`i64::MIN`: not yet).
+    outside_version: std::sync::atomic::AtomicI64,
     /// The shared cache tier (`[cache] servers`), in front of storage and behind this node's
     /// own caches.
     shared: Option<Arc<Shared>>,
@@ -269,6 +271,7 @@ impl Service {
             changes_out,
             changes_overflow,
             changes_unsent,
+            outside_version: std::sync::atomic::AtomicI64::new(i64::MIN),
             shared,
             version_check,
             queue_sample: std::sync::Mutex::new(None),

@@ -157,6 +157,20 @@ impl Store for SqliteStore {
             replica: 0,
         }]
     }
+
+    async fn outside_writes(&self) -> StoreResult<Option<i64>> {
+        // On the writer's connection the version moves only for commits of other connections,
+        // and this process has no other writing connection: it counts other processes' writes
+        // (a PASSIVE checkpoint, as the checkpointer runs, does not move it).
+        self.pool
+            .write(|c, n| {
+                n.add(1);
+                c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+                    .map(Some)
+                    .map_err(db_err)
+            })
+            .await
+    }
 }
 
 /// The name of the embedded store's one shard (every logical shard is in the one file), in

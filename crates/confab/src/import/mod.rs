@@ -206,6 +206,7 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
 
     // Pass 1 (blocking: a parse is CPU work): threads kept, posts spooled.
     let pb = progress.clone();
+    let name = if file == "-" { "standard input".to_string() } else { file.to_string() };
     let parsed = tokio::task::spawn_blocking(move || -> Result<_> {
         let spool = tempfile::tempfile().context("creating a spool file in the temp directory")?;
         let mut out = BufWriter::with_capacity(1 << 20, spool);
@@ -249,7 +250,7 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
             }
             Ok(())
         })
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{name}: {e} (nothing was imported)"))?;
         // Threads listed after their posts.
         for (i, t) in pending_thread {
             if let Some(&ix) = thread_ix.get(&t) {
