@@ -17,6 +17,7 @@ mod durability;
 mod fleet;
 mod hardening;
 mod hardening_low;
+mod import;
 mod live;
 mod mail;
 mod metrics;

@@ -1,0 +1,307 @@
+//! `confab import disqus`, run as a process against the data of a running server, then read
+//! back through the HTTP API (on SQLite and, with CONFAB_TEST_BACKEND=postgres, PostgreSQL).
+//! The exports are hand-made, in `testdata/import/`.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LINK: &str = "https://blog.example.com/2019/hello-world/";
+const CLOSED: &str = "https://blog.example.com/2019/closed-post";
+
+fn testdata(name: &str) -> String {
+    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "testdata", "import", name]
+        .iter()
+        .collect();
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs `confab --data DIR import disqus FILE --forum demo`: success, stdout and stderr.
+async fn import(dir: &Path, file: &str) -> (bool, String, String) {
+    let dir = dir.to_path_buf();
+    let file = file.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+            .arg("--data")
+            .arg(&dir)
+            .args(["import", "disqus", &file, "--forum", "demo"])
+            .envs(crate::backend::process_env(&dir))
+            .env("CONFAB_LOG", "warn")
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("run confab");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+fn find<'a>(comments: &'a Value, author: &str) -> &'a Value {
+    comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["author"]["name"] == author)
+        .unwrap_or_else(|| panic!("no comment by {author} in {comments}"))
+}
+
+/// Every comment of the public first page of `ident`, nested, as (author, status) in order.
+fn tree(page: &Value) -> Vec<String> {
+    fn walk(c: &Value, depth: usize, out: &mut Vec<String>) {
+        out.push(format!(
+            "{}{} {}",
+            "  ".repeat(depth),
+            c["author"]["name"].as_str().unwrap_or(""),
+            c["status"].as_str().unwrap_or("")
+        ));
+        for r in c["replies"].as_array().into_iter().flatten() {
+            walk(r, depth + 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    for c in page["comments"].as_array().into_iter().flatten() {
+        walk(c, 0, &mut out);
+    }
+    out
+}
+
+/// Approved comments of both imported threads, and the first thread's sequence number, as
+/// the database has them (a server on the same file may serve its cached pages for up to 5 s).
+async fn approved_total(app: &TestApp) -> (i64, i64) {
+    let forum = app.svc.forum("demo").unwrap();
+    let mut n = 0;
+    let mut seq = -1;
+    for ident in [LINK, CLOSED] {
+        let ident = confab_core::ident::Ident::parse(ident).unwrap();
+        if let Some(t) = app
+            .store
+            .thread_by_ident(&forum, &ident, confab_store::ReadFrom::Primary)
+            .await
+            .unwrap()
+        {
+            n += t.comment_count;
+            if seq < 0 {
+                seq = t.seq;
+            }
+        }
+    }
+    (n, seq)
+}
+
+#[tokio::test]
+async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
+    let app = spawn().await;
+    let dir = app._dir.path().to_path_buf();
+    let (ok, out, err) = import(&dir, &testdata("disqus.xml")).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("threads: 2 created"), "{out}");
+    assert!(out.contains("comments: 7 added, 0 imported before"), "{out}");
+    assert!(
+        out.contains("1 of unknown threads, 1 of deleted threads"),
+        "{out}"
+    );
+
+    // One thread, answering to its identifier and to its link (any URL form of it).
+    let by_id = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
+    let by_link = app.page(LINK, "&sort=oldest", &As::guest()).await.body;
+    let by_path = app
+        .page("/2019/hello-world?utm_source=x", "&sort=oldest", &As::guest())
+        .await
+        .body;
+    assert_eq!(by_id["thread"]["id"], by_link["thread"]["id"]);
+    assert_eq!(by_id["thread"]["id"], by_path["thread"]["id"]);
+    assert_eq!(by_id["thread"]["title"], "Hello & welcome");
+    assert_eq!(by_id["thread"]["comment_count"], 4, "{by_id}");
+    // Six comments were added to it, each with its sequence number, as if posted.
+    assert_eq!(by_id["thread"]["seq"], 6);
+    assert_eq!(by_id["thread"]["closed"], false);
+    // Oldest first, replies under their parents (Bob's reply came first in the file); the
+    // deleted comment is a placeholder above its visible reply; spam is not shown.
+    assert_eq!(
+        tree(&by_id),
+        [
+            "Ann approved",
+            "  Bob approved",
+            "[deleted] deleted",
+            "  Dora approved",
+            "Anonymous approved",
+        ],
+        "{by_id}"
+    );
+    let comments = &by_id["comments"];
+    let ann = find(comments, "Ann");
+    assert!(
+        ann["created_at"].as_str().unwrap().starts_with("2019-03-01T10:00:00"),
+        "{ann}"
+    );
+    assert_eq!(ann["reply_count"], 1);
+    let html = ann["body_html"].as_str().unwrap();
+    for kept in [
+        "<b>Bold</b>",
+        "<i>italic</i>",
+        "href=\"https://example.org/page\"",
+        "<code>x &lt; y</code>",
+        "café",
+        "—",
+        "<br>",
+        "<blockquote>quoted</blockquote>",
+        "&amp;",
+    ] {
+        assert!(html.contains(kept), "{kept:?} lost from {html}");
+    }
+    for dropped in ["<script", "alert", "onerror", "javascript:", "onclick", "<img"] {
+        assert!(!html.contains(dropped), "{dropped:?} kept in {html}");
+    }
+    // E-mail addresses are never public.
+    let text = by_id.to_string();
+    for mail in ["ann@example.com", "bob@example.org", "quiet@example.com"] {
+        assert!(!text.contains(mail), "{mail} in {text}");
+    }
+    // The deleted comment shows no text; the anonymous guest got a name.
+    assert_eq!(comments[1]["body"], "");
+    // Counts answer by either ident.
+    let counts = app
+        .get(
+            &format!(
+                "/api/v1/counts?forum=demo&ident=post-1&ident={}",
+                urlencode(LINK)
+            ),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(counts.status, StatusCode::OK);
+    let counts_text = counts.body.to_string();
+    assert!(counts_text.contains("\"post-1\":4"), "{counts_text}");
+    assert!(counts_text.contains(&format!("\"{LINK}\":4")), "{counts_text}");
+
+    // A comment posted through the API by the link joins the same thread.
+    let r = app
+        .post_comment("demo", LINK, "posted after the import", None, &As::guest())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let after = app.page("post-1", "", &As::guest()).await.body;
+    assert_eq!(after["thread"]["comment_count"], 5, "{after}");
+
+    // The closed thread (no identifier: its link alone) stays closed.
+    let closed = app.page(CLOSED, "", &As::guest()).await.body;
+    assert_eq!(closed["thread"]["closed"], true);
+    assert_eq!(closed["thread"]["comment_count"], 1);
+    let r = app
+        .post_comment("demo", CLOSED, "too late", None, &As::guest())
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+
+    // Spam waits in the spam queue, with its text, for moderators.
+    let me = As::bearer(&app.account("mod", false, &["demo"]).await);
+    let spam = app
+        .get("/api/v1/forums/demo/comments?queue=spam", &me)
+        .await;
+    assert_eq!(spam.status, StatusCode::OK, "{:?}", spam.body);
+    let spam = &spam.body["comments"];
+    assert_eq!(spam.as_array().unwrap().len(), 1, "{spam}");
+    assert_eq!(spam[0]["author"]["name"], "Spammer");
+    assert!(spam[0]["body_html"]
+        .as_str()
+        .unwrap()
+        .contains("cheap things"));
+}
+
+#[tokio::test]
+async fn importing_again_adds_nothing_a_broken_file_changes_nothing_a_newer_export_adds_what_is_new(
+) {
+    let app = spawn().await;
+    let dir = app._dir.path().to_path_buf();
+    let (ok, out, err) = import(&dir, &testdata("disqus.xml")).await;
+    assert!(ok, "{out}{err}");
+    let first = approved_total(&app).await;
+    assert_eq!(first, (5, 6));
+
+    // The same export again, gzipped, from standard input's file form: nothing new.
+    let gz = testdata("disqus.xml.gz");
+    let (ok, out, err) = import(&dir, &gz).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("comments: 0 added, 7 imported before"), "{out}");
+    assert!(out.contains("threads: 0 created, 2 already there"), "{out}");
+    assert_eq!(approved_total(&app).await, first);
+
+    // A file broken near its end: an error naming line and column, and nothing written.
+    let (ok, out, err) = import(&dir, &testdata("disqus-broken.xml")).await;
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("line 155, column") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(approved_total(&app).await, first);
+
+    // A later export: only its two new posts, one a reply to a comment imported before.
+    let (ok, out, err) = import(&dir, &testdata("disqus-newer.xml")).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("comments: 2 added, 7 imported before"), "{out}");
+    assert_eq!(approved_total(&app).await, (7, 8));
+    // "post-1" was never read, so no page of it was cached here.
+    let page = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
+    assert_eq!(
+        tree(&page),
+        [
+            "Ann approved",
+            "  Bob approved",
+            "    Hal approved",
+            "[deleted] deleted",
+            "  Dora approved",
+            "Anonymous approved",
+            "Ivy approved",
+        ],
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn pages_cached_before_an_import_by_another_process_are_not_served_after_it() {
+    if crate::backend::is_postgres() {
+        // Nodes on PostgreSQL hear of the import on the bus: tests/api/fleet.rs.
+        return;
+    }
+    let app = spawn().await;
+    let dir = app._dir.path().to_path_buf();
+    // The thread exists and its first page is cached (read twice), before the import.
+    app.comment(LINK, "posted before the import", None).await;
+    for _ in 0..2 {
+        let p = app.page(LINK, "", &As::guest()).await.body;
+        assert_eq!(p["thread"]["comment_count"], 1);
+    }
+    let (ok, out, err) = import(&dir, &testdata("disqus.xml")).await;
+    assert!(ok, "{out}{err}");
+    // The existing thread (found by its link) took the comments and the identifier.
+    assert!(out.contains("threads: 1 created, 1 already there"), "{out}");
+    let fresh = eventually(Duration::from_secs(8), || async {
+        app.page(LINK, "", &As::guest()).await.body["thread"]["comment_count"] == 5
+    })
+    .await;
+    assert!(fresh, "the server kept serving the page cached before the import");
+    let by_id = app.page("post-1", "", &As::guest()).await.body;
+    assert_eq!(by_id["thread"]["comment_count"], 5, "{by_id}");
+}
+
+/// Polls `check` until it holds or `within` passes.
+async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
