@@ -174,6 +174,9 @@ pub struct Thread {
     /// Bumped by every change to the thread or its comments: cache version and realtime sequence.
     pub seq: i64,
     pub created_at: i64,
+    /// The thread also answers to other idents (its aliases, e.g. an imported thread's link
+    /// beside its identifier): a change to it must make the pages cached under those stale too.
+    pub aliased: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -83,6 +83,10 @@ pub trait ImportStore: Send + Sync {
     /// aliases added, comments not imported before inserted with their counters, reply counts
     /// and sequence numbers moved as if each had been posted.
     async fn import_batch(&self, forum: &Forum, batch: ImportBatch) -> StoreResult<Written<Imported>>;
+
+    /// The idents a thread answers to besides its own (read only for threads marked
+    /// [`confab_core::model::Thread::aliased`]).
+    async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>>;
 }
 
 /// Where a comment of a batch sits: its id, depth and parent (to climb past the depth cap).

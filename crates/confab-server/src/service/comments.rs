@@ -338,7 +338,8 @@ impl Service {
         };
         let Written { value: posted, at } = self.store.post_comment(new).await?;
         if !posted.replayed {
-            self.after_write(&forum, &ident, at);
+            // The thread's own ident and its aliases (the request may have named either).
+            self.after_thread_write(&forum, &posted.thread, at);
             self.wake_worker();
         }
         let c = posted.comment;
@@ -512,7 +513,7 @@ impl Service {
             value: (updated, thread_seq),
             at,
         } = self.store.edit_comment(id, &edit).await?;
-        self.after_write(&forum, &thread.ident, at);
+        self.after_thread_write(&forum, &thread, at);
         let was_visible = c.status == CommentStatus::Approved;
         let visible = updated.status == CommentStatus::Approved;
         let view = self.comment_view(&forum, updated).await?;
@@ -775,7 +776,7 @@ impl Service {
     ) -> Result<Option<confab_core::model::Thread>, DomainError> {
         let t = self.store.thread(thread, ReadFrom::Primary).await?;
         if let Some(t) = &t {
-            self.after_write(forum, &t.ident, at);
+            self.after_thread_write(forum, t, at);
         }
         Ok(t)
     }

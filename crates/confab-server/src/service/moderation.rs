@@ -818,7 +818,7 @@ impl Service {
                 Some(acct.id),
             )
             .await?;
-        self.after_write(f, &updated.ident, at);
+        self.after_thread_write(f, &updated, at);
         let ev = LiveEvent::ThreadUpdated {
             thread_seq: updated.seq,
             closed: updated.closed,

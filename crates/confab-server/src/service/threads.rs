@@ -368,6 +368,31 @@ impl Service {
 
     /// After a write to a thread on this node: make its cached pages stale here and on every
     /// other node (`fleet`).
+    /// [`Service::after_write`] for every ident of `thread`: its own, and, when it has aliases,
+    /// each of them (read from the store in the background; only aliased threads pay for it).
+    pub(crate) fn after_thread_write(
+        self: &Arc<Self>,
+        forum: &Arc<Forum>,
+        thread: &Thread,
+        at: Option<WritePos>,
+    ) {
+        self.after_write(forum, &thread.ident, at);
+        if !thread.aliased {
+            return;
+        }
+        let (svc, forum, id) = (self.clone(), forum.clone(), thread.id);
+        tokio::spawn(async move {
+            match svc.store.thread_aliases(id).await {
+                Ok(aliases) => {
+                    for a in &aliases {
+                        svc.after_write(&forum, a, at);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, thread = %id, "reading a thread's aliases to invalidate their pages"),
+            }
+        });
+    }
+
     pub(crate) fn after_write(
         self: &Arc<Self>,
         forum: &Arc<Forum>,

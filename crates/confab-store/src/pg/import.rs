@@ -110,6 +110,7 @@ async fn import_batch<C: GenericClient + Sync>(
                         &[&forum.id.0, &alias.as_str(), &thread_id.0, &shard, &now],
                     )
                     .await?;
+                    exec(c, n, "UPDATE threads SET aliased = true WHERE id = $1", &[&thread_id.0]).await?;
                     changed = true;
                 }
             }
@@ -242,6 +243,21 @@ async fn import_batch<C: GenericClient + Sync>(
 
 #[async_trait]
 impl ImportStore for PgStore {
+    async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>> {
+        read_on!(self, shard_of(thread.0), ReadFrom::Primary, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                "SELECT ident FROM thread_aliases WHERE thread_id = $1",
+                &[&thread.0],
+            )
+            .await?
+            .iter()
+            .map(|r| Ident::from_stored(r.get(0)))
+            .collect())
+        })
+    }
+
     async fn import_batch(
         &self,
         forum: &Forum,

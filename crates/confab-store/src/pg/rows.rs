@@ -41,7 +41,7 @@ pub(super) fn comment_row(r: &Row) -> Comment {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
 
 pub(super) fn thread_row(r: &Row) -> Thread {
     Thread {
@@ -55,6 +55,7 @@ pub(super) fn thread_row(r: &Row) -> Thread {
         hidden_count: r.get(7),
         seq: r.get(8),
         created_at: r.get(9),
+        aliased: r.get(10),
     }
 }
 

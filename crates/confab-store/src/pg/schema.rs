@@ -373,6 +373,7 @@ CREATE TABLE thread_aliases (
 );
 CREATE INDEX thread_aliases_thread ON thread_aliases (thread_id);
 CREATE INDEX thread_aliases_shard ON thread_aliases (shard);
+ALTER TABLE threads ADD COLUMN aliased BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE imported (
     forum_id BIGINT NOT NULL,
     source TEXT NOT NULL,

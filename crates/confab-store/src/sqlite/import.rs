@@ -109,6 +109,7 @@ pub(super) fn import_batch(
                         "INSERT INTO thread_aliases (forum_id, ident, thread_id, shard, created_at) VALUES (?, ?, ?, ?, ?)",
                         &[int(forum.id.0), text(alias.as_str()), int(thread_id.0), int(shard), int(confab_core::now_ms())],
                     )?;
+                    exec(c, n, "UPDATE threads SET aliased = 1 WHERE id = ?", &[int(thread_id.0)])?;
                     changed = true;
                 }
             }
@@ -217,6 +218,23 @@ pub(super) fn import_batch(
 
 #[async_trait]
 impl ImportStore for SqliteStore {
+    async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>> {
+        self.pool
+            .read(move |c, n| {
+                Ok(rows(
+                    c,
+                    n,
+                    "SELECT ident FROM thread_aliases WHERE thread_id = ?",
+                    &[int(thread.0)],
+                    |r| r.get::<_, String>(0),
+                )?
+                .into_iter()
+                .map(Ident::from_stored)
+                .collect())
+            })
+            .await
+    }
+
     async fn import_batch(&self, forum: &Forum, batch: ImportBatch) -> StoreResult<Written<Imported>> {
         let ids = self.ids.clone();
         let forum = forum.clone();

@@ -41,7 +41,7 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
 
 /// A thread by its ident or one of its aliases (`thread_aliases`), one statement: arguments
 /// forum, ident, forum, ident.
@@ -86,6 +86,7 @@ pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
         hidden_count: r.get(7)?,
         seq: r.get(8)?,
         created_at: r.get(9)?,
+        aliased: r.get(10)?,
     })
 }
 

@@ -215,6 +215,7 @@ CREATE TABLE thread_aliases (
     PRIMARY KEY (forum_id, ident)
 ) WITHOUT ROWID;
 CREATE INDEX thread_aliases_thread ON thread_aliases (thread_id);
+ALTER TABLE threads ADD COLUMN aliased INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE imported (
     forum_id INTEGER NOT NULL,
     source TEXT NOT NULL,

@@ -180,13 +180,22 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     assert!(counts_text.contains("\"post-1\":4"), "{counts_text}");
     assert!(counts_text.contains(&format!("\"{LINK}\":4")), "{counts_text}");
 
-    // A comment posted through the API by the link joins the same thread.
+    // A comment posted through the API by the link joins the same thread, and the pages
+    // cached under each of its idents (both were read above, default sort too) go stale.
+    for ident in ["post-1", LINK] {
+        app.page(ident, "", &As::guest()).await;
+    }
     let r = app
         .post_comment("demo", LINK, "posted after the import", None, &As::guest())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let after = app.page("post-1", "", &As::guest()).await.body;
-    assert_eq!(after["thread"]["comment_count"], 5, "{after}");
+    for ident in ["post-1", LINK] {
+        let fresh = eventually(Duration::from_secs(2), || async {
+            app.page(ident, "", &As::guest()).await.body["thread"]["comment_count"] == 5
+        })
+        .await;
+        assert!(fresh, "a stale page of {ident} after a post by the link");
+    }
 
     // The closed thread (no identifier: its link alone) stays closed.
     let closed = app.page(CLOSED, "", &As::guest()).await.body;
