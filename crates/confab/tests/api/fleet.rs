@@ -890,3 +890,52 @@ async fn statz_names_why_a_tier_server_fails() {
         "{tier}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_by_confab_reaches_every_running_node_at_once() {
+    let mut f = Fleet::start(3).await;
+    let link = "https://blog.example.com/2019/hello-world/";
+    // The thread exists (one comment) and every node caches its page and count.
+    let r = f.nodes[0]
+        .post_comment("demo", link, "before the import", None, &As::guest())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let t0 = Instant::now();
+    f.until_seen("comment", 0, t0, async |n| count(n, link).await == 1)
+        .await;
+    warm(&f, link).await;
+    let export: std::path::PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "testdata",
+        "import",
+        "disqus.xml",
+    ]
+    .iter()
+    .collect();
+    let out = confab_cli(
+        &f,
+        &[
+            "import",
+            "disqus",
+            &export.to_string_lossy(),
+            "--forum",
+            "demo",
+        ],
+    );
+    assert!(out.contains("comments: 7 added"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    // From the moment the command has exited; each node's own periodic look (every 5 s)
+    // would be too late for this bound: the announcement on the bus did it.
+    let t0 = Instant::now();
+    f.until_seen("import", usize::MAX, t0, async |n| {
+        count(n, link).await == 5
+            && page(n, link).await["thread"]["comment_count"] == 5
+            && page(n, "post-1").await["thread"]["comment_count"] == 5
+    })
+    .await;
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(1), "the import took {took:?} to reach every node");
+    f.report();
+}

@@ -29,6 +29,8 @@ async fn import(dir: &Path, file: &str) -> (bool, String, String) {
             .args(["import", "disqus", &file, "--forum", "demo"])
             .envs(crate::backend::process_env(&dir))
             .env("CONFAB_LOG", "warn")
+            // The test servers' secret: on PostgreSQL a node with another one refuses to start.
+            .env("CONFAB_SECRET", "test-secret-key-0123456789abcdef")
             .env_remove("RUST_BACKTRACE")
             .output()
             .expect("run confab");
