@@ -92,6 +92,10 @@ pub struct Positioned<R> {
 
 const RECENT_NEWLINES: usize = 4096;
 
+/// Longest text kept of one field (a message, a title): a longer one is an error, so one field
+/// cannot take the memory the spool saves.
+pub const MAX_FIELD: usize = 1 << 20;
+
 impl<R: BufRead> Positioned<R> {
     pub fn new(inner: R) -> Self {
         Positioned {
@@ -381,6 +385,9 @@ pub fn parse<R: BufRead>(
                     text.push_str(&resolved);
                 }
             }
+            Event::End(_) if text.len() > MAX_FIELD => {
+                return Err(fail(&reader, format!("a field longer than {MAX_FIELD} bytes")));
+            }
             Event::End(_) => {
                 let name = stack.pop().unwrap_or_default();
                 let depth = stack.len();
@@ -536,6 +543,10 @@ mod tests {
         // Not a Disqus export.
         let e = items("<rss><channel/></rss>").unwrap_err();
         assert_eq!((e.line, e.column), (1, 1), "{e}");
+        // A message past the bound.
+        let big = "x".repeat(MAX_FIELD + 1);
+        let e = items(&format!("{HEAD}<post dsq:id=\"2\"><message>{big}</message></post></disqus>")).unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
         // A post with no thread.
         let e = items(&format!("{HEAD}<post dsq:id=\"2\"><createdAt>2019-03-01T10:00:00Z</createdAt></post></disqus>")).unwrap_err();
         assert!(e.message.contains("names no <thread"), "{e}");

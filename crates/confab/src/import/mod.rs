@@ -98,7 +98,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = &self.done;
         let s = &self.skipped;
-        writeln!(f, "read {} posts in {:.2} s", self.posts_read, self.seconds)?;
+        writeln!(f, "{} posts read and written in {:.2} s", self.posts_read, self.seconds)?;
         writeln!(f, "threads: {} created, {} already there", d.threads_created, d.threads_existing)?;
         writeln!(f, "comments: {} added, {} imported before (left as they are)", d.comments_added, d.comments_present)?;
         writeln!(f, "replies whose parent is not in the export, made top-level: {}", d.orphans)?;
