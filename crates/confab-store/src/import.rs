@@ -82,7 +82,11 @@ pub trait ImportStore: Send + Sync {
     /// Writes a batch in one transaction: threads found by any of their idents or created,
     /// aliases added, comments not imported before inserted with their counters, reply counts
     /// and sequence numbers moved as if each had been posted.
-    async fn import_batch(&self, forum: &Forum, batch: ImportBatch) -> StoreResult<Written<Imported>>;
+    async fn import_batch(
+        &self,
+        forum: &Forum,
+        batch: ImportBatch,
+    ) -> StoreResult<Written<Imported>>;
 
     /// The idents a thread answers to besides its own (read only for threads marked
     /// [`confab_core::model::Thread::aliased`]).

@@ -388,7 +388,9 @@ impl Service {
                         svc.after_write(&forum, a, at);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, thread = %id, "reading a thread's aliases to invalidate their pages"),
+                Err(e) => {
+                    tracing::warn!(error = %e, thread = %id, "reading a thread's aliases to invalidate their pages")
+                }
             }
         });
     }

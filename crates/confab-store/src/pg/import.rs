@@ -74,7 +74,13 @@ async fn import_batch<C: GenericClient + Sync>(
             Some(th) => {
                 out.threads_existing += 1;
                 if t.closed && !th.closed {
-                    exec(c, n, "UPDATE threads SET closed = true, seq = seq + 1 WHERE id = $1", &[&th.id.0]).await?;
+                    exec(
+                        c,
+                        n,
+                        "UPDATE threads SET closed = true, seq = seq + 1 WHERE id = $1",
+                        &[&th.id.0],
+                    )
+                    .await?;
                     changed = true;
                 }
                 (th.id, th.ident)
@@ -110,7 +116,13 @@ async fn import_batch<C: GenericClient + Sync>(
                         &[&forum.id.0, &alias.as_str(), &thread_id.0, &shard, &now],
                     )
                     .await?;
-                    exec(c, n, "UPDATE threads SET aliased = true WHERE id = $1", &[&thread_id.0]).await?;
+                    exec(
+                        c,
+                        n,
+                        "UPDATE threads SET aliased = true WHERE id = $1",
+                        &[&thread_id.0],
+                    )
+                    .await?;
                     changed = true;
                 }
             }
@@ -118,7 +130,10 @@ async fn import_batch<C: GenericClient + Sync>(
         let mut by_source: HashMap<&str, Placed> = HashMap::new();
         let mut by_id: HashMap<CommentId, Placed> = HashMap::new();
         for cm in &t.comments {
-            if imported_before(c, n, forum.id, source, &cm.source_id).await?.is_some() {
+            if imported_before(c, n, forum.id, source, &cm.source_id)
+                .await?
+                .is_some()
+            {
                 out.comments_present += 1;
                 continue;
             }

@@ -68,7 +68,12 @@ pub(super) fn import_batch(
             Some(th) => {
                 out.threads_existing += 1;
                 if t.closed && !th.closed {
-                    exec(c, n, "UPDATE threads SET closed = 1, seq = seq + 1 WHERE id = ?", &[int(th.id.0)])?;
+                    exec(
+                        c,
+                        n,
+                        "UPDATE threads SET closed = 1, seq = seq + 1 WHERE id = ?",
+                        &[int(th.id.0)],
+                    )?;
                     changed = true;
                 }
                 (th.id, th.ident)
@@ -109,7 +114,12 @@ pub(super) fn import_batch(
                         "INSERT INTO thread_aliases (forum_id, ident, thread_id, shard, created_at) VALUES (?, ?, ?, ?, ?)",
                         &[int(forum.id.0), text(alias.as_str()), int(thread_id.0), int(shard), int(confab_core::now_ms())],
                     )?;
-                    exec(c, n, "UPDATE threads SET aliased = 1 WHERE id = ?", &[int(thread_id.0)])?;
+                    exec(
+                        c,
+                        n,
+                        "UPDATE threads SET aliased = 1 WHERE id = ?",
+                        &[int(thread_id.0)],
+                    )?;
                     changed = true;
                 }
             }
@@ -175,7 +185,11 @@ pub(super) fn import_batch(
                 &[int(forum.id.0), text(source), text(&cm.source_id), int(id.0), int(shard)],
             )?;
             tally.comment(thread_id, parent_id, cm.status);
-            let placed = Placed { id, depth, parent: parent_id };
+            let placed = Placed {
+                id,
+                depth,
+                parent: parent_id,
+            };
             by_source.insert(cm.source_id, placed);
             by_id.insert(id, placed);
             out.comments_added += 1;
@@ -235,7 +249,11 @@ impl ImportStore for SqliteStore {
             .await
     }
 
-    async fn import_batch(&self, forum: &Forum, batch: ImportBatch) -> StoreResult<Written<Imported>> {
+    async fn import_batch(
+        &self,
+        forum: &Forum,
+        batch: ImportBatch,
+    ) -> StoreResult<Written<Imported>> {
         let ids = self.ids.clone();
         let forum = forum.clone();
         self.pool

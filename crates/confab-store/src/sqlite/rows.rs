@@ -69,7 +69,12 @@ pub(super) fn thread_by_ident(
         conn,
         n,
         &thread_by_ident_sql(),
-        &[int(forum.0), text(ident.as_str()), int(forum.0), text(ident.as_str())],
+        &[
+            int(forum.0),
+            text(ident.as_str()),
+            int(forum.0),
+            text(ident.as_str()),
+        ],
         thread_row,
     )
 }

@@ -75,7 +75,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 
@@ -222,7 +226,8 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
             return Err(bad());
         }
         let f = &frac[..digits];
-        ms = f[..digits.min(3)].parse::<i64>().map_err(|_| bad())? * 10_i64.pow(3 - digits.min(3) as u32);
+        ms = f[..digits.min(3)].parse::<i64>().map_err(|_| bad())?
+            * 10_i64.pow(3 - digits.min(3) as u32);
         rest = &frac[digits..];
     }
     let offset_min = match rest {
@@ -237,7 +242,8 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
             if z.len() != 4 || !z.bytes().all(|c| c.is_ascii_digit()) {
                 return Err(bad());
             }
-            sign * (z[..2].parse::<i64>().map_err(|_| bad())? * 60 + z[2..].parse::<i64>().map_err(|_| bad())?)
+            sign * (z[..2].parse::<i64>().map_err(|_| bad())? * 60
+                + z[2..].parse::<i64>().map_err(|_| bad())?)
         }
     };
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -292,15 +298,28 @@ pub fn parse<R: BufRead>(
                 let depth = stack.len();
                 if depth == 0 {
                     if name != "disqus" {
-                        return Err(fail(&reader, format!("expected <disqus>, found <{}>", name)));
+                        return Err(fail(
+                            &reader,
+                            format!("expected <disqus>, found <{}>", name),
+                        ));
                     }
                     seen_root = true;
                 } else if depth == 1 && name == "thread" {
-                    let id = dsq_id(&e).map_err(|m| fail(&reader, m))?.unwrap_or_default();
-                    thread = Some(DisqusThread { dsq_id: id, ..Default::default() });
+                    let id = dsq_id(&e)
+                        .map_err(|m| fail(&reader, m))?
+                        .unwrap_or_default();
+                    thread = Some(DisqusThread {
+                        dsq_id: id,
+                        ..Default::default()
+                    });
                 } else if depth == 1 && name == "post" {
-                    let id = dsq_id(&e).map_err(|m| fail(&reader, m))?.unwrap_or_default();
-                    post = Some(DisqusPost { dsq_id: id, ..Default::default() });
+                    let id = dsq_id(&e)
+                        .map_err(|m| fail(&reader, m))?
+                        .unwrap_or_default();
+                    post = Some(DisqusPost {
+                        dsq_id: id,
+                        ..Default::default()
+                    });
                 } else if depth == 2 {
                     field = if thread.is_some() {
                         match name.as_str() {
@@ -319,11 +338,15 @@ pub fn parse<R: BufRead>(
                             "isDeleted" => Field::PostDeleted,
                             "isSpam" => Field::PostSpam,
                             "thread" => {
-                                p.thread = dsq_id(&e).map_err(|m| fail(&reader, m))?.unwrap_or_default();
+                                p.thread = dsq_id(&e)
+                                    .map_err(|m| fail(&reader, m))?
+                                    .unwrap_or_default();
                                 Field::None
                             }
                             "parent" => {
-                                p.parent = dsq_id(&e).map_err(|m| fail(&reader, m))?.filter(|s| !s.is_empty());
+                                p.parent = dsq_id(&e)
+                                    .map_err(|m| fail(&reader, m))?
+                                    .filter(|s| !s.is_empty());
                                 Field::None
                             }
                             _ => Field::None,
@@ -332,7 +355,10 @@ pub fn parse<R: BufRead>(
                         Field::None
                     };
                     text.clear();
-                } else if depth == 3 && post.is_some() && stack.get(2).is_some_and(|s| s == "author") {
+                } else if depth == 3
+                    && post.is_some()
+                    && stack.get(2).is_some_and(|s| s == "author")
+                {
                     field = match name.as_str() {
                         "name" => Field::AuthorName,
                         "email" => Field::AuthorEmail,
@@ -349,8 +375,16 @@ pub fn parse<R: BufRead>(
                 if stack.len() == 2 {
                     if let Some(p) = post.as_mut() {
                         match name.as_ref() {
-                            "thread" => p.thread = dsq_id(&e).map_err(|m| fail(&reader, m))?.unwrap_or_default(),
-                            "parent" => p.parent = dsq_id(&e).map_err(|m| fail(&reader, m))?.filter(|s| !s.is_empty()),
+                            "thread" => {
+                                p.thread = dsq_id(&e)
+                                    .map_err(|m| fail(&reader, m))?
+                                    .unwrap_or_default()
+                            }
+                            "parent" => {
+                                p.parent = dsq_id(&e)
+                                    .map_err(|m| fail(&reader, m))?
+                                    .filter(|s| !s.is_empty())
+                            }
                             _ => {}
                         }
                     }
@@ -358,35 +392,27 @@ pub fn parse<R: BufRead>(
                     return Err(fail(&reader, "expected <disqus>".to_string()));
                 }
             }
-            Event::Text(t) => {
-                if field != Field::None {
-                    text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if field != Field::None {
-                    let raw = t.into_inner();
-                    text.push_str(&raw);
-                }
-            }
-            Event::GeneralRef(r) => {
-                if field != Field::None {
-                    let resolved = match r.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
-                        Ok(None) => {
-                            let name = r.xml10_content();
-                            match quick_xml::escape::resolve_predefined_entity(&name) {
-                                Some(s) => s.to_string(),
-                                None => return Err(fail(&reader, format!("unknown entity &{name};"))),
-                            }
+            Event::Text(t) if field != Field::None => text.push_str(&t.xml10_content()),
+            Event::CData(t) if field != Field::None => text.push_str(&t.into_inner()),
+            Event::GeneralRef(r) if field != Field::None => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => {
+                        let name = r.xml10_content();
+                        match quick_xml::escape::resolve_predefined_entity(&name) {
+                            Some(s) => s.to_string(),
+                            None => return Err(fail(&reader, format!("unknown entity &{name};"))),
                         }
-                        Err(e) => return Err(fail(&reader, format!("bad character reference: {e}"))),
-                    };
-                    text.push_str(&resolved);
-                }
+                    }
+                    Err(e) => return Err(fail(&reader, format!("bad character reference: {e}"))),
+                };
+                text.push_str(&resolved);
             }
             Event::End(_) if text.len() > MAX_FIELD => {
-                return Err(fail(&reader, format!("a field longer than {MAX_FIELD} bytes")));
+                return Err(fail(
+                    &reader,
+                    format!("a field longer than {MAX_FIELD} bytes"),
+                ));
             }
             Event::End(_) => {
                 let name = stack.pop().unwrap_or_default();
@@ -394,13 +420,17 @@ pub fn parse<R: BufRead>(
                 if depth == 2 || (depth == 3 && field >= Field::AuthorName) {
                     let value = std::mem::take(&mut text);
                     let f = std::mem::replace(&mut field, Field::None);
-                    let set = |m: Result<(), String>| m.map_err(|m| fail(&reader, format!("<{}>: {m}", name)));
+                    let set = |m: Result<(), String>| {
+                        m.map_err(|m| fail(&reader, format!("<{}>: {m}", name)))
+                    };
                     if let Some(t) = thread.as_mut() {
                         match f {
                             Field::ThreadIdent => t.ident = value.trim().to_string(),
                             Field::ThreadLink => t.link = value.trim().to_string(),
                             Field::ThreadTitle => t.title = value.trim().to_string(),
-                            Field::ThreadCreated => set(parse_time(&value).map(|v| t.created_at = Some(v)))?,
+                            Field::ThreadCreated => {
+                                set(parse_time(&value).map(|v| t.created_at = Some(v)))?
+                            }
                             Field::ThreadClosed => set(boolean(&value).map(|v| t.closed = v))?,
                             Field::ThreadDeleted => set(boolean(&value).map(|v| t.deleted = v))?,
                             _ => {}
@@ -408,13 +438,17 @@ pub fn parse<R: BufRead>(
                     } else if let Some(p) = post.as_mut() {
                         match f {
                             Field::PostMessage => p.message = value,
-                            Field::PostCreated => set(parse_time(&value).map(|v| p.created_at = v))?,
+                            Field::PostCreated => {
+                                set(parse_time(&value).map(|v| p.created_at = v))?
+                            }
                             Field::PostDeleted => set(boolean(&value).map(|v| p.deleted = v))?,
                             Field::PostSpam => set(boolean(&value).map(|v| p.spam = v))?,
                             Field::AuthorName => p.name = value.trim().to_string(),
                             Field::AuthorEmail => p.email = value.trim().to_string(),
                             Field::AuthorUsername => p.username = value.trim().to_string(),
-                            Field::AuthorAnonymous => set(boolean(&value).map(|v| p.anonymous = v))?,
+                            Field::AuthorAnonymous => {
+                                set(boolean(&value).map(|v| p.anonymous = v))?
+                            }
                             _ => {}
                         }
                     }
@@ -429,10 +463,16 @@ pub fn parse<R: BufRead>(
                             return Err(fail(&reader, "<post> without dsq:id".to_string()));
                         }
                         if p.thread.is_empty() {
-                            return Err(fail(&reader, format!("post {} names no <thread dsq:id>", p.dsq_id)));
+                            return Err(fail(
+                                &reader,
+                                format!("post {} names no <thread dsq:id>", p.dsq_id),
+                            ));
                         }
                         if p.created_at == 0 {
-                            return Err(fail(&reader, format!("post {} has no <createdAt>", p.dsq_id)));
+                            return Err(fail(
+                                &reader,
+                                format!("post {} has no <createdAt>", p.dsq_id),
+                            ));
                         }
                         item(Item::Post(p)).map_err(|m| fail(&reader, m))?;
                     }
@@ -440,10 +480,19 @@ pub fn parse<R: BufRead>(
             }
             Event::Eof => {
                 if !seen_root {
-                    return Err(fail(&reader, "no <disqus> element: not a Disqus export".to_string()));
+                    return Err(fail(
+                        &reader,
+                        "no <disqus> element: not a Disqus export".to_string(),
+                    ));
                 }
                 if !stack.is_empty() {
-                    return Err(fail(&reader, format!("the file ends inside <{}>", stack.last().map_or("", |v| v.as_str()))));
+                    return Err(fail(
+                        &reader,
+                        format!(
+                            "the file ends inside <{}>",
+                            stack.last().map_or("", |v| v.as_str())
+                        ),
+                    ));
                 }
                 return Ok(());
             }
@@ -504,22 +553,42 @@ mod tests {
         assert_eq!(t.link, "https://e.com/a?x=1&y=2");
         assert_eq!(t.title, "A <title>");
         assert!(t.closed && !t.deleted);
-        assert_eq!(t.created_at, Some(parse_time("2019-03-01T10:00:00Z").unwrap()));
+        assert_eq!(
+            t.created_at,
+            Some(parse_time("2019-03-01T10:00:00Z").unwrap())
+        );
         let Item::Post(p) = &got[2] else { panic!() };
         assert_eq!(p.message, "<p>top</p>");
         assert!(p.deleted);
         assert_eq!(p.parent, None);
         assert_eq!(p.username, "u1");
-        assert_eq!(p.created_at, parse_time("2019-03-01T09:30:00.250Z").unwrap());
+        assert_eq!(
+            p.created_at,
+            parse_time("2019-03-01T09:30:00.250Z").unwrap()
+        );
     }
 
     #[test]
     fn times() {
         assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_time("2019-03-01T10:00:00Z").unwrap(), 1_551_434_400_000);
-        assert_eq!(parse_time("2019-03-01T11:00:00+01:00").unwrap(), 1_551_434_400_000);
-        assert_eq!(parse_time("2000-02-29T00:00:00.5").unwrap(), 951_782_400_500);
-        for bad in ["", "2019-13-01T00:00:00Z", "yesterday", "2019-03-01T10:00:00+1"] {
+        assert_eq!(
+            parse_time("2019-03-01T10:00:00Z").unwrap(),
+            1_551_434_400_000
+        );
+        assert_eq!(
+            parse_time("2019-03-01T11:00:00+01:00").unwrap(),
+            1_551_434_400_000
+        );
+        assert_eq!(
+            parse_time("2000-02-29T00:00:00.5").unwrap(),
+            951_782_400_500
+        );
+        for bad in [
+            "",
+            "2019-13-01T00:00:00Z",
+            "yesterday",
+            "2019-03-01T10:00:00+1",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }
@@ -536,7 +605,10 @@ mod tests {
         let xml = format!("{HEAD}<post dsq:id=\"2\"><createdAt>soon</createdAt><thread dsq:id=\"1\"/></post></disqus>");
         let e = items(&xml).unwrap_err();
         assert_eq!(e.line, 3, "{e}");
-        assert!(e.message.contains("createdAt") && e.message.contains("soon"), "{e}");
+        assert!(
+            e.message.contains("createdAt") && e.message.contains("soon"),
+            "{e}"
+        );
         // Cut short.
         let e = items(&format!("{HEAD}<thread dsq:id=\"1\">")).unwrap_err();
         assert!(e.message.contains("ends inside"), "{e}");
@@ -545,10 +617,16 @@ mod tests {
         assert_eq!((e.line, e.column), (1, 1), "{e}");
         // A message past the bound.
         let big = "x".repeat(MAX_FIELD + 1);
-        let e = items(&format!("{HEAD}<post dsq:id=\"2\"><message>{big}</message></post></disqus>")).unwrap_err();
+        let e = items(&format!(
+            "{HEAD}<post dsq:id=\"2\"><message>{big}</message></post></disqus>"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("longer than"), "{e}");
         // A post with no thread.
-        let e = items(&format!("{HEAD}<post dsq:id=\"2\"><createdAt>2019-03-01T10:00:00Z</createdAt></post></disqus>")).unwrap_err();
+        let e = items(&format!(
+            "{HEAD}<post dsq:id=\"2\"><createdAt>2019-03-01T10:00:00Z</createdAt></post></disqus>"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("names no <thread"), "{e}");
     }
 

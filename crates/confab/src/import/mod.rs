@@ -50,9 +50,7 @@ fn open_input(file: &str) -> Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn Read + Send> = if file == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(Path::new(file)).with_context(|| format!("opening {file}"))?,
-        )
+        Box::new(std::fs::File::open(Path::new(file)).with_context(|| format!("opening {file}"))?)
     };
     let mut r = BufReader::with_capacity(256 * 1024, raw);
     let gz = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
@@ -98,11 +96,31 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = &self.done;
         let s = &self.skipped;
-        writeln!(f, "{} posts read and written in {:.2} s", self.posts_read, self.seconds)?;
-        writeln!(f, "threads: {} created, {} already there", d.threads_created, d.threads_existing)?;
-        writeln!(f, "comments: {} added, {} imported before (left as they are)", d.comments_added, d.comments_present)?;
-        writeln!(f, "replies whose parent is not in the export, made top-level: {}", d.orphans)?;
-        writeln!(f, "thread aliases held by another thread, not added: {}", d.aliases_taken)?;
+        writeln!(
+            f,
+            "{} posts read and written in {:.2} s",
+            self.posts_read, self.seconds
+        )?;
+        writeln!(
+            f,
+            "threads: {} created, {} already there",
+            d.threads_created, d.threads_existing
+        )?;
+        writeln!(
+            f,
+            "comments: {} added, {} imported before (left as they are)",
+            d.comments_added, d.comments_present
+        )?;
+        writeln!(
+            f,
+            "replies whose parent is not in the export, made top-level: {}",
+            d.orphans
+        )?;
+        writeln!(
+            f,
+            "thread aliases held by another thread, not added: {}",
+            d.aliases_taken
+        )?;
         write!(
             f,
             "skipped posts: {} of unknown threads, {} of deleted threads, {} of threads with neither a usable <id> nor <link>, {} repeated post ids",
@@ -206,7 +224,11 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
 
     // Pass 1 (blocking: a parse is CPU work): threads kept, posts spooled.
     let pb = progress.clone();
-    let name = if file == "-" { "standard input".to_string() } else { file.to_string() };
+    let name = if file == "-" {
+        "standard input".to_string()
+    } else {
+        file.to_string()
+    };
     let parsed = tokio::task::spawn_blocking(move || -> Result<_> {
         let spool = tempfile::tempfile().context("creating a spool file in the temp directory")?;
         let mut out = BufWriter::with_capacity(1 << 20, spool);
@@ -228,7 +250,8 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
                 Item::Post(p) => {
                     line.clear();
                     serde_json::to_writer(&mut line, &p).map_err(|e| e.to_string())?;
-                    out.write_all(&line).map_err(|e| format!("writing the spool: {e}"))?;
+                    out.write_all(&line)
+                        .map_err(|e| format!("writing the spool: {e}"))?;
                     let thread = thread_ix.get(&p.thread).copied().unwrap_or(u32::MAX);
                     if thread == u32::MAX {
                         pending_thread.push((posts.len(), p.thread.clone()));
@@ -242,7 +265,7 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
                         len: line.len() as u32,
                     });
                     offset += line.len() as u64;
-                    if posts.len() % 10_000 == 0 {
+                    if posts.len().is_multiple_of(10_000) {
                         pb.set_message(format!("reading the export: {} posts", posts.len()));
                         pb.tick();
                     }
@@ -257,7 +280,9 @@ pub async fn disqus(svc: &Arc<Service>, file: &str, forum: &str) -> Result<Summa
                 posts[i].thread = ix;
             }
         }
-        let spool = out.into_inner().map_err(|e| anyhow!("writing the spool: {e}"))?;
+        let spool = out
+            .into_inner()
+            .map_err(|e| anyhow!("writing the spool: {e}"))?;
         Ok((threads, posts, spool))
     })
     .await??;
@@ -421,7 +446,10 @@ mod tests {
             link: "https://e.com/a/?utm_source=x".into(),
             ..Default::default()
         };
-        let ids: Vec<String> = thread_idents(&t).iter().map(|i| i.as_str().to_string()).collect();
+        let ids: Vec<String> = thread_idents(&t)
+            .iter()
+            .map(|i| i.as_str().to_string())
+            .collect();
         assert_eq!(ids, ["post-42", "/a"]);
         let t = DisqusThread {
             link: "https://e.com/a".into(),

@@ -936,6 +936,9 @@ async fn an_import_by_confab_reaches_every_running_node_at_once() {
     })
     .await;
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(1), "the import took {took:?} to reach every node");
+    assert!(
+        took < Duration::from_secs(1),
+        "the import took {took:?} to reach every node"
+    );
     f.report();
 }

@@ -12,9 +12,16 @@ const LINK: &str = "https://blog.example.com/2019/hello-world/";
 const CLOSED: &str = "https://blog.example.com/2019/closed-post";
 
 fn testdata(name: &str) -> String {
-    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "testdata", "import", name]
-        .iter()
-        .collect();
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "testdata",
+        "import",
+        name,
+    ]
+    .iter()
+    .collect();
     p.to_string_lossy().into_owned()
 }
 
@@ -103,7 +110,10 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     let (ok, out, err) = import(&dir, &testdata("disqus.xml")).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("threads: 2 created"), "{out}");
-    assert!(out.contains("comments: 7 added, 0 imported before"), "{out}");
+    assert!(
+        out.contains("comments: 7 added, 0 imported before"),
+        "{out}"
+    );
     assert!(
         out.contains("1 of unknown threads, 1 of deleted threads"),
         "{out}"
@@ -113,7 +123,11 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     let by_id = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
     let by_link = app.page(LINK, "&sort=oldest", &As::guest()).await.body;
     let by_path = app
-        .page("/2019/hello-world?utm_source=x", "&sort=oldest", &As::guest())
+        .page(
+            "/2019/hello-world?utm_source=x",
+            "&sort=oldest",
+            &As::guest(),
+        )
         .await
         .body;
     assert_eq!(by_id["thread"]["id"], by_link["thread"]["id"]);
@@ -139,7 +153,10 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     let comments = &by_id["comments"];
     let ann = find(comments, "Ann");
     assert!(
-        ann["created_at"].as_str().unwrap().starts_with("2019-03-01T10:00:00"),
+        ann["created_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2019-03-01T10:00:00"),
         "{ann}"
     );
     assert_eq!(ann["reply_count"], 1);
@@ -157,7 +174,14 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     ] {
         assert!(html.contains(kept), "{kept:?} lost from {html}");
     }
-    for dropped in ["<script", "alert", "onerror", "javascript:", "onclick", "<img"] {
+    for dropped in [
+        "<script",
+        "alert",
+        "onerror",
+        "javascript:",
+        "onclick",
+        "<img",
+    ] {
         assert!(!html.contains(dropped), "{dropped:?} kept in {html}");
     }
     // E-mail addresses are never public.
@@ -180,7 +204,10 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     assert_eq!(counts.status, StatusCode::OK);
     let counts_text = counts.body.to_string();
     assert!(counts_text.contains("\"post-1\":4"), "{counts_text}");
-    assert!(counts_text.contains(&format!("\"{LINK}\":4")), "{counts_text}");
+    assert!(
+        counts_text.contains(&format!("\"{LINK}\":4")),
+        "{counts_text}"
+    );
 
     // A comment posted through the API by the link joins the same thread, and the pages
     // cached under each of its idents (both were read above, default sort too) go stale.
@@ -237,7 +264,10 @@ async fn importing_again_adds_nothing_a_broken_file_changes_nothing_a_newer_expo
     let gz = testdata("disqus.xml.gz");
     let (ok, out, err) = import(&dir, &gz).await;
     assert!(ok, "{out}{err}");
-    assert!(out.contains("comments: 0 added, 7 imported before"), "{out}");
+    assert!(
+        out.contains("comments: 0 added, 7 imported before"),
+        "{out}"
+    );
     assert!(out.contains("threads: 0 created, 2 already there"), "{out}");
     assert_eq!(approved_total(&app).await, first);
 
@@ -253,7 +283,10 @@ async fn importing_again_adds_nothing_a_broken_file_changes_nothing_a_newer_expo
     // A later export: only its two new posts, one a reply to a comment imported before.
     let (ok, out, err) = import(&dir, &testdata("disqus-newer.xml")).await;
     assert!(ok, "{out}{err}");
-    assert!(out.contains("comments: 2 added, 7 imported before"), "{out}");
+    assert!(
+        out.contains("comments: 2 added, 7 imported before"),
+        "{out}"
+    );
     assert_eq!(approved_total(&app).await, (7, 8));
     // "post-1" was never read, so no page of it was cached here.
     let page = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
@@ -294,7 +327,10 @@ async fn pages_cached_before_an_import_by_another_process_are_not_served_after_i
         app.page(LINK, "", &As::guest()).await.body["thread"]["comment_count"] == 5
     })
     .await;
-    assert!(fresh, "the server kept serving the page cached before the import");
+    assert!(
+        fresh,
+        "the server kept serving the page cached before the import"
+    );
     let by_id = app.page("post-1", "", &As::guest()).await.body;
     assert_eq!(by_id["thread"]["comment_count"], 5, "{by_id}");
 }
