@@ -8,6 +8,8 @@ use crate::import::{attach, ImportBatch, ImportStore, Imported, Placed, Tally};
 
 /// Rows per multi-row statement.
 const CHUNK: usize = 5_000;
+/// Ids drawn from `confab_next_id` in one statement (its sequence has 2,048 values per ms).
+const ID_RUN: usize = 1_000;
 
 fn aliased_cols() -> String {
     THREAD_COLS
@@ -231,20 +233,27 @@ async fn import_batch<C: GenericClient + Sync>(
         .flat_map(|t| &t.comments)
         .filter(|cm| !before.contains_key(&cm.source_id))
         .count();
-    let mut ids: Vec<i64> = if fresh == 0 {
-        Vec::new()
-    } else {
-        rows(
-            c,
-            n,
-            "SELECT confab_next_id($1) FROM generate_series(1, $2::bigint)",
-            &[&shard, &(fresh as i64)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-    };
+    // Ids from the shard database, as posted comments get them. An id holds 11 bits of sequence
+    // per millisecond: at most ID_RUN ids are drawn at once, and the next run waits for the next
+    // millisecond, so a batch never wraps the sequence within one.
+    let mut ids: Vec<i64> = Vec::with_capacity(fresh);
+    while ids.len() < fresh {
+        if !ids.is_empty() {
+            exec(c, n, "SELECT pg_sleep(0.001)", &[]).await?;
+        }
+        let k = (fresh - ids.len()).min(ID_RUN) as i64;
+        ids.extend(
+            rows(
+                c,
+                n,
+                "SELECT confab_next_id($1) FROM generate_series(1, $2::bigint)",
+                &[&shard, &k],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, i64>(0)),
+        );
+    }
     ids.sort_unstable();
     let mut ids = ids.into_iter();
 

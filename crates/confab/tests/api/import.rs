@@ -352,3 +352,54 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn replies_past_the_depth_cap_attach_as_posted_ones_do() {
+    let app = spawn().await;
+    let dir = app._dir.path().to_path_buf();
+    // A chain of eight, listed deepest first (each reply before its parent).
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">
+<thread dsq:id="1"><id>deep</id><link>https://e.example/deep</link><title>Deep</title></thread>
+"#,
+    );
+    for i in (0..8).rev() {
+        let parent = if i > 0 {
+            format!(r#"<parent dsq:id="{}"/>"#, 100 + i - 1)
+        } else {
+            String::new()
+        };
+        xml.push_str(&format!(
+            r#"<post dsq:id="{}"><message>c{i}</message><createdAt>2020-01-01T00:00:0{i}Z</createdAt><author><name>a{i}</name></author><thread dsq:id="1"/>{parent}</post>
+"#,
+            100 + i
+        ));
+    }
+    xml.push_str("</disqus>\n");
+    let file = dir.join("deep.xml");
+    std::fs::write(&file, xml).unwrap();
+    let (ok, out, err) = import(&dir, &file.to_string_lossy()).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("comments: 8 added"), "{out}");
+    let page = app.page("deep", "&sort=oldest", &As::guest()).await.body;
+    // The default cap is 5: c6 and c7 answered the depth-5 c5, so they join c4's replies.
+    let mut depth = std::collections::BTreeMap::new();
+    fn walk(c: &Value, parent: &str, out: &mut std::collections::BTreeMap<String, (i64, String)>) {
+        let name = c["author"]["name"].as_str().unwrap().to_string();
+        out.insert(
+            name.clone(),
+            (c["depth"].as_i64().unwrap(), parent.to_string()),
+        );
+        for r in c["replies"].as_array().into_iter().flatten() {
+            walk(r, &name, out);
+        }
+    }
+    for c in page["comments"].as_array().unwrap() {
+        walk(c, "", &mut depth);
+    }
+    assert_eq!(depth["a5"], (5, "a4".to_string()), "{page}");
+    assert_eq!(depth["a6"], (5, "a4".to_string()), "{page}");
+    assert_eq!(depth["a7"], (5, "a4".to_string()), "{page}");
+    assert_eq!(page["thread"]["comment_count"], 8);
+}
