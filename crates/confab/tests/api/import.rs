@@ -384,20 +384,27 @@ async fn replies_past_the_depth_cap_attach_as_posted_ones_do() {
     assert!(out.contains("comments: 8 added"), "{out}");
     let page = app.page("deep", "&sort=oldest", &As::guest()).await.body;
     // The default cap is 5: c6 and c7 answered the depth-5 c5, so they join c4's replies.
-    let mut depth = std::collections::BTreeMap::new();
-    fn walk(c: &Value, parent: &str, out: &mut std::collections::BTreeMap<String, (i64, String)>) {
+    // Each comment's replies are read from its replies endpoint (a page nests a few levels).
+    let mut depth: std::collections::BTreeMap<String, (i64, String)> = Default::default();
+    let mut todo: Vec<(Value, String)> = page["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c.clone(), String::new()))
+        .collect();
+    while let Some((c, parent)) = todo.pop() {
         let name = c["author"]["name"].as_str().unwrap().to_string();
-        out.insert(
-            name.clone(),
-            (c["depth"].as_i64().unwrap(), parent.to_string()),
-        );
-        for r in c["replies"].as_array().into_iter().flatten() {
-            walk(r, &name, out);
+        depth.insert(name.clone(), (c["depth"].as_i64().unwrap(), parent));
+        let id = c["id"].as_str().unwrap();
+        let r = app
+            .get(&format!("/api/v1/comments/{id}/replies"), &As::guest())
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        for reply in r.body["comments"].as_array().into_iter().flatten() {
+            todo.push((reply.clone(), name.clone()));
         }
     }
-    for c in page["comments"].as_array().unwrap() {
-        walk(c, "", &mut depth);
-    }
+    assert_eq!(depth.len(), 8, "{depth:?}");
     assert_eq!(depth["a5"], (5, "a4".to_string()), "{page}");
     assert_eq!(depth["a6"], (5, "a4".to_string()), "{page}");
     assert_eq!(depth["a7"], (5, "a4".to_string()), "{page}");
