@@ -103,6 +103,26 @@ async fn approved_total(app: &TestApp) -> (i64, i64) {
     (n, seq)
 }
 
+/// Waits until a read that may go to a replica finds `ident` with `count` approved comments:
+/// on PostgreSQL the command wrote on the primary, and this test server (no bus between it and
+/// the command, so no write position to read past) reads pages from replicas.
+async fn replicas_have(app: &TestApp, ident: &str, count: i64) {
+    let forum = app.svc.forum("demo").unwrap();
+    let ident = confab_core::ident::Ident::parse(ident).unwrap();
+    let seen = eventually(Duration::from_secs(5), || async {
+        app.store
+            .thread_by_ident(&forum, &ident, confab_store::ReadFrom::Replica)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.comment_count == count)
+    })
+    .await;
+    assert!(
+        seen,
+        "the replicas never had {ident:?} with {count} comments"
+    );
+}
+
 #[tokio::test]
 async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
     let app = spawn().await;
@@ -118,6 +138,8 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
         out.contains("1 of unknown threads, 1 of deleted threads"),
         "{out}"
     );
+    replicas_have(&app, "post-1", 4).await;
+    replicas_have(&app, CLOSED, 1).await;
 
     // One thread, answering to its identifier and to its link (any URL form of it).
     let by_id = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
@@ -289,6 +311,7 @@ async fn importing_again_adds_nothing_a_broken_file_changes_nothing_a_newer_expo
     );
     assert_eq!(approved_total(&app).await, (7, 8));
     // "post-1" was never read, so no page of it was cached here.
+    replicas_have(&app, "post-1", 6).await;
     let page = app.page("post-1", "&sort=oldest", &As::guest()).await.body;
     assert_eq!(
         tree(&page),
@@ -382,6 +405,7 @@ async fn replies_past_the_depth_cap_attach_as_posted_ones_do() {
     let (ok, out, err) = import(&dir, &file.to_string_lossy()).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("comments: 8 added"), "{out}");
+    replicas_have(&app, "deep", 8).await;
     let page = app.page("deep", "&sort=oldest", &As::guest()).await.body;
     // The default cap is 5: c6 and c7 answered the depth-5 c5, so they join c4's replies.
     // Each comment's replies are read from its replies endpoint (a page nests a few levels).
