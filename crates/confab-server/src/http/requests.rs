@@ -168,20 +168,58 @@ pub struct ForumPatch {
     pub sso_secret: Option<String>,
 }
 
-/// A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt` (the
+/// handler refuses neither or both with a clear 400; the schema below says the same).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SsoBody {
     /// Forum short name.
     pub forum: String,
-    /// Disqus' format: `base64(JSON {id, username, email, avatar?, url?})`, a space, the hex of
-    /// `HMAC-SHA1(secret, that base64 + " " + timestamp)`, a space, the Unix timestamp (at most
-    /// 2 hours old, at most 5 minutes ahead). A message of `{}` (`e30=`) signs out.
+    /// Disqus' format (see [`SSO_S3_DOC`]).
     pub remote_auth_s3: Option<String>,
-    /// A JWT signed with HS256 (no other algorithm) with `sub`, `name` and `exp`; `email`,
-    /// `picture` and `url` optional.
+    /// A JWT (see [`SSO_JWT_DOC`]).
     pub jwt: Option<String>,
 }
+
+const SSO_S3_DOC: &str = "Disqus' format: `base64(JSON {id, username, email, avatar?, url?})`, \
+    a space, the hex of `HMAC-SHA1(secret, that base64 + \" \" + timestamp)`, a space, the Unix \
+    timestamp (at most 2 hours old, at most 5 minutes ahead). A message of `{}` (`e30=`) signs out.";
+const SSO_JWT_DOC: &str = "A JWT signed with HS256 (no other algorithm) with `sub`, `name` and \
+    `exp`; `email`, `picture` and `url` optional.";
+
+/// One of two shapes: `{forum, remote_auth_s3}` or `{forum, jwt}`, nothing else.
+impl utoipa::PartialSchema for SsoBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder, Type};
+        use utoipa::openapi::ObjectBuilder;
+        let shape = |field: &str, doc: &str| {
+            ObjectBuilder::new()
+                .property(
+                    "forum",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some("Forum short name.")),
+                )
+                .required("forum")
+                .property(
+                    field,
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some(doc)),
+                )
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .item(shape("remote_auth_s3", SSO_S3_DOC))
+            .item(shape("jwt", SSO_JWT_DOC))
+            .description(Some(
+                "A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt`.",
+            ))
+            .into()
+    }
+}
+impl utoipa::ToSchema for SsoBody {}
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ModerateBody {
