@@ -15,7 +15,7 @@ mod accounts;
 mod admission;
 mod comments;
 pub mod fleet;
-mod import;
+pub mod import;
 mod moderation;
 pub mod outbox;
 pub mod passwords;

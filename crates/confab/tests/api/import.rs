@@ -135,7 +135,7 @@ async fn a_disqus_export_reads_back_through_the_api_as_it_was() {
         "{out}"
     );
     assert!(
-        out.contains("1 of unknown threads, 1 of deleted threads"),
+        out.contains("skipped: 1 posts of deleted threads, 1 posts of unknown threads"),
         "{out}"
     );
     replicas_have(&app, "post-1", 4).await;

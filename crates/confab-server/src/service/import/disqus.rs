@@ -22,6 +22,7 @@
 //! </disqus>
 //! ```
 
+use super::{Body, Item as SourceItem, SourcePost, SourceStatus, SourceThread};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use std::collections::VecDeque;
@@ -42,7 +43,7 @@ pub struct DisqusThread {
 }
 
 /// A `<post>` of the export.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DisqusPost {
     pub dsq_id: String,
     pub thread: String,
@@ -255,6 +256,49 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Ok(((days * 86_400 + h * 3600 + mi * 60 + se) - offset_min * 60) * 1000 + ms)
+}
+
+/// Reads the export as the import pipeline's source-neutral items: a thread answers to its
+/// identifier (when the site set one) and its link; a post's guest name is its name, else its
+/// username.
+pub fn read(
+    input: impl BufRead,
+    emit: &mut dyn FnMut(SourceItem) -> Result<(), String>,
+) -> Result<(), ParseError> {
+    parse(input, |item| {
+        emit(match item {
+            Item::Thread(t) => SourceItem::Thread(SourceThread {
+                key: t.dsq_id,
+                idents: vec![t.ident, t.link.clone()],
+                url: (!t.link.is_empty()).then_some(t.link),
+                title: t.title,
+                created_at: t.created_at,
+                closed: t.closed,
+                deleted: t.deleted,
+            }),
+            Item::Post(p) => SourceItem::Post(SourcePost {
+                status: if p.deleted {
+                    SourceStatus::Deleted
+                } else if p.spam {
+                    SourceStatus::Spam
+                } else {
+                    SourceStatus::Approved
+                },
+                name: if p.name.trim().is_empty() {
+                    p.username
+                } else {
+                    p.name
+                },
+                id: p.dsq_id,
+                thread: p.thread,
+                parent: p.parent,
+                body: Body::Html(p.message),
+                created_at: p.created_at,
+                email: p.email,
+                url: String::new(),
+            }),
+        })
+    })
 }
 
 /// Reads the export from `input`, calling `item` for each thread and post in file order.
