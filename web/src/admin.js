@@ -398,6 +398,25 @@
     }
   });
 
+  // A moved page: its thread answers to the new address too.
+  on($('#move-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const msg = $('#move-msg');
+    const body = { from: $('#m-from').value.trim(), to: $('#m-to').value.trim() };
+    try {
+      const r = await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/thread-moves', body);
+      msg.classList.remove('error');
+      msg.textContent = 'The thread ' + r.thread.ident + ' (' + r.thread.comment_count + ' comments) answers to: ' +
+        [r.thread.ident].concat(r.aliases).join(', ');
+      $('#m-from').value = '';
+      $('#m-to').value = '';
+      toast('Thread moved.');
+    } catch (ex) {
+      msg.classList.add('error');
+      msg.textContent = ex.message;
+    }
+  });
+
   // ---------------------------------------------------------------------------------------
   // Log.
   async function loadLog(more) {

@@ -63,6 +63,14 @@ pub struct ThreadView {
     pub seq: i64,
 }
 
+/// A thread with every address it answers to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThreadAddressesView {
+    pub thread: ThreadView,
+    /// Its other idents (aliases: links it had, addresses it moved from or to).
+    pub aliases: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuthorView {
     /// Display name (escape it when you put it in HTML).

@@ -4,9 +4,9 @@
 use crate::pin::Written;
 use crate::StoreResult;
 use async_trait::async_trait;
-use confab_core::id::{CommentId, ThreadId};
+use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::ident::Ident;
-use confab_core::model::{Author, CommentStatus, Forum};
+use confab_core::model::{Author, CommentStatus, Forum, Thread};
 use std::collections::HashMap;
 
 /// One thread of an export, with the comments of it that a batch carries.
@@ -76,6 +76,31 @@ impl Imported {
     }
 }
 
+/// A thread moved to a new address (`confab threads remap`, the dashboard): the thread found
+/// by `from` (its ident or an alias) answers to `to` as well.
+#[derive(Debug, Clone)]
+pub struct ThreadMove {
+    pub from: Ident,
+    pub to: Ident,
+    /// The thread's new link (when `to` was given as an absolute URL).
+    pub url: Option<String>,
+    /// Who did it (the moderation log's actor; none from the command line).
+    pub actor: Option<AccountId>,
+}
+
+/// What [`ImportStore::move_thread`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// `to` is now an alias of the thread (as it is after the change).
+    Added(Thread),
+    /// The thread answered to `to` already (its url updated when given).
+    Already(Thread),
+    /// No thread answers to `from`.
+    NoThread,
+    /// Another thread answers to `to` already (it is left as it is).
+    Taken(Thread),
+}
+
 /// Bulk writes of imported threads (shard data: one forum per batch).
 #[async_trait]
 pub trait ImportStore: Send + Sync {
@@ -87,6 +112,10 @@ pub trait ImportStore: Send + Sync {
         forum: &Forum,
         batch: ImportBatch,
     ) -> StoreResult<Written<Imported>>;
+
+    /// Makes the thread found by `m.from` answer to `m.to` as well (an alias; its url set when
+    /// given), logged in the forum's moderation log.
+    async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>>;
 
     /// The idents a thread answers to besides its own (read only for threads marked
     /// [`confab_core::model::Thread::aliased`]).

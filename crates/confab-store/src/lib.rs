@@ -64,7 +64,9 @@ pub use comments::{
     CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
-pub use import::{ImportBatch, ImportComment, ImportStore, ImportThread, Imported};
+pub use import::{
+    ImportBatch, ImportComment, ImportStore, ImportThread, Imported, Moved, ThreadMove,
+};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,

@@ -7,6 +7,7 @@
 //! - `admin`: forums, accounts and roles from the command line.
 //! - `switches`: feature switches (list, set, reset).
 //! - `import`: comments from another system (`import disqus FILE --forum F`).
+//! - `threads`: threads moved to new addresses (`threads remap FILE.csv --forum F`).
 //! - `bench`: the load generator Confab is measured with.
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
@@ -19,6 +20,7 @@ mod settings;
 mod shards;
 mod switches;
 mod tasks;
+mod threads;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
@@ -89,6 +91,11 @@ enum Cmd {
     Import {
         #[command(subcommand)]
         cmd: import::ImportCmd,
+    },
+    /// Threads moved to new addresses: `confab threads remap FILE.csv --forum F`.
+    Threads {
+        #[command(subcommand)]
+        cmd: threads::ThreadsCmd,
     },
 }
 
@@ -263,6 +270,14 @@ async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
             let svc = server.service();
             let out = import::run(svc, cmd).await;
             // What was written is announced even when a later batch failed.
+            announced(svc).await;
+            out
+        }
+        Cmd::Threads { cmd } => {
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            let svc = server.service();
+            let out = threads::run(svc, cmd).await;
             announced(svc).await;
             out
         }

@@ -10,7 +10,7 @@ use crate::openapi::errors::*;
 use crate::service::{
     CountRequest, FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, ModListFilter,
     NewBan, NewForum, PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays,
-    StatusChange, SwitchChange, ThreadChanges, VoteValue,
+    StatusChange, SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};
@@ -772,6 +772,35 @@ pub async fn update_thread(
     Ok(wrote(
         axum::Json(thread_view(&updated.value, t.forum())),
         updated.at,
+    ))
+}
+
+/// A thread moved to a new address (a site that changed its URLs): the thread found by `from`
+/// (its ident, or one of its aliases) answers to `to` as well, and keeps its comments. Pages
+/// cached for `to` are dropped on every node. Logged in the moderation log.
+#[utoipa::path(post, path = "/api/v1/forums/{forum}/thread-moves", params(("forum" = String, Path)), request_body = ThreadMoveBody, tag = "moderation",
+    responses((status = 200, body = ThreadAddressesView), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        RateLimited, Internal, Unavailable))]
+pub async fn move_thread(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Json(body): Json<ThreadMoveBody>,
+) -> ApiResult<Response> {
+    let m = app.svc.moderate(&caller, &forum).await?;
+    let remap = ThreadRemap::parse(&body.from, &body.to)?;
+    let actor = Some(m.account().id);
+    let moved = app
+        .svc
+        .move_thread_or_refuse(m.forum(), actor, remap)
+        .await?;
+    let (thread, aliases) = &moved.value;
+    Ok(wrote(
+        axum::Json(ThreadAddressesView {
+            thread: thread_view(thread, m.forum()),
+            aliases: aliases.iter().map(|a| a.as_str().to_string()).collect(),
+        }),
+        moved.at,
     ))
 }
 

@@ -139,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/forums/{forum}/log", get(api::mod_log))
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
+        .route("/forums/{forum}/thread-moves", post(api::move_thread))
         // Staff.
         .route("/forums/{forum}/moderators", get(api::forum_moderators))
         .route(

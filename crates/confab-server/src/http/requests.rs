@@ -249,6 +249,15 @@ pub struct ThreadPatchBody {
     pub title: Option<String>,
 }
 
+/// A thread moved to a new address: the thread found by `from` answers to `to` as well.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ThreadMoveBody {
+    /// The address (URL or identifier) the thread is known by now.
+    pub from: String,
+    /// Its new address.
+    pub to: String,
+}
+
 /// A feature switch's new record: `on` for the requests its selectors match (all, without
 /// selectors), the opposite for the rest of its scope.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

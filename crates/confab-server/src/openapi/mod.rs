@@ -24,7 +24,7 @@ pub mod errors;
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
-        api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread,
+        api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
         api::list_switches, api::set_switch, api::reset_switch, api::forum_moderators, api::add_moderator, api::remove_moderator,
         api::add_staff, api::remove_staff,
         crate::http::live::live_sse, crate::http::live::live_ws,
@@ -34,7 +34,7 @@ pub mod errors;
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, LogView, DayCount, StatsView, ThreadPatchBody, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
+        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
@@ -307,6 +307,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     );
 
     set(prop(doc, "ThreadPatchBody", "title"), optional_title(300));
+    set(prop(doc, "ThreadMoveBody", "from"), ident());
+    set(prop(doc, "ThreadMoveBody", "to"), ident());
 
     // Parameters.
     let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });

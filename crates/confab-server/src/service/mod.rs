@@ -24,6 +24,7 @@ pub mod realtime;
 pub mod secret_check;
 mod sso;
 mod switches;
+mod thread_moves;
 mod threads;
 
 pub use accounts::{LogIn, Session, SignUp};
@@ -38,6 +39,7 @@ pub use moderation::{
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
+pub use thread_moves::ThreadRemap;
 pub use threads::PageRequest;
 
 use crate::cache::{PageCache, ReadThrough, Trust};

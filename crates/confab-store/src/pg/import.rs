@@ -4,7 +4,7 @@
 //! fixed number of set-based statements (arrays through `unnest`), whatever its size.
 
 use super::*;
-use crate::import::{attach, ImportBatch, ImportStore, Imported, Placed, Tally};
+use crate::import::{attach, ImportBatch, ImportStore, Imported, Moved, Placed, Tally, ThreadMove};
 
 /// Rows per multi-row statement.
 const CHUNK: usize = 5_000;
@@ -472,8 +472,86 @@ impl<'a> Rows<'a> {
     }
 }
 
+async fn move_thread<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    forum: &Forum,
+    m: &ThreadMove,
+) -> StoreResult<Moved> {
+    let Some(t) = thread_by_ident(c, n, forum.id, &m.from).await? else {
+        return Ok(Moved::NoThread);
+    };
+    let already = match thread_by_ident(c, n, forum.id, &m.to).await? {
+        Some(other) if other.id != t.id => return Ok(Moved::Taken(other)),
+        Some(_) => true,
+        None => false,
+    };
+    if !already {
+        exec(
+            c,
+            n,
+            "INSERT INTO thread_aliases (forum_id, ident, thread_id, shard, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &forum.id.0,
+                &m.to.as_str(),
+                &t.id.0,
+                &sh(forum.shard),
+                &confab_core::now_ms(),
+            ],
+        )
+        .await?;
+        exec(
+            c,
+            n,
+            "UPDATE threads SET aliased = true WHERE id = $1",
+            &[&t.id.0],
+        )
+        .await?;
+        log_action(
+            c,
+            n,
+            forum.shard,
+            forum.id,
+            m.actor,
+            "alias",
+            None,
+            &format!(
+                "thread {} {}: also {}",
+                t.id,
+                t.ident.as_str(),
+                m.to.as_str()
+            ),
+        )
+        .await?;
+    }
+    if let Some(url) = m.url.as_deref().filter(|u| t.url.as_deref() != Some(*u)) {
+        exec(
+            c,
+            n,
+            "UPDATE threads SET url = $1 WHERE id = $2",
+            &[&url, &t.id.0],
+        )
+        .await?;
+    }
+    let t = load_thread(c, n, t.id)
+        .await?
+        .ok_or_else(DomainError::internal)?;
+    Ok(if already {
+        Moved::Already(t)
+    } else {
+        Moved::Added(t)
+    })
+}
+
 #[async_trait]
 impl ImportStore for PgStore {
+    async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>> {
+        write_tx!(self, forum.shard, |tx, n| {
+            move_thread(&tx, &n, forum, &m).await
+        })
+    }
+
     async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>> {
         read_on!(self, shard_of(thread.0), ReadFrom::Primary, |c, n| {
             Ok(rows(

@@ -1,7 +1,7 @@
 //! Imports: whole threads in one writer transaction (see [`crate::ImportStore`]).
 
 use super::*;
-use crate::import::{attach, ImportBatch, ImportStore, Imported, Placed, Tally};
+use crate::import::{attach, ImportBatch, ImportStore, Imported, Moved, Placed, Tally, ThreadMove};
 use std::collections::HashMap;
 
 fn placed_row(r: &Row<'_>) -> rusqlite::Result<(Placed, i64)> {
@@ -230,8 +230,69 @@ pub(super) fn import_batch(
     Ok(out)
 }
 
+fn move_thread(c: &Connection, n: &Counter, forum: &Forum, m: &ThreadMove) -> StoreResult<Moved> {
+    let Some(t) = thread_by_ident(c, n, forum.id, &m.from)? else {
+        return Ok(Moved::NoThread);
+    };
+    let already = match thread_by_ident(c, n, forum.id, &m.to)? {
+        Some(other) if other.id != t.id => return Ok(Moved::Taken(other)),
+        Some(_) => true,
+        None => false,
+    };
+    if !already {
+        exec(
+            c,
+            n,
+            "INSERT INTO thread_aliases (forum_id, ident, thread_id, shard, created_at) VALUES (?, ?, ?, ?, ?)",
+            &[int(forum.id.0), text(m.to.as_str()), int(t.id.0), int(i64::from(forum.shard.get())), int(confab_core::now_ms())],
+        )?;
+        exec(
+            c,
+            n,
+            "UPDATE threads SET aliased = 1 WHERE id = ?",
+            &[int(t.id.0)],
+        )?;
+        log_action(
+            c,
+            n,
+            forum.id,
+            m.actor,
+            "alias",
+            None,
+            &format!(
+                "thread {} {}: also {}",
+                t.id,
+                t.ident.as_str(),
+                m.to.as_str()
+            ),
+        )?;
+    }
+    if let Some(url) = m.url.as_deref().filter(|u| t.url.as_deref() != Some(*u)) {
+        exec(
+            c,
+            n,
+            "UPDATE threads SET url = ? WHERE id = ?",
+            &[text(url), int(t.id.0)],
+        )?;
+    }
+    let t = load_thread(c, n, t.id)?.ok_or_else(DomainError::internal)?;
+    Ok(if already {
+        Moved::Already(t)
+    } else {
+        Moved::Added(t)
+    })
+}
+
 #[async_trait]
 impl ImportStore for SqliteStore {
+    async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>> {
+        let forum = forum.clone();
+        self.pool
+            .write(move |c, n| move_thread(c, n, &forum, &m))
+            .await
+            .map(Written::here)
+    }
+
     async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>> {
         self.pool
             .read(move |c, n| {

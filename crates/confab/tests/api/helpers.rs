@@ -369,3 +369,30 @@ pub fn ids(comments: &Value) -> Vec<String> {
     }
     out
 }
+
+/// Runs `confab --data DIR ARGS...` against the data of a running test server (its backend's
+/// settings and secret): success, stdout and stderr.
+pub async fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+            .arg("--data")
+            .arg(&dir)
+            .args(&args)
+            .envs(crate::backend::process_env(&dir))
+            .env("CONFAB_LOG", "warn")
+            // The test servers' secret: on PostgreSQL a node with another one refuses to start.
+            .env("CONFAB_SECRET", "test-secret-key-0123456789abcdef")
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("run confab");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}

@@ -30,4 +30,5 @@ mod shards_cli;
 mod sso;
 mod switches;
 mod tasks;
+mod thread_moves;
 mod webhooks;
