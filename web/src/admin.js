@@ -406,7 +406,8 @@
     try {
       const r = await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/thread-moves', body);
       msg.classList.remove('error');
-      msg.textContent = 'The thread ' + r.thread.ident + ' (' + r.thread.comment_count + ' comments) answers to: ' +
+      const n = r.thread.comment_count;
+      msg.textContent = 'The thread ' + r.thread.ident + ' (' + n + (n === 1 ? ' comment' : ' comments') + ') answers to: ' +
         [r.thread.ident].concat(r.aliases).join(', ');
       $('#m-from').value = '';
       $('#m-to').value = '';

@@ -227,6 +227,25 @@ describe('moderation dashboard', () => {
     assert.deepEqual(admin.foreign, []);
   });
 
+  it('moves a thread to a new address, where its comments then show', async () => {
+    await admin.click('#tab-settings');
+    await admin.fill('#m-from', IDENT);
+    await admin.fill('#m-to', 'https://new.example.com/articles/moderated');
+    await admin.click('#move-form button[type="submit"]');
+    await admin.locator('#move-msg', { hasText: 'answers to: ' + IDENT + ', /articles/moderated' }).waitFor();
+    await shot(admin, 'admin-thread-move', { fullPage: false });
+    const moved = await api(server, 'GET', '/comments?forum=demo&ident=' + encodeURIComponent('/articles/moderated'));
+    const old = await api(server, 'GET', '/comments?forum=demo&ident=' + IDENT);
+    assert.ok(old.thread.comment_count > 0);
+    assert.equal(moved.thread.id, old.thread.id);
+    assert.equal(moved.thread.comment_count, old.thread.comment_count);
+    // A thread that does not exist is refused, plainly.
+    await admin.fill('#m-from', '/never-commented');
+    await admin.fill('#m-to', '/somewhere');
+    await admin.click('#move-form button[type="submit"]');
+    await admin.locator('#move-msg.error', { hasText: 'no thread of forum demo answers to /never-commented' }).waitFor();
+  });
+
   it('signs out', async () => {
     await admin.click('#logout');
     await admin.locator('#login-form').waitFor();
