@@ -15,6 +15,8 @@ pub enum ErrorCode {
     Forbidden,
     OriginNotAllowed,
     Banned,
+    /// A text contains a word the forum does not allow (`words.block`).
+    BlockedWord,
     ThreadClosed,
     GuestPostingDisabled,
     EditWindowClosed,
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::Banned => "banned",
+            ErrorCode::BlockedWord => "blocked_word",
             ErrorCode::ThreadClosed => "thread_closed",
             ErrorCode::GuestPostingDisabled => "guest_posting_disabled",
             ErrorCode::EditWindowClosed => "edit_window_closed",

@@ -5,6 +5,7 @@
 //! - [`ident`]: thread identifier normalization (URLs with tracking noise map to one thread).
 //! - [`input`]: parsed user input (`CommentBody`, `AuthorName`, ...); a value that exists is valid.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
+//! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
@@ -21,6 +22,7 @@ pub mod id;
 pub mod ident;
 pub mod input;
 pub mod model;
+pub mod modrules;
 pub mod render;
 pub mod secret;
 pub mod sign;

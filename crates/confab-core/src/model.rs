@@ -56,6 +56,24 @@ pub struct ForumSettings {
     /// each author's e-mail address and readers' browsers ask gravatar.com for the image.
     #[serde(default)]
     pub gravatar: bool,
+    /// Words refused (`block`) or held for a moderator (`hold`): case-insensitive, Unicode
+    /// normalized, whole words (`confab_core::modrules`).
+    #[serde(default)]
+    pub words: crate::modrules::WordLists,
+    /// Hold a comment with more links than this (none: no limit).
+    #[serde(default)]
+    #[schema(maximum = 1000)]
+    pub max_links: Option<u32>,
+    /// Hold new commenters until some of their comments were approved.
+    #[serde(default)]
+    pub trust: crate::modrules::Trust,
+    /// Hold a published comment once this many distinct readers flagged it (none: never).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub flags_to_hold: Option<u32>,
+    /// The same text posted `count` times in `minutes` by one author or address is spam.
+    #[serde(default)]
+    pub duplicates: crate::modrules::Duplicates,
 }
 
 /// Which new comments a forum's moderators (those with an e-mail address) are mailed about.
@@ -122,6 +140,11 @@ impl ForumSettings {
             moderator_mail: ModeratorMail::All,
             webhooks: Vec::new(),
             gravatar: false,
+            words: Default::default(),
+            max_links: None,
+            trust: Default::default(),
+            flags_to_hold: None,
+            duplicates: Default::default(),
         }
     }
 
@@ -244,9 +267,18 @@ pub struct Comment {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub ip_hash: String,
+    /// Why admission or readers' flags hid it (`held: word 'x'`, `shadow ban`, ...), for
+    /// moderators; none for comments published at once or held before this was kept.
+    pub held_reason: Option<String>,
 }
 
 impl Comment {
+    /// Hidden by a shadow ban on its author: its author sees it as published, nobody else
+    /// but moderators sees it.
+    pub fn shadowed(&self) -> bool {
+        self.status == CommentStatus::Spam
+            && self.held_reason.as_deref() == Some(crate::modrules::SHADOW_REASON)
+    }
     pub fn account_id(&self) -> Option<AccountId> {
         match self.author {
             Author::Account(a) => Some(a),
@@ -325,6 +357,18 @@ pub struct Ban {
     /// Unix ms; none means permanent.
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// A shadow ban: the author may still post, but their new comments are hidden from
+    /// everyone but themselves and the moderators.
+    pub shadow: bool,
+}
+
+/// What the bans of a forum say about someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanState {
+    None,
+    /// Refused (a ban that is not a shadow ban wins over a shadow ban).
+    Banned,
+    Shadow,
 }
 
 /// The identities a write is checked against for bans.

@@ -221,6 +221,11 @@ pub struct ModCommentView {
     pub author_email: Option<String>,
     pub ip_hash: String,
     pub flag_count: i64,
+    /// Why a hidden comment was hidden: `held: word 'x'`, `held: 5 links (limit 3)`, `held:
+    /// new commenter (1 of 2 approved)`, `held: flagged by 3 readers`, `spam: the same text
+    /// posted 3 times in 10 minutes`, `shadow ban`, `held: moderation mode pre`. None for
+    /// comments shown to the public, and for those held before reasons were kept.
+    pub held_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

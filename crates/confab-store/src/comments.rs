@@ -59,6 +59,8 @@ pub struct CommentEdit {
     pub hold: bool,
     /// A moderator editing someone else's comment: the edit is logged, with the old text.
     pub logged_by: Option<(ForumId, AccountId)>,
+    /// Why admission holds the new text (with `hold`), for moderators.
+    pub held_reason: Option<String>,
 }
 
 impl CommentEdit {
@@ -71,6 +73,24 @@ impl CommentEdit {
             current
         }
     }
+
+    /// The held reason after the edit: the new one when the edit holds the comment, else the
+    /// one it had.
+    pub fn reason_after(&self, old: &Comment) -> Option<String> {
+        if self.hold && self.status_after(old.status) != CommentStatus::Approved {
+            self.held_reason.clone().or_else(|| old.held_reason.clone())
+        } else {
+            old.held_reason.clone()
+        }
+    }
+}
+
+/// Whose approved comments a forum counts for its new-commenter rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorKey {
+    Account(AccountId),
+    /// A guest, by the e-mail address they gave (compared without case).
+    GuestEmail(String),
 }
 
 /// A comment to insert. The service has validated and rendered it.
@@ -86,6 +106,8 @@ pub struct NewComment {
     pub body_md: String,
     pub body_html: String,
     pub status: CommentStatus,
+    /// Why admission hid it (see `Comment::held_reason`).
+    pub held_reason: Option<String>,
     pub ip_hash: String,
     pub created_at: i64,
     /// A retried request with the same scope and key returns the first comment.
@@ -127,6 +149,7 @@ impl NewComment {
             created_at: self.created_at,
             edited_at: None,
             ip_hash: self.ip_hash.clone(),
+            held_reason: self.held_reason.clone(),
         }
     }
 }
@@ -208,6 +231,18 @@ pub trait CommentStore: Send + Sync {
         edit: &CommentEdit,
     ) -> StoreResult<Written<(Comment, i64)>>;
 
+    /// How many of `author`'s comments in `forum` are approved, counting up to `limit`.
+    async fn approved_by(&self, forum: &Forum, author: &AuthorKey, limit: u32) -> StoreResult<u32>;
+    /// The texts (markdown) of up to `limit` comments of `forum` created at or after `since`
+    /// by `account` (if given) or from the address `ip_hash`, newest first.
+    async fn recent_texts(
+        &self,
+        forum: &Forum,
+        account: Option<AccountId>,
+        ip_hash: &str,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
     /// Forgets idempotency keys older than `before` (retries come within minutes, not days).
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64>;
 }

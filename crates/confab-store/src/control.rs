@@ -4,7 +4,7 @@
 use crate::StoreResult;
 use async_trait::async_trait;
 use confab_core::id::{AccountId, ForumId};
-use confab_core::model::{Account, Ban, BanKind, BanSubject, Forum, ForumSettings};
+use confab_core::model::{Account, Ban, BanKind, BanState, BanSubject, Forum, ForumSettings};
 use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
@@ -97,6 +97,7 @@ pub trait ControlStore: Send + Sync {
     /// account holds it.
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
 
+    #[allow(clippy::too_many_arguments)]
     async fn add_ban(
         &self,
         forum: ForumId,
@@ -104,6 +105,7 @@ pub trait ControlStore: Send + Sync {
         value: &str,
         reason: Option<&str>,
         expires_at: Option<i64>,
+        shadow: bool,
         actor: Option<AccountId>,
     ) -> StoreResult<Ban>;
 
@@ -116,7 +118,9 @@ pub trait ControlStore: Send + Sync {
 
     async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>>;
 
-    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool>;
+    /// Whether a ban in force (by e-mail, address or account) applies to `who`, and which kind
+    /// (a ban that is not a shadow ban wins). One indexed query.
+    async fn ban_state(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<BanState>;
 
     /// The accounts that moderate a forum (not staff at large), by id.
     async fn forum_moderators(&self, forum: ForumId) -> StoreResult<Vec<Account>>;

@@ -61,7 +61,7 @@ pub mod sqlite;
 mod votes;
 
 pub use comments::{
-    CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
+    AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
 pub use import::{
@@ -72,7 +72,7 @@ pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
-pub use votes::{VoteCounts, VoteStore};
+pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.

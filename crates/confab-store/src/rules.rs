@@ -50,6 +50,13 @@ pub fn status_plan(cm: &Comment, to: CommentStatus) -> StatusPlan {
     }
 }
 
+/// Whether a flag that brought a comment to `flags` distinct flaggers holds it for a
+/// moderator: the forum holds at `hold_at` flags, and the comment is published (a moderator who
+/// approves it again dismisses its flags, so it is held again only by new ones).
+pub fn flag_holds(status: CommentStatus, flags: i64, hold_at: Option<u32>) -> bool {
+    status == CommentStatus::Approved && hold_at.is_some_and(|n| flags >= i64::from(n))
+}
+
 /// The moderation log's detail for a status change.
 pub fn status_detail(from: CommentStatus, to: CommentStatus) -> String {
     format!("{} -> {}", from.as_str(), to.as_str())
@@ -253,6 +260,16 @@ pub fn switch_forum_id(forum: Option<confab_core::id::ForumId>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_hold_published_comments_at_the_threshold() {
+        assert!(!flag_holds(CommentStatus::Approved, 2, Some(3)));
+        assert!(flag_holds(CommentStatus::Approved, 3, Some(3)));
+        assert!(flag_holds(CommentStatus::Approved, 4, Some(3)));
+        assert!(!flag_holds(CommentStatus::Pending, 5, Some(3)));
+        assert!(!flag_holds(CommentStatus::Spam, 5, Some(3)));
+        assert!(!flag_holds(CommentStatus::Approved, 100, None));
+    }
     use confab_core::id::{ForumId, ThreadId};
     use confab_core::model::Author;
     use CommentStatus::*;
@@ -280,6 +297,7 @@ mod tests {
             created_at: 0,
             edited_at: None,
             ip_hash: String::new(),
+            held_reason: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Votes and flags on comments.
 
 use crate::pin::Written;
-use crate::StoreResult;
+use crate::{StatusChange, StoreResult};
 use async_trait::async_trait;
 use confab_core::id::{CommentId, ThreadId};
 
@@ -15,6 +15,16 @@ pub struct VoteCounts {
     pub thread_id: ThreadId,
     /// The thread's sequence number after this vote, if the vote changed anything.
     pub thread_seq: Option<i64>,
+}
+
+/// A flag's effect.
+#[derive(Debug, Clone)]
+pub struct Flagged {
+    /// The comment's flags (distinct flaggers).
+    pub count: i64,
+    pub thread_id: ThreadId,
+    /// Set when the flag held the comment for a moderator.
+    pub held: Option<StatusChange>,
 }
 
 /// Readers' votes and flags (shard data: addressed by comment id).
@@ -32,11 +42,14 @@ pub trait VoteStore: Send + Sync {
     /// left out. Reads replicas, honouring the caller's read pin.
     async fn votes_of(&self, voter: &str, ids: &[CommentId]) -> StoreResult<Vec<(CommentId, i64)>>;
 
-    /// Flags a comment once per flagger; returns the flag count.
+    /// Flags a comment once per flagger. With `hold_at`, a published comment that now has that
+    /// many flags (distinct flaggers) goes to `pending`, in the same transaction, with
+    /// [`confab_core::modrules::flagged_reason`] as its held reason and a `hold` log entry.
     async fn flag(
         &self,
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<Written<(i64, ThreadId)>>;
+        hold_at: Option<u32>,
+    ) -> StoreResult<Written<Flagged>>;
 }

@@ -274,6 +274,7 @@ fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> Ne
         body_md: body.into(),
         body_html: format!("<p>{body}</p>"),
         status: CommentStatus::Approved,
+        held_reason: None,
         ip_hash: "iphash".into(),
         created_at: confab_core::now_ms(),
         idempotency: None,
@@ -322,7 +323,7 @@ async fn populate(s: &dyn Store, f: &Forum, threads: usize, per_thread: usize) -
                 s.vote(*id, "voter-b", -1).await.unwrap();
             }
             if i % 7 == 3 {
-                s.flag(*id, "flagger", "spam").await.unwrap();
+                s.flag(*id, "flagger", "spam", None).await.unwrap();
             }
         }
         // Moderation: approve the pending ones (log entries, counters, a task each).
@@ -834,6 +835,7 @@ async fn migrate_data_copies_sqlite_into_postgres() {
         "troll@example.com",
         Some("trolling"),
         None,
+        false,
         Some(admin_acct.id),
     )
     .await

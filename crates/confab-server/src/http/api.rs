@@ -588,6 +588,11 @@ pub async fn update_forum(
         moderator_mail: body.moderator_mail,
         webhooks: body.webhooks,
         gravatar: body.gravatar,
+        words: body.words,
+        max_links: body.max_links,
+        trust: body.trust,
+        flags_to_hold: body.flags_to_hold,
+        duplicates: body.duplicates,
         sso_secret: match body.sso_secret.as_deref() {
             None => None,
             Some("") => Some(None),
@@ -685,6 +690,7 @@ pub async fn ban(
         body.comment_id,
         body.reason.as_deref(),
         body.expires_in_secs,
+        body.shadow,
     )?;
     let bans = app.svc.ban(&m, ban).await?;
     Ok((StatusCode::CREATED, axum::Json(BansView { bans })).into_response())

@@ -150,7 +150,19 @@ pub struct NewForumBody {
     pub edit_window_secs: Option<i64>,
 }
 
+/// `null` as `Some(None)` (clear the setting), a value as `Some(Some(v))`; a key left out is
+/// `None` (with `#[serde(default)]`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What is left out stays; a key the API does not know is refused (400), not ignored.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ForumPatch {
     pub title: Option<String>,
     pub allowed_origins: Option<Vec<String>>,
@@ -166,6 +178,24 @@ pub struct ForumPatch {
     /// Sets the secret the forum's site signs SSO tokens with (16-256 printable ASCII
     /// characters); `""` removes it. Write-only: the forum's settings say only whether one is set.
     pub sso_secret: Option<String>,
+    /// Replaces the word lists (`block`: refused; `hold`: held for a moderator). At most 500
+    /// entries per list, 1-100 characters each; matched without case, Unicode-normalized, as
+    /// whole words.
+    pub words: Option<confab_core::modrules::WordLists>,
+    /// Hold comments with more links than this (0-1000); `null`: no limit.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, nullable, maximum = 1000)]
+    pub max_links: Option<Option<u32>>,
+    /// Hold new commenters until `hold_first` (0-1000; 0: off) of their comments were approved.
+    pub trust: Option<confab_core::modrules::Trust>,
+    /// Hold a published comment once this many distinct readers flagged it (1-1000); `null`:
+    /// never.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 1000)]
+    pub flags_to_hold: Option<Option<u32>>,
+    /// The same text posted `count` (2-100; 0: off) times in `minutes` (1-1440) by one author
+    /// or address is spam.
+    pub duplicates: Option<confab_core::modrules::Duplicates>,
 }
 
 /// A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt` (the
@@ -241,6 +271,10 @@ pub struct BanBody {
     /// Seconds until the ban lapses; none for permanent.
     #[serde(default, deserialize_with = "int::opt")]
     pub expires_in_secs: Option<i64>,
+    /// A shadow ban: the author may still post, and sees their comments as published, but
+    /// nobody else does (they go to the spam queue, marked `shadow ban`).
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

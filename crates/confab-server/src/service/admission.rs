@@ -1,13 +1,21 @@
 //! Admission: the one gate a text passes to be shown, whether it is a new comment or an edit.
 //!
 //! `Service::post` and `Service::edit` both call [`Service::admit`], so a rule added here (a
-//! ban, a closed thread, the forum's moderation mode, later spam checks) holds for both: an
-//! edit cannot carry past a moderator what a new comment could not.
+//! ban, a closed thread, the forum's moderation mode, its word lists and link limit) holds for
+//! both: an edit cannot carry past a moderator what a new comment could not. The rules that
+//! judge an author's history (new commenters held, the same text posted again and again, a
+//! shadow ban) judge new comments only. What each rule decides is `confab_core::modrules`;
+//! this file gathers the facts it needs (one store read per rule that is on).
 
 use super::{Caller, Service};
-use confab_core::model::{Account, BanSubject, CommentStatus, Forum};
+use confab_core::model::{Account, BanState, BanSubject, CommentStatus, Forum, ModerationMode};
+use confab_core::modrules::{self, Facts, Rules, Verdict};
 use confab_core::render::Rendered;
 use confab_core::{now_ms, DomainError, ErrorCode};
+use confab_store::AuthorKey;
+
+/// Most earlier comments the duplicate rule compares a new one with.
+const DUPLICATE_SCAN: u32 = 200;
 
 /// Who a text is admitted for.
 pub(crate) struct Applicant<'a> {
@@ -18,42 +26,58 @@ pub(crate) struct Applicant<'a> {
     pub email: Option<&'a str>,
 }
 
+/// What admission decided for a text.
+#[derive(Debug, Clone)]
+pub(crate) struct Admitted {
+    pub status: CommentStatus,
+    /// Why it is hidden (for moderators), when it is.
+    pub held_reason: Option<String>,
+}
+
 impl Service {
     /// Whether `who` may act on `forum` at all (bans by account, e-mail or address). Writes
-    /// that are not texts (votes, flags) check this alone.
+    /// that are not texts (votes, flags) check this alone; a shadow ban refuses nothing (the
+    /// author must not notice it).
     pub(crate) async fn check_not_banned(
         &self,
         forum: &Forum,
         caller: &Caller,
         email: Option<&str>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<BanState, DomainError> {
         let who = BanSubject {
             email: email.map(str::to_string),
             ip_hash: Some(self.ip_hash(caller)),
             account: caller.account,
         };
-        if self.store.is_banned(forum.id, &who, now_ms()).await? {
+        let state = self.store.ban_state(forum.id, &who, now_ms()).await?;
+        if state == BanState::Banned {
             return Err(DomainError::new(
                 ErrorCode::Banned,
                 "you are banned from commenting on this site",
             ));
         }
-        Ok(())
+        Ok(state)
     }
 
-    /// Runs admission for a new or edited text: refuses banned authors and closed threads, and
-    /// says whether the text is public at once or waits for a moderator. A moderator of the
-    /// forum is neither held nor refused for a closed thread.
+    /// Runs admission for a new text (`edit: false`) or an edited one: refuses banned authors,
+    /// closed threads and blocked words, and says whether the text is public at once, waits
+    /// for a moderator, or is spam (with why). A moderator of the forum is neither held nor
+    /// refused.
     pub(crate) async fn admit(
         &self,
         forum: &Forum,
         who: &Applicant<'_>,
+        text: &str,
         rendered: &Rendered,
         thread_closed: bool,
-    ) -> Result<CommentStatus, DomainError> {
+        edit: bool,
+    ) -> Result<Admitted, DomainError> {
         let is_mod = who.account.is_some_and(|a| a.can_moderate(forum.id));
         if is_mod {
-            return Ok(CommentStatus::Approved);
+            return Ok(Admitted {
+                status: CommentStatus::Approved,
+                held_reason: None,
+            });
         }
         if thread_closed {
             return Err(DomainError::new(
@@ -61,12 +85,93 @@ impl Service {
                 "this thread is closed",
             ));
         }
-        self.check_not_banned(forum, who.caller, who.email).await?;
-        use confab_core::model::ModerationMode;
-        Ok(match forum.settings.moderation {
-            ModerationMode::Pre => CommentStatus::Pending,
-            ModerationMode::Links if rendered.has_links => CommentStatus::Pending,
-            _ => CommentStatus::Approved,
+        let ban = self.check_not_banned(forum, who.caller, who.email).await?;
+        let s = &forum.settings;
+        let rules = Rules {
+            words: &s.words,
+            max_links: s.max_links,
+            hold_first: if edit { 0 } else { s.trust.hold_first },
+            duplicates: if edit {
+                Default::default()
+            } else {
+                s.duplicates
+            },
+            mode_holds: match s.moderation {
+                ModerationMode::Pre => Some("pre"),
+                ModerationMode::Links if rendered.has_links => Some("links"),
+                _ => None,
+            },
+        };
+        // A blocked word refuses before anything is read.
+        if let Some(w) = modrules::find_word(text, &s.words.block) {
+            tracing::info!(forum = %forum.name, word = w, "text refused for a blocked word");
+            return Err(DomainError::new(
+                ErrorCode::BlockedWord,
+                "your comment contains a word this site does not allow",
+            ));
+        }
+        let shadow = !edit && ban == BanState::Shadow;
+        let earlier_duplicates = if !shadow && rules.duplicates.count >= 2 {
+            let since = now_ms() - i64::from(rules.duplicates.minutes) * 60_000;
+            let key = modrules::duplicate_key(text);
+            let ip_hash = self.ip_hash(who.caller);
+            let texts = self
+                .store
+                .recent_texts(
+                    forum,
+                    who.account.map(|a| a.id),
+                    &ip_hash,
+                    since,
+                    DUPLICATE_SCAN,
+                )
+                .await?;
+            let same = texts
+                .iter()
+                .filter(|t| modrules::duplicate_key(t) == key)
+                .count();
+            u32::try_from(same).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        let approved = if !shadow && rules.hold_first > 0 {
+            let author = match (who.account, who.email) {
+                (Some(a), _) => Some(AuthorKey::Account(a.id)),
+                (None, Some(e)) => Some(AuthorKey::GuestEmail(e.to_string())),
+                (None, None) => None,
+            };
+            match author {
+                Some(a) => Some(self.store.approved_by(forum, &a, rules.hold_first).await?),
+                None => None,
+            }
+        } else {
+            Some(0)
+        };
+        let facts = Facts {
+            text,
+            html: &rendered.html,
+            shadow,
+            earlier_duplicates,
+            approved,
+        };
+        Ok(match modrules::decide(&rules, &facts) {
+            Verdict::Publish => Admitted {
+                status: CommentStatus::Approved,
+                held_reason: None,
+            },
+            Verdict::Hold(why) => Admitted {
+                status: CommentStatus::Pending,
+                held_reason: Some(why),
+            },
+            Verdict::Spam(why) => Admitted {
+                status: CommentStatus::Spam,
+                held_reason: Some(why),
+            },
+            Verdict::Blocked(_) => {
+                return Err(DomainError::new(
+                    ErrorCode::BlockedWord,
+                    "your comment contains a word this site does not allow",
+                ))
+            }
         })
     }
 }

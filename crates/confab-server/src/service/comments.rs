@@ -278,7 +278,10 @@ impl Service {
             account: account.as_deref(),
             email: ban_email.as_deref(),
         };
-        let status = self.admit(&forum, &applicant, &rendered, false).await?;
+        let admitted = self
+            .admit(&forum, &applicant, text.as_str(), &rendered, false, false)
+            .await?;
+        let status = admitted.status;
 
         // Guests without an identity get one now, so they can see their pending comments.
         let (anon_id, anon_token) = match (&account, &caller.anon) {
@@ -325,6 +328,7 @@ impl Service {
             body_md: text.as_str().to_string(),
             body_html: rendered.html,
             status,
+            held_reason: admitted.held_reason,
             ip_hash,
             created_at: now_ms(),
             idempotency: idempotency.map(|k| Idempotency {
@@ -496,8 +500,15 @@ impl Service {
             account: account.as_deref(),
             email: email.as_deref(),
         };
-        let status = self
-            .admit(&forum, &applicant, &rendered, thread.closed)
+        let admitted = self
+            .admit(
+                &forum,
+                &applicant,
+                text.as_str(),
+                &rendered,
+                thread.closed,
+                true,
+            )
             .await?;
         let moderator_of_other = account
             .as_ref()
@@ -506,8 +517,9 @@ impl Service {
             body_md: text.as_str().to_string(),
             body_html: rendered.html,
             now: now_ms(),
-            hold: status != CommentStatus::Approved,
+            hold: admitted.status != CommentStatus::Approved,
             logged_by: moderator_of_other.map(|a| (forum.id, a.id)),
+            held_reason: admitted.held_reason,
         };
         let Written {
             value: (updated, thread_seq),
@@ -605,7 +617,17 @@ impl Service {
         let (_, forum) = self.comment_for_write(caller, id).await?;
         self.check_actor_not_banned(&forum, caller).await?;
         let (flagger, anon_token) = self.voter(caller);
-        let at = self.store.flag(id, &flagger, reason).await?.at;
+        let hold_at = forum.settings.flags_to_hold;
+        let Written { value: flagged, at } = self.store.flag(id, &flagger, reason, hold_at).await?;
+        if let Some(held) = flagged.held {
+            // Held by readers: gone from the public page until a moderator decides.
+            if let (Some(t), Some(thread_seq)) = (
+                self.touch_thread(&forum, flagged.thread_id, at).await?,
+                held.thread_seq,
+            ) {
+                self.publish(forum.id, &t.ident, LiveEvent::Removed { thread_seq, id });
+            }
+        }
         Ok(Flagged { anon_token, at })
     }
 
@@ -732,7 +754,9 @@ impl Service {
             .caller_account(caller)
             .await?
             .and_then(|a| a.email.clone());
-        self.check_not_banned(forum, caller, email.as_deref()).await
+        self.check_not_banned(forum, caller, email.as_deref())
+            .await
+            .map(|_| ())
     }
 
     fn known_voter(caller: &Caller) -> Option<String> {

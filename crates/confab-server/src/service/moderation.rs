@@ -46,6 +46,14 @@ fn validate_settings(s: &ForumSettings) -> Result<(), DomainError> {
             "edit_window_secs must be between 0 and 604800",
         ));
     }
+    confab_core::modrules::validate(
+        &s.words,
+        s.max_links,
+        &s.trust,
+        s.flags_to_hold,
+        &s.duplicates,
+    )
+    .map_err(DomainError::invalid)?;
     validate_webhooks(&s.webhooks)
 }
 
@@ -226,6 +234,14 @@ pub struct ForumChanges {
     /// Replaces the webhooks; an empty secret keeps the one stored for the same URL.
     pub webhooks: Option<Vec<Webhook>>,
     pub gravatar: Option<bool>,
+    /// Replaces the word lists.
+    pub words: Option<confab_core::modrules::WordLists>,
+    /// `Some(None)` removes the link limit.
+    pub max_links: Option<Option<u32>>,
+    pub trust: Option<confab_core::modrules::Trust>,
+    /// `Some(None)`: flags never hold a comment.
+    pub flags_to_hold: Option<Option<u32>>,
+    pub duplicates: Option<confab_core::modrules::Duplicates>,
     /// `Some(None)` removes the SSO secret.
     pub sso_secret: Option<Option<confab_core::sso::SsoSecret>>,
 }
@@ -307,6 +323,8 @@ pub struct NewBan {
     pub reason: Option<String>,
     /// Positive; `None`: permanent.
     pub expires_in_secs: Option<i64>,
+    /// A shadow ban (see `Ban::shadow`).
+    pub shadow: bool,
 }
 
 impl NewBan {
@@ -318,6 +336,7 @@ impl NewBan {
         comment_id: Option<CommentId>,
         reason: Option<&str>,
         expires_in_secs: Option<i64>,
+        shadow: bool,
     ) -> Result<NewBan, DomainError> {
         if expires_in_secs.is_some_and(|s| s <= 0) {
             return Err(DomainError::invalid("expires_in_secs must be positive"));
@@ -362,6 +381,7 @@ impl NewBan {
             target,
             reason: reason.map(str::to_string),
             expires_in_secs,
+            shadow,
         })
     }
 }
@@ -566,6 +586,29 @@ impl Service {
         if let Some(g) = patch.gravatar {
             s.gravatar = g;
         }
+        if let Some(mut w) = patch.words {
+            // Kept as given, less surrounding spaces and repeats.
+            for list in [&mut w.block, &mut w.hold] {
+                for e in list.iter_mut() {
+                    *e = e.trim().to_string();
+                }
+                let mut seen = HashSet::new();
+                list.retain(|e| seen.insert(confab_core::modrules::normalize(e)));
+            }
+            s.words = w;
+        }
+        if let Some(m) = patch.max_links {
+            s.max_links = m;
+        }
+        if let Some(t) = patch.trust {
+            s.trust = t;
+        }
+        if let Some(f) = patch.flags_to_hold {
+            s.flags_to_hold = f;
+        }
+        if let Some(d) = patch.duplicates {
+            s.duplicates = d;
+        }
         if let Some(mut hooks) = patch.webhooks {
             for h in &mut hooks {
                 h.events.sort_by_key(|e| e.as_str());
@@ -625,17 +668,22 @@ impl Service {
                 Author::Account(id) => accounts.get(id).and_then(|a| a.email.clone()),
             };
             let (ip_hash, flag_count) = (c.ip_hash.clone(), c.flag_count);
+            let (status, held_reason) = (c.status, c.held_reason.clone());
+            let held_reason = held_reason.filter(|_| status.is_hidden());
             // Moderators see the text of deleted comments too.
             let (md, html) = (c.body_md.clone(), c.body_html.clone());
             let mut view = self.comment_view(f, c).await?;
             view.body = md;
             view.body_html = html;
+            // Moderators see a shadow-banned comment as what it is.
+            view.status = status;
             comments.push(ModCommentView {
                 comment: view,
                 forum: f.name.clone(),
                 author_email,
                 ip_hash,
                 flag_count,
+                held_reason,
             });
         }
         Ok(ModListView {
@@ -741,7 +789,15 @@ impl Service {
         }
         for (kind, value) in targets {
             self.store
-                .add_ban(f.id, kind, &value, reason, expires_at, Some(acct.id))
+                .add_ban(
+                    f.id,
+                    kind,
+                    &value,
+                    reason,
+                    expires_at,
+                    ban.shadow,
+                    Some(acct.id),
+                )
                 .await?;
         }
         self.store.bans(f.id).await

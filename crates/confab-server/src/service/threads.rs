@@ -613,6 +613,7 @@ impl ViewCtx<'_> {
         // placeholder like a deleted one (its text, author and status stay hidden).
         let withheld = c.status.is_hidden() && self.viewer.is_some_and(|v| !visible(&c, v));
         let deleted = c.status == CommentStatus::Deleted || withheld;
+        let shadowed = c.shadowed() && !matches!(self.viewer, Some(Visibility::Moderator));
         let gravatar = |email: Option<&str>| {
             email.filter(|_| self.gravatar).map(|e| {
                 use sha2::{Digest, Sha256};
@@ -673,6 +674,9 @@ impl ViewCtx<'_> {
             body: if deleted { String::new() } else { c.body_md },
             status: if withheld {
                 CommentStatus::Deleted
+            } else if shadowed {
+                // A shadow-banned author sees their comment as published.
+                CommentStatus::Approved
             } else {
                 c.status
             },

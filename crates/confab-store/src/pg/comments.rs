@@ -116,8 +116,8 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         tx,
         n,
         "INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
-         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash) \
-         VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason) \
+         VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         &[
             &shard,
             &thread_id.0,
@@ -134,6 +134,7 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             &new.status.as_str(),
             &new.created_at,
             &new.ip_hash,
+            &new.held_reason,
         ],
     )
     .await?
@@ -410,11 +411,12 @@ impl CommentStore for PgStore {
             .filter(|cm| cm.status != CommentStatus::Deleted)
             .ok_or_else(|| DomainError::not_found("comment"))?;
             let status = edit.status_after(old.status);
+            let reason = edit.reason_after(&old);
             exec(
                 &tx,
                 &n,
-                "UPDATE comments SET body_md = $1, body_html = $2, edited_at = $3, status = $4 WHERE id = $5",
-                &[&edit.body_md, &edit.body_html, &edit.now, &status.as_str(), &id.0],
+                "UPDATE comments SET body_md = $1, body_html = $2, edited_at = $3, status = $4, held_reason = $5 WHERE id = $6",
+                &[&edit.body_md, &edit.body_html, &edit.now, &status.as_str(), &reason, &id.0],
             )
             .await?;
             let seq = if status == old.status {
@@ -439,6 +441,62 @@ impl CommentStore for PgStore {
                 .await?
                 .ok_or_else(DomainError::internal)?;
             Ok((cm, seq))
+        })
+    }
+
+    async fn approved_by(&self, forum: &Forum, author: &AuthorKey, limit: u32) -> StoreResult<u32> {
+        let limit = i64::from(limit);
+        // Comments live on the forum's shard: the count is within the forum.
+        let count: i64 = read_on!(self, forum.shard, ReadFrom::Primary, |c, n| {
+            let r = match author {
+                AuthorKey::Account(a) => {
+                    row(
+                        &c,
+                        &n,
+                        "SELECT count(*) FROM (SELECT 1 FROM comments WHERE forum_id = $1 AND account_id = $2 \
+                         AND status = 'approved' LIMIT $3) x",
+                        &[&forum.id.0, &a.0, &limit],
+                    )
+                    .await?
+                }
+                AuthorKey::GuestEmail(e) => {
+                    row(
+                        &c,
+                        &n,
+                        "SELECT count(*) FROM (SELECT 1 FROM comments WHERE forum_id = $1 \
+                         AND lower(guest_email) = lower($2) AND guest_email IS NOT NULL AND status = 'approved' LIMIT $3) x",
+                        &[&forum.id.0, e, &limit],
+                    )
+                    .await?
+                }
+            };
+            Ok(r.map_or(0, |r| r.get::<_, i64>(0)))
+        })?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn recent_texts(
+        &self,
+        forum: &Forum,
+        account: Option<AccountId>,
+        ip_hash: &str,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let (account, limit) = (account.map(|a| a.0), i64::from(limit));
+        read_on!(self, forum.shard, ReadFrom::Primary, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                "SELECT body_md FROM (SELECT id, body_md FROM comments WHERE forum_id = $1 AND ip_hash = $2 AND created_at >= $3 \
+                 UNION SELECT id, body_md FROM comments WHERE forum_id = $1 AND account_id = $4 AND created_at >= $3) x \
+                 ORDER BY id DESC LIMIT $5",
+                &[&forum.id.0, &ip_hash, &since, &account, &limit],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 

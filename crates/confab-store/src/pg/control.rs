@@ -247,6 +247,7 @@ impl ControlStore for PgStore {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn add_ban(
         &self,
         forum: ForumId,
@@ -254,6 +255,7 @@ impl ControlStore for PgStore {
         value: &str,
         reason: Option<&str>,
         expires_at: Option<i64>,
+        shadow: bool,
         actor: Option<AccountId>,
     ) -> StoreResult<Ban> {
         let ban = control!(self, |c, n| {
@@ -261,11 +263,11 @@ impl ControlStore for PgStore {
                 &c,
                 &n,
                 &format!(
-                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
-                     expires_at = excluded.expires_at, created_at = excluded.created_at RETURNING {BAN_COLS}"
+                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow RETURNING {BAN_COLS}"
                 ),
-                &[&forum.0, &kind.as_str(), &value, &reason, &expires_at, &confab_core::now_ms()],
+                &[&forum.0, &kind.as_str(), &value, &reason, &expires_at, &confab_core::now_ms(), &shadow],
             )
             .await?
             .ok_or_else(DomainError::internal)?;
@@ -274,7 +276,12 @@ impl ControlStore for PgStore {
         // The ban lives in the control database and its log entry on the forum's shard: two
         // commits. The ban stands even if the log write fails (logged), never the reverse.
         if let Err(e) = self
-            .log_control_action(forum, actor, "ban", &format!("{} {}", kind.as_str(), value))
+            .log_control_action(
+                forum,
+                actor,
+                if shadow { "shadow ban" } else { "ban" },
+                &format!("{} {}", kind.as_str(), value),
+            )
             .await
         {
             tracing::warn!(error = %e.reason(), "ban recorded but its moderation-log entry was not");
@@ -326,19 +333,24 @@ impl ControlStore for PgStore {
         })
     }
 
-    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool> {
+    async fn ban_state(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<BanState> {
         let account = who.account.map(|a| a.0.to_string());
         control!(self, |c, n| {
-            Ok(row(
+            let shadow: Option<bool> = row(
                 &c,
                 &n,
-                "SELECT 1 FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
+                "SELECT bool_and(shadow) FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
                  ((kind = 'email' AND lower(value COLLATE \"C\") = lower($3 COLLATE \"C\")) OR (kind = 'ip' AND value = $4) OR \
-                  (kind = 'account' AND value = $5)) LIMIT 1",
+                  (kind = 'account' AND value = $5))",
                 &[&forum.0, &now, &who.email, &who.ip_hash, &account],
             )
             .await?
-            .is_some())
+            .and_then(|r| r.get(0));
+            Ok(match shadow {
+                None => BanState::None,
+                Some(false) => BanState::Banned,
+                Some(true) => BanState::Shadow,
+            })
         })
     }
 

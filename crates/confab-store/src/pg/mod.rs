@@ -40,13 +40,14 @@ use crate::{
     StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState, ThreadPatch,
     Visibility, VoteCounts, VoteStore, Written,
 };
+use crate::{AuthorKey, Flagged};
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{
-    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings,
-    ModLogEntry, Thread,
+    Account, Author, Ban, BanKind, BanState, BanSubject, Comment, CommentStatus, Forum,
+    ForumSettings, ModLogEntry, Thread,
 };
 use confab_core::{DomainError, ErrorCode};
 use deadpool_postgres::GenericClient;

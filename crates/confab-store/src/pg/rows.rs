@@ -6,7 +6,7 @@ use super::*;
 
 pub(super) const COMMENT_COLS: &str = "id, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
     guest_email, guest_url, body_md, body_html, status, likes, dislikes, reply_count, flag_count, created_at, \
-    edited_at, ip_hash";
+    edited_at, ip_hash, held_reason";
 
 pub(super) fn comment_row(r: &Row) -> Comment {
     let account: Option<i64> = r.get(5);
@@ -37,6 +37,7 @@ pub(super) fn comment_row(r: &Row) -> Comment {
         created_at: r.get(17),
         edited_at: r.get(18),
         ip_hash: r.get(19),
+        held_reason: r.get(20),
     }
 }
 
@@ -100,7 +101,7 @@ pub(super) fn account_row(r: &Row) -> Account {
     }
 }
 
-pub(super) const BAN_COLS: &str = "id, kind, value, reason, expires_at, created_at";
+pub(super) const BAN_COLS: &str = "id, kind, value, reason, expires_at, created_at, shadow";
 
 pub(super) fn ban_row(r: &Row) -> Ban {
     let kind: &str = r.get(1);
@@ -111,6 +112,7 @@ pub(super) fn ban_row(r: &Row) -> Ban {
         reason: r.get(3),
         expires_at: r.get(4),
         created_at: r.get(5),
+        shadow: r.get(6),
     }
 }
 

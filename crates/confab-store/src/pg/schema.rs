@@ -149,6 +149,14 @@ ALTER TABLE forums ADD COLUMN sso_secret TEXT;
 ALTER TABLE accounts ADD COLUMN url TEXT, ADD COLUMN avatar_url TEXT;
 "#,
     ),
+    (
+        // Shadow bans (`confab_core::modrules`): the author still posts, their new comments
+        // are hidden from everyone but themselves and the moderators.
+        8,
+        r#"
+ALTER TABLE bans ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false;
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.
@@ -383,6 +391,17 @@ CREATE TABLE imported (
     PRIMARY KEY (forum_id, source, source_id)
 );
 CREATE INDEX imported_shard ON imported (shard);
+"#,
+    ),
+    (
+        // Moderation rules (`confab_core::modrules`): why a comment was hidden, and the
+        // indexes the new-commenter and duplicate rules count with.
+        5,
+        r#"
+ALTER TABLE comments ADD COLUMN held_reason TEXT;
+CREATE INDEX comments_forum_account ON comments (forum_id, account_id, status) WHERE account_id IS NOT NULL;
+CREATE INDEX comments_forum_guest_email ON comments (forum_id, lower(guest_email), status) WHERE guest_email IS NOT NULL;
+CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
 ];

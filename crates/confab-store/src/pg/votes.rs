@@ -106,7 +106,8 @@ impl VoteStore for PgStore {
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<Written<(i64, ThreadId)>> {
+        hold_at: Option<u32>,
+    ) -> StoreResult<Written<Flagged>> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             let cm = load_comment(&tx, &n, id)
@@ -121,13 +122,50 @@ impl VoteStore for PgStore {
             )
             .await?;
             if added == 0 {
-                return Ok((cm.flag_count, cm.thread_id));
+                return Ok(Flagged {
+                    count: cm.flag_count,
+                    thread_id: cm.thread_id,
+                    held: None,
+                });
             }
-            let count: i64 = row(&tx, &n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = $1 RETURNING flag_count", &[&id.0])
+            // The row lock this takes orders concurrent flags and status changes.
+            let r = row(&tx, &n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = $1 RETURNING flag_count, status", &[&id.0])
                 .await?
-                .ok_or_else(DomainError::internal)?
-                .get(0);
-            Ok((count, cm.thread_id))
+                .ok_or_else(DomainError::internal)?;
+            let count: i64 = r.get(0);
+            let status = CommentStatus::parse(r.get(1)).unwrap_or(CommentStatus::Pending);
+            let thread_id = cm.thread_id;
+            let mut held = None;
+            if rules::flag_holds(status, count, hold_at) {
+                let why = confab_core::modrules::flagged_reason(count);
+                exec(
+                    &tx,
+                    &n,
+                    "UPDATE comments SET status = 'pending', held_reason = $1 WHERE id = $2",
+                    &[&why, &id.0],
+                )
+                .await?;
+                let cm = Comment {
+                    flag_count: count,
+                    status,
+                    ..cm
+                };
+                let seq = shift_counters(&tx, &n, &cm, status, CommentStatus::Pending)
+                    .await?
+                    .seq;
+                let detail = rules::status_detail(status, CommentStatus::Pending);
+                log_action(&tx, &n, shard, cm.forum_id, None, "hold", Some(id), &detail).await?;
+                let cm = Comment {
+                    held_reason: Some(why),
+                    ..cm
+                };
+                held = Some(rules::status_changed(cm, CommentStatus::Pending, seq));
+            }
+            Ok(Flagged {
+                count,
+                thread_id,
+                held,
+            })
         })
     }
 }

@@ -85,8 +85,8 @@ pub(super) fn insert_comment(
         c,
         n,
         "INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
-         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             int(id.0),
             int(i64::from(forum.shard.get())),
@@ -104,6 +104,7 @@ pub(super) fn insert_comment(
             text(new.status.as_str()),
             int(new.created_at),
             text(&new.ip_hash),
+            opt_text(new.held_reason.as_deref()),
         ],
     )?;
     let comment = new.inserted(id, thread_id, parent_id, depth);
@@ -349,11 +350,12 @@ impl CommentStore for SqliteStore {
                     .filter(|cm| cm.status != CommentStatus::Deleted)
                     .ok_or_else(|| DomainError::not_found("comment"))?;
                 let status = edit.status_after(old.status);
+                let reason = edit.reason_after(&old);
                 exec(
                     c,
                     n,
-                    "UPDATE comments SET body_md = ?, body_html = ?, edited_at = ?, status = ? WHERE id = ?",
-                    &[text(&edit.body_md), text(&edit.body_html), int(edit.now), text(status.as_str()), int(id.0)],
+                    "UPDATE comments SET body_md = ?, body_html = ?, edited_at = ?, status = ?, held_reason = ? WHERE id = ?",
+                    &[text(&edit.body_md), text(&edit.body_html), int(edit.now), text(status.as_str()), opt_text(reason.as_deref()), int(id.0)],
                 )?;
                 let seq = if status == old.status { bump_seq(c, n, old.thread_id)? } else { shift_counters(c, n, &old, old.status, status)?.seq };
                 if let Some((forum, actor)) = edit.logged_by {
@@ -364,6 +366,60 @@ impl CommentStore for SqliteStore {
             })
             .await
             .map(Written::here)
+    }
+
+    async fn approved_by(&self, forum: &Forum, author: &AuthorKey, limit: u32) -> StoreResult<u32> {
+        let (sql, key) = match author {
+            AuthorKey::Account(a) => (
+                "SELECT count(*) FROM (SELECT 1 FROM comments WHERE forum_id = ? AND account_id = ? \
+                 AND status = 'approved' LIMIT ?)",
+                int(a.0),
+            ),
+            AuthorKey::GuestEmail(e) => (
+                "SELECT count(*) FROM (SELECT 1 FROM comments WHERE forum_id = ? \
+                 AND guest_email = ? COLLATE NOCASE AND status = 'approved' LIMIT ?)",
+                text(e),
+            ),
+        };
+        let args = vec![int(forum.id.0), key, int(i64::from(limit))];
+        self.pool
+            .read(move |c, n| {
+                let count: i64 = row(c, n, sql, &args, |r| r.get(0))?.unwrap_or(0);
+                Ok(u32::try_from(count).unwrap_or(u32::MAX))
+            })
+            .await
+    }
+
+    async fn recent_texts(
+        &self,
+        forum: &Forum,
+        account: Option<AccountId>,
+        ip_hash: &str,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let args = vec![
+            int(forum.id.0),
+            text(ip_hash),
+            int(since),
+            int(forum.id.0),
+            account.map_or(Value::Null, |a| int(a.0)),
+            int(since),
+            int(i64::from(limit)),
+        ];
+        self.pool
+            .read(move |c, n| {
+                rows(
+                    c,
+                    n,
+                    "SELECT body_md FROM (SELECT id, body_md FROM comments WHERE forum_id = ? AND ip_hash = ? AND created_at >= ? \
+                     UNION SELECT id, body_md FROM comments WHERE forum_id = ? AND account_id = ? AND created_at >= ?) \
+                     ORDER BY id DESC LIMIT ?",
+                    &args,
+                    |r| r.get(0),
+                )
+            })
+            .await
     }
 
     async fn prune_idempotency(&self, before: i64) -> StoreResult<u64> {

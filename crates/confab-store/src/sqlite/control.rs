@@ -272,6 +272,7 @@ impl ControlStore for SqliteStore {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn add_ban(
         &self,
         forum: ForumId,
@@ -279,6 +280,7 @@ impl ControlStore for SqliteStore {
         value: &str,
         reason: Option<&str>,
         expires_at: Option<i64>,
+        shadow: bool,
         actor: Option<AccountId>,
     ) -> StoreResult<Ban> {
         let (value, reason) = (value.to_string(), reason.map(str::to_string));
@@ -288,9 +290,9 @@ impl ControlStore for SqliteStore {
                 exec(
                     c,
                     n,
-                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow) VALUES (?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
-                     expires_at = excluded.expires_at, created_at = excluded.created_at",
+                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow",
                     &[
                         int(forum.0),
                         text(kind.as_str()),
@@ -298,18 +300,20 @@ impl ControlStore for SqliteStore {
                         opt_text(reason.as_deref()),
                         expires_at.map_or(Value::Null, int),
                         int(now),
+                        int(i64::from(shadow)),
                     ],
                 )?;
                 let ban = row(
                     c,
                     n,
-                    "SELECT id, kind, value, reason, expires_at, created_at FROM bans \
+                    "SELECT id, kind, value, reason, expires_at, created_at, shadow FROM bans \
                      WHERE forum_id = ? AND kind = ? AND value = ?",
                     &[int(forum.0), text(kind.as_str()), text(&value)],
                     ban_row,
                 )?
                 .ok_or_else(DomainError::internal)?;
-                log_action(c, n, forum, actor, "ban", None, &format!("{} {}", kind.as_str(), value))?;
+                let what = if shadow { "shadow ban" } else { "ban" };
+                log_action(c, n, forum, actor, what, None, &format!("{} {}", kind.as_str(), value))?;
                 Ok(ban)
             })
             .await
@@ -343,7 +347,7 @@ impl ControlStore for SqliteStore {
                 rows(
                     c,
                     n,
-                    "SELECT id, kind, value, reason, expires_at, created_at FROM bans WHERE forum_id = ? ORDER BY id DESC LIMIT 1000",
+                    "SELECT id, kind, value, reason, expires_at, created_at, shadow FROM bans WHERE forum_id = ? ORDER BY id DESC LIMIT 1000",
                     &[int(forum.0)],
                     ban_row,
                 )
@@ -351,7 +355,7 @@ impl ControlStore for SqliteStore {
             .await
     }
 
-    async fn is_banned(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<bool> {
+    async fn ban_state(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<BanState> {
         let args = vec![
             int(forum.0),
             int(now),
@@ -361,16 +365,21 @@ impl ControlStore for SqliteStore {
         ];
         self.pool
             .read(move |c, n| {
-                Ok(row(
+                let shadow = row(
                     c,
                     n,
-                    "SELECT 1 FROM bans WHERE forum_id = ? AND (expires_at IS NULL OR expires_at > ?) AND \
+                    "SELECT min(shadow) FROM bans WHERE forum_id = ? AND (expires_at IS NULL OR expires_at > ?) AND \
                      ((kind = 'email' AND value = ? COLLATE NOCASE) OR (kind = 'ip' AND value = ?) OR \
-                      (kind = 'account' AND value = ?)) LIMIT 1",
+                      (kind = 'account' AND value = ?))",
                     &args,
-                    |r| r.get::<_, i64>(0),
+                    |r| r.get::<_, Option<i64>>(0),
                 )?
-                .is_some())
+                .flatten();
+                Ok(match shadow {
+                    None => BanState::None,
+                    Some(0) => BanState::Banned,
+                    Some(_) => BanState::Shadow,
+                })
             })
             .await
     }

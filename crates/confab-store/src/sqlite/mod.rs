@@ -18,13 +18,14 @@ use crate::{
     NewComment, NewTask, OutboxStore, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult,
     ThreadPatch, Visibility, VoteCounts, VoteStore, Written,
 };
+use crate::{AuthorKey, Flagged};
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, IdGenerator, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{
-    Account, Author, Ban, BanKind, BanSubject, Comment, CommentStatus, Forum, ForumSettings,
-    ModLogEntry, Thread,
+    Account, Author, Ban, BanKind, BanState, BanSubject, Comment, CommentStatus, Forum,
+    ForumSettings, ModLogEntry, Thread,
 };
 use confab_core::{DomainError, ErrorCode};
 use pool::{db_err, Counter, Pool};

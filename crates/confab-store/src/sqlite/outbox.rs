@@ -620,6 +620,7 @@ mod tests {
             body_md: "x".into(),
             body_html: "<p>x</p>".into(),
             status: CommentStatus::Approved,
+            held_reason: None,
             ip_hash: "0".into(),
             created_at: confab_core::now_ms(),
             idempotency: None,

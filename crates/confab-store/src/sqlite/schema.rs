@@ -226,4 +226,16 @@ CREATE TABLE imported (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        // Moderation rules (`confab_core::modrules`): why a comment was hidden, shadow bans,
+        // and the indexes the new-commenter and duplicate rules count with.
+        7,
+        r#"
+ALTER TABLE comments ADD COLUMN held_reason TEXT;
+ALTER TABLE bans ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX comments_forum_account ON comments (forum_id, account_id, status) WHERE account_id IS NOT NULL;
+CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLATE NOCASE, status) WHERE guest_email IS NOT NULL;
+CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
+"#,
+    ),
 ];

@@ -75,7 +75,8 @@ impl VoteStore for SqliteStore {
         id: CommentId,
         flagger: &str,
         reason: &str,
-    ) -> StoreResult<Written<(i64, ThreadId)>> {
+        hold_at: Option<u32>,
+    ) -> StoreResult<Written<Flagged>> {
         let (flagger, reason) = (flagger.to_string(), reason.to_string());
         self.pool
             .write(move |c, n| {
@@ -87,11 +88,27 @@ impl VoteStore for SqliteStore {
                     &[int(id.0), text(&flagger), text(&reason), int(confab_core::now_ms())],
                 )?;
                 if added == 0 {
-                    return Ok((cm.flag_count, cm.thread_id));
+                    return Ok(Flagged { count: cm.flag_count, thread_id: cm.thread_id, held: None });
                 }
-                let count = row(c, n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = ? RETURNING flag_count", &[int(id.0)], |r| r.get(0))?
+                let count: i64 = row(c, n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = ? RETURNING flag_count", &[int(id.0)], |r| r.get(0))?
                     .ok_or_else(DomainError::internal)?;
-                Ok((count, cm.thread_id))
+                let thread_id = cm.thread_id;
+                let mut held = None;
+                if rules::flag_holds(cm.status, count, hold_at) {
+                    let why = confab_core::modrules::flagged_reason(count);
+                    exec(
+                        c,
+                        n,
+                        "UPDATE comments SET status = 'pending', held_reason = ? WHERE id = ?",
+                        &[text(&why), int(id.0)],
+                    )?;
+                    let seq = shift_counters(c, n, &cm, cm.status, CommentStatus::Pending)?.seq;
+                    let detail = rules::status_detail(cm.status, CommentStatus::Pending);
+                    log_action(c, n, cm.forum_id, None, "hold", Some(id), &detail)?;
+                    let cm = Comment { flag_count: count, held_reason: Some(why), ..cm };
+                    held = Some(rules::status_changed(cm, CommentStatus::Pending, seq));
+                }
+                Ok(Flagged { count, thread_id, held })
             })
             .await
             .map(Written::here)

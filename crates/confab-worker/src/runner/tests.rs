@@ -43,6 +43,7 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
             body_md: "x".into(),
             body_html: "x".into(),
             status: CommentStatus::Approved,
+            held_reason: None,
             ip_hash: "0".into(),
             created_at: confab_core::now_ms(),
             idempotency: None,

@@ -29,6 +29,7 @@ fn new_comment(
         body_md: "seed".into(),
         body_html: "<p>seed</p>".into(),
         status: CommentStatus::Approved,
+        held_reason: None,
         ip_hash: "0".into(),
         created_at: confab_core::now_ms(),
         idempotency: None,
