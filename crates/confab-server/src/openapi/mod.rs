@@ -263,6 +263,26 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     // Repeated events are merged before the check, so only an empty list is refused.
     merge(prop(doc, "Webhook", "events"), json!({ "minItems": 1 }));
 
+    // Moderation rules (`confab_core::modrules::validate`): each entry 1-100 characters with
+    // a word in it, no control characters; at most 500 per list.
+    let entry = json!({ "type": "string", "minLength": 1, "maxLength": 100,
+        "pattern": format!("^[^{CC}]*[A-Za-z0-9][^{CC}]*$") });
+    for list in ["block", "hold"] {
+        merge(
+            prop(doc, "WordLists", list),
+            json!({ "maxItems": 500, "items": entry.clone() }),
+        );
+    }
+    merge(prop(doc, "Trust", "hold_first"), json!({ "minimum": 0 }));
+    // Off (`count` 0), or 2-100 identical texts within 1-1440 minutes.
+    schema(doc, "Duplicates").insert(
+        "anyOf".into(),
+        json!([
+            { "type": "object", "properties": { "count": { "const": 0 }, "minutes": { "type": "integer", "minimum": 0, "maximum": 1440 } } },
+            { "type": "object", "properties": { "count": { "type": "integer", "minimum": 2, "maximum": 100 }, "minutes": { "type": "integer", "minimum": 1, "maximum": 1440 } }, "required": ["count", "minutes"] },
+        ]),
+    );
+
     let s = "ModerateBody";
     set(
         prop(doc, s, "ids"),
