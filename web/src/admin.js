@@ -244,6 +244,7 @@
       h('time', { datetime: c.created_at, title: c.created_at }, when(c.created_at)),
       h('span', { class: 'badge status' }, c.status),
       c.flag_count ? h('span', { class: 'badge flags' }, c.flag_count === 1 ? '1 flag' : c.flag_count + ' flags') : null,
+      c.held_reason ? h('span', { class: 'badge held-reason' }, c.held_reason) : null,
       c.parent_id ? h('span', { class: 'muted' }, 'reply') : null);
     const body = h('div', { class: 'body' }, bodyFragment(c.body_html));
     const acts = h('div', { class: 'acts' });
@@ -326,7 +327,7 @@
     let r;
     try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/bans'); } catch (e) { toast(e.message, true); return; }
     $('#bans').replaceChildren(...r.bans.map((b) => h('tr', {},
-      h('td', {}, b.kind), h('td', {}, h('code', {}, b.value)), h('td', {}, b.reason || ''),
+      h('td', {}, b.shadow ? b.kind + ' (shadow)' : b.kind), h('td', {}, h('code', {}, b.value)), h('td', {}, b.reason || ''),
       h('td', {}, when(b.created_at)), h('td', {}, b.expires_at ? when(b.expires_at) : 'permanent'),
       h('td', {}, h('button', { type: 'button', class: 'btn small', 'aria-label': 'Lift ban on ' + b.value, onclick: async () => {
         try { await api('DELETE', '/forums/' + encodeURIComponent(state.forum) + '/bans/' + b.id); toast('Ban lifted.'); loadBans(); } catch (e) { toast(e.message, true); }
@@ -338,7 +339,7 @@
     const f = e.target;
     const v = Object.fromEntries(new FormData(f));
     try {
-      await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { kind: v.kind, value: v.value, reason: v.reason || null });
+      await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { kind: v.kind, value: v.value, reason: v.reason || null, shadow: !!v.shadow });
       f.reset();
       toast('Banned.');
       loadBans();
@@ -359,7 +360,43 @@
     $('#s-window').value = String(Math.round(s.edit_window_secs / 60));
     showSso(f);
     $('#settings-msg').textContent = '';
+    showRules(s);
   }
+  // Moderation rules: a separate form, sending only its own settings.
+  function showRules(s) {
+    $('#r-block').value = s.words.block.join('\n');
+    $('#r-hold').value = s.words.hold.join('\n');
+    $('#r-links').value = s.max_links == null ? '' : String(s.max_links);
+    $('#r-trust').value = s.trust.hold_first ? String(s.trust.hold_first) : '';
+    $('#r-flags').value = s.flags_to_hold == null ? '' : String(s.flags_to_hold);
+    $('#r-dup-count').value = s.duplicates.count ? String(s.duplicates.count) : '';
+    $('#r-dup-minutes').value = s.duplicates.count ? String(s.duplicates.minutes) : '';
+    $('#rules-msg').textContent = '';
+  }
+  const lines = (el) => el.value.split('\n').map((x) => x.trim()).filter(Boolean);
+  const num = (el) => (el.value.trim() === '' ? null : Number(el.value));
+  on($('#rules-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const count = num($('#r-dup-count')) || 0;
+    const patch = {
+      words: { block: lines($('#r-block')), hold: lines($('#r-hold')) },
+      max_links: num($('#r-links')),
+      trust: { hold_first: num($('#r-trust')) || 0 },
+      flags_to_hold: num($('#r-flags')),
+      duplicates: { count, minutes: count ? (num($('#r-dup-minutes')) || 0) : 0 },
+    };
+    const msg = $('#rules-msg');
+    try {
+      const f = await api('PATCH', '/forums/' + encodeURIComponent(state.forum), patch);
+      showRules(f.settings);
+      msg.classList.remove('error');
+      msg.textContent = 'Saved.';
+      toast('Rules saved.');
+    } catch (ex) {
+      msg.classList.add('error');
+      msg.textContent = ex.message;
+    }
+  });
   // The SSO secret is write-only: the API says only whether one is set.
   function showSso(f) {
     $('#s-sso').value = '';

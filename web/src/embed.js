@@ -107,6 +107,7 @@
     err: {
       rate_limited: 'You are doing that too often. Please wait {s} seconds and try again.',
       banned: 'You cannot comment on this site.',
+      blocked_word: 'Your comment contains a word this site does not allow. Please reword it.',
       thread_closed: 'This discussion is closed: new comments are not accepted.',
       guest_posting_disabled: 'This site accepts comments from signed-in readers only. Please sign in.',
       edit_window_closed: 'The time to edit or delete this comment has passed.',

@@ -240,8 +240,8 @@ pub async fn post_comment(
 /// Edit a comment (its author within the edit window, or a moderator).
 #[utoipa::path(patch, path = "/api/v1/comments/{id}", request_body = EditBody, tag = "widget",
     params(("id" = String, Path), ("X-Confab-Edit-Token" = Option<String>, Header, description = "A guest's edit token")),
-    responses((status = 200, body = CommentView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
-        Internal, Unavailable))]
+    responses((status = 200, body = CommentView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, Unprocessable,
+        RateLimited, Internal, Unavailable))]
 pub async fn edit_comment(
     State(app): State<AppState>,
     Who(caller): Who,

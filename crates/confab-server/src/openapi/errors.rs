@@ -51,7 +51,7 @@ error_responses! {
     Conflict "409" false "Conflicts with what exists (`conflict`)";
     PayloadTooLarge "413" false "The request body is over the server's `limits.max_json_bytes` (`payload_too_large`); checked on every request from its declared length";
     UnsupportedMediaType "415" false "The body is not sent as `application/json` (`unsupported_media_type`)";
-    Unprocessable "422" false "Well-formed but cannot be applied (for instance an `Idempotency-Key` reused for a different request)";
+    Unprocessable "422" false "Well-formed but cannot be applied (`idempotency_key_reused`: an `Idempotency-Key` reused for a different request; `blocked_word`: the text contains a word the forum does not allow)";
     RateLimited "429" true "Too many requests from this client or account (`rate_limited`)";
     Internal "500" false "An internal failure (`internal`); the cause is logged, never sent";
     Unavailable "503" true "Temporarily unavailable (`unavailable`): the database is busy or unreachable, or the node is at a connection limit";
