@@ -962,3 +962,110 @@ pub async fn remove_staff(
     app.svc.set_staff_as(&staff, &username, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Upload an export to import into the forum (staff, from the dashboard). The body is the file
+/// as it is (gzip is recognized); it is written to disk as it arrives (at most the server's
+/// `[import] max_upload_mb`), then imported in the background on this server, one import at a
+/// time per server. Answers at once with the import's record; poll it for progress. When the
+/// import ends its file is deleted and its summary, or its error, goes in the moderation log.
+#[utoipa::path(post, path = "/api/v1/forums/{forum}/imports", params(("forum" = String, Path), ImportQuery,
+        ("X-File-Name" = Option<String>, Header, description = "The file's name, for the record (percent-encoded; `name` in the query wins)")),
+    request_body(content = String, content_type = "application/octet-stream", description = "The export file"),
+    tag = "staff",
+    responses((status = 202, body = ImportView, description = "Received; the import runs in the background"), BadRequest, Unauthorized, Forbidden, NotFound,
+        (status = 409, body = ErrorBody, description = "This server is running an import already (`conflict`)"),
+        (status = 413, body = ErrorBody, description = "The file is over the server's `[import] max_upload_mb` (`payload_too_large`); a declared length over it is refused unread"),
+        RequestTimeout, RateLimited, Internal, Unavailable))]
+pub async fn upload_import(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    use http_body_util::BodyExt;
+    let staff = app.svc.staff(&caller).await?;
+    let format = q.format()?;
+    let file_name = match q.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => headers
+            .get("x-file-name")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| super::percent_decode(v))
+            .unwrap_or_default(),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut upload = app
+        .svc
+        .begin_upload(&staff, &forum, format, &file_name, declared)
+        .await?;
+    let timeout = std::time::Duration::from_secs(app.svc.config().connections.body_timeout_secs.max(1));
+    let mut body = body;
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    upload.write(data).await?;
+                }
+            }
+            Ok(Some(Err(_))) => {
+                upload.fail("the upload was cut off before its end");
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "the request body could not be read",
+                ));
+            }
+            Err(_) => {
+                let secs = timeout.as_secs();
+                upload.fail(&format!("no part of the upload arrived for {secs} s"));
+                return Err(ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!("no part of the request body arrived for {secs} s"),
+                ));
+            }
+        }
+    }
+    let record = upload.start().await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(ImportView::from(&record))).into_response())
+}
+
+/// A forum's latest imports, newest first (staff), and the formats and size an upload may be.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/imports", params(("forum" = String, Path)), tag = "staff",
+    responses((status = 200, body = ImportsView), Unauthorized, Forbidden, NotFound, Internal, Unavailable))]
+pub async fn list_imports(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+) -> ApiResult<axum::Json<ImportsView>> {
+    use crate::service::import::ImportFormat;
+    let staff = app.svc.staff(&caller).await?;
+    let imports = app.svc.imports(&staff, &forum).await?;
+    Ok(axum::Json(ImportsView {
+        formats: ImportFormat::ALL
+            .iter()
+            .map(|f| f.source().to_string())
+            .collect(),
+        max_upload_bytes: app.svc.config().import.max_upload_bytes(),
+        imports: imports.iter().map(ImportView::from).collect(),
+    }))
+}
+
+/// One import of a forum (staff): poll it while it runs.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/imports/{id}", params(("forum" = String, Path), ("id" = String, Path)), tag = "staff",
+    responses((status = 200, body = ImportView), Unauthorized, Forbidden, NotFound, Internal, Unavailable))]
+pub async fn get_import(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
+) -> ApiResult<axum::Json<ImportView>> {
+    let staff = app.svc.staff(&caller).await?;
+    let id = confab_core::id::parse_id(&id)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "import not found"))?;
+    let record = app.svc.import_record(&staff, &forum, id).await?;
+    Ok(axum::Json(ImportView::from(&record)))
+}

@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static(caller::ANON_HEADER),
             HeaderName::from_static(caller::EDIT_HEADER),
             HeaderName::from_static(pin::PIN_HEADER),
+            HeaderName::from_static("x-file-name"),
         ])
         .expose_headers([
             header::ETAG,
@@ -140,6 +141,11 @@ pub fn router(state: AppState) -> Router {
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
         .route("/forums/{forum}/thread-moves", post(api::move_thread))
+        .route(
+            "/forums/{forum}/imports",
+            get(api::list_imports).post(api::upload_import),
+        )
+        .route("/forums/{forum}/imports/{id}", get(api::get_import))
         // Staff.
         .route("/forums/{forum}/moderators", get(api::forum_moderators))
         .route(
@@ -203,7 +209,7 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes())
         .next()
         .map(|(k, _)| k.into_owned())
@@ -265,6 +271,10 @@ struct BodyRules {
 /// nothing; an empty body passes straight through.
 async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt;
+    if is_upload(req.method(), req.uri().path()) {
+        // An export: streamed to disk by its handler, under limits of its own.
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -305,6 +315,17 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .await
 }
 
+/// Whether a request is an export's upload (`POST /api/v1/forums/{forum}/imports`), whose body
+/// its handler streams to disk with a limit of its own (`[import] max_upload_mb`) and the body
+/// timeout applied to each piece.
+fn is_upload(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && path
+            .strip_prefix("/api/v1/forums/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(forum, tail)| !forum.is_empty() && tail == "imports")
+}
+
 /// Store counters (statements run, reads by primaries and replicas, statements by shard server
 /// and primary/replica): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
@@ -341,7 +362,19 @@ async fn openapi(doc: bytes::Bytes) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_private;
+    use super::{is_private, is_upload};
+    use axum::http::Method;
+
+    #[test]
+    fn only_an_upload_skips_the_body_limit() {
+        assert!(is_upload(&Method::POST, "/api/v1/forums/blog/imports"));
+        assert!(!is_upload(&Method::GET, "/api/v1/forums/blog/imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/imports/1"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums//imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/bans"));
+        assert!(!is_upload(&Method::POST, "/forums/blog/imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/a/b/imports"));
+    }
 
     #[test]
     fn private_paths() {

@@ -220,6 +220,8 @@ pub struct Service {
     /// next one.
     queue_sample: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<QueueDepth>>)>>,
     queue_sampling: tokio::sync::Mutex<()>,
+    /// The dashboard's import running on this node, if any (one at a time).
+    import_slot: import::ImportSlot,
 }
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
@@ -278,6 +280,7 @@ impl Service {
             version_check,
             queue_sample: std::sync::Mutex::new(None),
             queue_sampling: tokio::sync::Mutex::new(()),
+            import_slot: import::ImportSlot::default(),
         });
         if fleet {
             fleet::start_listener(&svc, trust);

@@ -226,4 +226,29 @@ CREATE TABLE imported (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        // The dashboard's imports (an upload imported in the background): their progress and
+        // outcome, read by whichever node the dashboard's poll reaches.
+        7,
+        r#"
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    forum_id INTEGER NOT NULL,
+    actor INTEGER,
+    format TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    posts_read INTEGER NOT NULL DEFAULT 0,
+    comments_total INTEGER NOT NULL DEFAULT 0,
+    comments_written INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX imports_forum ON imports (forum_id, id);
+"#,
+    ),
 ];

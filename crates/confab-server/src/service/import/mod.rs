@@ -3,6 +3,8 @@
 //! - `pipeline.rs`: the two passes every format goes through (parse into a spool, then write
 //!   whole threads in batches), the source-neutral [`Item`]s a parser emits, the summary.
 //! - one file per format (`disqus.rs`, ...): a streaming parser that emits [`Item`]s.
+//! - `uploads.rs`: the dashboard's upload, imported in the background with a record of its
+//!   progress ([`Service::begin_upload`]).
 //! - here: [`Service::import_batch`], where every message goes through the sanitizer every
 //!   comment goes through, the batch is written through [`confab_store::ImportStore`], and
 //!   every ident of every changed thread is invalidated and announced to the other nodes, as a
@@ -10,11 +12,13 @@
 
 pub mod disqus;
 mod pipeline;
+mod uploads;
 
 pub use pipeline::{
     Body, ImportError, ImportFormat, ImportInput, ImportProgress, Item, NoProgress, SourcePost,
     SourceStatus, SourceThread, Summary,
 };
+pub use uploads::{ImportSlot, Upload, IMPORTS_LISTED};
 
 use super::Service;
 use confab_core::render;

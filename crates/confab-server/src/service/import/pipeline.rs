@@ -38,6 +38,10 @@ pub enum ImportFormat {
 }
 
 impl ImportFormat {
+    /// Every format, in the order the dashboard offers them. A new format goes here too
+    /// (a test checks that every name `parse_name` takes is listed).
+    pub const ALL: &'static [ImportFormat] = &[ImportFormat::Disqus];
+
     /// The name imported comments remember as their source (with their id in it).
     pub fn source(self) -> &'static str {
         match self {
