@@ -77,9 +77,7 @@ impl ImportConfig {
     pub fn dir(&self, data_dir: &std::path::Path) -> PathBuf {
         match &self.upload_dir {
             Some(d) => d.clone(),
-            None if data_dir.as_os_str().is_empty() => {
-                std::env::temp_dir().join("confab-imports")
-            }
+            None if data_dir.as_os_str().is_empty() => std::env::temp_dir().join("confab-imports"),
             None => data_dir.join("imports"),
         }
     }

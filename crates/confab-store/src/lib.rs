@@ -65,8 +65,8 @@ pub use comments::{
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
 pub use import::{
-    ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread,
-    ImportUpdate, Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
+    ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
+    Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{

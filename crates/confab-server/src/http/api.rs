@@ -972,7 +972,7 @@ pub async fn remove_staff(
         ("X-File-Name" = Option<String>, Header, description = "The file's name, for the record (percent-encoded; `name` in the query wins)")),
     request_body(content = String, content_type = "application/octet-stream", description = "The export file"),
     tag = "staff",
-    responses((status = 202, body = ImportView, description = "Received; the import runs in the background"), BadRequest, Unauthorized, Forbidden, NotFound,
+    responses((status = 202, body = ImportView, description = "Received; the import runs in the background"), BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType,
         (status = 409, body = ErrorBody, description = "This server is running an import already (`conflict`)"),
         (status = 413, body = ErrorBody, description = "The file is over the server's `[import] max_upload_mb` (`payload_too_large`); a declared length over it is refused unread"),
         RequestTimeout, RateLimited, Internal, Unavailable))]
@@ -986,13 +986,25 @@ pub async fn upload_import(
 ) -> ApiResult<Response> {
     use http_body_util::BodyExt;
     let staff = app.svc.staff(&caller).await?;
+    // Not a type a cross-site form can send (as JSON is for every other write).
+    let octets = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !octets {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the export file as the body, with Content-Type: application/octet-stream",
+        ));
+    }
     let format = q.format()?;
     let file_name = match q.name.as_deref().filter(|n| !n.is_empty()) {
         Some(n) => n.to_string(),
         None => headers
             .get("x-file-name")
             .and_then(|v| v.to_str().ok())
-            .map(|v| super::percent_decode(v))
+            .map(super::percent_decode)
             .unwrap_or_default(),
     };
     let declared = headers
@@ -1003,7 +1015,8 @@ pub async fn upload_import(
         .svc
         .begin_upload(&staff, &forum, format, &file_name, declared)
         .await?;
-    let timeout = std::time::Duration::from_secs(app.svc.config().connections.body_timeout_secs.max(1));
+    let timeout =
+        std::time::Duration::from_secs(app.svc.config().connections.body_timeout_secs.max(1));
     let mut body = body;
     loop {
         match tokio::time::timeout(timeout, body.frame()).await {

@@ -194,8 +194,8 @@ pub fn router(state: AppState) -> Router {
 /// the forum the request names).
 fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    // Staff's routes answer the dashboard only.
-    if path.starts_with("/switches") || path.starts_with("/staff") {
+    // Staff's routes answer the dashboard only (a forum's imports too).
+    if path.starts_with("/switches") || path.starts_with("/staff") || is_imports_path(path) {
         return false;
     }
     match path.strip_prefix("/forums") {
@@ -315,6 +315,13 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .await
 }
 
+/// Whether `path` (under `/api/v1`) is a forum's imports or one of them.
+fn is_imports_path(path: &str) -> bool {
+    path.strip_prefix("/forums/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, tail)| tail == "imports" || tail.starts_with("imports/"))
+}
+
 /// Whether a request is an export's upload (`POST /api/v1/forums/{forum}/imports`), whose body
 /// its handler streams to disk with a limit of its own (`[import] max_upload_mb`) and the body
 /// timeout applied to each piece.
@@ -374,6 +381,10 @@ mod tests {
         assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/bans"));
         assert!(!is_upload(&Method::POST, "/forums/blog/imports"));
         assert!(!is_upload(&Method::POST, "/api/v1/forums/a/b/imports"));
+        assert!(super::is_imports_path("/forums/blog/imports"));
+        assert!(super::is_imports_path("/forums/blog/imports/7"));
+        assert!(!super::is_imports_path("/forums/blog/importsx"));
+        assert!(!super::is_imports_path("/forums/blog/log"));
     }
 
     #[test]

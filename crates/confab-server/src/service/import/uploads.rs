@@ -63,8 +63,13 @@ fn clean_file_name(name: &str) -> String {
     }
 }
 
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+/// A size for people: KiB under a MiB, else MiB.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
 }
 
 /// An upload being received. Dropped before [`Upload::start`] (the body failed, was too
@@ -138,7 +143,9 @@ impl Upload {
         self.pending.clear();
         if let Err(e) = res {
             tracing::error!(error = %e, path = %self.path.display(), "writing an upload");
-            self.failure = Some(format!("the upload could not be written on the server: {e}"));
+            self.failure = Some(format!(
+                "the upload could not be written on the server: {e}"
+            ));
             return Err(DomainError::new(
                 ErrorCode::Internal,
                 "the upload could not be written on the server",
@@ -292,7 +299,7 @@ impl Run {
             "{} export {} ({})",
             self.format.source(),
             self.file_name,
-            mib(self.bytes)
+            size(self.bytes)
         );
         let line = match &result {
             Ok(s) => {
@@ -305,9 +312,12 @@ impl Run {
             }
             Err(e) => {
                 u.ended = Some(ImportState::Failed);
-                u.error = e.to_string();
+                // Named by the file's name, not by where this server keeps it.
+                u.error = e
+                    .to_string()
+                    .replace(&self.path.display().to_string(), &self.file_name);
                 tracing::warn!(forum = %self.forum.name, import = self.id, error = %e, "import failed");
-                format!("import {} failed: {what}: {e}", self.id)
+                format!("import {} failed: {what}: {}", self.id, u.error)
             }
         };
         if let Err(e) = self
@@ -412,10 +422,10 @@ impl Service {
                 ),
             ));
         }
-        if let Err(held) = self
-            .import_slot
-            .0
-            .compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst)
+        if let Err(held) =
+            self.import_slot
+                .0
+                .compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst)
         {
             let which = if held > 0 {
                 format!(" (import {held})")
@@ -530,7 +540,14 @@ mod tests {
             assert_eq!(ImportFormat::parse_name(f.source()), Some(*f));
         }
         // Names of formats Confab reads or is about to: any that parses must be offered.
-        for name in ["disqus", "wordpress", "isso", "remark42", "commento", "hyvor"] {
+        for name in [
+            "disqus",
+            "wordpress",
+            "isso",
+            "remark42",
+            "commento",
+            "hyvor",
+        ] {
             if let Some(f) = ImportFormat::parse_name(name) {
                 assert!(
                     ImportFormat::ALL.contains(&f),
@@ -543,7 +560,10 @@ mod tests {
     #[test]
     fn file_names_keep_their_last_part_printable_and_bounded() {
         assert_eq!(clean_file_name("disqus.xml"), "disqus.xml");
-        assert_eq!(clean_file_name("C:\\Users\\me\\export.xml.gz"), "export.xml.gz");
+        assert_eq!(
+            clean_file_name("C:\\Users\\me\\export.xml.gz"),
+            "export.xml.gz"
+        );
         assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
         assert_eq!(clean_file_name("a\u{0}b\nc"), "abc");
         assert_eq!(clean_file_name(""), "upload");
