@@ -19,8 +19,8 @@
 //!   user (the comment's `user.block`, or the user's `blocked.status` in the metadata), which
 //!   Remark42 hides from readers, go to the spam queue. Remark42 keeps no e-mail addresses.
 //!
-//! A line that is not JSON of that shape, or longer than [`MAX_LINE`], is an error naming its
-//! line (and column, for JSON).
+//! A line that is not JSON of that shape, or longer than [`MAX_LINE`] (the metadata:
+//! [`MAX_META_LINE`]), is an error naming its line (and column, for JSON).
 
 use super::disqus::parse_time;
 use super::{Body, Item, SourcePost, SourceStatus, SourceThread};
@@ -28,8 +28,11 @@ use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read};
 
-/// Longest line read (one comment, or the metadata).
+/// Longest comment line read.
 pub const MAX_LINE: usize = 1 << 20;
+/// Longest metadata line read: it lists every page and every user of the site (about 100
+/// bytes each), so a big site's can pass 1 MiB.
+pub const MAX_META_LINE: usize = 64 << 20;
 
 #[derive(Debug, Deserialize)]
 struct Meta {
@@ -105,11 +108,11 @@ fn json_error(n: u64, e: &serde_json::Error) -> String {
 }
 
 /// Reads the next line (without its newline) into `line`: `Ok(false)` at the end.
-fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, String> {
+fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> Result<bool, String> {
     line.clear();
     let n = input
         .by_ref()
-        .take(MAX_LINE as u64 + 1)
+        .take(max as u64 + 1)
         .read_until(b'\n', line)
         .map_err(|e| format!("reading: {e}"))?;
     if n == 0 {
@@ -120,8 +123,8 @@ fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Strin
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-    } else if n > MAX_LINE {
-        return Err(format!("longer than {} MiB", MAX_LINE >> 20));
+    } else if n > max {
+        return Err(format!("longer than {} MiB", max >> 20));
     }
     Ok(true)
 }
@@ -136,7 +139,7 @@ pub fn read(
     // The metadata: the first line that is not blank.
     let meta: Meta = loop {
         n += 1;
-        if !next_line(&mut input, &mut line).map_err(|m| format!("line {n}: {m}"))? {
+        if !next_line(&mut input, &mut line, MAX_META_LINE).map_err(|m| format!("line {n}: {m}"))? {
             return Err("the file is empty: not a Remark42 backup".to_string());
         }
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -172,7 +175,7 @@ pub fn read(
     let mut threads: HashSet<String> = HashSet::new();
     loop {
         n += 1;
-        if !next_line(&mut input, &mut line).map_err(|m| format!("line {n}: {m}"))? {
+        if !next_line(&mut input, &mut line, MAX_LINE).map_err(|m| format!("line {n}: {m}"))? {
             return Ok(());
         }
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -328,6 +331,21 @@ mod tests {
         let long = format!("{META}\n{}", "x".repeat(MAX_LINE + 10));
         let e = items(&long).unwrap_err();
         assert_eq!(e, "line 2: longer than 1 MiB");
+        // The metadata may be longer (a big site's pages and users).
+        let pages: Vec<String> = (0..20_000)
+            .map(|i| format!(r#"{{"url":"https://e.com/2019/a-page-with-a-long-name-{i}/","read_only":false}}"#))
+            .collect();
+        let meta = format!(
+            r#"{{"version":1,"users":[],"posts":[{}]}}"#,
+            pages.join(",")
+        );
+        assert!(meta.len() > MAX_LINE);
+        assert_eq!(
+            items(&format!("{meta}\n{}", comment("a", "", "/x", "")))
+                .unwrap()
+                .len(),
+            2
+        );
         let e = items(&format!("{META}\n{}", comment("a", "", "", ""))).unwrap_err();
         assert!(e.contains("no url"), "{e}");
     }

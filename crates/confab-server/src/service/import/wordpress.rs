@@ -243,6 +243,18 @@ pub fn autop(text: &str) -> String {
     out.trim_end().to_string()
 }
 
+/// The fields of an `<item>` that are read.
+const ITEM_FIELDS: &[&str] = &[
+    "wp:post_id",
+    "link",
+    "guid",
+    "title",
+    "wp:comment_status",
+    "wp:status",
+    "wp:post_type",
+    "wp:post_date_gmt",
+];
+
 /// An `<item>` being read.
 #[derive(Default)]
 struct ItemState {
@@ -342,7 +354,8 @@ fn parse<R: BufRead>(
                         }
                         comment = Some(CommentState::default());
                     } else {
-                        capture = true;
+                        // Only the fields read: the post's own content can be long.
+                        capture = ITEM_FIELDS.contains(&name.as_str());
                         text.clear();
                     }
                 } else if depth == 4 && comment.is_some() {
@@ -637,6 +650,23 @@ mod tests {
             comment(1, "")
         );
         assert!(matches!(items(&xml).unwrap()[1], Item::Post(_)));
+    }
+
+    #[test]
+    fn a_long_post_is_not_read() {
+        let body = "x".repeat(MAX_FIELD + 1);
+        let xml = format!(
+            "{HEAD}<item><wp:post_id>5</wp:post_id><content:encoded><![CDATA[{body}]]></content:encoded>{}</item></channel></rss>",
+            comment(1, "")
+        );
+        assert_eq!(items(&xml).unwrap().len(), 2);
+        // A comment that long is an error.
+        let xml = format!(
+            "{HEAD}<item><wp:post_id>5</wp:post_id>{}</item></channel></rss>",
+            comment(1, "").replace("text 1", &body)
+        );
+        let e = items(&xml).unwrap_err();
+        assert!(e.message.contains("longer than"), "{e}");
     }
 
     #[test]
