@@ -484,7 +484,11 @@
     if (gen !== imp.gen) return;
     const sel = $('#i-format');
     const keep = sel.value;
-    sel.replaceChildren(...r.formats.map((f) => h('option', { value: f }, f === 'disqus' ? 'Disqus (XML export)' : f)));
+    const labels = {
+      disqus: 'Disqus (XML export)', wordpress: 'WordPress (WXR export)',
+      isso: 'Isso (its SQLite database)', remark42: 'Remark42 (backup file)',
+    };
+    sel.replaceChildren(...r.formats.map((f) => h('option', { value: f }, labels[f] || f)));
     if (keep && r.formats.includes(keep)) sel.value = keep;
     imp.max = r.max_upload_bytes;
     $('#i-limit').textContent = 'At most ' + mib(r.max_upload_bytes) + '.';

@@ -87,7 +87,7 @@ enum Cmd {
     },
     /// Copy the embedded SQLite database (in --data) into a PostgreSQL deployment.
     MigrateData(shards::MigrateDataArgs),
-    /// Import comments from another system: `confab import disqus FILE --forum F`.
+    /// Import comments from another system: `confab import disqus|wordpress|isso|remark42 FILE --forum F`.
     Import {
         #[command(subcommand)]
         cmd: import::ImportCmd,

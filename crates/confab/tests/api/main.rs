@@ -18,6 +18,7 @@ mod fleet;
 mod hardening;
 mod hardening_low;
 mod import;
+mod import_formats;
 mod import_upload;
 mod live;
 mod mail;
