@@ -32,29 +32,7 @@ async fn import(dir: &Path, file: &str) -> (bool, String, String) {
 
 /// Runs `confab --data DIR import FORMAT FILE --forum demo`: success, stdout and stderr.
 pub(crate) async fn import_as(dir: &Path, format: &str, file: &str) -> (bool, String, String) {
-    let format = format.to_string();
-    let dir = dir.to_path_buf();
-    let file = file.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
-            .arg("--data")
-            .arg(&dir)
-            .args(["import", &format, &file, "--forum", "demo"])
-            .envs(crate::backend::process_env(&dir))
-            .env("CONFAB_LOG", "warn")
-            // The test servers' secret: on PostgreSQL a node with another one refuses to start.
-            .env("CONFAB_SECRET", "test-secret-key-0123456789abcdef")
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("run confab");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("join")
+    cli(dir, &["import", format, file, "--forum", "demo"]).await
 }
 
 pub(crate) fn find<'a>(comments: &'a Value, author: &str) -> &'a Value {
