@@ -52,7 +52,7 @@ describe('dashboard: import comments', () => {
     await admin.click('#tab-settings');
     await admin.locator('#import-form').waitFor();
     await admin.locator('#i-limit', { hasText: 'At most 256.0 MiB.' }).waitFor();
-    assert.deepEqual(await admin.locator('#i-format option').evaluateAll((os) => os.map((o) => o.value)), ['disqus']);
+    assert.deepEqual(await admin.locator('#i-format option').evaluateAll((os) => os.map((o) => o.value)), ['disqus', 'wordpress', 'isso', 'remark42']);
   });
 
   it('uploads an export, shows its progress and summary', async () => {
