@@ -26,7 +26,11 @@ pub struct ExportComment {
     pub comment: Comment,
     /// The sort key of `best` (likes less dislikes, as the vote rules keep it).
     pub score: i64,
-    /// Some comment (of any status) answers it.
+    /// A reply answers it that is not deleted, or that is deleted and answered itself. An
+    /// export that keeps a deleted comment only when this holds keeps the parent of every
+    /// comment it keeps (a kept deleted reply is answered, so its parent holds this too), and
+    /// leaves out deleted comments that nothing, or only deleted comments nothing answers,
+    /// answers.
     pub has_replies: bool,
 }
 

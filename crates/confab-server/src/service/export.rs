@@ -13,9 +13,11 @@
 //!     spam too: the format has no "waiting for a moderator", and either other choice would
 //!     publish it; as spam it stays out of sight, and moderators find it in their spam queue
 //!     after an import, where they can approve it;
-//!   - a deleted comment: only when a comment answers it (so the tree of its replies
-//!     survives), with `<isDeleted>`, and neither its text nor its author (Confab never shows
-//!     them again, so an export does not either). Deleted comments no one answered are left out;
+//!   - a deleted comment: only when a reply answers it that is not deleted, or is deleted and
+//!     answered itself ([`ExportComment::has_replies`]: so every kept comment's parent is kept
+//!     and the tree survives), with `<isDeleted>`, and neither its text nor its author (Confab
+//!     never shows them again, so an export does not either). Other deleted comments are left
+//!     out;
 //!   - the message is the rendered, sanitized HTML (in CDATA, split around any `]]>`); the
 //!     author is the guest's name and e-mail address, or the account's display name, e-mail
 //!     address and username. Votes, edit times, guests' site URLs and the markdown source
@@ -93,7 +95,7 @@ fn io(e: std::io::Error) -> ExportError {
 pub struct ExportSummary {
     pub threads: u64,
     pub comments: u64,
-    /// Comments the format leaves out (Disqus: deleted ones no comment answers).
+    /// Comments the format leaves out (Disqus: deleted ones no kept comment answers).
     pub left_out: u64,
     /// Imported comments' source ids (JSON).
     pub sources: u64,
@@ -110,7 +112,7 @@ impl std::fmt::Display for ExportSummary {
         if self.left_out > 0 {
             write!(
                 f,
-                "; left out {} deleted comments no comment answers",
+                "; left out {} deleted comments no kept comment answers",
                 self.left_out
             )?;
         }

@@ -84,7 +84,8 @@ impl ExportStore for PgStore {
                 &n,
                 &format!(
                     "SELECT {COMMENT_COLS}, score, EXISTS (SELECT 1 FROM comments r \
-                     WHERE r.thread_id = c.thread_id AND r.parent_id = c.id) \
+                     WHERE r.thread_id = c.thread_id AND r.parent_id = c.id AND (r.status <> 'deleted' \
+                     OR EXISTS (SELECT 1 FROM comments r2 WHERE r2.thread_id = r.thread_id AND r2.parent_id = r.id))) \
                      FROM comments c WHERE forum_id = $1 AND id > $2 ORDER BY id LIMIT $3"
                 ),
                 &[&f, &after, &limit],
