@@ -8,6 +8,8 @@
 //! - `switches`: feature switches (list, set, reset).
 //! - `import`: comments from another system (`import disqus FILE --forum F`).
 //! - `threads`: threads moved to new addresses (`threads remap FILE.csv --forum F`).
+//! - `export`: a forum written out (`export --forum F --format disqus|json [--output FILE]`);
+//!   `backup`: a consistent copy of the embedded SQLite database while the server runs.
 //! - `bench`: the load generator Confab is measured with.
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
@@ -15,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
+mod export;
 mod import;
 mod settings;
 mod shards;
@@ -97,6 +100,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: threads::ThreadsCmd,
     },
+    /// Write a forum out: `confab export --forum F --format disqus|json [--output FILE]`.
+    Export(export::ExportArgs),
+    /// Copy the embedded SQLite database into DIR while the server runs (PostgreSQL
+    /// deployments use pg_dump or pg_basebackup: see the README).
+    Backup(export::BackupArgs),
 }
 
 #[derive(Subcommand)]
@@ -280,6 +288,26 @@ async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
             let out = threads::run(svc, cmd).await;
             announced(svc).await;
             out
+        }
+        Cmd::Export(args) => {
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            export::run(server.service(), args).await
+        }
+        Cmd::Backup(args) => {
+            if !config.postgres.control.is_empty() {
+                anyhow::bail!("{}", confab_store::pg::BACKUP_REFUSED);
+            }
+            let db = db_path(&config);
+            if !db.exists() {
+                anyhow::bail!(
+                    "no database at {}: give the data directory with --data (or data_dir in the configuration)",
+                    db.display()
+                );
+            }
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            export::backup(server.service(), args).await
         }
     }
 }

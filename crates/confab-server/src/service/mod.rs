@@ -7,6 +7,7 @@
 //! - [`comments`]: posting, editing, deleting, voting, flagging, counts.
 //! - [`accounts`]: sign-up, log-in, sessions.
 //! - [`moderation`]: queues, status changes, bans, settings, log, stats.
+//! - [`export`]: a whole forum written out (Disqus XML, JSON lines), and backups.
 //! - [`switches`]: feature switches (the registry requests read, and operators' changes).
 //! - [`outbox`]: the tasks that follow a change (written in its transaction), and the actions
 //!   behind the signed links in Confab's mail.
@@ -14,6 +15,7 @@
 mod accounts;
 mod admission;
 mod comments;
+pub mod export;
 pub mod fleet;
 pub mod import;
 mod moderation;

@@ -14,6 +14,7 @@ mod bad_input;
 mod comments;
 mod drain;
 mod durability;
+mod export;
 mod fleet;
 mod hardening;
 mod hardening_low;
