@@ -87,7 +87,7 @@ pub async fn run(svc: &Arc<Service>, cmd: ImportCmd) -> Result<()> {
     let out = svc.import(&forum, format, input(&file), progress).await;
     bar.finish_and_clear();
     let summary = out.map_err(|e| anyhow!("{e}"))?;
-    println!("{summary}");
+    crate::print_out(&summary.to_string())?;
     if summary.posts_read == 0 {
         bail!("the export holds no posts");
     }

@@ -312,6 +312,16 @@ async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
     }
 }
 
+/// Prints a command's result to standard output; a reader that went away (`| head`) is not
+/// an error (and never a panic, as `println!` would make it).
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Into::into),
+    }
+}
+
 fn db_path(config: &Config) -> PathBuf {
     config.data_dir.join("confab.sqlite3")
 }
