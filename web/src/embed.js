@@ -346,6 +346,7 @@
       return t('err.rate_limited', { s: e.retry || (m && m[1]) || 60 });
     }
     if ((e.code === 'unauthorized' || e.code === 'forbidden') && e.message && /login|password/.test(e.message)) return e.message;
+    if (e.code === 'unavailable' && /no mail/.test(e.message || '')) return e.message;
     const s = (S.err && S.err[e.code]) || STRINGS.err[e.code];
     return s || e.message || t('err.generic');
   }

@@ -529,7 +529,10 @@ pub async fn request_password_reset(
     Json(body): Json<PasswordResetBody>,
 ) -> ApiResult<Response> {
     app.limits.check_auth(&caller)?;
-    app.limits.check_login(&body.login)?;
+    // Limited per name as sign-ins are, in an allowance of its own: asking for links for a
+    // name does not slow its owner's sign-ins.
+    app.limits
+        .check_login(&format!("reset:{}", body.login.trim()))?;
     app.svc.request_password_reset(&caller, &body.login).await?;
     let view = MailRequestedView {
         message: PASSWORD_RESET_SENT.to_string(),

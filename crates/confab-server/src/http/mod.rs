@@ -363,6 +363,9 @@ mod tests {
             "/sessions",
             "/accounts",
             "/forums/x/bans/1",
+            "/api/v1/password-resets",
+            "/api/v1/password-resets/confirm",
+            "/api/v1/me/sessions",
         ] {
             assert!(is_private(p), "{p}");
         }

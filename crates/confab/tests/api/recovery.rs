@@ -297,6 +297,33 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         log_in(&app, "paula", "a fresh password").await.status,
         StatusCode::OK
     );
+
+    // Without mail, an address cannot be confirmed, and says so; a reset request is answered
+    // as ever, and nothing is queued.
+    let r = app
+        .post(
+            "/api/v1/me/email",
+            json!({"email": "paula.new@example.com", "password": "a fresh password"}),
+            &As::bearer(&renewed),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["message"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("This server sends no mail, so an e-mail address cannot be confirmed.")
+        )
+    );
+    let r = app
+        .post(
+            "/api/v1/password-resets",
+            json!({"login": "paula"}),
+            &As::guest(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(app.settle().await.is_empty());
 }
 
 #[tokio::test]
@@ -453,5 +480,58 @@ async fn sign_up_errors_say_what_is_wrong() {
             StatusCode::CONFLICT,
             Some("That username is taken. Please choose another.")
         )
+    );
+}
+
+#[tokio::test]
+async fn reset_requests_are_rate_limited_like_sign_ins() {
+    let mut c = config();
+    c.rate_limit.enabled = true;
+    c.rate_limit.auth_per_minute_ip = 1000;
+    c.rate_limit.logins_per_minute_account = 3;
+    let app = spawn_with(c).await;
+    app.account("target", false, &[]).await;
+    let mut statuses = Vec::new();
+    for login in ["target", "TARGET", " target", "Target"] {
+        let r = app
+            .post(
+                "/api/v1/password-resets",
+                json!({"login": login}),
+                &As::guest(),
+            )
+            .await;
+        statuses.push((r.status, r.header("retry-after").is_some()));
+    }
+    assert_eq!(statuses[..3], [(StatusCode::ACCEPTED, false); 3]);
+    assert_eq!(statuses[3], (StatusCode::TOO_MANY_REQUESTS, true));
+    // The owner can still sign in: the allowances are apart.
+    assert_eq!(
+        log_in(&app, "target", "correct horse battery").await.status,
+        StatusCode::OK
+    );
+
+    let mut c = config();
+    c.rate_limit.enabled = true;
+    c.rate_limit.auth_per_minute_ip = 2;
+    let app = spawn_with(c).await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/api/v1/password-resets",
+                json!({"login": format!("name{i}")}),
+                &As::guest(),
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "one address asking for many names is limited too"
     );
 }
