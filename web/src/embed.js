@@ -639,7 +639,13 @@
         session = { token: s.token };
         store.set('session', session);
         me = s.account;
-        if (mode === 'password') { renderUser(); done(t('password_changed')); return; }
+        if (mode === 'password') {
+          renderUser();
+          ui.authOpener = ui.user.querySelector('.c-account');
+          ui.authOpener.setAttribute('aria-expanded', 'true');
+          done(t('password_changed'));
+          return;
+        }
         closeAuth();
         renderUser();
         announce(t('signed_in_as', { name: me.display_name }));
