@@ -204,6 +204,13 @@ pub struct SessionView {
     pub token: String,
 }
 
+/// The answer to a request that mails a link: the same whatever the request named.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MailRequestedView {
+    /// What happens next, to show the reader.
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ForumView {
     pub name: String,

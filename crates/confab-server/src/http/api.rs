@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use confab_core::cursor::Sort;
 use confab_core::id::{CommentId, ThreadId};
 use confab_core::ident::Ident;
-use confab_core::input::{parse_title, CommentBody, ForumName, WebUrl};
+use confab_core::input::{parse_title, CommentBody, Email, ForumName, Password, WebUrl};
 use confab_core::switch::{Percent, SwitchName};
 use confab_core::{DomainError, ErrorCode};
 use serde::Deserialize;
@@ -507,6 +507,113 @@ pub async fn sso_login(
     responses((status = 204, description = "Signed out"), Forbidden, PayloadTooLarge, RateLimited, Internal, Unavailable))]
 pub async fn logout(State(app): State<AppState>, Who(caller): Who) -> ApiResult<Response> {
     app.svc.logout(&caller).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut resp, SESSION_COOKIE, "", 0, caller.https);
+    Ok(resp)
+}
+
+/// What a password reset request answers, whatever it named.
+pub const PASSWORD_RESET_SENT: &str =
+    "If that account has an e-mail address, we sent a link to it. \
+    The link sets a new password; it works once, within the hour.";
+
+/// Ask for a password reset link by mail. The answer is the same whether or not the account
+/// exists or has an address (accounts cannot be found out this way); an account with a
+/// confirmed address is mailed a link (`/mail/password-reset?t=`) that works once, within an hour.
+#[utoipa::path(post, path = "/api/v1/password-resets", request_body = PasswordResetBody, tag = "accounts",
+    responses((status = 202, body = MailRequestedView, description = "Accepted (the same answer for every login)"),
+        BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn request_password_reset(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordResetBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    // Limited per name as sign-ins are, in an allowance of its own: asking for links for a
+    // name does not slow its owner's sign-ins.
+    app.limits
+        .check_login(&format!("reset:{}", body.login.trim()))?;
+    app.svc.request_password_reset(&caller, &body.login).await?;
+    let view = MailRequestedView {
+        message: PASSWORD_RESET_SENT.to_string(),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response())
+}
+
+/// Set a new password with a password reset link's token. Every session of the account ends
+/// (on every node), the link stops working, and the caller is signed in (as sign-in answers).
+#[utoipa::path(post, path = "/api/v1/password-resets/confirm", request_body = PasswordResetConfirmBody, tag = "accounts",
+    responses((status = 200, body = SessionView, description = "Password set; signed in"),
+        BadRequest, NotFound,
+        Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn confirm_password_reset(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordResetConfirmBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    app.svc.check_any_origin(&caller)?;
+    let password = Password::parse(&body.password)?;
+    let https = caller.https;
+    let session = app.svc.reset_password(&body.token, password).await?;
+    Ok(session_response(&app, StatusCode::OK, session, https))
+}
+
+/// Change the password, given the current one. Every other session of the account ends (on
+/// every node); the answer carries the caller's new session.
+#[utoipa::path(post, path = "/api/v1/me/password", request_body = PasswordChangeBody, tag = "accounts",
+    responses((status = 200, body = SessionView, description = "Changed; the new session"),
+        BadRequest, Unauthorized, Forbidden,
+        Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordChangeBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    if let Some(id) = caller.account {
+        app.limits.check_login(&format!("account:{}", id.0))?;
+    }
+    let new = Password::parse(&body.new)?;
+    let https = caller.https;
+    let session = app.svc.change_password(&caller, body.current, new).await?;
+    Ok(session_response(&app, StatusCode::OK, session, https))
+}
+
+/// Change the e-mail address, given the password: the new address is mailed a link
+/// (`/mail/account-email?t=`), and becomes the account's only when the link is followed.
+#[utoipa::path(post, path = "/api/v1/me/email", request_body = EmailChangeBody, tag = "accounts",
+    responses((status = 202, body = MailRequestedView, description = "A link is on its way to the new address"),
+        BadRequest, Unauthorized, Forbidden,
+        PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn change_email(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<EmailChangeBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    if let Some(id) = caller.account {
+        app.limits.check_login(&format!("account:{}", id.0))?;
+    }
+    let email = Email::parse(&body.email)?;
+    app.svc.change_email(&caller, email, body.password).await?;
+    let view = MailRequestedView {
+        message:
+            "We sent a link to the new address. It becomes your address when you follow the link."
+                .to_string(),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response())
+}
+
+/// Log out everywhere: every session of the account ends, on every device and node (this
+/// one's too), and the session cookie is cleared.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "accounts",
+    responses((status = 204, description = "Every session ended"), Unauthorized, Forbidden, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn end_all_sessions(
+    State(app): State<AppState>,
+    Who(caller): Who,
+) -> ApiResult<Response> {
+    app.svc.end_all_sessions(&caller).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     set_cookie(&mut resp, SESSION_COOKIE, "", 0, caller.https);
     Ok(resp)

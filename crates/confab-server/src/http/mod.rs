@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use confab_core::ErrorCode;
 use error::ApiError;
@@ -124,6 +124,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(api::login).delete(api::logout))
         .route("/sessions/sso", post(api::sso_login))
         .route("/me", get(api::me))
+        .route("/password-resets", post(api::request_password_reset))
+        .route(
+            "/password-resets/confirm",
+            post(api::confirm_password_reset),
+        )
+        .route("/me/password", post(api::change_password))
+        .route("/me/email", post(api::change_email))
+        .route("/me/sessions", delete(api::end_all_sessions))
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))
         .route(
@@ -232,6 +240,7 @@ fn is_private(path: &str) -> bool {
         || under("/forums")
         || under("/switches")
         || under("/staff")
+        || under("/password-resets")
 }
 
 /// `Cache-Control: private, no-store` on the answers of [`is_private`] paths.
@@ -398,6 +407,9 @@ mod tests {
             "/sessions",
             "/accounts",
             "/forums/x/bans/1",
+            "/api/v1/password-resets",
+            "/api/v1/password-resets/confirm",
+            "/api/v1/me/sessions",
         ] {
             assert!(is_private(p), "{p}");
         }

@@ -140,6 +140,40 @@ pub struct LoginBody {
     pub password: String,
 }
 
+/// Ask for a password reset link.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordResetBody {
+    /// Username or e-mail.
+    pub login: String,
+}
+
+/// Set a new password with the token of a password reset link.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordResetConfirmBody {
+    /// The `t` of the link mailed by `POST /api/v1/password-resets`.
+    pub token: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// Change the signed-in account's password.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordChangeBody {
+    /// The current password.
+    pub current: String,
+    /// The new password.
+    pub new: String,
+}
+
+/// Change the signed-in account's e-mail address (it changes when the mailed link is followed).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct EmailChangeBody {
+    /// The new address.
+    pub email: String,
+    /// The account's password.
+    pub password: String,
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewForumBody {
     pub name: String,

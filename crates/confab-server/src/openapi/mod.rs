@@ -23,6 +23,7 @@ pub mod errors;
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
+        api::request_password_reset, api::confirm_password_reset, api::change_password, api::change_email, api::end_all_sessions,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
         api::upload_import, api::list_imports, api::get_import,
@@ -30,10 +31,12 @@ pub mod errors;
         api::add_staff, api::remove_staff,
         crate::http::live::live_sse, crate::http::live::live_ws,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
+        mail::password_reset_page, mail::password_reset,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
+        PasswordResetBody, PasswordResetConfirmBody, PasswordChangeBody, EmailChangeBody, MailRequestedView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
@@ -230,6 +233,13 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         json!({ "minLength": 8, "maxLength": 256 }),
     );
     set(prop(doc, s, "display_name"), optional_name(name, false));
+    let password = json!({ "minLength": 8, "maxLength": 256 });
+    merge(
+        prop(doc, "PasswordResetConfirmBody", "password"),
+        password.clone(),
+    );
+    merge(prop(doc, "PasswordChangeBody", "new"), password);
+    set(prop(doc, "EmailChangeBody", "email"), email(false));
 
     // Feature switches (`confab_core::switch::Percent`).
     merge(

@@ -27,6 +27,7 @@ mod metrics;
 mod moderation;
 mod paging;
 mod queries;
+mod recovery;
 mod schema;
 mod sharding;
 mod shards_cli;
