@@ -373,6 +373,7 @@ fn password_form(token: &str, username: &str, error: Option<&str>) -> String {
     responses((status = 200, description = "A page with the new-password form (nothing changes yet)", content_type = "text/html", body = String),
         (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
         (status = 404, description = "Invalid or expired link, or one already used", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not the page's form (application/x-www-form-urlencoded)", content_type = "text/html", body = String),
         PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
         (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn password_reset_page(RawQuery(q): RawQuery, State(app): State<AppState>) -> Response {
@@ -398,13 +399,30 @@ pub async fn password_reset_page(RawQuery(q): RawQuery, State(app): State<AppSta
     responses((status = 200, description = "Password set", content_type = "text/html", body = String),
         (status = 400, description = "The link has no token, or the password breaks the rule (the form again, saying why)", content_type = "text/html", body = String),
         (status = 404, description = "Invalid or expired link, or one already used", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not the page's form (application/x-www-form-urlencoded)", content_type = "text/html", body = String),
         PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
         (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn password_reset(
     RawQuery(q): RawQuery,
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This is not the page's form",
+            "<p>Send the new password from the page the mail links to.</p>",
+        );
+    }
     let t = match token(q) {
         Ok(t) => t,
         Err(e) => return error_page(&e),
