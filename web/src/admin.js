@@ -1,5 +1,6 @@
 // Confab moderation dashboard. Same origin as the API: the session is the HttpOnly cookie set
-// at sign-in (scripts never see it), and every write is JSON, which a cross-site form cannot send.
+// at sign-in (scripts never see it), and every write is JSON (an import's upload:
+// application/octet-stream), which a cross-site form cannot send.
 // User-provided text goes in as text nodes; comment bodies are the server's sanitized HTML.
 (() => {
   'use strict';
@@ -128,7 +129,7 @@
     writeHash();
     loadQueue();
     if (state.tab === 'bans') loadBans();
-    if (state.tab === 'settings') loadSettings();
+    if (state.tab === 'settings') { loadSettings(); loadImports(); }
     if (state.tab === 'log') loadLog();
     if (state.tab === 'moderators') loadModerators();
     if (state.tab === 'switches') loadSwitches();
@@ -155,7 +156,7 @@
     on($('#tab-' + t), 'click', () => {
       selectTab(t);
       if (t === 'bans') loadBans();
-      if (t === 'settings') loadSettings();
+      if (t === 'settings') { loadSettings(); loadImports(); }
       if (t === 'log') loadLog();
       if (t === 'queue') loadQueue();
       if (t === 'moderators') loadModerators();
@@ -453,6 +454,122 @@
       msg.classList.add('error');
       msg.textContent = ex.message;
     }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Import comments (staff): the file is the request's body; the import runs in the background
+  // on the server that received it, and its record is polled every second while it runs.
+  const imp = { gen: 0, timer: null, max: 0 };
+  const mib = (n) => (n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB');
+
+  function showImport(r) {
+    const box = $('#i-progress-box'), bar = $('#i-progress'), status = $('#i-status'), summary = $('#i-summary');
+    box.hidden = false;
+    status.classList.remove('error');
+    summary.hidden = true;
+    const name = r.file_name + ' (' + mib(r.bytes) + ')';
+    if (r.state === 'running') {
+      if (r.comments_total > 0) {
+        bar.max = r.comments_total;
+        bar.value = r.comments_written;
+        status.textContent = name + ': ' + r.comments_written + ' of ' + r.comments_total + ' comments written';
+      } else {
+        bar.removeAttribute('value');
+        status.textContent = name + ': reading ' + r.posts_read + ' posts';
+      }
+    } else if (r.state === 'done') {
+      bar.max = 1; bar.value = 1;
+      status.textContent = name + ': done.';
+      summary.textContent = r.summary;
+      summary.hidden = false;
+    } else {
+      bar.max = 1; bar.value = 0;
+      status.classList.add('error');
+      status.textContent = r.state === 'interrupted'
+        ? name + ': interrupted (the server running it stopped). Upload the file again: what was imported is not imported twice.'
+        : name + ': failed. ' + r.error;
+    }
+  }
+
+  function pollImport(id) {
+    clearTimeout(imp.timer);
+    const gen = imp.gen, forum = state.forum;
+    imp.timer = setTimeout(async () => {
+      let r;
+      try { r = await api('GET', '/forums/' + encodeURIComponent(forum) + '/imports/' + encodeURIComponent(id)); } catch (e) {
+        if (gen === imp.gen) { toast(e.message, true); pollImport(id); }
+        return;
+      }
+      if (gen !== imp.gen) return;
+      showImport(r);
+      if (r.state === 'running') pollImport(id);
+      else { $('#i-upload').disabled = false; if (r.state === 'done') { toast('Import done.'); loadStats(); } }
+    }, 1000);
+  }
+
+  async function loadImports() {
+    const form = $('#import-form');
+    form.hidden = !(state.me && state.me.is_staff);
+    if (form.hidden) return;
+    const gen = ++imp.gen;
+    clearTimeout(imp.timer);
+    $('#i-progress-box').hidden = true;
+    $('#i-summary').hidden = true;
+    $('#i-upload').disabled = false;
+    let r;
+    try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/imports'); } catch (e) { toast(e.message, true); return; }
+    if (gen !== imp.gen) return;
+    const sel = $('#i-format');
+    const keep = sel.value;
+    const labels = {
+      disqus: 'Disqus (XML export)', wordpress: 'WordPress (WXR export)',
+      isso: 'Isso (its SQLite database)', remark42: 'Remark42 (backup file)',
+    };
+    sel.replaceChildren(...r.formats.map((f) => h('option', { value: f }, labels[f] || f)));
+    if (keep && r.formats.includes(keep)) sel.value = keep;
+    imp.max = r.max_upload_bytes;
+    $('#i-limit').textContent = 'At most ' + mib(r.max_upload_bytes) + '.';
+    const latest = r.imports[0];
+    if (latest) {
+      showImport(latest);
+      if (latest.state === 'running') { $('#i-upload').disabled = true; pollImport(latest.id); }
+    }
+  }
+
+  on($('#import-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const file = $('#i-file').files[0];
+    const status = $('#i-status');
+    const fail = (msg) => { $('#i-progress-box').hidden = false; $('#i-summary').hidden = true; status.classList.add('error'); status.textContent = msg; };
+    if (!file) { fail('Choose the export file first.'); return; }
+    if (imp.max && file.size > imp.max) { fail(file.name + ' is ' + mib(file.size) + ': over the limit of ' + mib(imp.max) + '.'); return; }
+    const gen = ++imp.gen;
+    clearTimeout(imp.timer);
+    $('#i-upload').disabled = true;
+    $('#i-progress-box').hidden = false;
+    $('#i-summary').hidden = true;
+    $('#i-progress').removeAttribute('value');
+    status.classList.remove('error');
+    status.textContent = 'Uploading ' + file.name + ' (' + mib(file.size) + ')…';
+    let res, data = null;
+    try {
+      res = await fetch('/api/v1/forums/' + encodeURIComponent(state.forum) + '/imports?format=' + encodeURIComponent($('#i-format').value), {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/octet-stream', 'X-File-Name': encodeURIComponent(file.name) },
+        body: file,
+      });
+      try { data = await res.json(); } catch (ex) { data = null; }
+    } catch (ex) { $('#i-upload').disabled = false; fail('Could not reach the server.'); return; }
+    if (gen !== imp.gen) return;
+    if (!res.ok) {
+      $('#i-upload').disabled = false;
+      if (res.status === 401) { showLogin(); return; }
+      fail((data && data.error && data.error.message) || res.statusText);
+      return;
+    }
+    $('#i-file').value = '';
+    showImport(data);
+    pollImport(data.id);
   });
 
   // ---------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@
     save: 'Save',
     saving: 'Saving…',
     cancel: 'Cancel',
+    close: 'Close',
     as_guest: 'You are commenting as a guest.',
     signed_in_as: 'Signed in as {name}',
     sign_in: 'Sign in',
@@ -65,6 +66,25 @@
     username: 'Username',
     password: 'Password',
     display_name: 'Display name (optional)',
+    username_rule: '3 to 32 characters: letters (a-z), digits, _ . or -',
+    password_rule: 'At least 8 characters.',
+    email_rule: 'Needed to reset a forgotten password. We mail it a link to confirm it.',
+    forgot: 'Forgot password?',
+    forgot_title: 'Forgot your password?',
+    forgot_note: 'Enter your username or e-mail. We mail the account a link to set a new password.',
+    send_link: 'Send link',
+    reset_sent: 'If that account has an e-mail address, we sent a link to it. The link works once, within the hour.',
+    account: 'Account',
+    change_password: 'Change password',
+    change_email: 'Change e-mail',
+    sign_out_all: 'Log out everywhere',
+    current_password: 'Current password',
+    new_password: 'New password',
+    new_email: 'New e-mail address',
+    email_note: 'We mail a link to the new address. It becomes your address when you follow it.',
+    password_changed: 'Your password was changed. Other devices were signed out.',
+    email_sent: 'We sent a link to {email}. It becomes your address when you follow the link.',
+    signed_out_all: 'You were signed out on every device.',
     moderate: 'Moderate',
     reply: 'Reply',
     edit: 'Edit',
@@ -116,7 +136,7 @@
       forbidden: 'You are not allowed to do that.',
       origin_not_allowed: 'This site is not allowed to use these comments.',
       not_found: 'That comment no longer exists.',
-      conflict: 'That username or e-mail is already taken.',
+      conflict: 'That username is taken. Please choose another.',
       unavailable: 'The comment server is busy. Please try again in a moment.',
       network: 'Could not reach the comment server. Check your connection and try again.',
       generic: 'Something went wrong. Please try again.',
@@ -326,7 +346,8 @@
       const m = /(\d+)\s*s\b/.exec(e.message || '');
       return t('err.rate_limited', { s: e.retry || (m && m[1]) || 60 });
     }
-    if (e.code === 'unauthorized' && e.message && /login|password/.test(e.message)) return e.message;
+    if ((e.code === 'unauthorized' || e.code === 'forbidden') && e.message && /login|password/.test(e.message)) return e.message;
+    if (e.code === 'unavailable' && /no mail/.test(e.message || '')) return e.message;
     const s = (S.err && S.err[e.code]) || STRINGS.err[e.code];
     return s || e.message || t('err.generic');
   }
@@ -528,6 +549,9 @@
       if (me.moderates && me.moderates.includes(cfg.forum)) {
         bits.push(h('a', { class: 'c-link', href: BASE + 'admin', target: '_blank', rel: 'noopener' }, t('moderate')));
       }
+      if (!isSsoAccount(me)) {
+        bits.push(h('button', { type: 'button', class: 'c-link c-account', 'aria-expanded': 'false', onclick: (e) => toggleAuth('account', e.currentTarget) }, t('account')));
+      }
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-out', onclick: () => { lastWasSso = isSsoAccount(me); signOut(); } }, t('sign_out')));
     } else {
       bits.push(h('span', { class: 'c-user-name' }, t('as_guest')));
@@ -544,40 +568,85 @@
 
   // ---------------------------------------------------------------------------------------
   // Accounts.
+  // Each mode is a small form in the auth slot: sign in, sign up, a forgotten password, and for
+  // a signed-in reader the account panel and its two forms.
   function toggleAuth(mode, opener) {
     if (ui.auth.firstChild && ui.auth.firstChild.dataset.mode === mode) { closeAuth(); return; }
     const err = h('p', { class: 'c-error', role: 'alert' });
-    const field = (name, label, type, auto, required) => {
+    const field = (name, label, type, auto, required, hint) => {
       const id = nextId('f');
+      const hintId = hint ? id + '-hint' : null;
       return h('div', { class: 'c-field' }, h('label', { for: id }, label),
-        h('input', { id, name, type: type || 'text', autocomplete: auto, required, maxlength: 254 }));
+        h('input', { id, name, type: type || 'text', autocomplete: auto, required, maxlength: type === 'password' ? 256 : 254, 'aria-describedby': hintId }),
+        hint ? h('span', { class: 'c-hint', id: hintId }, hint) : null);
     };
-    const fields = mode === 'in'
-      ? [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true)]
-      : [field('username', t('username'), 'text', 'username', true), field('password', t('password'), 'password', 'new-password', true),
-        field('display_name', t('display_name'), 'text', 'nickname'), field('email', t('email_placeholder'), 'email', 'email')];
-    const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, mode === 'in' ? t('sign_in') : t('sign_up'));
-    const form = h('form', { class: 'c-auth', 'data-mode': mode, 'aria-label': mode === 'in' ? t('sign_in_title') : t('sign_up_title') },
-      h('h3', {}, mode === 'in' ? t('sign_in_title') : t('sign_up_title')),
+    const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email' }[mode];
+    const fields = {
+      in: () => [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
+        h('p', { class: 'c-forgot' }, h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth('forgot'); } }, t('forgot')))],
+      up: () => [field('username', t('username'), 'text', 'username', true, t('username_rule')),
+        field('password', t('password'), 'password', 'new-password', true, t('password_rule')),
+        field('display_name', t('display_name'), 'text', 'nickname'), field('email', t('email_placeholder'), 'email', 'email', false, t('email_rule'))],
+      forgot: () => [h('p', { class: 'c-note' }, t('forgot_note')), field('login', t('login'), 'text', 'username', true)],
+      account: () => [],
+      password: () => [h('input', { type: 'text', name: 'username', autocomplete: 'username', value: me.username, hidden: true }),
+        field('current', t('current_password'), 'password', 'current-password', true),
+        field('new', t('new_password'), 'password', 'new-password', true, t('password_rule'))],
+      email: () => [h('p', { class: 'c-note' }, t('email_note')), field('email', t('new_email'), 'email', 'email', true),
+        field('password', t('password'), 'password', 'current-password', true)],
+    }[mode]();
+    const submitLabel = { in: 'sign_in', up: 'sign_up', forgot: 'send_link', password: 'change_password', email: 'change_email' }[mode];
+    const submit = submitLabel && h('button', { type: 'submit', class: 'c-btn c-primary' }, t(submitLabel));
+    const other = mode === 'in' || mode === 'up'
+      ? h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth(mode === 'in' ? 'up' : 'in'); } }, mode === 'in' ? t('to_sign_up') : t('to_sign_in'))
+      : mode === 'account' ? [
+        h('button', { type: 'button', class: 'c-btn', onclick: () => { closeAuth(); toggleAuth('password', ui.authOpener); } }, t('change_password')),
+        h('button', { type: 'button', class: 'c-btn', onclick: () => { closeAuth(); toggleAuth('email', ui.authOpener); } }, t('change_email')),
+        h('button', { type: 'button', class: 'c-btn', onclick: signOutEverywhere }, t('sign_out_all'))] : null;
+    const form = h('form', { class: 'c-auth', 'data-mode': mode, 'aria-label': t(title) },
+      h('h3', {}, t(title)),
       fields, err,
-      h('div', { class: 'c-row' },
-        h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth(mode === 'in' ? 'up' : 'in'); } }, mode === 'in' ? t('to_sign_up') : t('to_sign_in')),
-        h('span', { class: 'c-grow' }),
-        h('button', { type: 'button', class: 'c-btn', onclick: () => closeAuth(true) }, t('cancel')),
+      h('div', { class: 'c-row' }, other, h('span', { class: 'c-grow' }),
+        h('button', { type: 'button', class: 'c-btn', onclick: () => closeAuth(true) }, t(submit ? 'cancel' : 'close')),
         submit),
     );
+    // A form whose work is done says so in place of its fields.
+    const done = (msg) => {
+      form.replaceChildren(h('h3', {}, t(title)), h('p', { class: 'c-note', role: 'status' }, msg),
+        h('div', { class: 'c-row' }, h('span', { class: 'c-grow' }), h('button', { type: 'button', class: 'c-btn', onclick: () => closeAuth(true) }, t('close'))));
+      form.querySelector('button').focus();
+    };
     on(form, 'keydown', (e) => { if (e.key === 'Escape') closeAuth(true); });
     on(form, 'submit', async (e) => {
       e.preventDefault();
       const v = Object.fromEntries(new FormData(form));
       submit.disabled = true; err.textContent = '';
       try {
+        if (mode === 'forgot') {
+          await api('POST', '/password-resets', { login: v.login });
+          done(t('reset_sent'));
+          return;
+        }
+        if (mode === 'email') {
+          await api('POST', '/me/email', { email: v.email, password: v.password });
+          done(t('email_sent', { email: v.email.trim() }));
+          return;
+        }
         const s = mode === 'in'
           ? await api('POST', '/sessions', { login: v.login, password: v.password })
-          : await api('POST', '/accounts', { username: v.username, password: v.password, display_name: v.display_name || null, email: v.email || null });
+          : mode === 'password'
+            ? await api('POST', '/me/password', { current: v.current, new: v.new })
+            : await api('POST', '/accounts', { username: v.username, password: v.password, display_name: v.display_name || null, email: v.email || null });
         session = { token: s.token };
         store.set('session', session);
         me = s.account;
+        if (mode === 'password') {
+          renderUser();
+          ui.authOpener = ui.user.querySelector('.c-account');
+          ui.authOpener.setAttribute('aria-expanded', 'true');
+          done(t('password_changed'));
+          return;
+        }
         closeAuth();
         renderUser();
         announce(t('signed_in_as', { name: me.display_name }));
@@ -586,10 +655,17 @@
         err.textContent = errorText(ex);
       } finally { submit.disabled = false; }
     });
-    ui.authOpener = opener || ui.user.querySelector(mode === 'in' ? '.c-sign-in' : '.c-sign-up');
+    ui.authOpener = opener || ui.user.querySelector({ in: '.c-sign-in', up: '.c-sign-up' }[mode] || '.c-account');
     ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', String(b === ui.authOpener)));
     ui.auth.replaceChildren(form);
-    form.querySelector('input').focus();
+    (form.querySelector('input:not([hidden])') || form.querySelector('.c-row button')).focus();
+  }
+  async function signOutEverywhere() {
+    try { await api('DELETE', '/me/sessions'); } catch (e) { /* the token is dropped either way */ }
+    closeAuth();
+    signedOut();
+    announce(t('signed_out_all'));
+    loadFirst();
   }
   function closeAuth(refocus) {
     ui.auth.replaceChildren();

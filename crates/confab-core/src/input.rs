@@ -221,7 +221,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
-        let bad = || DomainError::invalid("email is not a valid address");
+        let bad = || DomainError::invalid("That is not a valid e-mail address.");
         if raw.chars().count() > 254
             || s.chars()
                 .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
@@ -342,15 +342,37 @@ impl ForumName {
 pub struct Username(String);
 
 impl Username {
+    /// Fewest characters.
+    pub const MIN: usize = 3;
+    /// Most characters.
+    pub const MAX: usize = 32;
+
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let ok = (3..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if !ok {
-            return Err(DomainError::invalid(
-                "username must be 3-32 characters of letters, digits, _ . -",
-            ));
+        let n = raw.chars().count();
+        if n < Self::MIN {
+            return Err(DomainError::invalid(format!(
+                "The username must be at least {} characters.",
+                Self::MIN
+            )));
+        }
+        if n > Self::MAX {
+            return Err(DomainError::invalid(format!(
+                "The username must be at most {} characters.",
+                Self::MAX
+            )));
+        }
+        if let Some(c) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            let what = if c.is_whitespace() {
+                "a space".to_string()
+            } else {
+                format!("\"{c}\"")
+            };
+            return Err(DomainError::invalid(format!(
+                "The username cannot contain {what}: use letters (a-z), digits, _ . or -."
+            )));
         }
         Ok(Username(raw.to_string()))
     }
@@ -364,10 +386,24 @@ impl Username {
 pub struct Password(String);
 
 impl Password {
+    /// Fewest characters.
+    pub const MIN: usize = 8;
+    /// Most characters.
+    pub const MAX: usize = 256;
+
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let n = raw.chars().count();
-        if !(8..=256).contains(&n) {
-            return Err(DomainError::invalid("password must be 8-256 characters"));
+        if n < Self::MIN {
+            return Err(DomainError::invalid(format!(
+                "The password must be at least {} characters.",
+                Self::MIN
+            )));
+        }
+        if n > Self::MAX {
+            return Err(DomainError::invalid(format!(
+                "The password must be at most {} characters.",
+                Self::MAX
+            )));
         }
         Ok(Password(raw.to_string()))
     }

@@ -44,6 +44,43 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Error reporting to a Sentry-compatible service.
     pub errors: ErrorsConfig,
+    /// Exports uploaded in the dashboard.
+    pub import: ImportConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Largest export the dashboard accepts, in MiB (413 past it; the partial file is deleted).
+    pub max_upload_mb: u64,
+    /// Where uploads are written while they are imported (deleted when the import ends).
+    /// Default: `<data_dir>/imports`, or the temp directory when `data_dir` is empty.
+    pub upload_dir: Option<PathBuf>,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            max_upload_mb: 256,
+            upload_dir: None,
+        }
+    }
+}
+
+impl ImportConfig {
+    /// The upload limit in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// The directory uploads go to.
+    pub fn dir(&self, data_dir: &std::path::Path) -> PathBuf {
+        match &self.upload_dir {
+            Some(d) => d.clone(),
+            None if data_dir.as_os_str().is_empty() => std::env::temp_dir().join("confab-imports"),
+            None => data_dir.join("imports"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -139,6 +176,7 @@ impl Default for Config {
             connections: ConnectionsConfig::default(),
             log_format: LogFormat::Text,
             errors: ErrorsConfig::default(),
+            import: ImportConfig::default(),
         }
     }
 }

@@ -204,6 +204,13 @@ pub struct SessionView {
     pub token: String,
 }
 
+/// The answer to a request that mails a link: the same whatever the request named.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MailRequestedView {
+    /// What happens next, to show the reader.
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ForumView {
     pub name: String,
@@ -249,6 +256,66 @@ pub struct BansView {
 pub struct LogView {
     pub entries: Vec<ModLogEntry>,
     pub next_before: Option<String>,
+}
+
+/// An import uploaded in the dashboard: how far it is, then what it did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportView {
+    pub id: String,
+    /// The export's format (`disqus`, ...).
+    pub format: String,
+    /// The file's name as it was uploaded.
+    pub file_name: String,
+    /// Bytes received.
+    pub bytes: i64,
+    /// `running`; then `done` or `failed`; `interrupted` when a running import's record has
+    /// not moved for two minutes (its server stopped: upload the file again, nothing is
+    /// imported twice).
+    pub state: String,
+    /// Posts read so far (the first pass: the whole file is read before anything is written).
+    pub posts_read: i64,
+    /// Comments to write (known once the file is read).
+    pub comments_total: i64,
+    pub comments_written: i64,
+    /// What it did (when `done`): threads created, comments added and already there, what was
+    /// skipped and why, how long it took.
+    pub summary: String,
+    /// Why it stopped (when `failed`), with the line and column of a file that cannot be read.
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<&confab_store::ImportRecord> for ImportView {
+    fn from(r: &confab_store::ImportRecord) -> Self {
+        ImportView {
+            id: r.id.to_string(),
+            format: r.format.clone(),
+            file_name: r.file_name.clone(),
+            bytes: r.bytes,
+            state: r.state.as_str().to_string(),
+            posts_read: r.posts_read,
+            comments_total: r.comments_total,
+            comments_written: r.comments_written,
+            summary: r.summary.clone(),
+            error: r.error.clone(),
+            started_at: rfc3339(r.started_at),
+            finished_at: r.finished_at.map(rfc3339),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// A forum's latest imports, and what an upload may be.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportsView {
+    /// The formats this server reads (the `format` an upload names).
+    pub formats: Vec<String>,
+    /// The largest upload this server takes.
+    pub max_upload_bytes: u64,
+    /// Newest first, at most 20.
+    pub imports: Vec<ImportView>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -93,6 +93,16 @@ pub trait ControlStore: Send + Sync {
     /// Ends every session of an account (moves its session generation).
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()>;
 
+    /// Replaces an account's password hash with `new_hash` and ends its sessions (moves its
+    /// session generation), in one statement, only while its hash is still `old_hash`: a
+    /// password reset link, bound to the hash it was made for, works once. Whether it changed.
+    async fn set_password(
+        &self,
+        account: AccountId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool>;
+
     /// Gives an account an e-mail address (its owner confirmed it); `Conflict` when another
     /// account holds it.
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;

@@ -4,7 +4,7 @@
 use crate::pin::Written;
 use crate::StoreResult;
 use async_trait::async_trait;
-use confab_core::id::{AccountId, CommentId, ThreadId};
+use confab_core::id::{AccountId, CommentId, ForumId, ThreadId};
 use confab_core::ident::Ident;
 use confab_core::model::{Author, CommentStatus, Forum, Thread};
 use std::collections::HashMap;
@@ -101,7 +101,103 @@ pub enum Moved {
     Taken(Thread),
 }
 
-/// Bulk writes of imported threads (shard data: one forum per batch).
+/// Where an import started in the dashboard is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportState {
+    Running,
+    Done,
+    Failed,
+    /// Left `running` with no update for [`IMPORT_STALE_MS`]: the node running it stopped.
+    Interrupted,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportState::Running => "running",
+            ImportState::Done => "done",
+            ImportState::Failed => "failed",
+            ImportState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ImportState> {
+        Some(match s {
+            "running" => ImportState::Running,
+            "done" => ImportState::Done,
+            "failed" => ImportState::Failed,
+            "interrupted" => ImportState::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// A running import's record is updated at least this often (a heartbeat while nothing moves);
+/// one left `running` longer than this without an update reads as interrupted.
+pub const IMPORT_STALE_MS: i64 = 120_000;
+
+/// The record of an import started in the dashboard (control data: any node reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: i64,
+    pub forum_id: ForumId,
+    /// Who uploaded it.
+    pub actor: Option<AccountId>,
+    pub format: String,
+    /// The file's name as the browser gave it (for the record only).
+    pub file_name: String,
+    /// Bytes received.
+    pub bytes: i64,
+    pub state: ImportState,
+    /// Posts parsed so far (the first pass).
+    pub posts_read: i64,
+    /// Comments to write (known once the first pass ends).
+    pub comments_total: i64,
+    pub comments_written: i64,
+    /// What it did, when it is done.
+    pub summary: String,
+    /// Why it stopped, when it failed.
+    pub error: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl ImportRecord {
+    /// The record as it reads at `now`: `running` with no update for [`IMPORT_STALE_MS`] is
+    /// [`ImportState::Interrupted`] (the node died; importing the file again is safe).
+    pub fn as_of(mut self, now: i64) -> ImportRecord {
+        if self.state == ImportState::Running && now - self.updated_at > IMPORT_STALE_MS {
+            self.state = ImportState::Interrupted;
+        }
+        self
+    }
+}
+
+/// A new import's record (state `running`).
+#[derive(Debug, Clone)]
+pub struct NewImportRecord {
+    pub forum_id: ForumId,
+    pub actor: Option<AccountId>,
+    pub format: String,
+    pub file_name: String,
+}
+
+/// How far an import is: every field of its record that moves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportUpdate {
+    pub bytes: i64,
+    /// `None`: still running. Otherwise its end (`finished_at` is set).
+    pub ended: Option<ImportState>,
+    pub posts_read: i64,
+    pub comments_total: i64,
+    pub comments_written: i64,
+    pub summary: String,
+    pub error: String,
+}
+
+/// Bulk writes of imported threads (shard data: one forum per batch), and the records of the
+/// dashboard's imports (control data).
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     /// Writes a batch in one transaction: threads found by any of their idents or created,
@@ -120,6 +216,26 @@ pub trait ImportStore: Send + Sync {
     /// The idents a thread answers to besides its own (read only for threads marked
     /// [`confab_core::model::Thread::aliased`]).
     async fn thread_aliases(&self, thread: ThreadId) -> StoreResult<Vec<Ident>>;
+
+    /// Writes an import's entry (action `import`, no comment) into the forum's moderation log.
+    async fn log_import(
+        &self,
+        forum: &Forum,
+        actor: Option<AccountId>,
+        detail: &str,
+    ) -> StoreResult<()>;
+
+    /// Records a dashboard import that starts now (state `running`).
+    async fn create_import(&self, new: NewImportRecord) -> StoreResult<ImportRecord>;
+
+    /// Moves an import's record (its `updated_at` to now; `finished_at` too when it ended).
+    async fn update_import(&self, id: i64, u: &ImportUpdate) -> StoreResult<()>;
+
+    /// A forum's latest imports, newest first (as stored: see [`ImportRecord::as_of`]).
+    async fn imports(&self, forum: ForumId, limit: usize) -> StoreResult<Vec<ImportRecord>>;
+
+    /// One import of a forum.
+    async fn import_record(&self, forum: ForumId, id: i64) -> StoreResult<Option<ImportRecord>>;
 }
 
 /// Where a comment of a batch sits: its id, depth and parent (to climb past the depth cap).
@@ -189,6 +305,39 @@ mod tests {
         tally.comment(t, Some(p), CommentStatus::Deleted);
         assert_eq!(tally.threads[&t], (2, 1, 4));
         assert_eq!(tally.parents[&p], 1);
+    }
+
+    #[test]
+    fn a_running_import_with_no_update_for_two_minutes_reads_as_interrupted() {
+        let r = ImportRecord {
+            id: 1,
+            forum_id: ForumId(1),
+            actor: None,
+            format: "disqus".into(),
+            file_name: "x.xml".into(),
+            bytes: 10,
+            state: ImportState::Running,
+            posts_read: 0,
+            comments_total: 0,
+            comments_written: 0,
+            summary: String::new(),
+            error: String::new(),
+            started_at: 0,
+            finished_at: None,
+            updated_at: 1_000,
+        };
+        let at = |now| r.clone().as_of(now).state;
+        assert_eq!(at(1_000 + IMPORT_STALE_MS), ImportState::Running);
+        assert_eq!(at(1_001 + IMPORT_STALE_MS), ImportState::Interrupted);
+        let done = ImportRecord {
+            state: ImportState::Done,
+            ..r.clone()
+        };
+        assert_eq!(done.as_of(i64::MAX).state, ImportState::Done);
+        for s in ["running", "done", "failed", "interrupted"] {
+            assert_eq!(ImportState::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(ImportState::parse("paused"), None);
     }
 
     #[test]

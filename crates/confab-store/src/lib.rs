@@ -8,6 +8,8 @@
 //! - [`OutboxStore`] (`outbox.rs`): the task outbox and reply-mail subscriptions.
 //! - [`ImportStore`] (`import.rs`): threads and comments from another system, in bulk, with
 //!   thread aliases and each comment's source id (importing again adds nothing).
+//! - [`ExportStore`] (`export.rs`): a whole forum read out in keyset pages, and a consistent
+//!   copy of the embedded database.
 //! - [`Store`]: all of them composed; the service holds an `Arc<dyn Store>`. Code that calls a
 //!   concrete backend imports [`prelude`].
 //! - [`rules`]: every domain rule a backend applies (counter and vote shifts, the reply-depth
@@ -51,6 +53,7 @@ use confab_core::DomainError;
 
 mod comments;
 mod control;
+pub mod export;
 pub mod import;
 mod moderation;
 mod outbox;
@@ -64,8 +67,10 @@ pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use import::{
-    ImportBatch, ImportComment, ImportStore, ImportThread, Imported, Moved, ThreadMove,
+    ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
+    Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
@@ -78,7 +83,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CommentStore, ControlStore, ImportStore, ModerationStore, OutboxStore, Store, VoteStore,
+        CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore, OutboxStore, Store,
+        VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -233,6 +239,7 @@ pub trait Store:
     + ModerationStore
     + OutboxStore
     + ImportStore
+    + ExportStore
     + Send
     + Sync
     + 'static

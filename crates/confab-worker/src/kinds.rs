@@ -21,6 +21,9 @@ pub const MAIL_MODERATORS: &str = "mail.moderators";
 /// At sign-up: mail the address a link that gives it to the new account, or, when another
 /// account holds it, tell that account's owner (the sign-up's answer is the same either way).
 pub const MAIL_ACCOUNT_EMAIL: &str = "mail.account_email";
+/// Someone asked to reset an account's password: mail the account's address a link (made when
+/// the task runs, bound to the password hash of that moment) that sets a new one.
+pub const MAIL_PASSWORD_RESET: &str = "mail.password_reset";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookPayload {
@@ -82,6 +85,10 @@ pub fn webhook(
 pub struct AccountEmailPayload {
     pub account_id: AccountId,
     pub email: String,
+    /// The account's owner asked to change its address (signed in, with the password): the
+    /// link is mailed even though the account has an address already.
+    #[serde(default)]
+    pub change: bool,
 }
 
 pub fn mail_account_email(account: AccountId, email: &str) -> NewTask {
@@ -89,6 +96,23 @@ pub fn mail_account_email(account: AccountId, email: &str) -> NewTask {
         MAIL_ACCOUNT_EMAIL,
         json!({"account_id": account, "email": email}),
     )
+}
+
+/// A signed-in account's owner asked to change its address to `email`.
+pub fn mail_account_email_change(account: AccountId, email: &str) -> NewTask {
+    NewTask::new(
+        MAIL_ACCOUNT_EMAIL,
+        json!({"account_id": account, "email": email, "change": true}),
+    )
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordResetPayload {
+    pub account_id: AccountId,
+}
+
+pub fn mail_password_reset(account: AccountId) -> NewTask {
+    NewTask::new(MAIL_PASSWORD_RESET, json!({"account_id": account}))
 }
 
 pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {

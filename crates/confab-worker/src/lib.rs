@@ -69,6 +69,7 @@ pub fn standard(
         kinds::MAIL_REPLY,
         kinds::MAIL_MODERATORS,
         kinds::MAIL_ACCOUNT_EMAIL,
+        kinds::MAIL_PASSWORD_RESET,
     ] {
         w.register(kind, mail.clone());
     }

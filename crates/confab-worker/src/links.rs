@@ -7,8 +7,10 @@
 //!   one-click `List-Unsubscribe=One-Click`).
 //! - `GET|POST /mail/moderate?t=`: a moderator's approve / spam / delete of one comment
 //!   (expires; checked against the account's current rights when used).
-//! - `GET|POST /mail/account-email?t=`: give a new account the address it signed up with
-//!   (expires; the address must still be free).
+//! - `GET|POST /mail/account-email?t=`: give an account the address it signed up with, or the
+//!   one its owner asked to change to (expires; the address must still be free).
+//! - `GET|POST /mail/password-reset?t=`: set a new password (expires within the hour; bound
+//!   to the account's password hash when it was made, so it works once).
 
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::sign::Signer;
@@ -17,6 +19,7 @@ pub const CONFIRM_PATH: &str = "/mail/confirm";
 pub const UNSUBSCRIBE_PATH: &str = "/mail/unsubscribe";
 pub const MODERATE_PATH: &str = "/mail/moderate";
 pub const ACCOUNT_EMAIL_PATH: &str = "/mail/account-email";
+pub const PASSWORD_RESET_PATH: &str = "/mail/password-reset";
 
 /// Confirmation links from before they named who asked (still honoured, with no owner).
 const CONFIRM_UNOWNED: &str = "mail-confirm";
@@ -24,11 +27,16 @@ const CONFIRM: &str = "mail-confirm-owned";
 const UNSUBSCRIBE: &str = "mail-unsubscribe";
 const MODERATE: &str = "mail-moderate";
 const ACCOUNT_EMAIL: &str = "mail-account-email";
+const PASSWORD_RESET: &str = "mail-password-reset";
+const PASSWORD_FINGERPRINT: &str = "password-fingerprint";
 
 /// How long a confirmation link works.
 pub const CONFIRM_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// How long a moderation link works.
 pub const MODERATE_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// How long a password reset link works.
+pub const PASSWORD_RESET_TTL_MS: i64 = 3600 * 1000;
 
 /// What a moderation link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +120,41 @@ pub fn verify_account_email(s: &Signer, token: &str, now: i64) -> Option<(Accoun
     let exp: i64 = it.next()?.parse().ok()?;
     let email = it.next()?.to_string();
     (now <= exp && !email.is_empty()).then_some((account, email))
+}
+
+/// A short keyed hash of an account's stored password hash: a reset link carries it, so the
+/// link dies once the password changes (by the link itself or otherwise).
+pub fn password_fingerprint(s: &Signer, password_hash: &str) -> String {
+    s.keyed_hash(PASSWORD_FINGERPRINT, password_hash)
+}
+
+/// A link that sets a new password for `account`, whose stored hash is now `password_hash`.
+pub fn password_reset_token(
+    s: &Signer,
+    account: AccountId,
+    password_hash: &str,
+    now: i64,
+) -> String {
+    s.sign(
+        PASSWORD_RESET,
+        &format!(
+            "{}|{}|{}",
+            account.0,
+            now.saturating_add(PASSWORD_RESET_TTL_MS),
+            password_fingerprint(s, password_hash)
+        ),
+    )
+}
+
+/// The account and password fingerprint of a valid, unexpired password reset token (the
+/// caller compares the fingerprint with the account's current hash).
+pub fn verify_password_reset(s: &Signer, token: &str, now: i64) -> Option<(AccountId, String)> {
+    let p = s.verify(PASSWORD_RESET, token)?;
+    let mut it = p.split('|');
+    let account = it.next()?.parse().ok().map(AccountId)?;
+    let exp: i64 = it.next()?.parse().ok()?;
+    let fingerprint = it.next()?.to_string();
+    (now <= exp && !fingerprint.is_empty() && it.next().is_none()).then_some((account, fingerprint))
 }
 
 pub fn unsubscribe_token(s: &Signer, forum: ForumId, email: &str) -> String {
@@ -224,6 +267,30 @@ mod tests {
         );
         assert_eq!(verify_moderate(&s, &m, now + MODERATE_TTL_MS + 1), None);
         assert_eq!(verify_moderate(&s, "junk", now), None);
+        let r = password_reset_token(&s, AccountId(5), "$argon2id$old", now);
+        let fp = password_fingerprint(&s, "$argon2id$old");
+        assert_eq!(
+            verify_password_reset(&s, &r, now),
+            Some((AccountId(5), fp.clone()))
+        );
+        assert_eq!(
+            verify_password_reset(&s, &r, now + PASSWORD_RESET_TTL_MS),
+            Some((AccountId(5), fp.clone())),
+            "still works at the end of its hour"
+        );
+        assert_eq!(
+            verify_password_reset(&s, &r, now + PASSWORD_RESET_TTL_MS + 1),
+            None,
+            "expired after one hour"
+        );
+        assert_ne!(
+            fp,
+            password_fingerprint(&s, "$argon2id$new"),
+            "another password hash, another fingerprint"
+        );
+        assert_eq!(verify_account_email(&s, &r, now), None);
+        assert_eq!(verify_password_reset(&s, &a, now), None);
+        assert_eq!(verify_password_reset(&Signer::new(b"other"), &r, now), None);
         assert_eq!(
             url("http://h/", CONFIRM_PATH, "t.k"),
             "http://h/mail/confirm?t=t.k"

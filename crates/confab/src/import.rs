@@ -17,6 +17,27 @@ pub enum ImportCmd {
         #[arg(long)]
         forum: String,
     },
+    /// A WordPress export (Tools → Export: WXR, .xml, .xml.gz, or - for standard input).
+    Wordpress {
+        file: String,
+        /// The forum to import into (created beforehand with `confab admin create-forum`).
+        #[arg(long)]
+        forum: String,
+    },
+    /// An Isso database (the SQLite file Isso's `dbpath` names; read, never changed).
+    Isso {
+        file: String,
+        /// The forum to import into (created beforehand with `confab admin create-forum`).
+        #[arg(long)]
+        forum: String,
+    },
+    /// A Remark42 backup (`remark42 backup`: .gz or plain JSON lines, or - for standard input).
+    Remark42 {
+        file: String,
+        /// The forum to import into (created beforehand with `confab admin create-forum`).
+        #[arg(long)]
+        forum: String,
+    },
 }
 
 /// indicatif on standard error (hidden when it is not a terminal).
@@ -55,6 +76,9 @@ fn input(file: &str) -> ImportInput {
 pub async fn run(svc: &Arc<Service>, cmd: ImportCmd) -> Result<()> {
     let (format, file, forum) = match cmd {
         ImportCmd::Disqus { file, forum } => (ImportFormat::Disqus, file, forum),
+        ImportCmd::Wordpress { file, forum } => (ImportFormat::WordPress, file, forum),
+        ImportCmd::Isso { file, forum } => (ImportFormat::Isso, file, forum),
+        ImportCmd::Remark42 { file, forum } => (ImportFormat::Remark42, file, forum),
     };
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -63,7 +87,7 @@ pub async fn run(svc: &Arc<Service>, cmd: ImportCmd) -> Result<()> {
     let out = svc.import(&forum, format, input(&file), progress).await;
     bar.finish_and_clear();
     let summary = out.map_err(|e| anyhow!("{e}"))?;
-    println!("{summary}");
+    crate::print_out(&summary.to_string())?;
     if summary.posts_read == 0 {
         bail!("the export holds no posts");
     }

@@ -8,6 +8,8 @@
 //! - `switches`: feature switches (list, set, reset).
 //! - `import`: comments from another system (`import disqus FILE --forum F`).
 //! - `threads`: threads moved to new addresses (`threads remap FILE.csv --forum F`).
+//! - `export`: a forum written out (`export --forum F --format disqus|json [--output FILE]`);
+//!   `backup`: a consistent copy of the embedded SQLite database while the server runs.
 //! - `bench`: the load generator Confab is measured with.
 //! - `shards`: the sharded PostgreSQL deployment (list, add, spread, move, verify);
 //!   `migrate-data`: copy the embedded SQLite database into one.
@@ -15,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod bench;
+mod export;
 mod import;
 mod settings;
 mod shards;
@@ -87,7 +90,7 @@ enum Cmd {
     },
     /// Copy the embedded SQLite database (in --data) into a PostgreSQL deployment.
     MigrateData(shards::MigrateDataArgs),
-    /// Import comments from another system: `confab import disqus FILE --forum F`.
+    /// Import comments from another system: `confab import disqus|wordpress|isso|remark42 FILE --forum F`.
     Import {
         #[command(subcommand)]
         cmd: import::ImportCmd,
@@ -97,6 +100,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: threads::ThreadsCmd,
     },
+    /// Write a forum out: `confab export --forum F --format disqus|json [--output FILE]`.
+    Export(export::ExportArgs),
+    /// Copy the embedded SQLite database into DIR while the server runs (PostgreSQL
+    /// deployments use pg_dump or pg_basebackup: see the README).
+    Backup(export::BackupArgs),
 }
 
 #[derive(Subcommand)]
@@ -281,6 +289,36 @@ async fn run(cli: Cli, config: Option<Config>) -> Result<()> {
             announced(svc).await;
             out
         }
+        Cmd::Export(args) => {
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            export::run(server.service(), args).await
+        }
+        Cmd::Backup(args) => {
+            if !config.postgres.control.is_empty() {
+                anyhow::bail!("{}", confab_store::pg::BACKUP_REFUSED);
+            }
+            let db = db_path(&config);
+            if !db.exists() {
+                anyhow::bail!(
+                    "no database at {}: give the data directory with --data (or data_dir in the configuration)",
+                    db.display()
+                );
+            }
+            config.demo_forum = false;
+            let (server, _) = open(&config).await?;
+            export::backup(server.service(), args).await
+        }
+    }
+}
+
+/// Prints a command's result to standard output; a reader that went away (`| head`) is not
+/// an error (and never a panic, as `println!` would make it).
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Into::into),
     }
 }
 

@@ -29,6 +29,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "connections",
     "log_format",
     "errors",
+    "import",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

@@ -102,9 +102,9 @@ pub async fn run(svc: &Arc<Service>, cmd: ThreadsCmd) -> Result<()> {
                     }
                 }
             }
-            println!(
+            crate::print_out(&format!(
                 "threads moved: {added}; already at their new address: {already}; no thread at the old address: {missing}; new address taken by another thread: {taken}"
-            );
+            ))?;
         }
     }
     Ok(())

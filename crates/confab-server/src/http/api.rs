@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use confab_core::cursor::Sort;
 use confab_core::id::{CommentId, ThreadId};
 use confab_core::ident::Ident;
-use confab_core::input::{parse_title, CommentBody, ForumName, WebUrl};
+use confab_core::input::{parse_title, CommentBody, Email, ForumName, Password, WebUrl};
 use confab_core::switch::{Percent, SwitchName};
 use confab_core::{DomainError, ErrorCode};
 use serde::Deserialize;
@@ -512,6 +512,113 @@ pub async fn logout(State(app): State<AppState>, Who(caller): Who) -> ApiResult<
     Ok(resp)
 }
 
+/// What a password reset request answers, whatever it named.
+pub const PASSWORD_RESET_SENT: &str =
+    "If that account has an e-mail address, we sent a link to it. \
+    The link sets a new password; it works once, within the hour.";
+
+/// Ask for a password reset link by mail. The answer is the same whether or not the account
+/// exists or has an address (accounts cannot be found out this way); an account with a
+/// confirmed address is mailed a link (`/mail/password-reset?t=`) that works once, within an hour.
+#[utoipa::path(post, path = "/api/v1/password-resets", request_body = PasswordResetBody, tag = "accounts",
+    responses((status = 202, body = MailRequestedView, description = "Accepted (the same answer for every login)"),
+        BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn request_password_reset(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordResetBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    // Limited per name as sign-ins are, in an allowance of its own: asking for links for a
+    // name does not slow its owner's sign-ins.
+    app.limits
+        .check_login(&format!("reset:{}", body.login.trim()))?;
+    app.svc.request_password_reset(&caller, &body.login).await?;
+    let view = MailRequestedView {
+        message: PASSWORD_RESET_SENT.to_string(),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response())
+}
+
+/// Set a new password with a password reset link's token. Every session of the account ends
+/// (on every node), the link stops working, and the caller is signed in (as sign-in answers).
+#[utoipa::path(post, path = "/api/v1/password-resets/confirm", request_body = PasswordResetConfirmBody, tag = "accounts",
+    responses((status = 200, body = SessionView, description = "Password set; signed in"),
+        BadRequest, NotFound,
+        Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn confirm_password_reset(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordResetConfirmBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    app.svc.check_any_origin(&caller)?;
+    let password = Password::parse(&body.password)?;
+    let https = caller.https;
+    let session = app.svc.reset_password(&body.token, password).await?;
+    Ok(session_response(&app, StatusCode::OK, session, https))
+}
+
+/// Change the password, given the current one. Every other session of the account ends (on
+/// every node); the answer carries the caller's new session.
+#[utoipa::path(post, path = "/api/v1/me/password", request_body = PasswordChangeBody, tag = "accounts",
+    responses((status = 200, body = SessionView, description = "Changed; the new session"),
+        BadRequest, Unauthorized, Forbidden,
+        Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<PasswordChangeBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    if let Some(id) = caller.account {
+        app.limits.check_login(&format!("account:{}", id.0))?;
+    }
+    let new = Password::parse(&body.new)?;
+    let https = caller.https;
+    let session = app.svc.change_password(&caller, body.current, new).await?;
+    Ok(session_response(&app, StatusCode::OK, session, https))
+}
+
+/// Change the e-mail address, given the password: the new address is mailed a link
+/// (`/mail/account-email?t=`), and becomes the account's only when the link is followed.
+#[utoipa::path(post, path = "/api/v1/me/email", request_body = EmailChangeBody, tag = "accounts",
+    responses((status = 202, body = MailRequestedView, description = "A link is on its way to the new address"),
+        BadRequest, Unauthorized, Forbidden,
+        PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn change_email(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    Json(body): Json<EmailChangeBody>,
+) -> ApiResult<Response> {
+    app.limits.check_auth(&caller)?;
+    if let Some(id) = caller.account {
+        app.limits.check_login(&format!("account:{}", id.0))?;
+    }
+    let email = Email::parse(&body.email)?;
+    app.svc.change_email(&caller, email, body.password).await?;
+    let view = MailRequestedView {
+        message:
+            "We sent a link to the new address. It becomes your address when you follow the link."
+                .to_string(),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response())
+}
+
+/// Log out everywhere: every session of the account ends, on every device and node (this
+/// one's too), and the session cookie is cleared.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "accounts",
+    responses((status = 204, description = "Every session ended"), Unauthorized, Forbidden, PayloadTooLarge, RateLimited, Internal, Unavailable))]
+pub async fn end_all_sessions(
+    State(app): State<AppState>,
+    Who(caller): Who,
+) -> ApiResult<Response> {
+    app.svc.end_all_sessions(&caller).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut resp, SESSION_COOKIE, "", 0, caller.https);
+    Ok(resp)
+}
+
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = AccountView), Unauthorized, PayloadTooLarge, Internal, Unavailable))]
@@ -967,4 +1074,124 @@ pub async fn remove_staff(
     let staff = app.svc.staff(&caller).await?;
     app.svc.set_staff_as(&staff, &username, false).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Upload an export to import into the forum (staff, from the dashboard). The body is the file
+/// as it is (gzip is recognized); it is written to disk as it arrives (at most the server's
+/// `[import] max_upload_mb`), then imported in the background on this server, one import at a
+/// time per server. Answers at once with the import's record; poll it for progress. When the
+/// import ends its file is deleted and its summary, or its error, goes in the moderation log.
+#[utoipa::path(post, path = "/api/v1/forums/{forum}/imports", params(("forum" = String, Path), ImportQuery,
+        ("X-File-Name" = Option<String>, Header, description = "The file's name, for the record (percent-encoded; `name` in the query wins)")),
+    request_body(content = String, content_type = "application/octet-stream", description = "The export file"),
+    tag = "staff",
+    responses((status = 202, body = ImportView, description = "Received; the import runs in the background"), BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType,
+        (status = 409, body = ErrorBody, description = "This server is running an import already (`conflict`)"),
+        (status = 413, body = ErrorBody, description = "The file is over the server's `[import] max_upload_mb` (`payload_too_large`); a declared length over it is refused unread"),
+        RequestTimeout, RateLimited, Internal, Unavailable))]
+pub async fn upload_import(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    use http_body_util::BodyExt;
+    let staff = app.svc.staff(&caller).await?;
+    // Not a type a cross-site form can send (as JSON is for every other write).
+    let octets = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !octets {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the export file as the body, with Content-Type: application/octet-stream",
+        ));
+    }
+    let format = q.format()?;
+    let file_name = match q.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => headers
+            .get("x-file-name")
+            .and_then(|v| v.to_str().ok())
+            .map(super::percent_decode)
+            .unwrap_or_default(),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut upload = app
+        .svc
+        .begin_upload(&staff, &forum, format, &file_name, declared)
+        .await?;
+    let timeout =
+        std::time::Duration::from_secs(app.svc.config().connections.body_timeout_secs.max(1));
+    let mut body = body;
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    upload.write(data).await?;
+                }
+            }
+            Ok(Some(Err(_))) => {
+                upload.fail("the upload was cut off before its end");
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "the request body could not be read",
+                ));
+            }
+            Err(_) => {
+                let secs = timeout.as_secs();
+                upload.fail(&format!("no part of the upload arrived for {secs} s"));
+                return Err(ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!("no part of the request body arrived for {secs} s"),
+                ));
+            }
+        }
+    }
+    let record = upload.start().await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(ImportView::from(&record))).into_response())
+}
+
+/// A forum's latest imports, newest first (staff), and the formats and size an upload may be.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/imports", params(("forum" = String, Path)), tag = "staff",
+    responses((status = 200, body = ImportsView), Unauthorized, Forbidden, NotFound, Internal, Unavailable))]
+pub async fn list_imports(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path(forum): axum::extract::Path<String>,
+) -> ApiResult<axum::Json<ImportsView>> {
+    use crate::service::import::ImportFormat;
+    let staff = app.svc.staff(&caller).await?;
+    let imports = app.svc.imports(&staff, &forum).await?;
+    Ok(axum::Json(ImportsView {
+        formats: ImportFormat::ALL
+            .iter()
+            .map(|f| f.source().to_string())
+            .collect(),
+        max_upload_bytes: app.svc.config().import.max_upload_bytes(),
+        imports: imports.iter().map(ImportView::from).collect(),
+    }))
+}
+
+/// One import of a forum (staff): poll it while it runs.
+#[utoipa::path(get, path = "/api/v1/forums/{forum}/imports/{id}", params(("forum" = String, Path), ("id" = String, Path)), tag = "staff",
+    responses((status = 200, body = ImportView), Unauthorized, Forbidden, NotFound, Internal, Unavailable))]
+pub async fn get_import(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
+) -> ApiResult<axum::Json<ImportView>> {
+    let staff = app.svc.staff(&caller).await?;
+    let id = confab_core::id::parse_id(&id)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "import not found"))?;
+    let record = app.svc.import_record(&staff, &forum, id).await?;
+    Ok(axum::Json(ImportView::from(&record)))
 }

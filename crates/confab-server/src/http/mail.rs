@@ -8,7 +8,10 @@
 //! - `/mail/confirm?t=`: confirm a subscription to a forum's reply mail (double opt-in).
 //! - `/mail/unsubscribe?t=`: stop a forum's reply mail to an address.
 //! - `/mail/moderate?t=`: a moderator approves, marks as spam or deletes a comment.
-//! - `/mail/account-email?t=`: the address a new account signed up with is added to it.
+//! - `/mail/account-email?t=`: the address an account signed up with (or its owner asked to
+//!   change to) becomes its address.
+//! - `/mail/password-reset?t=`: a form that sets a new password (the one page whose POST has a
+//!   body: the new password, as a form field).
 
 use super::AppState;
 use crate::http::error::status_of;
@@ -34,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             links::ACCOUNT_EMAIL_PATH,
             get(account_email_page).post(account_email),
         )
+        .route(
+            links::PASSWORD_RESET_PATH,
+            get(password_reset_page).post(password_reset),
+        )
 }
 
 /// No script, nothing from elsewhere, never framed; the token in the URL is not sent on.
@@ -45,7 +52,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;line-height:1.5;color:#222}}\
          button{{font-size:1em;padding:.5em 1.2em;cursor:pointer}}blockquote{{margin:1em 0;padding:0 1em;border-left:3px solid #ccc;white-space:pre-wrap}}\
-         .muted{{color:#666}}</style></head><body><h1>{t}</h1>{body}</body></html>",
+         .muted{{color:#666}}label{{display:block;margin:1em 0 .3em}}input{{font-size:1em;padding:.4em;width:100%;max-width:24em;box-sizing:border-box}}\
+         .error{{color:#a00}}</style></head><body><h1>{t}</h1>{body}</body></html>",
         t = escape_html(title)
     );
     let mut r = (status, html).into_response();
@@ -284,9 +292,9 @@ pub async fn moderate(State(app): State<AppState>, RawQuery(q): RawQuery) -> Res
     }
 }
 
-/// Shows which address a sign-up link adds to which account, with a button.
+/// Shows which address an account e-mail link adds, with a button.
 #[utoipa::path(get, path = "/mail/account-email", tag = "mail", operation_id = "mail_account_email_page",
-    params(("t" = String, Query, description = "Token from the sign-up mail")),
+    params(("t" = String, Query, description = "Token from the sign-up or address-change mail")),
     responses((status = 200, description = "A page with a button (nothing changes yet)", content_type = "text/html", body = String),
         (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
         (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String),
@@ -298,7 +306,7 @@ pub async fn account_email_page(RawQuery(q): RawQuery, State(app): State<AppStat
             StatusCode::OK,
             "Add your e-mail address",
             &format!(
-                "<p>Add <strong>{}</strong> to the account you just created?</p>{}",
+                "<p>Make <strong>{}</strong> the e-mail address of your account?</p>{}",
                 escape_html(&email),
                 button(links::ACCOUNT_EMAIL_PATH, &t, "Add it")
             ),
@@ -309,7 +317,7 @@ pub async fn account_email_page(RawQuery(q): RawQuery, State(app): State<AppStat
 
 /// Adds the address to the account (if no other account took it meanwhile).
 #[utoipa::path(post, path = "/mail/account-email", tag = "mail", operation_id = "mail_account_email",
-    params(("t" = String, Query, description = "Token from the sign-up mail")),
+    params(("t" = String, Query, description = "Token from the sign-up or address-change mail")),
     responses((status = 200, description = "Added", content_type = "text/html", body = String),
         (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
         (status = 404, description = "Invalid or expired link", content_type = "text/html", body = String),
@@ -329,6 +337,121 @@ pub async fn account_email(RawQuery(q): RawQuery, State(app): State<AppState>) -
                 "<p><strong>{}</strong> is now the address of <strong>{}</strong>.</p>",
                 escape_html(&email),
                 escape_html(&account.username)
+            ),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The form that sets a new password: the rule, one field, and a button that posts to this URL.
+fn password_form(token: &str, username: &str, error: Option<&str>) -> String {
+    use confab_core::input::Password;
+    let error = error.map_or(String::new(), |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape_html(e))
+    });
+    format!(
+        "<p>Choose a new password for <strong>{}</strong>.</p>{error}\
+         <form method=\"post\" action=\"{}?t={}\">\
+         <input type=\"text\" name=\"username\" value=\"{}\" autocomplete=\"username\" hidden>\
+         <label for=\"password\">New password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"{min}\" maxlength=\"{max}\" aria-describedby=\"rule\">\
+         <p id=\"rule\" class=\"muted\">At least {min} characters (at most {max}).</p>\
+         <button type=\"submit\">Set the new password</button></form>\
+         <p class=\"muted\">Every device signed in to the account is signed out.</p>",
+        escape_html(username),
+        links::PASSWORD_RESET_PATH,
+        escape_html(token),
+        escape_html(username),
+        min = Password::MIN,
+        max = Password::MAX,
+    )
+}
+
+/// Shows the form that sets a new password (nothing changes yet).
+#[utoipa::path(get, path = "/mail/password-reset", tag = "mail", operation_id = "mail_password_reset_page",
+    params(("t" = String, Query, description = "Token from the password reset mail")),
+    responses((status = 200, description = "A page with the new-password form (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 400, description = "The link has no token, or one over 1024 characters", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link, or one already used", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not the page's form (application/x-www-form-urlencoded)", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
+pub async fn password_reset_page(RawQuery(q): RawQuery, State(app): State<AppState>) -> Response {
+    let t = match token(q) {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    match app.svc.password_reset_link(&t).await {
+        Ok((account, _)) => page(
+            StatusCode::OK,
+            "Set a new password",
+            &password_form(&t, &account.username, None),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// Sets the new password of the form (`application/x-www-form-urlencoded`, field `password`):
+/// every session of the account ends, and the link stops working.
+#[utoipa::path(post, path = "/mail/password-reset", tag = "mail", operation_id = "mail_password_reset",
+    params(("t" = String, Query, description = "Token from the password reset mail")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`password=` the new password"),
+    responses((status = 200, description = "Password set", content_type = "text/html", body = String),
+        (status = 400, description = "The link has no token, or the password breaks the rule (the form again, saying why)", content_type = "text/html", body = String),
+        (status = 404, description = "Invalid or expired link, or one already used", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not the page's form (application/x-www-form-urlencoded)", content_type = "text/html", body = String),
+        PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
+pub async fn password_reset(
+    RawQuery(q): RawQuery,
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This is not the page's form",
+            "<p>Send the new password from the page the mail links to.</p>",
+        );
+    }
+    let t = match token(q) {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    let typed = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "password")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let password = match confab_core::input::Password::parse(&typed) {
+        Ok(p) => p,
+        Err(e) => {
+            return match app.svc.password_reset_link(&t).await {
+                Ok((account, _)) => page(
+                    StatusCode::BAD_REQUEST,
+                    "Set a new password",
+                    &password_form(&t, &account.username, Some(&e.message)),
+                ),
+                Err(e) => error_page(&e),
+            }
+        }
+    };
+    match app.svc.reset_password(&t, password).await {
+        Ok(s) => page(
+            StatusCode::OK,
+            "Password changed",
+            &format!(
+                "<p>The password of <strong>{}</strong> is changed. Sign in with it where you comment.</p>\
+                 <p class=\"muted\">Every device that was signed in to the account is signed out.</p>",
+                escape_html(&s.account.username)
             ),
         ),
         Err(e) => error_page(&e),

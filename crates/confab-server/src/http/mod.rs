@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use confab_core::ErrorCode;
 use error::ApiError;
@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static(caller::ANON_HEADER),
             HeaderName::from_static(caller::EDIT_HEADER),
             HeaderName::from_static(pin::PIN_HEADER),
+            HeaderName::from_static("x-file-name"),
         ])
         .expose_headers([
             header::ETAG,
@@ -123,6 +124,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(api::login).delete(api::logout))
         .route("/sessions/sso", post(api::sso_login))
         .route("/me", get(api::me))
+        .route("/password-resets", post(api::request_password_reset))
+        .route(
+            "/password-resets/confirm",
+            post(api::confirm_password_reset),
+        )
+        .route("/me/password", post(api::change_password))
+        .route("/me/email", post(api::change_email))
+        .route("/me/sessions", delete(api::end_all_sessions))
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))
         .route(
@@ -140,6 +149,11 @@ pub fn router(state: AppState) -> Router {
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
         .route("/forums/{forum}/thread-moves", post(api::move_thread))
+        .route(
+            "/forums/{forum}/imports",
+            get(api::list_imports).post(api::upload_import),
+        )
+        .route("/forums/{forum}/imports/{id}", get(api::get_import))
         // Staff.
         .route("/forums/{forum}/moderators", get(api::forum_moderators))
         .route(
@@ -188,8 +202,8 @@ pub fn router(state: AppState) -> Router {
 /// the forum the request names).
 fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    // Staff's routes answer the dashboard only.
-    if path.starts_with("/switches") || path.starts_with("/staff") {
+    // Staff's routes answer the dashboard only (a forum's imports too).
+    if path.starts_with("/switches") || path.starts_with("/staff") || is_imports_path(path) {
         return false;
     }
     match path.strip_prefix("/forums") {
@@ -203,7 +217,7 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes())
         .next()
         .map(|(k, _)| k.into_owned())
@@ -226,6 +240,7 @@ fn is_private(path: &str) -> bool {
         || under("/forums")
         || under("/switches")
         || under("/staff")
+        || under("/password-resets")
 }
 
 /// `Cache-Control: private, no-store` on the answers of [`is_private`] paths.
@@ -265,6 +280,10 @@ struct BodyRules {
 /// nothing; an empty body passes straight through.
 async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt;
+    if is_upload(req.method(), req.uri().path()) {
+        // An export: streamed to disk by its handler, under limits of its own.
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -305,6 +324,24 @@ async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> 
         .await
 }
 
+/// Whether `path` (under `/api/v1`) is a forum's imports or one of them.
+fn is_imports_path(path: &str) -> bool {
+    path.strip_prefix("/forums/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, tail)| tail == "imports" || tail.starts_with("imports/"))
+}
+
+/// Whether a request is an export's upload (`POST /api/v1/forums/{forum}/imports`), whose body
+/// its handler streams to disk with a limit of its own (`[import] max_upload_mb`) and the body
+/// timeout applied to each piece.
+fn is_upload(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && path
+            .strip_prefix("/api/v1/forums/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(forum, tail)| !forum.is_empty() && tail == "imports")
+}
+
 /// Store counters (statements run, reads by primaries and replicas, statements by shard server
 /// and primary/replica): what `confab bench`
 /// reports as queries per request and the replicas' share of reads.
@@ -341,7 +378,23 @@ async fn openapi(doc: bytes::Bytes) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_private;
+    use super::{is_private, is_upload};
+    use axum::http::Method;
+
+    #[test]
+    fn only_an_upload_skips_the_body_limit() {
+        assert!(is_upload(&Method::POST, "/api/v1/forums/blog/imports"));
+        assert!(!is_upload(&Method::GET, "/api/v1/forums/blog/imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/imports/1"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums//imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/bans"));
+        assert!(!is_upload(&Method::POST, "/forums/blog/imports"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums/a/b/imports"));
+        assert!(super::is_imports_path("/forums/blog/imports"));
+        assert!(super::is_imports_path("/forums/blog/imports/7"));
+        assert!(!super::is_imports_path("/forums/blog/importsx"));
+        assert!(!super::is_imports_path("/forums/blog/log"));
+    }
 
     #[test]
     fn private_paths() {
@@ -354,6 +407,9 @@ mod tests {
             "/sessions",
             "/accounts",
             "/forums/x/bans/1",
+            "/api/v1/password-resets",
+            "/api/v1/password-resets/confirm",
+            "/api/v1/me/sessions",
         ] {
             assert!(is_private(p), "{p}");
         }

@@ -4,6 +4,7 @@
 
 use confab_core::id::CommentId;
 use confab_core::model::ModerationMode;
+use confab_core::DomainError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -136,6 +137,40 @@ pub struct SignupBody {
 pub struct LoginBody {
     /// Username or e-mail.
     pub login: String,
+    pub password: String,
+}
+
+/// Ask for a password reset link.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordResetBody {
+    /// Username or e-mail.
+    pub login: String,
+}
+
+/// Set a new password with the token of a password reset link.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordResetConfirmBody {
+    /// The `t` of the link mailed by `POST /api/v1/password-resets`.
+    pub token: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// Change the signed-in account's password.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordChangeBody {
+    /// The current password.
+    pub current: String,
+    /// The new password.
+    pub new: String,
+}
+
+/// Change the signed-in account's e-mail address (it changes when the mailed link is followed).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct EmailChangeBody {
+    /// The new address.
+    pub email: String,
+    /// The account's password.
     pub password: String,
 }
 
@@ -305,4 +340,34 @@ pub struct SwitchBody {
     /// Selector: staff callers.
     #[serde(default)]
     pub staff: bool,
+}
+
+/// The query of an upload (`POST /api/v1/forums/{forum}/imports`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The export's format: `disqus` (see `formats` of the imports list).
+    pub format: Option<String>,
+    /// The file's name, for the record (default: the `X-File-Name` header, else `upload`).
+    pub name: Option<String>,
+}
+
+impl ImportQuery {
+    /// The format it names, or a refusal that lists the formats there are.
+    pub fn format(&self) -> Result<crate::service::import::ImportFormat, DomainError> {
+        use crate::service::import::ImportFormat;
+        let names: Vec<&str> = ImportFormat::ALL.iter().map(|f| f.source()).collect();
+        match self.format.as_deref() {
+            None | Some("") => Err(DomainError::invalid(format!(
+                "say the export's format: ?format= one of {}",
+                names.join(", ")
+            ))),
+            Some(name) => ImportFormat::parse_name(name).ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "unknown format {name:?}; this server reads {}",
+                    names.join(", ")
+                ))
+            }),
+        }
+    }
 }

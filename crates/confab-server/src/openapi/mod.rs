@@ -23,18 +23,22 @@ pub mod errors;
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
+        api::request_password_reset, api::confirm_password_reset, api::change_password, api::change_email, api::end_all_sessions,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
+        api::upload_import, api::list_imports, api::get_import,
         api::list_switches, api::set_switch, api::reset_switch, api::forum_moderators, api::add_moderator, api::remove_moderator,
         api::add_staff, api::remove_staff,
         crate::http::live::live_sse, crate::http::live::live_ws,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
+        mail::password_reset_page, mail::password_reset,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
+        PasswordResetBody, PasswordResetConfirmBody, PasswordChangeBody, EmailChangeBody, MailRequestedView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
+        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
@@ -229,6 +233,13 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         json!({ "minLength": 8, "maxLength": 256 }),
     );
     set(prop(doc, s, "display_name"), optional_name(name, false));
+    let password = json!({ "minLength": 8, "maxLength": 256 });
+    merge(
+        prop(doc, "PasswordResetConfirmBody", "password"),
+        password.clone(),
+    );
+    merge(prop(doc, "PasswordChangeBody", "new"), password);
+    set(prop(doc, "EmailChangeBody", "email"), email(false));
 
     // Feature switches (`confab_core::switch::Percent`).
     merge(
@@ -359,6 +370,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (Some("query"), "before") => id_or_empty(),
                     (Some("query"), "queue") => json!({ "type": "string", "enum": ["pending", "approved", "spam", "deleted", "flagged", "all"] }),
                     (Some("query"), "q") => json!({ "type": "string", "maxLength": 200, "pattern": format!("^[^{CC}]*$") }),
+                    (Some("query"), "format") => json!({ "type": "string", "enum": crate::service::import::ImportFormat::ALL.iter().map(|f| f.source()).collect::<Vec<_>>() }),
+                    (Some("query"), "name") => json!({ "type": "string" }),
                     (Some("query"), "days") => json!({ "type": "integer", "minimum": 1, "maximum": 365 }),
                     (Some("query"), "t") => json!({ "type": "string", "minLength": 1, "maxLength": 1024 }),
                     // What makes a request a WebSocket upgrade (compared without case).

@@ -147,10 +147,11 @@ impl Service {
                     .await?
                     .is_some_and(|(a, _)| a.username.eq_ignore_ascii_case(name));
                 if username_taken {
-                    return Err(e);
+                    return Err(username_taken_error());
                 }
                 self.insert_account(without, false).await?
             }
+            Err(e) if e.code == ErrorCode::Conflict => return Err(username_taken_error()),
             other => other?,
         };
         if let (true, Some(e)) = (by_mail, &email) {
@@ -220,6 +221,186 @@ impl Service {
             Some(id) => self.end_sessions(id).await,
             None => Ok(()),
         }
+    }
+
+    /// Asks for a password reset link for the account `login` names (username or e-mail).
+    /// The answer is the same whatever `login` is, and comes before the account is looked up:
+    /// whether an account exists, and whether it has an address, is never told. When it has a
+    /// confirmed address (and a password, and mail is configured) a task mails it the link.
+    pub async fn request_password_reset(
+        self: &Arc<Self>,
+        caller: &Caller,
+        login: &str,
+    ) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        let login = login.trim();
+        if login.is_empty() || login.len() > 254 {
+            return Err(DomainError::invalid(
+                "Enter your username or e-mail address.",
+            ));
+        }
+        if !self.config.mail.enabled() {
+            return Ok(());
+        }
+        let (svc, login) = (self.clone(), login.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = svc.queue_password_reset(&login).await {
+                tracing::warn!(error = %e, "cannot queue a password reset mail");
+            }
+        });
+        Ok(())
+    }
+
+    async fn queue_password_reset(&self, login: &str) -> Result<(), DomainError> {
+        let Some((a, hash)) = self.store.credentials(login).await? else {
+            return Ok(());
+        };
+        if a.email.is_none() || hash.is_empty() {
+            return Ok(());
+        }
+        let task = confab_worker::kinds::mail_password_reset(a.id);
+        self.store
+            .enqueue_task(confab_core::id::LogicalShard::for_name(&a.username), task)
+            .await?;
+        self.wake_worker();
+        Ok(())
+    }
+
+    /// The account a password reset link is for, while the link works: signed, within its
+    /// hour, and made for the account's current password (a link works once).
+    pub async fn password_reset_link(&self, token: &str) -> Result<(Account, String), DomainError> {
+        let dead = || {
+            DomainError::new(
+                ErrorCode::NotFound,
+                "This link has expired or was already used. Ask for a new one from the sign-in form.",
+            )
+        };
+        let (id, fingerprint) =
+            confab_worker::links::verify_password_reset(&self.signer, token, confab_core::now_ms())
+                .ok_or_else(dead)?;
+        let a = self.store.account(id).await?.ok_or_else(dead)?;
+        let (a, hash) = self
+            .store
+            .credentials(&a.username)
+            .await?
+            .filter(|(found, h)| found.id == id && !h.is_empty())
+            .ok_or_else(dead)?;
+        if confab_worker::links::password_fingerprint(&self.signer, &hash) != fingerprint {
+            return Err(dead());
+        }
+        Ok((a, hash))
+    }
+
+    /// Follows a password reset link: the account gets `password`, every session of it ends
+    /// (on every node), the link stops working, and the caller is signed in afresh.
+    pub async fn reset_password(
+        self: &Arc<Self>,
+        token: &str,
+        password: Password,
+    ) -> Result<Session, DomainError> {
+        let (a, old) = self.password_reset_link(token).await?;
+        let new = self.passwords.hash(password).await?;
+        if !self.store.set_password(a.id, &old, &new).await? {
+            return Err(DomainError::new(
+                ErrorCode::NotFound,
+                "This link has expired or was already used. Ask for a new one from the sign-in form.",
+            ));
+        }
+        tracing::info!(account = %a.username, "password reset by mail link");
+        self.renewed_session(a.id).await
+    }
+
+    /// Changes the caller's password, given the current one; every other session of the
+    /// account ends, and the caller gets a new session.
+    pub async fn change_password(
+        self: &Arc<Self>,
+        caller: &Caller,
+        current: String,
+        new: Password,
+    ) -> Result<Session, DomainError> {
+        self.check_any_origin(caller)?;
+        let me = self.me(caller).await?;
+        let old = self.check_password(&me, current).await?;
+        let hash = self.passwords.hash(new).await?;
+        if !self.store.set_password(me.id, &old, &hash).await? {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "The password was changed meanwhile. Sign in again and retry.",
+            ));
+        }
+        tracing::info!(account = %me.username, "password changed");
+        self.renewed_session(me.id).await
+    }
+
+    /// Asks to change the caller's e-mail address, given the password: the new address is
+    /// mailed a link, and becomes the account's only when the link is followed.
+    pub async fn change_email(
+        self: &Arc<Self>,
+        caller: &Caller,
+        email: Email,
+        password: String,
+    ) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        let me = self.me(caller).await?;
+        self.check_password(&me, password).await?;
+        if !self.config.mail.enabled() {
+            return Err(DomainError::new(
+                ErrorCode::Unavailable,
+                "This server sends no mail, so an e-mail address cannot be confirmed.",
+            ));
+        }
+        let task = confab_worker::kinds::mail_account_email_change(me.id, email.as_str());
+        self.store
+            .enqueue_task(confab_core::id::LogicalShard::for_name(&me.username), task)
+            .await?;
+        self.wake_worker();
+        Ok(())
+    }
+
+    /// Ends every session of the caller's account, on every node (the caller's too).
+    pub async fn end_all_sessions(self: &Arc<Self>, caller: &Caller) -> Result<(), DomainError> {
+        self.check_any_origin(caller)?;
+        let me = self.me(caller).await?;
+        tracing::info!(account = %me.username, "every session ended by its owner");
+        self.end_sessions(me.id).await
+    }
+
+    /// The stored hash of `a`'s password, if `password` is it (403 otherwise: the caller is
+    /// signed in, and a wrong password must not read as a session that ended).
+    async fn check_password(&self, a: &Account, password: String) -> Result<String, DomainError> {
+        let wrong = || DomainError::forbidden("The current password is not right.");
+        if password.len() > 1024 {
+            return Err(wrong());
+        }
+        let hash = self
+            .store
+            .credentials(&a.username)
+            .await?
+            .filter(|(found, h)| found.id == a.id && !h.is_empty())
+            .map(|(_, h)| h);
+        if hash.is_none() {
+            return Err(DomainError::forbidden(
+                "This account signs in through its site and has no password here.",
+            ));
+        }
+        if self.passwords.verify(password, hash.clone()).await? {
+            hash.ok_or_else(wrong)
+        } else {
+            Err(wrong())
+        }
+    }
+
+    /// After a password change (which moved the session generation): every node forgets the
+    /// account, and a session of the new generation is made.
+    async fn renewed_session(self: &Arc<Self>, id: AccountId) -> Result<Session, DomainError> {
+        self.forget_account(id).await;
+        let a = self
+            .store
+            .account(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("account"))?;
+        let token = self.session_token(&a);
+        Ok(Session { account: a, token })
     }
 
     /// The signed-in account.
@@ -323,4 +504,12 @@ impl Service {
         self.forget_moderators(f.id).await;
         Ok(())
     }
+}
+
+/// A sign-up whose username another account has.
+fn username_taken_error() -> DomainError {
+    DomainError::new(
+        ErrorCode::Conflict,
+        "That username is taken. Please choose another.",
+    )
 }

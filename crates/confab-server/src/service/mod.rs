@@ -7,6 +7,7 @@
 //! - [`comments`]: posting, editing, deleting, voting, flagging, counts.
 //! - [`accounts`]: sign-up, log-in, sessions.
 //! - [`moderation`]: queues, status changes, bans, settings, log, stats.
+//! - [`export`]: a whole forum written out (Disqus XML, JSON lines), and backups.
 //! - [`switches`]: feature switches (the registry requests read, and operators' changes).
 //! - [`outbox`]: the tasks that follow a change (written in its transaction), and the actions
 //!   behind the signed links in Confab's mail.
@@ -14,6 +15,7 @@
 mod accounts;
 mod admission;
 mod comments;
+pub mod export;
 pub mod fleet;
 pub mod import;
 mod moderation;
@@ -220,6 +222,8 @@ pub struct Service {
     /// next one.
     queue_sample: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<QueueDepth>>)>>,
     queue_sampling: tokio::sync::Mutex<()>,
+    /// The dashboard's import running on this node, if any (one at a time).
+    import_slot: import::ImportSlot,
 }
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
@@ -278,6 +282,7 @@ impl Service {
             version_check,
             queue_sample: std::sync::Mutex::new(None),
             queue_sampling: tokio::sync::Mutex::new(()),
+            import_slot: import::ImportSlot::default(),
         });
         if fleet {
             fleet::start_listener(&svc, trust);

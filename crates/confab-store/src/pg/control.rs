@@ -234,6 +234,25 @@ impl ControlStore for PgStore {
         })
     }
 
+    async fn set_password(
+        &self,
+        account: AccountId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        control!(self, |c, n| {
+            let changed = exec(
+                &c,
+                &n,
+                "UPDATE accounts SET password_hash = $1, session_gen = session_gen + 1 \
+                 WHERE id = $2 AND password_hash = $3",
+                &[&new_hash, &account.0, &old_hash],
+            )
+            .await?;
+            Ok(changed == 1)
+        })
+    }
+
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         control!(self, |c, n| {
             exec(

@@ -4,7 +4,10 @@
 //! fixed number of set-based statements (arrays through `unnest`), whatever its size.
 
 use super::*;
-use crate::import::{attach, ImportBatch, ImportStore, Imported, Moved, Placed, Tally, ThreadMove};
+use crate::import::{
+    attach, ImportBatch, ImportRecord, ImportState, ImportStore, ImportUpdate, Imported, Moved,
+    NewImportRecord, Placed, Tally, ThreadMove,
+};
 
 /// Rows per multi-row statement.
 const CHUNK: usize = 5_000;
@@ -544,8 +547,127 @@ async fn move_thread<C: GenericClient + Sync>(
     })
 }
 
+const IMPORT_COLS: &str = "id, forum_id, actor, format, file_name, bytes, state, posts_read, \
+    comments_total, comments_written, summary, error, started_at, finished_at, updated_at";
+
+fn import_row(r: &tokio_postgres::Row) -> ImportRecord {
+    let state: String = r.get(6);
+    ImportRecord {
+        id: r.get(0),
+        forum_id: ForumId(r.get(1)),
+        actor: r.get::<_, Option<i64>>(2).map(AccountId),
+        format: r.get(3),
+        file_name: r.get(4),
+        bytes: r.get(5),
+        // An unknown state (a newer node's) reads as failed rather than as running forever.
+        state: ImportState::parse(&state).unwrap_or(ImportState::Failed),
+        posts_read: r.get(7),
+        comments_total: r.get(8),
+        comments_written: r.get(9),
+        summary: r.get(10),
+        error: r.get(11),
+        started_at: r.get(12),
+        finished_at: r.get(13),
+        updated_at: r.get(14),
+    }
+}
+
 #[async_trait]
 impl ImportStore for PgStore {
+    async fn log_import(
+        &self,
+        forum: &Forum,
+        actor: Option<AccountId>,
+        detail: &str,
+    ) -> StoreResult<()> {
+        self.log_control_action(forum.id, actor, "import", detail)
+            .await
+    }
+
+    async fn create_import(&self, new: NewImportRecord) -> StoreResult<ImportRecord> {
+        let now = confab_core::now_ms();
+        control!(self, |c, n| {
+            let r = row(
+                &c,
+                &n,
+                &format!(
+                    "INSERT INTO imports (forum_id, actor, format, file_name, state, started_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'running', $5, $5) RETURNING {IMPORT_COLS}"
+                ),
+                &[
+                    &new.forum_id.0,
+                    &new.actor.map(|a| a.0),
+                    &new.format,
+                    &new.file_name,
+                    &now,
+                ],
+            )
+            .await?
+            .ok_or_else(DomainError::internal)?;
+            Ok(import_row(&r))
+        })
+    }
+
+    async fn update_import(&self, id: i64, u: &ImportUpdate) -> StoreResult<()> {
+        let now = confab_core::now_ms();
+        let state = u.ended.unwrap_or(ImportState::Running).as_str();
+        let finished = u.ended.map(|_| now);
+        control!(self, |c, n| {
+            exec(
+                &c,
+                &n,
+                "UPDATE imports SET bytes = $1, state = $2, posts_read = $3, comments_total = $4, \
+                 comments_written = $5, summary = $6, error = $7, updated_at = $8, finished_at = $9 WHERE id = $10",
+                &[
+                    &u.bytes,
+                    &state,
+                    &u.posts_read,
+                    &u.comments_total,
+                    &u.comments_written,
+                    &u.summary,
+                    &u.error,
+                    &now,
+                    &finished,
+                    &id,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn imports(&self, forum: ForumId, limit: usize) -> StoreResult<Vec<ImportRecord>> {
+        let limit = limit as i64;
+        control!(self, |c, n| {
+            Ok(rows(
+                &c,
+                &n,
+                &format!(
+                    "SELECT {IMPORT_COLS} FROM imports WHERE forum_id = $1 ORDER BY id DESC LIMIT $2"
+                ),
+                &[&forum.0, &limit],
+            )
+            .await?
+            .iter()
+            .map(import_row)
+            .collect())
+        })
+    }
+
+    async fn import_record(&self, forum: ForumId, id: i64) -> StoreResult<Option<ImportRecord>> {
+        control!(self, |c, n| {
+            Ok(row(
+                &c,
+                &n,
+                &format!("SELECT {IMPORT_COLS} FROM imports WHERE forum_id = $1 AND id = $2"),
+                &[&forum.0, &id],
+            )
+            .await?
+            .as_ref()
+            .map(import_row))
+        })
+    }
+
     async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>> {
         write_tx!(self, forum.shard, |tx, n| {
             move_thread(&tx, &n, forum, &m).await

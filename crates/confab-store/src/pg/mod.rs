@@ -24,6 +24,7 @@ pub mod admin;
 pub mod cause;
 mod comments;
 mod control;
+mod export;
 mod import;
 pub mod migrate_data;
 mod moderation;
@@ -51,6 +52,7 @@ use confab_core::model::{
 };
 use confab_core::{DomainError, ErrorCode};
 use deadpool_postgres::GenericClient;
+pub use export::BACKUP_REFUSED;
 use outbox::insert_task;
 pub use router::{redact, PgPool, ReadStats, ReplicaStatus, Router, Server, ShardMap};
 use rows::*;

@@ -258,6 +258,27 @@ impl ControlStore for SqliteStore {
             .await
     }
 
+    async fn set_password(
+        &self,
+        account: AccountId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        let (old_hash, new_hash) = (old_hash.to_string(), new_hash.to_string());
+        self.pool
+            .write(move |c, n| {
+                let changed = exec(
+                    c,
+                    n,
+                    "UPDATE accounts SET password_hash = ?, session_gen = session_gen + 1 \
+                     WHERE id = ? AND password_hash = ?",
+                    &[text(&new_hash), int(account.0), text(&old_hash)],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
     async fn end_sessions(&self, account: AccountId) -> StoreResult<()> {
         self.pool
             .write(move |c, n| {

@@ -1,7 +1,10 @@
 //! Imports: whole threads in one writer transaction (see [`crate::ImportStore`]).
 
 use super::*;
-use crate::import::{attach, ImportBatch, ImportStore, Imported, Moved, Placed, Tally, ThreadMove};
+use crate::import::{
+    attach, ImportBatch, ImportRecord, ImportState, ImportStore, ImportUpdate, Imported, Moved,
+    NewImportRecord, Placed, Tally, ThreadMove,
+};
 use std::collections::HashMap;
 
 fn placed_row(r: &Row<'_>) -> rusqlite::Result<(Placed, i64)> {
@@ -283,8 +286,130 @@ fn move_thread(c: &Connection, n: &Counter, forum: &Forum, m: &ThreadMove) -> St
     })
 }
 
+const IMPORT_COLS: &str = "id, forum_id, actor, format, file_name, bytes, state, posts_read, \
+    comments_total, comments_written, summary, error, started_at, finished_at, updated_at";
+
+fn import_row(r: &Row<'_>) -> rusqlite::Result<ImportRecord> {
+    let state: String = r.get(6)?;
+    Ok(ImportRecord {
+        id: r.get(0)?,
+        forum_id: ForumId(r.get(1)?),
+        actor: r.get::<_, Option<i64>>(2)?.map(AccountId),
+        format: r.get(3)?,
+        file_name: r.get(4)?,
+        bytes: r.get(5)?,
+        // An unknown state (a newer node's) reads as failed rather than as running forever.
+        state: ImportState::parse(&state).unwrap_or(ImportState::Failed),
+        posts_read: r.get(7)?,
+        comments_total: r.get(8)?,
+        comments_written: r.get(9)?,
+        summary: r.get(10)?,
+        error: r.get(11)?,
+        started_at: r.get(12)?,
+        finished_at: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
 #[async_trait]
 impl ImportStore for SqliteStore {
+    async fn log_import(
+        &self,
+        forum: &Forum,
+        actor: Option<AccountId>,
+        detail: &str,
+    ) -> StoreResult<()> {
+        let (forum, detail) = (forum.id, detail.to_string());
+        self.pool
+            .write(move |c, n| log_action(c, n, forum, actor, "import", None, &detail))
+            .await
+    }
+
+    async fn create_import(&self, new: NewImportRecord) -> StoreResult<ImportRecord> {
+        self.pool
+            .write(move |c, n| {
+                let now = confab_core::now_ms();
+                row(
+                    c,
+                    n,
+                    &format!(
+                        "INSERT INTO imports (forum_id, actor, format, file_name, state, started_at, updated_at) \
+                         VALUES (?, ?, ?, ?, 'running', ?, ?) RETURNING {IMPORT_COLS}"
+                    ),
+                    &[
+                        int(new.forum_id.0),
+                        new.actor.map_or(Value::Null, |a| int(a.0)),
+                        text(&new.format),
+                        text(&new.file_name),
+                        int(now),
+                        int(now),
+                    ],
+                    import_row,
+                )?
+                .ok_or_else(DomainError::internal)
+            })
+            .await
+    }
+
+    async fn update_import(&self, id: i64, u: &ImportUpdate) -> StoreResult<()> {
+        let u = u.clone();
+        self.pool
+            .write(move |c, n| {
+                let now = confab_core::now_ms();
+                let state = u.ended.unwrap_or(ImportState::Running);
+                exec(
+                    c,
+                    n,
+                    "UPDATE imports SET bytes = ?, state = ?, posts_read = ?, comments_total = ?, \
+                     comments_written = ?, summary = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                    &[
+                        int(u.bytes),
+                        text(state.as_str()),
+                        int(u.posts_read),
+                        int(u.comments_total),
+                        int(u.comments_written),
+                        text(&u.summary),
+                        text(&u.error),
+                        int(now),
+                        u.ended.map_or(Value::Null, |_| int(now)),
+                        int(id),
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn imports(&self, forum: ForumId, limit: usize) -> StoreResult<Vec<ImportRecord>> {
+        self.pool
+            .read(move |c, n| {
+                rows(
+                    c,
+                    n,
+                    &format!(
+                        "SELECT {IMPORT_COLS} FROM imports WHERE forum_id = ? ORDER BY id DESC LIMIT ?"
+                    ),
+                    &[int(forum.0), int(limit as i64)],
+                    import_row,
+                )
+            })
+            .await
+    }
+
+    async fn import_record(&self, forum: ForumId, id: i64) -> StoreResult<Option<ImportRecord>> {
+        self.pool
+            .read(move |c, n| {
+                row(
+                    c,
+                    n,
+                    &format!("SELECT {IMPORT_COLS} FROM imports WHERE forum_id = ? AND id = ?"),
+                    &[int(forum.0), int(id)],
+                    import_row,
+                )
+            })
+            .await
+    }
+
     async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>> {
         let forum = forum.clone();
         self.pool

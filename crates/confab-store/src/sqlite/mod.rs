@@ -5,6 +5,7 @@
 
 mod comments;
 mod control;
+mod export;
 mod import;
 mod moderation;
 mod outbox;
@@ -39,6 +40,8 @@ use std::sync::Arc;
 pub struct SqliteStore {
     pool: Pool,
     ids: Arc<IdGenerator>,
+    /// The database file (`confab backup` opens a connection of its own on it).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -48,6 +51,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             ids: Arc::new(IdGenerator::new()),
+            path: path.to_path_buf(),
         })
     }
 

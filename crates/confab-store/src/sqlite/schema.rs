@@ -227,9 +227,34 @@ CREATE TABLE imported (
 "#,
     ),
     (
+        // The dashboard's imports (an upload imported in the background): their progress and
+        // outcome, read by whichever node the dashboard's poll reaches.
+        7,
+        r#"
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    forum_id INTEGER NOT NULL,
+    actor INTEGER,
+    format TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    posts_read INTEGER NOT NULL DEFAULT 0,
+    comments_total INTEGER NOT NULL DEFAULT 0,
+    comments_written INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX imports_forum ON imports (forum_id, id);
+"#,
+    ),
+    (
         // Moderation rules (`confab_core::modrules`): why a comment was hidden, shadow bans,
         // and the indexes the new-commenter and duplicate rules count with.
-        7,
+        8,
         r#"
 ALTER TABLE comments ADD COLUMN held_reason TEXT;
 ALTER TABLE bans ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;

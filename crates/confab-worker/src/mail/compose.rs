@@ -128,6 +128,63 @@ pub fn account_email(site: &str, username: &str, confirm_url: &str) -> Composed 
     }
 }
 
+/// A signed-in account's owner asked to change its address to this one.
+pub fn account_email_change(site: &str, username: &str, confirm_url: &str) -> Composed {
+    let (site, username) = (header_text(site, 100), header_text(username, 100));
+    let subject = header_text(&format!("Confirm your new e-mail address on {site}"), 150);
+    let text = format!(
+        "Hello,\n\nthe owner of the account {username} on {site} asked to use this address from now on.\n\
+         To make it the account's address, open this link and press the button on the page:\n\n{confirm_url}\n\n\
+         If it was not you, ignore this message: the account keeps its old address.\n"
+    );
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Hello,</p><p>the owner of the account <strong>{}</strong> on <strong>{}</strong> asked to use this address from now on.</p><p>{}</p>",
+        escape_html(&username),
+        escape_html(&site),
+        link(confirm_url, "Use this address for the account")
+    );
+    footer(
+        &mut html,
+        "If it was not you, ignore this message: the account keeps its old address.",
+    );
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
+}
+
+/// Someone asked to reset the password of the account this address belongs to.
+pub fn password_reset(site: &str, username: &str, reset_url: &str) -> Composed {
+    let (site, username) = (header_text(site, 100), header_text(username, 100));
+    let subject = header_text(&format!("Set a new password on {site}"), 150);
+    let text = format!(
+        "Hello,\n\nsomeone, probably you, asked to set a new password for your account {username} on {site}.\n\
+         To choose one, open this link within the hour:\n\n{reset_url}\n\n\
+         The link works once. If it was not you, ignore this message: your password stays as it is.\n"
+    );
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Hello,</p><p>someone, probably you, asked to set a new password for your account <strong>{}</strong> on <strong>{}</strong>.</p>\
+         <p>{}</p><p>The link works once, within the hour.</p>",
+        escape_html(&username),
+        escape_html(&site),
+        link(reset_url, "Set a new password")
+    );
+    footer(
+        &mut html,
+        "If it was not you, ignore this message: your password stays as it is.",
+    );
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
+}
+
 /// At sign-up with an address another account holds: tell that account's owner.
 pub fn account_exists(site: &str, username: &str) -> Composed {
     let (site, username) = (header_text(site, 100), header_text(username, 100));

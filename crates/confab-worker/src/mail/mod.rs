@@ -1,4 +1,4 @@
-//! E-mail: the SMTP sender and the three mail tasks.
+//! E-mail: the SMTP sender and the mail tasks.
 //!
 //! - `mail.confirm`: the double opt-in request, with a signed confirmation link. Sent while the
 //!   address's subscription is pending, at most once an hour per address and forum (re-runs of
@@ -9,6 +9,9 @@
 //!   `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
 //! - `mail.moderators`: a new or pending comment, to each moderator of the forum who has an
 //!   address, with signed approve / spam (pending) or spam / delete (published) links.
+//! - `mail.account_email`: an account's new address (at sign-up, or a change its owner asked
+//!   for), with a signed link that adds it.
+//! - `mail.password_reset`: a signed link, good for an hour and once, that sets a new password.
 //!
 //! Every message has a `Message-ID` made from the task id and the recipient
 //! (`<confab.TASK.N@DOMAIN>`), so a re-run after a crash sends the same message again, never a
@@ -19,7 +22,8 @@ pub mod compose;
 
 use crate::config::{MailConfig, MailTls};
 use crate::kinds::{
-    self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, ReplyPayload,
+    self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, PasswordResetPayload,
+    ReplyPayload,
 };
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
@@ -287,7 +291,7 @@ impl MailHandlers {
         let Some(new) = self.store.account(p.account_id).await.map_err(retry)? else {
             return Ok(());
         };
-        if new.email.is_some() {
+        if new.email.is_some() && !p.change {
             return Ok(());
         }
         let holder = self
@@ -307,7 +311,23 @@ impl MailHandlers {
             .map_or(self.base.as_str(), |(_, h)| h)
             .to_string();
         let msg = match holder {
+            // A change to the address the account has, or one another account holds: nothing
+            // to confirm (the answer to the owner's request was the same either way).
+            Some(_) if p.change => return Ok(()),
             Some(h) => compose::account_exists(&site, &h.username),
+            None if p.change => {
+                let token = links::account_email_token(
+                    &self.signer,
+                    new.id,
+                    &p.email,
+                    confab_core::now_ms(),
+                );
+                compose::account_email_change(
+                    &site,
+                    &new.username,
+                    &links::url(&self.base, links::ACCOUNT_EMAIL_PATH, &token),
+                )
+            }
             None => {
                 let token = links::account_email_token(
                     &self.signer,
@@ -324,6 +344,42 @@ impl MailHandlers {
         };
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
         self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None)
+            .await
+    }
+
+    /// A link that sets a new password, to the account's address (an account without one, or
+    /// without a password, gets nothing). The link is made now, bound to the current hash.
+    async fn password_reset(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: PasswordResetPayload = payload(task)?;
+        let Some(account) = self.store.account(p.account_id).await.map_err(retry)? else {
+            return Ok(());
+        };
+        let Some(email) = account.email.clone() else {
+            return Ok(());
+        };
+        let Some((_, hash)) = self
+            .store
+            .credentials(&account.username)
+            .await
+            .map_err(retry)?
+            .filter(|(a, h)| a.id == account.id && !h.is_empty())
+        else {
+            return Ok(());
+        };
+        let site = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, h)| h)
+            .to_string();
+        let token =
+            links::password_reset_token(&self.signer, account.id, &hash, confab_core::now_ms());
+        let msg = compose::password_reset(
+            &site,
+            &account.username,
+            &links::url(&self.base, links::PASSWORD_RESET_PATH, &token),
+        );
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        self.send_once(mailer, task, &done, "mail", 0, &email, &msg, None)
             .await
     }
 
@@ -514,6 +570,7 @@ impl Handler for MailHandlers {
         match task.kind.as_str() {
             kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,
             kinds::MAIL_ACCOUNT_EMAIL => self.account_email(mailer, task).await,
+            kinds::MAIL_PASSWORD_RESET => self.password_reset(mailer, task).await,
             kinds::MAIL_REPLY => self.reply(mailer, task).await,
             kinds::MAIL_MODERATORS => self.moderators(mailer, task).await,
             other => Err(TaskError::Park(format!("no mail handler for {other}"))),

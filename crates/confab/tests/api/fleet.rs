@@ -501,6 +501,58 @@ async fn every_change_reaches_every_node(mut f: Fleet) -> Fleet {
         .await;
     }
 
+    // Log out everywhere, and a password change: the account's sessions end on every node
+    // (each has the account cached from a /me just before). Timed from the answer: hashing
+    // the password is not propagation.
+    for i in 0..3 {
+        let w = i % 3;
+        let acct = f.nodes[0]
+            .svc
+            .create_account(
+                &format!("reader{i}"),
+                None,
+                "correct horse battery",
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+        let tok = As::bearer(&f.nodes[w].svc.session_token(&acct));
+        for n in &f.nodes {
+            assert_eq!(n.get("/api/v1/me", &tok).await.status, StatusCode::OK);
+        }
+        let t0 = Instant::now();
+        let r = f.nodes[w]
+            .req(Method::DELETE, "/api/v1/me/sessions", None, &tok)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        f.until_seen("sessions ended", w, t0, async |n| {
+            n.get("/api/v1/me", &tok).await.status == StatusCode::UNAUTHORIZED
+        })
+        .await;
+
+        let acct = f.nodes[w].svc.account(acct.id).await.unwrap().unwrap();
+        let old = As::bearer(&f.nodes[w].svc.session_token(&acct));
+        for n in &f.nodes {
+            assert_eq!(n.get("/api/v1/me", &old).await.status, StatusCode::OK);
+        }
+        let r = f.nodes[w]
+            .post(
+                "/api/v1/me/password",
+                json!({"current": "correct horse battery", "new": format!("new password {i}")}),
+                &old,
+            )
+            .await;
+        let t0 = Instant::now();
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let new = As::bearer(r.body["token"].as_str().unwrap());
+        f.until_seen("password changed", w, t0, async |n| {
+            n.get("/api/v1/me", &old).await.status == StatusCode::UNAUTHORIZED
+                && n.get("/api/v1/me", &new).await.status == StatusCode::OK
+        })
+        .await;
+    }
+
     // Bans are read from the store on every write: in force everywhere at once.
     let ident = "/fleet/ban";
     let t0 = Instant::now();

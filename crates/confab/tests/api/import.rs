@@ -11,7 +11,7 @@ use std::time::Duration;
 const LINK: &str = "https://blog.example.com/2019/hello-world/";
 const CLOSED: &str = "https://blog.example.com/2019/closed-post";
 
-fn testdata(name: &str) -> String {
+pub(crate) fn testdata(name: &str) -> String {
     let p: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "..",
@@ -27,31 +27,15 @@ fn testdata(name: &str) -> String {
 
 /// Runs `confab --data DIR import disqus FILE --forum demo`: success, stdout and stderr.
 async fn import(dir: &Path, file: &str) -> (bool, String, String) {
-    let dir = dir.to_path_buf();
-    let file = file.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
-            .arg("--data")
-            .arg(&dir)
-            .args(["import", "disqus", &file, "--forum", "demo"])
-            .envs(crate::backend::process_env(&dir))
-            .env("CONFAB_LOG", "warn")
-            // The test servers' secret: on PostgreSQL a node with another one refuses to start.
-            .env("CONFAB_SECRET", "test-secret-key-0123456789abcdef")
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("run confab");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("join")
+    import_as(dir, "disqus", file).await
 }
 
-fn find<'a>(comments: &'a Value, author: &str) -> &'a Value {
+/// Runs `confab --data DIR import FORMAT FILE --forum demo`: success, stdout and stderr.
+pub(crate) async fn import_as(dir: &Path, format: &str, file: &str) -> (bool, String, String) {
+    cli(dir, &["import", format, file, "--forum", "demo"]).await
+}
+
+pub(crate) fn find<'a>(comments: &'a Value, author: &str) -> &'a Value {
     comments
         .as_array()
         .unwrap()
@@ -61,7 +45,7 @@ fn find<'a>(comments: &'a Value, author: &str) -> &'a Value {
 }
 
 /// Every comment of the public first page of `ident`, nested, as (author, status) in order.
-fn tree(page: &Value) -> Vec<String> {
+pub(crate) fn tree(page: &Value) -> Vec<String> {
     fn walk(c: &Value, depth: usize, out: &mut Vec<String>) {
         out.push(format!(
             "{}{} {}",
@@ -106,7 +90,7 @@ async fn approved_total(app: &TestApp) -> (i64, i64) {
 /// Waits until a read that may go to a replica finds `ident` with `count` approved comments:
 /// on PostgreSQL the command wrote on the primary, and this test server (no bus between it and
 /// the command, so no write position to read past) reads pages from replicas.
-async fn replicas_have(app: &TestApp, ident: &str, count: i64) {
+pub(crate) async fn replicas_have(app: &TestApp, ident: &str, count: i64) {
     let forum = app.svc.forum("demo").unwrap();
     let ident = confab_core::ident::Ident::parse(ident).unwrap();
     let seen = eventually(Duration::from_secs(5), || async {
@@ -359,7 +343,7 @@ async fn pages_cached_before_an_import_by_another_process_are_not_served_after_i
 }
 
 /// Polls `check` until it holds or `within` passes.
-async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+pub(crate) async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

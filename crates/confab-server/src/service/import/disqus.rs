@@ -112,7 +112,7 @@ impl<R: BufRead> Positioned<R> {
     }
 
     /// (line, column) of byte `at`, which must not be far behind what was read.
-    fn line_col(&self, at: u64) -> (u64, u64) {
+    pub(super) fn line_col(&self, at: u64) -> (u64, u64) {
         let at = at.min(self.pos);
         let after = self.recent.iter().rev().take_while(|&&o| o >= at).count() as u64;
         let line = self.lines - after + 1;

@@ -2,19 +2,27 @@
 //!
 //! - `pipeline.rs`: the two passes every format goes through (parse into a spool, then write
 //!   whole threads in batches), the source-neutral [`Item`]s a parser emits, the summary.
-//! - one file per format (`disqus.rs`, ...): a streaming parser that emits [`Item`]s.
+//! - one file per format (`disqus.rs`, `wordpress.rs`, `isso.rs`, `remark42.rs`): a parser
+//!   that emits [`Item`]s as it reads.
+//! - `uploads.rs`: the dashboard's upload, imported in the background with a record of its
+//!   progress ([`Service::begin_upload`]).
 //! - here: [`Service::import_batch`], where every message goes through the sanitizer every
 //!   comment goes through, the batch is written through [`confab_store::ImportStore`], and
 //!   every ident of every changed thread is invalidated and announced to the other nodes, as a
 //!   post is.
 
 pub mod disqus;
+pub mod isso;
 mod pipeline;
+pub mod remark42;
+mod uploads;
+pub mod wordpress;
 
 pub use pipeline::{
     Body, ImportError, ImportFormat, ImportInput, ImportProgress, Item, NoProgress, SourcePost,
     SourceStatus, SourceThread, Summary,
 };
+pub use uploads::{ImportSlot, Upload, IMPORTS_LISTED};
 
 use super::Service;
 use confab_core::render;

@@ -12,7 +12,7 @@
 //!
 //! Importing the same file again adds nothing: every imported comment remembers its source id.
 
-use super::disqus;
+use super::{disqus, isso, remark42, wordpress};
 use crate::service::Service;
 use confab_core::ident::Ident;
 use confab_core::model::{Author, CommentStatus};
@@ -35,19 +35,40 @@ const MAX_NAME: usize = 100;
 pub enum ImportFormat {
     /// The XML export Disqus mails to a site's owner.
     Disqus,
+    /// WordPress' export (WXR 1.1/1.2: Tools → Export).
+    WordPress,
+    /// Isso's SQLite database file.
+    Isso,
+    /// A Remark42 backup (JSON lines, gzipped as `remark42 backup` writes it).
+    Remark42,
 }
 
 impl ImportFormat {
+    /// Every format, in the order the dashboard offers them. A new format goes here too
+    /// (a test checks that every name `parse_name` takes is listed).
+    pub const ALL: &'static [ImportFormat] = &[
+        ImportFormat::Disqus,
+        ImportFormat::WordPress,
+        ImportFormat::Isso,
+        ImportFormat::Remark42,
+    ];
+
     /// The name imported comments remember as their source (with their id in it).
     pub fn source(self) -> &'static str {
         match self {
             ImportFormat::Disqus => "disqus",
+            ImportFormat::WordPress => "wordpress",
+            ImportFormat::Isso => "isso",
+            ImportFormat::Remark42 => "remark42",
         }
     }
 
     pub fn parse_name(name: &str) -> Option<ImportFormat> {
         match name {
             "disqus" => Some(ImportFormat::Disqus),
+            "wordpress" => Some(ImportFormat::WordPress),
+            "isso" => Some(ImportFormat::Isso),
+            "remark42" => Some(ImportFormat::Remark42),
             _ => None,
         }
     }
@@ -62,6 +83,18 @@ impl ImportFormat {
             ImportFormat::Disqus => {
                 disqus::read(input.open()?, emit).map_err(|e| ImportError(e.to_string()))
             }
+            ImportFormat::WordPress => {
+                wordpress::read(input.open()?, emit).map_err(|e| ImportError(e.to_string()))
+            }
+            ImportFormat::Remark42 => {
+                remark42::read(input.open()?, emit).map_err(|e| ImportError(e.to_string()))
+            }
+            ImportFormat::Isso => match input {
+                ImportInput::Path(p) => isso::read(p, emit).map_err(ImportError),
+                ImportInput::Stdin => Err(ImportError(
+                    "an Isso database is read from its file, not from standard input".to_string(),
+                )),
+            },
         }
     }
 }
