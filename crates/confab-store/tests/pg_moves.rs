@@ -840,6 +840,17 @@ async fn migrate_data_copies_sqlite_into_postgres() {
     )
     .await
     .unwrap();
+    lite.add_ban(
+        alpha.id,
+        BanKind::Ip,
+        "0123456789abcdef",
+        None,
+        None,
+        true,
+        Some(admin_acct.id),
+    )
+    .await
+    .unwrap();
     populate(&lite, &alpha, 3, 12).await;
     populate(&lite, &beta, 1, 8).await;
     for (name, forum, percent) in [
@@ -898,6 +909,8 @@ async fn migrate_data_copies_sqlite_into_postgres() {
         store.bans(alpha.id).await.unwrap(),
         lite.bans(alpha.id).await.unwrap()
     );
+    // A shadow ban stays one.
+    assert!(store.bans(alpha.id).await.unwrap().iter().any(|b| b.shadow));
     let switches = store.switches().await.unwrap();
     assert_eq!(switches.len(), 2);
     assert_eq!(switches, lite.switches().await.unwrap());
