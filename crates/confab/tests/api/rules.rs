@@ -575,3 +575,48 @@ async fn a_shadow_banned_author_sees_their_comments_and_nobody_else_does() {
     let r = app.post_comment("demo", "s", "again", None, &troll).await;
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "banned"));
 }
+
+#[tokio::test]
+async fn live_clients_see_a_held_comment_leave_and_nothing_of_a_shadowed_one() {
+    use crate::live::{live_url, Sse};
+    let wait = std::time::Duration::from_secs(10);
+    let app = spawn().await;
+    let me = moderator(&app).await;
+    set(&app, &me, json!({"flags_to_hold": 1})).await;
+    let c = app.comment("lv", "flag me live", None).await;
+    let id = c["id"].as_str().unwrap();
+    let mut sse = Sse::open(&app.http, &live_url(&app.base, "lv"), None)
+        .await
+        .unwrap();
+    sse.next(wait).await; // the stream's hello
+    let reader = As::bearer(&app.account("liveflagger", false, &[]).await);
+    let r = app
+        .post(&format!("/api/v1/comments/{id}/flag"), json!({}), &reader)
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let ev = sse.next(wait).await;
+    assert_eq!(
+        (ev.name.as_str(), ev.data["id"].as_str()),
+        ("comment.removed", Some(id))
+    );
+
+    // A shadow-banned author's comment moves the sequence and carries nothing.
+    let troll = As::bearer(&app.account("livetroll", false, &[]).await);
+    let first = app.post_comment("demo", "lv", "hello", None, &troll).await;
+    let ev = sse.next(wait).await;
+    assert_eq!(ev.name, "comment.created");
+    let account = first.body["author"]["account_id"].as_str().unwrap();
+    let r = app
+        .post(
+            "/api/v1/forums/demo/bans",
+            json!({"kind": "account", "value": account, "shadow": true}),
+            &me,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    app.post_comment("demo", "lv", "nobody sees this", None, &troll)
+        .await;
+    let ev = sse.next(wait).await;
+    assert_eq!(ev.name, "thread.changed");
+    assert!(ev.data.get("comment").is_none(), "{:?}", ev.data);
+}
