@@ -587,7 +587,16 @@ impl Service {
             s.gravatar = g;
         }
         if let Some(mut w) = patch.words {
-            // Kept as given, less surrounding spaces and repeats.
+            // Checked as sent (the sizes the API documents), then kept less surrounding spaces
+            // and repeats.
+            confab_core::modrules::validate(
+                &w,
+                None,
+                &Default::default(),
+                None,
+                &Default::default(),
+            )
+            .map_err(DomainError::invalid)?;
             for list in [&mut w.block, &mut w.hold] {
                 for e in list.iter_mut() {
                     *e = e.trim().to_string();

@@ -106,6 +106,9 @@ async fn rule_settings_round_trip_are_bounded_and_unknown_keys_are_refused() {
     for bad in [
         json!({"words": {"block": (0..501).map(|i| format!("w{i}")).collect::<Vec<_>>()}}),
         json!({"words": {"hold": ["x".repeat(101)]}}),
+        // Sizes count as sent: repeats and surrounding spaces do not make a list fit.
+        json!({"words": {"hold": vec!["same"; 501]}}),
+        json!({"words": {"hold": [format!(" {} ", "y".repeat(100))]}}),
         json!({"words": {"hold": ["   "]}}),
         json!({"words": {"hold": ["!!!"]}}),
         json!({"words": {"block": "spam"}}),
