@@ -253,6 +253,7 @@
       acts.append(h('button', { type: 'button', class: 'btn small' + (a === 'approve' || a === 'restore' ? ' primary' : ''), 'data-action': a, onclick: () => moderate([c.id], a) }, LABEL[a]));
     }
     acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'ban', onclick: () => ban([c.id]) }, LABEL.ban));
+    acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'shadow-ban', title: 'The author may still post and sees their comments as published; nobody else sees them', onclick: () => ban([c.id], true) }, 'Shadow-ban author'));
     li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, body, acts));
     return li;
   }
@@ -300,12 +301,12 @@
     } catch (e) { toast(e.message, true); }
   }
 
-  async function ban(ids) {
+  async function ban(ids, shadow = false) {
     let n = 0;
     for (const id of ids) {
-      try { await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { comment_id: id, reason: 'banned from the dashboard' }); n++; } catch (e) { toast(e.message, true); }
+      try { await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { comment_id: id, reason: shadow ? 'shadow-banned from the dashboard' : 'banned from the dashboard', shadow }); n++; } catch (e) { toast(e.message, true); }
     }
-    if (n) toast(n === 1 ? 'Author banned.' : n + ' authors banned.');
+    if (n) toast((n === 1 ? 'Author ' : n + ' authors ') + (shadow ? 'shadow-banned.' : 'banned.'));
     if (state.tab === 'bans') loadBans();
   }
 

@@ -89,6 +89,43 @@ describe('moderation rules', () => {
     await row.locator('.badge.held-reason', { hasText: "held: word 'offer'" }).waitFor();
   });
 
+  it('shadow-bans an author from the queue: they see their next comment, nobody else does', async () => {
+    const troll = await newPage(browser, { allowed: [host.url, server.url] });
+    await troll.goto(host.url + '/');
+    await widgetReady(troll);
+    assert.equal((await (await post(troll, 'I am a troll')).json()).status, 'approved');
+    await admin.click('#tab-queue');
+    await admin.click('.queue[data-queue="approved"]');
+    const row = admin.locator('#items > li', { hasText: 'I am a troll' });
+    await row.locator('[data-action="shadow-ban"]').click();
+    await admin.locator('#toast.show', { hasText: 'Author shadow-banned.' }).waitFor();
+
+    const res = await post(troll, 'Nobody hears me');
+    assert.equal(res.status(), 201);
+    assert.equal((await res.json()).status, 'approved');
+    const mine = troll.locator(`${T} .c-comment`, { hasText: 'Nobody hears me' });
+    await mine.waitFor();
+    assert.equal(await mine.locator('.c-badge-pending').count(), 0);
+    // After a reload too, as their own comment.
+    await troll.reload();
+    await widgetReady(troll);
+    const again = troll.locator(`${T} .c-comment`, { hasText: 'Nobody hears me' });
+    await again.waitFor();
+    assert.equal(await again.locator('.c-badge-pending').count(), 0);
+    await troll.context().close();
+
+    const other = await newPage(browser, { allowed: [host.url, server.url] });
+    await other.goto(host.url + '/');
+    await widgetReady(other);
+    const bodies = (await other.locator(`${T} .c-list .c-body`).allTextContents()).map((x) => x.trim());
+    assert.ok(bodies.includes('I am a troll'), bodies.join('|'));
+    assert.ok(!bodies.includes('Nobody hears me'), bodies.join('|'));
+    await other.context().close();
+
+    await admin.click('.queue[data-queue="spam"]');
+    await admin.locator('#items > li', { hasText: 'Nobody hears me' }).locator('.badge.held-reason', { hasText: 'shadow ban' }).waitFor();
+  });
+
   it('offers shadow bans where bans are made', async () => {
     await admin.click('#tab-bans');
     await admin.selectOption('#ban-form select[name="kind"]', 'email');
