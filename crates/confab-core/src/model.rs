@@ -61,14 +61,14 @@ pub struct ForumSettings {
     #[serde(default)]
     pub words: crate::modrules::WordLists,
     /// Hold a comment with more links than this (none: no limit).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::modrules::count::opt")]
     #[schema(maximum = 1000)]
     pub max_links: Option<u32>,
     /// Hold new commenters until some of their comments were approved.
     #[serde(default)]
     pub trust: crate::modrules::Trust,
     /// Hold a published comment once this many distinct readers flagged it (none: never).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::modrules::count::opt")]
     #[schema(minimum = 1, maximum = 1000)]
     pub flags_to_hold: Option<u32>,
     /// The same text posted `count` times in `minutes` by one author or address is spam.

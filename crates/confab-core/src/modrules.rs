@@ -22,6 +22,59 @@ pub const MAX_DUPLICATES: u32 = 100;
 /// Longest duplicate window, in minutes (a day).
 pub const MAX_DUPLICATE_MINUTES: u32 = 1440;
 
+/// Counts in JSON: an integer, or a float with no fraction (`3.0`, as some clients write
+/// numbers), from 0 to `u32::MAX`.
+pub mod count {
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::fmt;
+
+    struct Count;
+    impl Visitor<'_> for Count {
+        type Value = u32;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                Ok(v as u32)
+            } else {
+                Err(E::custom(format!("{v} is not a non-negative integer")))
+            }
+        }
+    }
+
+    struct OptCount;
+    impl<'de> Visitor<'de> for OptCount {
+        type Value = Option<u32>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer or null")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<u32>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<u32>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u32>, D::Error> {
+            de(d).map(Some)
+        }
+    }
+
+    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(Count)
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        d.deserialize_option(OptCount)
+    }
+}
+
 /// Words a forum refuses (`block`) or holds for a moderator (`hold`), one entry per word or
 /// phrase.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,7 +105,7 @@ pub struct Trust {
     /// Hold an author's comments until this many of theirs were approved (0: off). Accounts
     /// are counted by account; guests by the e-mail address they give (a guest without one is
     /// always held while this is on).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count::de")]
     #[schema(maximum = 1000)]
     pub hold_first: u32,
 }
@@ -63,11 +116,11 @@ pub struct Trust {
 pub struct Duplicates {
     /// The `count`-th identical text (same author or address) within `minutes` is spam (0: off;
     /// else 2-100).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count::de")]
     #[schema(maximum = 100)]
     pub count: u32,
     /// The window, 1-1440 minutes (ignored while `count` is 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count::de")]
     #[schema(maximum = 1440)]
     pub minutes: u32,
 }
@@ -449,6 +502,15 @@ mod tests {
             ..facts("anything", "<a href=x>1</a>")
         };
         assert_eq!(decide(&rules, &f), Verdict::Publish);
+    }
+
+    #[test]
+    fn counts_take_integral_floats() {
+        let d: Duplicates = serde_json::from_str(r#"{"count": 3.0, "minutes": 10}"#).unwrap();
+        assert_eq!((d.count, d.minutes), (3, 10));
+        assert!(serde_json::from_str::<Duplicates>(r#"{"count": 2.5}"#).is_err());
+        assert!(serde_json::from_str::<Trust>(r#"{"hold_first": -1}"#).is_err());
+        assert!(serde_json::from_str::<Trust>(r#"{"hold_first": 1, "x": 1}"#).is_err());
     }
 
     #[test]

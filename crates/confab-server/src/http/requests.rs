@@ -187,12 +187,11 @@ pub struct NewForumBody {
 
 /// `null` as `Some(None)` (clear the setting), a value as `Some(Some(v))`; a key left out is
 /// `None` (with `#[serde(default)]`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+fn nullable_count<'de, D>(d: D) -> Result<Option<Option<u32>>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(d).map(Some)
+    confab_core::modrules::count::opt(d).map(Some)
 }
 
 /// What is left out stays; a key the API does not know is refused (400), not ignored.
@@ -218,14 +217,14 @@ pub struct ForumPatch {
     /// whole words.
     pub words: Option<confab_core::modrules::WordLists>,
     /// Hold comments with more links than this (0-1000); `null`: no limit.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_count")]
     #[schema(value_type = Option<u32>, nullable, maximum = 1000)]
     pub max_links: Option<Option<u32>>,
     /// Hold new commenters until `hold_first` (0-1000; 0: off) of their comments were approved.
     pub trust: Option<confab_core::modrules::Trust>,
     /// Hold a published comment once this many distinct readers flagged it (1-1000); `null`:
     /// never.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_count")]
     #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 1000)]
     pub flags_to_hold: Option<Option<u32>>,
     /// The same text posted `count` (2-100; 0: off) times in `minutes` (1-1440) by one author

@@ -96,6 +96,16 @@ async fn rule_settings_round_trip_are_bounded_and_unknown_keys_are_refused() {
     assert_eq!(s["trust"]["hold_first"], 2);
     assert_eq!(s["flags_to_hold"], 4);
     assert_eq!(s["duplicates"], json!({"count": 3, "minutes": 10}));
+    // Counts may come as floats without a fraction, as some JSON writers send numbers.
+    set(
+        &app,
+        &me,
+        json!({"max_links": 3.0, "duplicates": {"count": 3.0, "minutes": 10.0}}),
+    )
+    .await;
+    let s = app.get("/api/v1/forums/demo", &me).await.body["settings"].clone();
+    assert_eq!(s["max_links"], 3);
+    assert_eq!(s["duplicates"], json!({"count": 3, "minutes": 10}));
     // A key left out stays; null clears the optional limits.
     set(&app, &me, json!({"max_links": null, "flags_to_hold": null})).await;
     let s = app.get("/api/v1/forums/demo", &me).await.body["settings"].clone();
@@ -114,6 +124,7 @@ async fn rule_settings_round_trip_are_bounded_and_unknown_keys_are_refused() {
         json!({"words": {"block": "spam"}}),
         json!({"max_links": 1001}),
         json!({"max_links": -1}),
+        json!({"max_links": 2.5}),
         json!({"flags_to_hold": 0}),
         json!({"trust": {"hold_first": 1001}}),
         json!({"duplicates": {"count": 1, "minutes": 5}}),
