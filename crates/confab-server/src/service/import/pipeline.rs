@@ -451,14 +451,15 @@ impl Service {
                 spool.read_exact(&mut record)?;
                 let p: SourcePost = serde_json::from_slice(&record)
                     .map_err(|e| ImportError(format!("reading the spool: {e}")))?;
-                let (body_md, body_html) = match &p.body {
-                    Body::Html(h) => (String::new(), h.clone()),
-                    Body::Markdown(m) => (m.clone(), String::new()),
+                let author = guest(&p);
+                let (body_md, body_html) = match p.body {
+                    Body::Html(h) => (String::new(), h),
+                    Body::Markdown(m) => (m, String::new()),
                 };
                 comments.push(ImportComment {
-                    source_id: p.id.clone(),
-                    parent_source_id: p.parent.clone(),
-                    author: guest(&p),
+                    source_id: p.id,
+                    parent_source_id: p.parent,
+                    author,
                     status: status(p.status),
                     body_md,
                     body_html,
