@@ -338,6 +338,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     );
 
     set(prop(doc, "ThreadPatchBody", "title"), optional_title(300));
+    set(
+        prop(doc, "PasswordResetBody", "login"),
+        json!({ "type": "string", "maxLength": 254, "pattern": format!("[^{WS}]") }),
+    );
     set(prop(doc, "ThreadMoveBody", "from"), ident());
     set(prop(doc, "ThreadMoveBody", "to"), ident());
 

@@ -234,7 +234,7 @@ impl Service {
     ) -> Result<(), DomainError> {
         self.check_any_origin(caller)?;
         let login = login.trim();
-        if login.is_empty() || login.len() > 254 {
+        if login.is_empty() || login.chars().count() > 254 {
             return Err(DomainError::invalid(
                 "Enter your username or e-mail address.",
             ));
