@@ -12,6 +12,10 @@ pub const BACKUP_REFUSED: &str = "confab backup copies the embedded SQLite datab
      back up the control database and every shard primary with pg_dump (or pg_basebackup with WAL archiving), \
      as the README's \"Backups and export\" says";
 
+/// Where the columns after [`COMMENT_COLS`] start (it grows with migrations).
+static AFTER_COMMENT: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| COMMENT_COLS.split(',').count());
+
 #[async_trait]
 impl ExportStore for PgStore {
     async fn export_threads(
@@ -94,8 +98,8 @@ impl ExportStore for PgStore {
             .iter()
             .map(|r| ExportComment {
                 comment: comment_row(r),
-                score: r.get(20),
-                has_replies: r.get(21),
+                score: r.get(*AFTER_COMMENT),
+                has_replies: r.get(*AFTER_COMMENT + 1),
             })
             .collect())
         })

@@ -59,11 +59,15 @@ fn export_threads(
         .collect())
 }
 
+/// Where the columns after [`COMMENT_COLS`] start (it grows with migrations).
+static AFTER_COMMENT: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| COMMENT_COLS.split(',').count());
+
 fn export_comment_row(r: &Row<'_>) -> rusqlite::Result<ExportComment> {
     Ok(ExportComment {
         comment: comment_row(r)?,
-        score: r.get(20)?,
-        has_replies: r.get(21)?,
+        score: r.get(*AFTER_COMMENT)?,
+        has_replies: r.get(*AFTER_COMMENT + 1)?,
     })
 }
 
