@@ -158,6 +158,35 @@ impl<R: BufRead> BufRead for Positioned<R> {
     }
 }
 
+impl<R> Positioned<R> {
+    /// A parse error at byte `at` (recent: see [`Positioned::line_col`]).
+    pub(super) fn error_at(&self, at: u64, message: String) -> ParseError
+    where
+        R: BufRead,
+    {
+        let (line, column) = self.line_col(at);
+        ParseError {
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+/// The text an entity or character reference stands for (the XML exports' `&amp;`, `&#233;`).
+pub(super) fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => Ok(c.to_string()),
+        Ok(None) => {
+            let name = r.xml10_content();
+            quick_xml::escape::resolve_predefined_entity(&name)
+                .map(str::to_string)
+                .ok_or_else(|| format!("unknown entity &{name};"))
+        }
+        Err(e) => Err(format!("bad character reference: {e}")),
+    }
+}
+
 /// Where in a `<thread>` or `<post>` the parser is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Field {
@@ -319,12 +348,7 @@ pub fn parse<R: BufRead>(
     let mut seen_root = false;
     loop {
         let at_error = |reader: &Reader<Positioned<R>>, at: u64, message: String| {
-            let (line, column) = reader.get_ref().line_col(at);
-            ParseError {
-                line,
-                column,
-                message,
-            }
+            reader.get_ref().error_at(at, message)
         };
         // Where this event starts: what a semantic error (a bad date, ...) points at.
         let start_of_event = reader.buffer_position();
@@ -439,18 +463,7 @@ pub fn parse<R: BufRead>(
             Event::Text(t) if field != Field::None => text.push_str(&t.xml10_content()),
             Event::CData(t) if field != Field::None => text.push_str(&t.into_inner()),
             Event::GeneralRef(r) if field != Field::None => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    Ok(None) => {
-                        let name = r.xml10_content();
-                        match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => s.to_string(),
-                            None => return Err(fail(&reader, format!("unknown entity &{name};"))),
-                        }
-                    }
-                    Err(e) => return Err(fail(&reader, format!("bad character reference: {e}"))),
-                };
-                text.push_str(&resolved);
+                text.push_str(&resolve_ref(&r).map_err(|m| fail(&reader, m))?);
             }
             Event::End(_) if text.len() > MAX_FIELD => {
                 return Err(fail(

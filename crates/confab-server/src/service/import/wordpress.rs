@@ -36,7 +36,7 @@
 //! first comment starts (or when the item ends), so a field of the item after its comments is
 //! an error.
 
-use super::disqus::{parse_time, ParseError, Positioned, MAX_FIELD};
+use super::disqus::{parse_time, resolve_ref, ParseError, Positioned, MAX_FIELD};
 use super::{Body, Item, SourcePost, SourceStatus, SourceThread};
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -314,12 +314,7 @@ fn parse<R: BufRead>(
     let mut seen_root = false;
     loop {
         let at_error = |reader: &Reader<Positioned<R>>, at: u64, message: String| {
-            let (line, column) = reader.get_ref().line_col(at);
-            ParseError {
-                line,
-                column,
-                message,
-            }
+            reader.get_ref().error_at(at, message)
         };
         let start_of_event = reader.buffer_position();
         let ev = match reader.read_event_into(&mut buf) {
@@ -373,18 +368,7 @@ fn parse<R: BufRead>(
             Event::Text(t) if capture => text.push_str(&t.xml10_content()),
             Event::CData(t) if capture => text.push_str(&t.into_inner()),
             Event::GeneralRef(r) if capture => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    Ok(None) => {
-                        let name = r.xml10_content();
-                        match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => s.to_string(),
-                            None => return Err(fail(&reader, format!("unknown entity &{name};"))),
-                        }
-                    }
-                    Err(e) => return Err(fail(&reader, format!("bad character reference: {e}"))),
-                };
-                text.push_str(&resolved);
+                text.push_str(&resolve_ref(&r).map_err(|m| fail(&reader, m))?);
             }
             Event::End(_) if capture && text.len() > MAX_FIELD => {
                 return Err(fail(
