@@ -18,6 +18,7 @@
 
 mod bench;
 mod export;
+mod forum_settings;
 mod import;
 mod settings;
 mod shards;
@@ -155,20 +156,32 @@ enum AdminCmd {
         #[arg(value_parser = ["on", "off"])]
         value: String,
     },
-    /// Change a forum's settings (what is not given stays).
+    /// Change a forum's settings (what is not given stays); also `confab admin forum NAME …`.
+    #[command(alias = "forum")]
     EditForum {
         name: String,
         #[arg(long)]
         title: Option<String>,
         /// Allowed origin, repeatable; replaces the whole list.
-        #[arg(long = "origin")]
+        #[arg(long = "origin", conflicts_with_all = ["add_origins", "remove_origins"])]
         origins: Vec<String>,
+        /// Add an allowed origin to the forum's list, repeatable.
+        #[arg(long = "add-origin")]
+        add_origins: Vec<String>,
+        /// Remove an allowed origin from the forum's list, repeatable.
+        #[arg(long = "remove-origin")]
+        remove_origins: Vec<String>,
         /// none, pre or links.
         #[arg(long)]
         moderation: Option<String>,
         /// Guest comments: on or off.
         #[arg(long, value_parser = ["on", "off"])]
         guests: Option<String>,
+        /// Any setting `PATCH /api/v1/forums/{forum}` takes, as KEY=VALUE with a JSON value (a
+        /// value that is not JSON is a string), repeatable: --set max_links=3
+        /// --set 'words={"block":["casino"],"hold":[]}' --set flags_to_hold=null.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Set or remove the secret a forum's own site signs SSO tokens with (`remote_auth_s3`
     /// as Disqus defines it, or an HS256 JWT; see the README's "SSO from your site").
@@ -562,16 +575,42 @@ async fn admin_cmd(svc: &Arc<confab_server::service::Service>, cmd: AdminCmd) ->
             name,
             title,
             origins,
+            add_origins,
+            remove_origins,
             moderation,
             guests,
+            set,
         } => {
-            let changes = confab_server::service::ForumChanges {
-                title,
-                allowed_origins: (!origins.is_empty()).then_some(origins),
-                moderation: parse_moderation(moderation.as_deref())?,
-                guest_posting: guests.map(|g| g == "on"),
-                ..Default::default()
+            let mut patch = forum_settings::patch_from_sets(&set)?;
+            let mut flag = |key: &str, value: serde_json::Value| -> Result<()> {
+                if patch.insert(key.to_string(), value).is_some() {
+                    return Err(anyhow!(
+                        "{key} is given twice (by its own option and by --set)"
+                    ));
+                }
+                Ok(())
             };
+            if let Some(t) = title {
+                flag("title", t.into())?;
+            }
+            if let Some(m) = moderation {
+                flag("moderation", m.into())?;
+            }
+            if let Some(g) = guests {
+                flag("guest_posting", (g == "on").into())?;
+            }
+            if !origins.is_empty() {
+                flag("allowed_origins", origins.into())?;
+            } else if !add_origins.is_empty() || !remove_origins.is_empty() {
+                let now = svc.forum(&name)?.settings.allowed_origins.clone();
+                let list = forum_settings::edit_origins(&name, now, &add_origins, &remove_origins)?;
+                flag("allowed_origins", list.into())?;
+            }
+            // The error names the setting (`max_links: -1 is out of range`).
+            let changes: confab_server::http::requests::ForumPatch =
+                serde_path_to_error::deserialize(serde_json::Value::Object(patch))
+                    .map_err(|e| anyhow!("forum {name}: {e}"))?;
+            let changes = changes.into_changes()?;
             let f = svc.edit_forum(&name, changes).await?;
             println!(
                 "forum {}: title {:?}, moderation {}, guests {}, origins {}",

@@ -8,9 +8,9 @@ use super::requests::*;
 use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{
-    CountRequest, FlagReason, ForumChanges, GuestAuthor, IdempotencyKey, LogIn, ModListFilter,
-    NewBan, NewForum, PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays,
-    StatusChange, SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
+    CountRequest, FlagReason, GuestAuthor, IdempotencyKey, LogIn, ModListFilter, NewBan, NewForum,
+    PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays, StatusChange,
+    SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};
@@ -686,26 +686,7 @@ pub async fn update_forum(
     Json(body): Json<ForumPatch>,
 ) -> ApiResult<axum::Json<ForumView>> {
     let m = app.svc.moderate(&caller, &forum).await?;
-    let changes = ForumChanges {
-        title: body.title,
-        allowed_origins: body.allowed_origins,
-        moderation: body.moderation,
-        guest_posting: body.guest_posting,
-        edit_window_secs: body.edit_window_secs,
-        moderator_mail: body.moderator_mail,
-        webhooks: body.webhooks,
-        gravatar: body.gravatar,
-        words: body.words,
-        max_links: body.max_links,
-        trust: body.trust,
-        flags_to_hold: body.flags_to_hold,
-        duplicates: body.duplicates,
-        sso_secret: match body.sso_secret.as_deref() {
-            None => None,
-            Some("") => Some(None),
-            Some(s) => Some(Some(confab_core::sso::SsoSecret::parse(s)?)),
-        },
-    };
+    let changes = body.into_changes()?;
     Ok(axum::Json(forum_view(
         &app.svc.update_forum(&m, changes).await?,
     )))

@@ -2,6 +2,7 @@
 //! service's commands (`crate::service::...`), field by field into `confab_core::input` types;
 //! `tests/snapshots/openapi.json` pins their shapes.
 
+use crate::service::ForumChanges;
 use confab_core::id::CommentId;
 use confab_core::model::ModerationMode;
 use confab_core::DomainError;
@@ -230,6 +231,33 @@ pub struct ForumPatch {
     /// The same text posted `count` (2-100; 0: off) times in `minutes` (1-1440) by one author
     /// or address is spam.
     pub duplicates: Option<confab_core::modrules::Duplicates>,
+}
+
+impl ForumPatch {
+    /// The service's change set. The one conversion `PATCH /api/v1/forums/{forum}` and
+    /// `confab admin edit-forum --set` share, so both take the same keys and refuse the same.
+    pub fn into_changes(self) -> Result<ForumChanges, DomainError> {
+        Ok(ForumChanges {
+            title: self.title,
+            allowed_origins: self.allowed_origins,
+            moderation: self.moderation,
+            guest_posting: self.guest_posting,
+            edit_window_secs: self.edit_window_secs,
+            moderator_mail: self.moderator_mail,
+            webhooks: self.webhooks,
+            gravatar: self.gravatar,
+            words: self.words,
+            max_links: self.max_links,
+            trust: self.trust,
+            flags_to_hold: self.flags_to_hold,
+            duplicates: self.duplicates,
+            sso_secret: match self.sso_secret.as_deref() {
+                None => None,
+                Some("") => Some(None),
+                Some(s) => Some(Some(confab_core::sso::SsoSecret::parse(s)?)),
+            },
+        })
+    }
 }
 
 /// A sign-in from the forum's own site: exactly one of `remote_auth_s3` and `jwt` (the

@@ -655,6 +655,62 @@ async fn cli_admin_sets_roles_and_edits_forums_of_a_running_server() {
         .await;
     assert_eq!(r.code(), "guest_posting_disabled", "{:?}", r.body);
 
+    // One origin added and one removed, any PATCH setting through --set (`forum` is the
+    // subcommand's short name); unknown keys and bad values are refused as by the API.
+    let (ok, out) = confab(
+        &dir,
+        &[
+            "admin",
+            "forum",
+            "demo",
+            "--add-origin",
+            "https://c.example",
+            "--remove-origin",
+            "https://a.example",
+            "--set",
+            "max_links=2",
+            "--set",
+            r#"words={"block":["casino"],"hold":[]}"#,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("origins https://b.example https://c.example"),
+        "{out}"
+    );
+    assert!(
+        eventually(Duration::from_secs(8), || async {
+            let f = app.get("/api/v1/forums/demo", &alice).await;
+            f.body["settings"]["max_links"] == 2
+        })
+        .await
+    );
+    let f = app.get("/api/v1/forums/demo", &alice).await;
+    assert_eq!(
+        f.body["settings"]["allowed_origins"],
+        json!(["https://b.example", "https://c.example"])
+    );
+    assert_eq!(f.body["settings"]["words"]["block"], json!(["casino"]));
+    for (args, says) in [
+        (&["--set", "max_linkz=2"][..], "unknown field `max_linkz`"),
+        (&["--set", "max_links=-1"], "max_links"),
+        (
+            &["--remove-origin", "https://typo.example"],
+            "no allowed origin https://typo.example",
+        ),
+        (
+            &["--title", "A", "--set", "title=B"],
+            "title is given twice",
+        ),
+    ] {
+        let mut all = vec!["admin", "edit-forum", "demo"];
+        all.extend_from_slice(args);
+        let (ok, _, err) = crate::helpers::cli(&dir, &all).await;
+        assert!(!ok, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+
     let (ok, out) = confab(&dir, &["admin", "set-staff", "alice", "off"]).await;
     assert!(ok, "{out}");
     // Alice's account is cached by the running server: over Redis every node forgets it at
