@@ -3,6 +3,7 @@
 pub mod api;
 pub mod caller;
 pub mod error;
+pub mod feeds;
 pub mod limits;
 pub mod live;
 pub mod mail;
@@ -185,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics_route))
         .merge(web::routes())
         .merge(mail::routes())
+        .merge(feeds::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), pin::pins))
         .layer(DefaultBodyLimit::max(max_body))

@@ -6,6 +6,7 @@
 //! Every user-provided string in server-rendered HTML is escaped; comment bodies were
 //! sanitized when they were written.
 
+use super::caller::Who;
 use super::error::{ApiError, Query};
 use super::AppState;
 use crate::encoding::{accepts_gzip, gzip};
@@ -21,7 +22,6 @@ use confab_core::render::escape_html;
 use confab_core::DomainError;
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
 
 const EMBED_JS: &str = include_str!("../../../../web/src/embed.js");
@@ -197,12 +197,14 @@ async fn admin(headers: HeaderMap) -> Response {
 }
 
 /// The demo article, with the `demo` forum's thread for `/` rendered in place for hydration.
-async fn demo(State(app): State<AppState>, headers: HeaderMap) -> Response {
+async fn demo(State(app): State<AppState>, Who(caller): Who, headers: HeaderMap) -> Response {
+    let base = super::feeds::public_base(&app, &headers, caller.https);
     let thread = match app.svc.forum("demo").ok() {
         Some(forum) => match Ident::parse("/") {
             Ok(ident) => thread_fragment(
                 &app,
                 PageRequest { forum, ident, sort: Sort::Best, cursor: None, limit: app.svc.config().limits.page_default },
+                &base,
             )
             .await
             .map(|(html, _)| html)
@@ -251,6 +253,7 @@ pub struct ThreadHtmlQuery {
 /// `GET /embed/thread.html?forum=F&ident=I`: the first page as HTML, to include server-side.
 async fn thread_html(
     State(app): State<AppState>,
+    Who(caller): Who,
     headers: HeaderMap,
     Query(q): Query<ThreadHtmlQuery>,
 ) -> Result<Response, ApiError> {
@@ -268,7 +271,8 @@ async fn thread_html(
         cursor: None,
         limit: app.svc.config().limits.page_default,
     };
-    let (html, etag) = thread_fragment(&app, req).await?;
+    let base = super::feeds::public_base(&app, &headers, caller.https);
+    let (html, etag) = thread_fragment(&app, req, &base).await?;
     let etag = HeaderValue::from_str(&etag).map_err(|_| DomainError::internal())?;
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -330,18 +334,15 @@ struct SsrAuthor {
 async fn thread_fragment(
     app: &AppState,
     req: PageRequest,
+    base: &str,
 ) -> Result<(String, String), DomainError> {
     // Always the public view: this HTML is shared by every reader (and cached by sites).
-    let public = Caller {
-        account: None,
-        cookie_auth: false,
-        anon: None,
-        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        foreign_origin: None,
-        edit_token: None,
-        https: false,
-    };
+    let public = Caller::public();
     let forum_name = req.forum.name.clone();
+    let feed = format!(
+        "{base}{}",
+        super::feeds::thread_feed_path(&forum_name, req.ident.as_str())
+    );
     let sort = match req.sort {
         Sort::Best => "best",
         Sort::Newest => "newest",
@@ -369,6 +370,11 @@ async fn thread_fragment(
         }
         out.push_str("</ol>");
     }
+    let _ = write!(
+        out,
+        "<p class=\"confab-feed\"><a href=\"{}\" type=\"application/atom+xml\">Feed of these comments</a></p>",
+        escape_html(&feed)
+    );
     // JSON inside <script>: no '<', '>' or '&' can end the element or start markup.
     let json = String::from_utf8_lossy(&page.body)
         .replace('<', "\\u003c")

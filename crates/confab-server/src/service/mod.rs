@@ -16,6 +16,7 @@ mod accounts;
 mod admission;
 mod comments;
 pub mod export;
+pub mod feeds;
 pub mod fleet;
 pub mod import;
 mod moderation;
@@ -84,6 +85,22 @@ pub struct Caller {
     pub edit_token: Option<String>,
     /// The request came over https (directly, or as a trusted proxy says): cookies are `Secure`.
     pub https: bool,
+}
+
+impl Caller {
+    /// Nobody in particular: what every reader of a shared page (the server-rendered fragment,
+    /// a feed) is shown.
+    pub fn public() -> Caller {
+        Caller {
+            account: None,
+            cookie_auth: false,
+            anon: None,
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            foreign_origin: None,
+            edit_token: None,
+            https: false,
+        }
+    }
 }
 
 /// What a browser page does with a forum, for the origin check (it says so in its refusal).
@@ -224,6 +241,9 @@ pub struct Service {
     queue_sampling: tokio::sync::Mutex<()>,
     /// The dashboard's import running on this node, if any (one at a time).
     import_slot: import::ImportSlot,
+    /// Forums' comment feeds, each kept briefly ([`feeds::FORUM_FEED_TTL`]) and built by one
+    /// request at a time.
+    forum_feeds: moka::future::Cache<ForumId, Arc<feeds::Feed>>,
 }
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
@@ -283,6 +303,10 @@ impl Service {
             queue_sample: std::sync::Mutex::new(None),
             queue_sampling: tokio::sync::Mutex::new(()),
             import_slot: import::ImportSlot::default(),
+            forum_feeds: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(feeds::FORUM_FEED_TTL)
+                .build(),
         });
         if fleet {
             fleet::start_listener(&svc, trust);
