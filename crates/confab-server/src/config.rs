@@ -243,6 +243,11 @@ pub struct RateLimit {
     pub votes_per_hour_ip: u32,
     /// Votes and flags per hour per signed-in account.
     pub votes_per_hour_account: u32,
+    /// Previews (the compose box's "Preview") per minute per guest IP; an allowance of their
+    /// own, so previewing never uses up the posts a reader may make.
+    pub previews_per_minute_ip: u32,
+    /// Previews per minute per signed-in account.
+    pub previews_per_minute_account: u32,
 }
 
 impl Default for RateLimit {
@@ -255,6 +260,8 @@ impl Default for RateLimit {
             logins_per_minute_account: 5,
             votes_per_hour_ip: 300,
             votes_per_hour_account: 600,
+            previews_per_minute_ip: 60,
+            previews_per_minute_account: 120,
         }
     }
 }

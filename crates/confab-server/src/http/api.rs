@@ -270,7 +270,8 @@ pub async fn delete_comment(
     Ok(wrote(axum::Json(deleted.value), deleted.at))
 }
 
-/// Render a body as it would be stored (the compose box's preview). Counts as a write for rate limits.
+/// Render a body as it would be stored (the compose box's preview). Previews have a rate limit
+/// of their own (`rate_limit.previews_per_minute_*`): they never use up a reader's posts.
 #[utoipa::path(post, path = "/api/v1/preview", request_body = PreviewBody, tag = "widget",
     responses((status = 200, body = PreviewView), BadRequest, PayloadTooLarge, UnsupportedMediaType, RateLimited, Unavailable))]
 pub async fn preview(
@@ -278,7 +279,7 @@ pub async fn preview(
     Who(caller): Who,
     Json(b): Json<PreviewBody>,
 ) -> ApiResult<axum::Json<PreviewView>> {
-    app.limits.check_write(&caller)?;
+    app.limits.check_preview(&caller)?;
     let text = CommentBody::parse(&b.body, app.svc.config().limits.max_body_chars)?;
     let r = confab_record::Timer::start(confab_record::Field::RenderMicros)
         .during(|| confab_core::render::render_markdown(text.as_str()));

@@ -17,6 +17,8 @@ pub struct Limiters {
     login_name: DefaultKeyedRateLimiter<String>,
     votes_ip: DefaultKeyedRateLimiter<IpAddr>,
     votes_account: DefaultKeyedRateLimiter<i64>,
+    previews_ip: DefaultKeyedRateLimiter<IpAddr>,
+    previews_account: DefaultKeyedRateLimiter<i64>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -48,6 +50,10 @@ impl Limiters {
             login_name: DefaultKeyedRateLimiter::keyed(per_minute(c.logins_per_minute_account)),
             votes_ip: DefaultKeyedRateLimiter::keyed(per_hour(c.votes_per_hour_ip)),
             votes_account: DefaultKeyedRateLimiter::keyed(per_hour(c.votes_per_hour_account)),
+            previews_ip: DefaultKeyedRateLimiter::keyed(per_minute(c.previews_per_minute_ip)),
+            previews_account: DefaultKeyedRateLimiter::keyed(per_minute(
+                c.previews_per_minute_account,
+            )),
         }
     }
 
@@ -94,6 +100,16 @@ impl Limiters {
         self.take_for("votes", &self.votes_ip, &self.votes_account, caller)
     }
 
+    /// A preview: its own allowance, not a write's.
+    pub fn check_preview(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.take_for(
+            "previews",
+            &self.previews_ip,
+            &self.previews_account,
+            caller,
+        )
+    }
+
     /// A sign-up or log-in attempt.
     pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
         self.take("auth", &self.auth_ip, &caller.ip)
@@ -113,5 +129,7 @@ impl Limiters {
         self.login_name.retain_recent();
         self.votes_ip.retain_recent();
         self.votes_account.retain_recent();
+        self.previews_ip.retain_recent();
+        self.previews_account.retain_recent();
     }
 }

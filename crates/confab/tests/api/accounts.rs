@@ -212,6 +212,40 @@ async fn rate_limits_answer_429_with_retry_after() {
     );
 }
 
+#[tokio::test]
+async fn previews_have_an_allowance_of_their_own() {
+    let mut c = config();
+    c.rate_limit.enabled = true;
+    c.rate_limit.writes_per_minute_ip = 2;
+    c.rate_limit.previews_per_minute_ip = 5;
+    let app = spawn_with(c).await;
+    // A reader previews as often as the preview allowance lets them…
+    for i in 0..5 {
+        let r = app
+            .post(
+                "/api/v1/preview",
+                json!({"body": format!("draft {i}")}),
+                &As::guest(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let r = app
+        .post("/api/v1/preview", json!({"body": "one more"}), &As::guest())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // …and can still post every comment the write allowance gives.
+    for _ in 0..2 {
+        let r = app
+            .post_comment("demo", "pv", "x", None, &As::guest())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+}
+
 /// Addresses compare with ASCII letters folded and every other character as written, on
 /// either backend and whatever the database's locale: `Zoë` and `zoë` are one address,
 /// `zoë` and `zoË` are two.
