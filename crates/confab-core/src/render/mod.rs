@@ -56,8 +56,17 @@ pub fn render_markdown(source: &str) -> Rendered {
     let mut stack: Vec<bool> = Vec::new();
     let mut depth = 0usize;
     let mut has_links = false;
+    // Links and code blocks open around the current text (whether emitted or flattened).
+    let (mut link_open, mut code_open) = (0usize, 0usize);
     let mut events: Vec<Event<'_>> = Vec::new();
     for ev in parser {
+        match &ev {
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => link_open += 1,
+            Event::End(TagEnd::Link | TagEnd::Image) => link_open = link_open.saturating_sub(1),
+            Event::Start(Tag::CodeBlock(_)) => code_open += 1,
+            Event::End(TagEnd::CodeBlock) => code_open = code_open.saturating_sub(1),
+            _ => {}
+        }
         match ev {
             Event::Html(s) | Event::InlineHtml(s) => events.push(Event::Text(s)),
             Event::Start(tag) => {
@@ -101,7 +110,14 @@ pub fn render_markdown(source: &str) -> Rendered {
                     events.push(Event::End(end));
                 }
             }
-            Event::Text(t) => events.push(Event::Text(t)),
+            Event::Text(t) => {
+                // Bare web addresses in prose become links; never inside a link or code.
+                if link_open == 0 && code_open == 0 && autolink(&t, &mut events) {
+                    has_links = true;
+                } else {
+                    events.push(Event::Text(t));
+                }
+            }
             other => events.push(other),
         }
     }
@@ -113,6 +129,57 @@ pub fn render_markdown(source: &str) -> Rendered {
         html: clean,
         has_links,
     }
+}
+
+/// Most autolinks made in one text run (a body is at most 10,000 characters anyway).
+const MAX_AUTOLINKS: usize = 200;
+
+/// Splits `text` into text and links where it holds bare `http://`, `https://` or `www.`
+/// addresses (GitHub's "autolink literals", without e-mail addresses); `www.` ones link to
+/// `https://`. Returns false, pushing nothing, when there is none.
+fn autolink<'a>(text: &CowStr<'a>, events: &mut Vec<Event<'a>>) -> bool {
+    if !(text.contains("://") || text.contains("www.")) {
+        return false;
+    }
+    let mut finder = linkify::LinkFinder::new();
+    finder
+        .kinds(&[linkify::LinkKind::Url])
+        .url_must_have_scheme(false);
+    let mut out = Vec::new();
+    let mut last = 0;
+    for link in finder.links(text).take(MAX_AUTOLINKS) {
+        let s = link.as_str();
+        let lower = s.to_ascii_lowercase();
+        let href = if lower.starts_with("https://") || lower.starts_with("http://") {
+            s.to_string()
+        } else if lower.starts_with("www.") {
+            format!("https://{s}")
+        } else {
+            continue;
+        };
+        if link.start() > last {
+            out.push(Event::Text(CowStr::from(
+                text[last..link.start()].to_string(),
+            )));
+        }
+        out.push(Event::Start(Tag::Link {
+            link_type: pulldown_cmark::LinkType::Autolink,
+            dest_url: CowStr::from(href),
+            title: CowStr::from(""),
+            id: CowStr::from(""),
+        }));
+        out.push(Event::Text(CowStr::from(s.to_string())));
+        out.push(Event::End(TagEnd::Link));
+        last = link.end();
+    }
+    if out.is_empty() {
+        return false;
+    }
+    if last < text.len() {
+        out.push(Event::Text(CowStr::from(text[last..].to_string())));
+    }
+    events.extend(out);
+    true
 }
 
 /// Drops unpaired bidi controls ([`crate::input::drop_unpaired_bidi`]) from each run of text

@@ -214,3 +214,39 @@ fn bidi_controls_reach_html_only_in_pairs() {
     let html = render_markdown("a &#x2067;b *c* d&#x2069;").html;
     assert_eq!(html, "<p>a \u{2067}b <em>c</em> d\u{2069}</p>\n");
 }
+
+#[test]
+fn bare_addresses_become_links_outside_links_and_code() {
+    let r = render_markdown(
+        "see https://example.com/a?b=1&c=2. and www.example.org, or mail me@example.com",
+    );
+    assert!(r.has_links);
+    assert!(
+        r.html.contains(r#"<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow ugc noopener">https://example.com/a?b=1&amp;c=2</a>."#),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.html.contains(
+            r#"<a href="https://www.example.org" rel="nofollow ugc noopener">www.example.org</a>,"#
+        ),
+        "{}",
+        r.html
+    );
+    assert!(!r.html.contains("mailto:"), "{}", r.html);
+    // Already a link, in code, or a scheme the sanitizer refuses: left alone.
+    let r = render_markdown(
+        "[x](https://a.example/) `https://b.example` javascript://c.example/%0aalert(1)",
+    );
+    assert_eq!(r.html.matches("<a ").count(), 1, "{}", r.html);
+    assert!(
+        r.html.contains("<code>https://b.example</code>"),
+        "{}",
+        r.html
+    );
+    assert!(!r.html.contains("javascript:\""), "{}", r.html);
+    let r = render_markdown("```\nhttps://c.example\n```");
+    assert!(!r.has_links && !r.html.contains("<a "), "{}", r.html);
+    // Plain text stays plain.
+    assert!(!render_markdown("no address here, just a.b").has_links);
+}
