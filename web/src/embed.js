@@ -874,7 +874,8 @@
       postMessage({ number: null });
     };`;
   let powUrl = null;
-  let pow = null; // {promise, forum}: the challenge being solved (or solved) for the next post
+  let pow = null; // {promise, forum, done}: the challenge being solved (or solved) for the next post
+  let powOff = null; // the forum that said it asks for none (asked again if a post says otherwise)
 
   /** Solves in a worker; on a page whose policy forbids blob: workers, in this thread. */
   function powSolve(c) {
@@ -908,12 +909,12 @@
 
   /** Starts on the next post's challenge, if this reader needs one and none is under way. */
   function powStart() {
-    if (me || (pow && pow.forum === cfg.forum)) return;
+    if (me || powOff === cfg.forum || (pow && pow.forum === cfg.forum)) return;
     const forum = cfg.forum;
     const entry = { forum, done: false, promise: null };
     entry.promise = (async () => {
       const c = await apiCall('GET', '/challenge?' + new URLSearchParams({ forum }));
-      if (!c || !c.required) return null;
+      if (!c || !c.required) { powOff = forum; return null; }
       const number = await powSolve(c);
       if (number == null) return null;
       return { algorithm: c.algorithm, salt: c.salt, challenge: c.challenge, number, signature: c.signature };
@@ -1029,6 +1030,7 @@
           c = await send();
         } catch (ex) {
           if (me || (ex.code !== 'challenge_failed' && ex.code !== 'challenge_required')) throw ex;
+          powOff = null; // the forum has just turned it on
           c = await send();
         }
         idem = null;

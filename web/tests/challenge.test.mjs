@@ -107,6 +107,29 @@ describe('bot check', () => {
     }, [server.url, sent.challenge]);
     assert.equal(status2, 403);
     assert.equal(body2.error.code, 'challenge_failed');
+
+    // Turned off, the widget asks once and then posts without one; turned on again while the
+    // page is open, its next post is refused once and sent again with a solution.
+    const token = await login(server);
+    const auth = { authorization: 'Bearer ' + token };
+    await api(server, 'PATCH', '/forums/demo', { challenge: { enabled: false } }, auth);
+    const postOnce = async (text) => {
+      await f.locator('textarea').fill(text);
+      const [r] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/api/v1/comments') && r.request().method() === 'POST' && r.status() === 201),
+        f.locator('button[type="submit"]').click(),
+      ]);
+      await page.locator(`${T} .c-list .c-comment`, { hasText: text }).waitFor();
+      return r;
+    };
+    const off = await postOnce('Posted while the check is off');
+    assert.equal(off.request().postDataJSON().challenge, undefined);
+    await api(server, 'PATCH', '/forums/demo', { challenge: { enabled: true, difficulty: 1000 } }, auth);
+    const refusals = [];
+    page.on('response', (r) => { if (r.url().endsWith('/api/v1/comments') && r.status() === 403) refusals.push(r.status()); });
+    const on = await postOnce('Posted after it was turned on again');
+    assert.ok(on.request().postDataJSON().challenge, 'sent again with a solution');
+    assert.deepEqual(refusals, [403]);
     assert.deepEqual(page.consoleErrors.filter((e) => !/403/.test(e)), []);
     await page.context().close();
   });
