@@ -291,10 +291,7 @@ mod tests {
             verify(&s, &wrong, ForumId(7), at),
             Err(Failure::WrongNumber)
         );
-        assert_eq!(
-            verify(&s, &good, ForumId(8), at),
-            Err(Failure::OtherForum)
-        );
+        assert_eq!(verify(&s, &good, ForumId(8), at), Err(Failure::OtherForum));
         assert_eq!(
             verify(&s, &good, ForumId(7), NOW + 600_000),
             Err(Failure::Expired)
@@ -347,7 +344,10 @@ mod tests {
         sol.challenge = sol.challenge.to_uppercase();
         sol.signature = sol.signature.to_uppercase();
         let v = verify(&s, &sol, ForumId(7), NOW).unwrap();
-        assert_eq!(v.id, c.challenge, "one id whatever the case, so it is spent once");
+        assert_eq!(
+            v.id, c.challenge,
+            "one id whatever the case, so it is spent once"
+        );
     }
 
     #[test]
@@ -365,6 +365,8 @@ mod tests {
         }
         let s: ChallengeSettings = serde_json::from_str(r#"{"enabled": true}"#).unwrap();
         assert_eq!(s.difficulty, DEFAULT_DIFFICULTY);
-        assert!(serde_json::from_str::<ChallengeSettings>(r#"{"enabled": true, "level": 3}"#).is_err());
+        assert!(
+            serde_json::from_str::<ChallengeSettings>(r#"{"enabled": true, "level": 3}"#).is_err()
+        );
     }
 }

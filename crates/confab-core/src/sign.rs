@@ -99,7 +99,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of a hex string (either case), or `None` for an odd length or another character.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

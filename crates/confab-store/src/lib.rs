@@ -87,8 +87,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ChallengeStore, CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore, OutboxStore, Store,
-        VoteStore,
+        ChallengeStore, CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore,
+        OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};

@@ -76,7 +76,10 @@ async fn challenge_settings_round_trip_are_bounded_and_unknown_keys_are_refused(
     let app = spawn().await;
     let me = moderator(&app).await;
     let s = app.get("/api/v1/forums/demo", &me).await.body["settings"].clone();
-    assert_eq!(s["challenge"], json!({"enabled": false, "difficulty": 50000}));
+    assert_eq!(
+        s["challenge"],
+        json!({"enabled": false, "difficulty": 50000})
+    );
     let r = patch(
         &app,
         &me,
@@ -107,12 +110,24 @@ async fn challenge_settings_round_trip_are_bounded_and_unknown_keys_are_refused(
     ] {
         let r = patch(&app, &me, "demo", bad.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
-        assert_eq!(r.body["error"]["message"].as_str().map(|m| !m.is_empty()), Some(true));
+        assert_eq!(
+            r.body["error"]["message"].as_str().map(|m| !m.is_empty()),
+            Some(true)
+        );
     }
     let s = app.get("/api/v1/forums/demo", &me).await.body["settings"].clone();
-    assert_eq!(s["challenge"], json!({"enabled": true, "difficulty": 50000}));
+    assert_eq!(
+        s["challenge"],
+        json!({"enabled": true, "difficulty": 50000})
+    );
     // A guest cannot change it.
-    let r = patch(&app, &As::guest(), "demo", json!({"challenge": {"enabled": false}})).await;
+    let r = patch(
+        &app,
+        &As::guest(),
+        "demo",
+        json!({"challenge": {"enabled": false}}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
 }
 
@@ -126,7 +141,12 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     let r = app.get("/api/v1/challenge?forum=demo", &guest).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, json!({"required": false}));
-    assert_eq!(post(&app, "demo", "no pow needed", None, &guest).await.status, StatusCode::CREATED);
+    assert_eq!(
+        post(&app, "demo", "no pow needed", None, &guest)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
 
     turn_on(&app, &me, "demo", 1_000).await;
     let c = fetch(&app, "demo", &guest).await;
@@ -136,14 +156,20 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     assert!(c["expires_at"].as_i64().unwrap() > confab_core::now_ms() + 9 * 60_000);
 
     // A script that did not solve it.
-    refused(&post(&app, "demo", "bot", None, &guest).await, "challenge_required");
+    refused(
+        &post(&app, "demo", "bot", None, &guest).await,
+        "challenge_required",
+    );
     let sol = solve(&c);
     // Tampered: a wrong number, a changed salt, a changed challenge, a foreign signature, an
     // algorithm other than SHA-256.
     let mut wrong = sol.clone();
     wrong["number"] = json!(sol["number"].as_u64().unwrap() + 1);
     let mut salt = sol.clone();
-    salt["salt"] = json!(sol["salt"].as_str().unwrap().replace("expires=", "expires=1"));
+    salt["salt"] = json!(sol["salt"]
+        .as_str()
+        .unwrap()
+        .replace("expires=", "expires=1"));
     let mut ch = sol.clone();
     ch["challenge"] = json!("0".repeat(64));
     let mut sig = sol.clone();
@@ -151,12 +177,22 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     let mut alg = sol.clone();
     alg["algorithm"] = json!("SHA-1");
     for bad in [&wrong, &salt, &ch, &sig, &alg] {
-        refused(&post(&app, "demo", "bot", Some(bad), &guest).await, "challenge_failed");
+        refused(
+            &post(&app, "demo", "bot", Some(bad), &guest).await,
+            "challenge_failed",
+        );
     }
     // A shape that is not a solution at all is a bad request.
     let r = post(&app, "demo", "bot", Some(&json!({"salt": "x"})), &guest).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    let r = post(&app, "demo", "bot", Some(&json!({"salt": "x", "challenge": "y", "number": 1, "signature": "z", "extra": 1})), &guest).await;
+    let r = post(
+        &app,
+        "demo",
+        "bot",
+        Some(&json!({"salt": "x", "challenge": "y", "number": 1, "signature": "z", "extra": 1})),
+        &guest,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 
     // Solved: posted (the refusals above did not use it up).
@@ -165,7 +201,10 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     // Used once: again (another text, another client) it is refused.
     let r = post(&app, "demo", "again", Some(&sol), &As::guest()).await;
     refused(&r, "challenge_failed");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("already used"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
 
     // The default difficulty solves too (the widget's case).
     turn_on(&app, &me, "demo", challenge::DEFAULT_DIFFICULTY).await;
@@ -177,7 +216,10 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     // Off again: no solution needed.
     let r = patch(&app, &me, "demo", json!({"challenge": {"enabled": false}})).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(post(&app, "demo", "off again", None, &guest).await.status, StatusCode::CREATED);
+    assert_eq!(
+        post(&app, "demo", "off again", None, &guest).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -186,10 +228,17 @@ async fn expired_and_other_forums_challenges_are_refused() {
     let me = moderator(&app).await;
     turn_on(&app, &me, "demo", 1_000).await;
     let staff = As::bearer(&app.account("powstaff", true, &[]).await);
-    let r = app.post("/api/v1/forums", json!({"name": "other"}), &staff).await;
+    let r = app
+        .post("/api/v1/forums", json!({"name": "other"}), &staff)
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app
-        .req(Method::PATCH, "/api/v1/forums/other", Some(json!({"challenge": {"enabled": true, "difficulty": 1000}})), &staff)
+        .req(
+            Method::PATCH,
+            "/api/v1/forums/other",
+            Some(json!({"challenge": {"enabled": true, "difficulty": 1000}})),
+            &staff,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
@@ -198,7 +247,10 @@ async fn expired_and_other_forums_challenges_are_refused() {
     let sol = solve(&c);
     let r = post(&app, "demo", "wrong forum", Some(&sol), &As::guest()).await;
     refused(&r, "challenge_failed");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("another forum"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("another forum"));
     let r = post(&app, "other", "right forum", Some(&sol), &As::guest()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
@@ -215,15 +267,40 @@ async fn expired_and_other_forums_challenges_are_refused() {
     let sol = json!({"salt": old.salt, "challenge": old.challenge, "number": 321, "signature": old.signature});
     let r = post(&app, "demo", "too late", Some(&sol), &As::guest()).await;
     refused(&r, "challenge_failed");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     // The same, fresh, is accepted: only the time was wrong.
-    let fresh = challenge::issue(&Signer::new(TEST_KEY), demo, 1_000, confab_core::now_ms(), [7; 16], 321);
+    let fresh = challenge::issue(
+        &Signer::new(TEST_KEY),
+        demo,
+        1_000,
+        confab_core::now_ms(),
+        [7; 16],
+        321,
+    );
     let sol = json!({"salt": fresh.salt, "challenge": fresh.challenge, "number": 321, "signature": fresh.signature});
-    assert_eq!(post(&app, "demo", "in time", Some(&sol), &As::guest()).await.status, StatusCode::CREATED);
+    assert_eq!(
+        post(&app, "demo", "in time", Some(&sol), &As::guest())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     // Issued by a server with another key: refused.
-    let foreign = challenge::issue(&Signer::new(b"another key"), demo, 1_000, confab_core::now_ms(), [8; 16], 5);
+    let foreign = challenge::issue(
+        &Signer::new(b"another key"),
+        demo,
+        1_000,
+        confab_core::now_ms(),
+        [8; 16],
+        5,
+    );
     let sol = json!({"salt": foreign.salt, "challenge": foreign.challenge, "number": 5, "signature": foreign.signature});
-    refused(&post(&app, "demo", "forged", Some(&sol), &As::guest()).await, "challenge_failed");
+    refused(
+        &post(&app, "demo", "forged", Some(&sol), &As::guest()).await,
+        "challenge_failed",
+    );
 }
 
 #[tokio::test]
@@ -265,7 +342,13 @@ async fn a_refused_text_keeps_its_solution_and_a_retry_with_its_key_replays() {
     let app = spawn().await;
     let me = moderator(&app).await;
     turn_on(&app, &me, "demo", 1_000).await;
-    let r = patch(&app, &me, "demo", json!({"words": {"block": ["forbidden"]}})).await;
+    let r = patch(
+        &app,
+        &me,
+        "demo",
+        json!({"words": {"block": ["forbidden"]}}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let sol = solve(&fetch(&app, "demo", &As::guest()).await);
     // Refused for its text: the solution is not spent, the fixed text goes through with it.
@@ -305,8 +388,18 @@ async fn a_refused_text_keeps_its_solution_and_a_retry_with_its_key_replays() {
 #[tokio::test]
 async fn a_challenge_from_one_node_is_good_once_on_any_node() {
     let store_dir = tempfile::tempdir().unwrap();
-    let a = spawn_on(config(), crate::backend::open_store(store_dir.path()).await, tempfile::tempdir().unwrap()).await;
-    let b = spawn_on(config(), crate::backend::open_store(store_dir.path()).await, tempfile::tempdir().unwrap()).await;
+    let a = spawn_on(
+        config(),
+        crate::backend::open_store(store_dir.path()).await,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let b = spawn_on(
+        config(),
+        crate::backend::open_store(store_dir.path()).await,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
     let me = moderator(&a).await;
     turn_on(&a, &me, "demo", 1_000).await;
     // Node b hears of the change within the fleet's bound.
@@ -316,14 +409,30 @@ async fn a_challenge_from_one_node_is_good_once_on_any_node() {
         if r.body["required"] == true {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "node b never saw the setting");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node b never saw the setting"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let sol = solve(&fetch(&a, "demo", &As::guest()).await);
-    let r = post(&b, "demo", "issued by a, posted on b", Some(&sol), &As::guest()).await;
+    let r = post(
+        &b,
+        "demo",
+        "issued by a, posted on b",
+        Some(&sol),
+        &As::guest(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    refused(&post(&a, "demo", "again on a", Some(&sol), &As::guest()).await, "challenge_failed");
-    refused(&post(&b, "demo", "again on b", Some(&sol), &As::guest()).await, "challenge_failed");
+    refused(
+        &post(&a, "demo", "again on a", Some(&sol), &As::guest()).await,
+        "challenge_failed",
+    );
+    refused(
+        &post(&b, "demo", "again on b", Some(&sol), &As::guest()).await,
+        "challenge_failed",
+    );
 }
 
 #[tokio::test]
@@ -331,18 +440,44 @@ async fn used_challenges_are_forgotten_once_expired() {
     let app = spawn().await;
     let now = confab_core::now_ms();
     let s = &app.store;
-    assert_eq!(s.spend_challenge("c1", now + 60_000, Some("t"), now).await.unwrap(), Spend::Fresh);
     assert_eq!(
-        s.spend_challenge("c1", now + 60_000, None, now).await.unwrap(),
-        Spend::Used { tag: Some("t".into()) }
+        s.spend_challenge("c1", now + 60_000, Some("t"), now)
+            .await
+            .unwrap(),
+        Spend::Fresh
     );
-    assert_eq!(s.spend_challenge("c2", now + 1, None, now).await.unwrap(), Spend::Fresh);
+    assert_eq!(
+        s.spend_challenge("c1", now + 60_000, None, now)
+            .await
+            .unwrap(),
+        Spend::Used {
+            tag: Some("t".into())
+        }
+    );
+    assert_eq!(
+        s.spend_challenge("c2", now + 1, None, now).await.unwrap(),
+        Spend::Fresh
+    );
     // Once c2 has expired, the next spend prunes it (c1 still lives).
     let later = now + 2;
-    assert_eq!(s.spend_challenge("c3", now + 60_000, None, later).await.unwrap(), Spend::Fresh);
-    assert_eq!(s.spend_challenge("c2", now + 60_000, None, later).await.unwrap(), Spend::Fresh);
     assert_eq!(
-        s.spend_challenge("c1", now + 60_000, None, later).await.unwrap(),
-        Spend::Used { tag: Some("t".into()) }
+        s.spend_challenge("c3", now + 60_000, None, later)
+            .await
+            .unwrap(),
+        Spend::Fresh
+    );
+    assert_eq!(
+        s.spend_challenge("c2", now + 60_000, None, later)
+            .await
+            .unwrap(),
+        Spend::Fresh
+    );
+    assert_eq!(
+        s.spend_challenge("c1", now + 60_000, None, later)
+            .await
+            .unwrap(),
+        Spend::Used {
+            tag: Some("t".into())
+        }
     );
 }
