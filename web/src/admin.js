@@ -373,6 +373,8 @@
     $('#r-flags').value = s.flags_to_hold == null ? '' : String(s.flags_to_hold);
     $('#r-dup-count').value = s.duplicates.count ? String(s.duplicates.count) : '';
     $('#r-dup-minutes').value = s.duplicates.count ? String(s.duplicates.minutes) : '';
+    $('#r-pow').checked = s.challenge.enabled;
+    $('#r-pow-difficulty').value = String(s.challenge.difficulty);
     $('#rules-msg').textContent = '';
   }
   const lines = (el) => el.value.split('\n').map((x) => x.trim()).filter(Boolean);
@@ -386,6 +388,10 @@
       trust: { hold_first: num($('#r-trust')) || 0 },
       flags_to_hold: num($('#r-flags')),
       duplicates: { count, minutes: count ? (num($('#r-dup-minutes')) || 0) : 0 },
+      // Left empty, the difficulty is the server's default.
+      challenge: num($('#r-pow-difficulty')) == null
+        ? { enabled: $('#r-pow').checked }
+        : { enabled: $('#r-pow').checked, difficulty: num($('#r-pow-difficulty')) },
     };
     const msg = $('#rules-msg');
     try {

@@ -48,6 +48,7 @@
     post: 'Post comment',
     post_reply: 'Post reply',
     posting: 'Posting…',
+    checking: 'Checking…',
     save: 'Save',
     saving: 'Saving…',
     cancel: 'Cancel',
@@ -130,6 +131,8 @@
       blocked_word: 'Your comment contains a word this site does not allow. Please reword it.',
       thread_closed: 'This discussion is closed: new comments are not accepted.',
       guest_posting_disabled: 'This site accepts comments from signed-in readers only. Please sign in.',
+      challenge_required: 'Your browser could not complete the anti-spam check. Please try again (this site needs a secure https page).',
+      challenge_failed: 'The anti-spam check did not go through. Please try again.',
       edit_window_closed: 'The time to edit or delete this comment has passed.',
       payload_too_large: 'Your comment is too long.',
       unauthorized: 'Please sign in again.',
@@ -850,6 +853,84 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // Proof of work: on a forum that asks guests for it, a challenge is fetched when a compose
+  // form is first focused and solved in a Web Worker (made from a Blob URL, so the one script
+  // tag is still all a site needs), while the reader types. The submit waits for it if it is
+  // not ready yet. Signed-in readers never solve one. One solution per post.
+  const POW_WORKER = `
+    const hex = (h) => new Uint8Array(h.match(/../g).map((b) => parseInt(b, 16)));
+    const same = (a, b) => { for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false; return true; };
+    onmessage = async (e) => {
+      const { salt, challenge, max } = e.data;
+      const want = hex(challenge), enc = new TextEncoder();
+      try {
+        for (let n = 0; n <= max; n += 64) {
+          const batch = [];
+          for (let k = n; k < n + 64 && k <= max; k++) batch.push(crypto.subtle.digest('SHA-256', enc.encode(salt + k)));
+          const got = await Promise.all(batch);
+          for (let i = 0; i < got.length; i++) if (same(new Uint8Array(got[i]), want)) { postMessage({ number: n + i }); return; }
+        }
+      } catch (err) { /* no WebCrypto here */ }
+      postMessage({ number: null });
+    };`;
+  let powUrl = null;
+  let pow = null; // {promise, forum, done}: the challenge being solved (or solved) for the next post
+  let powOff = null; // the forum that said it asks for none (asked again if a post says otherwise)
+
+  /** Solves in a worker; on a page whose policy forbids blob: workers, in this thread. */
+  function powSolve(c) {
+    return new Promise((resolve) => {
+      let w = null;
+      try {
+        powUrl = powUrl || URL.createObjectURL(new Blob([POW_WORKER], { type: 'text/javascript' }));
+        w = new Worker(powUrl);
+      } catch (e) { w = null; }
+      const msg = { salt: c.salt, challenge: c.challenge, max: c.maxnumber };
+      if (w) {
+        w.onmessage = (e) => { w.terminate(); resolve(e.data.number); };
+        w.onerror = () => { w.terminate(); resolve(powInline(msg)); };
+        w.postMessage(msg);
+      } else {
+        resolve(powInline(msg));
+      }
+    });
+  }
+  async function powInline({ salt, challenge, max }) {
+    if (!(window.crypto && crypto.subtle)) return null;
+    const enc = new TextEncoder();
+    for (let n = 0; n <= max; n++) {
+      const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(salt + n)));
+      let h = '';
+      for (let i = 0; i < d.length; i++) h += d[i].toString(16).padStart(2, '0');
+      if (h === challenge) return n;
+    }
+    return null;
+  }
+
+  /** Starts on the next post's challenge, if this reader needs one and none is under way. */
+  function powStart() {
+    if (me || powOff === cfg.forum || (pow && pow.forum === cfg.forum)) return;
+    const forum = cfg.forum;
+    const entry = { forum, done: false, promise: null };
+    entry.promise = (async () => {
+      const c = await apiCall('GET', '/challenge?' + new URLSearchParams({ forum }));
+      if (!c || !c.required) { powOff = forum; return null; }
+      const number = await powSolve(c);
+      if (number == null) return null;
+      return { algorithm: c.algorithm, salt: c.salt, challenge: c.challenge, number, signature: c.signature };
+    })().catch(() => null).then((sol) => { entry.done = true; return sol; });
+    pow = entry;
+  }
+
+  /** The solution for the post being sent (null: none needed, or none could be made). */
+  async function powTake() {
+    powStart();
+    const p = pow;
+    pow = null;
+    return p ? p.promise : null;
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Writing: new comments, replies and edits share one form with Write / Preview tabs.
   function composeForm(opts) {
     const { parent, comment } = opts;
@@ -912,6 +993,7 @@
       h('div', { class: 'c-row' }, help, h('span', { class: 'c-grow' }), cancel, submit));
     let idem = null;
     on(ta, 'input', () => { idem = null; err.textContent = ''; });
+    if (!editing) on(ta, 'focus', powStart);
     on(form, 'keydown', (e) => {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
       if (e.key === 'Escape' && cancel) { e.preventDefault(); opts.onCancel(); }
@@ -932,7 +1014,25 @@
         idem = idem || randomKey(); // a retry of the same text can't post twice
         const body = { forum: cfg.forum, ident: cfg.ident, url: cfg.url || null, title: cfg.title || null, parent_id: parent ? parent.id : null, body: ta.value };
         if (!me) { body.author_name = v.author_name || null; body.author_email = v.author_email || null; }
-        const c = await api('POST', '/comments', body, { 'Idempotency-Key': idem });
+        // A guest's post carries its proof of work: wait quietly if it is still being solved,
+        // and once more with a new one if the server did not take it (it expired meanwhile).
+        const send = async () => {
+          if (!me) {
+            if (!pow || !pow.done) submit.textContent = t('checking');
+            const sol = await powTake();
+            submit.textContent = t('posting');
+            if (sol) body.challenge = sol; else delete body.challenge;
+          }
+          return api('POST', '/comments', body, { 'Idempotency-Key': idem });
+        };
+        let c;
+        try {
+          c = await send();
+        } catch (ex) {
+          if (me || (ex.code !== 'challenge_failed' && ex.code !== 'challenge_required')) throw ex;
+          powOff = null; // the forum has just turned it on
+          c = await send();
+        }
         idem = null;
         if (c.edit_token) editTokens.set(c.id, c.edit_token);
         ta.value = '';

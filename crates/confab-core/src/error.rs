@@ -19,6 +19,12 @@ pub enum ErrorCode {
     BlockedWord,
     ThreadClosed,
     GuestPostingDisabled,
+    /// A guest's comment on a forum that asks for a solved proof-of-work challenge came
+    /// without one.
+    ChallengeRequired,
+    /// A challenge solution that does not hold: forged, expired, for another forum, a wrong
+    /// number, or already used.
+    ChallengeFailed,
     EditWindowClosed,
     NotFound,
     Conflict,
@@ -64,6 +70,8 @@ impl ErrorCode {
             ErrorCode::BlockedWord => "blocked_word",
             ErrorCode::ThreadClosed => "thread_closed",
             ErrorCode::GuestPostingDisabled => "guest_posting_disabled",
+            ErrorCode::ChallengeRequired => "challenge_required",
+            ErrorCode::ChallengeFailed => "challenge_failed",
             ErrorCode::EditWindowClosed => "edit_window_closed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",

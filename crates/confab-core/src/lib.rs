@@ -7,6 +7,7 @@
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
 //! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
+//! - [`challenge`]: the proof-of-work challenge guests solve before posting (ALTCHA's scheme).
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
 //! - [`sign`]: HMAC-signed tokens (sessions, edit tokens, voter tokens), checked in constant time.
 //! - [`sso`]: the tokens a forum's own site signs its readers in with (`remote_auth_s3`, HS256 JWT).
@@ -16,6 +17,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod challenge;
 pub mod cursor;
 pub mod error;
 pub mod id;

@@ -65,6 +65,24 @@ impl Signer {
         String::from_utf8(payload).ok()
     }
 
+    /// The full HMAC of `value` for purpose `kind`, as 64 lower-case hex digits: a signature
+    /// carried beside its value (proof-of-work challenges, `crate::challenge`).
+    pub fn tag(&self, kind: &str, value: &str) -> String {
+        let mut m = self.mac(kind);
+        m.update(value.as_bytes());
+        hex(&m.finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`Signer::tag`] of `value` for `kind`, compared in constant time.
+    pub fn check_tag(&self, kind: &str, value: &str, tag: &str) -> bool {
+        let Some(sig) = unhex(tag) else {
+            return false;
+        };
+        let mut m = self.mac(kind);
+        m.update(value.as_bytes());
+        m.verify_slice(&sig).is_ok()
+    }
+
     /// A keyed hash (hex, 16 chars) for values we must match but must not store: client IPs.
     pub fn keyed_hash(&self, kind: &str, value: &str) -> String {
         let mut m = self.mac(kind);
@@ -72,6 +90,22 @@ impl Signer {
         let out = m.finalize().into_bytes();
         out.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a hex string (either case), or `None` for an odd length or another character.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cold]
@@ -101,6 +135,21 @@ mod tests {
         assert_eq!(s.verify("session", "garbage"), None);
         assert_eq!(s.verify("session", "a.b.c"), None);
         assert_eq!(format!("{s:?}"), "Signer(***)");
+    }
+
+    #[test]
+    fn tags_are_bound_to_kind_key_and_value() {
+        let s = Signer::new(b"k1");
+        let t = s.tag("challenge", "salt|abc");
+        assert_eq!(t.len(), 64);
+        assert!(s.check_tag("challenge", "salt|abc", &t));
+        assert!(s.check_tag("challenge", "salt|abc", &t.to_uppercase()));
+        assert!(!s.check_tag("edit", "salt|abc", &t));
+        assert!(!s.check_tag("challenge", "salt|abd", &t));
+        assert!(!Signer::new(b"k2").check_tag("challenge", "salt|abc", &t));
+        assert!(!s.check_tag("challenge", "salt|abc", &t[..62]));
+        assert!(!s.check_tag("challenge", "salt|abc", "zz"));
+        assert!(!s.check_tag("challenge", "salt|abc", "é"));
     }
 
     #[test]

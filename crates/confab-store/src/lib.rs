@@ -10,6 +10,8 @@
 //!   thread aliases and each comment's source id (importing again adds nothing).
 //! - [`ExportStore`] (`export.rs`): a whole forum read out in keyset pages, and a consistent
 //!   copy of the embedded database.
+//! - [`ChallengeStore`] (`challenge.rs`): proof-of-work challenges already used (single use
+//!   across a fleet), pruned as they expire.
 //! - [`Store`]: all of them composed; the service holds an `Arc<dyn Store>`. Code that calls a
 //!   concrete backend imports [`prelude`].
 //! - [`rules`]: every domain rule a backend applies (counter and vote shifts, the reply-depth
@@ -51,6 +53,7 @@
 use async_trait::async_trait;
 use confab_core::DomainError;
 
+pub mod challenge;
 mod comments;
 mod control;
 pub mod export;
@@ -63,6 +66,7 @@ pub mod rules;
 pub mod sqlite;
 mod votes;
 
+pub use challenge::{ChallengeStore, Spend};
 pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
@@ -83,8 +87,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore, OutboxStore, Store,
-        VoteStore,
+        ChallengeStore, CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore,
+        OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -240,6 +244,7 @@ pub trait Store:
     + OutboxStore
     + ImportStore
     + ExportStore
+    + ChallengeStore
     + Send
     + Sync
     + 'static

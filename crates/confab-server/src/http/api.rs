@@ -225,6 +225,11 @@ pub async fn post_comment(
         guest,
         notify: body.notify,
         idempotency,
+        // Read for guests only: a signed-in caller never needs one.
+        challenge: match caller.account {
+            Some(_) => None,
+            None => body.challenge.map(|c| c.parse()).transpose()?,
+        },
     };
     let posted = app.svc.post(&caller, cmd).await?;
     let at = posted.at;

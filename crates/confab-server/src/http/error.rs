@@ -54,6 +54,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Banned
         | ErrorCode::ThreadClosed
         | ErrorCode::GuestPostingDisabled
+        | ErrorCode::ChallengeRequired
+        | ErrorCode::ChallengeFailed
         | ErrorCode::EditWindowClosed
         | ErrorCode::SignupsClosed
         | ErrorCode::SsoNotConfigured => StatusCode::FORBIDDEN,

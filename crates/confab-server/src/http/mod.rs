@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod caller;
+pub mod challenge;
 pub mod error;
 pub mod feeds;
 pub mod limits;
@@ -120,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/live", get(live::live_sse))
         .route("/threads/live/ws", get(live::live_ws))
         .route("/preview", post(api::preview))
+        .route("/challenge", get(challenge::get_challenge))
         // Accounts.
         .route("/accounts", post(api::signup))
         .route("/sessions", post(api::login).delete(api::logout))

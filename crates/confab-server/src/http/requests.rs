@@ -82,6 +82,10 @@ pub struct NewCommentBody {
     /// has been followed (double opt-in). Without an address it is refused (400).
     #[serde(default)]
     pub notify: bool,
+    /// A solved proof-of-work challenge (`GET /api/v1/challenge`): required of guests on a
+    /// forum with `challenge.enabled`, not read for signed-in callers. Not part of what an
+    /// `Idempotency-Key` compares: a retry sends the same solution and replays the first result.
+    pub challenge: Option<super::challenge::ChallengeSolution>,
 }
 
 impl NewCommentBody {
@@ -231,6 +235,9 @@ pub struct ForumPatch {
     /// The same text posted `count` (2-100; 0: off) times in `minutes` (1-1440) by one author
     /// or address is spam.
     pub duplicates: Option<confab_core::modrules::Duplicates>,
+    /// Guests' new comments must carry a solved proof-of-work challenge (`enabled`), of
+    /// `difficulty` 1000-1000000 (default 50000; the challenge's `maxnumber`).
+    pub challenge: Option<confab_core::challenge::ChallengeSettings>,
 }
 
 impl ForumPatch {
@@ -251,6 +258,7 @@ impl ForumPatch {
             trust: self.trust,
             flags_to_hold: self.flags_to_hold,
             duplicates: self.duplicates,
+            challenge: self.challenge,
             sso_secret: match self.sso_secret.as_deref() {
                 None => None,
                 Some("") => Some(None),

@@ -46,7 +46,7 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest "400" false "The request is malformed or a value is invalid (`invalid_input`, `bad_cursor`, `bad_request`; for SSO tokens `malformed_token`, `unsupported_algorithm`, `missing_claim`): a body that is not JSON or not of the operation's shape, a missing or unparseable parameter, a value outside its rules";
     Unauthorized "401" false "Not signed in, or the credentials do not hold (`unauthorized`; for SSO tokens `bad_signature`, `token_expired`, `token_from_future`)";
-    Forbidden "403" false "Refused (`forbidden`, `origin_not_allowed`, `banned`, `thread_closed`, `guest_posting_disabled`, `edit_window_closed`, `sso_not_configured`)";
+    Forbidden "403" false "Refused (`forbidden`, `origin_not_allowed`, `banned`, `thread_closed`, `guest_posting_disabled`, `challenge_required`, `challenge_failed`, `edit_window_closed`, `sso_not_configured`)";
     NotFound "404" false "No such resource (`not_found`): an unknown forum, or an id that names nothing (or is not an id)";
     Conflict "409" false "Conflicts with what exists (`conflict`)";
     PayloadTooLarge "413" false "The request body is over the server's `limits.max_json_bytes` (`payload_too_large`); checked on every request from its declared length";

@@ -5,7 +5,9 @@
 //! both: an edit cannot carry past a moderator what a new comment could not. The rules that
 //! judge an author's history (new commenters held, the same text posted again and again, a
 //! shadow ban) judge new comments only. What each rule decides is `confab_core::modrules`;
-//! this file gathers the facts it needs (one store read per rule that is on).
+//! this file gathers the facts it needs (one store read per rule that is on). A guest's new
+//! comment on a forum that asks for one must carry a solved proof-of-work challenge
+//! (`service/challenge.rs`): checked first, spent last, once the text is admitted.
 
 use super::{Caller, Service};
 use confab_core::model::{Account, BanState, BanSubject, CommentStatus, Forum, ModerationMode};
@@ -24,6 +26,11 @@ pub(crate) struct Applicant<'a> {
     pub account: Option<&'a Account>,
     /// The author's e-mail (the account's, or the one a guest gave), for e-mail bans.
     pub email: Option<&'a str>,
+    /// A guest's solved proof-of-work challenge, as the new comment carried it.
+    pub challenge: Option<&'a confab_core::challenge::Solution>,
+    /// What identifies this request for a retry with its `Idempotency-Key` (the key and the
+    /// request's contents), if it has one.
+    pub retry: Option<&'a str>,
 }
 
 /// What admission decided for a text.
@@ -79,6 +86,13 @@ impl Service {
                 held_reason: None,
             });
         }
+        // A guest's new comment: the challenge is checked before anything is read (scripts
+        // that did not solve one cost nothing more).
+        let proof = if edit || who.account.is_some() {
+            None
+        } else {
+            self.check_challenge(forum, who.challenge)?
+        };
         if thread_closed {
             return Err(DomainError::new(
                 ErrorCode::ThreadClosed,
@@ -153,7 +167,19 @@ impl Service {
             earlier_duplicates,
             approved,
         };
-        Ok(match modrules::decide(&rules, &facts) {
+        let verdict = modrules::decide(&rules, &facts);
+        if let Verdict::Blocked(_) = verdict {
+            return Err(DomainError::new(
+                ErrorCode::BlockedWord,
+                "your comment contains a word this site does not allow",
+            ));
+        }
+        // Spent only once the text is admitted: a refused text can be fixed and sent again
+        // with the same solution.
+        if let Some(v) = &proof {
+            self.spend_challenge(v, who.retry).await?;
+        }
+        Ok(match verdict {
             Verdict::Publish => Admitted {
                 status: CommentStatus::Approved,
                 held_reason: None,
@@ -166,12 +192,7 @@ impl Service {
                 status: CommentStatus::Spam,
                 held_reason: Some(why),
             },
-            Verdict::Blocked(_) => {
-                return Err(DomainError::new(
-                    ErrorCode::BlockedWord,
-                    "your comment contains a word this site does not allow",
-                ))
-            }
+            Verdict::Blocked(_) => return Err(DomainError::internal()),
         })
     }
 }

@@ -42,6 +42,8 @@ pub struct PostComment {
     /// Mail replies to this comment to the author (double opt-in).
     pub notify: bool,
     pub idempotency: Option<IdempotencyKey>,
+    /// A guest's solved proof-of-work challenge (`service/challenge.rs`), when sent.
+    pub challenge: Option<confab_core::challenge::Solution>,
 }
 
 /// What a guest says about themselves.
@@ -238,6 +240,7 @@ impl Service {
             guest,
             notify,
             idempotency,
+            challenge,
         } = cmd;
         self.check_origin(caller, &forum)?;
         self.check_posting(caller, Some(forum.id)).await?;
@@ -273,10 +276,15 @@ impl Service {
         let rendered = confab_record::Timer::start(confab_record::Field::RenderMicros)
             .during(|| render_markdown(text.as_str()));
         // The thread's closed flag is checked by the store, in the comment's transaction.
+        let retry = idempotency
+            .as_ref()
+            .map(|k| format!("{}\n{}", k.key, k.fingerprint));
         let applicant = Applicant {
             caller,
             account: account.as_deref(),
             email: ban_email.as_deref(),
+            challenge: challenge.as_ref(),
+            retry: retry.as_deref(),
         };
         let admitted = self
             .admit(&forum, &applicant, text.as_str(), &rendered, false, false)
@@ -499,6 +507,8 @@ impl Service {
             caller,
             account: account.as_deref(),
             email: email.as_deref(),
+            challenge: None,
+            retry: None,
         };
         let admitted = self
             .admit(

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod admission;
+mod challenge;
 mod comments;
 pub mod export;
 pub mod feeds;

@@ -54,6 +54,7 @@ fn validate_settings(s: &ForumSettings) -> Result<(), DomainError> {
         &s.duplicates,
     )
     .map_err(DomainError::invalid)?;
+    s.challenge.validate().map_err(DomainError::invalid)?;
     validate_webhooks(&s.webhooks)
 }
 
@@ -242,6 +243,8 @@ pub struct ForumChanges {
     /// `Some(None)`: flags never hold a comment.
     pub flags_to_hold: Option<Option<u32>>,
     pub duplicates: Option<confab_core::modrules::Duplicates>,
+    /// Guests solve a proof-of-work challenge before posting.
+    pub challenge: Option<confab_core::challenge::ChallengeSettings>,
     /// `Some(None)` removes the SSO secret.
     pub sso_secret: Option<Option<confab_core::sso::SsoSecret>>,
 }
@@ -617,6 +620,9 @@ impl Service {
         }
         if let Some(d) = patch.duplicates {
             s.duplicates = d;
+        }
+        if let Some(c) = patch.challenge {
+            s.challenge = c;
         }
         if let Some(mut hooks) = patch.webhooks {
             for h in &mut hooks {

@@ -22,6 +22,7 @@ mod macros;
 
 pub mod admin;
 pub mod cause;
+mod challenge;
 mod comments;
 mod control;
 mod export;

@@ -182,6 +182,20 @@ CREATE INDEX imports_forum ON imports (forum_id, id);
 ALTER TABLE bans ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false;
 "#,
     ),
+    (
+        // Proof-of-work challenges already used (`confab_core::challenge`): in the control
+        // database, so a challenge is accepted once across the fleet; rows go when their
+        // challenge expires (pruned by later spends).
+        11,
+        r#"
+CREATE TABLE used_challenges (
+    id TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL,
+    tag TEXT
+);
+CREATE INDEX used_challenges_expiry ON used_challenges (expires_at);
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -3,6 +3,7 @@
 //! Rows keep their logical shard in a `shard` column even here, so `confab migrate-data` can
 //! later copy them to a sharded PostgreSQL deployment shard by shard.
 
+mod challenge;
 mod comments;
 mod control;
 mod export;

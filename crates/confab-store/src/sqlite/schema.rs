@@ -263,4 +263,17 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLA
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // Proof-of-work challenges already used (`confab_core::challenge`): each is accepted
+        // once; rows go when their challenge expires (pruned by later spends).
+        10,
+        r#"
+CREATE TABLE used_challenges (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    tag TEXT
+) WITHOUT ROWID;
+CREATE INDEX used_challenges_expiry ON used_challenges (expires_at);
+"#,
+    ),
 ];
