@@ -54,6 +54,7 @@ use confab_core::DomainError;
 mod comments;
 mod control;
 pub mod export;
+pub mod gdpr;
 pub mod import;
 mod moderation;
 mod outbox;
@@ -67,6 +68,7 @@ pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
@@ -83,8 +85,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore, OutboxStore, Store,
-        VoteStore,
+        CommentStore, ControlStore, ExportStore, GdprStore, ImportStore, ModerationStore, OutboxStore,
+        Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -240,6 +242,7 @@ pub trait Store:
     + OutboxStore
     + ImportStore
     + ExportStore
+    + GdprStore
     + Send
     + Sync
     + 'static

@@ -7,7 +7,9 @@
 
 use crate::config::Limits;
 use crate::http::requests::*;
-use crate::http::{api, mail};
+use crate::http::gdpr::{DataLinkBody, EraseBody, ForumEraseBody};
+use crate::http::{api, gdpr, mail};
+use crate::service::{DataComment, DataMark, DataProfile, DataSubscription, Erasure, ReaderData};
 use crate::views::*;
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -32,6 +34,8 @@ pub mod errors;
         crate::http::live::live_sse, crate::http::live::live_ws,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
         mail::password_reset_page, mail::password_reset,
+        gdpr::my_data, gdpr::delete_me, gdpr::reader_data, gdpr::delete_reader, gdpr::forum_reader_data, gdpr::erase_forum_reader,
+        gdpr::guest_comment_data, gdpr::erase_guest_comment, gdpr::request_data_link, gdpr::reader_data_page, gdpr::reader_data_action,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -40,6 +44,7 @@ pub mod errors;
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
+        EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),

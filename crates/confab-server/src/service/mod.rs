@@ -17,6 +17,7 @@ mod admission;
 mod comments;
 pub mod export;
 pub mod fleet;
+pub mod gdpr;
 pub mod import;
 mod moderation;
 pub mod outbox;
@@ -34,6 +35,7 @@ pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
+pub use gdpr::{DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader, ReaderData};
 pub use moderation::{
     BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
     ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,

@@ -25,6 +25,7 @@ pub mod cause;
 mod comments;
 mod control;
 mod export;
+mod gdpr;
 mod import;
 pub mod migrate_data;
 mod moderation;

@@ -182,6 +182,17 @@ CREATE INDEX imports_forum ON imports (forum_id, id);
 ALTER TABLE bans ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false;
 "#,
     ),
+    (
+        // The single-use mailed data links of readers' own data (`confab_store::gdpr`).
+        14,
+        r#"
+CREATE TABLE used_links (
+    key TEXT PRIMARY KEY,
+    used_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.
@@ -427,6 +438,16 @@ ALTER TABLE comments ADD COLUMN held_reason TEXT;
 CREATE INDEX comments_forum_account ON comments (forum_id, account_id, status) WHERE account_id IS NOT NULL;
 CREATE INDEX comments_forum_guest_email ON comments (forum_id, lower(guest_email), status) WHERE guest_email IS NOT NULL;
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
+"#,
+    ),
+    (
+        // Readers' own data (`confab_store::gdpr`): an account's comments per forum in id
+        // order, a voter's votes and flags.
+        10,
+        r#"
+CREATE INDEX comments_forum_account_id ON comments (forum_id, account_id, id) WHERE account_id IS NOT NULL;
+CREATE INDEX votes_voter ON votes (voter, comment_id);
+CREATE INDEX flags_flagger ON flags (flagger, comment_id);
 "#,
     ),
 ];

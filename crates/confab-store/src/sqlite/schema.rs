@@ -263,4 +263,19 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLA
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // Readers' own data (`confab_store::gdpr`): an account's comments per forum in id
+        // order, a voter's votes and flags, and the single-use mailed data links.
+        13,
+        r#"
+CREATE INDEX comments_forum_account_id ON comments (forum_id, account_id, id) WHERE account_id IS NOT NULL;
+CREATE INDEX votes_voter ON votes (voter, comment_id);
+CREATE INDEX flags_flagger ON flags (flagger, comment_id);
+CREATE TABLE used_links (
+    key TEXT PRIMARY KEY,
+    used_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    ),
 ];
