@@ -350,6 +350,17 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     set(prop(doc, "ThreadMoveBody", "from"), ident());
     set(prop(doc, "ThreadMoveBody", "to"), ident());
 
+    // A reader's own data (`http/gdpr.rs`): what to do with the comments, and who.
+    let choice = json!({ "type": "string", "enum": ["keep", "remove"] });
+    set(prop(doc, "EraseBody", "comments"), choice.clone());
+    set(prop(doc, "ForumEraseBody", "comments"), choice);
+    set(
+        prop(doc, "ForumEraseBody", "email"),
+        json!({ "anyOf": [{ "type": "null" }, email(true)] }),
+    );
+    set(prop(doc, "DataLinkBody", "email"), email(false));
+    merge(prop(doc, "DataLinkBody", "forum"), json!({ "pattern": FORUM }));
+
     // Parameters.
     let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });
     let id = json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN });
@@ -382,6 +393,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (Some("query"), "format") => json!({ "type": "string", "enum": crate::service::import::ImportFormat::ALL.iter().map(|f| f.source()).collect::<Vec<_>>() }),
                     (Some("query"), "name") => json!({ "type": "string" }),
                     (Some("query"), "days") => json!({ "type": "integer", "minimum": 1, "maximum": 365 }),
+                    (Some("query"), "account") => json!({ "type": "string", "maxLength": 200 }),
+                    (Some("query"), "email") => json!({ "type": "string", "maxLength": 254 }),
                     (Some("query"), "t") => json!({ "type": "string", "minLength": 1, "maxLength": 1024 }),
                     // What makes a request a WebSocket upgrade (compared without case).
                     (Some("header"), "Connection") => json!({ "type": "string", "pattern": "(^|,)[ \\t]*[Uu][Pp][Gg][Rr][Aa][Dd][Ee][ \\t]*(,|$)", "example": "Upgrade" }),

@@ -15,6 +15,7 @@ mod comments;
 mod drain;
 mod durability;
 mod export;
+mod gdpr;
 mod fleet;
 mod hardening;
 mod hardening_low;
