@@ -296,13 +296,30 @@ pub async fn reader_data_page(RawQuery(q): RawQuery, State(app): State<AppState>
     responses((status = 200, description = "The export (JSON) or the erasure's page", content_type = "text/html", body = String),
         (status = 400, description = "The link has no token, or the action is not one of the three", content_type = "text/html", body = String),
         (status = 404, description = "Invalid or expired link, or an erasure already done with it", content_type = "text/html", body = String),
+        (status = 415, description = "The body is not the page's form (application/x-www-form-urlencoded)", content_type = "text/html", body = String),
         PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
         (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn reader_data_action(
     RawQuery(q): RawQuery,
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "This is not the page's form",
+            "<p>Use the buttons of the page the mail links to.</p>",
+        );
+    }
     let t = match token(q) {
         Ok(t) => t,
         Err(e) => return error_page(&e),
