@@ -1,11 +1,12 @@
 // A reader's own data, in a real browser: a signed-in reader downloads their data from the
 // widget's account panel (a JSON file with their profile and comments), then deletes the
 // account there, choosing to keep their comments as "deleted user": they are signed out, the
-// thread shows the text under "deleted user", and the account cannot sign in again.
+// thread shows the text under "deleted user", and the account cannot sign in again. A forum's
+// moderator, on a guest's request, exports and erases the guest's comments from the dashboard.
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, api, startHost, hostPage, launch, newPage, shot, widgetReady } from './helpers.mjs';
+import { startServer, createModerator, api, startHost, hostPage, launch, newPage, shot, widgetReady } from './helpers.mjs';
 
 const T = '#confab-thread';
 let server, host, browser;
@@ -79,4 +80,37 @@ it('a reader downloads their data and deletes the account from the widget', asyn
   await assert.rejects(api(server, 'GET', '/me', undefined, auth), /401/);
   assert.deepEqual(page.consoleErrors.filter((e) => !e.startsWith('Failed to load resource')), []);
   await page.context().close();
+});
+
+it('a moderator exports and erases a guest\'s comments from the dashboard', async () => {
+  createModerator(server, 'modg', 'secret-pass', 'demo');
+  await api(server, 'POST', '/comments', { forum: 'demo', ident: '/asked', body: 'Please forget me', author_name: 'Gus', author_email: 'gus@example.com' });
+  await api(server, 'POST', '/comments', { forum: 'demo', ident: '/asked', body: 'Not Gus', author_name: 'Vi', author_email: 'vi@example.com' });
+  const admin = await newPage(browser, { allowed: [server.url, 'blob:'], viewport: { width: 1100, height: 900 } });
+  await admin.goto(server.url + '/admin');
+  await admin.fill('#login-name', 'modg');
+  await admin.fill('#login-password', 'secret-pass');
+  await admin.click('#login-form button[type="submit"]');
+  await admin.locator('#who', { hasText: 'Signed in as modg' }).waitFor();
+  await admin.click('#tab-bans');
+  const form = admin.locator('#reader-form');
+  await form.waitFor();
+  // Staff's whole-account buttons are not a moderator's.
+  assert.equal(await admin.locator('#reader-staff').isHidden(), true);
+  await admin.fill('#reader-who', 'gus@example.com');
+  const [download] = await Promise.all([
+    admin.waitForEvent('download'),
+    form.locator('button', { hasText: 'Download data' }).click(),
+  ]);
+  const data = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.deepEqual(data.comments.map((c) => [c.body, c.guest_email]), [['Please forget me', 'gus@example.com']]);
+  await shot(admin, 'gdpr-dashboard', { fullPage: false });
+
+  await admin.selectOption('#reader-comments', 'remove');
+  await admin.evaluate(() => { window.confirm = () => true; });
+  await form.locator('button', { hasText: 'Erase on this forum' }).click();
+  await admin.locator('#toast', { hasText: 'Erased 1 comment(s).' }).waitFor();
+  const page = await api(server, 'GET', '/comments?forum=demo&ident=/asked');
+  assert.deepEqual(page.comments.map((c) => c.body), ['Not Gus']);
+  await admin.context().close();
 });

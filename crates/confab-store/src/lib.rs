@@ -68,8 +68,8 @@ pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
-pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
+pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
@@ -85,8 +85,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CommentStore, ControlStore, ExportStore, GdprStore, ImportStore, ModerationStore, OutboxStore,
-        Store, VoteStore,
+        CommentStore, ControlStore, ExportStore, GdprStore, ImportStore, ModerationStore,
+        OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};

@@ -125,10 +125,7 @@ pub struct ReaderDataPayload {
 }
 
 pub fn mail_reader_data(forum: ForumId, email: &str) -> NewTask {
-    NewTask::new(
-        MAIL_READER_DATA,
-        json!({"forum_id": forum, "email": email}),
-    )
+    NewTask::new(MAIL_READER_DATA, json!({"forum_id": forum, "email": email}))
 }
 
 pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {

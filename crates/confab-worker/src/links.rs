@@ -349,9 +349,15 @@ mod tests {
         let now = 1_000_000;
         let t = reader_data_token(&s, ForumId(3), "a@example.com", 42, now);
         let l = verify_reader_data(&s, &t, now).unwrap();
-        assert_eq!((l.forum, l.email.as_str(), l.key.as_str()), (ForumId(3), "a@example.com", "reader-data:42"));
+        assert_eq!(
+            (l.forum, l.email.as_str(), l.key.as_str()),
+            (ForumId(3), "a@example.com", "reader-data:42")
+        );
         assert!(verify_reader_data(&s, &t, now + READER_DATA_TTL_MS).is_some());
-        assert_eq!(verify_reader_data(&s, &t, now + READER_DATA_TTL_MS + 1), None);
+        assert_eq!(
+            verify_reader_data(&s, &t, now + READER_DATA_TTL_MS + 1),
+            None
+        );
         assert_eq!(verify_reader_data(&Signer::new(b"other"), &t, now), None);
         let reset = password_reset_token(&s, AccountId(5), "h", now);
         assert_eq!(verify_reader_data(&s, &reset, now), None);

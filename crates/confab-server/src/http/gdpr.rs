@@ -1,20 +1,20 @@
 //! Handlers of a reader's own data (`service/gdpr.rs`): the export and the erasure, for the
 //! reader, staff, a forum's moderators and guests.
 
-use super::caller::{Who, SESSION_COOKIE};
 use super::api::set_cookie;
+use super::caller::{Who, SESSION_COOKIE};
 use super::error::{ApiError, Json, PathId, Query};
+use super::mail::{error_page, page, token};
 use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{EraseChoice, Erasure, ForumReader, ReaderData};
 use crate::views::MailRequestedView;
-use super::mail::{error_page, page, token};
 use axum::extract::{RawQuery, State};
-use confab_core::render::escape_html;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confab_core::id::CommentId;
 use confab_core::input::Email;
+use confab_core::render::escape_html;
 use confab_core::DomainError;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -58,8 +58,12 @@ pub struct DataLinkBody {
 }
 
 fn reader(account: Option<String>, email: Option<String>) -> Result<ForumReader, DomainError> {
-    let account = account.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
-    let email = email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    let account = account
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
+    let email = email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
     match (account, email) {
         (Some(a), None) => Ok(ForumReader::Account(a)),
         (None, Some(e)) => Ok(ForumReader::Guest(Email::parse(&e)?.as_str().to_string())),
@@ -353,7 +357,11 @@ pub async fn reader_data_action(
             &format!(
                 "<p>{} comment(s) erased{}.</p>",
                 e.comments,
-                if e.state == "done" { "" } else { " so far; the rest follows in a moment" }
+                if e.state == "done" {
+                    ""
+                } else {
+                    " so far; the rest follows in a moment"
+                }
             ),
         ),
         Err(e) => error_page(&e),

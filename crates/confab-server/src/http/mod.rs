@@ -140,9 +140,15 @@ pub fn router(state: AppState) -> Router {
         .route("/comments/{id}/erase", post(gdpr::erase_guest_comment))
         .route("/data-requests", post(gdpr::request_data_link))
         .route("/forums/{forum}/readers/data", get(gdpr::forum_reader_data))
-        .route("/forums/{forum}/readers/erase", post(gdpr::erase_forum_reader))
+        .route(
+            "/forums/{forum}/readers/erase",
+            post(gdpr::erase_forum_reader),
+        )
         .route("/staff/readers/{username}/data", get(gdpr::reader_data))
-        .route("/staff/readers/{username}/delete", post(gdpr::delete_reader))
+        .route(
+            "/staff/readers/{username}/delete",
+            post(gdpr::delete_reader),
+        )
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))
         .route(

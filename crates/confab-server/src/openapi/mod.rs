@@ -6,8 +6,8 @@
 //! takes and no more, where the rule is a static one (`scripts/schemathesis.sh` checks both).
 
 use crate::config::Limits;
-use crate::http::requests::*;
 use crate::http::gdpr::{DataLinkBody, EraseBody, ForumEraseBody};
+use crate::http::requests::*;
 use crate::http::{api, gdpr, mail};
 use crate::service::{DataComment, DataMark, DataProfile, DataSubscription, Erasure, ReaderData};
 use crate::views::*;
@@ -359,7 +359,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         json!({ "anyOf": [{ "type": "null" }, email(true)] }),
     );
     set(prop(doc, "DataLinkBody", "email"), email(false));
-    merge(prop(doc, "DataLinkBody", "forum"), json!({ "pattern": FORUM }));
+    merge(
+        prop(doc, "DataLinkBody", "forum"),
+        json!({ "pattern": FORUM }),
+    );
 
     // Parameters.
     let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });

@@ -190,7 +190,7 @@ impl Service {
         id: CommentId,
     ) -> Result<ReaderData, DomainError> {
         let (c, forum) = self.guest_comment(caller, id).await?;
-        let threads = self.threads_of(&[c.clone()]).await?;
+        let threads = self.threads_of(std::slice::from_ref(&c)).await?;
         Ok(ReaderData {
             exported_at: now_ms(),
             account: None,
@@ -318,7 +318,11 @@ impl Service {
     }
 
     /// The data of the address a valid mailed link names, on its forum.
-    pub async fn linked_guest_data(&self, forum: ForumId, email: &str) -> Result<ReaderData, DomainError> {
+    pub async fn linked_guest_data(
+        &self,
+        forum: ForumId,
+        email: &str,
+    ) -> Result<ReaderData, DomainError> {
         let forum = self
             .forums
             .by_id(forum)
@@ -496,7 +500,11 @@ impl Service {
                         let Some(last) = page.last() else { break };
                         after = Some(last.comment);
                         let full = page.len() == GDPR_PAGE_MAX;
-                        let list = if flags { &mut out.flags } else { &mut out.votes };
+                        let list = if flags {
+                            &mut out.flags
+                        } else {
+                            &mut out.votes
+                        };
                         for m in page {
                             if list.len() >= EXPORT_MAX {
                                 out.truncated = true;
@@ -537,9 +545,9 @@ impl Service {
     ) -> Result<HashMap<confab_core::id::ThreadId, confab_core::model::Thread>, DomainError> {
         let mut out = HashMap::new();
         for c in comments {
-            if !out.contains_key(&c.thread_id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(c.thread_id) {
                 if let Some(t) = self.store.thread(c.thread_id, ReadFrom::Primary).await? {
-                    out.insert(c.thread_id, t);
+                    slot.insert(t);
                 }
             }
         }

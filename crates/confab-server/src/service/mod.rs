@@ -35,7 +35,10 @@ pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
-pub use gdpr::{DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader, ReaderData};
+pub use gdpr::{
+    DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader,
+    ReaderData,
+};
 pub use moderation::{
     BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
     ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,

@@ -24,8 +24,8 @@ pub mod compose;
 
 use crate::config::{MailConfig, MailTls};
 use crate::kinds::{
-    self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, PasswordResetPayload, ReaderDataPayload,
-    ReplyPayload,
+    self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, PasswordResetPayload,
+    ReaderDataPayload, ReplyPayload,
 };
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
