@@ -96,6 +96,11 @@
     delete_confirm: 'Delete my account for good',
     account_deleted: 'Your account was deleted.',
     account_deleting: 'Your account was deleted; your comments follow in a moment.',
+    guest_data: 'My comments',
+    guest_data_title: 'Your comments as a guest',
+    guest_data_email: 'Your e-mail address',
+    guest_data_note: 'Enter the e-mail address you commented with. We mail it a link to download or delete your comments on this site.',
+    guest_data_sent: 'If comments on this site were posted with that address, we sent it a link. The link works for an hour.',
     moderate: 'Moderate',
     reply: 'Reply',
     edit: 'Edit',
@@ -573,6 +578,7 @@
       }
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-in', 'aria-expanded': 'false', onclick: (e) => toggleAuth('in', e.currentTarget) }, t('sign_in')));
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-up', 'aria-expanded': 'false', onclick: (e) => toggleAuth('up', e.currentTarget) }, t('sign_up')));
+      bits.push(h('button', { type: 'button', class: 'c-link c-guest-data', 'aria-expanded': 'false', onclick: (e) => toggleAuth('guestdata', e.currentTarget) }, t('guest_data')));
     }
     ui.user.replaceChildren(...bits);
   }
@@ -591,7 +597,7 @@
         h('input', { id, name, type: type || 'text', autocomplete: auto, required, maxlength: type === 'password' ? 256 : 254, 'aria-describedby': hintId }),
         hint ? h('span', { class: 'c-hint', id: hintId }, hint) : null);
     };
-    const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email', delete: 'delete_account' }[mode];
+    const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email', delete: 'delete_account', guestdata: 'guest_data_title' }[mode];
     const fields = {
       in: () => [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
         h('p', { class: 'c-forgot' }, h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth('forgot'); } }, t('forgot')))],
@@ -606,8 +612,9 @@
       email: () => [h('p', { class: 'c-note' }, t('email_note')), field('email', t('new_email'), 'email', 'email', true),
         field('password', t('password'), 'password', 'current-password', true)],
       delete: deleteAccountFields,
+      guestdata: () => [h('p', { class: 'c-note' }, t('guest_data_note')), field('email', t('guest_data_email'), 'email', 'email', true)],
     }[mode]();
-    const submitLabel = { in: 'sign_in', up: 'sign_up', forgot: 'send_link', password: 'change_password', email: 'change_email', delete: 'delete_confirm' }[mode];
+    const submitLabel = { in: 'sign_in', up: 'sign_up', forgot: 'send_link', password: 'change_password', email: 'change_email', delete: 'delete_confirm', guestdata: 'send_link' }[mode];
     const submit = submitLabel && h('button', { type: 'submit', class: mode === 'delete' ? 'c-btn c-danger' : 'c-btn c-primary' }, t(submitLabel));
     const other = mode === 'in' || mode === 'up'
       ? h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth(mode === 'in' ? 'up' : 'in'); } }, mode === 'in' ? t('to_sign_up') : t('to_sign_in'))
@@ -639,6 +646,11 @@
         if (mode === 'forgot') {
           await api('POST', '/password-resets', { login: v.login });
           done(t('reset_sent'));
+          return;
+        }
+        if (mode === 'guestdata') {
+          await api('POST', '/data-requests', { forum: cfg.forum, email: v.email });
+          done(t('guest_data_sent'));
           return;
         }
         if (mode === 'delete') {
@@ -676,7 +688,7 @@
         err.textContent = errorText(ex);
       } finally { submit.disabled = false; }
     });
-    ui.authOpener = opener || ui.user.querySelector({ in: '.c-sign-in', up: '.c-sign-up' }[mode] || '.c-account');
+    ui.authOpener = opener || ui.user.querySelector({ in: '.c-sign-in', up: '.c-sign-up', guestdata: '.c-guest-data' }[mode] || '.c-account');
     ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', String(b === ui.authOpener)));
     ui.auth.replaceChildren(form);
     (form.querySelector('input:not([hidden])') || form.querySelector('.c-row button')).focus();

@@ -2,7 +2,8 @@
 // widget's account panel (a JSON file with their profile and comments), then deletes the
 // account there, choosing to keep their comments as "deleted user": they are signed out, the
 // thread shows the text under "deleted user", and the account cannot sign in again. A forum's
-// moderator, on a guest's request, exports and erases the guest's comments from the dashboard.
+// moderator, on a guest's request, exports and erases the guest's comments from the dashboard;
+// a guest asks the widget for the mailed link to their comments.
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -113,4 +114,23 @@ it('a moderator exports and erases a guest\'s comments from the dashboard', asyn
   const page = await api(server, 'GET', '/comments?forum=demo&ident=/asked');
   assert.deepEqual(page.comments.map((c) => c.body), ['Not Gus']);
   await admin.context().close();
+});
+
+it('a guest asks for a link to their comments from the widget', async () => {
+  const page = await newPage(browser, { allowed: [host.url, server.url] });
+  await page.goto(host.url + '/guest');
+  await widgetReady(page);
+  await page.locator(`${T} .c-user .c-guest-data`).click();
+  const form = page.locator(`${T} .c-auth[data-mode="guestdata"]`);
+  await form.locator('.c-note', { hasText: 'We mail it a link' }).waitFor();
+  await form.locator('input[name="email"]').fill('not an address');
+  await form.locator('button[type="submit"]').click();
+  // The browser's own check keeps a malformed address from leaving.
+  assert.equal(await form.locator('[role="status"]').count(), 0);
+  await form.locator('input[name="email"]').fill('gus@example.com');
+  await form.locator('button[type="submit"]').click();
+  await form.locator('[role="status"]', { hasText: 'we sent it a link' }).waitFor();
+  await shot(page, 'gdpr-guest-request', { fullPage: false });
+  assert.deepEqual(page.consoleErrors.filter((e) => !e.startsWith('Failed to load resource')), []);
+  await page.context().close();
 });
