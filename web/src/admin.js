@@ -111,6 +111,7 @@
     // Staff also manage moderators and feature switches.
     TABS = state.me.is_staff ? BASE_TABS.concat(STAFF_TABS) : BASE_TABS;
     for (const t of STAFF_TABS) $('#tab-' + t).hidden = !state.me.is_staff;
+    $('#reader-staff').hidden = !state.me.is_staff;
     const sel = $('#forum');
     sel.replaceChildren(...state.forums.map((f) => h('option', { value: f.name }, f.settings.title + ' (' + f.name + ')')));
     if (!state.forums.length) {
@@ -345,6 +346,47 @@
       f.reset();
       toast('Banned.');
       loadBans();
+    } catch (ex) { toast(ex.message, true); }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // A reader's own data, on their request: a moderator exports or erases what an account or a
+  // guest's address left on this forum; staff export or delete a whole account.
+  function saveJson(data, name) {
+    const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+  on($('#reader-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const action = (e.submitter && e.submitter.value) || 'download';
+    const v = Object.fromEntries(new FormData(e.target));
+    const who = v.who.trim();
+    const target = who.includes('@') ? { email: who } : { account: who };
+    const forum = encodeURIComponent(state.forum);
+    const staffPath = '/staff/readers/' + encodeURIComponent(who);
+    try {
+      if (action === 'download' || action === 'staff-download') {
+        const data = action === 'download'
+          ? await api('GET', `/forums/${forum}/readers/data?` + new URLSearchParams(target))
+          : await api('GET', staffPath + '/data');
+        saveJson(data, 'confab-data.json');
+        toast(`Exported ${data.comments.length} comment(s).`);
+        return;
+      }
+      const what = action === 'delete' ? `Delete the account ${who} and ${v.comments} its comments on every forum?`
+        : `Erase what ${who} left on ${state.forum} (${v.comments === 'keep' ? 'text kept as "deleted user"' : 'comments removed'})?`;
+      if (!window.confirm(what + ' This cannot be undone.')) return;
+      const r = action === 'delete'
+        ? await api('POST', staffPath + '/delete', { comments: v.comments })
+        : await api('POST', `/forums/${forum}/readers/erase`, { ...target, comments: v.comments });
+      toast(r.state === 'done'
+        ? `Erased ${r.comments} comment(s).` + (r.account_deleted ? ' The account is deleted.' : '')
+        : 'Erasing; the rest follows in the background.');
+      e.target.reset();
     } catch (ex) { toast(ex.message, true); }
   });
 

@@ -86,6 +86,22 @@
     password_changed: 'Your password was changed. Other devices were signed out.',
     email_sent: 'We sent a link to {email}. It becomes your address when you follow the link.',
     signed_out_all: 'You were signed out on every device.',
+    // A reader's own data (download, delete the account).
+    download_data: 'Download my data',
+    data_ready: 'Your data was downloaded (confab-data.json).',
+    delete_account: 'Delete my account',
+    delete_account_note: 'Deleting your account signs you out everywhere and forgets your name and e-mail address. It cannot be undone.',
+    delete_comments: 'Your comments',
+    delete_keep: 'Keep them, shown as by "deleted user"',
+    delete_remove: 'Delete them too (a placeholder stays where others replied)',
+    delete_confirm: 'Delete my account for good',
+    account_deleted: 'Your account was deleted.',
+    account_deleting: 'Your account was deleted; your comments follow in a moment.',
+    guest_data: 'My comments',
+    guest_data_title: 'Your comments as a guest',
+    guest_data_email: 'Your e-mail address',
+    guest_data_note: 'Enter the e-mail address you commented with. We mail it a link to download or delete your comments on this site.',
+    guest_data_sent: 'If comments on this site were posted with that address, we sent it a link. The link works for an hour.',
     moderate: 'Moderate',
     reply: 'Reply',
     edit: 'Edit',
@@ -565,6 +581,7 @@
       }
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-in', 'aria-expanded': 'false', onclick: (e) => toggleAuth('in', e.currentTarget) }, t('sign_in')));
       bits.push(h('button', { type: 'button', class: 'c-link c-sign-up', 'aria-expanded': 'false', onclick: (e) => toggleAuth('up', e.currentTarget) }, t('sign_up')));
+      bits.push(h('button', { type: 'button', class: 'c-link c-guest-data', 'aria-expanded': 'false', onclick: (e) => toggleAuth('guestdata', e.currentTarget) }, t('guest_data')));
     }
     ui.user.replaceChildren(...bits);
   }
@@ -583,7 +600,7 @@
         h('input', { id, name, type: type || 'text', autocomplete: auto, required, maxlength: type === 'password' ? 256 : 254, 'aria-describedby': hintId }),
         hint ? h('span', { class: 'c-hint', id: hintId }, hint) : null);
     };
-    const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email' }[mode];
+    const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email', delete: 'delete_account', guestdata: 'guest_data_title' }[mode];
     const fields = {
       in: () => [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
         h('p', { class: 'c-forgot' }, h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth('forgot'); } }, t('forgot')))],
@@ -597,15 +614,19 @@
         field('new', t('new_password'), 'password', 'new-password', true, t('password_rule'))],
       email: () => [h('p', { class: 'c-note' }, t('email_note')), field('email', t('new_email'), 'email', 'email', true),
         field('password', t('password'), 'password', 'current-password', true)],
+      delete: deleteAccountFields,
+      guestdata: () => [h('p', { class: 'c-note' }, t('guest_data_note')), field('email', t('guest_data_email'), 'email', 'email', true)],
     }[mode]();
-    const submitLabel = { in: 'sign_in', up: 'sign_up', forgot: 'send_link', password: 'change_password', email: 'change_email' }[mode];
-    const submit = submitLabel && h('button', { type: 'submit', class: 'c-btn c-primary' }, t(submitLabel));
+    const submitLabel = { in: 'sign_in', up: 'sign_up', forgot: 'send_link', password: 'change_password', email: 'change_email', delete: 'delete_confirm', guestdata: 'send_link' }[mode];
+    const submit = submitLabel && h('button', { type: 'submit', class: mode === 'delete' ? 'c-btn c-danger' : 'c-btn c-primary' }, t(submitLabel));
     const other = mode === 'in' || mode === 'up'
       ? h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth(mode === 'in' ? 'up' : 'in'); } }, mode === 'in' ? t('to_sign_up') : t('to_sign_in'))
       : mode === 'account' ? [
         h('button', { type: 'button', class: 'c-btn', onclick: () => { closeAuth(); toggleAuth('password', ui.authOpener); } }, t('change_password')),
         h('button', { type: 'button', class: 'c-btn', onclick: () => { closeAuth(); toggleAuth('email', ui.authOpener); } }, t('change_email')),
-        h('button', { type: 'button', class: 'c-btn', onclick: signOutEverywhere }, t('sign_out_all'))] : null;
+        h('button', { type: 'button', class: 'c-btn', onclick: signOutEverywhere }, t('sign_out_all')),
+        h('button', { type: 'button', class: 'c-btn c-download-data', onclick: downloadData }, t('download_data')),
+        h('button', { type: 'button', class: 'c-btn c-delete-account', onclick: () => { closeAuth(); toggleAuth('delete', ui.authOpener); } }, t('delete_account'))] : null;
     const form = h('form', { class: 'c-auth', 'data-mode': mode, 'aria-label': t(title) },
       h('h3', {}, t(title)),
       fields, err,
@@ -628,6 +649,18 @@
         if (mode === 'forgot') {
           await api('POST', '/password-resets', { login: v.login });
           done(t('reset_sent'));
+          return;
+        }
+        if (mode === 'guestdata') {
+          await api('POST', '/data-requests', { forum: cfg.forum, email: v.email });
+          done(t('guest_data_sent'));
+          return;
+        }
+        if (mode === 'delete') {
+          const r = await api('POST', '/me/delete', { comments: v.comments });
+          signedOut();
+          done(t(r && r.state === 'running' ? 'account_deleting' : 'account_deleted'));
+          loadFirst();
           return;
         }
         if (mode === 'email') {
@@ -658,10 +691,36 @@
         err.textContent = errorText(ex);
       } finally { submit.disabled = false; }
     });
-    ui.authOpener = opener || ui.user.querySelector({ in: '.c-sign-in', up: '.c-sign-up' }[mode] || '.c-account');
+    ui.authOpener = opener || ui.user.querySelector({ in: '.c-sign-in', up: '.c-sign-up', guestdata: '.c-guest-data' }[mode] || '.c-account');
     ui.user.querySelectorAll('[aria-expanded]').forEach((b) => b.setAttribute('aria-expanded', String(b === ui.authOpener)));
     ui.auth.replaceChildren(form);
     (form.querySelector('input:not([hidden])') || form.querySelector('.c-row button')).focus();
+  }
+  // A reader's own data: the export as a file, and the account's deletion (its form is a mode
+  // of the auth slot: what happens to the comments is chosen there, "keep" by default).
+  function deleteAccountFields() {
+    const choice = (value, label, checked) => {
+      const id = nextId('f');
+      return h('div', { class: 'c-choice' }, h('input', { type: 'radio', id, name: 'comments', value, checked }),
+        h('label', { for: id }, label));
+    };
+    return [h('p', { class: 'c-note' }, t('delete_account_note')),
+      h('fieldset', { class: 'c-field' }, h('legend', {}, t('delete_comments')),
+        choice('keep', t('delete_keep'), true), choice('remove', t('delete_remove'), false))];
+  }
+  async function downloadData() {
+    try {
+      const data = await api('GET', '/me/data');
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+      const a = h('a', { href: url, download: 'confab-data.json', hidden: true });
+      ui.root.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      announce(t('data_ready'));
+    } catch (ex) {
+      announce(errorText(ex));
+    }
   }
   async function signOutEverywhere() {
     try { await api('DELETE', '/me/sessions'); } catch (e) { /* the token is dropped either way */ }

@@ -57,6 +57,7 @@ pub mod challenge;
 mod comments;
 mod control;
 pub mod export;
+pub mod gdpr;
 pub mod import;
 mod moderation;
 mod outbox;
@@ -72,6 +73,7 @@ pub use comments::{
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
+pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
@@ -87,8 +89,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ChallengeStore, CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore,
-        OutboxStore, Store, VoteStore,
+        ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
+        ModerationStore, OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -245,6 +247,7 @@ pub trait Store:
     + ImportStore
     + ExportStore
     + ChallengeStore
+    + GdprStore
     + Send
     + Sync
     + 'static

@@ -257,6 +257,41 @@ pub fn switch_forum_id(forum: Option<confab_core::id::ForumId>) -> i64 {
     forum.map_or(0, |f| f.0)
 }
 
+// ---------------------------------------------------------------- erasure (`crate::gdpr`)
+
+/// The status an erased comment takes: removal deletes it, anonymizing keeps its status.
+pub fn erased_status(old: CommentStatus, how: crate::gdpr::Erase) -> CommentStatus {
+    match how {
+        crate::gdpr::Erase::Anonymize => old,
+        crate::gdpr::Erase::Remove => CommentStatus::Deleted,
+    }
+}
+
+/// The moderation log's detail for an erasure (no name, address or text).
+pub fn erase_detail(how: crate::gdpr::Erase) -> &'static str {
+    match how {
+        crate::gdpr::Erase::Anonymize => "author's data erased, text kept",
+        crate::gdpr::Erase::Remove => "author's data erased, comment removed",
+    }
+}
+
+/// A comment as erasing left it (what the backends' UPDATE wrote).
+pub fn erased_comment(mut cm: Comment, how: crate::gdpr::Erase) -> Comment {
+    cm.status = erased_status(cm.status, how);
+    cm.author = confab_core::model::Author::Guest {
+        name: crate::gdpr::ERASED_AUTHOR.to_string(),
+        email: None,
+        url: None,
+    };
+    cm.anon_id = None;
+    cm.ip_hash = String::new();
+    if how == crate::gdpr::Erase::Remove {
+        cm.body_md = String::new();
+        cm.body_html = String::new();
+    }
+    cm
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +491,19 @@ mod tests {
         assert_eq!(switch_forum_id(r.forum), 7);
         assert!(switch_record("from_the_future", 0, true, None, false, "a".into(), 5).is_none());
         assert!(switch_record("posting", 0, true, Some(0), false, "a".into(), 5).is_none());
+    }
+
+    #[test]
+    fn erasure_keeps_or_removes_the_text_and_never_the_author() {
+        use crate::gdpr::Erase;
+        assert_eq!(
+            erased_status(CommentStatus::Pending, Erase::Anonymize),
+            CommentStatus::Pending
+        );
+        assert_eq!(
+            erased_status(CommentStatus::Approved, Erase::Remove),
+            CommentStatus::Deleted
+        );
+        assert_ne!(erase_detail(Erase::Anonymize), erase_detail(Erase::Remove));
     }
 }

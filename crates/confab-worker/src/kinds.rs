@@ -24,6 +24,9 @@ pub const MAIL_ACCOUNT_EMAIL: &str = "mail.account_email";
 /// Someone asked to reset an account's password: mail the account's address a link (made when
 /// the task runs, bound to the password hash of that moment) that sets a new one.
 pub const MAIL_PASSWORD_RESET: &str = "mail.password_reset";
+/// A guest asked for their data on a forum: mail the address a link (made when the task runs,
+/// good for an hour, its erasure once) to download or erase what it posted there.
+pub const MAIL_READER_DATA: &str = "mail.reader_data";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookPayload {
@@ -113,6 +116,16 @@ pub struct PasswordResetPayload {
 
 pub fn mail_password_reset(account: AccountId) -> NewTask {
     NewTask::new(MAIL_PASSWORD_RESET, json!({"account_id": account}))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReaderDataPayload {
+    pub forum_id: ForumId,
+    pub email: String,
+}
+
+pub fn mail_reader_data(forum: ForumId, email: &str) -> NewTask {
+    NewTask::new(MAIL_READER_DATA, json!({"forum_id": forum, "email": email}))
 }
 
 pub fn mail_confirm(forum: ForumId, email: &str, owner: &str) -> NewTask {

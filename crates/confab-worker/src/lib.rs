@@ -70,6 +70,7 @@ pub fn standard(
         kinds::MAIL_MODERATORS,
         kinds::MAIL_ACCOUNT_EMAIL,
         kinds::MAIL_PASSWORD_RESET,
+        kinds::MAIL_READER_DATA,
     ] {
         w.register(kind, mail.clone());
     }

@@ -11,6 +11,9 @@
 //!   one its owner asked to change to (expires; the address must still be free).
 //! - `GET|POST /mail/password-reset?t=`: set a new password (expires within the hour; bound
 //!   to the account's password hash when it was made, so it works once).
+//! - `GET|POST /mail/reader-data?t=`: a guest's data on a forum, by the address they
+//!   commented with: download it, or erase it (expires within the hour; the erasure works once,
+//!   recorded by the link's key).
 
 use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::sign::Signer;
@@ -20,6 +23,7 @@ pub const UNSUBSCRIBE_PATH: &str = "/mail/unsubscribe";
 pub const MODERATE_PATH: &str = "/mail/moderate";
 pub const ACCOUNT_EMAIL_PATH: &str = "/mail/account-email";
 pub const PASSWORD_RESET_PATH: &str = "/mail/password-reset";
+pub const READER_DATA_PATH: &str = "/mail/reader-data";
 
 /// Confirmation links from before they named who asked (still honoured, with no owner).
 const CONFIRM_UNOWNED: &str = "mail-confirm";
@@ -28,6 +32,7 @@ const UNSUBSCRIBE: &str = "mail-unsubscribe";
 const MODERATE: &str = "mail-moderate";
 const ACCOUNT_EMAIL: &str = "mail-account-email";
 const PASSWORD_RESET: &str = "mail-password-reset";
+const READER_DATA: &str = "mail-reader-data";
 const PASSWORD_FINGERPRINT: &str = "password-fingerprint";
 
 /// How long a confirmation link works.
@@ -37,6 +42,47 @@ pub const MODERATE_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
 
 /// How long a password reset link works.
 pub const PASSWORD_RESET_TTL_MS: i64 = 3600 * 1000;
+
+/// How long a guest's data link works.
+pub const READER_DATA_TTL_MS: i64 = 3600 * 1000;
+
+/// What a guest's data link names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderDataLink {
+    pub forum: ForumId,
+    pub email: String,
+    /// The link's single-use key (the task that mailed it: a re-sent copy is the same link).
+    pub key: String,
+    pub expires_at: i64,
+}
+
+/// A link to the data `email` left on `forum`, made by task `task`.
+pub fn reader_data_token(s: &Signer, forum: ForumId, email: &str, task: i64, now: i64) -> String {
+    s.sign(
+        READER_DATA,
+        &format!(
+            "{}|{}|{task}|{email}",
+            forum.0,
+            now.saturating_add(READER_DATA_TTL_MS)
+        ),
+    )
+}
+
+/// What a valid, unexpired guest's data token names.
+pub fn verify_reader_data(s: &Signer, token: &str, now: i64) -> Option<ReaderDataLink> {
+    let p = s.verify(READER_DATA, token)?;
+    let mut it = p.splitn(4, '|');
+    let forum = it.next()?.parse().ok().map(ForumId)?;
+    let exp: i64 = it.next()?.parse().ok()?;
+    let task: i64 = it.next()?.parse().ok()?;
+    let email = it.next()?.to_string();
+    (now <= exp && !email.is_empty()).then(|| ReaderDataLink {
+        forum,
+        email,
+        key: format!("reader-data:{task}"),
+        expires_at: exp,
+    })
+}
 
 /// What a moderation link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,5 +341,25 @@ mod tests {
             url("http://h/", CONFIRM_PATH, "t.k"),
             "http://h/mail/confirm?t=t.k"
         );
+    }
+
+    #[test]
+    fn reader_data_links_expire_and_bind_their_purpose() {
+        let s = Signer::new(b"secret");
+        let now = 1_000_000;
+        let t = reader_data_token(&s, ForumId(3), "a@example.com", 42, now);
+        let l = verify_reader_data(&s, &t, now).unwrap();
+        assert_eq!(
+            (l.forum, l.email.as_str(), l.key.as_str()),
+            (ForumId(3), "a@example.com", "reader-data:42")
+        );
+        assert!(verify_reader_data(&s, &t, now + READER_DATA_TTL_MS).is_some());
+        assert_eq!(
+            verify_reader_data(&s, &t, now + READER_DATA_TTL_MS + 1),
+            None
+        );
+        assert_eq!(verify_reader_data(&Signer::new(b"other"), &t, now), None);
+        let reset = password_reset_token(&s, AccountId(5), "h", now);
+        assert_eq!(verify_reader_data(&s, &reset, now), None);
     }
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: i64, secure: bool) {
+pub(super) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: i64, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
     let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&c) {

@@ -41,12 +41,16 @@ pub fn routes() -> Router<AppState> {
             links::PASSWORD_RESET_PATH,
             get(password_reset_page).post(password_reset),
         )
+        .route(
+            links::READER_DATA_PATH,
+            get(super::gdpr::reader_data_page).post(super::gdpr::reader_data_action),
+        )
 }
 
 /// No script, nothing from elsewhere, never framed; the token in the URL is not sent on.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
@@ -79,7 +83,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     r
 }
 
-fn error_page(e: &DomainError) -> Response {
+pub(super) fn error_page(e: &DomainError) -> Response {
     page(
         status_of(e.code),
         "This link does not work",
@@ -88,7 +92,7 @@ fn error_page(e: &DomainError) -> Response {
 }
 
 /// The token of `?t=`; a form posting to the same URL keeps it.
-fn token(q: Option<String>) -> Result<String, DomainError> {
+pub(super) fn token(q: Option<String>) -> Result<String, DomainError> {
     let q = q.unwrap_or_default();
     url::form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == "t")

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod challenge;
 pub mod error;
 pub mod feeds;
+pub mod gdpr;
 pub mod limits;
 pub mod live;
 pub mod mail;
@@ -135,6 +136,22 @@ pub fn router(state: AppState) -> Router {
         .route("/me/password", post(api::change_password))
         .route("/me/email", post(api::change_email))
         .route("/me/sessions", delete(api::end_all_sessions))
+        // A reader's own data.
+        .route("/me/data", get(gdpr::my_data))
+        .route("/me/delete", post(gdpr::delete_me))
+        .route("/comments/{id}/data", get(gdpr::guest_comment_data))
+        .route("/comments/{id}/erase", post(gdpr::erase_guest_comment))
+        .route("/data-requests", post(gdpr::request_data_link))
+        .route("/forums/{forum}/readers/data", get(gdpr::forum_reader_data))
+        .route(
+            "/forums/{forum}/readers/erase",
+            post(gdpr::erase_forum_reader),
+        )
+        .route("/staff/readers/{username}/data", get(gdpr::reader_data))
+        .route(
+            "/staff/readers/{username}/delete",
+            post(gdpr::delete_reader),
+        )
         // Moderation.
         .route("/forums", get(api::my_forums).post(api::create_forum))
         .route(

@@ -6,8 +6,10 @@
 //! takes and no more, where the rule is a static one (`scripts/schemathesis.sh` checks both).
 
 use crate::config::Limits;
+use crate::http::gdpr::{DataLinkBody, EraseBody, ForumEraseBody};
 use crate::http::requests::*;
-use crate::http::{api, mail};
+use crate::http::{api, gdpr, mail};
+use crate::service::{DataComment, DataMark, DataProfile, DataSubscription, Erasure, ReaderData};
 use crate::views::*;
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -33,6 +35,8 @@ pub mod errors;
         crate::http::challenge::get_challenge,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
         mail::password_reset_page, mail::password_reset,
+        gdpr::my_data, gdpr::delete_me, gdpr::reader_data, gdpr::delete_reader, gdpr::forum_reader_data, gdpr::erase_forum_reader,
+        gdpr::guest_comment_data, gdpr::erase_guest_comment, gdpr::request_data_link, gdpr::reader_data_page, gdpr::reader_data_action,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -42,6 +46,7 @@ pub mod errors;
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
         crate::http::challenge::ChallengeView, crate::http::challenge::ChallengeSolution, confab_core::challenge::ChallengeSettings,
+        EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
@@ -347,6 +352,20 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     set(prop(doc, "ThreadMoveBody", "from"), ident());
     set(prop(doc, "ThreadMoveBody", "to"), ident());
 
+    // A reader's own data (`http/gdpr.rs`): what to do with the comments, and who.
+    let choice = json!({ "type": "string", "enum": ["keep", "remove"] });
+    set(prop(doc, "EraseBody", "comments"), choice.clone());
+    set(prop(doc, "ForumEraseBody", "comments"), choice);
+    set(
+        prop(doc, "ForumEraseBody", "email"),
+        json!({ "anyOf": [{ "type": "null" }, email(true)] }),
+    );
+    set(prop(doc, "DataLinkBody", "email"), email(false));
+    merge(
+        prop(doc, "DataLinkBody", "forum"),
+        json!({ "pattern": FORUM }),
+    );
+
     // Parameters.
     let forum = json!({ "type": "string", "pattern": FORUM, "example": "demo" });
     let id = json!({ "type": "string", "pattern": confab_core::id::ID_PATTERN });
@@ -379,6 +398,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (Some("query"), "format") => json!({ "type": "string", "enum": crate::service::import::ImportFormat::ALL.iter().map(|f| f.source()).collect::<Vec<_>>() }),
                     (Some("query"), "name") => json!({ "type": "string" }),
                     (Some("query"), "days") => json!({ "type": "integer", "minimum": 1, "maximum": 365 }),
+                    (Some("query"), "account") => json!({ "type": "string", "maxLength": 200 }),
+                    (Some("query"), "email") => json!({ "type": "string", "maxLength": 254 }),
                     (Some("query"), "t") => json!({ "type": "string", "minLength": 1, "maxLength": 1024 }),
                     // What makes a request a WebSocket upgrade (compared without case).
                     (Some("header"), "Connection") => json!({ "type": "string", "pattern": "(^|,)[ \\t]*[Uu][Pp][Gg][Rr][Aa][Dd][Ee][ \\t]*(,|$)", "example": "Upgrade" }),

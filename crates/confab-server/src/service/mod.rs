@@ -19,6 +19,7 @@ mod comments;
 pub mod export;
 pub mod feeds;
 pub mod fleet;
+pub mod gdpr;
 pub mod import;
 mod moderation;
 pub mod outbox;
@@ -35,6 +36,10 @@ pub use accounts::{LogIn, Session, SignUp};
 pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
+};
+pub use gdpr::{
+    DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader,
+    ReaderData,
 };
 pub use moderation::{
     BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,

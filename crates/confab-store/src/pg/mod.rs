@@ -26,6 +26,7 @@ mod challenge;
 mod comments;
 mod control;
 mod export;
+mod gdpr;
 mod import;
 pub mod migrate_data;
 mod moderation;

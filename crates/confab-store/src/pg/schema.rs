@@ -186,7 +186,7 @@ ALTER TABLE bans ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false;
         // Proof-of-work challenges already used (`confab_core::challenge`): in the control
         // database, so a challenge is accepted once across the fleet; rows go when their
         // challenge expires (pruned by later spends).
-        11,
+        10,
         r#"
 CREATE TABLE used_challenges (
     id TEXT PRIMARY KEY,
@@ -194,6 +194,17 @@ CREATE TABLE used_challenges (
     tag TEXT
 );
 CREATE INDEX used_challenges_expiry ON used_challenges (expires_at);
+"#,
+    ),
+    (
+        // The single-use mailed data links of readers' own data (`confab_store::gdpr`).
+        11,
+        r#"
+CREATE TABLE used_links (
+    key TEXT PRIMARY KEY,
+    used_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
 "#,
     ),
 ];
@@ -441,6 +452,16 @@ ALTER TABLE comments ADD COLUMN held_reason TEXT;
 CREATE INDEX comments_forum_account ON comments (forum_id, account_id, status) WHERE account_id IS NOT NULL;
 CREATE INDEX comments_forum_guest_email ON comments (forum_id, lower(guest_email), status) WHERE guest_email IS NOT NULL;
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
+"#,
+    ),
+    (
+        // Readers' own data (`confab_store::gdpr`): an account's comments per forum in id
+        // order, a voter's votes and flags.
+        6,
+        r#"
+CREATE INDEX comments_forum_account_id ON comments (forum_id, account_id, id) WHERE account_id IS NOT NULL;
+CREATE INDEX votes_voter ON votes (voter, comment_id);
+CREATE INDEX flags_flagger ON flags (flagger, comment_id);
 "#,
     ),
 ];

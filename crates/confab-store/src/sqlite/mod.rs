@@ -7,6 +7,7 @@ mod challenge;
 mod comments;
 mod control;
 mod export;
+mod gdpr;
 mod import;
 mod moderation;
 mod outbox;

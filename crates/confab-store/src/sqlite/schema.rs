@@ -266,7 +266,7 @@ CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
     (
         // Proof-of-work challenges already used (`confab_core::challenge`): each is accepted
         // once; rows go when their challenge expires (pruned by later spends).
-        10,
+        9,
         r#"
 CREATE TABLE used_challenges (
     id TEXT PRIMARY KEY,
@@ -274,6 +274,21 @@ CREATE TABLE used_challenges (
     tag TEXT
 ) WITHOUT ROWID;
 CREATE INDEX used_challenges_expiry ON used_challenges (expires_at);
+"#,
+    ),
+    (
+        // Readers' own data (`confab_store::gdpr`): an account's comments per forum in id
+        // order, a voter's votes and flags, and the single-use mailed data links.
+        10,
+        r#"
+CREATE INDEX comments_forum_account_id ON comments (forum_id, account_id, id) WHERE account_id IS NOT NULL;
+CREATE INDEX votes_voter ON votes (voter, comment_id);
+CREATE INDEX flags_flagger ON flags (flagger, comment_id);
+CREATE TABLE used_links (
+    key TEXT PRIMARY KEY,
+    used_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
     ),
 ];

@@ -185,6 +185,35 @@ pub fn password_reset(site: &str, username: &str, reset_url: &str) -> Composed {
     }
 }
 
+/// A guest asked for what they posted on a forum with this address.
+pub fn reader_data(site: &str, forum: &str, data_url: &str) -> Composed {
+    let (site, forum) = (header_text(site, 100), header_text(forum, 100));
+    let subject = header_text(&format!("Your comments on {forum}"), 150);
+    let text = format!(
+        "Hello,\n\nsomeone, probably you, asked for the comments posted with this address on {forum} ({site}).\n\
+         To download them, or to delete them, open this link within the hour:\n\n{data_url}\n\n\
+         Deleting works once. If it was not you, ignore this message: nothing changes.\n"
+    );
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Hello,</p><p>someone, probably you, asked for the comments posted with this address on <strong>{}</strong> ({}).</p>\
+         <p>{}</p><p>The link works within the hour; deleting works once.</p>",
+        escape_html(&forum),
+        escape_html(&site),
+        link(data_url, "Download or delete my comments")
+    );
+    footer(
+        &mut html,
+        "If it was not you, ignore this message: nothing changes.",
+    );
+    Composed {
+        subject,
+        text,
+        html: page(&html),
+    }
+}
+
 /// At sign-up with an address another account holds: tell that account's owner.
 pub fn account_exists(site: &str, username: &str) -> Composed {
     let (site, username) = (header_text(site, 100), header_text(username, 100));

@@ -12,6 +12,8 @@
 //! - `mail.account_email`: an account's new address (at sign-up, or a change its owner asked
 //!   for), with a signed link that adds it.
 //! - `mail.password_reset`: a signed link, good for an hour and once, that sets a new password.
+//! - `mail.reader_data`: a guest's signed link to download or erase what their address posted
+//!   on a forum (an hour; the erasure once).
 //!
 //! Every message has a `Message-ID` made from the task id and the recipient
 //! (`<confab.TASK.N@DOMAIN>`), so a re-run after a crash sends the same message again, never a
@@ -23,7 +25,7 @@ pub mod compose;
 use crate::config::{MailConfig, MailTls};
 use crate::kinds::{
     self, AccountEmailPayload, ConfirmPayload, ModeratorsPayload, Notice, PasswordResetPayload,
-    ReplyPayload,
+    ReaderDataPayload, ReplyPayload,
 };
 use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
@@ -383,6 +385,42 @@ impl MailHandlers {
             .await
     }
 
+    /// A guest's data link, to the address they asked with (the service sends the task only
+    /// when that address commented on the forum).
+    async fn reader_data(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
+        let p: ReaderDataPayload = payload(task)?;
+        let Some(forum) = self
+            .store
+            .forums()
+            .await
+            .map_err(retry)?
+            .into_iter()
+            .find(|f| f.id == p.forum_id)
+        else {
+            return Ok(());
+        };
+        let site = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, h)| h)
+            .to_string();
+        let token = links::reader_data_token(
+            &self.signer,
+            forum.id,
+            &p.email,
+            task.id,
+            confab_core::now_ms(),
+        );
+        let msg = compose::reader_data(
+            &site,
+            &forum.settings.title,
+            &links::url(&self.base, links::READER_DATA_PATH, &token),
+        );
+        let done = self.store.task_effects(task.id).await.map_err(retry)?;
+        self.send_once(mailer, task, &done, "mail", 0, &p.email, &msg, None)
+            .await
+    }
+
     async fn reply(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ReplyPayload = payload(task)?;
         let Some(reply) = self
@@ -571,6 +609,7 @@ impl Handler for MailHandlers {
             kinds::MAIL_CONFIRM => self.confirm(mailer, task).await,
             kinds::MAIL_ACCOUNT_EMAIL => self.account_email(mailer, task).await,
             kinds::MAIL_PASSWORD_RESET => self.password_reset(mailer, task).await,
+            kinds::MAIL_READER_DATA => self.reader_data(mailer, task).await,
             kinds::MAIL_REPLY => self.reply(mailer, task).await,
             kinds::MAIL_MODERATORS => self.moderators(mailer, task).await,
             other => Err(TaskError::Park(format!("no mail handler for {other}"))),

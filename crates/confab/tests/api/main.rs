@@ -18,6 +18,7 @@ mod durability;
 mod export;
 mod feeds;
 mod fleet;
+mod gdpr;
 mod hardening;
 mod hardening_low;
 mod import;
