@@ -74,6 +74,9 @@ pub struct ForumSettings {
     /// The same text posted `count` times in `minutes` by one author or address is spam.
     #[serde(default)]
     pub duplicates: crate::modrules::Duplicates,
+    /// The outside spam check (an Akismet-compatible service); off without a key.
+    #[serde(default)]
+    pub spam: crate::spam::SpamSettings,
 }
 
 /// Which new comments a forum's moderators (those with an e-mail address) are mailed about.
@@ -145,6 +148,7 @@ impl ForumSettings {
             trust: Default::default(),
             flags_to_hold: None,
             duplicates: Default::default(),
+            spam: Default::default(),
         }
     }
 

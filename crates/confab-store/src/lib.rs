@@ -60,6 +60,7 @@ mod outbox;
 pub mod pg;
 pub mod pin;
 pub mod rules;
+pub mod spam;
 pub mod sqlite;
 mod votes;
 
@@ -77,6 +78,7 @@ pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
+pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
@@ -240,6 +242,7 @@ pub trait Store:
     + OutboxStore
     + ImportStore
     + ExportStore
+    + SpamStore
     + Send
     + Sync
     + 'static

@@ -231,6 +231,10 @@ pub struct ForumPatch {
     /// The same text posted `count` (2-100; 0: off) times in `minutes` (1-1440) by one author
     /// or address is spam.
     pub duplicates: Option<confab_core::modrules::Duplicates>,
+    /// The outside spam check (an Akismet-compatible service): `akismet_key` (1-100 letters,
+    /// digits, `-`, `_`; `""` or `null` turns the check off; the masked key as shown keeps the
+    /// stored one) and `when_unavailable` (`hold` or `publish`). What is left out stays.
+    pub spam: Option<confab_core::spam::SpamPatch>,
 }
 
 impl ForumPatch {
@@ -251,6 +255,7 @@ impl ForumPatch {
             trust: self.trust,
             flags_to_hold: self.flags_to_hold,
             duplicates: self.duplicates,
+            spam: self.spam,
             sso_secret: match self.sso_secret.as_deref() {
                 None => None,
                 Some("") => Some(None),

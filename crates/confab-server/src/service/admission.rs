@@ -7,6 +7,7 @@
 //! shadow ban) judge new comments only. What each rule decides is `confab_core::modrules`;
 //! this file gathers the facts it needs (one store read per rule that is on).
 
+use super::spam::{SpamOutcome, SpamSubject};
 use super::{Caller, Service};
 use confab_core::model::{Account, BanState, BanSubject, CommentStatus, Forum, ModerationMode};
 use confab_core::modrules::{self, Facts, Rules, Verdict};
@@ -24,6 +25,8 @@ pub(crate) struct Applicant<'a> {
     pub account: Option<&'a Account>,
     /// The author's e-mail (the account's, or the one a guest gave), for e-mail bans.
     pub email: Option<&'a str>,
+    /// What the forum's outside spam check is told about the author and page.
+    pub spam: SpamSubject,
 }
 
 /// What admission decided for a text.
@@ -32,6 +35,8 @@ pub(crate) struct Admitted {
     pub status: CommentStatus,
     /// Why it is hidden (for moderators), when it is.
     pub held_reason: Option<String>,
+    /// The outside spam check did not answer in time: check again in the background.
+    pub recheck: bool,
 }
 
 impl Service {
@@ -77,6 +82,7 @@ impl Service {
             return Ok(Admitted {
                 status: CommentStatus::Approved,
                 held_reason: None,
+                recheck: false,
             });
         }
         if thread_closed {
@@ -153,18 +159,21 @@ impl Service {
             earlier_duplicates,
             approved,
         };
-        Ok(match modrules::decide(&rules, &facts) {
+        let admitted = match modrules::decide(&rules, &facts) {
             Verdict::Publish => Admitted {
                 status: CommentStatus::Approved,
                 held_reason: None,
+                recheck: false,
             },
             Verdict::Hold(why) => Admitted {
                 status: CommentStatus::Pending,
                 held_reason: Some(why),
+                recheck: false,
             },
             Verdict::Spam(why) => Admitted {
                 status: CommentStatus::Spam,
                 held_reason: Some(why),
+                recheck: false,
             },
             Verdict::Blocked(_) => {
                 return Err(DomainError::new(
@@ -172,6 +181,42 @@ impl Service {
                     "your comment contains a word this site does not allow",
                 ))
             }
-        })
+        };
+        self.outside_check(forum, who, text, admitted).await
+    }
+
+    /// The forum's outside spam check (`spam.rs`), after its own rules: spam wins; no answer
+    /// in time applies `when_unavailable` and asks for a background re-check.
+    async fn outside_check(
+        &self,
+        forum: &Forum,
+        who: &Applicant<'_>,
+        text: &str,
+        mut admitted: Admitted,
+    ) -> Result<Admitted, DomainError> {
+        if admitted.status == CommentStatus::Spam {
+            return Ok(admitted);
+        }
+        match self.spam_check(forum, who.caller, &who.spam, text).await {
+            None | Some(SpamOutcome::Ham) => {}
+            Some(SpamOutcome::Spam) => {
+                admitted = Admitted {
+                    status: CommentStatus::Spam,
+                    held_reason: Some(confab_core::spam::REASON_SPAM.to_string()),
+                    recheck: false,
+                }
+            }
+            Some(SpamOutcome::Unavailable) => {
+                admitted.recheck = true;
+                if forum.settings.spam.when_unavailable == confab_core::spam::WhenUnavailable::Hold
+                    && admitted.status == CommentStatus::Approved
+                {
+                    admitted.status = CommentStatus::Pending;
+                    admitted.held_reason =
+                        Some(confab_core::spam::REASON_UNAVAILABLE.to_string());
+                }
+            }
+        }
+        Ok(admitted)
     }
 }

@@ -25,6 +25,7 @@ pub mod passwords;
 pub mod pins;
 pub mod realtime;
 pub mod secret_check;
+pub mod spam;
 mod sso;
 mod switches;
 mod thread_moves;
@@ -85,6 +86,17 @@ pub struct Caller {
     pub edit_token: Option<String>,
     /// The request came over https (directly, or as a trusted proxy says): cookies are `Secure`.
     pub https: bool,
+    /// What the browser says of itself, for the forum's spam check (`spam`).
+    pub hints: ClientHints,
+}
+
+/// The request headers an outside spam check is told (each at most 500 characters).
+#[derive(Debug, Clone, Default)]
+pub struct ClientHints {
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    /// The first language of `Accept-Language`.
+    pub lang: Option<String>,
 }
 
 impl Caller {
@@ -99,6 +111,7 @@ impl Caller {
             foreign_origin: None,
             edit_token: None,
             https: false,
+            hints: ClientHints::default(),
         }
     }
 }
@@ -244,6 +257,8 @@ pub struct Service {
     /// Forums' comment feeds, each kept briefly ([`feeds::FORUM_FEED_TTL`]) and built by one
     /// request at a time.
     forum_feeds: moka::future::Cache<ForumId, Arc<feeds::Feed>>,
+    /// The outside spam check's client and circuit breaker.
+    spam: spam::SpamChecker,
 }
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
@@ -278,7 +293,9 @@ impl Service {
         let changes_unsent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (changes_out, changes_overflow) =
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
+        let spam = spam::SpamChecker::new(&config.spam)?;
         let svc = Arc::new(Service {
+            spam,
             config,
             store,
             live_out: realtime::start_publisher(bus.clone()),

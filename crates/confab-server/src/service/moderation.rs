@@ -242,6 +242,8 @@ pub struct ForumChanges {
     /// `Some(None)`: flags never hold a comment.
     pub flags_to_hold: Option<Option<u32>>,
     pub duplicates: Option<confab_core::modrules::Duplicates>,
+    /// Changes the outside spam check.
+    pub spam: Option<confab_core::spam::SpamPatch>,
     /// `Some(None)` removes the SSO secret.
     pub sso_secret: Option<Option<confab_core::sso::SsoSecret>>,
 }
@@ -617,6 +619,9 @@ impl Service {
         }
         if let Some(d) = patch.duplicates {
             s.duplicates = d;
+        }
+        if let Some(p) = &patch.spam {
+            s.spam = s.spam.apply(p).map_err(DomainError::invalid)?;
         }
         if let Some(mut hooks) = patch.webhooks {
             for h in &mut hooks {

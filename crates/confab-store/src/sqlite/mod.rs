@@ -12,6 +12,7 @@ mod outbox;
 mod pool;
 mod rows;
 mod schema;
+mod spam;
 mod votes;
 
 use crate::{

@@ -263,4 +263,21 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLA
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // The outside spam check: the request a comment came with, as the checker is told it
+        // (kept for forums with a check, so a moderator's later verdict can be reported).
+        9,
+        r#"
+CREATE TABLE spam_facts (
+    comment_id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    user_ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    referrer TEXT NOT NULL,
+    permalink TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
+    ),
 ];
