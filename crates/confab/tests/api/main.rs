@@ -32,6 +32,7 @@ mod recovery;
 mod rules;
 mod schema;
 mod sharding;
+mod spam;
 mod shards_cli;
 mod sso;
 mod switches;
