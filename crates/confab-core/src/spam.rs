@@ -12,7 +12,7 @@ pub const MAX_KEY_CHARS: usize = 100;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WhenUnavailable {
-    /// Waits for a moderator (or for the background re-check to say ham).
+    /// Waits for a moderator (the background re-check moves it to spam if the checker says so).
     #[default]
     Hold,
     /// Published at once; moved to spam if the background re-check says spam.
