@@ -373,7 +373,16 @@
     $('#r-flags').value = s.flags_to_hold == null ? '' : String(s.flags_to_hold);
     $('#r-dup-count').value = s.duplicates.count ? String(s.duplicates.count) : '';
     $('#r-dup-minutes').value = s.duplicates.count ? String(s.duplicates.minutes) : '';
+    showSpam(s.spam);
     $('#rules-msg').textContent = '';
+  }
+  // The outside spam check: the key comes back masked, and sent back as shown it is kept.
+  function showSpam(spam) {
+    $('#r-spam-key').value = spam.akismet_key || '';
+    $('#r-spam-when').value = spam.when_unavailable;
+  }
+  function spamPatch() {
+    return { akismet_key: $('#r-spam-key').value.trim(), when_unavailable: $('#r-spam-when').value };
   }
   const lines = (el) => el.value.split('\n').map((x) => x.trim()).filter(Boolean);
   const num = (el) => (el.value.trim() === '' ? null : Number(el.value));
@@ -386,6 +395,7 @@
       trust: { hold_first: num($('#r-trust')) || 0 },
       flags_to_hold: num($('#r-flags')),
       duplicates: { count, minutes: count ? (num($('#r-dup-minutes')) || 0) : 0 },
+      spam: spamPatch(),
     };
     const msg = $('#rules-msg');
     try {
