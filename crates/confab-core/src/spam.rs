@@ -76,11 +76,18 @@ impl SpamSettings {
         if let Some(w) = patch.when_unavailable {
             out.when_unavailable = w;
         }
-        match patch.akismet_key.as_ref().map(|k| k.as_deref().map(str::trim)) {
+        match patch
+            .akismet_key
+            .as_ref()
+            .map(|k| k.as_deref().map(str::trim))
+        {
             None => {}
             Some(None) | Some(Some("")) => out.akismet_key = None,
             Some(Some(k)) => {
-                let keeps = self.akismet_key.as_deref().is_some_and(|old| mask_key(old) == k);
+                let keeps = self
+                    .akismet_key
+                    .as_deref()
+                    .is_some_and(|old| mask_key(old) == k);
                 if !keeps {
                     if k.chars().count() > MAX_KEY_CHARS
                         || !k

@@ -212,8 +212,7 @@ impl Service {
                     && admitted.status == CommentStatus::Approved
                 {
                     admitted.status = CommentStatus::Pending;
-                    admitted.held_reason =
-                        Some(confab_core::spam::REASON_UNAVAILABLE.to_string());
+                    admitted.held_reason = Some(confab_core::spam::REASON_UNAVAILABLE.to_string());
                 }
             }
         }

@@ -1,9 +1,9 @@
 //! Writing comments: post, edit, delete, vote, flag; and comment counts.
 
 use super::admission::Applicant;
-use super::spam::SpamSubject;
 use super::outbox::NotifyOutcome;
 use super::realtime::LiveEvent;
+use super::spam::SpamSubject;
 use super::{token, Caller, Service};
 use crate::views::CommentView;
 use confab_core::id::CommentId;

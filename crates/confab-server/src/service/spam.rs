@@ -90,7 +90,9 @@ impl SpamChecker {
             ));
         }
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(c.background_timeout_ms.clamp(100, 60_000)))
+            .connect_timeout(Duration::from_millis(
+                c.background_timeout_ms.clamp(100, 60_000),
+            ))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| DomainError::invalid(format!("spam check client: {e}")))?;
@@ -326,9 +328,9 @@ impl Service {
         forum.settings.spam.akismet_key.as_ref()?;
         let payload = json!({ "comment_id": id.0.to_string() });
         match status {
-            CommentStatus::Spam => Some(
-                NewTask::new(KIND_SPAM, payload).when(confab_store::TaskWhen::Changed(id)),
-            ),
+            CommentStatus::Spam => {
+                Some(NewTask::new(KIND_SPAM, payload).when(confab_store::TaskWhen::Changed(id)))
+            }
             CommentStatus::Approved => Some(
                 NewTask::new(KIND_HAM, payload)
                     .when(confab_store::TaskWhen::ChangedFrom(id, CommentStatus::Spam)),

@@ -334,7 +334,9 @@ async fn spam_goes_to_the_spam_queue_ham_is_published_and_the_fields_are_sent() 
     );
     // Moderators are not checked.
     let n = f.calls("comment-check").len();
-    let r = app.post_comment("demo", "s1", "mod viagra joke", None, &me).await;
+    let r = app
+        .post_comment("demo", "s1", "mod viagra joke", None, &me)
+        .await;
     assert_eq!(r.body["status"], "approved");
     assert_eq!(f.calls("comment-check").len(), n);
 }
@@ -532,5 +534,9 @@ async fn a_wrong_key_is_treated_as_unavailable() {
     let tasks = app.settle().await;
     let t = tasks.iter().find(|t| t.kind == "spam.check").unwrap();
     assert_eq!(t.state, confab_store::TaskState::Parked);
-    assert!(!t.last_error.clone().unwrap_or_default().contains("wrong-key"));
+    assert!(!t
+        .last_error
+        .clone()
+        .unwrap_or_default()
+        .contains("wrong-key"));
 }
