@@ -415,9 +415,10 @@ async fn a_slow_checker_holds_or_publishes_and_the_background_recheck_moves_spam
     )
     .await;
 
-    // hold: the post answers within the budget, held; the re-check says spam.
+    // hold: the post answers within the budget (500 ms, plus a margin for a loaded test
+    // machine), held; the re-check says spam.
     let (held, took) = post(&app, "slow", "slow viagra offer").await;
-    assert!(took < Duration::from_millis(900), "took {took:?}");
+    assert!(took < Duration::from_millis(800), "took {took:?}");
     assert_eq!(held.body["status"], "pending", "{:?}", held.body);
     let held_id = id_of(&held);
     let reason = wait_in_queue(&app, &me, "pending", &held_id).await;
@@ -425,18 +426,34 @@ async fn a_slow_checker_holds_or_publishes_and_the_background_recheck_moves_spam
     let reason = wait_in_queue(&app, &me, "spam", &held_id).await;
     assert_eq!(reason, "spam check: Akismet said spam");
 
-    // publish: public at once, then taken off the page by the re-check.
+    // publish: public at once, then taken off the page by the re-check (and live readers
+    // are told it was removed).
     set_spam(&app, &me, json!({"when_unavailable": "publish"})).await;
+    // The thread exists (the held comment above): readers can follow it live.
+    let mut sse =
+        crate::live::Sse::open(&app.http, &crate::live::live_url(&app.base, "slow"), None)
+            .await
+            .expect("live stream");
     let (ham, took) = post(&app, "slow", "a slow but kind word").await;
-    assert!(took < Duration::from_millis(900), "took {took:?}");
+    assert!(took < Duration::from_millis(800), "took {took:?}");
     let ham_id = id_of(&ham);
     let (pubd, took) = post(&app, "slow", "published viagra deal").await;
-    assert!(took < Duration::from_millis(900), "took {took:?}");
+    assert!(took < Duration::from_millis(800), "took {took:?}");
     assert_eq!(pubd.body["status"], "approved", "{:?}", pubd.body);
     let pub_id = id_of(&pubd);
     wait_page(&app, "slow", |ids| ids.contains(&pub_id)).await;
     let reason = wait_in_queue(&app, &me, "spam", &pub_id).await;
     assert_eq!(reason, "spam check: Akismet said spam");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ev = sse
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        if ev.name == "comment.removed" {
+            assert_eq!(ev.data["id"], json!(pub_id));
+            break;
+        }
+    }
     let page = wait_page(&app, "slow", |ids| !ids.contains(&pub_id)).await;
     assert!(page.contains(&ham_id), "ham stays public: {page:?}");
     // The log says who moved it (the checker, no moderator).
@@ -475,7 +492,7 @@ async fn a_dead_checker_opens_the_breaker_and_nothing_is_lost() {
     for i in 0..2 {
         let (r, took) = post(&app, "dead", &format!("waiting post {i}")).await;
         assert!(took >= Duration::from_millis(400), "it waited: {took:?}");
-        assert!(took < Duration::from_millis(900), "took {took:?}");
+        assert!(took < Duration::from_millis(800), "took {took:?}");
         posted.push(id_of(&r));
     }
     assert!(app.svc.spam_breaker_open(), "two failures open the breaker");
