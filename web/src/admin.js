@@ -417,7 +417,16 @@
     $('#r-dup-minutes').value = s.duplicates.count ? String(s.duplicates.minutes) : '';
     $('#r-pow').checked = s.challenge.enabled;
     $('#r-pow-difficulty').value = String(s.challenge.difficulty);
+    showSpam(s.spam);
     $('#rules-msg').textContent = '';
+  }
+  // The outside spam check: the key comes back masked, and sent back as shown it is kept.
+  function showSpam(spam) {
+    $('#r-spam-key').value = spam.akismet_key || '';
+    $('#r-spam-when').value = spam.when_unavailable;
+  }
+  function spamPatch() {
+    return { akismet_key: $('#r-spam-key').value.trim(), when_unavailable: $('#r-spam-when').value };
   }
   const lines = (el) => el.value.split('\n').map((x) => x.trim()).filter(Boolean);
   const num = (el) => (el.value.trim() === '' ? null : Number(el.value));
@@ -434,6 +443,7 @@
       challenge: num($('#r-pow-difficulty')) == null
         ? { enabled: $('#r-pow').checked }
         : { enabled: $('#r-pow').checked, difficulty: num($('#r-pow-difficulty')) },
+      spam: spamPatch(),
     };
     const msg = $('#rules-msg');
     try {

@@ -28,6 +28,7 @@ pub mod modrules;
 pub mod render;
 pub mod secret;
 pub mod sign;
+pub mod spam;
 pub mod sso;
 pub mod switch;
 

@@ -77,6 +77,9 @@ pub struct ForumSettings {
     /// Guests' new comments carry a solved proof-of-work challenge (`confab_core::challenge`).
     #[serde(default)]
     pub challenge: crate::challenge::ChallengeSettings,
+    /// The outside spam check (an Akismet-compatible service); off without a key.
+    #[serde(default)]
+    pub spam: crate::spam::SpamSettings,
 }
 
 /// Which new comments a forum's moderators (those with an e-mail address) are mailed about.
@@ -149,6 +152,7 @@ impl ForumSettings {
             flags_to_hold: None,
             duplicates: Default::default(),
             challenge: Default::default(),
+            spam: Default::default(),
         }
     }
 

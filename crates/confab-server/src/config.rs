@@ -46,6 +46,38 @@ pub struct Config {
     pub errors: ErrorsConfig,
     /// Exports uploaded in the dashboard.
     pub import: ImportConfig,
+    /// The outside spam check (Akismet or a compatible service) forums can turn on.
+    pub spam: SpamConfig,
+}
+
+/// `[spam]`: where the Akismet-compatible checker is and how long it may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpamConfig {
+    /// The REST API's base: `https://rest.akismet.com/1.1/` (the key goes as the `api_key`
+    /// field), or with `{key}` in the host (`https://{key}.rest.akismet.com/1.1/`).
+    pub akismet_url: String,
+    /// How long a post waits for the checker (then the forum's `when_unavailable` applies and
+    /// the comment is checked again in the background).
+    pub timeout_ms: u64,
+    /// How long a background call (re-check, submit-ham, submit-spam) may take.
+    pub background_timeout_ms: u64,
+    /// Consecutive failures or timeouts that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker stops calls before one trial call.
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for SpamConfig {
+    fn default() -> Self {
+        SpamConfig {
+            akismet_url: "https://rest.akismet.com/1.1/".to_string(),
+            timeout_ms: 500,
+            background_timeout_ms: 10_000,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +209,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             errors: ErrorsConfig::default(),
             import: ImportConfig::default(),
+            spam: SpamConfig::default(),
         }
     }
 }

@@ -23,12 +23,14 @@ pub fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
     }
 }
 
-/// A forum as the API shows it. Webhook secrets are write-only: shown empty.
+/// A forum as the API shows it. Webhook secrets are write-only: shown empty; the spam
+/// check's key is shown masked.
 pub fn forum_view(f: &Forum) -> ForumView {
     let mut settings = f.settings.clone();
     for h in &mut settings.webhooks {
         h.secret.clear();
     }
+    settings.spam = settings.spam.masked();
     ForumView {
         name: f.name.clone(),
         settings,

@@ -61,13 +61,17 @@ pub struct CommentEdit {
     pub logged_by: Option<(ForumId, AccountId)>,
     /// Why admission holds the new text (with `hold`), for moderators.
     pub held_reason: Option<String>,
+    /// The spam check called the new text spam: a public or held comment becomes spam.
+    pub spam: bool,
 }
 
 impl CommentEdit {
     /// The status an edit leaves a comment in: an edit can hold a public comment for a
     /// moderator, but never make a held, spam or removed one public.
     pub fn status_after(&self, current: CommentStatus) -> CommentStatus {
-        if self.hold && current == CommentStatus::Approved {
+        if self.spam && matches!(current, CommentStatus::Approved | CommentStatus::Pending) {
+            CommentStatus::Spam
+        } else if self.hold && current == CommentStatus::Approved {
             CommentStatus::Pending
         } else {
             current
@@ -77,7 +81,9 @@ impl CommentEdit {
     /// The held reason after the edit: the new one when the edit holds the comment, else the
     /// one it had.
     pub fn reason_after(&self, old: &Comment) -> Option<String> {
-        if self.hold && self.status_after(old.status) != CommentStatus::Approved {
+        if (self.hold || self.spam) && self.status_after(old.status) != old.status {
+            self.held_reason.clone().or_else(|| old.held_reason.clone())
+        } else if self.hold && self.status_after(old.status) != CommentStatus::Approved {
             self.held_reason.clone().or_else(|| old.held_reason.clone())
         } else {
             old.held_reason.clone()
@@ -120,6 +126,8 @@ pub struct NewComment {
     /// The author asked to be mailed replies: recorded with the comment, and the address's
     /// subscription to the forum's reply mail becomes pending unless it is confirmed.
     pub notify: Option<ReplyWatch>,
+    /// The request it came with, for the forum's spam check (`crate::spam`).
+    pub spam_facts: Option<crate::SpamFacts>,
 }
 
 impl NewComment {

@@ -64,6 +64,7 @@ mod outbox;
 pub mod pg;
 pub mod pin;
 pub mod rules;
+pub mod spam;
 pub mod sqlite;
 mod votes;
 
@@ -83,6 +84,7 @@ pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
+pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
@@ -248,6 +250,7 @@ pub trait Store:
     + ExportStore
     + ChallengeStore
     + GdprStore
+    + SpamStore
     + Send
     + Sync
     + 'static

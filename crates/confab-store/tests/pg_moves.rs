@@ -281,6 +281,7 @@ fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> Ne
         max_depth: 4,
         tasks: Vec::new(),
         notify: None,
+        spam_facts: None,
     }
 }
 

@@ -30,6 +30,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "errors",
     "import",
+    "spam",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

@@ -91,6 +91,26 @@ fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
     !host.is_empty() && rest.eq_ignore_ascii_case(host)
 }
 
+/// The headers an outside spam check is told, bounded.
+fn client_hints(h: &axum::http::HeaderMap) -> crate::service::ClientHints {
+    let get = |name: header::HeaderName| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(500).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    crate::service::ClientHints {
+        user_agent: get(header::USER_AGENT),
+        referrer: get(header::REFERER),
+        lang: get(header::ACCEPT_LANGUAGE).and_then(|l| {
+            l.split(',')
+                .next()
+                .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+                .filter(|t| !t.is_empty() && t.len() <= 35)
+        }),
+    }
+}
+
 impl FromRequestParts<AppState> for Who {
     type Rejection = Infallible;
 
@@ -146,6 +166,7 @@ impl FromRequestParts<AppState> for Who {
             foreign_origin,
             edit_token,
             https,
+            hints: client_hints(h),
         }))
     }
 }

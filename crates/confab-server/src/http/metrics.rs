@@ -128,6 +128,14 @@ fn describe() {
         "confab_bus_publishes_total",
         "Messages handed to the bus: live events and change announcements."
     );
+    describe_counter!(
+        "confab_spam_checks_total",
+        "Calls to the outside spam check, by result (spam, ham, invalid_key, unavailable, breaker_open: not called)."
+    );
+    describe_counter!(
+        "confab_spam_breaker_opens_total",
+        "Times the spam check's circuit breaker opened after consecutive failures."
+    );
 }
 
 /// Drains what histograms hold between scrapes (called periodically by the server).

@@ -238,6 +238,10 @@ pub struct ForumPatch {
     /// Guests' new comments must carry a solved proof-of-work challenge (`enabled`), of
     /// `difficulty` 1000-1000000 (default 50000; the challenge's `maxnumber`).
     pub challenge: Option<confab_core::challenge::ChallengeSettings>,
+    /// The outside spam check (an Akismet-compatible service): `akismet_key` (1-100 letters,
+    /// digits, `-`, `_`; `""` or `null` turns the check off; the masked key as shown keeps the
+    /// stored one) and `when_unavailable` (`hold` or `publish`). What is left out stays.
+    pub spam: Option<confab_core::spam::SpamPatch>,
 }
 
 impl ForumPatch {
@@ -259,6 +263,7 @@ impl ForumPatch {
             flags_to_hold: self.flags_to_hold,
             duplicates: self.duplicates,
             challenge: self.challenge,
+            spam: self.spam,
             sso_secret: match self.sso_secret.as_deref() {
                 None => None,
                 Some("") => Some(None),

@@ -9,6 +9,7 @@
 //! comment on a forum that asks for one must carry a solved proof-of-work challenge
 //! (`service/challenge.rs`): checked first, spent last, once the text is admitted.
 
+use super::spam::{SpamOutcome, SpamSubject};
 use super::{Caller, Service};
 use confab_core::model::{Account, BanState, BanSubject, CommentStatus, Forum, ModerationMode};
 use confab_core::modrules::{self, Facts, Rules, Verdict};
@@ -31,6 +32,8 @@ pub(crate) struct Applicant<'a> {
     /// What identifies this request for a retry with its `Idempotency-Key` (the key and the
     /// request's contents), if it has one.
     pub retry: Option<&'a str>,
+    /// What the forum's outside spam check is told about the author and page.
+    pub spam: SpamSubject,
 }
 
 /// What admission decided for a text.
@@ -39,6 +42,8 @@ pub(crate) struct Admitted {
     pub status: CommentStatus,
     /// Why it is hidden (for moderators), when it is.
     pub held_reason: Option<String>,
+    /// The outside spam check did not answer in time: check again in the background.
+    pub recheck: bool,
 }
 
 impl Service {
@@ -84,6 +89,7 @@ impl Service {
             return Ok(Admitted {
                 status: CommentStatus::Approved,
                 held_reason: None,
+                recheck: false,
             });
         }
         // A guest's new comment: the challenge is checked before anything is read (scripts
@@ -179,20 +185,58 @@ impl Service {
         if let Some(v) = &proof {
             self.spend_challenge(v, who.retry).await?;
         }
-        Ok(match verdict {
+        let admitted = match verdict {
             Verdict::Publish => Admitted {
                 status: CommentStatus::Approved,
                 held_reason: None,
+                recheck: false,
             },
             Verdict::Hold(why) => Admitted {
                 status: CommentStatus::Pending,
                 held_reason: Some(why),
+                recheck: false,
             },
             Verdict::Spam(why) => Admitted {
                 status: CommentStatus::Spam,
                 held_reason: Some(why),
+                recheck: false,
             },
             Verdict::Blocked(_) => return Err(DomainError::internal()),
-        })
+        };
+        self.outside_check(forum, who, text, admitted).await
+    }
+
+    /// The forum's outside spam check (`spam.rs`), after its own rules: spam wins; no answer
+    /// in time applies `when_unavailable` and asks for a background re-check.
+    async fn outside_check(
+        &self,
+        forum: &Forum,
+        who: &Applicant<'_>,
+        text: &str,
+        mut admitted: Admitted,
+    ) -> Result<Admitted, DomainError> {
+        if admitted.status == CommentStatus::Spam {
+            return Ok(admitted);
+        }
+        match self.spam_check(forum, who.caller, &who.spam, text).await {
+            None | Some(SpamOutcome::Ham) => {}
+            Some(SpamOutcome::Spam) => {
+                admitted = Admitted {
+                    status: CommentStatus::Spam,
+                    held_reason: Some(confab_core::spam::REASON_SPAM.to_string()),
+                    recheck: false,
+                }
+            }
+            Some(SpamOutcome::Unavailable) => {
+                admitted.recheck = true;
+                if forum.settings.spam.when_unavailable == confab_core::spam::WhenUnavailable::Hold
+                    && admitted.status == CommentStatus::Approved
+                {
+                    admitted.status = CommentStatus::Pending;
+                    admitted.held_reason = Some(confab_core::spam::REASON_UNAVAILABLE.to_string());
+                }
+            }
+        }
+        Ok(admitted)
     }
 }

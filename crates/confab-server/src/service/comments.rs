@@ -3,6 +3,7 @@
 use super::admission::Applicant;
 use super::outbox::NotifyOutcome;
 use super::realtime::LiveEvent;
+use super::spam::SpamSubject;
 use super::{token, Caller, Service};
 use crate::views::CommentView;
 use confab_core::id::CommentId;
@@ -279,12 +280,37 @@ impl Service {
         let retry = idempotency
             .as_ref()
             .map(|k| format!("{}\n{}", k.key, k.fingerprint));
+        let permalink = url
+            .as_ref()
+            .map(|u| u.as_str().to_string())
+            .or_else(|| caller.hints.referrer.clone())
+            .unwrap_or_default();
+        let spam_subject = match (&account, &author) {
+            (Some(a), _) => SpamSubject {
+                author_name: a.display_name.clone(),
+                author_email: a.email.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            (None, Author::Guest { name, email, url }) => SpamSubject {
+                author_name: name.clone(),
+                author_email: email.clone().unwrap_or_default(),
+                author_url: url.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            (None, Author::Account(_)) => SpamSubject::default(),
+        };
+        let spam_subject = SpamSubject {
+            reply: parent_id.is_some(),
+            permalink: permalink.clone(),
+            ..spam_subject
+        };
         let applicant = Applicant {
             caller,
             account: account.as_deref(),
             email: ban_email.as_deref(),
             challenge: challenge.as_ref(),
             retry: retry.as_deref(),
+            spam: spam_subject,
         };
         let admitted = self
             .admit(&forum, &applicant, text.as_str(), &rendered, false, false)
@@ -308,6 +334,14 @@ impl Service {
 
         // The outbox: what must follow this comment, written in its transaction.
         let mut tasks = self.post_tasks(&forum, status, parent_id.is_some()).await?;
+        if admitted.recheck {
+            tasks.push(Self::spam_recheck_task(
+                &forum,
+                caller,
+                &applicant.spam,
+                status,
+            ));
+        }
         let (notify_watch, notify) = if notify {
             // The account's address, or the guest's.
             let address = ban_email.clone().ok_or_else(|| {
@@ -347,6 +381,7 @@ impl Service {
             max_depth: limits.max_depth,
             tasks,
             notify: notify_watch,
+            spam_facts: self.spam_facts(&forum, caller, &permalink),
         };
         let Written { value: posted, at } = self.store.post_comment(new).await?;
         if !posted.replayed {
@@ -503,12 +538,38 @@ impl Service {
             Author::Guest { email, .. } => email.clone(),
             Author::Account(_) => account.as_ref().and_then(|a| a.email.clone()),
         };
+        let spam_subject = match &c.author {
+            Author::Guest { name, email, url } => SpamSubject {
+                author_name: name.clone(),
+                author_email: email.clone().unwrap_or_default(),
+                author_url: url.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            Author::Account(_) => SpamSubject {
+                author_name: account
+                    .as_ref()
+                    .map(|a| a.display_name.clone())
+                    .unwrap_or_default(),
+                author_email: email.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        };
+        let spam_subject = SpamSubject {
+            reply: c.parent_id.is_some(),
+            permalink: thread
+                .url
+                .clone()
+                .or_else(|| caller.hints.referrer.clone())
+                .unwrap_or_default(),
+            ..spam_subject
+        };
         let applicant = Applicant {
             caller,
             account: account.as_deref(),
             email: email.as_deref(),
             challenge: None,
             retry: None,
+            spam: spam_subject,
         };
         let admitted = self
             .admit(
@@ -528,6 +589,7 @@ impl Service {
             body_html: rendered.html,
             now: now_ms(),
             hold: admitted.status != CommentStatus::Approved,
+            spam: admitted.status == CommentStatus::Spam,
             logged_by: moderator_of_other.map(|a| (forum.id, a.id)),
             held_reason: admitted.held_reason,
         };
@@ -536,6 +598,10 @@ impl Service {
             at,
         } = self.store.edit_comment(id, &edit).await?;
         self.after_thread_write(&forum, &thread, at);
+        if admitted.recheck {
+            self.spam_recheck_edit(&forum, caller, &applicant.spam, &updated)
+                .await;
+        }
         let was_visible = c.status == CommentStatus::Approved;
         let visible = updated.status == CommentStatus::Approved;
         let view = self.comment_view(&forum, updated).await?;

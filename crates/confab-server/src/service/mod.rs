@@ -27,6 +27,7 @@ pub mod passwords;
 pub mod pins;
 pub mod realtime;
 pub mod secret_check;
+pub mod spam;
 mod sso;
 mod switches;
 mod thread_moves;
@@ -91,6 +92,17 @@ pub struct Caller {
     pub edit_token: Option<String>,
     /// The request came over https (directly, or as a trusted proxy says): cookies are `Secure`.
     pub https: bool,
+    /// What the browser says of itself, for the forum's spam check (`spam`).
+    pub hints: ClientHints,
+}
+
+/// The request headers an outside spam check is told (each at most 500 characters).
+#[derive(Debug, Clone, Default)]
+pub struct ClientHints {
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    /// The first language of `Accept-Language`.
+    pub lang: Option<String>,
 }
 
 impl Caller {
@@ -105,6 +117,7 @@ impl Caller {
             foreign_origin: None,
             edit_token: None,
             https: false,
+            hints: ClientHints::default(),
         }
     }
 }
@@ -250,7 +263,13 @@ pub struct Service {
     /// Forums' comment feeds, each kept briefly ([`feeds::FORUM_FEED_TTL`]) and built by one
     /// request at a time.
     forum_feeds: moka::future::Cache<ForumId, Arc<feeds::Feed>>,
+    /// The outside spam check's client and circuit breaker.
+    spam: spam::SpamChecker,
 }
+
+/// How long the spam check's request facts are kept: a moderator's later verdict on a comment
+/// is reported to the checker with them (`submit-ham`/`submit-spam`) within this time.
+pub const SPAM_FACTS_DAYS: i64 = 30;
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
 const QUEUE_SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -284,7 +303,9 @@ impl Service {
         let changes_unsent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (changes_out, changes_overflow) =
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
+        let spam = spam::SpamChecker::new(&config.spam)?;
         let svc = Arc::new(Service {
+            spam,
             config,
             store,
             live_out: realtime::start_publisher(bus.clone()),
@@ -469,10 +490,14 @@ impl Service {
             .collect()
     }
 
-    /// Forgets idempotency keys older than a day.
+    /// Forgets idempotency keys older than a day, and the spam check's request facts (a
+    /// reader's address and user agent) older than [`SPAM_FACTS_DAYS`].
     pub async fn prune_idempotency(&self) -> Result<(), DomainError> {
+        const DAY: i64 = 24 * 3600 * 1000;
+        let now = confab_core::now_ms();
+        self.store.prune_idempotency(now - DAY).await?;
         self.store
-            .prune_idempotency(confab_core::now_ms() - 24 * 3600 * 1000)
+            .prune_spam_facts(now - SPAM_FACTS_DAYS * DAY)
             .await?;
         Ok(())
     }

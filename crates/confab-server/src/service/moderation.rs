@@ -245,6 +245,8 @@ pub struct ForumChanges {
     pub duplicates: Option<confab_core::modrules::Duplicates>,
     /// Guests solve a proof-of-work challenge before posting.
     pub challenge: Option<confab_core::challenge::ChallengeSettings>,
+    /// Changes the outside spam check.
+    pub spam: Option<confab_core::spam::SpamPatch>,
     /// `Some(None)` removes the SSO secret.
     pub sso_secret: Option<Option<confab_core::sso::SsoSecret>>,
 }
@@ -623,6 +625,9 @@ impl Service {
         }
         if let Some(c) = patch.challenge {
             s.challenge = c;
+        }
+        if let Some(p) = &patch.spam {
+            s.spam = s.spam.apply(p).map_err(DomainError::invalid)?;
         }
         if let Some(mut hooks) = patch.webhooks {
             for h in &mut hooks {

@@ -52,17 +52,25 @@ fn bad_link() -> DomainError {
 impl Service {
     /// The task worker with every handler, woken by this service's writes; links in its mail
     /// start with `[mail] public_url`, or `http://` + `listen` when that is empty.
-    pub fn task_worker(&self, listen: std::net::SocketAddr) -> confab_worker::Worker {
+    pub fn task_worker(self: &Arc<Self>, listen: std::net::SocketAddr) -> confab_worker::Worker {
         let c = &self.config;
-        confab_worker::standard(
+        let mut w = confab_worker::standard(
             self.store.clone(),
             self.signer.clone(),
             &c.tasks,
             &c.mail,
             &c.webhooks,
             listen,
-        )
-        .with_waker(self.tasks_wake.clone())
+        );
+        let spam = Arc::new(super::spam::SpamTasks(self.clone()));
+        for kind in [
+            super::spam::KIND_CHECK,
+            super::spam::KIND_HAM,
+            super::spam::KIND_SPAM,
+        ] {
+            w.register(kind, spam.clone());
+        }
+        w.with_waker(self.tasks_wake.clone())
     }
 
     /// Lets the in-process worker know a task was written.
@@ -158,6 +166,7 @@ impl Service {
                     );
                 }
             }
+            out.extend(Self::spam_feedback_tasks(forum, id, status));
             if status == CommentStatus::Approved && self.config.mail.enabled() {
                 // A reply held for moderation is mailed when it is first published.
                 out.push(

@@ -172,6 +172,9 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         )
         .await?;
     }
+    if let Some(f) = &new.spam_facts {
+        super::spam::insert_facts(tx, n, id, shard, f, new.created_at).await?;
+    }
     for t in &new.tasks {
         let payload = crate::rules::comment_task_payload(t, id);
         insert_task(tx, n, forum.shard, t, &payload).await?;

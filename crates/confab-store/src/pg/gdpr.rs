@@ -138,6 +138,14 @@ impl GdprStore for PgStore {
                     &[&id.0],
                 )
                 .await?;
+                // The request's address and user agent kept for the spam check's reports.
+                exec(
+                    &tx,
+                    &n,
+                    "DELETE FROM spam_facts WHERE comment_id = $1",
+                    &[&id.0],
+                )
+                .await?;
                 log_action(
                     &tx,
                     &n,

@@ -35,6 +35,7 @@ mod outbox;
 mod router;
 mod rows;
 pub mod schema;
+mod spam;
 mod votes;
 
 use crate::{

@@ -223,6 +223,7 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("reply_notify", "comment_id"),
     ("thread_aliases", "forum_id, ident"),
     ("imported", "forum_id, source, source_id"),
+    ("spam_facts", "comment_id"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -462,6 +463,25 @@ CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 CREATE INDEX comments_forum_account_id ON comments (forum_id, account_id, id) WHERE account_id IS NOT NULL;
 CREATE INDEX votes_voter ON votes (voter, comment_id);
 CREATE INDEX flags_flagger ON flags (flagger, comment_id);
+"#,
+    ),
+    (
+        // The outside spam check: the request a comment came with, as the checker is told it
+        // (kept for forums with a check, so a moderator's later verdict can be reported).
+        7,
+        r#"
+CREATE TABLE spam_facts (
+    comment_id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    user_ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    referrer TEXT NOT NULL,
+    permalink TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX spam_facts_shard ON spam_facts (shard);
+CREATE INDEX spam_facts_created ON spam_facts (created_at);
 "#,
     ),
 ];

@@ -120,6 +120,9 @@ pub(super) fn insert_comment(
     if let Some(watch) = &new.notify {
         outbox::request_notify(c, n, id, forum.id, forum.shard, watch)?;
     }
+    if let Some(f) = &new.spam_facts {
+        super::spam::insert_facts(c, n, id, forum.shard, f, new.created_at)?;
+    }
     // The outbox: the comment's tasks commit with it or not at all.
     for t in &new.tasks {
         let payload = crate::rules::comment_task_payload(t, id);

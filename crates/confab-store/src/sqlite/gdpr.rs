@@ -51,6 +51,13 @@ pub(super) fn erase_one(
         "DELETE FROM reply_notify WHERE comment_id = ?",
         &[int(cm.id.0)],
     )?;
+    // The request's address and user agent kept for the spam check's reports.
+    exec(
+        c,
+        n,
+        "DELETE FROM spam_facts WHERE comment_id = ?",
+        &[int(cm.id.0)],
+    )?;
     log_action(
         c,
         n,

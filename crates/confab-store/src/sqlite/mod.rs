@@ -14,6 +14,7 @@ mod outbox;
 mod pool;
 mod rows;
 mod schema;
+mod spam;
 mod votes;
 
 use crate::{

@@ -627,6 +627,7 @@ mod tests {
             max_depth: 5,
             tasks,
             notify: None,
+            spam_facts: None,
         }
     }
 

@@ -291,4 +291,22 @@ CREATE TABLE used_links (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        // The outside spam check: the request a comment came with, as the checker is told it
+        // (kept for forums with a check, so a moderator's later verdict can be reported).
+        11,
+        r#"
+CREATE TABLE spam_facts (
+    comment_id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    user_ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    referrer TEXT NOT NULL,
+    permalink TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX spam_facts_created ON spam_facts (created_at);
+"#,
+    ),
 ];

@@ -50,6 +50,7 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
             max_depth: 5,
             tasks: vec![NewTask::new("k", serde_json::json!({}))],
             notify: None,
+            spam_facts: None,
         })
         .await
         .unwrap();

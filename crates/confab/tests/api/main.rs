@@ -35,6 +35,7 @@ mod rules;
 mod schema;
 mod sharding;
 mod shards_cli;
+mod spam;
 mod sso;
 mod switches;
 mod tasks;

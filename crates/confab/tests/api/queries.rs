@@ -36,6 +36,7 @@ fn new_comment(
         max_depth: 5,
         tasks: vec![],
         notify: None,
+        spam_facts: None,
     }
 }
 
@@ -114,6 +115,7 @@ async fn page_read_costs_the_same_for_100_and_100000_comments() {
         foreign_origin: None,
         edit_token: None,
         https: false,
+        hints: Default::default(),
     };
     let mut counts = Vec::new();
     for (ident, total) in [("small", 140), ("big", 100_000)] {
