@@ -4,7 +4,7 @@
 //! these shapes, so this file depends on no layer above the core.
 
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::model::{Account, Ban, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
+use confab_core::model::{Account, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
 use confab_core::rfc3339;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -249,7 +249,40 @@ pub struct ModerateView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BansView {
-    pub bans: Vec<Ban>,
+    pub bans: Vec<BanView>,
+}
+
+/// A ban as moderators see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BanView {
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "confab_core::id::i64_as_string")]
+    pub id: i64,
+    pub kind: BanKind,
+    /// What it matches, masked: `t***@example.com`, `203.0.113.x`, `the address of comment
+    /// 123 by Troll`, `the account of Troll` (e-mails and addresses are never shown whole).
+    pub shown: String,
+    /// The account id, for account bans only.
+    pub value: Option<String>,
+    /// The comment it was made from.
+    pub comment_id: Option<CommentId>,
+    pub reason: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; none: for good.
+    pub expires_at: Option<i64>,
+    /// In force (not past `expires_at`); lapsed bans stay listed until lifted.
+    pub active: bool,
+    pub shadow: bool,
+    /// Who made it (none for bans made before this was kept).
+    pub created_by: Option<ActorView>,
+}
+
+/// A moderator, by id and display name (none if the account is gone).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActorView {
+    pub id: AccountId,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -66,7 +66,7 @@ mod votes;
 pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
-pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use control::{BanRecord, ControlStore, NewAccount, SsoAccount};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,

@@ -18,6 +18,7 @@ mod comments;
 pub mod export;
 pub mod fleet;
 pub mod import;
+mod bans;
 mod moderation;
 pub mod outbox;
 pub mod passwords;
@@ -34,9 +35,10 @@ pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
+pub use bans::{BanLapse, BanTarget, NewBan};
 pub use moderation::{
-    BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
-    ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
+    DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
+    ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};

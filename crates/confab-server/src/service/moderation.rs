@@ -4,9 +4,9 @@ use super::realtime::LiveEvent;
 use super::{Caller, Service};
 use crate::views::{ModCommentView, ModListView};
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::input::{parse_title, Email, ForumName};
+use confab_core::input::{parse_title, ForumName};
 use confab_core::model::{
-    Account, Author, Ban, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry,
+    Account, Author, CommentStatus, Forum, ForumSettings, ModLogEntry,
     ModerationMode, ModeratorMail, Thread, Webhook,
 };
 use confab_core::{now_ms, DomainError, ErrorCode};
@@ -299,90 +299,6 @@ impl StatusChange {
             }
         };
         Ok(StatusChange { ids, action })
-    }
-}
-
-/// Whom a ban is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BanTarget {
-    /// The author of a comment of the forum: their account or e-mail, and their address.
-    AuthorOf(CommentId),
-    Email(Email),
-    /// An address (stored as its keyed hash).
-    Ip(std::net::IpAddr),
-    /// An address's keyed hash, as moderators see it.
-    IpHash(String),
-    Account(i64),
-}
-
-/// A new ban.
-#[derive(Debug, Clone)]
-pub struct NewBan {
-    pub target: BanTarget,
-    /// Trimmed, at most 500 characters; blank is none.
-    pub reason: Option<String>,
-    /// Positive; `None`: permanent.
-    pub expires_in_secs: Option<i64>,
-    /// A shadow ban (see `Ban::shadow`).
-    pub shadow: bool,
-}
-
-impl NewBan {
-    /// Parses a ban's fields: the lapse, the reason, then the comment whose author is banned,
-    /// or else the kind and value.
-    pub fn parse(
-        kind: Option<BanKind>,
-        value: Option<&str>,
-        comment_id: Option<CommentId>,
-        reason: Option<&str>,
-        expires_in_secs: Option<i64>,
-        shadow: bool,
-    ) -> Result<NewBan, DomainError> {
-        if expires_in_secs.is_some_and(|s| s <= 0) {
-            return Err(DomainError::invalid("expires_in_secs must be positive"));
-        }
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.chars().count() > 500) {
-            return Err(DomainError::invalid("reason is longer than 500 characters"));
-        }
-        let target = match comment_id {
-            Some(cid) => BanTarget::AuthorOf(cid),
-            None => {
-                let kind =
-                    kind.ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
-                let value = value
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| DomainError::invalid("value is required"))?;
-                match kind {
-                    BanKind::Email => BanTarget::Email(Email::parse(value)?),
-                    BanKind::Ip => match value.parse::<std::net::IpAddr>() {
-                        Ok(ip) => BanTarget::Ip(ip),
-                        Err(_)
-                            if value.len() == 16
-                                && value.bytes().all(|b| b.is_ascii_hexdigit()) =>
-                        {
-                            BanTarget::IpHash(value.to_lowercase())
-                        }
-                        Err(_) => {
-                            return Err(DomainError::invalid(
-                                "value must be an IP address or an IP hash",
-                            ))
-                        }
-                    },
-                    BanKind::Account => BanTarget::Account(
-                        confab_core::id::parse_id(value)
-                            .ok_or_else(|| DomainError::invalid("value must be an account id"))?,
-                    ),
-                }
-            }
-        };
-        Ok(NewBan {
-            target,
-            reason: reason.map(str::to_string),
-            expires_in_secs,
-            shadow,
-        })
     }
 }
 
@@ -758,69 +674,6 @@ impl Service {
             value: changes.len(),
             at,
         })
-    }
-
-    pub async fn bans(&self, m: &Moderating) -> Result<Vec<Ban>, DomainError> {
-        self.store.bans(m.forum.id).await
-    }
-
-    /// Adds a ban (for the author of a comment: their account or e-mail, and their address);
-    /// returns the forum's bans.
-    pub async fn ban(&self, m: &Moderating, ban: NewBan) -> Result<Vec<Ban>, DomainError> {
-        let (f, acct) = (&m.forum, &m.account);
-        let expires_at = ban
-            .expires_in_secs
-            .map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
-        let reason = ban.reason.as_deref();
-        let mut targets: Vec<(BanKind, String)> = Vec::new();
-        if let BanTarget::AuthorOf(cid) = ban.target {
-            let c = self
-                .store
-                .comment(cid, ReadFrom::Primary)
-                .await?
-                .filter(|c| c.forum_id == f.id)
-                .ok_or_else(|| DomainError::not_found("comment"))?;
-            match &c.author {
-                Author::Account(a) => targets.push((BanKind::Account, a.0.to_string())),
-                Author::Guest { email: Some(e), .. } => targets.push((BanKind::Email, e.clone())),
-                Author::Guest { .. } => {}
-            }
-            targets.push((BanKind::Ip, c.ip_hash.clone()));
-        } else {
-            targets.push(match ban.target {
-                BanTarget::Email(e) => (BanKind::Email, e.as_str().to_string()),
-                // A raw address is stored as its keyed hash; a hash (as moderators see it) as is.
-                BanTarget::Ip(ip) => (BanKind::Ip, self.signer.keyed_hash("ip", &ip.to_string())),
-                BanTarget::IpHash(h) => (BanKind::Ip, h),
-                BanTarget::Account(id) => (BanKind::Account, id.to_string()),
-                BanTarget::AuthorOf(_) => return Err(DomainError::internal()),
-            });
-        }
-        for (kind, value) in targets {
-            self.store
-                .add_ban(
-                    f.id,
-                    kind,
-                    &value,
-                    reason,
-                    expires_at,
-                    ban.shadow,
-                    Some(acct.id),
-                )
-                .await?;
-        }
-        self.store.bans(f.id).await
-    }
-
-    pub async fn unban(&self, m: &Moderating, ban: i64) -> Result<(), DomainError> {
-        if !self
-            .store
-            .remove_ban(m.forum.id, ban, Some(m.account.id))
-            .await?
-        {
-            return Err(DomainError::not_found("ban"));
-        }
-        Ok(())
     }
 
     pub async fn log(

@@ -101,7 +101,8 @@ pub(super) fn account_row(r: &Row) -> Account {
     }
 }
 
-pub(super) const BAN_COLS: &str = "id, kind, value, reason, expires_at, created_at, shadow";
+pub(super) const BAN_COLS: &str =
+    "id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown";
 
 pub(super) fn ban_row(r: &Row) -> Ban {
     let kind: &str = r.get(1);
@@ -113,6 +114,9 @@ pub(super) fn ban_row(r: &Row) -> Ban {
         expires_at: r.get(4),
         created_at: r.get(5),
         shadow: r.get(6),
+        created_by: r.get::<_, Option<i64>>(7).map(AccountId),
+        comment_id: r.get::<_, Option<i64>>(8).map(CommentId),
+        shown: r.get(9),
     }
 }
 

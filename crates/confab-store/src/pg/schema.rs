@@ -182,6 +182,16 @@ CREATE INDEX imports_forum ON imports (forum_id, id);
 ALTER TABLE bans ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT false;
 "#,
     ),
+    (
+        // Bans that say who made them, from which comment, and what they match as moderators
+        // see it (`confab_core::bans`: e-mails and addresses masked).
+        12,
+        r#"
+ALTER TABLE bans ADD COLUMN created_by BIGINT;
+ALTER TABLE bans ADD COLUMN comment_id BIGINT;
+ALTER TABLE bans ADD COLUMN shown TEXT;
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -141,6 +141,9 @@ pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
+pub(super) const BAN_COLS: &str =
+    "id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown";
+
 pub(super) fn ban_row(r: &Row<'_>) -> rusqlite::Result<Ban> {
     let kind: String = r.get(1)?;
     Ok(Ban {
@@ -151,6 +154,9 @@ pub(super) fn ban_row(r: &Row<'_>) -> rusqlite::Result<Ban> {
         expires_at: r.get(4)?,
         created_at: r.get(5)?,
         shadow: r.get::<_, i64>(6)? != 0,
+        created_by: r.get::<_, Option<i64>>(7)?.map(AccountId),
+        comment_id: r.get::<_, Option<i64>>(8)?.map(CommentId),
+        shown: r.get(9)?,
     })
 }
 

@@ -263,4 +263,14 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLA
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // Bans that say who made them, from which comment, and what they match as moderators
+        // see it (`confab_core::bans`: e-mails and addresses masked).
+        11,
+        r#"
+ALTER TABLE bans ADD COLUMN created_by INTEGER;
+ALTER TABLE bans ADD COLUMN comment_id INTEGER;
+ALTER TABLE bans ADD COLUMN shown TEXT;
+"#,
+    ),
 ];
