@@ -233,6 +233,49 @@ pub struct ModCommentView {
     /// posted 3 times in 10 minutes`, `shadow ban`, `held: moderation mode pre`. None for
     /// comments shown to the public, and for those held before reasons were kept.
     pub held_reason: Option<String>,
+    /// The comment's thread: its title and address.
+    pub thread: ModThreadView,
+    /// The comment in place on the site (the thread's address + `#comment-<id>`, which the
+    /// widget scrolls to and highlights); none when the thread's address is not known.
+    pub link: Option<String>,
+    /// Why readers flagged it, most given first.
+    pub flag_reasons: Vec<FlagReasonView>,
+    /// The author's comments on this forum by status, and since when (accounts, and guests
+    /// who gave an e-mail; none for other guests).
+    pub author_history: Option<AuthorHistoryView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModThreadView {
+    pub id: ThreadId,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub ident: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FlagReasonView {
+    pub reason: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorHistoryView {
+    pub approved: i64,
+    pub pending: i64,
+    pub spam: i64,
+    pub deleted: i64,
+    /// Their first comment on this forum.
+    pub first_seen: String,
+}
+
+/// How many comments wait in each queue; each count stops at `cap` ("1000+").
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueCountsView {
+    pub pending: i64,
+    pub flagged: i64,
+    pub spam: i64,
+    pub cap: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -240,6 +283,8 @@ pub struct ModListView {
     pub comments: Vec<ModCommentView>,
     /// Pass as `before` for the next (older) page.
     pub next_before: Option<CommentId>,
+    /// The queues' sizes (the same whatever queue was asked for).
+    pub counts: QueueCountsView,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -287,8 +332,21 @@ pub struct ActorView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogView {
-    pub entries: Vec<ModLogEntry>,
+    pub entries: Vec<LogEntryView>,
     pub next_before: Option<String>,
+}
+
+/// A log entry with names: who acted, and on which thread.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogEntryView {
+    #[serde(flatten)]
+    pub entry: ModLogEntry,
+    /// The moderator's display name (none for the system, or an account that is gone).
+    pub actor_name: Option<String>,
+    /// The title of the thread of the comment acted on, if any.
+    pub thread_title: Option<String>,
+    /// The comment in place on the site, if the thread's address is known.
+    pub link: Option<String>,
 }
 
 /// An import uploaded in the dashboard: how far it is, then what it did.

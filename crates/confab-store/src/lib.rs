@@ -55,6 +55,7 @@ mod comments;
 mod control;
 pub mod export;
 pub mod import;
+mod mod_context;
 mod moderation;
 mod outbox;
 pub mod pg;
@@ -72,6 +73,9 @@ pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
+pub use mod_context::{
+    AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP,
+};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
@@ -83,7 +87,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 /// rather than `dyn Store`: `use confab_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CommentStore, ControlStore, ExportStore, ImportStore, ModerationStore, OutboxStore, Store,
+        CommentStore, ControlStore, ExportStore, ImportStore, ModContextStore, ModerationStore,
+        OutboxStore, Store,
         VoteStore,
     };
 }
@@ -237,6 +242,7 @@ pub trait Store:
     + CommentStore
     + VoteStore
     + ModerationStore
+    + ModContextStore
     + OutboxStore
     + ImportStore
     + ExportStore

@@ -38,7 +38,7 @@ pub mod errors;
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
         PasswordResetBody, PasswordResetConfirmBody, PasswordChangeBody, EmailChangeBody, MailRequestedView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, BanView, ActorView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
+        BansView, BanView, ActorView, ModThreadView, FlagReasonView, AuthorHistoryView, QueueCountsView, LogEntryView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,

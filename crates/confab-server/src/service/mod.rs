@@ -19,6 +19,7 @@ pub mod export;
 pub mod fleet;
 pub mod import;
 mod bans;
+mod mod_context;
 mod moderation;
 pub mod outbox;
 pub mod passwords;

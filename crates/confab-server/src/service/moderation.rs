@@ -322,7 +322,8 @@ impl ThreadChanges {
 /// A page of the moderation log, newest first.
 #[derive(Debug, Clone)]
 pub struct ModLogPage {
-    pub entries: Vec<ModLogEntry>,
+    /// Each entry with its names (see `LogContext`).
+    pub entries: Vec<(ModLogEntry, super::mod_context::LogContext)>,
     /// Where the next (older) page starts.
     pub next_before: Option<String>,
 }
@@ -587,6 +588,7 @@ impl Service {
         let mut comments = Vec::with_capacity(rows.len());
         let ids: Vec<AccountId> = rows.iter().filter_map(|c| c.account_id()).collect();
         let accounts = self.accounts_by_id(&ids).await?;
+        let mut context = self.queue_context(f, &rows).await?.into_iter();
         for c in rows {
             let author_email = match &c.author {
                 Author::Guest { email, .. } => email.clone(),
@@ -602,6 +604,7 @@ impl Service {
             view.body_html = html;
             // Moderators see a shadow-banned comment as what it is.
             view.status = status;
+            let cx = context.next().ok_or_else(DomainError::internal)?;
             comments.push(ModCommentView {
                 comment: view,
                 forum: f.name.clone(),
@@ -609,11 +612,16 @@ impl Service {
                 ip_hash,
                 flag_count,
                 held_reason,
+                thread: cx.thread,
+                link: cx.link,
+                flag_reasons: cx.flag_reasons,
+                author_history: cx.author_history,
             });
         }
         Ok(ModListView {
             comments,
             next_before,
+            counts: self.queue_counts(f).await?,
         })
     }
 
@@ -689,6 +697,7 @@ impl Service {
         } else {
             None
         };
+        let entries = self.log_context(&m.forum, entries).await?;
         Ok(ModLogPage {
             entries,
             next_before,

@@ -27,6 +27,7 @@ mod control;
 mod export;
 mod import;
 pub mod migrate_data;
+mod mod_context;
 mod moderation;
 pub mod moves;
 mod outbox;

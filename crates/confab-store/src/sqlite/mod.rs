@@ -7,6 +7,7 @@ mod comments;
 mod control;
 mod export;
 mod import;
+mod mod_context;
 mod moderation;
 mod outbox;
 mod pool;
