@@ -229,17 +229,13 @@ impl Service {
                 None,
             )),
             BanTarget::Account(id) => {
+                // An account that does not exist (yet, or any more) may be banned all the same.
                 let a = AccountId(*id);
-                let found = self.accounts_by_id(&[a]).await?;
-                let a = found
-                    .get(&a)
-                    .ok_or_else(|| DomainError::not_found("account"))?;
-                targets.push((
-                    BanKind::Account,
-                    id.to_string(),
-                    format!("the account of {}", a.display_name),
-                    None,
-                ));
+                let shown = match self.accounts_by_id(&[a]).await?.get(&a) {
+                    Some(a) => format!("the account of {}", a.display_name),
+                    None => format!("account {id}"),
+                };
+                targets.push((BanKind::Account, id.to_string(), shown, None));
             }
         }
         let own = self.ip_hash(caller);
