@@ -157,7 +157,10 @@ mod tests {
     fn masks() {
         assert_eq!(mask_email("troll@example.com"), "t***@example.com");
         assert_eq!(mask_ip(&"203.0.113.7".parse().unwrap()), "203.0.113.x");
-        assert_eq!(mask_ip(&"2001:db8:1:2::7".parse().unwrap()), "2001:db8:1::x");
+        assert_eq!(
+            mask_ip(&"2001:db8:1:2::7".parse().unwrap()),
+            "2001:db8:1::x"
+        );
     }
 
     #[test]

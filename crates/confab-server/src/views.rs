@@ -4,7 +4,9 @@
 //! these shapes, so this file depends on no layer above the core.
 
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::model::{Account, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
+use confab_core::model::{
+    Account, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread,
+};
 use confab_core::rfc3339;
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -73,9 +73,7 @@ pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
-pub use mod_context::{
-    AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP,
-};
+pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
@@ -88,8 +86,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         CommentStore, ControlStore, ExportStore, ImportStore, ModContextStore, ModerationStore,
-        OutboxStore, Store,
-        VoteStore,
+        OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};

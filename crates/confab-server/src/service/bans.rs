@@ -94,10 +94,12 @@ impl NewBan {
                 BanTarget::AuthorOf(cid, kind.map(BanChoice::parse).transpose()?)
             }
             None => {
-                let kind = kind
-                    .ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
+                let kind =
+                    kind.ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
                 let kind = BanKind::parse(kind).ok_or_else(|| {
-                    DomainError::invalid("kind must be email, ip or account (ip+email needs comment_id)")
+                    DomainError::invalid(
+                        "kind must be email, ip or account (ip+email needs comment_id)",
+                    )
                 })?;
                 let value = value
                     .map(str::trim)
@@ -180,7 +182,11 @@ impl Service {
                         return Err(DomainError::invalid(format!(
                             "the author of this comment cannot be banned by {}: choose {}",
                             ch.as_str(),
-                            choices.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                            choices
+                                .iter()
+                                .map(|c| c.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )))
                     }
                     Some(ch) => *ch,
@@ -297,7 +303,9 @@ impl Service {
                 shown: b.shown.clone().unwrap_or_else(|| match b.kind {
                     // Bans made before what they match was kept.
                     BanKind::Email => bans::mask_email(&b.value),
-                    BanKind::Ip => format!("the address hashed {}…", &b.value[..6.min(b.value.len())]),
+                    BanKind::Ip => {
+                        format!("the address hashed {}…", &b.value[..6.min(b.value.len())])
+                    }
                     BanKind::Account => format!("account {}", b.value),
                 }),
                 value: (b.kind == BanKind::Account).then(|| b.value.clone()),

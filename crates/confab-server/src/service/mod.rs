@@ -14,11 +14,11 @@
 
 mod accounts;
 mod admission;
+mod bans;
 mod comments;
 pub mod export;
 pub mod fleet;
 pub mod import;
-mod bans;
 mod mod_context;
 mod moderation;
 pub mod outbox;
@@ -32,11 +32,11 @@ mod thread_moves;
 mod threads;
 
 pub use accounts::{LogIn, Session, SignUp};
+pub use bans::{BanLapse, BanTarget, NewBan};
 pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
-pub use bans::{BanLapse, BanTarget, NewBan};
 pub use moderation::{
     DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
     ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,

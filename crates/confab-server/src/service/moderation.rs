@@ -6,8 +6,8 @@ use crate::views::{ModCommentView, ModListView};
 use confab_core::id::{AccountId, CommentId, ThreadId};
 use confab_core::input::{parse_title, ForumName};
 use confab_core::model::{
-    Account, Author, CommentStatus, Forum, ForumSettings, ModLogEntry,
-    ModerationMode, ModeratorMail, Thread, Webhook,
+    Account, Author, CommentStatus, Forum, ForumSettings, ModLogEntry, ModerationMode,
+    ModeratorMail, Thread, Webhook,
 };
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch, Written};

@@ -77,8 +77,11 @@ impl ModContextStore for PgStore {
             out.accounts = fold_histories(got);
         }
         if !emails.is_empty() {
-            let got: Vec<(String, String, i64, i64)> =
-                read_on!(self, forum.shard, ReadFrom::Replica, |c, n| {
+            let got: Vec<(String, String, i64, i64)> = read_on!(
+                self,
+                forum.shard,
+                ReadFrom::Replica,
+                |c, n| {
                     Ok(rows(
                         &c,
                         &n,
@@ -91,7 +94,8 @@ impl ModContextStore for PgStore {
                     .iter()
                     .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                     .collect())
-                })?;
+                }
+            )?;
             out.emails = fold_histories(got);
         }
         Ok(out)

@@ -91,7 +91,10 @@ async fn log(app: &TestApp, who: &str, imports: usize) -> Vec<Value> {
         if n == imports {
             return entries;
         }
-        assert!(Instant::now() < deadline, "{imports} imports never logged: {entries:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{imports} imports never logged: {entries:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
