@@ -121,6 +121,11 @@
     anonymous: 'Anonymous',
     // A moderator's menu on each comment.
     mod_menu: 'Moderate',
+    pinned: 'Pinned',
+    mod_pin: 'Pin to the top',
+    mod_unpin: 'Unpin',
+    mod_pinned: 'Comment pinned.',
+    mod_unpinned: 'Comment unpinned.',
     mod_delete: 'Delete',
     mod_spam: 'Mark as spam',
     mod_ban: 'Ban author',
@@ -1023,6 +1028,7 @@
       meta.append(h('span', { class: 'c-edited', title: t('edited_at', { time: exactTime(c.edited_at) }) }, '(' + t('edited') + ')'));
     }
     if (hidden) meta.append(h('span', { class: 'c-badge c-badge-pending' }, t('pending')));
+    if (thread && thread.pinned_id === c.id && !c.parent_id) meta.append(h('span', { class: 'c-badge c-badge-pinned' }, t('pinned')));
 
     const repliesId = 'confab-r-' + c.id;
     const toggle = h('button', {
@@ -1170,6 +1176,15 @@
       await api('POST', forum + '/moderate', { ids: [c.id], action });
       modDone(entry, note);
     };
+    // Pin (or unpin) a published top-level comment: first on the thread's first page.
+    const pinned = !!(thread && thread.pinned_id === c.id);
+    if (thread && !c.parent_id && c.status === 'approved') {
+      menu.append(item('c-mod-pin', t(pinned ? 'mod_unpin' : 'mod_pin'), async () => {
+        await api('PATCH', '/threads/' + encodeURIComponent(thread.id), { pinned: pinned ? '' : c.id });
+        await loadFirst();
+        announce(t(pinned ? 'mod_unpinned' : 'mod_pinned'));
+      }));
+    }
     menu.append(
       item('c-mod-delete', t('mod_delete'), () => moderate('delete', t('mod_deleted'))),
       item('c-mod-spam', t('mod_spam'), () => moderate('spam', t('mod_spammed'))),

@@ -182,6 +182,18 @@ describe('bans and moderation with context', () => {
     const deleted = await api(server, 'GET', '/forums/demo/comments?queue=deleted', undefined, m);
     assert.deepEqual(deleted.comments.map((c) => c.body.trim()), ['Innocent bystander']);
 
+    // Pin: the comment goes first, marked, for every reader; unpin puts it back.
+    await comment('A good comment').locator('.c-mod').first().click();
+    await comment('A good comment').locator('.c-mod-pin').first().click();
+    await page.locator(`${T} .c-list > li.c-item`).first().locator('.c-badge-pinned').waitFor();
+    assert.match(await page.locator(`${T} .c-list > li.c-item`).first().locator('.c-body').first().textContent(), /A good comment/);
+    await shot(page, 'bans-widget-pinned', { fullPage: false });
+    const fresh = await reader('203.0.113.12');
+    const first = fresh.locator(`${T} .c-list > li.c-item`).first();
+    assert.match(await first.locator('.c-body').first().textContent(), /A good comment/);
+    assert.equal(await first.locator('.c-badge-pinned').count(), 1);
+    await fresh.context().close();
+
     // Ban: the author's e-mail (their identity) by default.
     await comment('Buy cheap pills').locator('.c-mod').first().click();
     await comment('Buy cheap pills').locator('.c-mod-ban').first().click();

@@ -200,6 +200,8 @@ pub struct Thread {
     /// The thread also answers to other idents (its aliases, e.g. an imported thread's link
     /// beside its identifier): a change to it must make the pages cached under those stale too.
     pub aliased: bool,
+    /// A top-level comment a moderator pinned: first on the thread's first page.
+    pub pinned_id: Option<CommentId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

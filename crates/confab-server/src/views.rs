@@ -22,6 +22,7 @@ pub fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
         closed: t.closed,
         comment_count: t.comment_count,
         seq: t.seq,
+        pinned_id: t.pinned_id,
     }
 }
 
@@ -63,6 +64,8 @@ pub struct ThreadView {
     pub comment_count: i64,
     /// Changes with every change to the thread; realtime events carry it.
     pub seq: i64,
+    /// The comment a moderator pinned: first on the first page (and not on later ones).
+    pub pinned_id: Option<CommentId>,
 }
 
 /// A thread with every address it answers to.

@@ -828,7 +828,7 @@ pub async fn update_thread(
     Json(body): Json<ThreadPatchBody>,
 ) -> ApiResult<Response> {
     let t = app.svc.moderate_thread(&caller, id).await?;
-    let changes = ThreadChanges::parse(body.closed, body.title.as_deref())?;
+    let changes = ThreadChanges::parse(body.closed, body.title.as_deref(), body.pinned.as_deref())?;
     let updated = app.svc.update_thread(&t, changes).await?;
     Ok(wrote(
         axum::Json(thread_view(&updated.value, t.forum())),

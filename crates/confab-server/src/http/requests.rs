@@ -322,6 +322,9 @@ pub struct BanBody {
 pub struct ThreadPatchBody {
     pub closed: Option<bool>,
     pub title: Option<String>,
+    /// A published top-level comment of the thread to pin (shown first on its first page), or
+    /// `""` to unpin.
+    pub pinned: Option<String>,
 }
 
 /// A thread moved to a new address: the thread found by `from` answers to `to` as well.

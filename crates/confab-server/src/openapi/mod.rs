@@ -352,6 +352,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
 
     set(prop(doc, "ThreadPatchBody", "title"), optional_title(300));
     set(
+        prop(doc, "ThreadPatchBody", "pinned"),
+        json!({ "anyOf": [{ "type": "null" }, { "const": "" }, id_in_body()] }),
+    );
+    set(
         prop(doc, "PasswordResetBody", "login"),
         json!({ "type": "string", "maxLength": 254, "pattern": format!("[^{WS}]") }),
     );

@@ -308,13 +308,28 @@ pub struct ThreadChanges {
     pub closed: Option<bool>,
     /// A title as `parse_title` takes it.
     pub title: Option<String>,
+    /// Pin a comment (`Some(Some)`) or unpin (`Some(None)`).
+    pub pinned: Option<Option<CommentId>>,
 }
 
 impl ThreadChanges {
-    pub fn parse(closed: Option<bool>, title: Option<&str>) -> Result<ThreadChanges, DomainError> {
+    /// `pinned`: a comment id to pin, or `""` to unpin.
+    pub fn parse(
+        closed: Option<bool>,
+        title: Option<&str>,
+        pinned: Option<&str>,
+    ) -> Result<ThreadChanges, DomainError> {
+        let pinned = match pinned.map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(p) => Some(Some(CommentId(confab_core::id::parse_id(p).ok_or_else(
+                || DomainError::invalid("pinned must be a comment id, or empty to unpin"),
+            )?))),
+        };
         Ok(ThreadChanges {
             closed,
             title: title.map(parse_title).transpose()?,
+            pinned,
         })
     }
 }
@@ -733,6 +748,17 @@ impl Service {
         changes: ThreadChanges,
     ) -> Result<Written<Thread>, DomainError> {
         let (f, acct, id) = (&t.moderating.forum, &t.moderating.account, t.thread.id);
+        // Only a published top-level comment of this thread is pinned (first on its page).
+        if let Some(Some(cid)) = changes.pinned {
+            let c = self.store.comment(cid, ReadFrom::Primary).await?;
+            if !c.is_some_and(|c| {
+                c.thread_id == id && c.parent_id.is_none() && c.status == CommentStatus::Approved
+            }) {
+                return Err(DomainError::invalid(
+                    "only a published top-level comment of this thread can be pinned",
+                ));
+            }
+        }
         let Written { value: updated, at } = self
             .store
             .update_thread(
@@ -741,6 +767,7 @@ impl Service {
                 ThreadPatch {
                     closed: changes.closed,
                     title: changes.title,
+                    pinned: changes.pinned,
                 },
                 Some(acct.id),
             )

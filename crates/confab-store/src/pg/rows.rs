@@ -42,7 +42,7 @@ pub(super) fn comment_row(r: &Row) -> Comment {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id";
 
 pub(super) fn thread_row(r: &Row) -> Thread {
     Thread {
@@ -57,6 +57,7 @@ pub(super) fn thread_row(r: &Row) -> Thread {
         seq: r.get(8),
         created_at: r.get(9),
         aliased: r.get(10),
+        pinned_id: r.get::<_, Option<i64>>(11).map(CommentId),
     }
 }
 

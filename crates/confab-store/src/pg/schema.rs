@@ -439,4 +439,11 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, lower(guest_email
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // A moderator's pinned comment, shown first on its thread's first page.
+        8,
+        r#"
+ALTER TABLE threads ADD COLUMN pinned_id BIGINT;
+"#,
+    ),
 ];

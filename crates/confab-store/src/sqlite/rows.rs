@@ -42,7 +42,7 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id";
 
 /// A thread by its ident or one of its aliases (`thread_aliases`), one statement: arguments
 /// forum, ident, forum, ident.
@@ -93,6 +93,7 @@ pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
         seq: r.get(8)?,
         created_at: r.get(9)?,
         aliased: r.get(10)?,
+        pinned_id: r.get::<_, Option<i64>>(11)?.map(CommentId),
     })
 }
 

@@ -271,6 +271,8 @@ CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 ALTER TABLE bans ADD COLUMN created_by INTEGER;
 ALTER TABLE bans ADD COLUMN comment_id INTEGER;
 ALTER TABLE bans ADD COLUMN shown TEXT;
+-- A moderator's pinned comment, shown first on its thread's first page.
+ALTER TABLE threads ADD COLUMN pinned_id INTEGER;
 "#,
     ),
 ];

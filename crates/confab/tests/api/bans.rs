@@ -632,3 +632,118 @@ async fn a_queue_page_reads_its_context_in_a_fixed_number_of_statements() {
         "statements for 2 and for 14 comments: {statements:?}"
     );
 }
+
+#[tokio::test]
+async fn moderators_pin_a_comment_first_on_its_thread() {
+    let app = app().await;
+    let me = As::bearer(&app.account("pinmod", false, &["demo"]).await);
+    let mut ids = Vec::new();
+    for body in ["one", "two", "three"] {
+        let r = post_from(
+            &app,
+            NEIGHBOUR_IP,
+            &As::guest(),
+            json!({"ident": "pins", "body": body}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let thread = app.page("pins", "", &As::guest()).await.body["thread"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = post_from(
+        &app,
+        NEIGHBOUR_IP,
+        &As::guest(),
+        json!({"ident": "pins", "body": "a reply", "parent_id": ids[0]}),
+    )
+    .await;
+    let reply = reply.body["id"].as_str().unwrap().to_string();
+    let patch = |who: As, body: Value| {
+        let app = &app;
+        let thread = thread.clone();
+        async move {
+            app.req(
+                Method::PATCH,
+                &format!("/api/v1/threads/{thread}"),
+                Some(body),
+                &who,
+            )
+            .await
+        }
+    };
+
+    // Only a moderator, only a published top-level comment of the thread.
+    let reader = As::bearer(&app.account("pinreader", false, &[]).await);
+    assert_eq!(
+        patch(reader, json!({"pinned": ids[2]})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for bad in [json!(reply), json!("not an id"), json!("123")] {
+        let r = patch(me.clone(), json!({ "pinned": bad })).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+    }
+
+    let r = patch(me.clone(), json!({"pinned": ids[2]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["pinned_id"], ids[2].as_str());
+    let order = |page: &Value| -> Vec<String> {
+        page["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // First on the first page, whatever the sort; not again on a later page.
+    let first = app
+        .page("pins", "&sort=oldest&limit=2", &As::guest())
+        .await
+        .body;
+    assert_eq!(first["thread"]["pinned_id"], ids[2].as_str());
+    assert_eq!(
+        order(&first),
+        vec![ids[2].clone(), ids[0].clone(), ids[1].clone()]
+    );
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .page(
+            "pins",
+            &format!("&sort=oldest&limit=2&cursor={cursor}"),
+            &As::guest(),
+        )
+        .await
+        .body;
+    assert!(order(&second).is_empty(), "{second}");
+    let newest = app.page("pins", "&sort=newest", &As::guest()).await.body;
+    assert_eq!(
+        order(&newest),
+        vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]
+    );
+    let first_by_oldest = app.page("pins", "&sort=oldest", &As::guest()).await.body;
+    assert_eq!(order(&first_by_oldest)[0], ids[2]);
+
+    // Unpinned: back in its place.
+    let r = patch(me.clone(), json!({"pinned": ""})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body["pinned_id"].is_null());
+    let page = app.page("pins", "&sort=oldest", &As::guest()).await.body;
+    assert_eq!(order(&page), ids);
+
+    // Logged, with the thread named.
+    let log = app.get("/api/v1/forums/demo/log", &me).await.body;
+    let pin = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "pin")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (pin["comment_id"].as_str(), pin["actor_name"].as_str()),
+        (Some(ids[2].as_str()), Some("pinmod"))
+    );
+    assert_eq!(pin["thread_title"], "A post about bans");
+}
