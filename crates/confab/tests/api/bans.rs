@@ -617,14 +617,26 @@ async fn a_queue_page_reads_its_context_in_a_fixed_number_of_statements() {
             posted += 1;
         }
         let m = app.svc.moderate(&caller, "demo").await.unwrap();
-        let filter = ModListFilter::parse(Some("all"), None, None, 50).unwrap();
-        let (page, q) = confab_store::count_queries(app.svc.mod_list(&m, filter)).await;
-        let page = page.unwrap();
-        assert_eq!(page.comments.len(), posted);
-        assert!(page
-            .comments
-            .iter()
-            .all(|c| c.author_history.is_some() && c.flag_reasons.len() == 1));
+        // On PostgreSQL the queue is read from a replica: wait until it has every flag.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let q = loop {
+            let filter = ModListFilter::parse(Some("all"), None, None, 50).unwrap();
+            let (page, q) = confab_store::count_queries(app.svc.mod_list(&m, filter)).await;
+            let page = page.unwrap();
+            if page.comments.len() == posted
+                && page
+                    .comments
+                    .iter()
+                    .all(|c| c.author_history.is_some() && c.flag_reasons.len() == 1)
+            {
+                break q;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queue never showed every flag"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         statements.push(q);
     }
     assert_eq!(
