@@ -290,10 +290,11 @@ impl ControlStore for PgStore {
         // The ban lives in the control database and its log entry on the forum's shard: two
         // commits. The ban stands even if the log write fails (logged), never the reverse.
         if let Err(e) = self
-            .log_control_action(
+            .log_control_action_on(
                 forum,
                 ban.actor,
                 if ban.shadow { "shadow ban" } else { "ban" },
+                ban.comment_id,
                 &format!("{} {}", ban.kind.as_str(), ban.shown),
             )
             .await

@@ -129,6 +129,30 @@ async fn ip_bans_last_a_day_and_never_hit_moderators() {
     assert!(b["value"].is_null(), "an address's hash is not shown: {b}");
     near(&b["expires_at"], now_ms() + 24 * 3600 * 1000);
 
+    // The log names the comment, its thread and the moderator, and shows the value masked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = app.get("/api/v1/forums/demo/log", &me).await.body;
+        let entry = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "ban")
+            .cloned();
+        if let Some(e) = entry {
+            assert_eq!(e["comment_id"], cid.as_str());
+            assert_eq!(e["actor_name"], "banmod");
+            assert_eq!(e["thread_title"], "A post about bans");
+            assert_eq!(
+                e["detail"],
+                format!("ip the address of comment {cid} by Troll")
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no ban in the log: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The author is told until when and why; a neighbour on another address is not banned.
     let r = post_from(
         &app,
