@@ -226,6 +226,7 @@
     const list = $('#items');
     for (const c of r.comments) { state.items.set(c.id, c); list.append(renderItem(c)); }
     state.before = r.next_before;
+    showCounts(r.counts);
     $('#older').hidden = !r.next_before;
     $('#items-empty').hidden = state.items.size > 0;
     updateBulk();
@@ -249,13 +250,14 @@
       c.held_reason ? h('span', { class: 'badge held-reason' }, c.held_reason) : null,
       c.parent_id ? h('span', { class: 'muted' }, 'reply') : null);
     const body = h('div', { class: 'body' }, bodyFragment(c.body_html));
+    const ctx = itemContext(c);
     const acts = h('div', { class: 'acts' });
     for (const a of (ACTIONS[c.status] || [])) {
       acts.append(h('button', { type: 'button', class: 'btn small' + (a === 'approve' || a === 'restore' ? ' primary' : ''), 'data-action': a, onclick: () => moderate([c.id], a) }, LABEL[a]));
     }
-    acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'ban', onclick: () => ban([c.id]) }, LABEL.ban));
+    acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'ban', onclick: () => openBanDialog([c.id]) }, LABEL.ban));
     acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'shadow-ban', title: 'The author may still post and sees their comments as published; nobody else sees them', onclick: () => ban([c.id], true) }, 'Shadow-ban author'));
-    li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, body, acts));
+    li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, ctx, body, acts));
     return li;
   }
 
@@ -273,7 +275,7 @@
   $$('[data-bulk]').forEach((b) => on(b, 'click', () => {
     const ids = selected();
     if (!ids.length) return;
-    if (b.dataset.bulk === 'ban') ban(ids); else moderate(ids, b.dataset.bulk);
+    if (b.dataset.bulk === 'ban') openBanDialog(ids); else moderate(ids, b.dataset.bulk);
   }));
 
   /** Which queue a comment of this status (and flags) belongs in. */
@@ -299,6 +301,7 @@
       updateBulk();
       toast((r.changed === 1 ? '1 comment ' : r.changed + ' comments ') + DONE[action] + '.');
       loadStats();
+      refreshCounts();
     } catch (e) { toast(e.message, true); }
   }
 
@@ -329,12 +332,7 @@
   async function loadBans() {
     let r;
     try { r = await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/bans'); } catch (e) { toast(e.message, true); return; }
-    $('#bans').replaceChildren(...r.bans.map((b) => h('tr', {},
-      h('td', {}, b.shadow ? b.kind + ' (shadow)' : b.kind), h('td', {}, h('code', {}, b.value)), h('td', {}, b.reason || ''),
-      h('td', {}, when(b.created_at)), h('td', {}, b.expires_at ? when(b.expires_at) : 'permanent'),
-      h('td', {}, h('button', { type: 'button', class: 'btn small', 'aria-label': 'Lift ban on ' + b.value, onclick: async () => {
-        try { await api('DELETE', '/forums/' + encodeURIComponent(state.forum) + '/bans/' + b.id); toast('Ban lifted.'); loadBans(); } catch (e) { toast(e.message, true); }
-      } }, 'Lift')))));
+    $('#bans').replaceChildren(...r.bans.map(banRow));
     $('#bans-empty').hidden = r.bans.length > 0;
   }
   on($('#ban-form'), 'submit', async (e) => {
@@ -389,6 +387,95 @@
       e.target.reset();
     } catch (ex) { toast(ex.message, true); }
   });
+  // Moderation with context: queue sizes on the tabs, each item's thread, flags and author.
+  function showCounts(counts) {
+    if (!counts) return;
+    for (const q of ['pending', 'flagged', 'spam']) {
+      const el = document.querySelector(`.qcount[data-count="${q}"]`);
+      const n = counts[q] || 0;
+      el.textContent = n ? (n >= counts.cap ? counts.cap + '+' : String(n)) : '';
+    }
+  }
+  async function refreshCounts() {
+    try { showCounts((await api('GET', '/forums/' + encodeURIComponent(state.forum) + '/comments?queue=pending&limit=1')).counts); } catch (e) { /* counts are a hint */ }
+  }
+  function itemContext(c) {
+    const t = c.thread || {};
+    const title = t.title || t.ident || 'a thread';
+    const parts = [h('span', { class: 'thread' }, 'On ',
+      c.link ? h('a', { href: c.link, target: '_blank', rel: 'noopener', class: 'in-place', title: 'See this comment on the site' }, title) : h('strong', {}, title))];
+    if (c.flag_reasons && c.flag_reasons.length) {
+      parts.push(h('span', { class: 'flag-reasons' }, 'Flagged: ' + c.flag_reasons.map((f) => (f.reason || 'no reason given') + (f.count > 1 ? ' ×' + f.count : '')).join(', ')));
+    }
+    const hi = c.author_history;
+    if (hi) {
+      parts.push(h('span', { class: 'history', title: 'This author on this site' },
+        `Author: ${hi.approved} approved · ${hi.pending} pending · ${hi.spam} spam · ${hi.deleted} deleted · since ${when(hi.first_seen)}`));
+    }
+    return h('div', { class: 'context' }, parts);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The ban dialog: what (only the choices every chosen author has), for how long, why.
+  const BAN_LABEL = { account: 'Account', email: 'E-mail', ip: 'IP address', 'ip+email': 'IP + e-mail' };
+  function banChoices(c) {
+    if (c.author.account_id) return ['account', 'ip'];
+    return c.author_email ? ['email', 'ip', 'ip+email'] : ['ip'];
+  }
+  let banIds = [];
+  function openBanDialog(ids) {
+    const items = ids.map((id) => state.items.get(id)).filter(Boolean);
+    if (!items.length) return;
+    banIds = items.map((c) => c.id);
+    let choices = banChoices(items[0]);
+    for (const c of items.slice(1)) choices = choices.filter((k) => banChoices(c).includes(k));
+    $('#ban-dialog-who').textContent = items.length === 1 ? items[0].author.name : items.length + ' authors';
+    $('#ban-what').replaceChildren(...choices.map((k, i) => h('label', { class: 'check' },
+      h('input', { type: 'radio', name: 'kind', value: k, checked: i === 0, onchange: banDefaults }), ' ' + BAN_LABEL[k])));
+    $('#ban-reason').value = '';
+    $('#ban-dialog-msg').textContent = '';
+    banDefaults();
+    $('#ban-dialog').showModal();
+  }
+  // IP bans default to a day; an account or e-mail, to a week.
+  function banDefaults() {
+    const k = ($('#ban-what input:checked') || {}).value || 'ip';
+    const ip = k.startsWith('ip');
+    document.querySelector(`#ban-dialog input[name="duration"][value="${ip ? 'day' : 'week'}"]`).checked = true;
+    $('#ban-ip-note').hidden = !ip;
+  }
+  on($('#ban-cancel'), 'click', () => $('#ban-dialog').close());
+  on($('#ban-dialog-form'), 'submit', async (e) => {
+    e.preventDefault();
+    const kind = ($('#ban-what input:checked') || {}).value;
+    const duration = ($('#ban-dialog input[name="duration"]:checked') || {}).value;
+    const reason = $('#ban-reason').value.trim() || null;
+    let n = 0;
+    for (const id of banIds) {
+      try {
+        await api('POST', '/forums/' + encodeURIComponent(state.forum) + '/bans', { comment_id: id, kind, duration, reason });
+        n++;
+      } catch (ex) { $('#ban-dialog-msg').textContent = ex.message; return; }
+    }
+    $('#ban-dialog').close();
+    const until = duration === 'forever' ? 'for good' : duration === 'day' ? 'for a day' : 'for a week';
+    toast((n === 1 ? 'Author banned ' : n + ' authors banned ') + until + ' (' + BAN_LABEL[kind] + ').');
+    if (state.tab === 'bans') loadBans();
+  });
+  function banRow(b) {
+    const by = b.created_by ? (state.me && b.created_by.id === state.me.id ? 'you' : (b.created_by.name || 'account ' + b.created_by.id)) : '';
+    const until = b.expires_at ? when(b.expires_at) : 'for good';
+    return h('tr', { class: b.active ? '' : 'lapsed-row' },
+      h('td', {}, b.shadow ? b.kind + ' (shadow)' : b.kind),
+      h('td', {}, b.shown),
+      h('td', {}, b.reason || ''),
+      h('td', {}, by),
+      h('td', {}, when(b.created_at)),
+      h('td', {}, b.active ? until : h('span', { class: 'lapsed', title: 'Lapsed: it no longer matches' }, until)),
+      h('td', {}, h('button', { type: 'button', class: 'btn small', 'aria-label': 'Lift ban on ' + b.shown, onclick: async () => {
+        try { await api('DELETE', '/forums/' + encodeURIComponent(state.forum) + '/bans/' + b.id); toast('Ban lifted.'); loadBans(); } catch (e) { toast(e.message, true); }
+      } }, 'Lift')));
+  }
 
   // ---------------------------------------------------------------------------------------
   // Settings.
@@ -643,9 +730,9 @@
     if (gen !== state.logGen) return;
     $('#log').append(...r.entries.map((e) => h('tr', {},
       h('td', {}, when(e.created_at)),
-      h('td', {}, e.actor ? (state.me && e.actor === state.me.id ? 'you' : 'account ' + e.actor) : 'system'),
+      h('td', {}, e.actor ? (state.me && e.actor === state.me.id ? 'you' : (e.actor_name || 'account ' + e.actor)) : 'system'),
       h('td', {}, h('span', { class: 'badge' }, e.action)),
-      h('td', {}, e.comment_id ? h('code', {}, e.comment_id) : ''),
+      h('td', {}, e.thread_title ? (e.link ? h('a', { href: e.link, target: '_blank', rel: 'noopener' }, e.thread_title) : e.thread_title) : ''),
       h('td', {}, e.detail || ''))));
     state.logBefore = r.next_before;
     $('#log-older').hidden = !r.next_before;

@@ -136,6 +136,20 @@
     guests_off: 'This site accepts comments from signed-in readers only.',
     just_now: 'just now',
     anonymous: 'Anonymous',
+    // A moderator's menu on each comment.
+    mod_menu: 'Moderate',
+    pinned: 'Pinned',
+    mod_pin: 'Pin to the top',
+    mod_unpin: 'Unpin',
+    mod_pinned: 'Comment pinned.',
+    mod_unpinned: 'Comment unpinned.',
+    mod_delete: 'Delete',
+    mod_spam: 'Mark as spam',
+    mod_ban: 'Ban author',
+    mod_ban_reason: 'banned from the page',
+    mod_deleted: 'Comment deleted.',
+    mod_spammed: 'Comment marked as spam.',
+    mod_banned: 'Author banned. Lift or change it in the dashboard.',
     powered: 'Comments by Confab',
     // Live updates: new top-level comments wait behind this button; replies appear in place.
     new_comments: { one: '{n} new comment', other: '{n} new comments' },
@@ -367,6 +381,9 @@
     }
     if ((e.code === 'unauthorized' || e.code === 'forbidden') && e.message && /login|password/.test(e.message)) return e.message;
     if (e.code === 'unavailable' && /no mail/.test(e.message || '')) return e.message;
+    // The server says until when and why ("You can't comment on this site until …: reason"),
+    // unless the site has its own wording.
+    if (e.code === 'banned' && e.message && !(cfg.strings && cfg.strings.err && cfg.strings.err.banned)) return e.message;
     const s = (S.err && S.err[e.code]) || STRINGS.err[e.code];
     return s || e.message || t('err.generic');
   }
@@ -843,6 +860,7 @@
     document.dispatchEvent(new CustomEvent('confab:rendered', { detail: { comments: page.comments.length } }));
     liveOn = true;
     if (!es && !liveTimer) liveStart();
+    showTarget();
     syncVotes(page.comments);
   }
 
@@ -1169,6 +1187,7 @@
       meta.append(h('span', { class: 'c-edited', title: t('edited_at', { time: exactTime(c.edited_at) }) }, '(' + t('edited') + ')'));
     }
     if (hidden) meta.append(h('span', { class: 'c-badge c-badge-pending' }, t('pending')));
+    if (thread && thread.pinned_id === c.id && !c.parent_id) meta.append(h('span', { class: 'c-badge c-badge-pinned' }, t('pinned')));
 
     const repliesId = 'confab-r-' + c.id;
     const toggle = h('button', {
@@ -1284,8 +1303,83 @@
       const flagged = !!myFlags.get(c.id);
       bar.append(h('button', { type: 'button', class: 'c-act c-flag', disabled: flagged, onclick: (e) => openFlag(entry, e.currentTarget) }, flagged ? t('flagged') : t('flag')));
     }
+    if (isModerator()) bar.append(modMenu(entry));
     return bar;
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Moderating in place: a signed-in moderator of this forum gets a small menu on each
+  // comment (delete, mark as spam, ban its author); the server checks the right again.
+  function isModerator() {
+    return !!(me && me.moderates && me.moderates.includes(cfg.forum));
+  }
+  function modMenu(entry) {
+    const { c } = entry;
+    const menuId = 'confab-m-' + c.id;
+    const menu = h('div', { class: 'c-mod-menu', id: menuId, role: 'menu', hidden: true });
+    const opener = h('button', { type: 'button', class: 'c-act c-mod', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': menuId }, t('mod_menu'));
+    const close = () => { menu.hidden = true; opener.setAttribute('aria-expanded', 'false'); };
+    on(opener, 'click', () => {
+      const open = menu.hidden;
+      menu.hidden = !open;
+      opener.setAttribute('aria-expanded', String(open));
+      if (open) menu.querySelector('button').focus();
+    });
+    on(menu, 'keydown', (e) => { if (e.key === 'Escape') { close(); opener.focus(); } });
+    const item = (cls, label, fn) => h('button', { type: 'button', role: 'menuitem', class: 'c-mod-item ' + cls, onclick: async () => {
+      close();
+      try { await fn(); } catch (e) { showSlotError(entry, e); }
+    } }, label);
+    const forum = '/forums/' + encodeURIComponent(cfg.forum);
+    const moderate = async (action, note) => {
+      await api('POST', forum + '/moderate', { ids: [c.id], action });
+      modDone(entry, note);
+    };
+    // Pin (or unpin) a published top-level comment: first on the thread's first page.
+    const pinned = !!(thread && thread.pinned_id === c.id);
+    if (thread && !c.parent_id && c.status === 'approved') {
+      menu.append(item('c-mod-pin', t(pinned ? 'mod_unpin' : 'mod_pin'), async () => {
+        await api('PATCH', '/threads/' + encodeURIComponent(thread.id), { pinned: pinned ? '' : c.id });
+        await loadFirst();
+        announce(t(pinned ? 'mod_unpinned' : 'mod_pinned'));
+      }));
+    }
+    menu.append(
+      item('c-mod-delete', t('mod_delete'), () => moderate('delete', t('mod_deleted'))),
+      item('c-mod-spam', t('mod_spam'), () => moderate('spam', t('mod_spammed'))),
+      item('c-mod-ban', t('mod_ban'), async () => {
+        // The author's account or e-mail if they have one, else their address for a day.
+        await api('POST', forum + '/bans', { comment_id: c.id, reason: t('mod_ban_reason') });
+        showSlotNote(entry, t('mod_banned'));
+      }));
+    return h('span', { class: 'c-mod-wrap' }, opener, menu);
+  }
+  // A comment a moderator removed leaves the page at once (its replies stay, under a note).
+  function modDone(entry, note) {
+    const kids = entry.li.querySelector(':scope > article > .c-main > .c-replies > li');
+    if (!kids) { byId.delete(entry.c.id); entry.li.remove(); announce(note); return; }
+    const body = entry.li.querySelector(':scope > article > .c-main > .c-body');
+    body.replaceChildren(h('p', { class: 'c-muted' }, note));
+    const bar = entry.li.querySelector(':scope > article > .c-main > .c-actions');
+    if (bar) bar.remove();
+    announce(note);
+  }
+  function showSlotNote(entry, text) {
+    slotOf(entry).replaceChildren(h('p', { class: 'c-note', role: 'status' }, text));
+  }
+
+  // A link to a comment in place (#comment-<id>, as the dashboard makes them): scroll to it
+  // and mark it, once it is shown.
+  function showTarget() {
+    const m = /^#comment-(\d+)$/.exec(location.hash || '');
+    const entry = m && byId.get(m[1]);
+    if (!entry) return;
+    const art = entry.li.querySelector(':scope > article');
+    art.classList.add('is-target');
+    art.scrollIntoView({ block: 'center' });
+    art.focus({ preventScroll: true });
+  }
+  on(window, 'hashchange', showTarget);
 
   function setVotes(entry) {
     const { c } = entry, bar = entry.li.querySelector(':scope > article > .c-main > .c-actions');

@@ -4,6 +4,7 @@
 //! - [`id`]: 64-bit time-ordered ids that carry their logical shard.
 //! - [`ident`]: thread identifier normalization (URLs with tracking noise map to one thread).
 //! - [`input`]: parsed user input (`CommentBody`, `AuthorName`, ...); a value that exists is valid.
+//! - [`bans`]: what a ban matches, for how long, how it is shown and what the banned are told.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
 //! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
@@ -17,6 +18,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bans;
 pub mod challenge;
 pub mod cursor;
 pub mod error;

@@ -208,6 +208,8 @@ pub struct Thread {
     /// The thread also answers to other idents (its aliases, e.g. an imported thread's link
     /// beside its identifier): a change to it must make the pages cached under those stale too.
     pub aliased: bool,
+    /// A top-level comment a moderator pinned: first on the thread's first page.
+    pub pinned_id: Option<CommentId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -368,15 +370,50 @@ pub struct Ban {
     /// A shadow ban: the author may still post, but their new comments are hidden from
     /// everyone but themselves and the moderators.
     pub shadow: bool,
+    /// The moderator who made it (none for bans made before this was kept).
+    pub created_by: Option<AccountId>,
+    /// The comment it was made from, if it was.
+    pub comment_id: Option<CommentId>,
+    /// What it matches, as moderators are shown it (`t***@example.com`, `the address of
+    /// comment 123 by Troll`); the value itself is not shown for e-mails and addresses.
+    pub shown: Option<String>,
 }
 
 /// What the bans of a forum say about someone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BanState {
     None,
-    /// Refused (a ban that is not a shadow ban wins over a shadow ban).
-    Banned,
+    /// Refused (a ban that is not a shadow ban wins over a shadow ban): until when (none:
+    /// for good) and the reason of the latest such ban.
+    Banned {
+        until: Option<i64>,
+        reason: Option<String>,
+    },
     Shadow,
+}
+
+impl BanState {
+    /// The state from the bans in force that match someone, as `(shadow, expires_at, reason)`
+    /// newest first.
+    pub fn from_matches(matches: &[(bool, Option<i64>, Option<String>)]) -> BanState {
+        let hard: Vec<_> = matches.iter().filter(|m| !m.0).collect();
+        if hard.is_empty() {
+            return if matches.is_empty() {
+                BanState::None
+            } else {
+                BanState::Shadow
+            };
+        }
+        let until = if hard.iter().any(|m| m.1.is_none()) {
+            None
+        } else {
+            hard.iter().filter_map(|m| m.1).max()
+        };
+        BanState::Banned {
+            until,
+            reason: hard.iter().find_map(|m| m.2.clone()),
+        }
+    }
 }
 
 /// The identities a write is checked against for bans.

@@ -4,7 +4,9 @@
 //! these shapes, so this file depends on no layer above the core.
 
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::model::{Account, Ban, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread};
+use confab_core::model::{
+    Account, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry, Thread,
+};
 use confab_core::rfc3339;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,6 +22,7 @@ pub fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
         closed: t.closed,
         comment_count: t.comment_count,
         seq: t.seq,
+        pinned_id: t.pinned_id,
     }
 }
 
@@ -63,6 +66,8 @@ pub struct ThreadView {
     pub comment_count: i64,
     /// Changes with every change to the thread; realtime events carry it.
     pub seq: i64,
+    /// The comment a moderator pinned: first on the first page (and not on later ones).
+    pub pinned_id: Option<CommentId>,
 }
 
 /// A thread with every address it answers to.
@@ -235,6 +240,49 @@ pub struct ModCommentView {
     /// posted 3 times in 10 minutes`, `shadow ban`, `held: moderation mode pre`. None for
     /// comments shown to the public, and for those held before reasons were kept.
     pub held_reason: Option<String>,
+    /// The comment's thread: its title and address.
+    pub thread: ModThreadView,
+    /// The comment in place on the site (the thread's address + `#comment-<id>`, which the
+    /// widget scrolls to and highlights); none when the thread's address is not known.
+    pub link: Option<String>,
+    /// Why readers flagged it, most given first.
+    pub flag_reasons: Vec<FlagReasonView>,
+    /// The author's comments on this forum by status, and since when (accounts, and guests
+    /// who gave an e-mail; none for other guests).
+    pub author_history: Option<AuthorHistoryView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModThreadView {
+    pub id: ThreadId,
+    pub title: Option<String>,
+    pub url: Option<String>,
+    pub ident: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FlagReasonView {
+    pub reason: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorHistoryView {
+    pub approved: i64,
+    pub pending: i64,
+    pub spam: i64,
+    pub deleted: i64,
+    /// Their first comment on this forum.
+    pub first_seen: String,
+}
+
+/// How many comments wait in each queue; each count stops at `cap` ("1000+").
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueCountsView {
+    pub pending: i64,
+    pub flagged: i64,
+    pub spam: i64,
+    pub cap: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -242,6 +290,8 @@ pub struct ModListView {
     pub comments: Vec<ModCommentView>,
     /// Pass as `before` for the next (older) page.
     pub next_before: Option<CommentId>,
+    /// The queues' sizes (the same whatever queue was asked for).
+    pub counts: QueueCountsView,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -251,13 +301,59 @@ pub struct ModerateView {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BansView {
-    pub bans: Vec<Ban>,
+    pub bans: Vec<BanView>,
+}
+
+/// A ban as moderators see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BanView {
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "confab_core::id::i64_as_string")]
+    pub id: i64,
+    pub kind: BanKind,
+    /// What it matches, masked: `t***@example.com`, `203.0.113.x`, `the address of comment
+    /// 123 by Troll`, `the account of Troll` (e-mails and addresses are never shown whole).
+    pub shown: String,
+    /// The account id, for account bans only.
+    pub value: Option<String>,
+    /// The comment it was made from.
+    pub comment_id: Option<CommentId>,
+    pub reason: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; none: for good.
+    pub expires_at: Option<i64>,
+    /// In force (not past `expires_at`); lapsed bans stay listed until lifted.
+    pub active: bool,
+    pub shadow: bool,
+    /// Who made it (none for bans made before this was kept).
+    pub created_by: Option<ActorView>,
+}
+
+/// A moderator, by id and display name (none if the account is gone).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActorView {
+    pub id: AccountId,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogView {
-    pub entries: Vec<ModLogEntry>,
+    pub entries: Vec<LogEntryView>,
     pub next_before: Option<String>,
+}
+
+/// A log entry with names: who acted, and on which thread.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogEntryView {
+    #[serde(flatten)]
+    pub entry: ModLogEntry,
+    /// The moderator's display name (none for the system, or an account that is gone).
+    pub actor_name: Option<String>,
+    /// The title of the thread of the comment acted on, if any.
+    pub thread_title: Option<String>,
+    /// The comment in place on the site, if the thread's address is known.
+    pub link: Option<String>,
 }
 
 /// An import uploaded in the dashboard: how far it is, then what it did.

@@ -176,6 +176,9 @@ pub struct Posted {
 pub struct ThreadPatch {
     pub closed: Option<bool>,
     pub title: Option<String>,
+    /// `Some(None)` unpins; the service has checked a comment is a visible top-level one of
+    /// this thread.
+    pub pinned: Option<Option<CommentId>>,
 }
 
 /// Threads and their comments (shard data: addressed by forum, thread id or comment id).

@@ -3,7 +3,7 @@
 
 use crate::StoreResult;
 use async_trait::async_trait;
-use confab_core::id::{AccountId, ForumId};
+use confab_core::id::{AccountId, CommentId, ForumId};
 use confab_core::model::{Account, Ban, BanKind, BanState, BanSubject, Forum, ForumSettings};
 use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
@@ -27,6 +27,23 @@ pub struct SsoAccount {
     pub display_name: String,
     pub url: Option<String>,
     pub avatar_url: Option<String>,
+}
+
+/// A ban to record.
+#[derive(Debug, Clone)]
+pub struct BanRecord {
+    pub kind: BanKind,
+    /// The e-mail, the address's keyed hash, or the account id.
+    pub value: String,
+    pub reason: Option<String>,
+    pub expires_at: Option<i64>,
+    pub shadow: bool,
+    /// The moderator making it.
+    pub actor: Option<AccountId>,
+    /// The comment it is made from.
+    pub comment_id: Option<CommentId>,
+    /// What moderators are shown it matches (see `Ban::shown`); the log entry says this too.
+    pub shown: String,
 }
 
 /// Forums, accounts, moderators and bans.
@@ -107,17 +124,8 @@ pub trait ControlStore: Send + Sync {
     /// account holds it.
     async fn set_account_email(&self, account: AccountId, email: &str) -> StoreResult<()>;
 
-    #[allow(clippy::too_many_arguments)]
-    async fn add_ban(
-        &self,
-        forum: ForumId,
-        kind: BanKind,
-        value: &str,
-        reason: Option<&str>,
-        expires_at: Option<i64>,
-        shadow: bool,
-        actor: Option<AccountId>,
-    ) -> StoreResult<Ban>;
+    /// Adds (or renews: same kind and value) a ban, with its moderation-log entry.
+    async fn add_ban(&self, forum: ForumId, ban: &BanRecord) -> StoreResult<Ban>;
 
     async fn remove_ban(
         &self,
@@ -129,7 +137,7 @@ pub trait ControlStore: Send + Sync {
     async fn bans(&self, forum: ForumId) -> StoreResult<Vec<Ban>>;
 
     /// Whether a ban in force (by e-mail, address or account) applies to `who`, and which kind
-    /// (a ban that is not a shadow ban wins). One indexed query.
+    /// (a ban that is not a shadow ban wins, with until when and why). One indexed query.
     async fn ban_state(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<BanState>;
 
     /// The accounts that moderate a forum (not staff at large), by id.

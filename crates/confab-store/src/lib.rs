@@ -59,6 +59,7 @@ mod control;
 pub mod export;
 pub mod gdpr;
 pub mod import;
+mod mod_context;
 mod moderation;
 mod outbox;
 pub mod pg;
@@ -72,13 +73,14 @@ pub use challenge::{ChallengeStore, Spend};
 pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
-pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use control::{BanRecord, ControlStore, NewAccount, SsoAccount};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
+pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
@@ -92,7 +94,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModerationStore, OutboxStore, Store, VoteStore,
+        ModContextStore, ModerationStore, OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -245,6 +247,7 @@ pub trait Store:
     + CommentStore
     + VoteStore
     + ModerationStore
+    + ModContextStore
     + OutboxStore
     + ImportStore
     + ExportStore

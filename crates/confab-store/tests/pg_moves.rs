@@ -11,7 +11,7 @@ use confab_store::pg::moves::{self, MoveOptions, Phase};
 use confab_store::pg::{admin, migrate_data, PgOptions, PgStore};
 use confab_store::prelude::*;
 use confab_store::sqlite::SqliteStore;
-use confab_store::{NewAccount, NewComment, NewTask, ReadFrom, SubState, Visibility};
+use confab_store::{BanRecord, NewAccount, NewComment, NewTask, ReadFrom, SubState, Visibility};
 use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -832,23 +832,31 @@ async fn migrate_data_copies_sqlite_into_postgres() {
         .unwrap();
     lite.add_ban(
         alpha.id,
-        BanKind::Email,
-        "troll@example.com",
-        Some("trolling"),
-        None,
-        false,
-        Some(admin_acct.id),
+        &BanRecord {
+            kind: BanKind::Email,
+            value: "troll@example.com".into(),
+            reason: Some("trolling".into()),
+            expires_at: None,
+            shadow: false,
+            actor: Some(admin_acct.id),
+            comment_id: None,
+            shown: "t***@example.com".into(),
+        },
     )
     .await
     .unwrap();
     lite.add_ban(
         alpha.id,
-        BanKind::Ip,
-        "0123456789abcdef",
-        None,
-        None,
-        true,
-        Some(admin_acct.id),
+        &BanRecord {
+            kind: BanKind::Ip,
+            value: "0123456789abcdef".into(),
+            reason: None,
+            expires_at: None,
+            shadow: true,
+            actor: Some(admin_acct.id),
+            comment_id: None,
+            shown: "an address".into(),
+        },
     )
     .await
     .unwrap();

@@ -8,7 +8,7 @@ use super::requests::*;
 use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{
-    CountRequest, FlagReason, GuestAuthor, IdempotencyKey, LogIn, ModListFilter, NewBan, NewForum,
+    CountRequest, FlagReason, GuestAuthor, IdempotencyKey, LogIn, ModListFilter, NewForum,
     PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays, StatusChange,
     SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
 };
@@ -753,58 +753,6 @@ pub async fn moderate(
     ))
 }
 
-/// Bans of a forum.
-#[utoipa::path(get, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), tag = "moderation",
-    responses((status = 200, body = BansView), Unauthorized, Forbidden, NotFound, PayloadTooLarge, Internal, Unavailable))]
-pub async fn bans(
-    State(app): State<AppState>,
-    Who(caller): Who,
-    axum::extract::Path(forum): axum::extract::Path<String>,
-) -> ApiResult<axum::Json<BansView>> {
-    let m = app.svc.moderate(&caller, &forum).await?;
-    Ok(axum::Json(BansView {
-        bans: app.svc.bans(&m).await?,
-    }))
-}
-
-/// Ban an e-mail, IP or account, or the author of a comment.
-#[utoipa::path(post, path = "/api/v1/forums/{forum}/bans", params(("forum" = String, Path)), request_body = BanBody, tag = "moderation",
-    responses((status = 201, body = BansView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
-        Internal, Unavailable))]
-pub async fn ban(
-    State(app): State<AppState>,
-    Who(caller): Who,
-    axum::extract::Path(forum): axum::extract::Path<String>,
-    Json(body): Json<BanBody>,
-) -> ApiResult<Response> {
-    let m = app.svc.moderate(&caller, &forum).await?;
-    let ban = NewBan::parse(
-        body.kind,
-        body.value.as_deref(),
-        body.comment_id,
-        body.reason.as_deref(),
-        body.expires_in_secs,
-        body.shadow,
-    )?;
-    let bans = app.svc.ban(&m, ban).await?;
-    Ok((StatusCode::CREATED, axum::Json(BansView { bans })).into_response())
-}
-
-/// Lift a ban.
-#[utoipa::path(delete, path = "/api/v1/forums/{forum}/bans/{id}", params(("forum" = String, Path), ("id" = String, Path)), tag = "moderation",
-    responses((status = 204, description = "Lifted"), Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal, Unavailable))]
-pub async fn unban(
-    State(app): State<AppState>,
-    Who(caller): Who,
-    axum::extract::Path((forum, id)): axum::extract::Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    let id = confab_core::id::parse_id(&id)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "ban not found"))?;
-    let m = app.svc.moderate(&caller, &forum).await?;
-    app.svc.unban(&m, id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
@@ -867,7 +815,7 @@ pub async fn update_thread(
     Json(body): Json<ThreadPatchBody>,
 ) -> ApiResult<Response> {
     let t = app.svc.moderate_thread(&caller, id).await?;
-    let changes = ThreadChanges::parse(body.closed, body.title.as_deref())?;
+    let changes = ThreadChanges::parse(body.closed, body.title.as_deref(), body.pinned.as_deref())?;
     let updated = app.svc.update_thread(&t, changes).await?;
     Ok(wrote(
         axum::Json(thread_view(&updated.value, t.forum())),

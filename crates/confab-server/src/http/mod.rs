@@ -1,6 +1,7 @@
 //! The HTTP layer. Every route is in [`router`], grouped by the client that calls it.
 
 pub mod api;
+pub mod bans;
 pub mod caller;
 pub mod challenge;
 pub mod error;
@@ -160,10 +161,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/forums/{forum}/comments", get(api::mod_list))
         .route("/forums/{forum}/moderate", post(api::moderate))
-        .route("/forums/{forum}/bans", get(api::bans).post(api::ban))
+        .route("/forums/{forum}/bans", get(bans::bans).post(bans::ban))
         .route(
             "/forums/{forum}/bans/{id}",
-            axum::routing::delete(api::unban),
+            axum::routing::delete(bans::unban),
         )
         .route("/forums/{forum}/log", get(api::mod_log))
         .route("/forums/{forum}/stats", get(api::stats))

@@ -336,14 +336,21 @@ pub struct ModerateBody {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BanBody {
-    /// email, ip or account. With `comment_id` instead, the author of that comment is banned
-    /// (their account or e-mail, and their IP).
-    pub kind: Option<confab_core::model::BanKind>,
+    /// With `value`: email, ip or account. With `comment_id`: what of that comment's author
+    /// is banned, one of the choices they have (`account` for signed-in authors; `email`,
+    /// `ip` or `ip+email` for guests); none: their account or e-mail if they have one, else
+    /// their IP. An IP ban that would match the caller's own address is refused (409).
+    #[schema(example = "ip+email")]
+    pub kind: Option<String>,
     /// An e-mail, an IP address or IP hash, or an account id.
     pub value: Option<String>,
     pub comment_id: Option<CommentId>,
+    /// Shown in the ban list and to the banned author.
     pub reason: Option<String>,
-    /// Seconds until the ban lapses; none for permanent.
+    /// day, week or forever. Without it (and without `expires_in_secs`): IP bans last a
+    /// day, others for good.
+    pub duration: Option<String>,
+    /// Seconds until the ban lapses (instead of `duration`).
     #[serde(default, deserialize_with = "int::opt")]
     pub expires_in_secs: Option<i64>,
     /// A shadow ban: the author may still post, and sees their comments as published, but
@@ -356,6 +363,9 @@ pub struct BanBody {
 pub struct ThreadPatchBody {
     pub closed: Option<bool>,
     pub title: Option<String>,
+    /// A published top-level comment of the thread to pin (shown first on its first page), or
+    /// `""` to unpin.
+    pub pinned: Option<String>,
 }
 
 /// A thread moved to a new address: the thread found by `from` answers to `to` as well.

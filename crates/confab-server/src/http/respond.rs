@@ -48,7 +48,16 @@ impl From<Flagged> for FlagView {
 impl From<ModLogPage> for LogView {
     fn from(p: ModLogPage) -> LogView {
         LogView {
-            entries: p.entries,
+            entries: p
+                .entries
+                .into_iter()
+                .map(|(entry, c)| LogEntryView {
+                    entry,
+                    actor_name: c.actor_name,
+                    thread_title: c.thread_title,
+                    link: c.link,
+                })
+                .collect(),
             next_before: p.next_before,
         }
     }

@@ -8,7 +8,7 @@
 use crate::config::Limits;
 use crate::http::gdpr::{DataLinkBody, EraseBody, ForumEraseBody};
 use crate::http::requests::*;
-use crate::http::{api, gdpr, mail};
+use crate::http::{api, bans, gdpr, mail};
 use crate::service::{DataComment, DataMark, DataProfile, DataSubscription, Erasure, ReaderData};
 use crate::views::*;
 use serde_json::{json, Map, Value};
@@ -27,7 +27,7 @@ pub mod errors;
         api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
         api::request_password_reset, api::confirm_password_reset, api::change_password, api::change_email, api::end_all_sessions,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
-        api::moderate, api::bans, api::ban, api::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
+        api::moderate, bans::bans, bans::ban, bans::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
         api::upload_import, api::list_imports, api::get_import,
         api::list_switches, api::set_switch, api::reset_switch, api::forum_moderators, api::add_moderator, api::remove_moderator,
         api::add_staff, api::remove_staff,
@@ -43,7 +43,7 @@ pub mod errors;
         PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
         PasswordResetBody, PasswordResetConfirmBody, PasswordChangeBody, EmailChangeBody, MailRequestedView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
-        BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
+        BansView, BanView, ActorView, ModThreadView, FlagReasonView, AuthorHistoryView, QueueCountsView, LogEntryView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
         crate::http::challenge::ChallengeView, crate::http::challenge::ChallengeSolution, confab_core::challenge::ChallengeSettings,
         EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
@@ -321,7 +321,19 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         prop(doc, s, "reason"),
         json!({ "pattern": format!("^[{WS}]*(?:[^{WS}](?:[\\s\\S]{{0,498}}[^{WS}])?[{WS}]*)?$") }),
     );
-    merge(prop(doc, s, "expires_in_secs"), json!({ "minimum": 1 }));
+    merge(
+        prop(doc, s, "expires_in_secs"),
+        json!({ "minimum": 1, "maximum": 100_i64 * 365 * 24 * 3600 }),
+    );
+    set(
+        prop(doc, s, "duration"),
+        json!({ "anyOf": [{ "type": "null" }, { "type": "string", "enum": ["day", "week", "forever"] }] }),
+    );
+    schema(doc, s).insert(
+        "not".into(),
+        json!({ "required": ["duration", "expires_in_secs"],
+                "properties": { "duration": { "type": "string" }, "expires_in_secs": { "type": "integer" } } }),
+    );
     let not_comment = json!({ "anyOf": [{ "type": "null" }] });
     let account = format!(
         "^[{WS}]*{}[{WS}]*$",
@@ -337,7 +349,8 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     schema(doc, s).insert(
         "anyOf".into(),
         json!([
-            { "required": ["comment_id"], "properties": { "comment_id": id_in_body() } },
+            { "required": ["comment_id"], "properties": { "comment_id": id_in_body(), "value": { "type": "null" },
+                "kind": { "anyOf": [{ "type": "null" }, { "type": "string", "enum": ["account", "email", "ip", "ip+email"] }] } } },
             { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "email" }, "value": email(false) } },
             { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "ip" }, "value": ip } },
             { "required": ["kind", "value"], "properties": { "comment_id": not_comment, "kind": { "const": "account" }, "value": { "type": "string", "pattern": account } } },
@@ -345,6 +358,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     );
 
     set(prop(doc, "ThreadPatchBody", "title"), optional_title(300));
+    set(
+        prop(doc, "ThreadPatchBody", "pinned"),
+        json!({ "anyOf": [{ "type": "null" }, { "const": "" }, id_in_body()] }),
+    );
     set(
         prop(doc, "PasswordResetBody", "login"),
         json!({ "type": "string", "maxLength": 254, "pattern": format!("[^{WS}]") }),

@@ -49,23 +49,27 @@ pub(crate) struct Admitted {
 impl Service {
     /// Whether `who` may act on `forum` at all (bans by account, e-mail or address). Writes
     /// that are not texts (votes, flags) check this alone; a shadow ban refuses nothing (the
-    /// author must not notice it).
+    /// author must not notice it). An IP ban never stops a moderator of the forum (`account`,
+    /// signed in): a shared network must not lock out the people who lift bans. The banned
+    /// are told until when, and why.
     pub(crate) async fn check_not_banned(
         &self,
         forum: &Forum,
         caller: &Caller,
+        account: Option<&Account>,
         email: Option<&str>,
     ) -> Result<BanState, DomainError> {
+        let moderator = account.is_some_and(|a| a.can_moderate(forum.id));
         let who = BanSubject {
             email: email.map(str::to_string),
-            ip_hash: Some(self.ip_hash(caller)),
+            ip_hash: (!moderator).then(|| self.ip_hash(caller)),
             account: caller.account,
         };
         let state = self.store.ban_state(forum.id, &who, now_ms()).await?;
-        if state == BanState::Banned {
+        if let BanState::Banned { until, reason } = &state {
             return Err(DomainError::new(
                 ErrorCode::Banned,
-                "you are banned from commenting on this site",
+                confab_core::bans::banned_message(*until, reason.as_deref()),
             ));
         }
         Ok(state)
@@ -105,7 +109,9 @@ impl Service {
                 "this thread is closed",
             ));
         }
-        let ban = self.check_not_banned(forum, who.caller, who.email).await?;
+        let ban = self
+            .check_not_banned(forum, who.caller, who.account, who.email)
+            .await?;
         let s = &forum.settings;
         let rules = Rules {
             words: &s.words,

@@ -826,11 +826,9 @@ impl Service {
         forum: &Forum,
         caller: &Caller,
     ) -> Result<(), DomainError> {
-        let email = self
-            .caller_account(caller)
-            .await?
-            .and_then(|a| a.email.clone());
-        self.check_not_banned(forum, caller, email.as_deref())
+        let account = self.caller_account(caller).await?;
+        let email = account.as_ref().and_then(|a| a.email.clone());
+        self.check_not_banned(forum, caller, account.as_deref(), email.as_deref())
             .await
             .map(|_| ())
     }

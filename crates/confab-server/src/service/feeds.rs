@@ -238,11 +238,11 @@ fn page_url(url: Option<&str>, ident: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A comment in place on its page (the widget gives each comment the element id
-/// `confab-c-{id}`).
+/// A comment in place on its page: the widget scrolls to and highlights `#comment-{id}`, as
+/// the dashboard links it.
 fn comment_link(page: &str, id: &str) -> String {
     let page = page.split('#').next().unwrap_or(page);
-    format!("{page}#confab-c-{id}")
+    format!("{page}#comment-{id}")
 }
 
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
@@ -337,7 +337,7 @@ mod tests {
     fn links_to_comments_replace_the_pages_fragment() {
         assert_eq!(
             comment_link("https://b.example/post#top", "42"),
-            "https://b.example/post#confab-c-42"
+            "https://b.example/post#comment-42"
         );
         assert_eq!(
             page_url(None, "https://b.example/p"),

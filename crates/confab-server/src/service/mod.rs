@@ -14,6 +14,7 @@
 
 mod accounts;
 mod admission;
+mod bans;
 mod challenge;
 mod comments;
 pub mod export;
@@ -21,6 +22,7 @@ pub mod feeds;
 pub mod fleet;
 pub mod gdpr;
 pub mod import;
+mod mod_context;
 mod moderation;
 pub mod outbox;
 pub mod passwords;
@@ -34,6 +36,7 @@ mod thread_moves;
 mod threads;
 
 pub use accounts::{LogIn, Session, SignUp};
+pub use bans::{BanLapse, BanTarget, NewBan};
 pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
@@ -43,8 +46,8 @@ pub use gdpr::{
     ReaderData,
 };
 pub use moderation::{
-    BanTarget, DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
-    ModerationAction, NewBan, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
+    DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
+    ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};

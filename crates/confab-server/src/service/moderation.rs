@@ -4,10 +4,10 @@ use super::realtime::LiveEvent;
 use super::{Caller, Service};
 use crate::views::{ModCommentView, ModListView};
 use confab_core::id::{AccountId, CommentId, ThreadId};
-use confab_core::input::{parse_title, Email, ForumName};
+use confab_core::input::{parse_title, ForumName};
 use confab_core::model::{
-    Account, Author, Ban, BanKind, CommentStatus, Forum, ForumSettings, ModLogEntry,
-    ModerationMode, ModeratorMail, Thread, Webhook,
+    Account, Author, CommentStatus, Forum, ForumSettings, ModLogEntry, ModerationMode,
+    ModeratorMail, Thread, Webhook,
 };
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::{ModQuery, Queue, ReadFrom, ThreadPatch, Written};
@@ -307,103 +307,34 @@ impl StatusChange {
     }
 }
 
-/// Whom a ban is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BanTarget {
-    /// The author of a comment of the forum: their account or e-mail, and their address.
-    AuthorOf(CommentId),
-    Email(Email),
-    /// An address (stored as its keyed hash).
-    Ip(std::net::IpAddr),
-    /// An address's keyed hash, as moderators see it.
-    IpHash(String),
-    Account(i64),
-}
-
-/// A new ban.
-#[derive(Debug, Clone)]
-pub struct NewBan {
-    pub target: BanTarget,
-    /// Trimmed, at most 500 characters; blank is none.
-    pub reason: Option<String>,
-    /// Positive; `None`: permanent.
-    pub expires_in_secs: Option<i64>,
-    /// A shadow ban (see `Ban::shadow`).
-    pub shadow: bool,
-}
-
-impl NewBan {
-    /// Parses a ban's fields: the lapse, the reason, then the comment whose author is banned,
-    /// or else the kind and value.
-    pub fn parse(
-        kind: Option<BanKind>,
-        value: Option<&str>,
-        comment_id: Option<CommentId>,
-        reason: Option<&str>,
-        expires_in_secs: Option<i64>,
-        shadow: bool,
-    ) -> Result<NewBan, DomainError> {
-        if expires_in_secs.is_some_and(|s| s <= 0) {
-            return Err(DomainError::invalid("expires_in_secs must be positive"));
-        }
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.chars().count() > 500) {
-            return Err(DomainError::invalid("reason is longer than 500 characters"));
-        }
-        let target = match comment_id {
-            Some(cid) => BanTarget::AuthorOf(cid),
-            None => {
-                let kind =
-                    kind.ok_or_else(|| DomainError::invalid("give kind and value, or comment_id"))?;
-                let value = value
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| DomainError::invalid("value is required"))?;
-                match kind {
-                    BanKind::Email => BanTarget::Email(Email::parse(value)?),
-                    BanKind::Ip => match value.parse::<std::net::IpAddr>() {
-                        Ok(ip) => BanTarget::Ip(ip),
-                        Err(_)
-                            if value.len() == 16
-                                && value.bytes().all(|b| b.is_ascii_hexdigit()) =>
-                        {
-                            BanTarget::IpHash(value.to_lowercase())
-                        }
-                        Err(_) => {
-                            return Err(DomainError::invalid(
-                                "value must be an IP address or an IP hash",
-                            ))
-                        }
-                    },
-                    BanKind::Account => BanTarget::Account(
-                        confab_core::id::parse_id(value)
-                            .ok_or_else(|| DomainError::invalid("value must be an account id"))?,
-                    ),
-                }
-            }
-        };
-        Ok(NewBan {
-            target,
-            reason: reason.map(str::to_string),
-            expires_in_secs,
-            shadow,
-        })
-    }
-}
-
 /// Changes to a thread (what is `None` stays).
 #[derive(Debug, Clone, Default)]
 pub struct ThreadChanges {
     pub closed: Option<bool>,
     /// A title as `parse_title` takes it.
     pub title: Option<String>,
+    /// Pin a comment (`Some(Some)`) or unpin (`Some(None)`).
+    pub pinned: Option<Option<CommentId>>,
 }
 
 impl ThreadChanges {
-    pub fn parse(closed: Option<bool>, title: Option<&str>) -> Result<ThreadChanges, DomainError> {
+    /// `pinned`: a comment id to pin, or `""` to unpin.
+    pub fn parse(
+        closed: Option<bool>,
+        title: Option<&str>,
+        pinned: Option<&str>,
+    ) -> Result<ThreadChanges, DomainError> {
+        let pinned = match pinned.map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(p) => Some(Some(CommentId(confab_core::id::parse_id(p).ok_or_else(
+                || DomainError::invalid("pinned must be a comment id, or empty to unpin"),
+            )?))),
+        };
         Ok(ThreadChanges {
             closed,
             title: title.map(parse_title).transpose()?,
+            pinned,
         })
     }
 }
@@ -411,7 +342,8 @@ impl ThreadChanges {
 /// A page of the moderation log, newest first.
 #[derive(Debug, Clone)]
 pub struct ModLogPage {
-    pub entries: Vec<ModLogEntry>,
+    /// Each entry with its names (see `LogContext`).
+    pub entries: Vec<(ModLogEntry, super::mod_context::LogContext)>,
     /// Where the next (older) page starts.
     pub next_before: Option<String>,
 }
@@ -682,6 +614,7 @@ impl Service {
         let mut comments = Vec::with_capacity(rows.len());
         let ids: Vec<AccountId> = rows.iter().filter_map(|c| c.account_id()).collect();
         let accounts = self.accounts_by_id(&ids).await?;
+        let mut context = self.queue_context(f, &rows).await?.into_iter();
         for c in rows {
             let author_email = match &c.author {
                 Author::Guest { email, .. } => email.clone(),
@@ -697,6 +630,7 @@ impl Service {
             view.body_html = html;
             // Moderators see a shadow-banned comment as what it is.
             view.status = status;
+            let cx = context.next().ok_or_else(DomainError::internal)?;
             comments.push(ModCommentView {
                 comment: view,
                 forum: f.name.clone(),
@@ -704,11 +638,16 @@ impl Service {
                 ip_hash,
                 flag_count,
                 held_reason,
+                thread: cx.thread,
+                link: cx.link,
+                flag_reasons: cx.flag_reasons,
+                author_history: cx.author_history,
             });
         }
         Ok(ModListView {
             comments,
             next_before,
+            counts: self.queue_counts(f).await?,
         })
     }
 
@@ -771,69 +710,6 @@ impl Service {
         })
     }
 
-    pub async fn bans(&self, m: &Moderating) -> Result<Vec<Ban>, DomainError> {
-        self.store.bans(m.forum.id).await
-    }
-
-    /// Adds a ban (for the author of a comment: their account or e-mail, and their address);
-    /// returns the forum's bans.
-    pub async fn ban(&self, m: &Moderating, ban: NewBan) -> Result<Vec<Ban>, DomainError> {
-        let (f, acct) = (&m.forum, &m.account);
-        let expires_at = ban
-            .expires_in_secs
-            .map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
-        let reason = ban.reason.as_deref();
-        let mut targets: Vec<(BanKind, String)> = Vec::new();
-        if let BanTarget::AuthorOf(cid) = ban.target {
-            let c = self
-                .store
-                .comment(cid, ReadFrom::Primary)
-                .await?
-                .filter(|c| c.forum_id == f.id)
-                .ok_or_else(|| DomainError::not_found("comment"))?;
-            match &c.author {
-                Author::Account(a) => targets.push((BanKind::Account, a.0.to_string())),
-                Author::Guest { email: Some(e), .. } => targets.push((BanKind::Email, e.clone())),
-                Author::Guest { .. } => {}
-            }
-            targets.push((BanKind::Ip, c.ip_hash.clone()));
-        } else {
-            targets.push(match ban.target {
-                BanTarget::Email(e) => (BanKind::Email, e.as_str().to_string()),
-                // A raw address is stored as its keyed hash; a hash (as moderators see it) as is.
-                BanTarget::Ip(ip) => (BanKind::Ip, self.signer.keyed_hash("ip", &ip.to_string())),
-                BanTarget::IpHash(h) => (BanKind::Ip, h),
-                BanTarget::Account(id) => (BanKind::Account, id.to_string()),
-                BanTarget::AuthorOf(_) => return Err(DomainError::internal()),
-            });
-        }
-        for (kind, value) in targets {
-            self.store
-                .add_ban(
-                    f.id,
-                    kind,
-                    &value,
-                    reason,
-                    expires_at,
-                    ban.shadow,
-                    Some(acct.id),
-                )
-                .await?;
-        }
-        self.store.bans(f.id).await
-    }
-
-    pub async fn unban(&self, m: &Moderating, ban: i64) -> Result<(), DomainError> {
-        if !self
-            .store
-            .remove_ban(m.forum.id, ban, Some(m.account.id))
-            .await?
-        {
-            return Err(DomainError::not_found("ban"));
-        }
-        Ok(())
-    }
-
     pub async fn log(
         &self,
         m: &Moderating,
@@ -847,6 +723,7 @@ impl Service {
         } else {
             None
         };
+        let entries = self.log_context(&m.forum, entries).await?;
         Ok(ModLogPage {
             entries,
             next_before,
@@ -882,6 +759,17 @@ impl Service {
         changes: ThreadChanges,
     ) -> Result<Written<Thread>, DomainError> {
         let (f, acct, id) = (&t.moderating.forum, &t.moderating.account, t.thread.id);
+        // Only a published top-level comment of this thread is pinned (first on its page).
+        if let Some(Some(cid)) = changes.pinned {
+            let c = self.store.comment(cid, ReadFrom::Primary).await?;
+            if !c.is_some_and(|c| {
+                c.thread_id == id && c.parent_id.is_none() && c.status == CommentStatus::Approved
+            }) {
+                return Err(DomainError::invalid(
+                    "only a published top-level comment of this thread can be pinned",
+                ));
+            }
+        }
         let Written { value: updated, at } = self
             .store
             .update_thread(
@@ -890,6 +778,7 @@ impl Service {
                 ThreadPatch {
                     closed: changes.closed,
                     title: changes.title,
+                    pinned: changes.pinned,
                 },
                 Some(acct.id),
             )

@@ -193,6 +193,23 @@ impl Service {
         } else {
             None
         };
+        // A pinned comment: first on the first page, and nowhere else (one more read, on the
+        // first page only).
+        if let Some(pin) = thread.pinned_id {
+            let at = top.iter().position(|c| c.id == pin);
+            let pinned = match at {
+                Some(i) => Some(top.remove(i)),
+                None if cursor.is_none() => self
+                    .store
+                    .comment(pin, from)
+                    .await?
+                    .filter(|c| c.thread_id == thread.id && visible(c, vis)),
+                None => None,
+            };
+            if let Some(p) = pinned.filter(|_| cursor.is_none()) {
+                top.insert(0, p);
+            }
+        }
         let comments = self
             .expand(
                 &thread,

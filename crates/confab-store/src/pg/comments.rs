@@ -241,16 +241,35 @@ impl CommentStore for PgStore {
                 .ok_or_else(|| DomainError::not_found("thread"))?;
             let closed = patch.closed.unwrap_or(t.closed);
             let title = patch.title.clone().or_else(|| t.title.clone());
-            if closed == t.closed && title == t.title {
+            let pinned = patch.pinned.unwrap_or(t.pinned_id);
+            if closed == t.closed && title == t.title && pinned == t.pinned_id {
                 return Ok(t);
             }
+            let pinned_raw = pinned.map(|p| p.0);
             exec(
                 &tx,
                 &n,
-                "UPDATE threads SET closed = $1, title = $2, seq = seq + 1 WHERE id = $3",
-                &[&closed, &title, &id.0],
+                "UPDATE threads SET closed = $1, title = $2, pinned_id = $3, seq = seq + 1 WHERE id = $4",
+                &[&closed, &title, &pinned_raw, &id.0],
             )
             .await?;
+            if pinned != t.pinned_id {
+                let (action, cid) = match pinned {
+                    Some(p) => ("pin", Some(p)),
+                    None => ("unpin", t.pinned_id),
+                };
+                log_action(
+                    &tx,
+                    &n,
+                    shard,
+                    forum_id,
+                    actor,
+                    action,
+                    cid,
+                    &format!("thread {id} {}", t.ident.as_str()),
+                )
+                .await?;
+            }
             if closed != t.closed {
                 let action = if closed { "close" } else { "open" };
                 log_action(

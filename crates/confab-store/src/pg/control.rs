@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::rules::{switch_forum_id, switch_record};
-use crate::SsoAccount;
+use crate::{BanRecord, SsoAccount};
 use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
@@ -266,27 +266,22 @@ impl ControlStore for PgStore {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn add_ban(
-        &self,
-        forum: ForumId,
-        kind: BanKind,
-        value: &str,
-        reason: Option<&str>,
-        expires_at: Option<i64>,
-        shadow: bool,
-        actor: Option<AccountId>,
-    ) -> StoreResult<Ban> {
-        let ban = control!(self, |c, n| {
+    async fn add_ban(&self, forum: ForumId, ban: &BanRecord) -> StoreResult<Ban> {
+        let created_by = ban.actor.map(|a| a.0);
+        let comment_id = ban.comment_id.map(|c| c.0);
+        let saved = control!(self, |c, n| {
             let r = row(
                 &c,
                 &n,
                 &format!(
-                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
-                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow RETURNING {BAN_COLS}"
+                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow, \
+                     created_by = excluded.created_by, comment_id = excluded.comment_id, shown = excluded.shown RETURNING {BAN_COLS}"
                 ),
-                &[&forum.0, &kind.as_str(), &value, &reason, &expires_at, &confab_core::now_ms(), &shadow],
+                &[&forum.0, &ban.kind.as_str(), &ban.value, &ban.reason, &ban.expires_at, &confab_core::now_ms(), &ban.shadow,
+                  &created_by, &comment_id, &ban.shown],
             )
             .await?
             .ok_or_else(DomainError::internal)?;
@@ -295,17 +290,18 @@ impl ControlStore for PgStore {
         // The ban lives in the control database and its log entry on the forum's shard: two
         // commits. The ban stands even if the log write fails (logged), never the reverse.
         if let Err(e) = self
-            .log_control_action(
+            .log_control_action_on(
                 forum,
-                actor,
-                if shadow { "shadow ban" } else { "ban" },
-                &format!("{} {}", kind.as_str(), value),
+                ban.actor,
+                if ban.shadow { "shadow ban" } else { "ban" },
+                ban.comment_id,
+                &format!("{} {}", ban.kind.as_str(), ban.shown),
             )
             .await
         {
             tracing::warn!(error = %e.reason(), "ban recorded but its moderation-log entry was not");
         }
-        Ok(ban)
+        Ok(saved)
     }
 
     async fn remove_ban(
@@ -355,21 +351,19 @@ impl ControlStore for PgStore {
     async fn ban_state(&self, forum: ForumId, who: &BanSubject, now: i64) -> StoreResult<BanState> {
         let account = who.account.map(|a| a.0.to_string());
         control!(self, |c, n| {
-            let shadow: Option<bool> = row(
+            let matches: Vec<(bool, Option<i64>, Option<String>)> = rows(
                 &c,
                 &n,
-                "SELECT bool_and(shadow) FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
+                "SELECT shadow, expires_at, reason FROM bans WHERE forum_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND \
                  ((kind = 'email' AND lower(value COLLATE \"C\") = lower($3 COLLATE \"C\")) OR (kind = 'ip' AND value = $4) OR \
-                  (kind = 'account' AND value = $5))",
+                  (kind = 'account' AND value = $5)) ORDER BY id DESC LIMIT 50",
                 &[&forum.0, &now, &who.email, &who.ip_hash, &account],
             )
             .await?
-            .and_then(|r| r.get(0));
-            Ok(match shadow {
-                None => BanState::None,
-                Some(false) => BanState::Banned,
-                Some(true) => BanState::Shadow,
-            })
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+            Ok(BanState::from_matches(&matches))
         })
     }
 

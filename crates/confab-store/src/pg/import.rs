@@ -52,6 +52,7 @@ async fn threads_by_idents<C: GenericClient + Sync>(
                 seq: r.get(9),
                 created_at: r.get(10),
                 aliased: r.get(11),
+                pinned_id: r.get::<_, Option<i64>>(12).map(CommentId),
             };
             out.entry(ident).or_insert(t);
         }

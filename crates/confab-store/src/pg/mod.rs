@@ -29,6 +29,7 @@ mod export;
 mod gdpr;
 mod import;
 pub mod migrate_data;
+mod mod_context;
 mod moderation;
 pub mod moves;
 mod outbox;
@@ -311,9 +312,22 @@ impl PgStore {
         action: &str,
         detail: &str,
     ) -> StoreResult<()> {
+        self.log_control_action_on(forum, actor, action, None, detail)
+            .await
+    }
+
+    /// The same, naming the comment it was about (a ban made from a comment).
+    async fn log_control_action_on(
+        &self,
+        forum: ForumId,
+        actor: Option<AccountId>,
+        action: &str,
+        comment: Option<CommentId>,
+        detail: &str,
+    ) -> StoreResult<()> {
         let shard = self.forum_shard(forum).await?;
         write_value!(self, shard, |tx, n| {
-            log_action(&tx, &n, shard, forum, actor, action, None, detail).await
+            log_action(&tx, &n, shard, forum, actor, action, comment, detail).await
         })
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn comment_row(r: &Row) -> Comment {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id";
 
 pub(super) fn thread_row(r: &Row) -> Thread {
     Thread {
@@ -57,6 +57,7 @@ pub(super) fn thread_row(r: &Row) -> Thread {
         seq: r.get(8),
         created_at: r.get(9),
         aliased: r.get(10),
+        pinned_id: r.get::<_, Option<i64>>(11).map(CommentId),
     }
 }
 
@@ -101,7 +102,8 @@ pub(super) fn account_row(r: &Row) -> Account {
     }
 }
 
-pub(super) const BAN_COLS: &str = "id, kind, value, reason, expires_at, created_at, shadow";
+pub(super) const BAN_COLS: &str =
+    "id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown";
 
 pub(super) fn ban_row(r: &Row) -> Ban {
     let kind: &str = r.get(1);
@@ -113,6 +115,9 @@ pub(super) fn ban_row(r: &Row) -> Ban {
         expires_at: r.get(4),
         created_at: r.get(5),
         shadow: r.get(6),
+        created_by: r.get::<_, Option<i64>>(7).map(AccountId),
+        comment_id: r.get::<_, Option<i64>>(8).map(CommentId),
+        shown: r.get(9),
     }
 }
 

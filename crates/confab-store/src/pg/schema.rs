@@ -207,6 +207,16 @@ CREATE TABLE used_links (
 );
 "#,
     ),
+    (
+        // Bans that say who made them, from which comment, and what they match as moderators
+        // see it (`confab_core::bans`: e-mails and addresses masked).
+        12,
+        r#"
+ALTER TABLE bans ADD COLUMN created_by BIGINT;
+ALTER TABLE bans ADD COLUMN comment_id BIGINT;
+ALTER TABLE bans ADD COLUMN shown TEXT;
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.
@@ -482,6 +492,13 @@ CREATE TABLE spam_facts (
 );
 CREATE INDEX spam_facts_shard ON spam_facts (shard);
 CREATE INDEX spam_facts_created ON spam_facts (created_at);
+"#,
+    ),
+    (
+        // A moderator's pinned comment, shown first on its thread's first page.
+        8,
+        r#"
+ALTER TABLE threads ADD COLUMN pinned_id BIGINT;
 "#,
     ),
 ];

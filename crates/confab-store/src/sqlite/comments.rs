@@ -194,19 +194,28 @@ impl CommentStore for SqliteStore {
                     .ok_or_else(|| DomainError::not_found("thread"))?;
                 let closed = patch.closed.unwrap_or(t.closed);
                 let title = patch.title.clone().or_else(|| t.title.clone());
-                if closed == t.closed && title == t.title {
+                let pinned = patch.pinned.unwrap_or(t.pinned_id);
+                if closed == t.closed && title == t.title && pinned == t.pinned_id {
                     return Ok(t); // Nothing changed: the sequence number does not move either.
                 }
                 exec(
                     c,
                     n,
-                    "UPDATE threads SET closed = ?, title = ?, seq = seq + 1 WHERE id = ?",
+                    "UPDATE threads SET closed = ?, title = ?, pinned_id = ?, seq = seq + 1 WHERE id = ?",
                     &[
                         int(i64::from(closed)),
                         opt_text(title.as_deref()),
+                        pinned.map_or(Value::Null, |p| int(p.0)),
                         int(id.0),
                     ],
                 )?;
+                if pinned != t.pinned_id {
+                    let (action, cid) = match pinned {
+                        Some(p) => ("pin", Some(p)),
+                        None => ("unpin", t.pinned_id),
+                    };
+                    log_action(c, n, forum_id, actor, action, cid, &format!("thread {id} {}", t.ident.as_str()))?;
+                }
                 if closed != t.closed {
                     log_action(
                         c,

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::rules::{switch_forum_id, switch_record};
-use crate::SsoAccount;
+use crate::{BanRecord, SsoAccount};
 use confab_core::sso::SsoSecret;
 use confab_core::switch::{SwitchName, SwitchRecord};
 
@@ -293,49 +293,43 @@ impl ControlStore for SqliteStore {
             .await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn add_ban(
-        &self,
-        forum: ForumId,
-        kind: BanKind,
-        value: &str,
-        reason: Option<&str>,
-        expires_at: Option<i64>,
-        shadow: bool,
-        actor: Option<AccountId>,
-    ) -> StoreResult<Ban> {
-        let (value, reason) = (value.to_string(), reason.map(str::to_string));
+    async fn add_ban(&self, forum: ForumId, ban: &BanRecord) -> StoreResult<Ban> {
+        let ban = ban.clone();
         self.pool
             .write(move |c, n| {
                 let now = confab_core::now_ms();
                 exec(
                     c,
                     n,
-                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                    "INSERT INTO bans (forum_id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (forum_id, kind, value) DO UPDATE SET reason = excluded.reason, \
-                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow",
+                     expires_at = excluded.expires_at, created_at = excluded.created_at, shadow = excluded.shadow, \
+                     created_by = excluded.created_by, comment_id = excluded.comment_id, shown = excluded.shown",
                     &[
                         int(forum.0),
-                        text(kind.as_str()),
-                        text(&value),
-                        opt_text(reason.as_deref()),
-                        expires_at.map_or(Value::Null, int),
+                        text(ban.kind.as_str()),
+                        text(&ban.value),
+                        opt_text(ban.reason.as_deref()),
+                        ban.expires_at.map_or(Value::Null, int),
                         int(now),
-                        int(i64::from(shadow)),
+                        int(i64::from(ban.shadow)),
+                        ban.actor.map_or(Value::Null, |a| int(a.0)),
+                        ban.comment_id.map_or(Value::Null, |c| int(c.0)),
+                        text(&ban.shown),
                     ],
                 )?;
-                let ban = row(
+                let row_ = row(
                     c,
                     n,
-                    "SELECT id, kind, value, reason, expires_at, created_at, shadow FROM bans \
-                     WHERE forum_id = ? AND kind = ? AND value = ?",
-                    &[int(forum.0), text(kind.as_str()), text(&value)],
+                    &format!("SELECT {BAN_COLS} FROM bans WHERE forum_id = ? AND kind = ? AND value = ?"),
+                    &[int(forum.0), text(ban.kind.as_str()), text(&ban.value)],
                     ban_row,
                 )?
                 .ok_or_else(DomainError::internal)?;
-                let what = if shadow { "shadow ban" } else { "ban" };
-                log_action(c, n, forum, actor, what, None, &format!("{} {}", kind.as_str(), value))?;
-                Ok(ban)
+                let what = if ban.shadow { "shadow ban" } else { "ban" };
+                log_action(c, n, forum, ban.actor, what, ban.comment_id, &format!("{} {}", ban.kind.as_str(), ban.shown))?;
+                Ok(row_)
             })
             .await
     }
@@ -368,7 +362,7 @@ impl ControlStore for SqliteStore {
                 rows(
                     c,
                     n,
-                    "SELECT id, kind, value, reason, expires_at, created_at, shadow FROM bans WHERE forum_id = ? ORDER BY id DESC LIMIT 1000",
+                    &format!("SELECT {BAN_COLS} FROM bans WHERE forum_id = ? ORDER BY id DESC LIMIT 1000"),
                     &[int(forum.0)],
                     ban_row,
                 )
@@ -386,21 +380,16 @@ impl ControlStore for SqliteStore {
         ];
         self.pool
             .read(move |c, n| {
-                let shadow = row(
+                let matches = rows(
                     c,
                     n,
-                    "SELECT min(shadow) FROM bans WHERE forum_id = ? AND (expires_at IS NULL OR expires_at > ?) AND \
+                    "SELECT shadow, expires_at, reason FROM bans WHERE forum_id = ? AND (expires_at IS NULL OR expires_at > ?) AND \
                      ((kind = 'email' AND value = ? COLLATE NOCASE) OR (kind = 'ip' AND value = ?) OR \
-                      (kind = 'account' AND value = ?))",
+                      (kind = 'account' AND value = ?)) ORDER BY id DESC LIMIT 50",
                     &args,
-                    |r| r.get::<_, Option<i64>>(0),
-                )?
-                .flatten();
-                Ok(match shadow {
-                    None => BanState::None,
-                    Some(0) => BanState::Banned,
-                    Some(_) => BanState::Shadow,
-                })
+                    |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)),
+                )?;
+                Ok(BanState::from_matches(&matches))
             })
             .await
     }

@@ -9,6 +9,7 @@ mod control;
 mod export;
 mod gdpr;
 mod import;
+mod mod_context;
 mod moderation;
 mod outbox;
 mod pool;

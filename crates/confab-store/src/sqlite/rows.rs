@@ -42,7 +42,7 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id";
 
 /// A thread by its ident or one of its aliases (`thread_aliases`), one statement: arguments
 /// forum, ident, forum, ident.
@@ -93,6 +93,7 @@ pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
         seq: r.get(8)?,
         created_at: r.get(9)?,
         aliased: r.get(10)?,
+        pinned_id: r.get::<_, Option<i64>>(11)?.map(CommentId),
     })
 }
 
@@ -141,6 +142,9 @@ pub(super) fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
+pub(super) const BAN_COLS: &str =
+    "id, kind, value, reason, expires_at, created_at, shadow, created_by, comment_id, shown";
+
 pub(super) fn ban_row(r: &Row<'_>) -> rusqlite::Result<Ban> {
     let kind: String = r.get(1)?;
     Ok(Ban {
@@ -151,6 +155,9 @@ pub(super) fn ban_row(r: &Row<'_>) -> rusqlite::Result<Ban> {
         expires_at: r.get(4)?,
         created_at: r.get(5)?,
         shadow: r.get::<_, i64>(6)? != 0,
+        created_by: r.get::<_, Option<i64>>(7)?.map(AccountId),
+        comment_id: r.get::<_, Option<i64>>(8)?.map(CommentId),
+        shown: r.get(9)?,
     })
 }
 

@@ -309,4 +309,16 @@ CREATE TABLE spam_facts (
 CREATE INDEX spam_facts_created ON spam_facts (created_at);
 "#,
     ),
+    (
+        // Bans that say who made them, from which comment, and what they match as moderators
+        // see it (`confab_core::bans`: e-mails and addresses masked).
+        12,
+        r#"
+ALTER TABLE bans ADD COLUMN created_by INTEGER;
+ALTER TABLE bans ADD COLUMN comment_id INTEGER;
+ALTER TABLE bans ADD COLUMN shown TEXT;
+-- A moderator's pinned comment, shown first on its thread's first page.
+ALTER TABLE threads ADD COLUMN pinned_id INTEGER;
+"#,
+    ),
 ];

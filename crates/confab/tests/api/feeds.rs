@@ -90,7 +90,7 @@ async fn feeds_carry_the_newest_approved_comments_and_answer_if_none_match() {
         "newest first: {xml}"
     );
     assert!(xml.contains(&format!(
-        "href=\"https://blog.example.com/p1#confab-c-{first}\""
+        "href=\"https://blog.example.com/p1#comment-{first}\""
     )));
     assert!(
         xml.contains("<name>Ann &amp; co</name><uri>https://ann.example/</uri>"),
@@ -127,7 +127,7 @@ async fn feeds_carry_the_newest_approved_comments_and_answer_if_none_match() {
         xml.contains("<title>Ann &amp; co on Post &lt;p2&gt;</title>"),
         "{xml}"
     );
-    assert!(xml.contains(&format!("#confab-c-{other}\"")), "{xml}");
+    assert!(xml.contains(&format!("#comment-{other}\"")), "{xml}");
     assert!(!xml.contains("to be deleted"), "{xml}");
     let etag = headers["etag"].to_str().unwrap().to_string();
     let (status, _, _) = feed(&app, "/feeds/demo/comments.atom", Some(&etag)).await;

@@ -11,6 +11,7 @@ mod smtp;
 
 mod accounts;
 mod bad_input;
+mod bans;
 mod challenge;
 mod comments;
 mod drain;
