@@ -46,6 +46,8 @@ pub struct Config {
     pub errors: ErrorsConfig,
     /// Exports uploaded in the dashboard.
     pub import: ImportConfig,
+    /// Sign-in with OpenID Connect providers and GitHub (`crate::auth_config`).
+    pub auth: crate::auth_config::AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +179,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             errors: ErrorsConfig::default(),
             import: ImportConfig::default(),
+            auth: Default::default(),
         }
     }
 }

@@ -54,6 +54,7 @@ use confab_core::DomainError;
 mod comments;
 mod control;
 pub mod export;
+pub mod identity;
 pub mod import;
 mod moderation;
 mod outbox;
@@ -67,6 +68,7 @@ pub use comments::{
     AuthorKey, CommentEdit, CommentStore, Idempotency, NewComment, Posted, ThreadPatch, Visibility,
 };
 pub use control::{ControlStore, NewAccount, SsoAccount};
+pub use identity::{IdentityStore, NewIdentityAccount};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
@@ -240,6 +242,7 @@ pub trait Store:
     + OutboxStore
     + ImportStore
     + ExportStore
+    + IdentityStore
     + Send
     + Sync
     + 'static

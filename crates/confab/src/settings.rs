@@ -30,6 +30,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "errors",
     "import",
+    "auth",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
@@ -70,6 +71,10 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
             )
         })
         .context("invalid configuration")?;
+    config
+        .auth
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(config)
 }
 

@@ -32,6 +32,7 @@ pub mod errors;
         crate::http::live::live_sse, crate::http::live::live_ws,
         mail::confirm_page, mail::confirm, mail::unsubscribe_page, mail::unsubscribe, mail::moderate_page, mail::moderate, mail::account_email_page, mail::account_email,
         mail::password_reset_page, mail::password_reset,
+        crate::http::auth::providers, crate::http::auth::start, crate::http::auth::callback,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -40,6 +41,7 @@ pub mod errors;
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
+        crate::http::auth::ProvidersView, crate::service::oidc::ProviderInfo,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),

@@ -19,6 +19,7 @@ pub mod export;
 pub mod fleet;
 pub mod import;
 mod moderation;
+pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod pins;
@@ -224,6 +225,8 @@ pub struct Service {
     queue_sampling: tokio::sync::Mutex<()>,
     /// The dashboard's import running on this node, if any (one at a time).
     import_slot: import::ImportSlot,
+    /// Sign-in with OpenID providers and GitHub (`oidc`).
+    auth: oidc::ExternalAuth,
 }
 
 /// How often `/metrics` samples the task queue at most, and how long one server may take.
@@ -258,8 +261,10 @@ impl Service {
         let changes_unsent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (changes_out, changes_overflow) =
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
+        let auth = oidc::ExternalAuth::new(&config)?;
         let svc = Arc::new(Service {
             config,
+            auth,
             store,
             live_out: realtime::start_publisher(bus.clone()),
             bus,

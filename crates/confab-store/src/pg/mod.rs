@@ -25,6 +25,7 @@ pub mod cause;
 mod comments;
 mod control;
 mod export;
+mod identity;
 mod import;
 pub mod migrate_data;
 mod moderation;

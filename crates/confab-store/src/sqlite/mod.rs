@@ -6,6 +6,7 @@
 mod comments;
 mod control;
 mod export;
+mod identity;
 mod import;
 mod moderation;
 mod outbox;

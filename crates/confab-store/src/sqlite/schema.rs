@@ -263,4 +263,20 @@ CREATE INDEX comments_forum_guest_email ON comments (forum_id, guest_email COLLA
 CREATE INDEX comments_forum_ip ON comments (forum_id, ip_hash, created_at);
 "#,
     ),
+    (
+        // Sign-in identities (`crate::identity`): (provider, subject) -> account; display
+        // names are looked up to make a new account's unique.
+        12,
+        r#"
+CREATE TABLE identities (
+    provider TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX identities_account ON identities (account_id);
+CREATE INDEX accounts_display_name ON accounts (display_name COLLATE NOCASE);
+"#,
+    ),
 ];
