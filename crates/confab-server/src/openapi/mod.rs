@@ -363,6 +363,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (Some("path"), "username") => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
                     (Some("path"), "name") => json!({ "type": "string", "enum": confab_core::switch::SwitchName::ALL.map(|n| n.as_str()) }),
                     (Some("query"), "forum") => forum.clone(),
+                    // Sign-in with a provider (`http/auth.rs`).
+                    (Some("path"), "provider") => json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$" }),
+                    (Some("query"), "origin") => json!({ "type": "string", "maxLength": 200, "example": "https://blog.example.com" }),
+                    (Some("query"), "code" | "state" | "error") => json!({ "type": "string", "maxLength": 2048 }),
                     (Some("query"), "ident") if path == "/api/v1/counts" => json!({
                         "type": "array", "items": ident(), "minItems": 1, "maxItems": limits.counts_max,
                     }),

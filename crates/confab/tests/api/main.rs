@@ -24,6 +24,7 @@ mod import_upload;
 mod live;
 mod mail;
 mod metrics;
+mod oidc;
 mod moderation;
 mod paging;
 mod queries;
