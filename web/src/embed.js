@@ -56,6 +56,8 @@
     signed_in_as: 'Signed in as {name}',
     sign_in: 'Sign in',
     sso_sign_in: 'Sign in with {name}',
+    provider_or: 'or with your Confab account:',
+    popup_blocked: 'The sign-in window was blocked: allow pop-ups for this page and try again.',
     sign_out: 'Sign out',
     sign_up: 'Create account',
     sign_in_title: 'Sign in to comment',
@@ -540,7 +542,9 @@
   }
 
   let lastWasSso = false;
-  const isSsoAccount = (a) => !!(a && /^sso~/.test(a.username || ''));
+  // Accounts that sign in only elsewhere (their site's SSO, or a provider: ext~) have no
+  // password here, so no password or address forms.
+  const isSsoAccount = (a) => !!(a && /^(sso|ext)~/.test(a.username || ''));
   function renderUser() {
     ui.root.classList.toggle('is-signed-in', !!me);
     const bits = [];
@@ -582,7 +586,7 @@
     };
     const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email' }[mode];
     const fields = {
-      in: () => [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
+      in: () => [providerButtons(err), field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
         h('p', { class: 'c-forgot' }, h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth('forgot'); } }, t('forgot')))],
       up: () => [field('username', t('username'), 'text', 'username', true, t('username_rule')),
         field('password', t('password'), 'password', 'new-password', true, t('password_rule')),
@@ -660,6 +664,50 @@
     ui.auth.replaceChildren(form);
     (form.querySelector('input:not([hidden])') || form.querySelector('.c-row button')).focus();
   }
+  // ---------------------------------------------------------------------------------------
+  // Sign-in with an OpenID provider or GitHub (the server's [auth] config). The provider's
+  // pages open in a popup on the Confab server; its last page posts the session to this page's
+  // origin (and no other), checked here to come from the Confab server and that popup.
+  let authProviders = []; // [{name, label}] from GET /auth/providers
+  let authPopup = null;
+  let authErr = null;
+  const SERVER_ORIGIN = new URL(BASE).origin;
+  async function loadProviders() {
+    try { authProviders = ((await api('GET', '/auth/providers')) || {}).providers || []; } catch (e) { authProviders = []; }
+  }
+  function providerButtons(err) {
+    if (!authProviders.length) return null;
+    return h('div', { class: 'c-providers' },
+      authProviders.map((p) => h('button', { type: 'button', class: 'c-btn c-provider', 'data-provider': p.name, onclick: () => providerLogin(p, err) },
+        t('sso_sign_in', { name: p.label }))),
+      h('p', { class: 'c-note' }, t('provider_or')));
+  }
+  function providerLogin(p, err) {
+    authErr = err;
+    err.textContent = '';
+    const url = BASE + 'auth/' + encodeURIComponent(p.name) + '?forum=' + encodeURIComponent(cfg.forum) + '&origin=' + encodeURIComponent(location.origin);
+    const w = 500, ht = 650;
+    const left = Math.max(0, (screen.width - w) / 2), top = Math.max(0, (screen.height - ht) / 2);
+    authPopup = window.open(url, 'confab_auth', `width=${w},height=${ht},left=${left},top=${top}`);
+    if (!authPopup) err.textContent = t('popup_blocked');
+  }
+  on(window, 'message', (e) => {
+    if (e.origin !== SERVER_ORIGIN || !authPopup || e.source !== authPopup) return;
+    const d = e.data || {};
+    if (d.confab === 'session' && d.session && d.session.token) {
+      authPopup = null;
+      session = { token: d.session.token };
+      store.set('session', session);
+      me = d.session.account;
+      closeAuth();
+      renderUser();
+      announce(t('signed_in_as', { name: me.display_name }));
+      loadFirst();
+    } else if (d.confab === 'auth-error' && d.error) {
+      if (authErr && authErr.isConnected) authErr.textContent = d.error.message || errorText(d.error);
+    }
+  });
+
   async function signOutEverywhere() {
     try { await api('DELETE', '/me/sessions'); } catch (e) { /* the token is dropped either way */ }
     closeAuth();
@@ -1611,7 +1659,7 @@
     const mounted = mount(!extra); // included HTML is for the page's own thread, not a reload
     if (!mounted) return;
     ui.root.setAttribute('aria-busy', 'true');
-    await ssoSignIn();
+    await Promise.all([ssoSignIn(), authProviders.length ? null : loadProviders()]);
     // A session that has ended (401 drops it) is signed in again from the site's token, if any.
     const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => ssoSignIn()) : null;
     // A server-rendered first page is used as is when it is what this reader would get.

@@ -99,8 +99,7 @@ impl AuthConfig {
     /// Every provider complete and well-formed, names unique.
     pub fn validate(&self) -> Result<(), String> {
         if !self.public_url.is_empty() {
-            url::Url::parse(&self.public_url)
-                .map_err(|e| format!("auth.public_url: {e}"))?;
+            url::Url::parse(&self.public_url).map_err(|e| format!("auth.public_url: {e}"))?;
         }
         if self.timeout_secs == 0 || self.timeout_secs > 120 {
             return Err("auth.timeout_secs: between 1 and 120".into());

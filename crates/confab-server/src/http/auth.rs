@@ -83,10 +83,14 @@ pub async fn start(
     let h = resp.headers_mut();
     h.insert(
         header::LOCATION,
-        HeaderValue::from_str(&started.location).map_err(|_| ApiError::from(confab_core::DomainError::internal()))?,
+        HeaderValue::from_str(&started.location)
+            .map_err(|_| ApiError::from(confab_core::DomainError::internal()))?,
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.append(
         header::SET_COOKIE,
         flow_cookie(&started.cookie, started.max_age_secs, caller.https),
@@ -147,7 +151,13 @@ pub async fn callback(
             };
             let mut r = if html {
                 let msg = serde_json::json!({"confab": "session", "session": view});
-                hand_over(StatusCode::OK, "Signed in", "You are signed in. You can close this window.", &done.origin, &msg)
+                hand_over(
+                    StatusCode::OK,
+                    "Signed in",
+                    "You are signed in. You can close this window.",
+                    &done.origin,
+                    &msg,
+                )
             } else {
                 axum::Json(view).into_response()
             };
@@ -174,7 +184,13 @@ pub async fn callback(
 
 /// A page that says `text` and, when it has the page's origin, posts `msg` to the window that
 /// opened it (at that origin only) and closes.
-fn hand_over(status: StatusCode, title: &str, text: &str, origin: &str, msg: &serde_json::Value) -> Response {
+fn hand_over(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    origin: &str,
+    msg: &serde_json::Value,
+) -> Response {
     // JSON in a script element: `<` escaped so no string can end the element.
     let data = serde_json::json!({"origin": origin, "msg": msg})
         .to_string()
@@ -199,9 +215,15 @@ fn hand_over(status: StatusCode, title: &str, text: &str, origin: &str, msg: &se
     );
     let mut r = (status, html).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }

@@ -228,8 +228,8 @@ impl ExternalAuth {
         >,
         DomainError,
     > {
-        let redirect = RedirectUrl::new(self.redirect_uri(provider))
-            .map_err(|_| DomainError::internal())?;
+        let redirect =
+            RedirectUrl::new(self.redirect_uri(provider)).map_err(|_| DomainError::internal())?;
         Ok(CoreClient::from_provider_metadata(
             meta,
             ClientId::new(cfg.client_id.clone()),
@@ -310,8 +310,11 @@ impl ExternalAuth {
                 .header(reqwest::header::ACCEPT, "application/vnd.github+json")
                 .send()
         };
-        let (status, user): (_, User) =
-            Self::json("user", get("/user").await.map_err(|e| unavailable("user", e))?).await?;
+        let (status, user): (_, User) = Self::json(
+            "user",
+            get("/user").await.map_err(|e| unavailable("user", e))?,
+        )
+        .await?;
         if !status.is_success() {
             return Err(refused("GitHub refused the access token"));
         }
@@ -384,7 +387,12 @@ impl ExternalAuth {
         let mut email = claims.email().map(|e| e.as_str().to_string());
         let mut verified = claims.email_verified().unwrap_or(false);
         let mut names: Vec<String> = Vec::new();
-        names.extend(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()));
+        names.extend(
+            claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string()),
+        );
         names.extend(claims.preferred_username().map(|u| u.as_str().to_string()));
         // Providers that keep the ID token small (code flow) give the rest at user info.
         if let Ok(req) = client.user_info(token.access_token().clone(), Some(subject.clone())) {
@@ -397,7 +405,11 @@ impl ExternalAuth {
                 verified = info.email_verified().unwrap_or(false);
             }
             let mut more: Vec<String> = Vec::new();
-            more.extend(info.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()));
+            more.extend(
+                info.name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_string()),
+            );
             more.extend(info.preferred_username().map(|u| u.as_str().to_string()));
             more.append(&mut names);
             names = more;
@@ -458,7 +470,8 @@ impl Service {
                 url.to_string()
             }
             Kind::Github(g) => {
-                let mut url = url::Url::parse(&g.authorize_url).map_err(|_| DomainError::internal())?;
+                let mut url =
+                    url::Url::parse(&g.authorize_url).map_err(|_| DomainError::internal())?;
                 url.query_pairs_mut()
                     .append_pair("client_id", &g.client_id)
                     .append_pair("redirect_uri", &self.auth.redirect_uri("github"))
@@ -523,13 +536,19 @@ impl Service {
         let origin = Some(flow.o.as_str());
         if flow.e < confab_core::now_ms() {
             return Err(fail(
-                DomainError::new(ErrorCode::TokenExpired, "the sign-in took too long: start again"),
+                DomainError::new(
+                    ErrorCode::TokenExpired,
+                    "the sign-in took too long: start again",
+                ),
                 origin,
             ));
         }
         if flow.p != p.name {
             return Err(fail(
-                DomainError::new(ErrorCode::BadRequest, "the sign-in was begun with another provider"),
+                DomainError::new(
+                    ErrorCode::BadRequest,
+                    "the sign-in was begun with another provider",
+                ),
                 origin,
             ));
         }
@@ -547,7 +566,10 @@ impl Service {
             ));
         }
         if let Some(e) = error {
-            return Err(fail(refused(format!("the provider did not sign you in ({e})")), origin));
+            return Err(fail(
+                refused(format!("the provider did not sign you in ({e})")),
+                origin,
+            ));
         }
         let code = code
             .filter(|c| !c.is_empty() && c.len() <= 2048)
@@ -572,7 +594,11 @@ impl Service {
     }
 
     /// The account of an identity: linked, else by a verified address, else new.
-    async fn identity_sign_in(&self, provider: &str, who: Identity) -> Result<Session, DomainError> {
+    async fn identity_sign_in(
+        &self,
+        provider: &str,
+        who: Identity,
+    ) -> Result<Session, DomainError> {
         if who.subject.is_empty() || who.subject.len() > 255 {
             return Err(refused("the provider named no subject"));
         }
@@ -589,7 +615,11 @@ impl Service {
                     None => None,
                 };
                 match by_email {
-                    Some(a) => self.store.link_identity(provider, &who.subject, a.id).await?,
+                    Some(a) => {
+                        self.store
+                            .link_identity(provider, &who.subject, a.id)
+                            .await?
+                    }
                     None => {
                         let max = self.config.limits.max_name_chars;
                         let display_name = who
@@ -611,7 +641,11 @@ impl Service {
                 }
             }
         };
-        tracing::info!(provider, account = account.id.0, "signed in with a provider");
+        tracing::info!(
+            provider,
+            account = account.id.0,
+            "signed in with a provider"
+        );
         let token = self.session_token(&account);
         Ok(Session { account, token })
     }

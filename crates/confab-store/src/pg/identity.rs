@@ -5,7 +5,11 @@ use crate::identity::{display_name_candidates, IdentityStore, NewIdentityAccount
 
 #[async_trait]
 impl IdentityStore for PgStore {
-    async fn identity_account(&self, provider: &str, subject: &str) -> StoreResult<Option<Account>> {
+    async fn identity_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>> {
         control!(self, |c, n| {
             let r = row(
                 &c,
@@ -31,7 +35,12 @@ impl IdentityStore for PgStore {
         })
     }
 
-    async fn link_identity(&self, provider: &str, subject: &str, account: AccountId) -> StoreResult<Account> {
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        account: AccountId,
+    ) -> StoreResult<Account> {
         control!(self, |c, n| {
             exec(
                 &c,
@@ -115,6 +124,7 @@ impl IdentityStore for PgStore {
             }
             Err(DomainError::internal())
         })?;
-        self.link_identity(&new.provider, &new.subject, AccountId(id)).await
+        self.link_identity(&new.provider, &new.subject, AccountId(id))
+            .await
     }
 }

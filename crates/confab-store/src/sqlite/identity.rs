@@ -13,7 +13,13 @@ fn linked(c: &Connection, n: &Counter, provider: &str, subject: &str) -> StoreRe
     )
 }
 
-fn link(c: &Connection, n: &Counter, provider: &str, subject: &str, account: i64) -> StoreResult<Account> {
+fn link(
+    c: &Connection,
+    n: &Counter,
+    provider: &str,
+    subject: &str,
+    account: i64,
+) -> StoreResult<Account> {
     exec(
         c,
         n,
@@ -26,7 +32,11 @@ fn link(c: &Connection, n: &Counter, provider: &str, subject: &str, account: i64
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
-    async fn identity_account(&self, provider: &str, subject: &str) -> StoreResult<Option<Account>> {
+    async fn identity_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>> {
         let (p, s) = (provider.to_string(), subject.to_string());
         self.pool
             .read(move |c, n| match linked(c, n, &p, &s)? {
@@ -55,9 +65,16 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
-    async fn link_identity(&self, provider: &str, subject: &str, account: AccountId) -> StoreResult<Account> {
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        account: AccountId,
+    ) -> StoreResult<Account> {
         let (p, s) = (provider.to_string(), subject.to_string());
-        self.pool.write(move |c, n| link(c, n, &p, &s, account.0)).await
+        self.pool
+            .write(move |c, n| link(c, n, &p, &s, account.0))
+            .await
     }
 
     async fn create_identity_account(&self, new: NewIdentityAccount) -> StoreResult<Account> {

@@ -82,7 +82,11 @@ struct Jar(BTreeMap<String, BTreeMap<String, String>>);
 impl Jar {
     fn site(url: &str) -> String {
         let u = reqwest::Url::parse(url).unwrap();
-        format!("{}:{}", u.host_str().unwrap(), u.port_or_known_default().unwrap())
+        format!(
+            "{}:{}",
+            u.host_str().unwrap(),
+            u.port_or_known_default().unwrap()
+        )
     }
     fn take(&mut self, url: &str, resp: &reqwest::Response) {
         let site = self.0.entry(Self::site(url)).or_default();
@@ -162,7 +166,11 @@ fn location(base: &str, r: &reqwest::Response) -> String {
         .unwrap_or_else(|| panic!("no Location in a {} answer", r.status()))
         .to_str()
         .unwrap();
-    reqwest::Url::parse(base).unwrap().join(l).unwrap().to_string()
+    reqwest::Url::parse(base)
+        .unwrap()
+        .join(l)
+        .unwrap()
+        .to_string()
 }
 
 fn query(url: &str, key: &str) -> Option<String> {
@@ -178,7 +186,11 @@ fn with_query(url: &str, key: &str, value: &str) -> String {
     let pairs: Vec<(String, String)> = u
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == key { value.to_string() } else { v.into_owned() };
+            let v = if k == key {
+                value.to_string()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -204,7 +216,11 @@ async fn spawn_with_provider(p: &OidcProvider) -> TestApp {
 async fn begin(app: &TestApp, b: &mut Browser) -> String {
     let r = b
         .get(
-            &format!("{}/auth/test?forum=blog&origin={}", app.base, urlencode(SITE)),
+            &format!(
+                "{}/auth/test?forum=blog&origin={}",
+                app.base,
+                urlencode(SITE)
+            ),
             "text/html",
         )
         .await;
@@ -243,7 +259,10 @@ async fn sign_in(app: &TestApp, p: &OidcProvider, user: &str) -> (StatusCode, Va
     let mut b = Browser::new();
     let authorize = begin(app, &mut b).await;
     let back = at_provider(p, &mut b, &authorize, user).await;
-    assert!(back.starts_with(&format!("{}/auth/test/callback?", app.base)), "{back}");
+    assert!(
+        back.starts_with(&format!("{}/auth/test/callback?", app.base)),
+        "{back}"
+    );
     let r = b.get(&back, "application/json").await;
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
@@ -267,7 +286,10 @@ async fn oidc_sign_in_makes_an_account_and_finds_it_again() {
 
     let r = app.get("/api/v1/auth/providers", &As::guest()).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["providers"], json!([{"name": "test", "label": "Test ID"}]));
+    assert_eq!(
+        r.body["providers"],
+        json!([{"name": "test", "label": "Test ID"}])
+    );
 
     // Carol has no address: a new account, named as the provider names her.
     let (status, s) = sign_in(&app, &p, "carol").await;
@@ -313,15 +335,24 @@ async fn oidc_links_by_verified_address_only() {
 
     let (status, a) = sign_in(&app, &p, "alice").await;
     assert_eq!(status, StatusCode::OK, "{a}");
-    assert_eq!(a["account"]["username"], "alice", "linked by the verified address");
+    assert_eq!(
+        a["account"]["username"], "alice",
+        "linked by the verified address"
+    );
     // Linked: the next sign-in finds it by the identity.
     let (_, a2) = sign_in(&app, &p, "alice").await;
     assert_eq!(a2["account"]["username"], "alice");
 
     let (status, b) = sign_in(&app, &p, "bob").await;
     assert_eq!(status, StatusCode::OK, "{b}");
-    assert_ne!(b["account"]["username"], "bob", "an unverified address never links");
-    assert!(b["account"]["username"].as_str().unwrap().starts_with("ext~test~"));
+    assert_ne!(
+        b["account"]["username"], "bob",
+        "an unverified address never links"
+    );
+    assert!(b["account"]["username"]
+        .as_str()
+        .unwrap()
+        .starts_with("ext~test~"));
     assert_eq!(b["account"]["display_name"], "Bob Example");
 }
 
@@ -334,10 +365,18 @@ async fn oidc_refuses_a_wrong_state_nonce_or_cookie() {
     let mut b = Browser::new();
     let authorize = begin(&app, &mut b).await;
     let back = at_provider(&p, &mut b, &authorize, "alice").await;
-    let r = b.get(&with_query(&back, "state", "forged-state"), "application/json").await;
+    let r = b
+        .get(
+            &with_query(&back, "state", "forged-state"),
+            "application/json",
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("state"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("state"),
+        "{e}"
+    );
 
     // No flow cookie (another browser), and a forged one.
     let mut other = Browser::new();
@@ -352,7 +391,10 @@ async fn oidc_refuses_a_wrong_state_nonce_or_cookie() {
         .insert("confab_auth".into(), "eyJwIjoidGVzdCJ9.AAAA".into());
     let r = forged.get(&back, "application/json").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "bad_signature");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_signature"
+    );
 
     // An authorization request whose nonce was swapped (state and PKCE are the flow's): the ID
     // token names another nonce and is refused.
@@ -363,7 +405,14 @@ async fn oidc_refuses_a_wrong_state_nonce_or_cookie() {
     let r = b.get(&back, "application/json").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().to_lowercase().contains("nonce"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nonce"),
+        "{e}"
+    );
 
     // A browser gets a page that tells the widget (at the page's origin only).
     let mut b = Browser::new();
@@ -380,14 +429,31 @@ async fn oidc_refuses_a_wrong_state_nonce_or_cookie() {
     let back = at_provider(&p, &mut b, &authorize, "alice").await;
     let r = b.get(&back, "text/html").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers().get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("confab_session=")));
+    assert!(r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("confab_session=")));
     let html = r.text().await.unwrap();
-    assert!(html.contains("\"session\"") && html.contains(&format!("\"origin\":\"{SITE}\"")), "{html}");
+    assert!(
+        html.contains("\"session\"") && html.contains(&format!("\"origin\":\"{SITE}\"")),
+        "{html}"
+    );
 
     // Starting: an unknown provider, a page that is not the forum's.
-    let r = app.get("/auth/nope?forum=blog&origin=https%3A%2F%2Fsite.example", &As::guest()).await;
+    let r = app
+        .get(
+            "/auth/nope?forum=blog&origin=https%3A%2F%2Fsite.example",
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = app.get("/auth/test?forum=blog&origin=https%3A%2F%2Fevil.example", &As::guest()).await;
+    let r = app
+        .get(
+            "/auth/test?forum=blog&origin=https%3A%2F%2Fevil.example",
+            &As::guest(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.code(), "origin_not_allowed");
     let r = app.get("/auth/test?forum=blog", &As::guest()).await;
@@ -400,7 +466,9 @@ async fn fake_github() -> String {
     use axum::http::{HeaderMap, StatusCode as S};
     use axum::routing::{get, post};
     let json = |v: Value| ([("content-type", "application/json")], v.to_string());
-    let authed = |h: &HeaderMap| h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer gh-token");
+    let authed = |h: &HeaderMap| {
+        h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer gh-token")
+    };
     let app = axum::Router::new()
         .route(
             "/login/oauth/access_token",
@@ -473,32 +541,54 @@ async fn github_sign_in_links_by_verified_primary_address() {
     app.forum("blog", json!({})).await;
     app.account("alice", false, &[]).await;
     let r = app.get("/api/v1/auth/providers", &As::guest()).await;
-    assert_eq!(r.body["providers"], json!([{"name": "github", "label": "GitHub"}]));
+    assert_eq!(
+        r.body["providers"],
+        json!([{"name": "github", "label": "GitHub"}])
+    );
 
     let mut b = Browser::new();
-    let start = format!("{}/auth/github?forum=blog&origin={}", app.base, urlencode(SITE));
+    let start = format!(
+        "{}/auth/github?forum=blog&origin={}",
+        app.base,
+        urlencode(SITE)
+    );
     let r = b.get(&start, "text/html").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = location(&app.base, &r);
-    assert!(to.starts_with(&format!("{gh}/login/oauth/authorize?")), "{to}");
+    assert!(
+        to.starts_with(&format!("{gh}/login/oauth/authorize?")),
+        "{to}"
+    );
     assert_eq!(query(&to, "client_id").as_deref(), Some("gh-client"));
     assert_eq!(query(&to, "code_challenge_method").as_deref(), Some("S256"));
     let state = query(&to, "state").unwrap();
     let callback = format!("{}/auth/github/callback", app.base);
-    assert_eq!(query(&to, "redirect_uri").as_deref(), Some(callback.as_str()));
+    assert_eq!(
+        query(&to, "redirect_uri").as_deref(),
+        Some(callback.as_str())
+    );
 
     // GitHub refuses a bad code: so does Confab.
     let r = b
-        .get(&format!("{callback}?code=bad-code&state={state}"), "application/json")
+        .get(
+            &format!("{callback}?code=bad-code&state={state}"),
+            "application/json",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // The flow cookie was cleared with that answer: begin again.
     let r = b.get(&start, "text/html").await;
     let state = query(&location(&app.base, &r), "state").unwrap();
     let r = b
-        .get(&format!("{callback}?code=good-code&state={state}"), "application/json")
+        .get(
+            &format!("{callback}?code=good-code&state={state}"),
+            "application/json",
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let s: Value = r.json().await.unwrap();
-    assert_eq!(s["account"]["username"], "alice", "linked by GitHub's verified primary address");
+    assert_eq!(
+        s["account"]["username"], "alice",
+        "linked by GitHub's verified primary address"
+    );
 }
