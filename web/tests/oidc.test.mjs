@@ -65,7 +65,11 @@ describe('sign-in with an OpenID provider', () => {
     await popup.locator('input[name="login"]').waitFor();
     assert.ok(popup.url().startsWith(issuer), popup.url());
     await popup.locator('input[name="login"]').fill('alice');
-    await Promise.all([popup.waitForEvent('close'), popup.locator('button[type="submit"]').click()]);
+    const closed = popup.waitForEvent('close', { timeout: 15000 });
+    await popup.locator('button[type="submit"]').click();
+    await closed.catch(async (e) => {
+      throw new Error(`the popup stayed open at ${popup.url()}: ${await popup.textContent('body').catch(() => '?')} (${e.message})`);
+    });
 
     await page.locator(`${T} .c-user-name`, { hasText: 'Signed in as Alice Example' }).waitFor();
     assert.equal(await page.locator(`${T} form.c-auth`).count(), 0, 'the sign-in panel closed');

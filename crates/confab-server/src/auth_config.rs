@@ -9,7 +9,8 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// The server's public base URL, which providers redirect back to
-    /// (`{public_url}/auth/{name}/callback`). Empty: `[mail] public_url`, else the listen address.
+    /// (`{public_url}/auth/{name}/callback`). Empty: `[mail] public_url`, else the scheme and
+    /// `Host` of the request that begins the sign-in.
     pub public_url: String,
     /// Timeout of each call to a provider (discovery, keys, token, user info), in seconds.
     pub timeout_secs: u64,

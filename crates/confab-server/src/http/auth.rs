@@ -74,11 +74,32 @@ fn flow_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 pub async fn start(
     State(app): State<AppState>,
     Who(caller): Who,
+    headers: HeaderMap,
     Path(provider): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, ApiError> {
     app.limits.check_auth(&caller)?;
-    let started = app.svc.auth_start(&provider, &q.forum, &q.origin).await?;
+    // Without a configured public URL, providers send the reader back where they came from.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .ok_or_else(|| ApiError::new(confab_core::ErrorCode::BadRequest, "no valid Host header"))?;
+    let scheme = if caller.https { "https" } else { "http" };
+    let started = app
+        .svc
+        .auth_start(
+            &provider,
+            &q.forum,
+            &q.origin,
+            &format!("{scheme}://{host}"),
+        )
+        .await?;
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -44,7 +44,8 @@ const MAX_ORIGIN: usize = 200;
 pub struct ExternalAuth {
     providers: Vec<Provider>,
     http: reqwest::Client,
-    base: String,
+    /// The public base URL (`auth.public_url`, else `mail.public_url`); unset: the request's.
+    base: Option<String>,
     flow_ms: i64,
 }
 
@@ -103,6 +104,8 @@ struct Flow {
     /// Forum and page origin.
     f: String,
     o: String,
+    /// The redirect URI the flow began with (the token request repeats it).
+    r: String,
     /// Deadline (ms).
     e: i64,
 }
@@ -166,11 +169,11 @@ impl ExternalAuth {
             .user_agent("confab")
             .build()
             .map_err(|e| unavailable("HTTP client", e))?;
-        let base = if auth.public_url.trim().is_empty() {
-            config.mail.base_url(config.listen)
-        } else {
-            auth.public_url.trim().trim_end_matches('/').to_string()
-        };
+        let base = [&auth.public_url, &config.mail.public_url]
+            .into_iter()
+            .map(|u| u.trim().trim_end_matches('/'))
+            .find(|u| !u.is_empty())
+            .map(str::to_string);
         Ok(ExternalAuth {
             providers,
             http,
@@ -186,8 +189,11 @@ impl ExternalAuth {
             .ok_or_else(|| DomainError::not_found(&format!("sign-in provider {name:?}")))
     }
 
-    fn redirect_uri(&self, provider: &str) -> String {
-        format!("{}/auth/{provider}/callback", self.base)
+    /// Where the provider sends the reader back: under the configured public URL, else under
+    /// `request_base` (the scheme and `Host` the browser reached this server at).
+    fn redirect_uri(&self, provider: &str, request_base: &str) -> String {
+        let base = self.base.as_deref().unwrap_or(request_base);
+        format!("{base}/auth/{provider}/callback")
     }
 
     /// The provider's discovered metadata (with its keys), read again after [`METADATA_TTL`]
@@ -214,7 +220,7 @@ impl ExternalAuth {
 
     fn oidc_client(
         &self,
-        provider: &str,
+        redirect: &str,
         cfg: &OidcProvider,
         meta: CoreProviderMetadata,
     ) -> Result<
@@ -229,7 +235,7 @@ impl ExternalAuth {
         DomainError,
     > {
         let redirect =
-            RedirectUrl::new(self.redirect_uri(provider)).map_err(|_| DomainError::internal())?;
+            RedirectUrl::new(redirect.to_string()).map_err(|_| DomainError::internal())?;
         Ok(CoreClient::from_provider_metadata(
             meta,
             ClientId::new(cfg.client_id.clone()),
@@ -260,6 +266,7 @@ impl ExternalAuth {
         g: &GithubProvider,
         code: &str,
         verifier: &str,
+        redirect: &str,
     ) -> Result<Identity, DomainError> {
         #[derive(Deserialize)]
         struct TokenAnswer {
@@ -287,7 +294,7 @@ impl ExternalAuth {
                 ("client_id", g.client_id.as_str()),
                 ("client_secret", g.client_secret.expose()),
                 ("code", code),
-                ("redirect_uri", &self.redirect_uri("github")),
+                ("redirect_uri", redirect),
                 ("code_verifier", verifier),
             ])
             .send()
@@ -343,7 +350,7 @@ impl ExternalAuth {
 
     async fn oidc_identity(
         &self,
-        provider: &str,
+        redirect: &str,
         cfg: &OidcProvider,
         cell: &tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
         code: &str,
@@ -351,7 +358,7 @@ impl ExternalAuth {
         nonce: &str,
     ) -> Result<Identity, DomainError> {
         let meta = self.metadata(cfg, cell, false).await?;
-        let client = self.oidc_client(provider, cfg, meta)?;
+        let client = self.oidc_client(redirect, cfg, meta)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|_| unavailable("token", "the provider has no token endpoint"))?
@@ -373,7 +380,7 @@ impl ExternalAuth {
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
                 // Perhaps a new signing key: read the keys once more and check again.
                 let meta = self.metadata(cfg, cell, true).await?;
-                let client = self.oidc_client(provider, cfg, meta)?;
+                let client = self.oidc_client(redirect, cfg, meta)?;
                 let verifier = client.id_token_verifier();
                 let checked = id_token
                     .claims(&verifier, &nonce)
@@ -441,6 +448,7 @@ impl Service {
         provider: &str,
         forum: &str,
         origin: &str,
+        request_base: &str,
     ) -> Result<AuthStarted, DomainError> {
         let p = self.auth.find(provider)?;
         let f = self.forum(forum)?;
@@ -450,12 +458,13 @@ impl Service {
                 format!("{origin:?} is not one of forum {}'s sites", f.name),
             ));
         }
+        let redirect = self.auth.redirect_uri(&p.name, request_base);
         let (state, nonce) = (random_token(), random_token());
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let location = match &p.kind {
             Kind::Oidc { cfg, meta } => {
                 let m = self.auth.metadata(cfg, meta, false).await?;
-                let client = self.auth.oidc_client(&p.name, cfg, m)?;
+                let client = self.auth.oidc_client(&redirect, cfg, m)?;
                 let (s, n) = (state.clone(), nonce.clone());
                 let (url, _, _) = client
                     .authorize_url(
@@ -474,7 +483,7 @@ impl Service {
                     url::Url::parse(&g.authorize_url).map_err(|_| DomainError::internal())?;
                 url.query_pairs_mut()
                     .append_pair("client_id", &g.client_id)
-                    .append_pair("redirect_uri", &self.auth.redirect_uri("github"))
+                    .append_pair("redirect_uri", &redirect)
                     .append_pair("scope", "read:user user:email")
                     .append_pair("state", &state)
                     .append_pair("code_challenge", challenge.as_str())
@@ -489,12 +498,21 @@ impl Service {
             v: verifier.secret().clone(),
             f: f.name.clone(),
             o: origin.to_string(),
+            r: redirect,
             e: confab_core::now_ms() + self.auth.flow_ms,
         };
         let payload = serde_json::to_string(&flow).map_err(|_| DomainError::internal())?;
+        let cookie = self.signer.sign(FLOW, &payload);
+        // Signed tokens are read up to 1 KiB.
+        if cookie.len() > 1024 {
+            return Err(DomainError::new(
+                ErrorCode::InvalidInput,
+                "the page's origin or the server's public URL is too long for a sign-in",
+            ));
+        }
         Ok(AuthStarted {
             location,
-            cookie: self.signer.sign(FLOW, &payload),
+            cookie,
             max_age_secs: self.auth.flow_ms / 1000,
         })
     }
@@ -577,10 +595,10 @@ impl Service {
         let who = match &p.kind {
             Kind::Oidc { cfg, meta } => {
                 self.auth
-                    .oidc_identity(&p.name, cfg, meta, code, &flow.v, &flow.n)
+                    .oidc_identity(&flow.r, cfg, meta, code, &flow.v, &flow.n)
                     .await
             }
-            Kind::Github(g) => self.auth.github_identity(g, code, &flow.v).await,
+            Kind::Github(g) => self.auth.github_identity(g, code, &flow.v, &flow.r).await,
         }
         .map_err(|e| fail(e, origin))?;
         let session = self
