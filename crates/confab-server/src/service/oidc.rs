@@ -55,11 +55,11 @@ struct Provider {
     kind: Kind,
 }
 
+/// A provider's discovered metadata and when it was read.
+type MetaCell = tokio::sync::Mutex<Option<(Instant, Arc<CoreProviderMetadata>)>>;
+
 enum Kind {
-    Oidc {
-        cfg: OidcProvider,
-        meta: tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
-    },
+    Oidc { cfg: OidcProvider, meta: MetaCell },
     Github(GithubProvider),
 }
 
@@ -201,20 +201,20 @@ impl ExternalAuth {
     async fn metadata(
         &self,
         cfg: &OidcProvider,
-        cell: &tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
+        cell: &MetaCell,
         fresh: bool,
     ) -> Result<CoreProviderMetadata, DomainError> {
         let mut slot = cell.lock().await;
         if let Some((at, m)) = slot.as_ref() {
             if !fresh && at.elapsed() < METADATA_TTL {
-                return Ok(m.clone());
+                return Ok(CoreProviderMetadata::clone(m));
             }
         }
         let issuer = IssuerUrl::new(cfg.issuer.clone()).map_err(|e| unavailable("issuer", e))?;
         let m = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| unavailable("discovery", e))?;
-        *slot = Some((Instant::now(), m.clone()));
+        *slot = Some((Instant::now(), Arc::new(m.clone())));
         Ok(m)
     }
 
@@ -352,7 +352,7 @@ impl ExternalAuth {
         &self,
         redirect: &str,
         cfg: &OidcProvider,
-        cell: &tokio::sync::Mutex<Option<(Instant, CoreProviderMetadata)>>,
+        cell: &MetaCell,
         code: &str,
         verifier: &str,
         nonce: &str,
