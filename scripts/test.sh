@@ -75,6 +75,11 @@ echo "== starting PostgreSQL cluster in $pgdir"
 CONFAB_TEST_PG=$(PG_FAST=1 scripts/pg-cluster.sh start "$pgdir")
 export CONFAB_TEST_PG
 
+# The API tests sign in at a real OpenID provider (web/scripts/oidc-provider.mjs, the npm
+# package oidc-provider): the web packages are installed before them.
+echo "== npm ci (web/)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== cargo test"
 cargo build --workspace --bins
 cargo test --workspace

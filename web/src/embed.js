@@ -57,6 +57,8 @@
     signed_in_as: 'Signed in as {name}',
     sign_in: 'Sign in',
     sso_sign_in: 'Sign in with {name}',
+    provider_or: 'or with your Confab account:',
+    popup_blocked: 'The sign-in window was blocked: allow pop-ups for this page and try again.',
     sign_out: 'Sign out',
     sign_up: 'Create account',
     sign_in_title: 'Sign in to comment',
@@ -156,7 +158,7 @@
     new_replies: { one: '{n} new reply', other: '{n} new replies' },
     // Errors by API code; {s} is the wait in seconds where one applies.
     err: {
-      rate_limited: 'You are doing that too often. Please wait {s} seconds and try again.',
+      rate_limited: { one: 'You are doing that too often. Please wait a second and try again.', other: 'You are doing that too often. Please wait {n} seconds and try again.' },
       banned: 'You cannot comment on this site.',
       blocked_word: 'Your comment contains a word this site does not allow. Please reword it.',
       thread_closed: 'This discussion is closed: new comments are not accepted.',
@@ -264,7 +266,10 @@
   }
   let plurals;
   function tn(key, n) {
-    const forms = S[key] || STRINGS[key];
+    const pick = (o) => key.split('.').reduce((x, k) => (x == null ? x : x[k]), o);
+    const forms = pick(S) || pick(STRINGS);
+    // A site's own wording may be one string for every number ({n}; {s} for waits).
+    if (typeof forms === 'string') return fill(forms, { n: n.toLocaleString(cfg.lang), s: n });
     if (!plurals) { try { plurals = new Intl.PluralRules(cfg.lang); } catch (e) { plurals = new Intl.PluralRules('en'); } }
     const form = (n === 0 && forms.zero) ? 'zero' : plurals.select(n);
     return fill(forms[form] || forms.other, { n: n.toLocaleString(cfg.lang) });
@@ -377,7 +382,7 @@
     if (e.code === 'invalid_input' || e.code === 'bad_request') return e.message || t('err.generic');
     if (e.code === 'rate_limited') {
       const m = /(\d+)\s*s\b/.exec(e.message || '');
-      return t('err.rate_limited', { s: e.retry || (m && m[1]) || 60 });
+      return tn('err.rate_limited', Number(e.retry || (m && m[1]) || 60));
     }
     if ((e.code === 'unauthorized' || e.code === 'forbidden') && e.message && /login|password/.test(e.message)) return e.message;
     if (e.code === 'unavailable' && /no mail/.test(e.message || '')) return e.message;
@@ -576,7 +581,9 @@
   }
 
   let lastWasSso = false;
-  const isSsoAccount = (a) => !!(a && /^sso~/.test(a.username || ''));
+  // Accounts that sign in only elsewhere (their site's SSO, or a provider: ext~) have no
+  // password here, so no password or address forms.
+  const isSsoAccount = (a) => !!(a && /^(sso|ext)~/.test(a.username || ''));
   function renderUser() {
     ui.root.classList.toggle('is-signed-in', !!me);
     const bits = [];
@@ -619,7 +626,7 @@
     };
     const title = { in: 'sign_in_title', up: 'sign_up_title', forgot: 'forgot_title', account: 'account', password: 'change_password', email: 'change_email', delete: 'delete_account', guestdata: 'guest_data_title' }[mode];
     const fields = {
-      in: () => [field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
+      in: () => [providerButtons(err), field('login', t('login'), 'text', 'username', true), field('password', t('password'), 'password', 'current-password', true),
         h('p', { class: 'c-forgot' }, h('button', { type: 'button', class: 'c-link', onclick: () => { closeAuth(); toggleAuth('forgot'); } }, t('forgot')))],
       up: () => [field('username', t('username'), 'text', 'username', true, t('username_rule')),
         field('password', t('password'), 'password', 'new-password', true, t('password_rule')),
@@ -739,6 +746,50 @@
       announce(errorText(ex));
     }
   }
+  // ---------------------------------------------------------------------------------------
+  // Sign-in with an OpenID provider or GitHub (the server's [auth] config). The provider's
+  // pages open in a popup on the Confab server; its last page posts the session to this page's
+  // origin (and no other), checked here to come from the Confab server and that popup.
+  let authProviders = []; // [{name, label}] from GET /auth/providers
+  let authPopup = null;
+  let authErr = null;
+  const SERVER_ORIGIN = new URL(BASE).origin;
+  async function loadProviders() {
+    try { authProviders = ((await api('GET', '/auth/providers')) || {}).providers || []; } catch (e) { authProviders = []; }
+  }
+  function providerButtons(err) {
+    if (!authProviders.length) return null;
+    return h('div', { class: 'c-providers' },
+      authProviders.map((p) => h('button', { type: 'button', class: 'c-btn c-provider', 'data-provider': p.name, onclick: () => providerLogin(p, err) },
+        t('sso_sign_in', { name: p.label }))),
+      h('p', { class: 'c-note' }, t('provider_or')));
+  }
+  function providerLogin(p, err) {
+    authErr = err;
+    err.textContent = '';
+    const url = BASE + 'auth/' + encodeURIComponent(p.name) + '?forum=' + encodeURIComponent(cfg.forum) + '&origin=' + encodeURIComponent(location.origin);
+    const w = 500, ht = 650;
+    const left = Math.max(0, (screen.width - w) / 2), top = Math.max(0, (screen.height - ht) / 2);
+    authPopup = window.open(url, 'confab_auth', `width=${w},height=${ht},left=${left},top=${top}`);
+    if (!authPopup) err.textContent = t('popup_blocked');
+  }
+  on(window, 'message', (e) => {
+    if (e.origin !== SERVER_ORIGIN || !authPopup || e.source !== authPopup) return;
+    const d = e.data || {};
+    if (d.confab === 'session' && d.session && d.session.token) {
+      authPopup = null;
+      session = { token: d.session.token };
+      store.set('session', session);
+      me = d.session.account;
+      closeAuth();
+      renderUser();
+      announce(t('signed_in_as', { name: me.display_name }));
+      loadFirst();
+    } else if (d.confab === 'auth-error' && d.error) {
+      if (authErr && authErr.isConnected) authErr.textContent = d.error.message || errorText(d.error);
+    }
+  });
+
   async function signOutEverywhere() {
     try { await api('DELETE', '/me/sessions'); } catch (e) { /* the token is dropped either way */ }
     closeAuth();
@@ -1864,7 +1915,7 @@
     const mounted = mount(!extra); // included HTML is for the page's own thread, not a reload
     if (!mounted) return;
     ui.root.setAttribute('aria-busy', 'true');
-    await ssoSignIn();
+    await Promise.all([ssoSignIn(), authProviders.length ? null : loadProviders()]);
     // A session that has ended (401 drops it) is signed in again from the site's token, if any.
     const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => ssoSignIn()) : null;
     // A server-rendered first page is used as is when it is what this reader would get.

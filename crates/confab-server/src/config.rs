@@ -46,6 +46,8 @@ pub struct Config {
     pub errors: ErrorsConfig,
     /// Exports uploaded in the dashboard.
     pub import: ImportConfig,
+    /// Sign-in with OpenID Connect providers and GitHub (`crate::auth_config`).
+    pub auth: crate::auth_config::AuthConfig,
     /// The outside spam check (Akismet or a compatible service) forums can turn on.
     pub spam: SpamConfig,
 }
@@ -210,6 +212,7 @@ impl Default for Config {
             errors: ErrorsConfig::default(),
             import: ImportConfig::default(),
             spam: SpamConfig::default(),
+            auth: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod auth_config;
 pub mod cache;
 pub mod config;
 pub mod conn;

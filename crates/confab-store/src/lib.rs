@@ -58,6 +58,7 @@ mod comments;
 mod control;
 pub mod export;
 pub mod gdpr;
+pub mod identity;
 pub mod import;
 mod mod_context;
 mod moderation;
@@ -76,6 +77,7 @@ pub use comments::{
 pub use control::{BanRecord, ControlStore, NewAccount, SsoAccount};
 pub use export::{ExportComment, ExportSource, ExportStore, ExportThread, EXPORT_PAGE_MAX};
 pub use gdpr::{Erase, ErasedComment, GdprStore, OwnMark, Owner};
+pub use identity::{IdentityStore, NewIdentityAccount};
 pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
@@ -254,6 +256,7 @@ pub trait Store:
     + ChallengeStore
     + GdprStore
     + SpamStore
+    + IdentityStore
     + Send
     + Sync
     + 'static

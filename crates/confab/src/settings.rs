@@ -31,6 +31,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "errors",
     "import",
     "spam",
+    "auth",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {
@@ -71,6 +72,10 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
             )
         })
         .context("invalid configuration")?;
+    config
+        .auth
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(config)
 }
 
@@ -197,6 +202,32 @@ mod tests {
             let e = load(None, vec![(key.to_string(), "x".to_string())].into_iter()).unwrap_err();
             assert!(format!("{e:#}").contains("unknown field"), "{key}: {e:#}");
         }
+    }
+
+    /// `[auth]`: a provider's unknown key is refused, and so is an incomplete provider; a
+    /// complete one loads (the secret is not quoted in any error).
+    #[test]
+    fn auth_providers_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_text = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            load(Some(&path), std::iter::empty())
+        };
+        let good = "[[auth.oidc]]\nname = \"acme\"\nissuer = \"https://id.example\"\nclient_id = \"c\"\nclient_secret = \"hunter2-secret\"\n";
+        let c = load_text(good).unwrap();
+        assert_eq!(c.auth.oidc[0].name, "acme");
+        let e = load_text(&format!("{good}scope = \"x\"\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
+        let e = load_text(&good.replace("client_secret = \"hunter2-secret\"\n", "")).unwrap_err();
+        assert!(format!("{e:#}").contains("client_secret"), "{e:#}");
+        let e = load_text(&good.replace("https://", "http://")).unwrap_err();
+        assert!(format!("{e:#}").contains("https"), "{e:#}");
+        assert!(!format!("{e:#}").contains("hunter2"));
+        let e =
+            load_text("[auth.github]\nclient_id = \"x\"\nclient_secret = \"y\"\ntoken = \"z\"\n")
+                .unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
     }
 
     /// Every secret of the configuration (file and environment) is shown redacted by the

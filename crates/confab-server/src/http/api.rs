@@ -34,6 +34,17 @@ pub(super) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: 
     }
 }
 
+/// Sets the session cookie (as sign-in does) on another room's answer.
+pub(crate) fn set_session_cookie(resp: &mut Response, token: &str, secure: bool) {
+    set_cookie(
+        resp,
+        SESSION_COOKIE,
+        token,
+        crate::service::SESSION_TTL_MS / 1000,
+        secure,
+    );
+}
+
 fn with_anon_cookie(mut resp: Response, anon: Option<&str>, secure: bool) -> Response {
     if let Some(t) = anon {
         set_cookie(&mut resp, ANON_COOKIE, t, 365 * 24 * 3600, secure);

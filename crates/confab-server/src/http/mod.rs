@@ -1,6 +1,7 @@
 //! The HTTP layer. Every route is in [`router`], grouped by the client that calls it.
 
 pub mod api;
+pub mod auth;
 pub mod bans;
 pub mod caller;
 pub mod challenge;
@@ -128,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", post(api::signup))
         .route("/sessions", post(api::login).delete(api::logout))
         .route("/sessions/sso", post(api::sso_login))
+        .route("/auth/providers", get(auth::providers))
         .route("/me", get(api::me))
         .route("/password-resets", post(api::request_password_reset))
         .route(
@@ -207,6 +209,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .merge(mail::routes())
         .merge(feeds::routes())
+        .merge(auth::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), pin::pins))
         .layer(DefaultBodyLimit::max(max_body))

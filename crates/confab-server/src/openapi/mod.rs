@@ -37,6 +37,7 @@ pub mod errors;
         mail::password_reset_page, mail::password_reset,
         gdpr::my_data, gdpr::delete_me, gdpr::reader_data, gdpr::delete_reader, gdpr::forum_reader_data, gdpr::erase_forum_reader,
         gdpr::guest_comment_data, gdpr::erase_guest_comment, gdpr::request_data_link, gdpr::reader_data_page, gdpr::reader_data_action,
+        crate::http::auth::providers, crate::http::auth::start, crate::http::auth::callback,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -47,6 +48,7 @@ pub mod errors;
         confab_core::model::Webhook, confab_core::model::WebhookEvent, confab_core::model::ModeratorMail,
         crate::http::challenge::ChallengeView, crate::http::challenge::ChallengeSolution, confab_core::challenge::ChallengeSettings,
         EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
+        crate::http::auth::ProvidersView, crate::service::oidc::ProviderInfo,
     ),
     responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
@@ -399,6 +401,10 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     (Some("path"), "username") => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
                     (Some("path"), "name") => json!({ "type": "string", "enum": confab_core::switch::SwitchName::ALL.map(|n| n.as_str()) }),
                     (Some("query"), "forum") => forum.clone(),
+                    // Sign-in with a provider (`http/auth.rs`).
+                    (Some("path"), "provider") => json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$" }),
+                    (Some("query"), "origin") => json!({ "type": "string", "maxLength": 200, "example": "https://blog.example.com" }),
+                    (Some("query"), "code" | "state" | "error") => json!({ "type": "string", "maxLength": 2048 }),
                     (Some("query"), "ident") if path == "/api/v1/counts" => json!({
                         "type": "array", "items": ident(), "minItems": 1, "maxItems": limits.counts_max,
                     }),

@@ -24,6 +24,7 @@ pub mod gdpr;
 pub mod import;
 mod mod_context;
 mod moderation;
+pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod pins;
@@ -268,6 +269,8 @@ pub struct Service {
     forum_feeds: moka::future::Cache<ForumId, Arc<feeds::Feed>>,
     /// The outside spam check's client and circuit breaker.
     spam: spam::SpamChecker,
+    /// Sign-in with OpenID providers and GitHub (`oidc`).
+    auth: oidc::ExternalAuth,
 }
 
 /// How long the spam check's request facts are kept: a moderator's later verdict on a comment
@@ -307,9 +310,11 @@ impl Service {
         let (changes_out, changes_overflow) =
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
         let spam = spam::SpamChecker::new(&config.spam)?;
+        let auth = oidc::ExternalAuth::new(&config)?;
         let svc = Arc::new(Service {
             spam,
             config,
+            auth,
             store,
             live_out: realtime::start_publisher(bus.clone()),
             bus,

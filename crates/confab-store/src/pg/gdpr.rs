@@ -202,6 +202,14 @@ impl GdprStore for PgStore {
                 &[&account.0],
             )
             .await?;
+            // Its sign-in identities: the provider's next sign-in makes a new account.
+            exec(
+                &tx,
+                &n,
+                "DELETE FROM identities WHERE account_id = $1",
+                &[&account.0],
+            )
+            .await?;
             tx.commit().await.map_err(pg_err)?;
             Ok(found > 0)
         })

@@ -27,6 +27,7 @@ mod comments;
 mod control;
 mod export;
 mod gdpr;
+mod identity;
 mod import;
 pub mod migrate_data;
 mod mod_context;

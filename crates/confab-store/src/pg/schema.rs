@@ -217,6 +217,22 @@ ALTER TABLE bans ADD COLUMN comment_id BIGINT;
 ALTER TABLE bans ADD COLUMN shown TEXT;
 "#,
     ),
+    (
+        // Sign-in identities (`crate::identity`): (provider, subject) -> account; display
+        // names are looked up to make a new account's unique.
+        13,
+        r#"
+CREATE TABLE identities (
+    provider TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX identities_account ON identities (account_id);
+CREATE INDEX accounts_display_name ON accounts (lower(display_name COLLATE "C"));
+"#,
+    ),
 ];
 
 /// Every shard database. The tables, in the order a shard move copies them.

@@ -212,6 +212,13 @@ impl GdprStore for SqliteStore {
                     "DELETE FROM forum_moderators WHERE account_id = ?",
                     &[int(account.0)],
                 )?;
+                // Its sign-in identities: the provider's next sign-in makes a new account.
+                exec(
+                    c,
+                    n,
+                    "DELETE FROM identities WHERE account_id = ?",
+                    &[int(account.0)],
+                )?;
                 Ok(found > 0)
             })
             .await

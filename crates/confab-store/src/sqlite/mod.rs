@@ -8,6 +8,7 @@ mod comments;
 mod control;
 mod export;
 mod gdpr;
+mod identity;
 mod import;
 mod mod_context;
 mod moderation;

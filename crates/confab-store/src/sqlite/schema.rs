@@ -321,4 +321,20 @@ ALTER TABLE bans ADD COLUMN shown TEXT;
 ALTER TABLE threads ADD COLUMN pinned_id INTEGER;
 "#,
     ),
+    (
+        // Sign-in identities (`crate::identity`): (provider, subject) -> account; display
+        // names are looked up to make a new account's unique.
+        13,
+        r#"
+CREATE TABLE identities (
+    provider TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX identities_account ON identities (account_id);
+CREATE INDEX accounts_display_name ON accounts (display_name COLLATE NOCASE);
+"#,
+    ),
 ];
