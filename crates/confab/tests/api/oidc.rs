@@ -338,7 +338,8 @@ async fn oidc_sign_in_makes_an_account_and_finds_it_again() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (status, fresh) = sign_in(&app, &p, "carol").await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
-    assert_ne!(fresh["account"]["username"], username.as_str(), "{fresh}");
+    assert_ne!(fresh["account"]["id"], again["account"]["id"], "{fresh}");
+    assert_eq!(fresh["account"]["display_name"], "Carol", "{fresh}");
 }
 
 #[tokio::test]
