@@ -985,20 +985,61 @@
   // form is first focused and solved in a Web Worker (made from a Blob URL, so the one script
   // tag is still all a site needs), while the reader types. The submit waits for it if it is
   // not ready yet. Signed-in readers never solve one. One solution per post.
+  // Pages served over plain http have no WebCrypto (it is for secure contexts only): there the
+  // worker hashes with the small SHA-256 below (FIPS 180-4; its constants computed from the
+  // primes as the standard defines them).
   const POW_WORKER = `
     const hex = (h) => new Uint8Array(h.match(/../g).map((b) => parseInt(b, 16)));
     const same = (a, b) => { for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false; return true; };
+    const K = new Uint32Array(64), H0 = new Uint32Array(8);
+    for (let p = 2, i = 0; i < 64; p++) {
+      let prime = true;
+      for (let d = 2; d * d <= p; d++) if (p % d === 0) { prime = false; break; }
+      if (!prime) continue;
+      if (i < 8) H0[i] = (Math.sqrt(p) % 1) * 4294967296;
+      K[i++] = (Math.cbrt(p) % 1) * 4294967296;
+    }
+    const W = new Uint32Array(64);
+    const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+    function sha256(bytes) {
+      const l = bytes.length, nb = ((l + 72) >> 6) << 6;
+      const m = new Uint8Array(nb);
+      m.set(bytes); m[l] = 0x80;
+      const dv = new DataView(m.buffer);
+      dv.setUint32(nb - 4, l * 8);
+      const H = H0.slice();
+      for (let o = 0; o < nb; o += 64) {
+        for (let i = 0; i < 16; i++) W[i] = dv.getUint32(o + i * 4);
+        for (let i = 16; i < 64; i++) {
+          const x = W[i - 15], y = W[i - 2];
+          W[i] = W[i - 16] + (rotr(x, 7) ^ rotr(x, 18) ^ (x >>> 3)) + W[i - 7] + (rotr(y, 17) ^ rotr(y, 19) ^ (y >>> 10));
+        }
+        let [a, b, c, d, e, f, g, h] = H;
+        for (let i = 0; i < 64; i++) {
+          const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
+          const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+          h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+        }
+        H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
+      }
+      const out = new Uint8Array(32), ov = new DataView(out.buffer);
+      for (let i = 0; i < 8; i++) ov.setUint32(i * 4, H[i]);
+      return out;
+    }
     onmessage = async (e) => {
       const { salt, challenge, max } = e.data;
       const want = hex(challenge), enc = new TextEncoder();
+      const subtle = self.crypto && self.crypto.subtle;
       try {
         for (let n = 0; n <= max; n += 64) {
           const batch = [];
-          for (let k = n; k < n + 64 && k <= max; k++) batch.push(crypto.subtle.digest('SHA-256', enc.encode(salt + k)));
+          for (let k = n; k < n + 64 && k <= max; k++) {
+            batch.push(subtle ? subtle.digest('SHA-256', enc.encode(salt + k)) : sha256(enc.encode(salt + k)));
+          }
           const got = await Promise.all(batch);
           for (let i = 0; i < got.length; i++) if (same(new Uint8Array(got[i]), want)) { postMessage({ number: n + i }); return; }
         }
-      } catch (err) { /* no WebCrypto here */ }
+      } catch (err) { /* nothing found: the post says so */ }
       postMessage({ number: null });
     };`;
   let powUrl = null;

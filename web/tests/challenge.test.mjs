@@ -133,4 +133,35 @@ describe('bot check', () => {
     assert.deepEqual(page.consoleErrors.filter((e) => !/403/.test(e)), []);
     await page.context().close();
   });
+
+  it('solves on a plain-http site too, where browsers offer no WebCrypto', async () => {
+    // A site name that is not localhost, so its http:// page is not a secure context.
+    const plain = await launch(['--host-resolver-rules=MAP plain-site.test 127.0.0.1']);
+    try {
+      const origin = host.url.replace('127.0.0.1', 'plain-site.test');
+      const token = await login(server);
+      const auth = { authorization: 'Bearer ' + token };
+      const f0 = await api(server, 'GET', '/forums/demo', undefined, auth);
+      await api(server, 'PATCH', '/forums/demo', {
+        allowed_origins: [...f0.settings.allowed_origins, 'http://plain-site.test:*'],
+        challenge: { enabled: true, difficulty: 50000 },
+      }, auth);
+      const page = await newPage(plain, { allowed: [origin, server.url] });
+      await page.goto(origin + '/');
+      await widgetReady(page);
+      assert.equal(await page.evaluate(() => window.isSecureContext), false);
+      assert.equal(await page.evaluate(() => !!(window.crypto && window.crypto.subtle)), false);
+      const f = page.locator(`${T} .c-compose-slot form`);
+      await f.locator('textarea').fill('Posted from a plain-http page');
+      await f.locator('input[name="author_name"]').fill('Plain reader');
+      const [res] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/api/v1/comments') && r.request().method() === 'POST'),
+        f.locator('button[type="submit"]').click(),
+      ]);
+      assert.equal(res.status(), 201, await res.text());
+      assert.ok(Number.isInteger(res.request().postDataJSON().challenge.number));
+      await page.locator(`${T} .c-list .c-comment`, { hasText: 'Posted from a plain-http page' }).waitFor();
+      await page.context().close();
+    } finally { await plain.close(); }
+  });
 });
