@@ -58,8 +58,10 @@ pub struct ChallengeSolution {
     pub salt: String,
     #[schema(max_length = 64)]
     pub challenge: String,
-    #[schema(minimum = 0)]
-    pub number: u64,
+    /// A JSON integer (an integral number such as `5858.0` is one too).
+    #[serde(deserialize_with = "super::requests::int::de")]
+    #[schema(minimum = 0, value_type = u64)]
+    pub number: i64,
     #[schema(max_length = 64)]
     pub signature: String,
 }
@@ -75,10 +77,17 @@ impl ChallengeSolution {
                 ));
             }
         }
+        // A negative number solves nothing.
+        let number = u64::try_from(self.number).map_err(|_| {
+            ApiError::new(
+                confab_core::ErrorCode::ChallengeFailed,
+                "the challenge's number is wrong",
+            )
+        })?;
         Ok(confab_core::challenge::Solution {
             salt: self.salt,
             challenge: self.challenge,
-            number: self.number,
+            number,
             signature: self.signature,
         })
     }

@@ -30,7 +30,8 @@ pub struct EraseBody {
     pub comments: String,
 }
 
-/// A reader of a moderator's forum: an account (by username) or a guest (by address).
+/// A reader of a moderator's forum: an account (by username) or a guest (by address), one of
+/// the two (400 for neither or both).
 #[derive(Debug, Clone, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

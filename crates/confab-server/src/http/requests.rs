@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 /// Integers in request bodies. JSON Schema counts `1.0` as the integer 1, and so does the
 /// server: an integral number is taken whatever its spelling.
-mod int {
+pub(crate) mod int {
     use serde::de::{Deserializer, Error, Visitor};
     use std::fmt;
 
@@ -365,7 +365,23 @@ pub struct ThreadPatchBody {
     pub title: Option<String>,
     /// A published top-level comment of the thread to pin (shown first on its first page), or
     /// `""` to unpin.
+    #[serde(default, deserialize_with = "pinned_value")]
     pub pinned: Option<String>,
+}
+
+/// `pinned` as the schema says it: an id (a decimal string or a JSON integer) or `""`; any
+/// other text is left for `ThreadChanges::parse` to refuse plainly.
+fn pinned_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Pinned {
+        Id(CommentId),
+        Text(String),
+    }
+    Ok(Option::<Pinned>::deserialize(d)?.map(|p| match p {
+        Pinned::Id(id) => id.to_string(),
+        Pinned::Text(s) => s,
+    }))
 }
 
 /// A thread moved to a new address: the thread found by `from` answers to `to` as well.

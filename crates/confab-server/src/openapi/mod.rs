@@ -223,6 +223,11 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         prop(doc, "VoteBody", "value"),
         json!({ "minimum": -1, "maximum": 1 }),
     );
+    // The handler reads it as a 64-bit signed integer (integral floats too).
+    merge(
+        prop(doc, "ChallengeSolution", "number"),
+        json!({ "minimum": 0, "maximum": i64::MAX }),
+    );
     merge(
         prop(doc, "FlagBody", "reason"),
         json!({ "pattern": trimmed_line(200) }),
@@ -378,6 +383,15 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
     set(
         prop(doc, "ForumEraseBody", "email"),
         json!({ "anyOf": [{ "type": "null" }, email(true)] }),
+    );
+    // The reader is named by account or by e-mail: one of the two (a blank one is none).
+    schema(doc, "ForumEraseBody").insert(
+        "anyOf".into(),
+        json!([
+            { "required": ["account"], "properties": {
+                "account": { "type": "string", "pattern": format!("[^{WS}]") }, "email": { "type": "null" } } },
+            { "required": ["email"], "properties": { "email": { "type": "string" }, "account": { "type": "null" } } },
+        ]),
     );
     set(prop(doc, "DataLinkBody", "email"), email(false));
     merge(

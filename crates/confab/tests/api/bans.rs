@@ -718,6 +718,11 @@ async fn moderators_pin_a_comment_first_on_its_thread() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
     }
 
+    // The id as a JSON integer is the same pin (the schema allows both, as for other ids).
+    let as_int: u64 = ids[2].parse().unwrap();
+    let r = patch(me.clone(), json!({ "pinned": as_int })).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["pinned_id"], ids[2].as_str());
     let r = patch(me.clone(), json!({"pinned": ids[2]})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["pinned_id"], ids[2].as_str());

@@ -195,6 +195,16 @@ async fn guests_post_with_a_solved_challenge_once_and_scripts_without_are_refuse
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 
+    // A number sent as an integral float is a number (JSON does not tell them apart): it is
+    // checked, not refused as malformed; a negative one solves nothing.
+    let n = sol["number"].as_u64().unwrap();
+    for number in [json!((n + 1) as f64), json!(-1)] {
+        let mut wrong = sol.clone();
+        wrong["number"] = number;
+        let r = post(&app, "demo", "a float", Some(&wrong), &guest).await;
+        refused(&r, "challenge_failed");
+    }
+
     // Solved: posted (the refusals above did not use it up).
     let r = post(&app, "demo", "a real guest", Some(&sol), &guest).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
