@@ -299,8 +299,13 @@ pub async fn live_ws(
         switch,
     } = start(&app, &caller, &q, None).await?;
     let shutdown = app.shutdown.clone();
+    // Clients only send pings and closes: a small read buffer (tungstenite's default is
+    // 128 KiB a connection, most of an idle WebSocket's memory), and every message is written
+    // through at once rather than gathered.
     Ok(ws
         .max_message_size(4096)
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| ws_loop(socket, sub, seq, first, shutdown, switch, permit)))
 }
 

@@ -11,9 +11,18 @@ pub enum Flavor {
     Isso,
 }
 
-#[derive(clap::Args, Debug)]
+/// How `fanout` subscribers listen.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Server-Sent Events (`/api/v1/threads/live`).
+    Sse,
+    /// WebSocket (`/api/v1/threads/live/ws`).
+    Ws,
+}
+
+#[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Scenarios: read-hot, read-many, counts, post, mixed, render, url, bus-latency, fanout; or `all`.\n\
+    after_help = "Scenarios: read-hot, read-many, counts, post, mixed, render, url, bus-latency, fanout, spike; or `all`.\n\
 Output: a table, or with --json one JSON object per line per scenario with keys\n\
 scenario, name, requests, errors, rps, p50_ms, p90_ms, p99_ms, p999_ms (and more)."
 )]
@@ -68,12 +77,26 @@ pub struct BenchArgs {
     /// it used, and warns when other processes competed for the CPUs (Linux).
     #[arg(long = "server-pid", value_name = "PID")]
     pub server_pids: Vec<u32>,
-    /// SSE connections for the `fanout` scenario.
+    /// Live connections for the `fanout` scenario.
     #[arg(long, default_value_t = 10_000)]
     pub subscribers: usize,
+    /// How the `fanout` subscribers listen.
+    #[arg(long, value_enum, default_value = "sse")]
+    pub transport: Transport,
+    /// Source addresses the `fanout` subscribers connect from, 127.0.0.1 up (a loopback target
+    /// only; each address has ~28,000 ephemeral ports). Default: one per 25,000 subscribers.
+    #[arg(long)]
+    pub sources: Option<u8>,
     /// Posts timed in the `fanout` scenario.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// The `spike` scenario's read rates, one step each (`--duration` long), req/s.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,2000,5000,10000,20000"
+    )]
+    pub spike_rates: Vec<f64>,
     /// Redis URL for the `bus-latency` scenario (e.g. redis://127.0.0.1:6379/).
     #[arg(long)]
     pub redis: Option<String>,

@@ -404,6 +404,7 @@ impl Summary {
                 }
             };
             v["queries_per_request"] = json!(per(d.queries));
+            v["store_queries_per_s"] = json!((d.queries as f64 / secs * 10.0).round() / 10.0);
             let reads = d.primary + d.replica;
             v["replica_read_share"] = if reads == 0 {
                 Value::Null

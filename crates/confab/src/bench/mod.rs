@@ -28,6 +28,7 @@
 //! - `seed.rs`    seeding each HTTP scenario's data and building its request plan.
 //! - `render.rs`  the `render` scenario (markdown, in-process).
 //! - `live.rs`    the `bus-latency` and `fanout` scenarios.
+//! - `spike.rs`   the `spike` scenario: read-hot at rising rates while the thread takes posts.
 //!
 //! Imports flow one way: `args`, `client`, `cpu` and `report` at the bottom, `measure` on them,
 //! the scenarios (`seed`, `render`, `live`) on top, and `run` here.
@@ -40,6 +41,7 @@ mod measure;
 mod render;
 mod report;
 mod seed;
+mod spike;
 
 pub use args::BenchArgs;
 
@@ -59,7 +61,8 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("render", "no server: render each pathological 10,000-char markdown input --iterations times"),
     ("url", "GET --url repeatedly (e.g. nginx serving a static file)"),
     ("bus-latency", "no server: bus send→receive round trips in process, and over Redis with --redis URL"),
-    ("fanout", "--subscribers SSE clients on one thread; time from each post's 201 to delivery at every one"),
+    ("fanout", "--subscribers SSE (or --transport ws) clients on one thread; time from each post's 201 to delivery at every one, and the server's memory per connection (--server-pid)"),
+    ("spike", "read-hot at each of --spike-rates in turn, over every --node, while a comment is posted to the thread every 100 ms; store statements/s per step"),
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -80,6 +83,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     for s in &scenarios {
         if s == "render" {
             render::render_scenario(&args).await?;
+            printed_header = false;
+            continue;
+        }
+        if s == "spike" {
+            spike::spike(&args, &mut bench).await?;
             printed_header = false;
             continue;
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const HOT_IDENT: &str = "bench/read-hot";
+pub(super) const HOT_IDENT: &str = "bench/read-hot";
 const HOT_COMMENTS: usize = 200;
 const HOT_TOP_LEVEL: usize = 120;
 const MANY_THREADS: usize = 10_000;
