@@ -228,6 +228,11 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
     }
 }
 
+/// Runs a statement that takes no parameters and returns no rows, from the statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
@@ -239,7 +244,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             // Run nothing: dropping the jobs drops their reply channels, and every caller of the
             // group gets 503 to retry.
             db_err(e);
@@ -247,23 +252,26 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch.drain(..) {
-            let sp = conn.execute_batch("SAVEPOINT job");
+            // Prepared once and kept in the connection's statement cache: a savepoint per job
+            // costs no parsing.
+            let sp = run_cached(&conn, "SAVEPOINT job");
             let (ok, completion) = job(&conn);
             if sp.is_ok() {
                 let end = if ok {
-                    "RELEASE job"
+                    run_cached(&conn, "RELEASE job")
                 } else {
-                    "ROLLBACK TO job; RELEASE job"
+                    run_cached(&conn, "ROLLBACK TO job")
+                        .and_then(|()| run_cached(&conn, "RELEASE job"))
                 };
-                if let Err(e) = conn.execute_batch(end) {
+                if let Err(e) = end {
                     tracing::error!(error = %e, "savepoint end failed");
                 }
             }
             completions.push(completion);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(db_err);
+        let commit = run_cached(&conn, "COMMIT").map_err(db_err);
         if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run_cached(&conn, "ROLLBACK");
         }
         for c in completions {
             c(commit.clone());
