@@ -585,33 +585,32 @@
     renderUser();
   }
 
-  // Dark mode takes its surface from the page: --confab-bg, else the background of the host's
-  // nearest ancestor that has one (mostly opaque), when it is dark. embed.css derives the
-  // widget's other colours from it (a warm page gets a warm widget). Light pages are unchanged.
-  let pix;
+  // In dark mode on a dark page, the widget's background is the page's: --confab-bg, else that
+  // of the host's nearest (mostly opaque) ancestor with one; embed.css derives the other
+  // colours from it, so a warm page gets a warm widget. Light mode is unchanged.
+  let pix, darkMq;
   function pageSurface() {
-    const host = root.host;
     if (!pix) {
       const cv = document.createElement('canvas');
       cv.width = cv.height = 1;
       pix = cv.getContext('2d', { willReadFrequently: true });
-      try { matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => ui && pageSurface()); } catch (e) { /* old browsers */ }
+      darkMq = matchMedia('(prefers-color-scheme: dark)');
+      on(darkMq, 'change', () => ui && pageSurface());
     }
-    // Any CSS colour to RGBA, through a 1x1 canvas (an invalid one stays transparent).
-    const rgba = (color) => {
+    const rgba = (color) => { // any CSS colour, through the canvas (an invalid one: transparent)
       pix.clearRect(0, 0, 1, 1); pix.fillStyle = 'transparent'; pix.fillStyle = color; pix.fillRect(0, 0, 1, 1);
       return pix.getImageData(0, 0, 1, 1).data;
     };
-    let c = null;
-    const own = getComputedStyle(host).getPropertyValue('--confab-bg').trim();
-    for (let el = own ? null : host; el && !c; el = el.parentElement) {
+    const own = getComputedStyle(root.host).getPropertyValue('--confab-bg').trim();
+    let c = own ? rgba(own) : null;
+    for (let el = own ? null : root.host; el && !c; el = el.parentElement) {
       const v = rgba(getComputedStyle(el).backgroundColor);
       if (v[3] >= 200) c = v;
     }
-    if (own) c = rgba(own);
-    const dark = c && c[3] >= 200 && (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255 < 0.4;
-    if (dark) { ui.root.style.setProperty('--page-bg', 'rgb(' + c[0] + ' ' + c[1] + ' ' + c[2] + ')'); ui.root.dataset.surface = 'page'; }
-    else { ui.root.style.removeProperty('--page-bg'); delete ui.root.dataset.surface; }
+    const dark = cfg.theme === 'dark' || (cfg.theme !== 'light' && darkMq.matches);
+    if (dark && c && c[3] >= 200 && (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255 < 0.4) {
+      ui.root.style.setProperty('--page-bg', 'rgb(' + c[0] + ' ' + c[1] + ' ' + c[2] + ')'); ui.root.dataset.surface = 'page';
+    } else delete ui.root.dataset.surface;
   }
 
   let lastWasSso = false;

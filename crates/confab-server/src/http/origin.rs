@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn the_forum_is_read_from_the_query_when_plain() {
         assert_eq!(forum_in_query(Some("forum=blog&ident=x")), Some("blog"));
-        assert_eq!(forum_in_query(Some("ident=x&forum=my_site-2")), Some("my_site-2"));
+        assert_eq!(
+            forum_in_query(Some("ident=x&forum=my_site-2")),
+            Some("my_site-2")
+        );
         assert_eq!(forum_in_query(Some("forum=%3Cb%3E")), None);
         assert_eq!(forum_in_query(Some("ident=x")), None);
         assert_eq!(forum_in_query(None), None);

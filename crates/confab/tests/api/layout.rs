@@ -160,10 +160,15 @@ async fn a_page_on_an_unlisted_origin_reads_why_it_is_refused() {
 
     // A listed origin, the server's own pages (no Origin), and a forum's own routes answer as
     // before; an origin that is not a web page's ("null") is not echoed.
-    let own = app.get("/api/v1/comments?forum=blog&ident=x", &As::guest()).await;
+    let own = app
+        .get("/api/v1/comments?forum=blog&ident=x", &As::guest())
+        .await;
     assert_eq!(own.status, StatusCode::OK);
     let null = app
-        .get("/api/v1/comments?forum=blog&ident=x", &As::guest().origin("null"))
+        .get(
+            "/api/v1/comments?forum=blog&ident=x",
+            &As::guest().origin("null"),
+        )
         .await;
     assert!(null.header("access-control-allow-origin").is_none());
     let modr = app.account("blogmod", false, &["blog"]).await;
