@@ -254,9 +254,14 @@ describe('a page on an origin the forum does not list', () => {
 
   it('shows readers a neutral notice, also when their request is preflighted', async () => {
     const base = `http://blog.example.test:${port()}`;
-    const page = await newPage(browser, { allowed: [base, server.url] });
+    // A context of its own, without the helpers' request routing: with routing on, Playwright
+    // answers CORS preflights itself, and this is about the browser's real one being refused.
+    const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+    const page = await context.newPage();
+    page.consoleErrors = [];
+    page.on('console', (m) => { if (m.type() === 'error') page.consoleErrors.push(m.text()); });
     // A returning reader: the stored guest token makes the first read a preflighted request.
-    await page.context().addInitScript((key) => { localStorage.setItem(key, JSON.stringify('returning-reader')); }, `confab:${server.url}/:anon`);
+    await context.addInitScript((key) => { localStorage.setItem(key, JSON.stringify('returning-reader')); }, `confab:${server.url}/:anon`);
     const reads = [];
     page.on('request', (r) => { if (r.url().includes('/api/v1/comments?')) reads.push(r.headers()['x-confab-anon'] ? 'with token' : 'plain'); });
     await page.goto(base + '/wrong-origin');

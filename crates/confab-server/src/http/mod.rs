@@ -250,7 +250,7 @@ fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
 }
 
 /// The widget's routes (under `/api/v1`): all but staff's and a forum's own (`/forums...`).
-fn is_widget_path(path: &str) -> bool {
+pub(crate) fn is_widget_path(path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     !(path.starts_with("/switches") || path.starts_with("/staff") || path.starts_with("/forums"))
 }
