@@ -87,7 +87,7 @@ describe('a layout that fits the page', () => {
         const art = (id) => page.locator(`${T} #confab-c-${id}`);
         const form = page.locator(`${T} .c-compose-slot form`);
 
-        // The page's font, at the page's size (0.94 of its 19 px).
+        // The page's font, at the page's size (15/16 of its 19 px).
         const font = await page.evaluate(() => {
           const s = getComputedStyle(document.querySelector('#confab-thread').shadowRoot.querySelector('.c-body'));
           return { family: s.fontFamily, size: parseFloat(s.fontSize), page: getComputedStyle(document.body).fontFamily };
