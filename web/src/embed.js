@@ -24,12 +24,16 @@
     sort_oldest: 'Oldest',
     loading: 'Loading comments…',
     load_failed: 'Comments could not be loaded.',
+    // A page whose origin the forum does not list: readers see `unavailable`; the site's owner
+    // (on localhost, or a moderator) sees `origin_owner`, as the console does.
+    unavailable: 'Comments are unavailable on this page.',
+    origin_owner: 'This page\'s origin ({origin}) is not among the allowed origins of forum "{forum}". Add it with: confab admin forum {forum} --add-origin {origin}',
     retry: 'Try again',
     load_more: 'Load more comments',
     empty: 'Be the first to comment.',
     write: 'Write',
     preview: 'Preview',
-    preview_empty: 'Nothing to preview yet.',
+    empty_post: 'Write something first.',
     preview_loading: 'Rendering preview…',
     placeholder: 'Join the discussion…',
     reply_placeholder: 'Write a reply…',
@@ -577,7 +581,36 @@
     );
     ui.sortBtns = sortBtns;
     root.append(ui.root);
+    pageSurface();
     renderUser();
+  }
+
+  // In dark mode on a dark page, the widget's background is the page's: --confab-bg, else that
+  // of the host's nearest (mostly opaque) ancestor with one; embed.css derives the other
+  // colours from it, so a warm page gets a warm widget. Light mode is unchanged.
+  let pix, darkMq;
+  function pageSurface() {
+    if (!pix) {
+      const cv = document.createElement('canvas');
+      cv.width = cv.height = 1;
+      pix = cv.getContext('2d', { willReadFrequently: true });
+      darkMq = matchMedia('(prefers-color-scheme: dark)');
+      on(darkMq, 'change', () => ui && pageSurface());
+    }
+    const rgba = (color) => { // any CSS colour, through the canvas (an invalid one: transparent)
+      pix.clearRect(0, 0, 1, 1); pix.fillStyle = 'transparent'; pix.fillStyle = color; pix.fillRect(0, 0, 1, 1);
+      return pix.getImageData(0, 0, 1, 1).data;
+    };
+    const own = getComputedStyle(root.host).getPropertyValue('--confab-bg').trim();
+    let c = own ? rgba(own) : null;
+    for (let el = own ? null : root.host; el && !c; el = el.parentElement) {
+      const v = rgba(getComputedStyle(el).backgroundColor);
+      if (v[3] >= 200) c = v;
+    }
+    const dark = cfg.theme === 'dark' || (cfg.theme !== 'light' && darkMq.matches);
+    if (dark && c && c[3] >= 200 && (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255 < 0.4) {
+      ui.root.style.setProperty('--page-bg', 'rgb(' + c[0] + ' ' + c[1] + ' ' + c[2] + ')'); ui.root.dataset.surface = 'page';
+    } else delete ui.root.dataset.surface;
   }
 
   let lastWasSso = false;
@@ -881,6 +914,8 @@
     } catch (e) {
       busyLoading = false;
       ui.root.setAttribute('aria-busy', 'false');
+      const refusal = e.code === 'origin_not_allowed' ? e : e.code === 'network' ? await whyRefused() : null;
+      if (refusal) { refused(refusal); return; }
       if (e.code === 'network' && window.console) {
         console.warn('Confab: could not load comments from ' + API + '. If the server is up, check that forum "' +
           cfg.forum + '" lists ' + location.origin + ' in its allowed origins.');
@@ -893,6 +928,9 @@
     busyLoading = false;
     thread = page.thread;
     byId.clear();
+    ui.root.classList.remove('is-refused');
+    // "N new comments" waits where they will go: after the list under "Oldest", else above it.
+    if (sort === 'oldest') ui.more.after(ui.fresh); else ui.list.before(ui.fresh);
     fresh = [];
     renderFresh();
     liveSeq = thread ? (thread.seq != null ? thread.seq : null) : 0;
@@ -913,6 +951,34 @@
     if (!es && !liveTimer) liveStart();
     showTarget();
     syncVotes(page.comments);
+  }
+
+  /**
+   * Why the first read failed as a network error, if it is that this page's origin is not one
+   * of the forum's: a page no forum lists has its preflighted requests (a signed-in or
+   * returning reader's) refused without a word; a plain GET gets the server's readable refusal.
+   */
+  async function whyRefused() {
+    try {
+      const res = await fetch(API + pagePath(), { credentials: 'omit', mode: 'cors' });
+      const er = ((await res.json()) || {}).error;
+      if (er && er.code === 'origin_not_allowed') return new ApiError(er.code, er.message, res.status);
+    } catch (x) { /* unreachable indeed */ }
+    return null;
+  }
+  /**
+   * The forum refuses this page's origin: the site's owner reads why and how to fix it in the
+   * console, and on screen when testing on localhost or signed in as a moderator; readers see a
+   * plain "unavailable", not a false network error.
+   */
+  function refused(e) {
+    const text = t('origin_owner', { origin: location.origin, forum: cfg.forum });
+    if (window.console) console.error('Confab: ' + text + (e.message ? ' (server: ' + e.message + ')' : ''));
+    const owner = /^(localhost|127\.0\.0\.1|\[::1\])$|\.localhost$/.test(location.hostname) || isModerator();
+    ui.root.classList.add('is-refused');
+    ui.count.textContent = t('comments_label');
+    ui.compose.replaceChildren(); ui.more.replaceChildren();
+    ui.list.replaceChildren(h('li', { class: 'c-error-box c-refused', role: 'alert' }, owner ? text : t('unavailable')));
   }
 
   // The server knows our votes, cast on whichever device: mark them on the comments shown, for
@@ -946,7 +1012,9 @@
         const page = await api('GET', pagePath(nextCursor));
         const seen = page.comments.filter((c) => !byId.has(c.id));
         const first = seen.length ? renderComment(seen[0]) : null;
-        if (first) ui.list.append(first, ...seen.slice(1).map(renderComment));
+        // Comments added at the end under "Oldest" stay after the older ones loaded now.
+        const tail = ui.list.querySelector(':scope > .is-tail'), els = first ? [first, ...seen.slice(1).map(renderComment)] : [];
+        if (tail) tail.before(...els); else ui.list.append(...els);
         nextCursor = page.next_cursor;
         renderMore();
         if (first) first.querySelector('article').focus();
@@ -1120,7 +1188,7 @@
       writeTab.tabIndex = pv ? -1 : 0; prevTab.tabIndex = pv ? 0 : -1;
       ta.hidden = pv; preview.hidden = !pv;
       if (!pv) return;
-      if (!ta.value.trim()) { preview.replaceChildren(h('p', { class: 'c-muted' }, t('preview_empty'))); return; }
+      if (!ta.value.trim()) { preview.replaceChildren(h('p', { class: 'c-muted' }, t('empty_post'))); return; }
       preview.replaceChildren(h('p', { class: 'c-muted' }, t('preview_loading')));
       try {
         const r = await api('POST', '/preview', { body: ta.value });
@@ -1160,6 +1228,15 @@
     const form = h('form', { class: 'c-form' + (parent ? ' is-reply' : '') + (editing ? ' is-edit' : ''), novalidate: true },
       tabs, ta, preview, guest, err,
       h('div', { class: 'c-row' }, help, h('span', { class: 'c-grow' }), cancel, submit));
+    // The thread's own form is one line ("Join the discussion…") until it is focused, and folds
+    // again when focus leaves it empty.
+    if (!parent && !editing) {
+      form.classList.add('is-folded');
+      on(form, 'focusin', () => form.classList.remove('is-folded'));
+      on(form, 'focusout', (e) => {
+        if (!form.contains(e.relatedTarget) && !ta.value.trim() && !err.textContent) { showTab('write'); form.classList.add('is-folded'); }
+      });
+    }
     let idem = null;
     on(ta, 'input', () => { idem = null; err.textContent = ''; });
     if (!editing) on(ta, 'focus', powStart);
@@ -1169,7 +1246,7 @@
     });
     on(form, 'submit', async (e) => {
       e.preventDefault();
-      if (!ta.value.trim()) { err.textContent = t('preview_empty'); ta.focus(); return; }
+      if (!ta.value.trim()) { err.textContent = t('empty_post'); showTab('write'); ta.focus(); return; }
       err.textContent = '';
       submit.disabled = true; submit.textContent = editing ? t('saving') : t('posting');
       try {
@@ -1238,7 +1315,7 @@
     } else {
       const empty = ui.list.querySelector('.c-empty');
       if (empty) empty.remove();
-      ui.list.prepend(li);
+      addTop([li]);
     }
     const pending = c.status !== 'approved';
     if (!pending && !known) setCount(count + 1);
@@ -1272,7 +1349,7 @@
       meta.append(nameEl);
       if (c.author.moderator) meta.append(h('span', { class: 'c-badge' }, t('moderator')));
     } else {
-      meta.append(h('span', { class: 'c-author c-muted', id: authorId }, t('deleted')));
+      meta.append(h('span', { class: 'c-author c-deleted', id: authorId }, t('deleted')));
     }
     meta.append(h('span', { class: 'c-dot', 'aria-hidden': 'true' }, '·'), timeEl(c.created_at, 'c-time'));
     if (c.edited_at && !deleted) {
@@ -1297,8 +1374,7 @@
     });
 
     const body = h('div', { class: 'c-body' });
-    if (deleted) body.append(h('p', { class: 'c-muted' }, t('deleted')));
-    else body.append(bodyFragment(c.body_html));
+    if (!deleted) body.append(bodyFragment(c.body_html));
 
     const main = h('div', { class: 'c-main' },
       h('div', { class: 'c-head-row' }, meta, collapsedNote, toggle),
@@ -1361,10 +1437,11 @@
     const bar = h('div', { class: 'c-actions' });
     if (approved) {
       const mine = myVotes.get(c.id) || 0;
-      const like = h('button', { type: 'button', class: 'c-vote c-like', 'aria-pressed': String(mine === 1), 'aria-label': t('likes_label', { n: c.likes }), title: t('like') },
-        h('span', { 'aria-hidden': 'true' }, '▲'), h('span', { class: 'c-n' }, String(c.likes)));
-      const dislike = h('button', { type: 'button', class: 'c-vote c-dislike', 'aria-pressed': String(mine === -1), 'aria-label': t('dislikes_label', { n: c.dislikes }), title: t('dislike') },
-        h('span', { 'aria-hidden': 'true' }, '▼'), h('span', { class: 'c-n' }, String(c.dislikes)));
+      const like = h('button', { type: 'button', class: 'c-vote c-like', 'aria-pressed': String(mine === 1), title: t('like') },
+        h('span', { 'aria-hidden': 'true' }, '▲'), h('span', { class: 'c-n' }));
+      const dislike = h('button', { type: 'button', class: 'c-vote c-dislike', 'aria-pressed': String(mine === -1), title: t('dislike') },
+        h('span', { 'aria-hidden': 'true' }, '▼'), h('span', { class: 'c-n' }));
+      voteCounts(like, dislike, c);
       const vote = async (want) => {
         const cur = myVotes.get(c.id) || 0;
         const value = cur === want ? 0 : want;
@@ -1477,8 +1554,14 @@
     const { c } = entry, bar = entry.li.querySelector(':scope > article > .c-main > .c-actions');
     const like = bar && bar.querySelector('.c-like'), dislike = bar && bar.querySelector('.c-dislike');
     if (!like) return;
-    like.querySelector('.c-n').textContent = c.likes; dislike.querySelector('.c-n').textContent = c.dislikes;
-    like.setAttribute('aria-label', t('likes_label', { n: c.likes })); dislike.setAttribute('aria-label', t('dislikes_label', { n: c.dislikes }));
+    voteCounts(like, dislike, c);
+  }
+  /** A vote button's count and label: a count of 0 shows nothing ("Like", not "Like (0)"). */
+  function voteCounts(like, dislike, c) {
+    for (const [b, n, one, many] of [[like, c.likes, 'like', 'likes_label'], [dislike, c.dislikes, 'dislike', 'dislikes_label']]) {
+      b.querySelector('.c-n').textContent = n ? String(n) : '';
+      b.setAttribute('aria-label', n ? t(many, { n }) : t(one));
+    }
   }
 
   function markVote(entry, v) {
@@ -1827,14 +1910,22 @@
     else steady(() => ui.fresh.append(h('button', { type: 'button', class: 'c-btn c-fresh', onclick: reveal }, text)));
   }
 
-  /** Shows the waiting comments at the top of the list, newest first, and moves focus to them. */
+  /**
+   * New top-level comments (oldest first) into the list: under "Oldest" at the end (before any
+   * page not loaded yet, see renderMore), else at the top, newest first.
+   */
+  function addTop(els) {
+    if (sort === 'oldest') { els.forEach((li) => li.classList.add('is-tail')); ui.list.append(...els); } else ui.list.prepend(...els.reverse());
+  }
+
+  /** Shows the waiting comments (see addTop) and moves focus to the first of them. */
   function reveal() {
     const els = fresh.filter((c) => !byId.has(c.id)).map(renderComment);
     fresh = [];
     const empty = ui.list.querySelector('.c-empty');
     if (empty) empty.remove();
-    els.reverse().forEach((li) => li.classList.add('is-new'));
-    ui.list.prepend(...els);
+    els.forEach((li) => li.classList.add('is-new'));
+    addTop(els);
     renderFresh();
     if (els[0]) els[0].querySelector('article').focus();
   }

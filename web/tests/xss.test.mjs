@@ -86,7 +86,8 @@ describe('stored XSS corpus', () => {
     await page.goto(host.url + '/');
     await widgetReady(page);
     const form = page.locator(`${T} .c-compose-slot form`);
-    // The author's name is a vector too: it must show as text.
+    // The author's name is a vector too: it must show as text (the form opens on focus).
+    await form.locator('textarea').click();
     await form.locator('input[name="author_name"]').fill('<img src=x onerror=window.__xss=1>');
     let posted = 0;
     for (const line of corpus) {

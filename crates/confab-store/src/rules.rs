@@ -91,6 +91,20 @@ pub fn status_changed(cm: Comment, to: CommentStatus, seq: i64) -> StatusChange 
     }
 }
 
+/// The "Best" score (`comments.score`, which the sort's index orders by) a comment takes when it
+/// moves from `old` to `new`, if that changes it. A deleted comment is a placeholder with no
+/// votes to show or rank by: its score is 0, so it sorts among unvoted comments by its own
+/// time instead of by the votes its text once had; leaving that state gives them back.
+pub fn score_after(cm: &Comment, old: CommentStatus, new: CommentStatus) -> Option<i64> {
+    let votes = cm.likes - cm.dislikes;
+    let deleted = |s: CommentStatus| s == CommentStatus::Deleted;
+    match (deleted(old), deleted(new)) {
+        (false, true) if votes != 0 => Some(0),
+        (true, false) if votes != 0 => Some(votes),
+        _ => None,
+    }
+}
+
 /// How a vote moves a comment's likes and dislikes (`score` moves by `likes - dislikes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoteShift {
@@ -295,6 +309,22 @@ pub fn erased_comment(mut cm: Comment, how: crate::gdpr::Erase) -> Comment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deleted_comment_ranks_without_its_votes() {
+        let mut cm = comment(1, None, 0, Approved);
+        cm.likes = 5;
+        cm.dislikes = 1;
+        assert_eq!(score_after(&cm, Approved, Deleted), Some(0));
+        assert_eq!(score_after(&cm, Pending, Deleted), Some(0));
+        assert_eq!(score_after(&cm, Deleted, Approved), Some(4));
+        assert_eq!(score_after(&cm, Approved, Spam), None);
+        assert_eq!(score_after(&cm, Deleted, Deleted), None);
+        // A new comment (from "nothing", counted as deleted) has no votes: no extra statement.
+        let new = comment(2, None, 0, Approved);
+        assert_eq!(score_after(&new, BEFORE_FIRST_STATUS, Approved), None);
+        assert_eq!(score_after(&new, Approved, Deleted), None);
+    }
 
     #[test]
     fn flags_hold_published_comments_at_the_threshold() {

@@ -82,7 +82,7 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 }
 
 /// Whether `origin` names the host the request was sent to.
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod live;
 pub mod mail;
 pub mod metrics;
+mod origin;
 pub mod pin;
 pub mod report;
 pub mod requests;
@@ -195,7 +196,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(private_answers))
-        .layer(cors);
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(
+            state.svc.clone(),
+            origin::refuse_unknown_origins,
+        ));
 
     Router::new()
         .nest("/api/v1", api)
@@ -227,19 +232,27 @@ pub fn router(state: AppState) -> Router {
 /// the forum the request names).
 fn cors_allows(svc: &Service, origin: &str, path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    if is_widget_path(path) {
+        return svc.any_forum_allows_origin(origin);
+    }
     // Staff's routes answer the dashboard only (a forum's imports too).
     if path.starts_with("/switches") || path.starts_with("/staff") || is_imports_path(path) {
         return false;
     }
     match path.strip_prefix("/forums") {
-        Some("" | "/") => false,
+        Some("" | "/") | None => false,
         Some(rest) => {
             let name = rest.trim_start_matches('/').split('/').next().unwrap_or("");
             let name = percent_decode(name);
             svc.forum_allows_origin(&name, origin)
         }
-        None => svc.any_forum_allows_origin(origin),
     }
+}
+
+/// The widget's routes (under `/api/v1`): all but staff's and a forum's own (`/forums...`).
+pub(crate) fn is_widget_path(path: &str) -> bool {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    !(path.starts_with("/switches") || path.starts_with("/staff") || path.starts_with("/forums"))
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {

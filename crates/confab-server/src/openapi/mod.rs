@@ -457,12 +457,22 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
 /// (400 for a body that cannot be read, 408 for one that does not arrive in time, 413 for one
 /// over the limit) and the connection caps (503), all in the API's JSON error shape. Where an
 /// operation answers that status in HTML (the mail pages), JSON is added as a second form.
+/// On the widget's routes, `http::origin` answers a page whose origin no forum lists with 403.
 fn global_answers(doc: &mut Value) {
-    for (_, ops) in paths(doc) {
+    for (path, ops) in paths(doc) {
+        let widget = path
+            .strip_prefix("/api/v1")
+            .is_some_and(crate::http::is_widget_path);
         for (_, op) in ops.iter_mut() {
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
+            if widget && !responses.contains_key("403") {
+                responses.insert(
+                    "403".into(),
+                    json!({ "$ref": "#/components/responses/Forbidden" }),
+                );
+            }
             for (code, name) in [
                 ("400", "BadRequest"),
                 ("408", "RequestTimeout"),

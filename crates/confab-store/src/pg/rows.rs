@@ -232,7 +232,8 @@ pub(super) async fn log_action<C: GenericClient + Sync>(
     Ok(())
 }
 
-/// Moves a comment's contribution to its thread and parent counters from `old` to `new`;
+/// Moves a comment's contribution to its thread and parent counters (and its "Best" score, see
+/// [`crate::rules::score_after`]) from `old` to `new`;
 /// returns the thread as it is now (with its new sequence number).
 pub(super) async fn shift_counters<C: GenericClient + Sync>(
     c: &C,
@@ -261,6 +262,15 @@ pub(super) async fn shift_counters<C: GenericClient + Sync>(
             n,
             "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2",
             &[&d.approved, &p.0],
+        )
+        .await?;
+    }
+    if let Some(score) = crate::rules::score_after(cm, old, new) {
+        exec(
+            c,
+            n,
+            "UPDATE comments SET score = $1 WHERE id = $2",
+            &[&score, &cm.id.0],
         )
         .await?;
     }

@@ -242,7 +242,8 @@ pub(super) fn log_action(
     Ok(())
 }
 
-/// Moves a comment's contribution to its thread and parent counters from `old` to `new` status;
+/// Moves a comment's contribution to its thread and parent counters (and its "Best" score, see
+/// [`crate::rules::score_after`]) from `old` to `new` status;
 /// returns the thread as it is now (with its new sequence number).
 pub(super) fn shift_counters(
     conn: &Connection,
@@ -269,6 +270,14 @@ pub(super) fn shift_counters(
             n,
             "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?",
             &[int(d.approved), int(p.0)],
+        )?;
+    }
+    if let Some(score) = crate::rules::score_after(c, old, new) {
+        exec(
+            conn,
+            n,
+            "UPDATE comments SET score = ? WHERE id = ?",
+            &[int(score), int(c.id.0)],
         )?;
     }
     Ok(thread)

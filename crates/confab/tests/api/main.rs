@@ -25,6 +25,7 @@ mod hardening_low;
 mod import;
 mod import_formats;
 mod import_upload;
+mod layout;
 mod live;
 mod mail;
 mod metrics;
