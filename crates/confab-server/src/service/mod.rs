@@ -17,6 +17,7 @@ mod admission;
 mod bans;
 mod challenge;
 mod comments;
+mod follows;
 pub mod export;
 pub mod feeds;
 pub mod fleet;
@@ -50,6 +51,7 @@ pub use moderation::{
     DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
     ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
+pub use follows::Following;
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};

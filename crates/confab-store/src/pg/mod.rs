@@ -31,6 +31,7 @@ mod identity;
 mod import;
 pub mod migrate_data;
 mod mod_context;
+mod notify;
 mod moderation;
 pub mod moves;
 mod outbox;

@@ -11,6 +11,7 @@ mod gdpr;
 mod identity;
 mod import;
 mod mod_context;
+mod notify;
 mod moderation;
 mod outbox;
 mod pool;
