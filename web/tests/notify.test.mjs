@@ -160,7 +160,7 @@ for (const [label, viewport] of SIZES) {
 
     // A new comment by someone else is mailed to the follower.
     await api(server, 'POST', '/comments', { forum: 'demo', ident, body: `News for followers (${label})`, author_name: 'Eli' });
-    const mail = await mailTo('rhea@example.com', `Eli commented on`);
+    const mail = await mailTo('rhea@example.com', `Eli commented on ${ident}`);
     assert.match(mail.text, new RegExp(`News for followers \\(${label}\\)`));
 
     // It survives a reload, and unfollowing works from the widget.
