@@ -62,8 +62,8 @@ pub mod gdpr;
 pub mod identity;
 pub mod import;
 mod mod_context;
-pub mod notify;
 mod moderation;
+pub mod notify;
 mod outbox;
 pub mod pg;
 pub mod pin;
@@ -86,11 +86,11 @@ pub use import::{
 };
 pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
+pub use notify::{NotifyStore, ThreadAuthor};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
-pub use notify::{NotifyStore, ThreadAuthor};
 pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 

@@ -19,7 +19,10 @@ pub const MAX_THREAD_AUTHORS: usize = 500;
 pub enum ThreadAuthor {
     Account(AccountId),
     /// A guest: their name and the address they gave (if any).
-    Guest { name: String, email: Option<String> },
+    Guest {
+        name: String,
+        email: Option<String>,
+    },
 }
 
 #[async_trait]
@@ -41,6 +44,9 @@ pub trait NotifyStore {
 
     /// The distinct authors of a thread's published comments, most recent first, at most
     /// `limit`: accounts, and guests by name and address.
-    async fn thread_authors(&self, thread: ThreadId, limit: usize)
-        -> StoreResult<Vec<ThreadAuthor>>;
+    async fn thread_authors(
+        &self,
+        thread: ThreadId,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadAuthor>>;
 }

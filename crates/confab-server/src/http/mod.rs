@@ -91,7 +91,13 @@ pub fn router(state: AppState) -> Router {
                     .is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
             },
         ))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

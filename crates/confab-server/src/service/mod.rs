@@ -17,10 +17,10 @@ mod admission;
 mod bans;
 mod challenge;
 mod comments;
-mod follows;
 pub mod export;
 pub mod feeds;
 pub mod fleet;
+mod follows;
 pub mod gdpr;
 pub mod import;
 mod mod_context;
@@ -43,6 +43,7 @@ pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
+pub use follows::Following;
 pub use gdpr::{
     DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader,
     ReaderData,
@@ -51,7 +52,6 @@ pub use moderation::{
     DayTotal, ForumChanges, ModListFilter, ModLogPage, ModeratedThread, Moderating,
     ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
-pub use follows::Following;
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};

@@ -238,18 +238,21 @@ impl Service {
         &self,
         token: &str,
     ) -> Result<(Arc<Forum>, String, Option<ThreadId>), DomainError> {
-        let (forum, email, thread) = match links::verify_any_unsubscribe(&self.signer, token)
-            .ok_or_else(bad_link)?
-        {
-            Unsubscribe::Forum { forum, email } => (forum, email, None),
-            Unsubscribe::Thread {
-                forum,
-                thread,
-                email,
-                ..
-            } => (forum, email, Some(thread)),
-        };
-        Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email, thread))
+        let (forum, email, thread) =
+            match links::verify_any_unsubscribe(&self.signer, token).ok_or_else(bad_link)? {
+                Unsubscribe::Forum { forum, email } => (forum, email, None),
+                Unsubscribe::Thread {
+                    forum,
+                    thread,
+                    email,
+                    ..
+                } => (forum, email, Some(thread)),
+            };
+        Ok((
+            self.forums.by_id(forum).ok_or_else(bad_link)?,
+            email,
+            thread,
+        ))
     }
 
     /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent. A

@@ -85,7 +85,13 @@ impl NotifyStore for SqliteStore {
                     "SELECT account_id, guest_name, guest_email FROM comments \
                      WHERE thread_id = ? AND status = 'approved' ORDER BY id DESC LIMIT ?",
                     &[int(thread.0), int(AUTHOR_SCAN)],
-                    |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<i64>>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    },
                 )
             })
             .await?;

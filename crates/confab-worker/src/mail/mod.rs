@@ -32,17 +32,17 @@ use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
 use async_trait::async_trait;
 use compose::Composed;
+use compose::Why;
 use confab_core::model::{Author, Comment, CommentStatus, Forum, ModeratorMail};
 use confab_core::sign::Signer;
-use compose::Why;
 use confab_store::notify::{MAX_FOLLOWERS, MAX_THREAD_AUTHORS};
 use confab_store::rules::email_key;
 use confab_store::{ReadFrom, Store, SubState, Task, ThreadAuthor};
-use std::collections::HashSet;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -482,8 +482,7 @@ impl MailHandlers {
                     .map_err(retry)?;
                 // Mailed only when whoever asked with this comment is the one who confirmed the
                 // address: typing someone else's address into the form never mails them.
-                if sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner)
-                {
+                if sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
                     if seen.insert(email_key(&watcher.email)) {
                         let u = forum_unsubscribe(&watcher.email);
                         to.push((watcher.email, Why::Reply, u));
@@ -562,17 +561,8 @@ impl MailHandlers {
                 Why::Reply => ("mail".to_string(), 0),
                 _ => (format!("mail:{}", email_key(email)), n_of(email)),
             };
-            self.send_once(
-                mailer,
-                task,
-                &done,
-                &key,
-                n,
-                email,
-                &msg,
-                Some(unsubscribe),
-            )
-            .await?;
+            self.send_once(mailer, task, &done, &key, n, email, &msg, Some(unsubscribe))
+                .await?;
         }
         Ok(())
     }
