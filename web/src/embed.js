@@ -49,6 +49,17 @@
     name_placeholder: 'Your name (optional)',
     email: 'E-mail',
     email_placeholder: 'E-mail (optional, never shown)',
+    website: 'Website',
+    website_placeholder: 'Website (optional)',
+    notify_replies: 'Notify me of replies by e-mail',
+    notify_check_inbox: 'Check your inbox to confirm: we sent you a link. Replies are e-mailed once you follow it.',
+    notify_subscribed: 'Replies to your comment will be e-mailed to you.',
+    follow: 'Follow',
+    following: 'Following',
+    follow_hint: 'E-mail me every new comment in this discussion',
+    unfollow_hint: 'Stop e-mailing me new comments in this discussion',
+    followed: 'You follow this discussion: new comments are e-mailed to you.',
+    unfollowed: 'You no longer follow this discussion.',
     post: 'Post comment',
     post_reply: 'Post reply',
     posting: 'Posting…',
@@ -574,7 +585,7 @@
         ui.count,
         h('div', { class: 'c-sort', role: 'group', 'aria-label': t('sort_label') }, sortBtns),
       ),
-      h('div', { class: 'c-bar' }, ui.user),
+      h('div', { class: 'c-bar' }, ui.user, ui.follow = h('span', { class: 'c-follow-slot' })),
       ui.auth, ui.notice, ui.compose, ui.fresh,
       ui.list, ui.more, ui.live,
       h('footer', { class: 'c-foot' }, h('a', { href: BASE, target: '_blank', rel: 'noopener' }, t('powered'))),
@@ -617,7 +628,31 @@
   // Accounts that sign in only elsewhere (their site's SSO, or a provider: ext~) have no
   // password here, so no password or address forms.
   const isSsoAccount = (a) => !!(a && /^(sso|ext)~/.test(a.username || ''));
+  // A signed-in reader with an address may follow the thread: every new comment is mailed.
+  let followed = null;
+  async function renderFollow() {
+    const tid = me && me.email && thread && thread.id;
+    if (!tid) { ui.follow.replaceChildren(); return; }
+    if (!followed || followed.thread_id !== tid) {
+      try { followed = await api('GET', '/threads/' + tid + '/follow'); } catch (e) { ui.follow.replaceChildren(); return; }
+    }
+    const on = followed.following;
+    const btn = h('button', {
+      type: 'button', class: 'c-link c-follow', 'aria-pressed': String(on), title: t(on ? 'unfollow_hint' : 'follow_hint'),
+      onclick: async () => {
+        btn.disabled = true;
+        try {
+          followed = await api(on ? 'DELETE' : 'PUT', '/threads/' + tid + '/follow');
+          announce(t(followed.following ? 'followed' : 'unfollowed'));
+        } catch (e) { announce(errorText(e)); }
+        renderFollow();
+      },
+    }, t(on ? 'following' : 'follow'));
+    ui.follow.replaceChildren(btn);
+  }
+
   function renderUser() {
+    renderFollow();
     ui.root.classList.toggle('is-signed-in', !!me);
     const bits = [];
     if (me) {
@@ -939,6 +974,7 @@
     renderMore();
     setCount(thread ? thread.comment_count : 0);
     renderNotices();
+    renderFollow();
     renderCompose();
     if (!page.comments.length) ui.list.append(h('li', { class: 'c-empty' }, t('empty')));
     ui.root.setAttribute('aria-busy', 'false');
@@ -1218,15 +1254,29 @@
         h('div', { class: 'c-field' }, h('label', { for: nid, class: 'c-sr' }, t('name')),
           h('input', { id: nid, name: 'author_name', type: 'text', maxlength: 100, autocomplete: 'name', placeholder: t('name_placeholder'), value: g.name || '' })),
         h('div', { class: 'c-field' }, h('label', { for: eid, class: 'c-sr' }, t('email')),
-          h('input', { id: eid, name: 'author_email', type: 'email', maxlength: 254, autocomplete: 'email', placeholder: t('email_placeholder'), value: g.email || '' })));
+          h('input', { id: eid, name: 'author_email', type: 'email', maxlength: 254, autocomplete: 'email', placeholder: t('email_placeholder'), value: g.email || '' })),
+        h('div', { class: 'c-field' }, h('label', { for: eid + 'w', class: 'c-sr' }, t('website')),
+          h('input', { id: eid + 'w', name: 'author_url', type: 'url', maxlength: 500, autocomplete: 'url', placeholder: t('website_placeholder'), value: g.url || '' })));
     })();
+    // Reply mail goes to the guest's typed address or the account's: the box shows only when
+    // there is one (the server mails a confirmation link first: double opt-in).
+    const notifyBox = editing ? null : h('label', { class: 'c-notify', hidden: true },
+      h('input', { type: 'checkbox', name: 'notify', value: '1' }), ' ', t('notify_replies'));
+    const syncNotify = () => {
+      if (!notifyBox) return;
+      const em = guest && guest.querySelector('[name=author_email]');
+      notifyBox.hidden = !(me ? me.email : em && em.value.trim());
+    };
+    if (guest) on(guest, 'input', syncNotify);
+    syncNotify();
+    on(ta, 'focus', syncNotify);
 
     const err = h('p', { class: 'c-error', role: 'alert' });
     const label = editing ? t('save') : parent ? t('post_reply') : t('post');
     const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, label);
     const cancel = (parent || editing) ? h('button', { type: 'button', class: 'c-btn', onclick: () => opts.onCancel() }, t('cancel')) : null;
     const form = h('form', { class: 'c-form' + (parent ? ' is-reply' : '') + (editing ? ' is-edit' : ''), novalidate: true },
-      tabs, ta, preview, guest, err,
+      tabs, ta, preview, guest, notifyBox, err,
       h('div', { class: 'c-row' }, help, h('span', { class: 'c-grow' }), cancel, submit));
     // The thread's own form is one line ("Join the discussion…") until it is focused, and folds
     // again when focus leaves it empty.
@@ -1256,10 +1306,11 @@
           return;
         }
         const v = Object.fromEntries(new FormData(form));
-        if (guest) store.set('guest', { name: v.author_name || '', email: v.author_email || '' });
+        if (guest) store.set('guest', { name: v.author_name || '', email: v.author_email || '', url: v.author_url || '' });
         idem = idem || randomKey(); // a retry of the same text can't post twice
         const body = { forum: cfg.forum, ident: cfg.ident, url: cfg.url || null, title: cfg.title || null, parent_id: parent ? parent.id : null, body: ta.value };
-        if (!me) { body.author_name = v.author_name || null; body.author_email = v.author_email || null; }
+        if (!me) { body.author_name = v.author_name || null; body.author_email = v.author_email || null; body.author_url = v.author_url || null; }
+        if (notifyBox && !notifyBox.hidden && v.notify) body.notify = true;
         // A guest's post carries its proof of work: wait quietly if it is still being solved,
         // and once more with a new one if the server did not take it (it expired meanwhile).
         const send = async () => {
@@ -1324,7 +1375,13 @@
       const note = h('p', { class: 'c-notice c-posted', role: 'status' }, t('posted_pending'));
       li.querySelector('.c-main').prepend(note);
     }
-    announce(pending ? t('posted_pending') : t('posted'));
+    let said = pending ? t('posted_pending') : t('posted');
+    if (c.notify === 'pending_confirmation' || c.notify === 'subscribed') {
+      const n = c.notify === 'subscribed' ? t('notify_subscribed') : t('notify_check_inbox');
+      li.querySelector('.c-main').prepend(h('p', { class: 'c-notice c-notify-note', role: 'status' }, n));
+      said += ' ' + n;
+    }
+    announce(said);
     art.focus();
     art.scrollIntoView({ block: 'nearest' });
   }

@@ -6,6 +6,7 @@
 //! - [`input`]: parsed user input (`CommentBody`, `AuthorName`, ...); a value that exists is valid.
 //! - [`bans`]: what a ban matches, for how long, how it is shown and what the banned are told.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
+//! - [`mention`]: `@name` mentions: where they are, how names compare, how many notify.
 //! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`challenge`]: the proof-of-work challenge guests solve before posting (ALTCHA's scheme).
@@ -25,6 +26,7 @@ pub mod error;
 pub mod id;
 pub mod ident;
 pub mod input;
+pub mod mention;
 pub mod model;
 pub mod modrules;
 pub mod render;

@@ -6,6 +6,7 @@
 //! - [`VoteStore`] (`votes.rs`): votes and flags.
 //! - [`ModerationStore`] (`moderation.rs`): status changes, queues, the moderation log, stats.
 //! - [`OutboxStore`] (`outbox.rs`): the task outbox and reply-mail subscriptions.
+//! - [`NotifyStore`] (`notify.rs`): thread follows, and a thread's authors (for mentions).
 //! - [`ImportStore`] (`import.rs`): threads and comments from another system, in bulk, with
 //!   thread aliases and each comment's source id (importing again adds nothing).
 //! - [`ExportStore`] (`export.rs`): a whole forum read out in keyset pages, and a consistent
@@ -62,6 +63,7 @@ pub mod identity;
 pub mod import;
 mod mod_context;
 mod moderation;
+pub mod notify;
 mod outbox;
 pub mod pg;
 pub mod pin;
@@ -84,6 +86,7 @@ pub use import::{
 };
 pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
+pub use notify::{NotifyStore, ThreadAuthor};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
@@ -96,7 +99,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModContextStore, ModerationStore, OutboxStore, Store, VoteStore,
+        ModContextStore, ModerationStore, NotifyStore, OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -251,6 +254,7 @@ pub trait Store:
     + ModerationStore
     + ModContextStore
     + OutboxStore
+    + NotifyStore
     + ImportStore
     + ExportStore
     + ChallengeStore

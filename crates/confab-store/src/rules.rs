@@ -239,6 +239,41 @@ pub fn email_key(email: &str) -> String {
     email.to_ascii_lowercase()
 }
 
+/// A thread's distinct authors from its comments' `(account_id, guest_name, guest_email)`, in
+/// the order given (most recent first), at most `limit`: an account once, a guest once per name
+/// and address (compared as mentions and addresses compare).
+pub fn thread_authors(
+    raw: Vec<(Option<i64>, Option<String>, Option<String>)>,
+    limit: usize,
+) -> Vec<crate::ThreadAuthor> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (account, name, email) in raw {
+        if out.len() == limit {
+            break;
+        }
+        let (key, author) = match (account, name) {
+            (Some(a), _) => (
+                format!("a:{a}"),
+                crate::ThreadAuthor::Account(confab_core::id::AccountId(a)),
+            ),
+            (None, Some(name)) => (
+                format!(
+                    "g:{}\n{}",
+                    confab_core::mention::key(&name),
+                    email.as_deref().map(email_key).unwrap_or_default()
+                ),
+                crate::ThreadAuthor::Guest { name, email },
+            ),
+            (None, None) => continue,
+        };
+        if seen.insert(key) {
+            out.push(author);
+        }
+    }
+    out
+}
+
 /// A stored switch row as a record: forum 0 is the global record; a name or percent this
 /// version does not know is left out (`None`), so an older node runs beside a newer one.
 #[allow(clippy::too_many_arguments)]
@@ -308,6 +343,25 @@ pub fn erased_comment(mut cm: Comment, how: crate::gdpr::Erase) -> Comment {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn thread_authors_are_distinct_and_bounded() {
+        use crate::ThreadAuthor;
+        let g = |n: &str, e: Option<&str>| (None, Some(n.to_string()), e.map(str::to_string));
+        let raw = vec![
+            (Some(7), None, None),
+            g("Ann Lee", Some("Ann@x.example")),
+            (Some(7), None, None),
+            g("annlee", Some("ann@X.example")),
+            g("Bob", None),
+            (None, None, None),
+            (Some(8), None, None),
+        ];
+        let got = thread_authors(raw.clone(), 10);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], ThreadAuthor::Account(confab_core::id::AccountId(7)));
+        assert_eq!(thread_authors(raw, 2).len(), 2);
+    }
     use super::*;
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - `GET|POST /mail/confirm?t=`: confirm a subscription to a forum's reply mail (expires).
 //! - `GET|POST /mail/unsubscribe?t=`: unsubscribe (never expires; the POST is RFC 8058's
-//!   one-click `List-Unsubscribe=One-Click`).
+//!   one-click `List-Unsubscribe=One-Click`). The token of a followed thread's mail stops only
+//!   that thread's mail to that account (it unfollows).
 //! - `GET|POST /mail/moderate?t=`: a moderator's approve / spam / delete of one comment
 //!   (expires; checked against the account's current rights when used).
 //! - `GET|POST /mail/account-email?t=`: give an account the address it signed up with, or the
@@ -15,7 +16,7 @@
 //!   commented with: download it, or erase it (expires within the hour; the erasure works once,
 //!   recorded by the link's key).
 
-use confab_core::id::{AccountId, CommentId, ForumId};
+use confab_core::id::{AccountId, CommentId, ForumId, ThreadId};
 use confab_core::sign::Signer;
 
 pub const CONFIRM_PATH: &str = "/mail/confirm";
@@ -29,6 +30,7 @@ pub const READER_DATA_PATH: &str = "/mail/reader-data";
 const CONFIRM_UNOWNED: &str = "mail-confirm";
 const CONFIRM: &str = "mail-confirm-owned";
 const UNSUBSCRIBE: &str = "mail-unsubscribe";
+const UNFOLLOW: &str = "mail-unfollow";
 const MODERATE: &str = "mail-moderate";
 const ACCOUNT_EMAIL: &str = "mail-account-email";
 const PASSWORD_RESET: &str = "mail-password-reset";
@@ -214,6 +216,53 @@ pub fn verify_unsubscribe(s: &Signer, token: &str) -> Option<(ForumId, String)> 
     (!email.is_empty()).then(|| (forum, email.to_string()))
 }
 
+/// The unsubscribe link of a followed thread's mail: unfollows `thread` for `account`.
+pub fn unfollow_token(
+    s: &Signer,
+    forum: ForumId,
+    thread: ThreadId,
+    account: AccountId,
+    email: &str,
+) -> String {
+    s.sign(
+        UNFOLLOW,
+        &format!("{}|{}|{}|{email}", thread.0, account.0, forum.0),
+    )
+}
+
+/// What an unsubscribe link stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsubscribe {
+    /// Reply and mention mail from a forum to an address.
+    Forum { forum: ForumId, email: String },
+    /// One followed thread's mail to an account (at `email`).
+    Thread {
+        forum: ForumId,
+        thread: ThreadId,
+        account: AccountId,
+        email: String,
+    },
+}
+
+/// Either kind of unsubscribe token.
+pub fn verify_any_unsubscribe(s: &Signer, token: &str) -> Option<Unsubscribe> {
+    if let Some((forum, email)) = verify_unsubscribe(s, token) {
+        return Some(Unsubscribe::Forum { forum, email });
+    }
+    let p = s.verify(UNFOLLOW, token)?;
+    let mut it = p.splitn(4, '|');
+    let thread = it.next()?.parse().ok().map(ThreadId)?;
+    let account = it.next()?.parse().ok().map(AccountId)?;
+    let forum = it.next()?.parse().ok().map(ForumId)?;
+    let email = it.next().filter(|e| !e.is_empty())?.to_string();
+    Some(Unsubscribe::Thread {
+        forum,
+        thread,
+        account,
+        email,
+    })
+}
+
 pub fn moderate_token(
     s: &Signer,
     comment: CommentId,
@@ -251,6 +300,31 @@ pub fn verify_moderate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfollow_tokens_round_trip_and_are_not_forum_unsubscribes() {
+        let s = Signer::new(b"unfollow-test");
+        let t = unfollow_token(&s, ForumId(1), ThreadId(2), AccountId(3), "a|b@x.example");
+        assert_eq!(verify_unsubscribe(&s, &t), None);
+        assert_eq!(
+            verify_any_unsubscribe(&s, &t),
+            Some(Unsubscribe::Thread {
+                forum: ForumId(1),
+                thread: ThreadId(2),
+                account: AccountId(3),
+                email: "a|b@x.example".into()
+            })
+        );
+        let f = unsubscribe_token(&s, ForumId(1), "c@x.example");
+        assert_eq!(
+            verify_any_unsubscribe(&s, &f),
+            Some(Unsubscribe::Forum {
+                forum: ForumId(1),
+                email: "c@x.example".into()
+            })
+        );
+        assert_eq!(verify_any_unsubscribe(&s, "x.y"), None);
+    }
 
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_purpose() {

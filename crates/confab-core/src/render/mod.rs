@@ -34,6 +34,8 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
         let mut b = ammonia::Builder::default();
         b.rm_tags(["img"])
             .link_rel(Some("nofollow ugc noopener"))
+            // Only the renderer's own mention marks: raw HTML in a body is text by now.
+            .add_allowed_classes("span", ["confab-mention"])
             .url_schemes(["http", "https", "mailto"].into_iter().collect())
             .url_relative(ammonia::UrlRelative::Deny);
         b
@@ -111,9 +113,10 @@ pub fn render_markdown(source: &str) -> Rendered {
                 }
             }
             Event::Text(t) => {
-                // Bare web addresses in prose become links; never inside a link or code.
-                if link_open == 0 && code_open == 0 && autolink(&t, &mut events) {
-                    has_links = true;
+                // Bare web addresses in prose become links, and `@name` mentions are marked;
+                // never inside a link or code.
+                if link_open == 0 && code_open == 0 {
+                    has_links |= mentions_and_links(t, &mut events);
                 } else {
                     events.push(Event::Text(t));
                 }
@@ -129,6 +132,48 @@ pub fn render_markdown(source: &str) -> Rendered {
         html: clean,
         has_links,
     }
+}
+
+/// Marks `@name` mentions ([`crate::mention`]) with `<span class="confab-mention">` (no link:
+/// a mention points at nobody's page) and autolinks the text between them. True when a link
+/// was made.
+fn mentions_and_links<'a>(t: CowStr<'a>, events: &mut Vec<Event<'a>>) -> bool {
+    let found = if t.contains('@') {
+        crate::mention::find(&t)
+    } else {
+        Vec::new()
+    };
+    if found.is_empty() {
+        if autolink(&t, events) {
+            return true;
+        }
+        events.push(Event::Text(t));
+        return false;
+    }
+    let mut links = false;
+    let mut last = 0;
+    let mut plain = |s: &str, events: &mut Vec<Event<'a>>| {
+        if s.is_empty() {
+            return;
+        }
+        let c = CowStr::from(s.to_string());
+        if autolink(&c, events) {
+            links = true;
+        } else {
+            events.push(Event::Text(c));
+        }
+    };
+    for (s, e) in found {
+        plain(&t[last..s], events);
+        events.push(Event::InlineHtml(CowStr::from(
+            "<span class=\"confab-mention\">",
+        )));
+        events.push(Event::Text(CowStr::from(t[s..e].to_string())));
+        events.push(Event::InlineHtml(CowStr::from("</span>")));
+        last = e;
+    }
+    plain(&t[last..], events);
+    links
 }
 
 /// Most autolinks made in one text run (a body is at most 10,000 characters anyway).

@@ -250,3 +250,22 @@ fn bare_addresses_become_links_outside_links_and_code() {
     // Plain text stays plain.
     assert!(!render_markdown("no address here, just a.b").has_links);
 }
+
+#[test]
+fn mentions_are_marked_outside_links_and_code_and_cannot_be_forged() {
+    let r = render_markdown("hi @Ann, see https://a.example/@x and `@code`, mail b@c.example");
+    assert!(
+        r.html.contains(
+            r#"hi <span class="confab-mention">@Ann</span>, see <a href="https://a.example/@x""#
+        ),
+        "{}",
+        r.html
+    );
+    assert_eq!(r.html.matches("confab-mention").count(), 1, "{}", r.html);
+    assert!(r.has_links);
+    // Typed HTML stays text; a class other than the renderer's is dropped.
+    let r =
+        render_markdown(r#"<span class="confab-mention">@x</span> <span class="evil">y</span>"#);
+    assert!(!r.html.contains(r#"<span class="evil""#), "{}", r.html);
+    assert_eq!(r.html.matches("<span").count(), 1, "{}", r.html);
+}

@@ -173,13 +173,18 @@ pub async fn confirm(State(app): State<AppState>, RawQuery(q): RawQuery) -> Resp
         PayloadTooLarge, (status = 500, description = "Internal failure", content_type = "text/html", body = String),
         (status = 503, description = "Temporarily unavailable", content_type = "text/html", body = String)))]
 pub async fn unsubscribe_page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let r = token(q).and_then(|t| app.svc.unsubscribe_link(&t).map(|(f, e)| (t, f, e)));
+    let r = token(q).and_then(|t| app.svc.unsubscribe_link(&t).map(|(f, e, th)| (t, f, e, th)));
     match r {
-        Ok((t, forum, email)) => page(
+        Ok((t, forum, email, thread)) => page(
             StatusCode::OK,
             "Unsubscribe",
             &format!(
-                "<p>Stop sending replies to comments on <strong>{}</strong> to <strong>{}</strong>?</p>{}",
+                "<p>{} <strong>{}</strong> to <strong>{}</strong>?</p>{}",
+                if thread.is_some() {
+                    "Stop mailing new comments in this discussion on"
+                } else {
+                    "Stop sending replies and mentions from"
+                },
                 escape_html(&forum.settings.title),
                 escape_html(&email),
                 button(links::UNSUBSCRIBE_PATH, &t, "Unsubscribe")
@@ -202,11 +207,22 @@ pub async fn unsubscribe(State(app): State<AppState>, RawQuery(q): RawQuery) -> 
         Err(e) => Err(e),
     };
     match r {
-        Ok((forum, email)) => page(
+        Ok((forum, email, Some(_))) => page(
             StatusCode::OK,
             "Unsubscribed",
             &format!(
-                "<p><strong>{}</strong> will get no more reply notifications from <strong>{}</strong>.</p>\
+                "<p>You no longer follow this discussion on <strong>{}</strong>: <strong>{}</strong> \
+                 gets no more mail about its new comments.</p>\
+                 <p class=\"muted\">To follow it again, use Follow above its comments.</p>",
+                escape_html(&forum.settings.title),
+                escape_html(&email)
+            ),
+        ),
+        Ok((forum, email, None)) => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            &format!(
+                "<p><strong>{}</strong> will get no more reply or mention notifications from <strong>{}</strong>.</p>\
                  <p class=\"muted\">To get them again, ask for them the next time you comment.</p>",
                 escape_html(&email),
                 escape_html(&forum.settings.title)

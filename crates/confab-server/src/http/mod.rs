@@ -7,6 +7,7 @@ pub mod caller;
 pub mod challenge;
 pub mod error;
 pub mod feeds;
+pub mod follows;
 pub mod gdpr;
 pub mod limits;
 pub mod live;
@@ -91,7 +92,13 @@ pub fn router(state: AppState) -> Router {
                     .is_ok_and(|o| cors_allows(&svc, o, parts.uri.path()))
             },
         ))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
@@ -172,6 +179,12 @@ pub fn router(state: AppState) -> Router {
         .route("/forums/{forum}/log", get(api::mod_log))
         .route("/forums/{forum}/stats", get(api::stats))
         .route("/threads/{id}", patch(api::update_thread))
+        .route(
+            "/threads/{id}/follow",
+            get(follows::following)
+                .put(follows::follow)
+                .delete(follows::unfollow),
+        )
         .route("/forums/{forum}/thread-moves", post(api::move_thread))
         .route(
             "/forums/{forum}/imports",

@@ -76,9 +76,15 @@ impl GuestAuthor {
             .filter(|s| !s.trim().is_empty())
             .map(Email::parse)
             .transpose()?;
+        // Named as the form names it: the page's own `url` is a different field.
         let url = url
             .filter(|s| !s.trim().is_empty())
-            .map(WebUrl::parse)
+            .map(|u| {
+                WebUrl::parse(u).map_err(|mut e| {
+                    e.message = format!("your website: {}", e.message.replacen("url", "it", 1));
+                    e
+                })
+            })
             .transpose()?;
         Ok(GuestAuthor { name, email, url })
     }
@@ -333,7 +339,7 @@ impl Service {
         };
 
         // The outbox: what must follow this comment, written in its transaction.
-        let mut tasks = self.post_tasks(&forum, status, parent_id.is_some()).await?;
+        let mut tasks = self.post_tasks(&forum, status).await?;
         if admitted.recheck {
             tasks.push(Self::spam_recheck_task(
                 &forum,

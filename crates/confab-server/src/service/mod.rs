@@ -20,6 +20,7 @@ mod comments;
 pub mod export;
 pub mod feeds;
 pub mod fleet;
+mod follows;
 pub mod gdpr;
 pub mod import;
 mod mod_context;
@@ -42,6 +43,7 @@ pub use comments::{
     CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
     VoteValue, Voted, VOTES_MAX,
 };
+pub use follows::Following;
 pub use gdpr::{
     DataComment, DataMark, DataProfile, DataSubscription, EraseChoice, Erasure, ForumReader,
     ReaderData,

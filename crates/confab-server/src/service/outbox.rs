@@ -3,19 +3,19 @@
 //!
 //! | change | tasks |
 //! |---|---|
-//! | comment posted | `webhook` per endpoint taking `comment.created`; `mail.moderators` (pending or new, per the forum's `moderator_mail`, if it has moderators with an address); `mail.reply` if it is a published reply; `mail.confirm` if the author asked for reply mail and their address is not confirmed |
-//! | comment approved | `webhook` per endpoint taking `comment.approved`; `mail.reply` if it was pending (first publication) |
+//! | comment posted | `webhook` per endpoint taking `comment.created`; `mail.moderators` (pending or new, per the forum's `moderator_mail`, if it has moderators with an address); `mail.reply` if it is published (the parent's subscribed author, mentioned readers and the thread's followers are found when it runs); `mail.confirm` if the author asked for reply mail and their address is not confirmed |
+//! | comment approved | `webhook` per endpoint taking `comment.approved`; `mail.reply` if it was pending (first publication: its mentions are resolved then) |
 //! | comment deleted | `webhook` per endpoint taking `comment.deleted` |
 //!
 //! With mail off (`[mail] smtp_host` empty) no mail task is written.
 
 use super::Service;
-use confab_core::id::{AccountId, CommentId, ForumId};
+use confab_core::id::{AccountId, CommentId, ForumId, ThreadId};
 use confab_core::model::{Comment, CommentStatus, Forum, ModeratorMail, WebhookEvent};
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::{NewTask, ReadFrom, ReplyWatch, SubState, TaskWhen, WritePos, Written};
 use confab_worker::kinds::{self, Notice};
-use confab_worker::links::{self, ModAction};
+use confab_worker::links::{self, ModAction, Unsubscribe};
 use std::sync::Arc;
 
 /// What became of a request for reply mail.
@@ -114,7 +114,6 @@ impl Service {
         &self,
         forum: &Forum,
         status: CommentStatus,
-        is_reply: bool,
     ) -> Result<Vec<NewTask>, DomainError> {
         let mut out: Vec<NewTask> = Self::hooks(forum, WebhookEvent::CommentCreated)
             .map(|u| kinds::webhook(WebhookEvent::CommentCreated, u, forum.id, None))
@@ -122,7 +121,9 @@ impl Service {
         if !self.config.mail.enabled() {
             return Ok(out);
         }
-        if is_reply && status == CommentStatus::Approved {
+        // Who hears of a published comment (its parent's author, those it mentions, the
+        // thread's followers) is decided when the task runs.
+        if status == CommentStatus::Approved {
             out.push(kinds::mail_reply(None));
         }
         let notice = match status {
@@ -168,7 +169,8 @@ impl Service {
             }
             out.extend(Self::spam_feedback_tasks(forum, id, status));
             if status == CommentStatus::Approved && self.config.mail.enabled() {
-                // A reply held for moderation is mailed when it is first published.
+                // A comment held for moderation is mailed (replies, mentions, follows) when it is
+                // first published.
                 out.push(
                     kinds::mail_reply(Some(id))
                         .when(TaskWhen::ChangedFrom(id, CommentStatus::Pending)),
@@ -230,20 +232,55 @@ impl Service {
         Ok((forum, email))
     }
 
-    /// The forum and address an unsubscribe link is for.
-    pub fn unsubscribe_link(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email) = links::verify_unsubscribe(&self.signer, token).ok_or_else(bad_link)?;
-        Ok((self.forums.by_id(forum).ok_or_else(bad_link)?, email))
+    /// The forum and address an unsubscribe link is for, and the thread when it is a followed
+    /// thread's link (which unfollows).
+    pub fn unsubscribe_link(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Forum>, String, Option<ThreadId>), DomainError> {
+        let (forum, email, thread) =
+            match links::verify_any_unsubscribe(&self.signer, token).ok_or_else(bad_link)? {
+                Unsubscribe::Forum { forum, email } => (forum, email, None),
+                Unsubscribe::Thread {
+                    forum,
+                    thread,
+                    email,
+                    ..
+                } => (forum, email, Some(thread)),
+            };
+        Ok((
+            self.forums.by_id(forum).ok_or_else(bad_link)?,
+            email,
+            thread,
+        ))
     }
 
-    /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent.
-    pub async fn unsubscribe(&self, token: &str) -> Result<(Arc<Forum>, String), DomainError> {
-        let (forum, email) = self.unsubscribe_link(token)?;
-        self.store
-            .set_subscription(&forum, &email, SubState::Unsubscribed, None)
-            .await?;
-        tracing::info!(forum = %forum.name, "reply mail unsubscribed");
-        Ok((forum, email))
+    /// Follows an unsubscribe link (RFC 8058 one-click or the page's button). Idempotent. A
+    /// forum's link stops its reply and mention mail to the address; a followed thread's link
+    /// unfollows that thread.
+    pub async fn unsubscribe(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Forum>, String, Option<ThreadId>), DomainError> {
+        let link = links::verify_any_unsubscribe(&self.signer, token).ok_or_else(bad_link)?;
+        let (forum, email, thread) = self.unsubscribe_link(token)?;
+        match link {
+            Unsubscribe::Forum { .. } => {
+                self.store
+                    .set_subscription(&forum, &email, SubState::Unsubscribed, None)
+                    .await?;
+                tracing::info!(forum = %forum.name, "reply mail unsubscribed");
+            }
+            Unsubscribe::Thread {
+                thread, account, ..
+            } => {
+                self.store
+                    .set_follow(&forum, thread, account, false)
+                    .await?;
+                tracing::info!(forum = %forum.name, "thread unfollowed by mail link");
+            }
+        }
+        Ok((forum, email, thread))
     }
 
     /// What a moderation link would do, checked against the account's rights now.

@@ -33,6 +33,7 @@ pub mod migrate_data;
 mod mod_context;
 mod moderation;
 pub mod moves;
+mod notify;
 mod outbox;
 mod router;
 mod rows;

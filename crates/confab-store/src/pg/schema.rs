@@ -250,6 +250,7 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("thread_aliases", "forum_id, ident"),
     ("imported", "forum_id, source, source_id"),
     ("spam_facts", "comment_id"),
+    ("thread_follows", "thread_id, account_id"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -515,6 +516,21 @@ CREATE INDEX spam_facts_created ON spam_facts (created_at);
         8,
         r#"
 ALTER TABLE threads ADD COLUMN pinned_id BIGINT;
+"#,
+    ),
+    (
+        // Readers who follow a thread (`crate::notify`): each new published comment in it is
+        // mailed to them.
+        9,
+        r#"
+CREATE TABLE thread_follows (
+    thread_id BIGINT NOT NULL,
+    account_id BIGINT NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (thread_id, account_id)
+);
+CREATE INDEX thread_follows_shard ON thread_follows (shard);
 "#,
     ),
 ];

@@ -12,6 +12,7 @@ mod identity;
 mod import;
 mod mod_context;
 mod moderation;
+mod notify;
 mod outbox;
 mod pool;
 mod rows;

@@ -337,4 +337,18 @@ CREATE INDEX identities_account ON identities (account_id);
 CREATE INDEX accounts_display_name ON accounts (display_name COLLATE NOCASE);
 "#,
     ),
+    (
+        // Readers who follow a thread (`crate::notify`): each new published comment in it is
+        // mailed to them. Keeps the thread's logical shard, as every shard table does.
+        14,
+        r#"
+CREATE TABLE thread_follows (
+    thread_id INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, account_id)
+) WITHOUT ROWID;
+"#,
+    ),
 ];

@@ -242,6 +242,18 @@ pub fn account_exists(site: &str, username: &str) -> Composed {
     }
 }
 
+/// Why a reader is mailed about a new comment (one mail per reader per comment: the first
+/// reason that applies, in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// It replies to their comment, and they asked for replies.
+    Reply,
+    /// It mentions them (`@name`).
+    Mention,
+    /// It is in a thread they follow.
+    Follow,
+}
+
 /// What a reply notification says.
 pub struct Reply<'a> {
     pub forum_title: &'a str,
@@ -251,6 +263,7 @@ pub struct Reply<'a> {
     /// Where the reply can be read (only a page of one of the forum's own sites).
     pub read_url: Option<&'a str>,
     pub unsubscribe_url: &'a str,
+    pub why: Why,
 }
 
 pub fn reply(r: &Reply<'_>) -> Composed {
@@ -259,9 +272,26 @@ pub fn reply(r: &Reply<'_>) -> Composed {
         header_text(r.thread_title, 150),
         header_text(r.author, 100),
     );
-    let subject = header_text(&format!("{author} replied to your comment on {title}"), 200);
+    let (what, because, stop) = match r.why {
+        Why::Reply => (
+            "replied to your comment on",
+            "you asked to be e-mailed replies to your comments on",
+            "Unsubscribe",
+        ),
+        Why::Mention => (
+            "mentioned you on",
+            "you were mentioned in a discussion you took part in on",
+            "Stop mail about replies and mentions",
+        ),
+        Why::Follow => (
+            "commented on",
+            "you follow this discussion on",
+            "Stop following this discussion",
+        ),
+    };
+    let subject = header_text(&format!("{author} {what} {title}"), 200);
     let mut text = format!(
-        "{author} replied to your comment on \"{title}\" ({site}):\n\n{}\n\n",
+        "{author} {what} \"{title}\" ({site}):\n\n{}\n\n",
         quote_text(r.body)
     );
     if let Some(u) = r.read_url {
@@ -269,12 +299,12 @@ pub fn reply(r: &Reply<'_>) -> Composed {
     }
     let _ = write!(
         text,
-        "-- \nYou get this because you asked to be e-mailed replies to your comments on {site}.\n\
-         Unsubscribe with one click: {}\n",
+        "-- \nYou get this because {because} {site}.\n\
+         {stop} with one click: {}\n",
         r.unsubscribe_url
     );
     let mut html = format!(
-        "<p><strong>{}</strong> replied to your comment on <strong>{}</strong> ({}):</p>{}",
+        "<p><strong>{}</strong> {what} <strong>{}</strong> ({}):</p>{}",
         escape_html(&author),
         escape_html(&title),
         escape_html(&site),
@@ -286,9 +316,9 @@ pub fn reply(r: &Reply<'_>) -> Composed {
     footer(
         &mut html,
         &format!(
-            "You get this because you asked to be e-mailed replies to your comments on {}. {}",
+            "You get this because {because} {}. {}",
             escape_html(&site),
-            link(r.unsubscribe_url, "Unsubscribe")
+            link(r.unsubscribe_url, stop)
         ),
     );
     Composed {
@@ -388,6 +418,7 @@ mod tests {
             body: "a & b <img src=x onerror=alert(1)>\nline two",
             read_url: Some("https://blog.example/p?a=1&b=\"2\""),
             unsubscribe_url: "http://h/mail/unsubscribe?t=x.y",
+            why: Why::Reply,
         });
         assert!(
             !c.subject.contains('\n') && !c.subject.contains('\r'),

@@ -3,8 +3,9 @@
 //! - `mail.confirm`: the double opt-in request, with a signed confirmation link. Sent while the
 //!   address's subscription is pending, at most once an hour per address and forum (re-runs of
 //!   the same task excepted), so a form cannot be used to flood someone's inbox.
-//! - `mail.reply`: a reply to a comment whose author asked for replies, sent only if their
-//!   address is confirmed (and it is not their own reply, and the reply is published). Carries
+//! - `mail.reply`: a published comment, to the parent's author if they asked for replies (only
+//!   if their address is confirmed, and it is not their own reply), to those it `@mentions` who
+//!   allow it, and to the readers who follow its thread: one mail per address. Carries
 //!   a signed one-click unsubscribe link and the RFC 8058 headers `List-Unsubscribe` and
 //!   `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
 //! - `mail.moderators`: a new or pending comment, to each moderator of the forum who has an
@@ -31,13 +32,17 @@ use crate::links::{self, ModAction};
 use crate::{Handler, TaskError};
 use async_trait::async_trait;
 use compose::Composed;
+use compose::Why;
 use confab_core::model::{Author, Comment, CommentStatus, Forum, ModeratorMail};
 use confab_core::sign::Signer;
-use confab_store::{ReadFrom, Store, SubState, Task};
+use confab_store::notify::{MAX_FOLLOWERS, MAX_THREAD_AUTHORS};
+use confab_store::rules::email_key;
+use confab_store::{ReadFrom, Store, SubState, Task, ThreadAuthor};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,6 +163,17 @@ fn payload<T: serde::de::DeserializeOwned>(task: &Task) -> Result<T, TaskError> 
 
 fn retry(e: confab_core::DomainError) -> TaskError {
     TaskError::Retry(format!("store: {e}"))
+}
+
+/// A recipient's number in its message's `Message-ID`: the same address always gets the same
+/// one (a re-run sends the same message), and none is 0 (the reply's own recipient).
+fn n_of(email: &str) -> i64 {
+    let h = email_key(email)
+        .bytes()
+        .fold(1_469_598_103_934_665_603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+        });
+    i64::try_from(h >> 2).unwrap_or(1).max(1)
 }
 
 /// The thread's page, if it is on one of the forum's own sites (a URL a poster supplied is
@@ -421,6 +437,9 @@ impl MailHandlers {
             .await
     }
 
+    /// A published comment: mailed to the parent's author if they asked for replies, to those
+    /// it mentions who allow it, and to the thread's followers; one mail per address, for the
+    /// first reason that applies ([`compose::Why`]), never to the comment's own author.
     async fn reply(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {
         let p: ReplyPayload = payload(task)?;
         let Some(reply) = self
@@ -431,38 +450,91 @@ impl MailHandlers {
         else {
             return Ok(());
         };
-        // A pending reply is mailed when it is approved (approval writes its own task).
+        // A pending comment is mailed when it is approved (approval writes its own task).
         if reply.status != CommentStatus::Approved {
             return Ok(());
         }
-        let Some(parent) = reply.parent_id else {
-            return Ok(());
-        };
-        let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? else {
-            return Ok(());
-        };
         let Some(forum) = self.forum(reply.forum_id).await? else {
             return Ok(());
         };
-        let sub = self
+        let (author, author_email) = self.author(&reply).await?;
+        let author_account = match reply.author {
+            Author::Account(a) => Some(a),
+            Author::Guest { .. } => None,
+        };
+        // Addresses already given a reason (the author's own first: never mailed).
+        let mut seen: HashSet<String> = author_email.iter().map(|e| email_key(e)).collect();
+        let mut to: Vec<(String, Why, String)> = Vec::new();
+        let forum_unsubscribe = |email: &str| {
+            links::url(
+                &self.base,
+                links::UNSUBSCRIBE_PATH,
+                &links::unsubscribe_token(&self.signer, forum.id, email),
+            )
+        };
+
+        if let Some(parent) = reply.parent_id {
+            if let Some(watcher) = self.store.reply_watcher(parent).await.map_err(retry)? {
+                let sub = self
+                    .store
+                    .subscription(forum.id, &watcher.email)
+                    .await
+                    .map_err(retry)?;
+                // Mailed only when whoever asked with this comment is the one who confirmed the
+                // address: typing someone else's address into the form never mails them.
+                if sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
+                    if seen.insert(email_key(&watcher.email)) {
+                        let u = forum_unsubscribe(&watcher.email);
+                        to.push((watcher.email, Why::Reply, u));
+                    }
+                } else {
+                    tracing::debug!(
+                        task = task.id,
+                        "the parent's author is not (or no longer) subscribed at this address"
+                    );
+                }
+            }
+        }
+
+        for email in self.mentioned(&reply, &forum, author_account).await? {
+            if seen.insert(email_key(&email)) {
+                let u = forum_unsubscribe(&email);
+                to.push((email, Why::Mention, u));
+            }
+        }
+
+        let followers = self
             .store
-            .subscription(forum.id, &watcher.email)
+            .followers(reply.thread_id, MAX_FOLLOWERS)
             .await
             .map_err(retry)?;
-        // Mailed only when whoever asked with this comment is the one who confirmed the address:
-        // typing someone else's address into the form never mails them.
-        if !sub.is_some_and(|s| s.state == SubState::Confirmed && s.owner == watcher.owner) {
-            tracing::debug!(
-                task = task.id,
-                "the parent's author is not (or no longer) subscribed at this address"
-            );
+        let followers: Vec<_> = followers
+            .into_iter()
+            .filter(|a| Some(*a) != author_account)
+            .collect();
+        if !followers.is_empty() {
+            for a in self.store.accounts(&followers).await.map_err(retry)? {
+                let Some(email) = a.email else { continue };
+                if seen.insert(email_key(&email)) {
+                    let u = links::url(
+                        &self.base,
+                        links::UNSUBSCRIBE_PATH,
+                        &links::unfollow_token(
+                            &self.signer,
+                            forum.id,
+                            reply.thread_id,
+                            a.id,
+                            &email,
+                        ),
+                    );
+                    to.push((email, Why::Follow, u));
+                }
+            }
+        }
+        if to.is_empty() {
             return Ok(());
         }
-        let watcher = watcher.email;
-        let (author, author_email) = self.author(&reply).await?;
-        if author_email.is_some_and(|e| e.eq_ignore_ascii_case(&watcher)) {
-            return Ok(());
-        }
+
         let Some(thread) = self
             .store
             .thread(reply.thread_id, ReadFrom::Primary)
@@ -471,32 +543,108 @@ impl MailHandlers {
         else {
             return Ok(());
         };
-        let unsubscribe = links::url(
-            &self.base,
-            links::UNSUBSCRIBE_PATH,
-            &links::unsubscribe_token(&self.signer, forum.id, &watcher),
-        );
         let read = read_url(&forum, thread.url.as_deref(), &reply);
-        let msg = compose::reply(&compose::Reply {
-            forum_title: &forum.settings.title,
-            thread_title: thread.title.as_deref().unwrap_or(thread.ident.as_str()),
-            author: &author,
-            body: &reply.body_md,
-            read_url: read.as_deref(),
-            unsubscribe_url: &unsubscribe,
-        });
         let done = self.store.task_effects(task.id).await.map_err(retry)?;
-        self.send_once(
-            mailer,
-            task,
-            &done,
-            "mail",
-            0,
-            &watcher,
-            &msg,
-            Some(&unsubscribe),
-        )
-        .await
+        for (email, why, unsubscribe) in &to {
+            let msg = compose::reply(&compose::Reply {
+                forum_title: &forum.settings.title,
+                thread_title: thread.title.as_deref().unwrap_or(thread.ident.as_str()),
+                author: &author,
+                body: &reply.body_md,
+                read_url: read.as_deref(),
+                unsubscribe_url: unsubscribe,
+                why: *why,
+            });
+            // The reply's own recipient keeps the effect key mail.reply always had; the others
+            // are keyed by address, so a re-run skips exactly those already sent.
+            let (key, n) = match why {
+                Why::Reply => ("mail".to_string(), 0),
+                _ => (format!("mail:{}", email_key(email)), n_of(email)),
+            };
+            self.send_once(mailer, task, &done, &key, n, email, &msg, Some(unsubscribe))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The addresses of those `c` mentions who allow mention mail: an account with an address,
+    /// unless that address unsubscribed from the forum's mail; a guest whose address has a
+    /// confirmed subscription to the forum's reply mail. Only authors of the thread's published
+    /// comments are looked for, at most [`confab_core::mention::MAX_MENTIONS`] addresses.
+    async fn mentioned(
+        &self,
+        c: &Comment,
+        forum: &Forum,
+        author: Option<confab_core::id::AccountId>,
+    ) -> Result<Vec<String>, TaskError> {
+        use confab_core::mention::{self, MAX_MENTIONS};
+        let names = mention::mentioned(&c.body_md);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let authors = self
+            .store
+            .thread_authors(c.thread_id, MAX_THREAD_AUTHORS)
+            .await
+            .map_err(retry)?;
+        let ids: Vec<_> = authors
+            .iter()
+            .filter_map(|a| match a {
+                ThreadAuthor::Account(id) if Some(*id) != author => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let accounts = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.store.accounts(&ids).await.map_err(retry)?
+        };
+        // (address, whether it must have a confirmed subscription: guests)
+        let mut found: Vec<(String, bool)> = Vec::new();
+        for name in &names {
+            for a in &accounts {
+                if mention::key(&a.username) == *name || mention::key(&a.display_name) == *name {
+                    if let Some(e) = &a.email {
+                        found.push((e.clone(), false));
+                    }
+                }
+            }
+            for a in &authors {
+                if let ThreadAuthor::Guest {
+                    name: n,
+                    email: Some(e),
+                } = a
+                {
+                    if mention::key(n) == *name {
+                        found.push((e.clone(), true));
+                    }
+                }
+            }
+        }
+        let mut out: Vec<String> = Vec::new();
+        for (email, guest) in found {
+            if out.len() == MAX_MENTIONS {
+                break;
+            }
+            if out.iter().any(|o| email_key(o) == email_key(&email)) {
+                continue;
+            }
+            let state = self
+                .store
+                .subscription(forum.id, &email)
+                .await
+                .map_err(retry)?
+                .map(|s| s.state);
+            let allowed = if guest {
+                state == Some(SubState::Confirmed)
+            } else {
+                state != Some(SubState::Unsubscribed)
+            };
+            if allowed {
+                out.push(email);
+            }
+        }
+        Ok(out)
     }
 
     async fn moderators(&self, mailer: &Mailer, task: &Task) -> Result<(), TaskError> {

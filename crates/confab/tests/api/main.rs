@@ -30,6 +30,7 @@ mod live;
 mod mail;
 mod metrics;
 mod moderation;
+mod notify;
 mod oidc;
 mod paging;
 mod queries;
