@@ -7,6 +7,7 @@
 //! - [`bans`]: what a ban matches, for how long, how it is shown and what the banned are told.
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
 //! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
+//! - [`reaction`]: the fixed set of emoji reactions and the counts kept on a row.
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`challenge`]: the proof-of-work challenge guests solve before posting (ALTCHA's scheme).
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
@@ -27,6 +28,7 @@ pub mod ident;
 pub mod input;
 pub mod model;
 pub mod modrules;
+pub mod reaction;
 pub mod render;
 pub mod secret;
 pub mod sign;

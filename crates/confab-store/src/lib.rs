@@ -65,6 +65,7 @@ mod moderation;
 mod outbox;
 pub mod pg;
 pub mod pin;
+pub mod reactions;
 pub mod rules;
 pub mod spam;
 pub mod sqlite;
@@ -89,6 +90,7 @@ pub use outbox::{
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
 pub use spam::{SpamFacts, SpamStore};
+pub use reactions::{Reacted, ReactionStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
@@ -96,7 +98,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModContextStore, ModerationStore, OutboxStore, Store, VoteStore,
+        ModContextStore, ModerationStore, OutboxStore, ReactionStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -248,6 +250,7 @@ pub trait Store:
     ControlStore
     + CommentStore
     + VoteStore
+    + ReactionStore
     + ModerationStore
     + ModContextStore
     + OutboxStore

@@ -32,6 +32,7 @@ mod moderation;
 mod oidc;
 mod paging;
 mod queries;
+mod reactions;
 mod recovery;
 mod rules;
 mod schema;
