@@ -11,7 +11,9 @@ const IDENT = 'reactions-article';
 const SIZES = [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]];
 
 before(async () => {
-  server = await startServer();
+  // Readers are told apart by address (guests without a token, as votes are): the server
+  // believes X-Forwarded-For from this host, and each reader gets its own.
+  server = await startServer({ env: { CONFAB_TRUSTED_PROXIES: '["127.0.0.1"]' } });
   createModerator(server);
   host = await startHost({ '/': () => hostPage(server, { ident: IDENT, title: 'A page with reactions' }) });
   browser = await launch();
@@ -26,8 +28,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function reader({ viewport = { width: 1280, height: 900 }, colorScheme = 'light' } = {}) {
+let nextIp = 10;
+async function reader({ viewport = { width: 1280, height: 900 }, colorScheme = 'light', ip = '203.0.113.' + nextIp++ } = {}) {
   const page = await newPage(browser, { allowed: [host.url, server.url], viewport, colorScheme });
+  await page.context().route(server.url + '/**', (route) => route.continue({ headers: { ...route.request().headers(), 'x-forwarded-for': ip } }));
   await page.goto(host.url + '/');
   await widgetReady(page);
   return page;
@@ -102,7 +106,7 @@ describe('reactions and featured comments', () => {
   });
 
   it('lets a moderator feature a comment, shown under the Featured tab', async () => {
-    const page = await reader();
+    const page = await reader({ ip: '127.0.0.1' });
     await page.locator(`${T} .c-user .c-sign-in`).click();
     const auth = page.locator(`${T} .c-auth[data-mode="in"]`);
     await auth.locator('input[name="login"]').fill('mod1');
