@@ -22,6 +22,8 @@
     sort_best: 'Best',
     sort_newest: 'Newest',
     sort_oldest: 'Oldest',
+    sort_featured: 'Featured',
+    featured_empty: 'No featured comments yet.',
     loading: 'Loading comments…',
     load_failed: 'Comments could not be loaded.',
     // A page whose origin the forum does not list: readers see `unavailable`; the site's owner
@@ -160,6 +162,21 @@
     mod_unpin: 'Unpin',
     mod_pinned: 'Comment pinned.',
     mod_unpinned: 'Comment unpinned.',
+    featured: 'Featured',
+    mod_feature: 'Feature',
+    mod_unfeature: 'Unfeature',
+    mod_featured: 'Comment featured.',
+    mod_unfeatured: 'Comment no longer featured.',
+    // Emoji reactions, on each comment and on the page itself.
+    react: 'Add a reaction',
+    page_reactions: 'Reactions to this page',
+    reaction_label: '{name}: {n}',
+    react_like: 'Like',
+    react_love: 'Love',
+    react_laugh: 'Funny',
+    react_wow: 'Surprising',
+    react_sad: 'Sad',
+    react_party: 'Celebrate',
     mod_delete: 'Delete',
     mod_spam: 'Mark as spam',
     mod_ban: 'Ban author',
@@ -566,7 +583,7 @@
   }
 
   function buildShell() {
-    const sortBtns = ['best', 'newest', 'oldest'].map((s) => h('button', {
+    const sortBtns = ['best', 'newest', 'oldest', 'featured'].map((s) => h('button', {
       type: 'button', class: 'c-sort-btn', 'data-sort': s, 'aria-pressed': String(s === sort),
       onclick: () => changeSort(s),
     }, t('sort_' + s)));
@@ -575,6 +592,7 @@
     ui.user = h('div', { class: 'c-user' });
     ui.auth = h('div', { class: 'c-auth-slot' });
     ui.notice = h('div', { class: 'c-notices' });
+    ui.pageReacts = h('div', { class: 'c-page-reacts-slot' });
     ui.compose = h('div', { class: 'c-compose-slot' });
     ui.fresh = h('div', { class: 'c-fresh-slot' });
     ui.list = h('ol', { class: 'c-list', 'aria-labelledby': 'confab-count' });
@@ -585,6 +603,7 @@
         ui.count,
         h('div', { class: 'c-sort', role: 'group', 'aria-label': t('sort_label') }, sortBtns),
       ),
+      ui.pageReacts,
       h('div', { class: 'c-bar' }, ui.user, ui.follow = h('span', { class: 'c-follow-slot' })),
       ui.auth, ui.notice, ui.compose, ui.fresh,
       ui.list, ui.more, ui.live,
@@ -976,7 +995,8 @@
     renderNotices();
     renderFollow();
     renderCompose();
-    if (!page.comments.length) ui.list.append(h('li', { class: 'c-empty' }, t('empty')));
+    renderPageReacts();
+    if (!page.comments.length) ui.list.append(h('li', { class: 'c-empty' }, t(sort === 'featured' ? 'featured_empty' : 'empty')));
     ui.root.setAttribute('aria-busy', 'false');
     if (!window.__confabRendered) {
       window.__confabRendered = true;
@@ -986,7 +1006,7 @@
     liveOn = true;
     if (!es && !liveTimer) liveStart();
     showTarget();
-    syncVotes(page.comments);
+    syncVotes(page.comments, thread && thread.id);
   }
 
   /**
@@ -1020,22 +1040,27 @@
   // The server knows our votes, cast on whichever device: mark them on the comments shown, for
   // whoever we are now (the account when signed in, else the guest's token; myVotes only lets
   // a page render at once). Without either there are no votes to show.
-  async function syncVotes(comments) {
-    const ids = [];
+  async function syncVotes(comments, threadId) {
+    const ids = threadId ? [threadId] : []; // the page's own reactions come with the comments'
     const walk = (cs) => { for (const c of cs || []) { if (c.status === 'approved') ids.push(c.id); walk(c.replies); } };
     walk(comments);
     const known = (session && session.token) || store.get('anon');
     for (let i = 0; i < ids.length; i += 200) {
       const part = ids.slice(i, i + 200);
-      let votes = {};
+      let votes = {}, reacts = {};
       if (known) {
-        try { votes = (await api('GET', '/votes?' + part.map((id) => 'id=' + encodeURIComponent(id)).join('&'))).votes; } catch (e) { return; }
+        try {
+          const r = await api('GET', '/votes?' + part.map((id) => 'id=' + encodeURIComponent(id)).join('&'));
+          votes = r.votes; reacts = r.reactions || {};
+        } catch (e) { return; }
       }
       for (const id of part) {
         const v = votes[id] || 0;
+        myReacts.set(id, new Set(reacts[id] || []));
+        if (id === threadId) { renderPageReacts(); continue; }
         myVotes.set(id, v || null);
         const entry = byId.get(id);
-        if (entry) markVote(entry, v);
+        if (entry) { markVote(entry, v); if (entry.reacts) entry.reacts.draw(); }
       }
     }
   }
@@ -1414,6 +1439,7 @@
     }
     if (hidden) meta.append(h('span', { class: 'c-badge c-badge-pending' }, t('pending')));
     if (thread && thread.pinned_id === c.id && !c.parent_id) meta.append(h('span', { class: 'c-badge c-badge-pinned' }, t('pinned')));
+    if (c.featured && !deleted) meta.append(h('span', { class: 'c-badge c-badge-featured' }, t('featured')));
 
     const repliesId = 'confab-r-' + c.id;
     const toggle = h('button', {
@@ -1515,7 +1541,8 @@
       };
       on(like, 'click', () => vote(1));
       on(dislike, 'click', () => vote(-1));
-      bar.append(like, dislike);
+      entry.reacts = reactBar(c, c.id, '/comments/' + c.id + '/reactions', false, (e) => showSlotError(entry, e));
+      bar.append(like, dislike, entry.reacts);
       if (!(thread && thread.closed)) {
         bar.append(h('button', { type: 'button', class: 'c-act c-reply', onclick: (e) => openReply(entry, e.currentTarget) }, t('reply')));
       }
@@ -1531,6 +1558,53 @@
     }
     if (isModerator()) bar.append(modMenu(entry));
     return bar;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reactions: a fixed set of emoji, one of each per reader, on each comment and on the page.
+  // Counts come with the page; the reader's own with their votes (syncVotes). A comment shows
+  // only the reactions it has, beside a button that opens the set; the page shows the set.
+  const REACTIONS = [['like', '👍'], ['love', '❤️'], ['laugh', '😂'], ['wow', '😮'], ['sad', '😢'], ['party', '🎉']];
+  const myReacts = new Map(); // comment or thread id -> Set of reaction names
+  function reactBar(obj, id, path, all, fail) {
+    const el = h('span', { class: 'c-reacts' });
+    const send = async (k, btn) => {
+      btn.disabled = true;
+      try {
+        const r = await api('POST', path, { emoji: k, on: !(myReacts.get(id) || new Set()).has(k) });
+        obj.reactions = r.reactions;
+        myReacts.set(id, new Set(r.mine));
+        el.draw();
+        (el.querySelector('.c-react[data-r="' + k + '"]') || el.querySelector('.c-react-add')).focus();
+      } catch (e) { btn.disabled = false; fail(e); }
+    };
+    el.draw = () => {
+      const n = obj.reactions || {}, mine = myReacts.get(id) || new Set();
+      const btn = (cls, [k, e], label, count) => h('button', {
+        type: 'button', class: cls, 'data-r': k, 'aria-pressed': String(mine.has(k)), 'aria-label': label, title: t('react_' + k),
+        onclick: (ev) => send(k, ev.currentTarget),
+      }, h('span', { 'aria-hidden': 'true' }, e), count ? h('span', { class: 'c-n' }, String(count)) : null);
+      const chips = REACTIONS.filter(([k]) => all || n[k] > 0)
+        .map((r) => btn('c-react', r, t('reaction_label', { name: t('react_' + r[0]), n: n[r[0]] || 0 }), n[r[0]]));
+      if (all) return el.replaceChildren(...chips);
+      const pick = h('span', { class: 'c-react-pick', role: 'group', 'aria-label': t('react'), hidden: true },
+        REACTIONS.map((r) => btn('c-react-opt', r, t('react_' + r[0]))));
+      const add = h('button', { type: 'button', class: 'c-react-add', 'aria-expanded': 'false', 'aria-label': t('react'), title: t('react') },
+        h('span', { 'aria-hidden': 'true' }, '☺+'));
+      const show = (open) => { pick.hidden = !open; add.setAttribute('aria-expanded', String(open)); if (open) pick.firstChild.focus(); };
+      on(add, 'click', () => show(pick.hidden));
+      on(pick, 'keydown', (ev) => { if (ev.key === 'Escape') { show(false); add.focus(); } });
+      el.replaceChildren(...chips, add, pick);
+    };
+    el.draw();
+    return el;
+  }
+  function renderPageReacts() {
+    if (!ui) return;
+    if (!thread || !thread.id) { ui.pageReacts.replaceChildren(); return; }
+    const fail = (e) => ui.pageReacts.querySelector('.c-error') || ui.pageReacts.append(h('p', { class: 'c-error', role: 'alert' }, errorText(e)));
+    ui.pageReacts.replaceChildren(h('div', { class: 'c-page-reacts', role: 'group', 'aria-label': t('page_reactions') },
+      reactBar(thread, thread.id, '/threads/' + encodeURIComponent(thread.id) + '/reactions', true, fail)));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1568,6 +1642,15 @@
         await api('PATCH', '/threads/' + encodeURIComponent(thread.id), { pinned: pinned ? '' : c.id });
         await loadFirst();
         announce(t(pinned ? 'mod_unpinned' : 'mod_pinned'));
+      }));
+    }
+    // Feature (or unfeature) a published comment: listed under the "Featured" tab.
+    if (c.status === 'approved') {
+      menu.append(item('c-mod-feature', t(c.featured ? 'mod_unfeature' : 'mod_feature'), async () => {
+        const r = await api('POST', '/comments/' + encodeURIComponent(c.id) + '/feature', { featured: !c.featured });
+        c.featured = r.featured;
+        replaceEntry(entry);
+        announce(t(r.featured ? 'mod_featured' : 'mod_unfeatured'));
       }));
     }
     menu.append(
@@ -1757,7 +1840,7 @@
   // reader; replies, edits, removals and votes apply in place. Nothing here takes focus, and
   // changes above the reader's viewport are compensated so the page doesn't jump.
   const LIVE_EVENTS = ['hello', 'comment.created', 'comment.updated', 'comment.removed', 'comment.voted',
-    'thread.updated', 'thread.changed', 'resync', 'degraded', 'reconnect', 'poll'];
+    'comment.reacted', 'thread.reacted', 'thread.updated', 'thread.changed', 'resync', 'degraded', 'reconnect', 'poll'];
   let es = null, liveOn = false, liveSeq = null, liveQ = [], hold = 0, backoff = 0, liveTimer = 0, pollTimer = 0, hideTimer = 0;
   let fresh = [], replyTally = 0, tellTimer = 0, resyncing = false, resyncAgain = false;
 
@@ -1830,6 +1913,8 @@
     else if (name === 'comment.updated') updated(d.comment);
     else if (name === 'comment.removed') removed(d.id);
     else if (name === 'comment.voted') voted(d);
+    else if (name === 'comment.reacted') reacted(d);
+    else if (name === 'thread.reacted') { if (thread) { thread.reactions = d.reactions; renderPageReacts(); } }
     else if (name === 'thread.updated') threadUpdated(d);
     if (gap) resync();
   }
@@ -1881,10 +1966,11 @@
       if (f) f[1][f[1].indexOf(f[0])] = Object.assign(c, { replies: f[0].replies, reply_count: f[0].reply_count });
       return;
     }
-    const old = e.c, was = old.status, html = old.body_html, edited = old.edited_at;
+    const old = e.c, was = old.status, html = old.body_html, edited = old.edited_at, feat = !!old.featured;
     const { replies, replies_cursor, reply_count, ...rest } = c; // keep what we loaded of its replies
     Object.assign(old, rest);
-    if (old.status !== was) {
+    if (e.reacts) e.reacts.draw();
+    if (old.status !== was || !!old.featured !== feat) {
       if (old.status === 'approved') setCount(count + 1); else if (was === 'approved') setCount(Math.max(0, count - 1));
       replaceEntry(e);
       return;
@@ -1941,6 +2027,14 @@
     if (!c) return;
     c.likes = d.likes; c.dislikes = d.dislikes;
     if (e) setVotes(e);
+  }
+
+  function reacted(d) {
+    const e = byId.get(d.id);
+    const c = e ? e.c : (findIn(fresh, d.id) || [])[0];
+    if (!c) return;
+    c.reactions = d.reactions;
+    if (e && e.reacts) e.reacts.draw();
   }
 
   function threadUpdated(d) {
@@ -2056,6 +2150,7 @@
       page.thread.closed = !!(thread && thread.closed);
       thread = page.thread;
       threadUpdated(d);
+      renderPageReacts();
       if (liveSeq == null || thread.seq > liveSeq) liveSeq = thread.seq;
       setCount(thread.comment_count);
     }

@@ -14,6 +14,8 @@ pub enum Sort {
     Best,
     Newest,
     Oldest,
+    /// The comments moderators featured (any depth, newest first, no nested replies).
+    Featured,
 }
 
 impl Sort {
@@ -22,7 +24,10 @@ impl Sort {
             "best" => Ok(Sort::Best),
             "newest" => Ok(Sort::Newest),
             "oldest" => Ok(Sort::Oldest),
-            _ => Err(DomainError::invalid("sort must be best, newest or oldest")),
+            "featured" => Ok(Sort::Featured),
+            _ => Err(DomainError::invalid(
+                "sort must be best, newest, oldest or featured",
+            )),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -30,6 +35,7 @@ impl Sort {
             Sort::Best => "best",
             Sort::Newest => "newest",
             Sort::Oldest => "oldest",
+            Sort::Featured => "featured",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`model`]: forums, threads, comments, accounts, bans, as stored and as shown.
 //! - [`mention`]: `@name` mentions: where they are, how names compare, how many notify.
 //! - [`modrules`]: moderation rules that need no outside service (word lists, link limit, ...).
+//! - [`reaction`]: the fixed set of emoji reactions and the counts kept on a row.
 //! - [`render`]: markdown to sanitized HTML, done once at write time.
 //! - [`challenge`]: the proof-of-work challenge guests solve before posting (ALTCHA's scheme).
 //! - [`cursor`]: sort orders and opaque keyset cursors for paging.
@@ -29,6 +30,7 @@ pub mod input;
 pub mod mention;
 pub mod model;
 pub mod modrules;
+pub mod reaction;
 pub mod render;
 pub mod secret;
 pub mod sign;

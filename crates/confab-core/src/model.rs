@@ -210,6 +210,8 @@ pub struct Thread {
     pub aliased: bool,
     /// A top-level comment a moderator pinned: first on the thread's first page.
     pub pinned_id: Option<CommentId>,
+    /// Readers' reactions to the page itself (shown above its comments).
+    pub reactions: crate::reaction::ReactionCounts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -280,6 +282,10 @@ pub struct Comment {
     /// Why admission or readers' flags hid it (`held: word 'x'`, `shadow ban`, ...), for
     /// moderators; none for comments published at once or held before this was kept.
     pub held_reason: Option<String>,
+    /// Readers' emoji reactions.
+    pub reactions: crate::reaction::ReactionCounts,
+    /// A moderator featured it (listed under the thread's "Featured" tab).
+    pub featured: bool,
 }
 
 impl Comment {

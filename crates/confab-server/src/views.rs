@@ -9,6 +9,7 @@ use confab_core::model::{
 };
 use confab_core::rfc3339;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A thread as the API shows it.
@@ -23,6 +24,7 @@ pub fn thread_view(t: &Thread, forum: &Forum) -> ThreadView {
         comment_count: t.comment_count,
         seq: t.seq,
         pinned_id: t.pinned_id,
+        reactions: t.reactions.to_map(),
     }
 }
 
@@ -68,6 +70,8 @@ pub struct ThreadView {
     pub seq: i64,
     /// The comment a moderator pinned: first on the first page (and not on later ones).
     pub pinned_id: Option<CommentId>,
+    /// Readers' emoji reactions to the page itself, by name, only those with any.
+    pub reactions: BTreeMap<String, i64>,
 }
 
 /// A thread with every address it answers to.
@@ -115,6 +119,11 @@ pub struct CommentView {
     pub reply_count: i64,
     pub created_at: String,
     pub edited_at: Option<String>,
+    /// Readers' emoji reactions by name (`like`, `love`, `laugh`, `wow`, `sad`, `party`), only
+    /// those with any.
+    pub reactions: BTreeMap<String, i64>,
+    /// A moderator featured it (listed with `sort=featured`).
+    pub featured: bool,
     #[schema(no_recursion)]
     pub replies: Vec<CommentView>,
     /// Cursor for `GET /api/v1/comments/{id}/replies` when not every reply is nested here.
@@ -174,6 +183,16 @@ pub struct VoteView {
     pub anon_token: Option<String>,
 }
 
+/// A comment's or thread's reactions after the caller's change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReactedView {
+    /// The counts by name, only those above zero.
+    pub reactions: BTreeMap<String, i64>,
+    /// The caller's reactions on it now.
+    pub mine: Vec<String>,
+    pub anon_token: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FlagView {
     pub flagged: bool,
@@ -185,6 +204,9 @@ pub struct MyVotesView {
     /// The caller's vote (1 or -1) per comment id it voted on; others are left out.
     #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     pub votes: std::collections::BTreeMap<confab_core::id::CommentId, i64>,
+    /// The caller's reactions (names) per comment or thread id it reacted to; others are left
+    /// out.
+    pub reactions: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

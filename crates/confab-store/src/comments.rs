@@ -158,6 +158,8 @@ impl NewComment {
             edited_at: None,
             ip_hash: self.ip_hash.clone(),
             held_reason: self.held_reason.clone(),
+            reactions: Default::default(),
+            featured: false,
         }
     }
 }

@@ -67,6 +67,7 @@ pub mod notify;
 mod outbox;
 pub mod pg;
 pub mod pin;
+pub mod reactions;
 pub mod rules;
 pub mod spam;
 pub mod sqlite;
@@ -92,6 +93,7 @@ pub use outbox::{
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
 pub use spam::{SpamFacts, SpamStore};
+pub use reactions::{Reacted, ReactionStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)
@@ -99,7 +101,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModContextStore, ModerationStore, NotifyStore, OutboxStore, Store, VoteStore,
+        ModContextStore, ModerationStore, NotifyStore, OutboxStore, ReactionStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -251,6 +253,7 @@ pub trait Store:
     ControlStore
     + CommentStore
     + VoteStore
+    + ReactionStore
     + ModerationStore
     + ModContextStore
     + OutboxStore

@@ -137,6 +137,25 @@ pub fn votable(status: CommentStatus) -> StoreResult<()> {
     }
 }
 
+/// How one reader's reaction change moves its count: `changed` is whether the reader's row was
+/// added (`on`) or removed (not `on`); a repeated reaction or clearing one not set moves nothing.
+pub fn reaction_shift(changed: bool, on: bool) -> i64 {
+    match (changed, on) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => -1,
+    }
+}
+
+/// The moderation log's action for featuring (`on`) or unfeaturing a comment.
+pub fn feature_action(on: bool) -> &'static str {
+    if on {
+        "feature"
+    } else {
+        "unfeature"
+    }
+}
+
 /// A thread takes new comments unless it is closed.
 pub fn thread_open(t: &Thread) -> StoreResult<()> {
     if t.closed {
@@ -417,6 +436,8 @@ mod tests {
             edited_at: None,
             ip_hash: String::new(),
             held_reason: None,
+            reactions: Default::default(),
+            featured: false,
         }
     }
 
@@ -476,6 +497,14 @@ mod tests {
             (Approved, Spam, Some(9))
         );
         assert_eq!(status_detail(Approved, Spam), "approved -> spam");
+    }
+
+    #[test]
+    fn reactions_never_double_count() {
+        assert_eq!(reaction_shift(true, true), 1);
+        assert_eq!(reaction_shift(true, false), -1);
+        assert_eq!(reaction_shift(false, true), 0);
+        assert_eq!(reaction_shift(false, false), 0);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use super::AppState;
 use crate::openapi::errors::*;
 use crate::service::{
     CountRequest, FlagReason, GuestAuthor, IdempotencyKey, LogIn, ModListFilter, NewForum,
-    PageRequest, PostComment, Session, SignUp, SsoSignIn, SsoToken, StatsDays, StatusChange,
+    PageRequest, PostComment, ReactionChange, Session, SignUp, SsoSignIn, SsoToken, StatsDays,
+    StatusChange,
     SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
 };
 use crate::views::*;
@@ -59,7 +60,8 @@ pub struct ListQuery {
     pub forum: String,
     /// Thread identifier (page URL or any string; normalized).
     pub ident: String,
-    /// best (default), newest or oldest.
+    /// best (default), newest, oldest, or featured (the comments moderators featured, newest
+    /// first, without nested replies).
     pub sort: Option<String>,
     /// Top-level comments per page, 1-100 (default 50).
     pub limit: Option<usize>,
@@ -376,15 +378,87 @@ pub async fn my_votes(
             })?);
         }
     }
-    let votes = app.svc.my_votes(&caller, &ids).await?;
+    let mine = app.svc.my_votes(&caller, &ids).await?;
+    let reactions = mine
+        .reactions
+        .into_iter()
+        .map(|(id, rs)| {
+            let names = rs.iter().map(|r| r.as_str().to_string()).collect();
+            (id.to_string(), names)
+        })
+        .collect();
     Ok((
         [(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
         )],
-        axum::Json(MyVotesView { votes }),
+        axum::Json(MyVotesView {
+            votes: mine.votes,
+            reactions,
+        }),
     )
         .into_response())
+}
+
+/// React to a comment with one emoji of the fixed set (`like`, `love`, `laugh`, `wow`, `sad`,
+/// `party`), or clear it (`"on": false`). One of each per reader; rate-limited like votes.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/reactions", request_body = ReactBody, tag = "widget", params(("id" = String, Path)),
+    responses((status = 200, body = ReactedView), BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn react_comment(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Json(body): Json<ReactBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    app.limits.check_vote(&caller)?;
+    let change = ReactionChange::parse(&body.emoji, body.on)?;
+    let r = app.svc.react_comment(&caller, id, change).await?;
+    reacted(r, caller.https)
+}
+
+/// React to a page (a thread) itself, as on a comment: the page's reactions, shown above its
+/// comments.
+#[utoipa::path(post, path = "/api/v1/threads/{id}/reactions", request_body = ReactBody, tag = "widget", params(("id" = String, Path)),
+    responses((status = 200, body = ReactedView), BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited, Internal, Unavailable))]
+pub async fn react_thread(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<ThreadId>,
+    Json(body): Json<ReactBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    app.limits.check_vote(&caller)?;
+    let change = ReactionChange::parse(&body.emoji, body.on)?;
+    let r = app.svc.react_thread(&caller, id, change).await?;
+    reacted(r, caller.https)
+}
+
+fn reacted(r: crate::service::ReactedOutcome, https: bool) -> ApiResult<Response> {
+    let at = r.at;
+    let v = ReactedView::from(r);
+    let anon = v.anon_token.clone();
+    Ok(with_anon_cookie(
+        wrote(axum::Json(v), at),
+        anon.as_deref(),
+        https,
+    ))
+}
+
+/// Feature or unfeature an approved comment (moderators of its forum): featured comments are
+/// listed with `GET /api/v1/comments?sort=featured`. Logged in the moderation log.
+#[utoipa::path(post, path = "/api/v1/comments/{id}/feature", request_body = FeatureBody, tag = "moderation", params(("id" = String, Path)),
+    responses((status = 200, body = CommentView), BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, RateLimited,
+        Internal, Unavailable))]
+pub async fn feature_comment(
+    State(app): State<AppState>,
+    Who(caller): Who,
+    PathId(id): PathId<CommentId>,
+    Json(body): Json<FeatureBody>,
+) -> ApiResult<Response> {
+    app.limits.check_write(&caller)?;
+    let f = app.svc.feature_comment(&caller, id, body.featured).await?;
+    Ok(wrote(axum::Json(f.value), f.at))
 }
 
 /// Comment counts for up to 100 threads: `?forum=F&ident=A&ident=B`.

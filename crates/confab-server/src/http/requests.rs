@@ -125,6 +125,21 @@ pub struct VoteBody {
     pub value: i64,
 }
 
+/// A reader's reaction on a comment or a thread.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ReactBody {
+    /// One of `like`, `love`, `laugh`, `wow`, `sad`, `party` (or its emoji: 👍 ❤️ 😂 😮 😢 🎉).
+    pub emoji: String,
+    /// true (default) to set the reaction, false to clear it. Setting it twice counts once.
+    pub on: Option<bool>,
+}
+
+/// A moderator features or unfeatures a comment.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct FeatureBody {
+    pub featured: bool,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct FlagBody {
     pub reason: Option<String>,

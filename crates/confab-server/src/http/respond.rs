@@ -1,6 +1,8 @@
 //! Service results into the API's response shapes (`views.rs`): the last step of a handler.
 
-use crate::service::{DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, SwitchSetting, Voted};
+use crate::service::{
+    DayTotal, Flagged, ModLogPage, NotifyOutcome, Posted, ReactedOutcome, SwitchSetting, Voted,
+};
 use crate::views::*;
 use confab_core::rfc3339;
 
@@ -32,6 +34,16 @@ impl From<Voted> for VoteView {
             dislikes: v.dislikes,
             my_vote: v.mine,
             anon_token: v.anon_token,
+        }
+    }
+}
+
+impl From<ReactedOutcome> for ReactedView {
+    fn from(r: ReactedOutcome) -> ReactedView {
+        ReactedView {
+            reactions: r.counts.to_map(),
+            mine: r.mine.iter().map(|r| r.as_str().to_string()).collect(),
+            anon_token: r.anon_token,
         }
     }
 }

@@ -347,6 +347,7 @@ async fn thread_fragment(
         Sort::Best => "best",
         Sort::Newest => "newest",
         Sort::Oldest => "oldest",
+        Sort::Featured => "featured",
     };
     let page = app.svc.page(req, &public).await?;
     let parsed: SsrPage = serde_json::from_slice(&page.body).map_err(|e| {

@@ -24,7 +24,7 @@ pub mod errors;
     info(title = "Confab API", version = "1", description = "Threaded comments for any web page. Ids are decimal strings (0 to 2^63-1, no sign, no leading zero); request bodies also take them as JSON integers."),
     paths(
         api::list_comments, api::post_comment, api::edit_comment, api::delete_comment, api::list_replies,
-        api::preview, api::vote, api::flag, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
+        api::preview, api::vote, api::flag, api::react_comment, api::react_thread, api::feature_comment, api::my_votes, api::counts, api::signup, api::login, api::sso_login, api::logout, api::me,
         api::request_password_reset, api::confirm_password_reset, api::change_password, api::change_email, api::end_all_sessions,
         api::my_forums, api::create_forum, api::forum_settings, api::update_forum, api::mod_list,
         api::moderate, bans::bans, bans::ban, bans::unban, api::mod_log, api::stats, api::update_thread, api::move_thread,
@@ -42,7 +42,7 @@ pub mod errors;
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
-        PreviewBody, PreviewView, VoteBody, VoteView, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
+        PreviewBody, PreviewView, VoteBody, VoteView, ReactBody, ReactedView, FeatureBody, FlagBody, FlagView, MyVotesView, CountsView, SignupBody, LoginBody, SsoBody, AccountView, SessionView,
         PasswordResetBody, PasswordResetConfirmBody, PasswordChangeBody, EmailChangeBody, MailRequestedView,
         ForumView, NewForumBody, ForumPatch, ModCommentView, ModListView, ModerateBody, ModerateView, BanBody,
         BansView, BanView, ActorView, ModThreadView, FlagReasonView, AuthorHistoryView, QueueCountsView, LogEntryView, LogView, DayCount, StatsView, ThreadPatchBody, ThreadMoveBody, ThreadAddressesView, ImportView, ImportsView, SwitchBody, SwitchView, SwitchesView, ModeratorView, ErrorBody, ErrorDetail, NotifyStatus, LiveEventView,
@@ -374,6 +374,13 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         prop(doc, "PasswordResetBody", "login"),
         json!({ "type": "string", "maxLength": 254, "pattern": format!("[^{WS}]") }),
     );
+    // Reactions: one of the fixed set, by name or emoji.
+    let reactions = confab_core::reaction::Reaction::ALL;
+    let names = reactions.iter().map(|r| r.as_str());
+    set(
+        prop(doc, "ReactBody", "emoji"),
+        json!({ "type": "string", "enum": names.chain(reactions.iter().map(|r| r.emoji())).collect::<Vec<_>>() }),
+    );
     set(prop(doc, "ThreadMoveBody", "from"), ident());
     set(prop(doc, "ThreadMoveBody", "to"), ident());
 
@@ -425,7 +432,7 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                     }),
                     (Some("query"), "ident") => ident(),
                     (Some("query"), "id") => json!({ "type": "array", "items": id, "minItems": 1, "maxItems": crate::service::VOTES_MAX }),
-                    (Some("query"), "sort") => json!({ "type": "string", "enum": ["best", "newest", "oldest"] }),
+                    (Some("query"), "sort") => json!({ "type": "string", "enum": ["best", "newest", "oldest", "featured"] }),
                     (Some("query"), "limit") => page_limit.clone(),
                     // Cursors are opaque: only one the server gave (for the same sort) is taken,
                     // which no schema can say; longer ones are refused unread.

@@ -10,6 +10,7 @@ use confab_core::id::CommentId;
 use confab_core::ident::Ident;
 use confab_core::input::{AuthorName, CommentBody, Email, WebUrl};
 use confab_core::model::{Author, Comment, CommentStatus, Forum};
+use confab_core::reaction::Reaction;
 use confab_core::render::render_markdown;
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::pin::{read_pin, reading_with, ReadPin, WritePos, Written};
@@ -169,6 +170,13 @@ impl VoteValue {
         }
         Ok(VoteValue(value))
     }
+}
+
+/// A reader's own votes (1 or -1 per comment id) and reactions (per comment or thread id).
+#[derive(Debug, Clone, Default)]
+pub struct MyVotes {
+    pub votes: BTreeMap<CommentId, i64>,
+    pub reactions: BTreeMap<i64, Vec<Reaction>>,
 }
 
 /// A comment's likes and dislikes after a vote, and the voter's vote.
@@ -431,7 +439,7 @@ impl Service {
 
     /// Loads a comment for a write by `caller`: it must exist, and the call must come from one
     /// of its forum's sites.
-    async fn comment_for_write(
+    pub(super) async fn comment_for_write(
         &self,
         caller: &Caller,
         id: CommentId,
@@ -809,7 +817,7 @@ impl Service {
     /// neither gets the token of its address for the day (returned too, for the client to
     /// keep): a keyed hash of the address and the date, so requests that drop their token count
     /// as one voter per address per day instead of a new voter each.
-    fn voter(&self, caller: &Caller) -> (String, Option<String>) {
+    pub(super) fn voter(&self, caller: &Caller) -> (String, Option<String>) {
         match Self::known_voter(caller) {
             Some(v) => (v, None),
             None => {
@@ -827,7 +835,7 @@ impl Service {
     }
 
     /// Votes and flags are refused to a banned account or address.
-    async fn check_actor_not_banned(
+    pub(super) async fn check_actor_not_banned(
         &self,
         forum: &Forum,
         caller: &Caller,
@@ -839,7 +847,7 @@ impl Service {
             .map(|_| ())
     }
 
-    fn known_voter(caller: &Caller) -> Option<String> {
+    pub(super) fn known_voter(caller: &Caller) -> Option<String> {
         match (&caller.account, &caller.anon) {
             (Some(a), _) => Some(format!("a:{}", a.0)),
             (None, Some(t)) => Some(format!("t:{t}")),
@@ -847,27 +855,28 @@ impl Service {
         }
     }
 
-    /// The caller's votes among up to `VOTES_MAX` comments (those it voted on), so a signed-in
-    /// reader sees their likes on every device. A caller without account or token has none.
-    pub async fn my_votes(
-        &self,
-        caller: &Caller,
-        ids: &[CommentId],
-    ) -> Result<BTreeMap<CommentId, i64>, DomainError> {
+    /// The caller's votes and reactions among up to `VOTES_MAX` comments (and the thread, whose
+    /// id may be among them: its page reactions), so a signed-in reader sees their likes on
+    /// every device. A caller without account or token has none.
+    pub async fn my_votes(&self, caller: &Caller, ids: &[CommentId]) -> Result<MyVotes, DomainError> {
         if ids.is_empty() || ids.len() > VOTES_MAX {
             return Err(DomainError::invalid(format!(
                 "give 1 to {VOTES_MAX} id parameters"
             )));
         }
         let Some(voter) = Self::known_voter(caller) else {
-            return Ok(BTreeMap::new());
+            return Ok(MyVotes::default());
         };
-        Ok(self
-            .store
-            .votes_of(&voter, ids)
-            .await?
-            .into_iter()
-            .collect())
+        let votes = self.store.votes_of(&voter, ids).await?.into_iter().collect();
+        let targets: Vec<i64> = ids.iter().map(|i| i.0).collect();
+        let mut reactions: BTreeMap<i64, Vec<Reaction>> = BTreeMap::new();
+        for (t, r) in self.store.reactions_of(&voter, &targets).await? {
+            reactions.entry(t).or_default().push(r);
+        }
+        for list in reactions.values_mut() {
+            list.sort();
+        }
+        Ok(MyVotes { votes, reactions })
     }
 
     /// Marks a thread's cached pages stale after a change to one of its comments.

@@ -29,6 +29,7 @@ pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod pins;
+mod reactions;
 pub mod realtime;
 pub mod secret_check;
 pub mod spam;
@@ -40,8 +41,8 @@ mod threads;
 pub use accounts::{LogIn, Session, SignUp};
 pub use bans::{BanLapse, BanTarget, NewBan};
 pub use comments::{
-    CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, PostComment, Posted,
-    VoteValue, Voted, VOTES_MAX,
+    CountRequest, Editing, FlagReason, Flagged, GuestAuthor, IdempotencyKey, MyVotes, PostComment,
+    Posted, VoteValue, Voted, VOTES_MAX,
 };
 pub use follows::Following;
 pub use gdpr::{
@@ -55,6 +56,7 @@ pub use moderation::{
 pub use outbox::NotifyOutcome;
 pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
+pub use reactions::{ReactedOutcome, ReactionChange};
 pub use thread_moves::ThreadRemap;
 pub use threads::PageRequest;
 

@@ -399,7 +399,7 @@ impl Service {
         Ok(ModeratedThread { moderating, thread })
     }
 
-    async fn moderating(
+    pub(crate) async fn moderating(
         &self,
         caller: &Caller,
         forum: Arc<Forum>,

@@ -54,6 +54,19 @@ pub enum LiveEvent {
         likes: i64,
         dislikes: i64,
     },
+    /// A comment's reactions changed (`reactions`: the counts by name, those above zero).
+    #[serde(rename = "comment.reacted")]
+    Reacted {
+        thread_seq: i64,
+        id: CommentId,
+        reactions: std::collections::BTreeMap<String, i64>,
+    },
+    /// The page's own reactions changed.
+    #[serde(rename = "thread.reacted")]
+    ThreadReacted {
+        thread_seq: i64,
+        reactions: std::collections::BTreeMap<String, i64>,
+    },
     /// The thread was closed, reopened or retitled.
     #[serde(rename = "thread.updated")]
     ThreadUpdated {
@@ -73,6 +86,8 @@ impl LiveEvent {
             | LiveEvent::Updated { thread_seq, .. }
             | LiveEvent::Removed { thread_seq, .. }
             | LiveEvent::Voted { thread_seq, .. }
+            | LiveEvent::Reacted { thread_seq, .. }
+            | LiveEvent::ThreadReacted { thread_seq, .. }
             | LiveEvent::ThreadUpdated { thread_seq, .. }
             | LiveEvent::Changed { thread_seq } => *thread_seq,
         }
@@ -84,6 +99,8 @@ impl LiveEvent {
             LiveEvent::Updated { .. } => "comment.updated",
             LiveEvent::Removed { .. } => "comment.removed",
             LiveEvent::Voted { .. } => "comment.voted",
+            LiveEvent::Reacted { .. } => "comment.reacted",
+            LiveEvent::ThreadReacted { .. } => "thread.reacted",
             LiveEvent::ThreadUpdated { .. } => "thread.updated",
             LiveEvent::Changed { .. } => "thread.changed",
         }

@@ -31,6 +31,7 @@ fn sort_tag(s: Sort) -> u8 {
         Sort::Best => 0,
         Sort::Newest => 1,
         Sort::Oldest => 2,
+        Sort::Featured => 3,
     }
 }
 
@@ -194,8 +195,9 @@ impl Service {
             None
         };
         // A pinned comment: first on the first page, and nowhere else (one more read, on the
-        // first page only).
-        if let Some(pin) = thread.pinned_id {
+        // first page only). The featured listing is only the featured comments.
+        let featured = req.sort == Sort::Featured;
+        if let Some(pin) = thread.pinned_id.filter(|_| !featured) {
             let at = top.iter().position(|c| c.id == pin);
             let pinned = match at {
                 Some(i) => Some(top.remove(i)),
@@ -216,7 +218,12 @@ impl Service {
                 &req.forum,
                 top,
                 vis,
-                self.config.limits.display_depth,
+                // Featured comments are listed flat (a featured reply is not nested again).
+                if featured {
+                    0
+                } else {
+                    self.config.limits.display_depth
+                },
                 gravatar,
             )
             .await?;
@@ -702,6 +709,12 @@ impl ViewCtx<'_> {
             reply_count: c.reply_count,
             created_at: rfc3339(c.created_at),
             edited_at: c.edited_at.map(rfc3339),
+            reactions: if deleted {
+                Default::default()
+            } else {
+                c.reactions.to_map()
+            },
+            featured: c.featured && !deleted,
             replies,
             replies_cursor,
         }

@@ -302,14 +302,22 @@ impl CommentStore for PgStore {
         let (va, vb) = vis_args(vis);
         let limit = limit as i64;
         let v = vis_sql(vis, 3);
-        let mut sql = format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = $1 AND parent_id IS NULL AND {v}");
+        // Featured: the thread's featured comments at any depth; otherwise its top level.
+        let scope = if sort == Sort::Featured {
+            "featured_at IS NOT NULL"
+        } else {
+            "parent_id IS NULL"
+        };
+        let mut sql = format!(
+            "SELECT {COMMENT_COLS} FROM comments WHERE thread_id = $1 AND {scope} AND {v}"
+        );
         // Parameters: $1 thread, $2 limit, $3/$4 visibility, $5/$6 cursor.
         let (c1, c2) = match (sort, cursor) {
             (Sort::Best, Some(c)) => {
                 sql.push_str(" AND (score < $5 OR (score = $5 AND id > $6))");
                 (Some(c.score), Some(c.id))
             }
-            (Sort::Newest, Some(c)) => {
+            (Sort::Newest | Sort::Featured, Some(c)) => {
                 sql.push_str(" AND id < $5");
                 (Some(c.id), None)
             }
@@ -321,7 +329,7 @@ impl CommentStore for PgStore {
         };
         sql.push_str(match sort {
             Sort::Best => " ORDER BY score DESC, id ASC LIMIT $2",
-            Sort::Newest => " ORDER BY id DESC LIMIT $2",
+            Sort::Newest | Sort::Featured => " ORDER BY id DESC LIMIT $2",
             Sort::Oldest => " ORDER BY id ASC LIMIT $2",
         });
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&thread.id.0, &limit];

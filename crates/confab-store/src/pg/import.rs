@@ -53,6 +53,9 @@ async fn threads_by_idents<C: GenericClient + Sync>(
                 created_at: r.get(10),
                 aliased: r.get(11),
                 pinned_id: r.get::<_, Option<i64>>(12).map(CommentId),
+                reactions: confab_core::reaction::ReactionCounts::from_json(
+                    r.get::<_, Option<String>>(13).as_deref().unwrap_or("{}"),
+                ),
             };
             out.entry(ident).or_insert(t);
         }

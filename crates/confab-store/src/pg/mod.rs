@@ -35,6 +35,7 @@ mod moderation;
 pub mod moves;
 mod notify;
 mod outbox;
+mod reactions;
 mod router;
 mod rows;
 pub mod schema;
@@ -47,11 +48,12 @@ use crate::{
     StatusChange, Store, StoreResult, SubState, Subscription, Task, TaskState, ThreadPatch,
     Visibility, VoteCounts, VoteStore, Written,
 };
-use crate::{AuthorKey, Flagged};
+use crate::{AuthorKey, Flagged, Reacted, ReactionStore};
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
+use confab_core::reaction::{Reaction, ReactionCounts};
 use confab_core::model::{
     Account, Author, Ban, BanKind, BanState, BanSubject, Comment, CommentStatus, Forum,
     ForumSettings, ModLogEntry, Thread,

@@ -251,6 +251,7 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("imported", "forum_id, source, source_id"),
     ("spam_facts", "comment_id"),
     ("thread_follows", "thread_id, account_id"),
+    ("reactions", "target_id, reactor, emoji"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -531,6 +532,29 @@ CREATE TABLE thread_follows (
     PRIMARY KEY (thread_id, account_id)
 );
 CREATE INDEX thread_follows_shard ON thread_follows (shard);
+"#,
+    ),
+    (
+        // Reactions (`confab_core::reaction`) and featured comments: the counts on the comment's
+        // or thread's row (a page read costs no extra statement), one row per reader and
+        // reaction (`target_id`: a comment's or a thread's id; ids never collide), and the
+        // thread's featured comments for its "Featured" listing.
+        10,
+        r#"
+ALTER TABLE comments ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE comments ADD COLUMN featured_at BIGINT;
+ALTER TABLE threads ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE reactions (
+    target_id BIGINT NOT NULL,
+    reactor TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (target_id, reactor, emoji)
+);
+CREATE INDEX reactions_reactor ON reactions (reactor, target_id);
+CREATE INDEX reactions_shard ON reactions (shard);
+CREATE INDEX comments_featured ON comments (thread_id, id) WHERE featured_at IS NOT NULL;
 "#,
     ),
 ];

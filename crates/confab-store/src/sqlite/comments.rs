@@ -244,7 +244,9 @@ impl CommentStore for SqliteStore {
     ) -> StoreResult<Vec<Comment>> {
         let mut args = vec![int(thread.id.0)];
         let vis = vis_sql(vis, &mut args);
-        let mut sql = format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = ? AND parent_id IS NULL AND {vis}");
+        // Featured: the thread's featured comments at any depth; otherwise its top level.
+        let scope = if sort == Sort::Featured { "featured_at IS NOT NULL" } else { "parent_id IS NULL" };
+        let mut sql = format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = ? AND {scope} AND {vis}");
         let order = match sort {
             Sort::Best => {
                 if let Some(c) = cursor {
@@ -253,7 +255,7 @@ impl CommentStore for SqliteStore {
                 }
                 " ORDER BY score DESC, id ASC"
             }
-            Sort::Newest => {
+            Sort::Newest | Sort::Featured => {
                 if let Some(c) = cursor {
                     sql.push_str(" AND id < ?");
                     args.push(int(c.id));

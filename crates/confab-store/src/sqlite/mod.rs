@@ -15,6 +15,7 @@ mod moderation;
 mod notify;
 mod outbox;
 mod pool;
+mod reactions;
 mod rows;
 mod schema;
 mod spam;
@@ -25,11 +26,12 @@ use crate::{
     NewComment, NewTask, OutboxStore, Posted, Queue, ReadFrom, StatusChange, Store, StoreResult,
     ThreadPatch, Visibility, VoteCounts, VoteStore, Written,
 };
-use crate::{AuthorKey, Flagged};
+use crate::{AuthorKey, Flagged, Reacted, ReactionStore};
 use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, IdGenerator, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
+use confab_core::reaction::{Reaction, ReactionCounts};
 use confab_core::model::{
     Account, Author, Ban, BanKind, BanState, BanSubject, Comment, CommentStatus, Forum,
     ForumSettings, ModLogEntry, Thread,

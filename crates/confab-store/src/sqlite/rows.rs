@@ -6,7 +6,7 @@ use super::*;
 
 pub(super) const COMMENT_COLS: &str = "id, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
     guest_email, guest_url, body_md, body_html, status, likes, dislikes, reply_count, flag_count, created_at, \
-    edited_at, ip_hash, held_reason";
+    edited_at, ip_hash, held_reason, reactions, featured_at";
 
 pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
     let account: Option<i64> = r.get(5)?;
@@ -38,11 +38,13 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
         edited_at: r.get(18)?,
         ip_hash: r.get(19)?,
         held_reason: r.get(20)?,
+        reactions: ReactionCounts::from_json(r.get::<_, Option<String>>(21)?.as_deref().unwrap_or("{}")),
+        featured: r.get::<_, Option<i64>>(22)?.is_some(),
     })
 }
 
 pub(super) const THREAD_COLS: &str =
-    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id";
+    "id, forum_id, ident, url, title, closed, comment_count, hidden_count, seq, created_at, aliased, pinned_id, reactions";
 
 /// A thread by its ident or one of its aliases (`thread_aliases`), one statement: arguments
 /// forum, ident, forum, ident.
@@ -94,6 +96,7 @@ pub(super) fn thread_row(r: &Row<'_>) -> rusqlite::Result<Thread> {
         created_at: r.get(9)?,
         aliased: r.get(10)?,
         pinned_id: r.get::<_, Option<i64>>(11)?.map(CommentId),
+        reactions: ReactionCounts::from_json(r.get::<_, Option<String>>(12)?.as_deref().unwrap_or("{}")),
     })
 }
 

@@ -351,4 +351,26 @@ CREATE TABLE thread_follows (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        // Reactions (`confab_core::reaction`) and featured comments: the counts on the comment's
+        // or thread's row (a page read costs no extra statement), one row per reader and
+        // reaction (`target_id`: a comment's or a thread's id; ids never collide), and the
+        // thread's featured comments for its "Featured" listing.
+        15,
+        r#"
+ALTER TABLE comments ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE comments ADD COLUMN featured_at INTEGER;
+ALTER TABLE threads ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE reactions (
+    target_id INTEGER NOT NULL,
+    reactor TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    shard INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (target_id, reactor, emoji)
+) WITHOUT ROWID;
+CREATE INDEX reactions_reactor ON reactions (reactor, target_id);
+CREATE INDEX comments_featured ON comments (thread_id, id) WHERE featured_at IS NOT NULL;
+"#,
+    ),
 ];

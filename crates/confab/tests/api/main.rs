@@ -34,6 +34,7 @@ mod notify;
 mod oidc;
 mod paging;
 mod queries;
+mod reactions;
 mod recovery;
 mod rules;
 mod schema;
