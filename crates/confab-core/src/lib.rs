@@ -25,6 +25,7 @@ pub mod error;
 pub mod id;
 pub mod ident;
 pub mod input;
+pub mod media;
 pub mod model;
 pub mod modrules;
 pub mod render;

@@ -60,6 +60,7 @@ pub mod export;
 pub mod gdpr;
 pub mod identity;
 pub mod import;
+pub mod media;
 mod mod_context;
 mod moderation;
 mod outbox;
@@ -88,6 +89,7 @@ pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
+pub use media::{ImageData, ImageMeta, MediaStore, NewImage};
 pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
@@ -96,7 +98,7 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModContextStore, ModerationStore, OutboxStore, Store, VoteStore,
+        MediaStore, ModContextStore, ModerationStore, OutboxStore, Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -257,6 +259,7 @@ pub trait Store:
     + GdprStore
     + SpamStore
     + IdentityStore
+    + MediaStore
     + Send
     + Sync
     + 'static

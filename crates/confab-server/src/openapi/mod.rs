@@ -38,6 +38,7 @@ pub mod errors;
         gdpr::my_data, gdpr::delete_me, gdpr::reader_data, gdpr::delete_reader, gdpr::forum_reader_data, gdpr::erase_forum_reader,
         gdpr::guest_comment_data, gdpr::erase_guest_comment, gdpr::request_data_link, gdpr::reader_data_page, gdpr::reader_data_action,
         crate::http::auth::providers, crate::http::auth::start, crate::http::auth::callback,
+        crate::http::media::upload_image, crate::http::media::get_image, crate::http::media::remove_image,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -49,8 +50,9 @@ pub mod errors;
         crate::http::challenge::ChallengeView, crate::http::challenge::ChallengeSolution, confab_core::challenge::ChallengeSettings,
         EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
         crate::http::auth::ProvidersView, crate::service::oidc::ProviderInfo,
+        ImageView, crate::http::media::UploadedView,
     ),
-    responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+    responses(BadRequest, Unauthorized, Forbidden, NotFound, Gone, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
     tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"), (name = "staff", description = "Feature switches and roles (staff, from the dashboard)"),
         (name = "mail", description = "Pages behind the signed links in Confab's mail (HTML; GET shows, POST acts)"))

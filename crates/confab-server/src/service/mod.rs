@@ -22,6 +22,7 @@ pub mod feeds;
 pub mod fleet;
 pub mod gdpr;
 pub mod import;
+pub mod media;
 mod mod_context;
 mod moderation;
 pub mod oidc;
@@ -271,6 +272,8 @@ pub struct Service {
     spam: spam::SpamChecker,
     /// Sign-in with OpenID providers and GitHub (`oidc`).
     auth: oidc::ExternalAuth,
+    /// Decode slots for uploaded pictures (`media`).
+    decodes: media::Decodes,
 }
 
 /// How long the spam check's request facts are kept: a moderator's later verdict on a comment
@@ -311,7 +314,9 @@ impl Service {
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
         let spam = spam::SpamChecker::new(&config.spam)?;
         let auth = oidc::ExternalAuth::new(&config)?;
+        let decodes = media::Decodes::new(&config.images);
         let svc = Arc::new(Service {
+            decodes,
             spam,
             config,
             auth,
@@ -498,8 +503,9 @@ impl Service {
             .collect()
     }
 
-    /// Forgets idempotency keys older than a day, and the spam check's request facts (a
-    /// reader's address and user agent) older than [`SPAM_FACTS_DAYS`].
+    /// Forgets idempotency keys older than a day, the spam check's request facts (a
+    /// reader's address and user agent) older than [`SPAM_FACTS_DAYS`], and pictures never
+    /// attached to a comment within `[images] unattached_hours`.
     pub async fn prune_idempotency(&self) -> Result<(), DomainError> {
         const DAY: i64 = 24 * 3600 * 1000;
         let now = confab_core::now_ms();
@@ -507,6 +513,8 @@ impl Service {
         self.store
             .prune_spam_facts(now - SPAM_FACTS_DAYS * DAY)
             .await?;
+        // Pictures uploaded and never attached to a comment.
+        self.prune_images().await?;
         Ok(())
     }
 

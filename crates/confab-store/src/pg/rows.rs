@@ -6,7 +6,7 @@ use super::*;
 
 pub(super) const COMMENT_COLS: &str = "id, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
     guest_email, guest_url, body_md, body_html, status, likes, dislikes, reply_count, flag_count, created_at, \
-    edited_at, ip_hash, held_reason";
+    edited_at, ip_hash, held_reason, images";
 
 pub(super) fn comment_row(r: &Row) -> Comment {
     let account: Option<i64> = r.get(5);
@@ -38,6 +38,7 @@ pub(super) fn comment_row(r: &Row) -> Comment {
         edited_at: r.get(18),
         ip_hash: r.get(19),
         held_reason: r.get(20),
+        images: confab_core::media::decode_refs(r.get::<_, Option<&str>>(21)),
     }
 }
 

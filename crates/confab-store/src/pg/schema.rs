@@ -250,6 +250,7 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("thread_aliases", "forum_id, ident"),
     ("imported", "forum_id, source, source_id"),
     ("spam_facts", "comment_id"),
+    ("images", "id"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -515,6 +516,32 @@ CREATE INDEX spam_facts_created ON spam_facts (created_at);
         8,
         r#"
 ALTER TABLE threads ADD COLUMN pinned_id BIGINT;
+"#,
+    ),
+    (
+        // Pictures attached to comments (`crate::media`): the re-encoded bytes, unattached
+        // until a comment takes them; the comment keeps its pictures' references in its row.
+        11,
+        r#"
+ALTER TABLE comments ADD COLUMN images TEXT;
+CREATE TABLE images (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id BIGINT NOT NULL,
+    comment_id BIGINT,
+    hash TEXT NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    account_id BIGINT,
+    anon_id TEXT,
+    ip_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX images_shard ON images (shard);
+CREATE INDEX images_comment ON images (comment_id) WHERE comment_id IS NOT NULL;
+CREATE INDEX images_unattached ON images (created_at) WHERE comment_id IS NULL;
 "#,
     ),
 ];

@@ -31,6 +31,7 @@ mod metrics;
 mod moderation;
 mod oidc;
 mod paging;
+mod pictures;
 mod queries;
 mod recovery;
 mod rules;
