@@ -92,8 +92,11 @@ pub fn parse_file_name(name: &str) -> Option<(&str, StoredFormat)> {
         "png" => StoredFormat::Png,
         _ => return None,
     };
-    (hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then_some((hash, format))
+    (hash.len() == 32
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    .then_some((hash, format))
 }
 
 #[cfg(test)]

@@ -83,13 +83,13 @@ pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
+pub use media::{ImageData, ImageMeta, MediaStore, NewImage};
 pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
-pub use media::{ImageData, ImageMeta, MediaStore, NewImage};
 pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 

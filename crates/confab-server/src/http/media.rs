@@ -36,7 +36,11 @@ fn upload_type_ok(headers: &HeaderMap) -> bool {
         .is_some_and(|v| {
             matches!(
                 v.as_str(),
-                "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "application/octet-stream"
+                "image/jpeg"
+                    | "image/png"
+                    | "image/webp"
+                    | "image/gif"
+                    | "application/octet-stream"
             )
         })
 }
@@ -48,7 +52,7 @@ fn upload_type_ok(headers: &HeaderMap) -> bool {
 /// pixels than `[images] max_pixels` by its header (400), a forum without pictures (403).
 /// Uploads not attached to a comment within `[images] unattached_hours` are deleted.
 #[utoipa::path(post, path = "/api/v1/forums/{forum}/images", params(("forum" = String, Path)), tag = "comments",
-    request_body(content = Vec<u8>, description = "The picture's bytes", content_type = "application/octet-stream"),
+    request_body(content = String, description = "The picture's bytes (JPEG, PNG, WebP or GIF; declared as `image/jpeg`, `image/png`, `image/webp`, `image/gif` or `application/octet-stream`)", content_type = "application/octet-stream"),
     responses((status = 201, body = UploadedView), BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType, RateLimited,
         RequestTimeout, Internal, Unavailable))]
 pub async fn upload_image(
@@ -126,7 +130,7 @@ pub async fn upload_image(
 /// give it): cached for a year (`immutable`). A picture whose comment was deleted or marked
 /// spam, or that a moderator removed, is not served (410, or 404).
 #[utoipa::path(get, path = "/api/v1/images/{id}/{file}", params(("id" = String, Path), ("file" = String, Path, description = "`{hash}.{ext}`")), tag = "comments",
-    responses((status = 200, description = "The picture", content_type = "image/jpeg", body = Vec<u8>), NotFound, Gone, PayloadTooLarge, Internal, Unavailable))]
+    responses((status = 200, description = "The picture", content_type = "image/jpeg", body = String), NotFound, Gone, PayloadTooLarge, Internal, Unavailable))]
 pub async fn get_image(
     State(app): State<AppState>,
     axum::extract::Path((id, file)): axum::extract::Path<(String, String)>,
@@ -149,7 +153,9 @@ pub async fn get_image(
     // Opened on its own, the picture can run nothing and embed nothing.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"),
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+        ),
     );
     // Pictures are shown on the forum's sites, another origin.
     h.insert(

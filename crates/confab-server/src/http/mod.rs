@@ -373,7 +373,9 @@ fn is_upload(method: &Method, path: &str) -> bool {
         && path
             .strip_prefix("/api/v1/forums/")
             .and_then(|rest| rest.split_once('/'))
-            .is_some_and(|(forum, tail)| !forum.is_empty() && (tail == "imports" || tail == "images"))
+            .is_some_and(|(forum, tail)| {
+                !forum.is_empty() && (tail == "imports" || tail == "images")
+            })
 }
 
 /// Store counters (statements run, reads by primaries and replicas, statements by shard server

@@ -78,7 +78,9 @@ pub fn process(data: &[u8], limits: DecodeLimits) -> Result<Processed, DomainErr
     // The content decides what it is; a name or a declared type does not.
     let format = image::guess_format(data).ok();
     let format = match format {
-        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP)) => f,
+        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP)) => {
+            f
+        }
         _ => {
             return Err(refused(
                 ErrorCode::UnsupportedMediaType,
@@ -283,7 +285,9 @@ impl Service {
                     .find(|m| m.image.id == *id)
                     .filter(|m| match account {
                         Some(a) => m.account == Some(a),
-                        None => m.account.is_none() && m.anon_id.is_some() && m.anon_id == caller.anon,
+                        None => {
+                            m.account.is_none() && m.anon_id.is_some() && m.anon_id == caller.anon
+                        }
                     })
                     .ok_or_else(|| confab_store::rules::image_taken(*id))?;
                 Ok(m.image.clone())
@@ -310,10 +314,9 @@ impl Service {
                 mime: format.mime(),
                 data: img.data,
             }),
-            Some(CommentStatus::Deleted | CommentStatus::Spam) => Err(refused(
-                ErrorCode::Gone,
-                "this picture was removed",
-            )),
+            Some(CommentStatus::Deleted | CommentStatus::Spam) => {
+                Err(refused(ErrorCode::Gone, "this picture was removed"))
+            }
         }
     }
 
@@ -411,7 +414,8 @@ mod tests {
 
     #[test]
     fn a_jpeg_stays_jpeg_and_loses_its_exif() {
-        let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(16, 8, image::Rgb([9, 9, 9])));
+        let img =
+            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(16, 8, image::Rgb([9, 9, 9])));
         let mut jpg = Vec::new();
         img.write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg)
             .unwrap();
@@ -468,7 +472,11 @@ mod tests {
 
     #[test]
     fn a_gif_becomes_a_png_of_its_first_frame() {
-        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(5, 4, image::Rgba([1, 2, 3, 255])));
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            5,
+            4,
+            image::Rgba([1, 2, 3, 255]),
+        ));
         let mut gif = Vec::new();
         img.write_to(&mut Cursor::new(&mut gif), ImageFormat::Gif)
             .unwrap();

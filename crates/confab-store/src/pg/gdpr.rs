@@ -147,7 +147,13 @@ impl GdprStore for PgStore {
                 )
                 .await?;
                 // The reader's pictures.
-                exec(&tx, &n, "DELETE FROM images WHERE comment_id = $1", &[&id.0]).await?;
+                exec(
+                    &tx,
+                    &n,
+                    "DELETE FROM images WHERE comment_id = $1",
+                    &[&id.0],
+                )
+                .await?;
                 log_action(
                     &tx,
                     &n,

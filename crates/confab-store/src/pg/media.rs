@@ -102,7 +102,9 @@ impl MediaStore for PgStore {
             Ok(rows(
                 &c,
                 &n,
-                &format!("SELECT {META_COLS} FROM images i WHERE i.forum_id = $1 AND i.id = ANY($2)"),
+                &format!(
+                    "SELECT {META_COLS} FROM images i WHERE i.forum_id = $1 AND i.id = ANY($2)"
+                ),
                 &[&forum_id.0, &ids],
             )
             .await?
@@ -126,9 +128,7 @@ impl MediaStore for PgStore {
             .await?
             .map(|r| ImageData {
                 meta: meta_row(&r),
-                comment_status: r
-                    .get::<_, Option<&str>>(10)
-                    .and_then(CommentStatus::parse),
+                comment_status: r.get::<_, Option<&str>>(10).and_then(CommentStatus::parse),
                 data: r.get(11),
             }))
         })

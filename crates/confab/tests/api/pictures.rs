@@ -54,7 +54,11 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
         for b in kind.iter().chain(data) {
             crc ^= u32::from(*b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { 0xEDB8_8320 ^ (crc >> 1) } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    0xEDB8_8320 ^ (crc >> 1)
+                } else {
+                    crc >> 1
+                };
             }
         }
         out.extend_from_slice(&(!crc).to_be_bytes());
@@ -65,7 +69,11 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
     // A little compressed data (zeros) so decoders start: the pixels would need 7.5 GB.
-    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -100,7 +108,12 @@ async fn upload(app: &TestApp, forum: &str, data: Vec<u8>, ctype: &str, who: &As
 
 /// The served picture: status, headers, bytes.
 async fn fetch(app: &TestApp, url: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-    let r = app.http.get(format!("{}{url}", app.base)).send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}{url}", app.base))
+        .send()
+        .await
+        .unwrap();
     let (s, h) = (r.status(), r.headers().clone());
     (s, h, r.bytes().await.unwrap().to_vec())
 }
@@ -143,9 +156,15 @@ async fn a_png_and_a_jpeg_are_re_encoded_served_for_a_year_and_lose_their_gps() 
 
     let p = upload(&app, "demo", png(120, 80), "image/png", &ann).await;
     assert_eq!(p.status, StatusCode::CREATED, "{:?}", p.body);
-    assert_eq!((p.body["width"].as_u64(), p.body["height"].as_u64()), (Some(120), Some(80)));
+    assert_eq!(
+        (p.body["width"].as_u64(), p.body["height"].as_u64()),
+        (Some(120), Some(80))
+    );
     let png_url = p.body["url"].as_str().unwrap().to_string();
-    assert!(png_url.starts_with("/api/v1/images/") && png_url.ends_with(".png"), "{png_url}");
+    assert!(
+        png_url.starts_with("/api/v1/images/") && png_url.ends_with(".png"),
+        "{png_url}"
+    );
 
     let original = jpeg_with_gps();
     assert!(contains(&original, b"Exif") && contains(&original, GPS_MARK));
@@ -176,7 +195,10 @@ async fn a_png_and_a_jpeg_are_re_encoded_served_for_a_year_and_lose_their_gps() 
     assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(h["x-content-type-options"], "nosniff");
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && csp.contains("sandbox"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{csp}"
+    );
     // Re-encoded: a JPEG with no EXIF block and no GPS data.
     assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
     assert!(!contains(&bytes, b"Exif"), "EXIF survived");
@@ -188,7 +210,10 @@ async fn a_png_and_a_jpeg_are_re_encoded_served_for_a_year_and_lose_their_gps() 
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
 
     // The address is the content's: another hash is not found.
-    let wrong = format!("{}0123456789abcdef0123456789abcdef.png", &png_url[..png_url.rfind('/').unwrap() + 1]);
+    let wrong = format!(
+        "{}0123456789abcdef0123456789abcdef.png",
+        &png_url[..png_url.rfind('/').unwrap() + 1]
+    );
     assert_eq!(fetch(&app, &wrong).await.0, StatusCode::NOT_FOUND);
     // A picture is attached once.
     let again = post_with(&app, "/pics", json!([p.body["id"]]), &ann).await;
@@ -208,7 +233,14 @@ async fn a_bomb_an_oversized_and_a_mislabelled_file_are_refused() {
     assert!(bomb.len() < 100);
     let r = upload(&app, "demo", bomb, "image/png", &ann).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("50000x50000"), "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("50000x50000"),
+        "{:?}",
+        r.body
+    );
 
     // Over max_bytes: 413 (declared length), whatever it is.
     let big = vec![0u8; 30_000];
@@ -232,7 +264,10 @@ async fn a_bomb_an_oversized_and_a_mislabelled_file_are_refused() {
     assert!(r.body["url"].as_str().unwrap().ends_with(".png"));
 
     // The server still answers (no decoder ran away with its memory).
-    assert_eq!(app.get("/healthz", &As::guest()).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/healthz", &As::guest()).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -267,7 +302,12 @@ async fn only_the_uploader_attaches_a_picture_and_a_guest_keeps_theirs_by_token(
     assert_eq!(g.status, StatusCode::CREATED, "{:?}", g.body);
     let tok = g.body["anon_token"].as_str().unwrap().to_string();
     let r = post_with(&app, "/mine", json!([g.body["id"]]), &As::guest()).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "a guest without the token: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "a guest without the token: {:?}",
+        r.body
+    );
     let r = post_with(&app, "/mine", json!([g.body["id"]]), &As::anon(&tok)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["images"][0]["id"], g.body["id"]);
@@ -275,7 +315,12 @@ async fn only_the_uploader_attaches_a_picture_and_a_guest_keeps_theirs_by_token(
     // Too many pictures for one comment.
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(upload(&app, "demo", png(4, 4), "image/png", &ann).await.body["id"].clone());
+        ids.push(
+            upload(&app, "demo", png(4, 4), "image/png", &ann)
+                .await
+                .body["id"]
+                .clone(),
+        );
     }
     let r = post_with(&app, "/mine", json!(ids), &ann).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
@@ -297,11 +342,21 @@ async fn a_moderator_removes_a_picture_and_a_removed_comment_takes_its_pictures_
     );
     // Cached page first, so the removal must make it stale.
     let before = app.page("/rm", "", &As::guest()).await;
-    assert_eq!(before.body["comments"][0]["images"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        before.body["comments"][0]["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let queue = app
         .get("/api/v1/forums/demo/comments?queue=all", &As::bearer(&modr))
         .await;
-    assert_eq!(queue.body["comments"][0]["images"][1]["url"], b_url, "{}", queue.body);
+    assert_eq!(
+        queue.body["comments"][0]["images"][1]["url"], b_url,
+        "{}",
+        queue.body
+    );
 
     // A reader cannot remove it.
     let path = format!(
@@ -310,18 +365,29 @@ async fn a_moderator_removes_a_picture_and_a_removed_comment_takes_its_pictures_
     );
     let r = app.req(Method::DELETE, &path, None, &ann).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
-    let r = app.req(Method::DELETE, &path, None, &As::bearer(&modr)).await;
+    let r = app
+        .req(Method::DELETE, &path, None, &As::bearer(&modr))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
-    let r = app.req(Method::DELETE, &path, None, &As::bearer(&modr)).await;
+    let r = app
+        .req(Method::DELETE, &path, None, &As::bearer(&modr))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
     assert_eq!(fetch(&app, &a_url).await.0, StatusCode::NOT_FOUND);
     let after = app.page("/rm", "", &As::guest()).await;
-    let imgs = after.body["comments"][0]["images"].as_array().unwrap().clone();
+    let imgs = after.body["comments"][0]["images"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(imgs.len(), 1, "{}", after.body);
     assert_eq!(imgs[0]["url"], b_url);
     assert_ne!(after.header("etag"), before.header("etag"));
     let log = app.get("/api/v1/forums/demo/log", &As::bearer(&modr)).await;
-    assert!(log.body.to_string().contains("remove-image"), "{}", log.body);
+    assert!(
+        log.body.to_string().contains("remove-image"),
+        "{}",
+        log.body
+    );
 
     // Deleting the comment: its other picture is gone (410), and the page shows none.
     assert_eq!(fetch(&app, &b_url).await.0, StatusCode::OK);
@@ -380,7 +446,12 @@ async fn a_page_with_pictures_costs_the_statements_of_one_without() {
     let guest = As::anon(first.body["anon_token"].as_str().unwrap());
     let mut ids = vec![first.body["id"].clone()];
     for _ in 0..2 {
-        ids.push(upload(&app, "demo", png(8, 8), "image/png", &guest).await.body["id"].clone());
+        ids.push(
+            upload(&app, "demo", png(8, 8), "image/png", &guest)
+                .await
+                .body["id"]
+                .clone(),
+        );
     }
     for (i, id) in ids.into_iter().enumerate() {
         let r = app
@@ -417,7 +488,11 @@ async fn a_page_with_pictures_costs_the_statements_of_one_without() {
         };
         let (page, n) = confab_store::count_queries(app.svc.page(req, &caller)).await;
         let body = String::from_utf8(page.unwrap().body.to_vec()).unwrap();
-        assert_eq!(body.contains("/api/v1/images/"), ident == "/withpics", "{body}");
+        assert_eq!(
+            body.contains("/api/v1/images/"),
+            ident == "/withpics",
+            "{body}"
+        );
         costs.push(n);
     }
     assert!(costs[0] > 0, "the page was read from storage");
@@ -447,5 +522,9 @@ async fn a_readers_data_lists_their_pictures_and_erasing_deletes_them() {
     let s = fetch(&app, &url).await.0;
     assert!(s == StatusCode::NOT_FOUND || s == StatusCode::GONE, "{s}");
     let page = app.page("/mydata", "", &As::guest()).await;
-    assert!(page.body["comments"][0].get("images").is_none(), "{}", page.body);
+    assert!(
+        page.body["comments"][0].get("images").is_none(),
+        "{}",
+        page.body
+    );
 }
