@@ -414,6 +414,9 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                 let schema = match (p["in"].as_str(), name.as_str()) {
                     (Some("path"), "forum") => forum.clone(),
                     (Some("path"), "id") => id.clone(),
+                    // Pictures (`http/media.rs`): an image's id, and its served name `{hash}.{ext}`.
+                    (Some("path"), "image") => id.clone(),
+                    (Some("path"), "file") => json!({ "type": "string", "pattern": "^[0-9a-f]{32}\\.(jpg|png)$" }),
                     (Some("path"), "username") => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
                     (Some("path"), "name") => json!({ "type": "string", "enum": confab_core::switch::SwitchName::ALL.map(|n| n.as_str()) }),
                     (Some("query"), "forum") => forum.clone(),
