@@ -250,6 +250,10 @@
       c.held_reason ? h('span', { class: 'badge held-reason' }, c.held_reason) : null,
       c.parent_id ? h('span', { class: 'muted' }, 'reply') : null);
     const body = h('div', { class: 'body' }, bodyFragment(c.body_html));
+    const pics = (c.images || []).length ? h('div', { class: 'pics' }, c.images.map((im) => h('figure', { class: 'pic' },
+      h('a', { href: im.url, target: '_blank', rel: 'noopener', title: 'Open the full picture' },
+        h('img', { src: im.url, width: im.width, height: im.height, loading: 'lazy', alt: 'Picture attached by ' + c.author.name })),
+      h('button', { type: 'button', class: 'btn small danger', 'data-action': 'remove-image', onclick: () => removeImage(c, im) }, 'Remove picture')))) : null;
     const ctx = itemContext(c);
     const acts = h('div', { class: 'acts' });
     for (const a of (ACTIONS[c.status] || [])) {
@@ -257,7 +261,7 @@
     }
     acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'ban', onclick: () => openBanDialog([c.id]) }, LABEL.ban));
     acts.append(h('button', { type: 'button', class: 'btn small danger', 'data-action': 'shadow-ban', title: 'The author may still post and sees their comments as published; nobody else sees them', onclick: () => ban([c.id], true) }, 'Shadow-ban author'));
-    li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, ctx, body, acts));
+    li.append(h('div', { class: 'pick-col' }, box), h('div', { class: 'main' }, meta, ctx, body, pics, acts));
     return li;
   }
 
@@ -302,6 +306,17 @@
       toast((r.changed === 1 ? '1 comment ' : r.changed + ' comments ') + DONE[action] + '.');
       loadStats();
       refreshCounts();
+    } catch (e) { toast(e.message, true); }
+  }
+
+  /** Removes one picture from a comment (the comment stays). */
+  async function removeImage(c, im) {
+    try {
+      await api('DELETE', '/forums/' + encodeURIComponent(state.forum) + '/comments/' + c.id + '/images/' + im.id);
+      c.images = c.images.filter((x) => x.id !== im.id);
+      const li = $(`#items li[data-id="${c.id}"]`);
+      if (li) li.replaceWith(renderItem(c));
+      toast('Picture removed.');
     } catch (e) { toast(e.message, true); }
   }
 
@@ -488,6 +503,7 @@
     $('#s-moderation').value = s.moderation;
     $('#s-guests').checked = s.guest_posting;
     $('#s-gravatar').checked = s.gravatar;
+    $('#s-images').checked = !!s.images;
     $('#s-window').value = String(Math.round(s.edit_window_secs / 60));
     showSso(f);
     $('#settings-msg').textContent = '';
@@ -561,6 +577,7 @@
       moderation: $('#s-moderation').value,
       guest_posting: $('#s-guests').checked,
       gravatar: $('#s-gravatar').checked,
+      images: $('#s-images').checked,
       edit_window_secs: Math.round(Number($('#s-window').value) * 60),
     };
     if ($('#s-sso-clear').checked) patch.sso_secret = '';

@@ -185,6 +185,15 @@
     mod_spammed: 'Comment marked as spam.',
     mod_banned: 'Author banned. Lift or change it in the dashboard.',
     powered: 'Comments by Confab',
+    // Pictures attached to comments.
+    pic_add: 'Add picture',
+    pic_alt: 'Picture from {name}',
+    pic_open: 'Open the full picture',
+    pic_remove: 'Remove picture',
+    pic_uploading: 'Uploading picture…',
+    pic_too_large: 'This picture is too large.',
+    pic_not_picture: 'Only JPEG, PNG, WebP and GIF pictures can be added.',
+    pic_limit: { one: 'You can add one picture.', other: 'You can add up to {n} pictures.' },
     // Live updates: new top-level comments wait behind this button; replies appear in place.
     new_comments: { one: '{n} new comment', other: '{n} new comments' },
     new_replies: { one: '{n} new reply', other: '{n} new replies' },
@@ -381,7 +390,8 @@
   }
   async function apiCall(method, path, body, headers) {
     const hd = Object.assign({}, headers);
-    if (body !== undefined) hd['Content-Type'] = 'application/json';
+    const raw = typeof Blob !== 'undefined' && body instanceof Blob;
+    if (body !== undefined) hd['Content-Type'] = raw ? (/^image\/(jpeg|png|webp|gif)$/.test(body.type) ? body.type : 'application/octet-stream') : 'application/json';
     if (session && session.token) hd.Authorization = 'Bearer ' + session.token;
     const anon = store.get('anon');
     if (anon) hd['X-Confab-Anon'] = anon;
@@ -391,7 +401,7 @@
     try {
       res = await fetch(API + path, {
         method, headers: hd, credentials: 'omit', mode: 'cors',
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       });
     } catch (e) {
       throw new ApiError('network', '', 0);
@@ -981,6 +991,7 @@
     }
     busyLoading = false;
     thread = page.thread;
+    pictures = !!page.pictures;
     byId.clear();
     ui.root.classList.remove('is-refused');
     // "N new comments" waits where they will go: after the list under "Oldest", else above it.
@@ -1230,6 +1241,60 @@
 
   // ---------------------------------------------------------------------------------------
   // Writing: new comments, replies and edits share one form with Write / Preview tabs.
+  // ---------------------------------------------------------------------------------------
+  // Pictures. On a forum that takes them a compose form has an "Add picture" button; its file
+  // picker is made when it is first used. A picture is uploaded as soon as it is picked (the
+  // server re-encodes it) and shown as a thumbnail; the post carries the ids. Comments show
+  // theirs as lazily loaded thumbnails (sized, so nothing moves) that open the full picture.
+  let pictures = false;
+  const PIC_MAX = 4;
+  function picPicker(err, changed) {
+    const picked = [];
+    const list = h('div', { class: 'c-pics c-pics-picked' });
+    const btn = h('button', { type: 'button', class: 'c-btn c-pic-add' }, t('pic_add'));
+    let input = null;
+    on(btn, 'click', () => {
+      if (!input) {
+        input = h('input', { type: 'file', class: 'c-pic-input', accept: 'image/jpeg,image/png,image/webp,image/gif', multiple: true, hidden: true });
+        on(input, 'change', () => { const files = [...input.files]; input.value = ''; files.forEach(add); });
+        btn.after(input);
+      }
+      input.click();
+    });
+    async function add(file) {
+      err.textContent = '';
+      if (picked.length >= PIC_MAX) { err.textContent = tn('pic_limit', PIC_MAX); return; }
+      const url = URL.createObjectURL(file);
+      const item = { id: null };
+      const rm = h('button', { type: 'button', class: 'c-pic-rm', 'aria-label': t('pic_remove'), title: t('pic_remove') }, '×');
+      item.el = h('span', { class: 'c-pic is-uploading' }, h('img', { src: url, alt: '' }), rm);
+      on(rm, 'click', () => { const i = picked.indexOf(item); if (i >= 0) picked.splice(i, 1); item.el.remove(); URL.revokeObjectURL(url); changed(); });
+      picked.push(item); list.append(item.el); changed();
+      announce(t('pic_uploading'));
+      try {
+        item.id = (await api('POST', '/forums/' + encodeURIComponent(cfg.forum) + '/images', file)).id;
+        item.el.classList.remove('is-uploading');
+      } catch (e) {
+        rm.click();
+        err.textContent = e.code === 'payload_too_large' ? t('pic_too_large') : e.code === 'unsupported_media_type' ? t('pic_not_picture') : errorText(e);
+      }
+    }
+    return {
+      btn, list,
+      ids: () => picked.map((p) => p.id),
+      busy: () => picked.some((p) => !p.id),
+      clear: () => picked.splice(0).forEach((p) => p.el.remove()),
+    };
+  }
+  function picsOf(c, name) {
+    if (!c.images || !c.images.length) return null;
+    return h('div', { class: 'c-pics' }, c.images.map((im) => {
+      const src = new URL(im.url, BASE).href;
+      return h('a', { class: 'c-pic', href: src, target: '_blank', rel: 'noopener', title: t('pic_open') },
+        h('img', { src, width: im.width, height: im.height, loading: 'lazy', decoding: 'async', alt: t('pic_alt', { name: name || t('anonymous') }) }));
+    }));
+  }
+
   function composeForm(opts) {
     const { parent, comment } = opts;
     const editing = !!comment;
@@ -1297,12 +1362,13 @@
     on(ta, 'focus', syncNotify);
 
     const err = h('p', { class: 'c-error', role: 'alert' });
+    const pics = (!editing && pictures) ? picPicker(err, () => { idem = null; }) : null;
     const label = editing ? t('save') : parent ? t('post_reply') : t('post');
     const submit = h('button', { type: 'submit', class: 'c-btn c-primary' }, label);
     const cancel = (parent || editing) ? h('button', { type: 'button', class: 'c-btn', onclick: () => opts.onCancel() }, t('cancel')) : null;
     const form = h('form', { class: 'c-form' + (parent ? ' is-reply' : '') + (editing ? ' is-edit' : ''), novalidate: true },
-      tabs, ta, preview, guest, notifyBox, err,
-      h('div', { class: 'c-row' }, help, h('span', { class: 'c-grow' }), cancel, submit));
+      tabs, ta, preview, pics && pics.list, guest, notifyBox, err,
+      h('div', { class: 'c-row' }, help, pics && pics.btn, h('span', { class: 'c-grow' }), cancel, submit));
     // The thread's own form is one line ("Join the discussion…") until it is focused, and folds
     // again when focus leaves it empty.
     if (!parent && !editing) {
@@ -1322,6 +1388,7 @@
     on(form, 'submit', async (e) => {
       e.preventDefault();
       if (!ta.value.trim()) { err.textContent = t('empty_post'); showTab('write'); ta.focus(); return; }
+      if (pics && pics.busy()) { err.textContent = t('pic_uploading'); return; }
       err.textContent = '';
       submit.disabled = true; submit.textContent = editing ? t('saving') : t('posting');
       try {
@@ -1336,6 +1403,7 @@
         const body = { forum: cfg.forum, ident: cfg.ident, url: cfg.url || null, title: cfg.title || null, parent_id: parent ? parent.id : null, body: ta.value };
         if (!me) { body.author_name = v.author_name || null; body.author_email = v.author_email || null; body.author_url = v.author_url || null; }
         if (notifyBox && !notifyBox.hidden && v.notify) body.notify = true;
+        if (pics && pics.ids().length) body.images = pics.ids();
         // A guest's post carries its proof of work: wait quietly if it is still being solved,
         // and once more with a new one if the server did not take it (it expired meanwhile).
         const send = async () => {
@@ -1358,6 +1426,7 @@
         idem = null;
         if (c.edit_token) editTokens.set(c.id, c.edit_token);
         ta.value = '';
+        if (pics) pics.clear();
         showTab('write');
         posted(c, parent);
         if (opts.onDone) opts.onDone(c);
@@ -1458,11 +1527,13 @@
 
     const body = h('div', { class: 'c-body' });
     if (!deleted) body.append(bodyFragment(c.body_html));
+    const pics = deleted ? null : picsOf(c, name);
 
     const main = h('div', { class: 'c-main' },
       h('div', { class: 'c-head-row' }, meta, collapsedNote, toggle),
       hidden ? h('p', { class: 'c-pending-note' }, t('pending_note')) : null,
       body,
+      pics,
       deleted ? null : actions(entry),
       h('div', { class: 'c-slot' }),
       h('ol', { class: 'c-replies', id: repliesId, 'aria-label': t('replies_label', { name: name || t('anonymous') }) },
@@ -1966,12 +2037,15 @@
       if (f) f[1][f[1].indexOf(f[0])] = Object.assign(c, { replies: f[0].replies, reply_count: f[0].reply_count });
       return;
     }
-    const old = e.c, was = old.status, html = old.body_html, edited = old.edited_at, feat = !!old.featured;
+    const old = e.c, was = old.status, html = old.body_html, edited = old.edited_at, feat = !!old.featured, pics = JSON.stringify(old.images || []);
     const { replies, replies_cursor, reply_count, ...rest } = c; // keep what we loaded of its replies
     Object.assign(old, rest);
+    old.images = c.images || []; // left out when there are none (a moderator removed the last)
     if (e.reacts) e.reacts.draw();
-    if (old.status !== was || !!old.featured !== feat) {
-      if (old.status === 'approved') setCount(count + 1); else if (was === 'approved') setCount(Math.max(0, count - 1));
+    if (old.status !== was || !!old.featured !== feat || JSON.stringify(old.images) !== pics) {
+      if (old.status !== was) {
+        if (old.status === 'approved') setCount(count + 1); else if (was === 'approved') setCount(Math.max(0, count - 1));
+      }
       replaceEntry(e);
       return;
     }

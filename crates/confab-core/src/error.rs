@@ -27,6 +27,8 @@ pub enum ErrorCode {
     ChallengeFailed,
     EditWindowClosed,
     NotFound,
+    /// It existed and was removed (a picture of a deleted comment): 410.
+    Gone,
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -74,6 +76,7 @@ impl ErrorCode {
             ErrorCode::ChallengeFailed => "challenge_failed",
             ErrorCode::EditWindowClosed => "edit_window_closed",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Gone => "gone",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",

@@ -247,6 +247,10 @@ typed_id!(
     /// An account, in the control database.
     AccountId
 );
+typed_id!(
+    /// A picture attached to a comment; carries its logical shard.
+    ImageId
+);
 
 impl CommentId {
     pub fn shard(self) -> LogicalShard {

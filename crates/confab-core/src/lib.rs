@@ -28,6 +28,7 @@ pub mod id;
 pub mod ident;
 pub mod input;
 pub mod mention;
+pub mod media;
 pub mod model;
 pub mod modrules;
 pub mod reaction;

@@ -80,6 +80,11 @@ pub struct ForumSettings {
     /// The outside spam check (an Akismet-compatible service); off without a key.
     #[serde(default)]
     pub spam: crate::spam::SpamSettings,
+    /// Readers may attach pictures to their comments (`confab_core::media`). Off by default:
+    /// hosting readers' pictures is storage, moderation and legal work a site owner takes on
+    /// by choice.
+    #[serde(default)]
+    pub images: bool,
 }
 
 /// Which new comments a forum's moderators (those with an e-mail address) are mailed about.
@@ -153,6 +158,7 @@ impl ForumSettings {
             duplicates: Default::default(),
             challenge: Default::default(),
             spam: Default::default(),
+            images: false,
         }
     }
 
@@ -286,6 +292,9 @@ pub struct Comment {
     pub reactions: crate::reaction::ReactionCounts,
     /// A moderator featured it (listed under the thread's "Featured" tab).
     pub featured: bool,
+    /// Pictures attached to it, in the order given (kept on the comment row, so a page of
+    /// comments brings its pictures with no statement of its own).
+    pub images: Vec<crate::media::ImageRef>,
 }
 
 impl Comment {

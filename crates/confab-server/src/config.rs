@@ -50,6 +50,41 @@ pub struct Config {
     pub auth: crate::auth_config::AuthConfig,
     /// The outside spam check (Akismet or a compatible service) forums can turn on.
     pub spam: SpamConfig,
+    /// Pictures readers attach to comments (on forums whose `images` setting is on).
+    pub images: ImagesConfig,
+}
+
+/// `[images]`: what an upload may be, and how much decoding a node does at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// The largest upload accepted, in bytes (413 past it, before it is read whole).
+    pub max_bytes: usize,
+    /// The most pixels (width x height) a picture may declare; a larger one is refused from
+    /// its header, before anything is decoded (decompression bombs).
+    pub max_pixels: u64,
+    /// Pictures decoded at once on this node (each decode runs on a blocking thread); others
+    /// wait for a slot up to `queue_wait_ms`, then get 503.
+    pub max_concurrent_decodes: usize,
+    /// How long an upload waits for a decode slot.
+    pub queue_wait_ms: u64,
+    /// Pictures one comment may carry.
+    pub max_per_comment: usize,
+    /// Uploads not attached to a comment within this many hours are deleted.
+    pub unattached_hours: u64,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            max_bytes: 5 * 1024 * 1024,
+            max_pixels: 24_000_000,
+            max_concurrent_decodes: 2,
+            queue_wait_ms: 5_000,
+            max_per_comment: 4,
+            unattached_hours: 24,
+        }
+    }
 }
 
 /// `[spam]`: where the Akismet-compatible checker is and how long it may take.
@@ -212,6 +247,7 @@ impl Default for Config {
             errors: ErrorsConfig::default(),
             import: ImportConfig::default(),
             spam: SpamConfig::default(),
+            images: ImagesConfig::default(),
             auth: Default::default(),
         }
     }
@@ -284,6 +320,10 @@ pub struct RateLimit {
     pub previews_per_minute_ip: u32,
     /// Previews per minute per signed-in account.
     pub previews_per_minute_account: u32,
+    /// Picture uploads per hour per guest IP, and per signed-in account (on top of the write
+    /// limits: each decode is expensive work).
+    pub images_per_hour_ip: u32,
+    pub images_per_hour_account: u32,
 }
 
 impl Default for RateLimit {
@@ -298,6 +338,8 @@ impl Default for RateLimit {
             votes_per_hour_account: 600,
             previews_per_minute_ip: 60,
             previews_per_minute_account: 120,
+            images_per_hour_ip: 60,
+            images_per_hour_account: 120,
         }
     }
 }

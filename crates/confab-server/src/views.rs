@@ -128,6 +128,33 @@ pub struct CommentView {
     pub replies: Vec<CommentView>,
     /// Cursor for `GET /api/v1/comments/{id}/replies` when not every reply is nested here.
     pub replies_cursor: Option<String>,
+    /// Pictures attached to it, in order (none for deleted, withheld and spam comments: their
+    /// pictures are not served). Left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub images: Vec<ImageView>,
+}
+
+/// A picture attached to a comment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImageView {
+    pub id: confab_core::id::ImageId,
+    /// Where it is served, relative to the server (`/api/v1/images/{id}/{hash}.{ext}`): the
+    /// address changes with the content, so it is cached for a year.
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ImageView {
+    pub fn of(r: &confab_core::media::ImageRef) -> ImageView {
+        ImageView {
+            id: confab_core::id::ImageId(r.id),
+            url: r.path(),
+            width: r.width,
+            height: r.height,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -135,6 +162,12 @@ pub struct PageView {
     pub thread: Option<ThreadView>,
     pub comments: Vec<CommentView>,
     pub next_cursor: Option<String>,
+    /// The forum takes pictures with comments (its `images` setting; a page cached before a
+    /// change says the old value until the thread changes or the page's time is up). Left
+    /// out when it does not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub pictures: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -128,6 +128,9 @@ pub struct NewComment {
     pub notify: Option<ReplyWatch>,
     /// The request it came with, for the forum's spam check (`crate::spam`).
     pub spam_facts: Option<crate::SpamFacts>,
+    /// Uploaded pictures to attach (the service read them: this forum's, not yet attached).
+    /// The insert attaches each only if it is still unattached, or the post fails.
+    pub images: Vec<confab_core::media::ImageRef>,
 }
 
 impl NewComment {
@@ -160,6 +163,7 @@ impl NewComment {
             held_reason: self.held_reason.clone(),
             reactions: Default::default(),
             featured: false,
+            images: self.images.clone(),
         }
     }
 }

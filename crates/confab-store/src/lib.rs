@@ -61,6 +61,7 @@ pub mod export;
 pub mod gdpr;
 pub mod identity;
 pub mod import;
+pub mod media;
 mod mod_context;
 mod moderation;
 pub mod notify;
@@ -85,6 +86,7 @@ pub use import::{
     ImportBatch, ImportComment, ImportRecord, ImportState, ImportStore, ImportThread, ImportUpdate,
     Imported, Moved, NewImportRecord, ThreadMove, IMPORT_STALE_MS,
 };
+pub use media::{ImageData, ImageMeta, MediaStore, NewImage};
 pub use mod_context::{AuthorHistory, Histories, ModContextStore, QueueCounts, MOD_COUNT_CAP};
 pub use moderation::{ModQuery, ModerationStore, Queue, StatusChange};
 pub use notify::{NotifyStore, ThreadAuthor};
@@ -101,7 +103,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        ModContextStore, ModerationStore, NotifyStore, OutboxStore, ReactionStore, Store, VoteStore,
+        MediaStore, ModContextStore, ModerationStore, NotifyStore, OutboxStore, ReactionStore, Store,
+        VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};
@@ -264,6 +267,7 @@ pub trait Store:
     + GdprStore
     + SpamStore
     + IdentityStore
+    + MediaStore
     + Send
     + Sync
     + 'static

@@ -357,7 +357,29 @@ pub fn erased_comment(mut cm: Comment, how: crate::gdpr::Erase) -> Comment {
         cm.body_md = String::new();
         cm.body_html = String::new();
     }
+    // A reader's pictures are theirs: erasing a comment, either way, removes them.
+    cm.images = Vec::new();
     cm
+}
+
+/// A picture a post names that is no longer this forum's unattached upload (another comment
+/// took it meanwhile, or it was pruned): the post fails whole.
+pub fn image_taken(id: i64) -> DomainError {
+    DomainError::new(
+        ErrorCode::Conflict,
+        format!("picture {id} is not available: upload it again"),
+    )
+}
+
+/// A comment's pictures without `image`; `None` when it has no such picture.
+pub fn without_image(
+    images: &[confab_core::media::ImageRef],
+    image: i64,
+) -> Option<Vec<confab_core::media::ImageRef>> {
+    images
+        .iter()
+        .any(|i| i.id == image)
+        .then(|| images.iter().filter(|i| i.id != image).cloned().collect())
 }
 
 #[cfg(test)]
@@ -438,7 +460,24 @@ mod tests {
             held_reason: None,
             reactions: Default::default(),
             featured: false,
+            images: Vec::new(),
         }
+    }
+
+    #[test]
+    fn removing_a_picture_keeps_the_others_in_order() {
+        use confab_core::media::{ImageRef, StoredFormat};
+        let img = |id| ImageRef {
+            id,
+            hash: "0".repeat(32),
+            width: 1,
+            height: 1,
+            format: StoredFormat::Png,
+        };
+        let all = vec![img(1), img(2), img(3)];
+        assert_eq!(without_image(&all, 2), Some(vec![img(1), img(3)]));
+        assert_eq!(without_image(&all, 9), None);
+        assert_eq!(without_image(&[], 1), None);
     }
 
     #[test]

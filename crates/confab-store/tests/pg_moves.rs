@@ -282,6 +282,7 @@ fn comment(f: &Forum, thread: &str, parent: Option<CommentId>, body: &str) -> Ne
         tasks: Vec::new(),
         notify: None,
         spam_facts: None,
+        images: Vec::new(),
     }
 }
 

@@ -32,6 +32,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "import",
     "spam",
     "auth",
+    "images",
 ];
 
 pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config> {

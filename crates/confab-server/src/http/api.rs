@@ -46,7 +46,7 @@ pub(crate) fn set_session_cookie(resp: &mut Response, token: &str, secure: bool)
     );
 }
 
-fn with_anon_cookie(mut resp: Response, anon: Option<&str>, secure: bool) -> Response {
+pub(super) fn with_anon_cookie(mut resp: Response, anon: Option<&str>, secure: bool) -> Response {
     if let Some(t) = anon {
         set_cookie(&mut resp, ANON_COOKIE, t, 365 * 24 * 3600, secure);
     }
@@ -237,6 +237,7 @@ pub async fn post_comment(
         body: text,
         guest,
         notify: body.notify,
+        images: body.images.iter().map(|i| i.0).collect(),
         idempotency,
         // Read for guests only: a signed-in caller never needs one.
         challenge: match caller.account {

@@ -60,6 +60,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::SignupsClosed
         | ErrorCode::SsoNotConfigured => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Gone => StatusCode::GONE,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -19,6 +19,8 @@ pub struct Limiters {
     votes_account: DefaultKeyedRateLimiter<i64>,
     previews_ip: DefaultKeyedRateLimiter<IpAddr>,
     previews_account: DefaultKeyedRateLimiter<i64>,
+    images_ip: DefaultKeyedRateLimiter<IpAddr>,
+    images_account: DefaultKeyedRateLimiter<i64>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -54,6 +56,8 @@ impl Limiters {
             previews_account: DefaultKeyedRateLimiter::keyed(per_minute(
                 c.previews_per_minute_account,
             )),
+            images_ip: DefaultKeyedRateLimiter::keyed(per_hour(c.images_per_hour_ip)),
+            images_account: DefaultKeyedRateLimiter::keyed(per_hour(c.images_per_hour_account)),
         }
     }
 
@@ -110,6 +114,11 @@ impl Limiters {
         )
     }
 
+    /// A picture upload (besides [`Limiters::check_write`]).
+    pub fn check_image(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.take_for("images", &self.images_ip, &self.images_account, caller)
+    }
+
     /// A sign-up or log-in attempt.
     pub fn check_auth(&self, caller: &Caller) -> Result<(), ApiError> {
         self.take("auth", &self.auth_ip, &caller.ip)
@@ -128,6 +137,8 @@ impl Limiters {
         self.auth_ip.retain_recent();
         self.login_name.retain_recent();
         self.votes_ip.retain_recent();
+        self.images_ip.retain_recent();
+        self.images_account.retain_recent();
         self.votes_account.retain_recent();
         self.previews_ip.retain_recent();
         self.previews_account.retain_recent();

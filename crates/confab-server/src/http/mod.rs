@@ -12,6 +12,7 @@ pub mod gdpr;
 pub mod limits;
 pub mod live;
 pub mod mail;
+pub mod media;
 pub mod metrics;
 mod origin;
 pub mod pin;
@@ -136,6 +137,8 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/live/ws", get(live::live_ws))
         .route("/preview", post(api::preview))
         .route("/challenge", get(challenge::get_challenge))
+        .route("/forums/{forum}/images", post(media::upload_image))
+        .route("/images/{id}/{file}", get(media::get_image))
         // Accounts.
         .route("/accounts", post(api::signup))
         .route("/sessions", post(api::login).delete(api::logout))
@@ -174,6 +177,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/forums/{forum}/comments", get(api::mod_list))
         .route("/forums/{forum}/moderate", post(api::moderate))
+        .route(
+            "/forums/{forum}/comments/{id}/images/{image}",
+            delete(media::remove_image),
+        )
         .route("/forums/{forum}/bans", get(bans::bans).post(bans::ban))
         .route(
             "/forums/{forum}/bans/{id}",
@@ -335,7 +342,8 @@ struct BodyRules {
 async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt;
     if is_upload(req.method(), req.uri().path()) {
-        // An export: streamed to disk by its handler, under limits of its own.
+        // An export (streamed to disk by its handler) or a picture (read by its handler up to
+        // `[images] max_bytes`): under limits of their own.
         return next.run(req).await;
     }
     let declared = req
@@ -387,13 +395,16 @@ fn is_imports_path(path: &str) -> bool {
 
 /// Whether a request is an export's upload (`POST /api/v1/forums/{forum}/imports`), whose body
 /// its handler streams to disk with a limit of its own (`[import] max_upload_mb`) and the body
-/// timeout applied to each piece.
+/// timeout applied to each piece, or a picture's (`POST /api/v1/forums/{forum}/images`), read
+/// by its handler up to `[images] max_bytes` within the body timeout.
 fn is_upload(method: &Method, path: &str) -> bool {
     method == Method::POST
         && path
             .strip_prefix("/api/v1/forums/")
             .and_then(|rest| rest.split_once('/'))
-            .is_some_and(|(forum, tail)| !forum.is_empty() && tail == "imports")
+            .is_some_and(|(forum, tail)| {
+                !forum.is_empty() && (tail == "imports" || tail == "images")
+            })
 }
 
 /// Store counters (statements run, reads by primaries and replicas, statements by shard server
@@ -444,6 +455,9 @@ mod tests {
         assert!(!is_upload(&Method::POST, "/api/v1/forums/blog/bans"));
         assert!(!is_upload(&Method::POST, "/forums/blog/imports"));
         assert!(!is_upload(&Method::POST, "/api/v1/forums/a/b/imports"));
+        assert!(is_upload(&Method::POST, "/api/v1/forums/blog/images"));
+        assert!(!is_upload(&Method::GET, "/api/v1/forums/blog/images"));
+        assert!(!is_upload(&Method::POST, "/api/v1/forums//images"));
         assert!(super::is_imports_path("/forums/blog/imports"));
         assert!(super::is_imports_path("/forums/blog/imports/7"));
         assert!(!super::is_imports_path("/forums/blog/importsx"));

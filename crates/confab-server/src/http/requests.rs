@@ -86,6 +86,10 @@ pub struct NewCommentBody {
     /// forum with `challenge.enabled`, not read for signed-in callers. Not part of what an
     /// `Idempotency-Key` compares: a retry sends the same solution and replays the first result.
     pub challenge: Option<super::challenge::ChallengeSolution>,
+    /// Pictures uploaded first (`POST /api/v1/forums/{forum}/images`) to attach, in order (at
+    /// most the server's `[images] max_per_comment`; the forum's `images` setting must be on).
+    #[serde(default)]
+    pub images: Vec<confab_core::id::ImageId>,
 }
 
 impl NewCommentBody {
@@ -102,7 +106,8 @@ impl NewCommentBody {
             self.author_name,
             self.author_email,
             self.author_url,
-            self.notify
+            self.notify,
+            self.images.iter().map(|i| i.0).collect::<Vec<_>>()
         ])
         .to_string()
     }
@@ -229,6 +234,9 @@ pub struct ForumPatch {
     pub webhooks: Option<Vec<confab_core::model::Webhook>>,
     /// Show authors' Gravatar images (readers' browsers then ask gravatar.com).
     pub gravatar: Option<bool>,
+    /// Readers may attach pictures to their comments (JPEG, PNG, WebP, GIF; re-encoded, within
+    /// the server's `[images]` limits). Off by default.
+    pub images: Option<bool>,
     /// Sets the secret the forum's site signs SSO tokens with (16-256 printable ASCII
     /// characters); `""` removes it. Write-only: the forum's settings say only whether one is set.
     pub sso_secret: Option<String>,
@@ -272,6 +280,7 @@ impl ForumPatch {
             moderator_mail: self.moderator_mail,
             webhooks: self.webhooks,
             gravatar: self.gravatar,
+            images: self.images,
             words: self.words,
             max_links: self.max_links,
             trust: self.trust,

@@ -49,6 +49,7 @@ error_responses! {
     Forbidden "403" false "Refused (`forbidden`, `origin_not_allowed`, `banned`, `thread_closed`, `guest_posting_disabled`, `challenge_required`, `challenge_failed`, `edit_window_closed`, `sso_not_configured`)";
     NotFound "404" false "No such resource (`not_found`): an unknown forum, or an id that names nothing (or is not an id)";
     Conflict "409" false "Conflicts with what exists (`conflict`)";
+    Gone "410" false "It existed and was removed (`gone`): a picture whose comment was deleted or marked spam";
     PayloadTooLarge "413" false "The request body is over the server's `limits.max_json_bytes` (`payload_too_large`); checked on every request from its declared length";
     UnsupportedMediaType "415" false "The body is not sent as `application/json` (`unsupported_media_type`)";
     Unprocessable "422" false "Well-formed but cannot be applied (`idempotency_key_reused`: an `Idempotency-Key` reused for a different request; `blocked_word`: the text contains a word the forum does not allow)";

@@ -39,6 +39,7 @@ pub mod errors;
         gdpr::my_data, gdpr::delete_me, gdpr::reader_data, gdpr::delete_reader, gdpr::forum_reader_data, gdpr::erase_forum_reader,
         gdpr::guest_comment_data, gdpr::erase_guest_comment, gdpr::request_data_link, gdpr::reader_data_page, gdpr::reader_data_action,
         crate::http::auth::providers, crate::http::auth::start, crate::http::auth::callback,
+        crate::http::media::upload_image, crate::http::media::get_image, crate::http::media::remove_image,
     ),
     components(schemas(
         PageView, ThreadView, CommentView, AuthorView, RepliesView, NewCommentBody, PostedView, EditBody,
@@ -50,8 +51,9 @@ pub mod errors;
         crate::http::challenge::ChallengeView, crate::http::challenge::ChallengeSolution, confab_core::challenge::ChallengeSettings,
         EraseBody, ForumEraseBody, DataLinkBody, ReaderData, DataProfile, DataComment, DataMark, DataSubscription, Erasure,
         crate::http::auth::ProvidersView, crate::service::oidc::ProviderInfo, crate::http::follows::FollowView,
+        ImageView, crate::http::media::UploadedView,
     ),
-    responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+    responses(BadRequest, Unauthorized, Forbidden, NotFound, Gone, Conflict, PayloadTooLarge, UnsupportedMediaType,
         Unprocessable, RateLimited, Internal, Unavailable, UpgradeRequired, RequestTimeout)),
     tags((name = "widget", description = "What the embed calls"), (name = "accounts"), (name = "moderation"), (name = "staff", description = "Feature switches and roles (staff, from the dashboard)"),
         (name = "mail", description = "Pages behind the signed links in Confab's mail (HTML; GET shows, POST acts)"))
@@ -420,6 +422,9 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
                 let schema = match (p["in"].as_str(), name.as_str()) {
                     (Some("path"), "forum") => forum.clone(),
                     (Some("path"), "id") => id.clone(),
+                    // Pictures (`http/media.rs`): an image's id, and its served name `{hash}.{ext}`.
+                    (Some("path"), "image") => id.clone(),
+                    (Some("path"), "file") => json!({ "type": "string", "pattern": "^[0-9a-f]{32}\\.(jpg|png)$" }),
                     (Some("path"), "username") => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" }),
                     (Some("path"), "name") => json!({ "type": "string", "enum": confab_core::switch::SwitchName::ALL.map(|n| n.as_str()) }),
                     (Some("query"), "forum") => forum.clone(),

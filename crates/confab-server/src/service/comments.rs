@@ -43,6 +43,8 @@ pub struct PostComment {
     pub guest: Option<GuestAuthor>,
     /// Mail replies to this comment to the author (double opt-in).
     pub notify: bool,
+    /// Uploaded pictures to attach (ids), in order.
+    pub images: Vec<i64>,
     pub idempotency: Option<IdempotencyKey>,
     /// A guest's solved proof-of-work challenge (`service/challenge.rs`), when sent.
     pub challenge: Option<confab_core::challenge::Solution>,
@@ -91,7 +93,7 @@ impl GuestAuthor {
     }
 }
 
-fn check_guest_posting(forum: &Forum) -> Result<(), DomainError> {
+pub(crate) fn check_guest_posting(forum: &Forum) -> Result<(), DomainError> {
     if forum.settings.guest_posting {
         Ok(())
     } else {
@@ -254,6 +256,7 @@ impl Service {
             body: text,
             guest,
             notify,
+            images,
             idempotency,
             challenge,
         } = cmd;
@@ -288,6 +291,9 @@ impl Service {
                 )
             }
         };
+        let images = self
+            .attachable_images(&forum, caller, account.as_ref().map(|a| a.id), &images)
+            .await?;
         let rendered = confab_record::Timer::start(confab_record::Field::RenderMicros)
             .during(|| render_markdown(text.as_str()));
         // The thread's closed flag is checked by the store, in the comment's transaction.
@@ -396,6 +402,7 @@ impl Service {
             tasks,
             notify: notify_watch,
             spam_facts: self.spam_facts(&forum, caller, &permalink),
+            images,
         };
         let Written { value: posted, at } = self.store.post_comment(new).await?;
         if !posted.replayed {

@@ -95,6 +95,9 @@ pub struct DataComment {
     pub dislikes: i64,
     pub created_at: i64,
     pub edited_at: Option<i64>,
+    /// The pictures attached to it: their addresses on this server (relative), sizes and ids.
+    /// Erasing the comment deletes them.
+    pub images: Vec<crate::views::ImageView>,
 }
 
 /// A vote (`value` 1 or -1) or a flag (`reason`) the reader left.
@@ -721,5 +724,6 @@ fn data_comment(
         dislikes: c.dislikes,
         created_at: c.created_at,
         edited_at: c.edited_at,
+        images: c.images.iter().map(crate::views::ImageView::of).collect(),
     }
 }

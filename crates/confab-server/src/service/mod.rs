@@ -23,6 +23,7 @@ pub mod fleet;
 mod follows;
 pub mod gdpr;
 pub mod import;
+pub mod media;
 mod mod_context;
 mod moderation;
 pub mod oidc;
@@ -275,6 +276,8 @@ pub struct Service {
     spam: spam::SpamChecker,
     /// Sign-in with OpenID providers and GitHub (`oidc`).
     auth: oidc::ExternalAuth,
+    /// Decode slots for uploaded pictures (`media`).
+    decodes: media::Decodes,
 }
 
 /// How long the spam check's request facts are kept: a moderator's later verdict on a comment
@@ -315,7 +318,9 @@ impl Service {
             fleet::start_publisher(bus.clone(), node.clone(), changes_unsent.clone());
         let spam = spam::SpamChecker::new(&config.spam)?;
         let auth = oidc::ExternalAuth::new(&config)?;
+        let decodes = media::Decodes::new(&config.images);
         let svc = Arc::new(Service {
+            decodes,
             spam,
             config,
             auth,
@@ -502,8 +507,9 @@ impl Service {
             .collect()
     }
 
-    /// Forgets idempotency keys older than a day, and the spam check's request facts (a
-    /// reader's address and user agent) older than [`SPAM_FACTS_DAYS`].
+    /// Forgets idempotency keys older than a day, the spam check's request facts (a
+    /// reader's address and user agent) older than [`SPAM_FACTS_DAYS`], and pictures never
+    /// attached to a comment within `[images] unattached_hours`.
     pub async fn prune_idempotency(&self) -> Result<(), DomainError> {
         const DAY: i64 = 24 * 3600 * 1000;
         let now = confab_core::now_ms();
@@ -511,6 +517,8 @@ impl Service {
         self.store
             .prune_spam_facts(now - SPAM_FACTS_DAYS * DAY)
             .await?;
+        // Pictures uploaded and never attached to a comment.
+        self.prune_images().await?;
         Ok(())
     }
 

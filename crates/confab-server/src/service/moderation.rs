@@ -235,6 +235,8 @@ pub struct ForumChanges {
     /// Replaces the webhooks; an empty secret keeps the one stored for the same URL.
     pub webhooks: Option<Vec<Webhook>>,
     pub gravatar: Option<bool>,
+    /// Readers may attach pictures.
+    pub images: Option<bool>,
     /// Replaces the word lists.
     pub words: Option<confab_core::modrules::WordLists>,
     /// `Some(None)` removes the link limit.
@@ -522,6 +524,9 @@ impl Service {
         }
         if let Some(g) = patch.gravatar {
             s.gravatar = g;
+        }
+        if let Some(i) = patch.images {
+            s.images = i;
         }
         if let Some(mut w) = patch.words {
             // Checked as sent (the sizes the API documents), then kept less surrounding spaces

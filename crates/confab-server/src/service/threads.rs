@@ -169,6 +169,7 @@ impl Service {
                 thread: None,
                 comments: Vec::new(),
                 next_cursor: None,
+                pictures: req.forum.settings.images,
             };
             return Ok(Page::new(to_json(&view)?, false));
         };
@@ -231,6 +232,7 @@ impl Service {
             thread: Some(thread_view(&thread, &req.forum)),
             comments,
             next_cursor,
+            pictures: req.forum.settings.images,
         };
         let _render = confab_record::Timer::start(confab_record::Field::RenderMicros);
         Ok(Page::new(to_json(&view)?, thread.hidden_count > 0))
@@ -694,6 +696,11 @@ impl ViewCtx<'_> {
             parent_id: c.parent_id,
             depth: c.depth,
             author,
+            images: if deleted || c.status == CommentStatus::Spam {
+                Vec::new()
+            } else {
+                c.images.iter().map(crate::views::ImageView::of).collect()
+            },
             body_html: if deleted { String::new() } else { c.body_html },
             body: if deleted { String::new() } else { c.body_md },
             status: if withheld {

@@ -116,8 +116,8 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         tx,
         n,
         "INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
-         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason) \
-         VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason, images) \
+         VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
         &[
             &shard,
             &thread_id.0,
@@ -135,12 +135,14 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             &new.created_at,
             &new.ip_hash,
             &new.held_reason,
+            &confab_core::media::encode_refs(&new.images),
         ],
     )
     .await?
     .ok_or_else(DomainError::internal)?
     .get(0);
     let id = CommentId(id);
+    super::media::attach(tx, n, forum.id, id, &new.images).await?;
     let comment = new.inserted(id, thread_id, parent_id, depth);
     let thread = shift_counters(tx, n, &comment, rules::BEFORE_FIRST_STATUS, new.status).await?;
     if let Some(idem) = &new.idempotency {

@@ -120,7 +120,7 @@ impl GdprStore for PgStore {
                     &tx,
                     &n,
                     "UPDATE comments SET account_id = NULL, anon_id = NULL, guest_name = $1, guest_email = NULL, \
-                     guest_url = NULL, ip_hash = '', status = $2, \
+                     guest_url = NULL, ip_hash = '', images = NULL, status = $2, \
                      body_md = CASE WHEN $3 THEN '' ELSE body_md END, body_html = CASE WHEN $3 THEN '' ELSE body_html END \
                      WHERE id = $4",
                     &[&ERASED_AUTHOR, &to.as_str(), &clear, &id.0],
@@ -143,6 +143,14 @@ impl GdprStore for PgStore {
                     &tx,
                     &n,
                     "DELETE FROM spam_facts WHERE comment_id = $1",
+                    &[&id.0],
+                )
+                .await?;
+                // The reader's pictures.
+                exec(
+                    &tx,
+                    &n,
+                    "DELETE FROM images WHERE comment_id = $1",
                     &[&id.0],
                 )
                 .await?;

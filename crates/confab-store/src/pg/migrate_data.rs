@@ -62,7 +62,15 @@ fn to_json(v: Value) -> serde_json::Value {
         Value::Real(f) => serde_json::Number::from_f64(f)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Text(s) => s.into(),
-        Value::Blob(b) => String::from_utf8_lossy(&b).into_owned().into(),
+        // Bytes (pictures) go as PostgreSQL's hex form, which a `bytea` column reads back.
+        Value::Blob(b) => {
+            let mut hex = String::with_capacity(2 + 2 * b.len());
+            hex.push_str("\\x");
+            for byte in b {
+                hex.push_str(&format!("{byte:02x}"));
+            }
+            hex.into()
+        }
     }
 }
 

@@ -29,6 +29,7 @@ mod export;
 mod gdpr;
 mod identity;
 mod import;
+mod media;
 pub mod migrate_data;
 mod mod_context;
 mod moderation;

@@ -252,6 +252,7 @@ pub const SHARD_TABLES: &[(&str, &str)] = &[
     ("spam_facts", "comment_id"),
     ("thread_follows", "thread_id, account_id"),
     ("reactions", "target_id, reactor, emoji"),
+    ("images", "id"),
 ];
 
 pub const SHARD: &[(i64, &str)] = &[
@@ -555,6 +556,32 @@ CREATE TABLE reactions (
 CREATE INDEX reactions_reactor ON reactions (reactor, target_id);
 CREATE INDEX reactions_shard ON reactions (shard);
 CREATE INDEX comments_featured ON comments (thread_id, id) WHERE featured_at IS NOT NULL;
+"#,
+    ),
+    (
+        // Pictures attached to comments (`crate::media`): the re-encoded bytes, unattached
+        // until a comment takes them; the comment keeps its pictures' references in its row.
+        11,
+        r#"
+ALTER TABLE comments ADD COLUMN images TEXT;
+CREATE TABLE images (
+    id BIGINT PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id BIGINT NOT NULL,
+    comment_id BIGINT,
+    hash TEXT NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    account_id BIGINT,
+    anon_id TEXT,
+    ip_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX images_shard ON images (shard);
+CREATE INDEX images_comment ON images (comment_id) WHERE comment_id IS NOT NULL;
+CREATE INDEX images_unattached ON images (created_at) WHERE comment_id IS NULL;
 "#,
     ),
 ];

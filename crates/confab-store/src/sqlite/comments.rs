@@ -85,8 +85,8 @@ pub(super) fn insert_comment(
         c,
         n,
         "INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
-         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason, images) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             int(id.0),
             int(i64::from(forum.shard.get())),
@@ -105,8 +105,10 @@ pub(super) fn insert_comment(
             int(new.created_at),
             text(&new.ip_hash),
             opt_text(new.held_reason.as_deref()),
+            opt_text(confab_core::media::encode_refs(&new.images).as_deref()),
         ],
     )?;
+    super::media::attach(c, n, forum.id, id, &new.images)?;
     let comment = new.inserted(id, thread_id, parent_id, depth);
     let thread = shift_counters(c, n, &comment, rules::BEFORE_FIRST_STATUS, new.status)?;
     if let Some(idem) = &new.idempotency {

@@ -29,7 +29,7 @@ pub(super) fn erase_one(
         c,
         n,
         "UPDATE comments SET account_id = NULL, anon_id = NULL, guest_name = ?, guest_email = NULL, \
-         guest_url = NULL, ip_hash = '', status = ?, \
+         guest_url = NULL, ip_hash = '', images = NULL, status = ?, \
          body_md = CASE WHEN ? THEN '' ELSE body_md END, body_html = CASE WHEN ? THEN '' ELSE body_html END \
          WHERE id = ?",
         &[
@@ -56,6 +56,13 @@ pub(super) fn erase_one(
         c,
         n,
         "DELETE FROM spam_facts WHERE comment_id = ?",
+        &[int(cm.id.0)],
+    )?;
+    // The reader's pictures.
+    exec(
+        c,
+        n,
+        "DELETE FROM images WHERE comment_id = ?",
         &[int(cm.id.0)],
     )?;
     log_action(

@@ -10,6 +10,7 @@ mod export;
 mod gdpr;
 mod identity;
 mod import;
+mod media;
 mod mod_context;
 mod moderation;
 mod notify;

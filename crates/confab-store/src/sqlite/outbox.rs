@@ -628,6 +628,7 @@ mod tests {
             tasks,
             notify: None,
             spam_facts: None,
+            images: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::*;
 
 pub(super) const COMMENT_COLS: &str = "id, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
     guest_email, guest_url, body_md, body_html, status, likes, dislikes, reply_count, flag_count, created_at, \
-    edited_at, ip_hash, held_reason, reactions, featured_at";
+    edited_at, ip_hash, held_reason, reactions, featured_at, images";
 
 pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
     let account: Option<i64> = r.get(5)?;
@@ -40,6 +40,7 @@ pub(super) fn comment_row(r: &Row<'_>) -> rusqlite::Result<Comment> {
         held_reason: r.get(20)?,
         reactions: ReactionCounts::from_json(r.get::<_, Option<String>>(21)?.as_deref().unwrap_or("{}")),
         featured: r.get::<_, Option<i64>>(22)?.is_some(),
+        images: confab_core::media::decode_refs(r.get::<_, Option<String>>(23)?.as_deref()),
     })
 }
 

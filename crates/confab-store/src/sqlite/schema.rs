@@ -373,4 +373,29 @@ CREATE INDEX reactions_reactor ON reactions (reactor, target_id);
 CREATE INDEX comments_featured ON comments (thread_id, id) WHERE featured_at IS NOT NULL;
 "#,
     ),
+    (
+        // Pictures attached to comments (`crate::media`): the re-encoded bytes, unattached
+        // until a comment takes them; the comment keeps its pictures' references in its row.
+        16,
+        r#"
+ALTER TABLE comments ADD COLUMN images TEXT;
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    shard INTEGER NOT NULL,
+    forum_id INTEGER NOT NULL,
+    comment_id INTEGER,
+    hash TEXT NOT NULL,
+    format TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    account_id INTEGER,
+    anon_id TEXT,
+    ip_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX images_comment ON images (comment_id) WHERE comment_id IS NOT NULL;
+CREATE INDEX images_unattached ON images (created_at) WHERE comment_id IS NULL;
+"#,
+    ),
 ];

@@ -51,6 +51,7 @@ async fn with_task() -> (Arc<dyn Store>, i64, tempfile::TempDir) {
             tasks: vec![NewTask::new("k", serde_json::json!({}))],
             notify: None,
             spam_facts: None,
+            images: Vec::new(),
         })
         .await
         .unwrap();

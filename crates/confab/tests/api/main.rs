@@ -33,6 +33,7 @@ mod moderation;
 mod notify;
 mod oidc;
 mod paging;
+mod pictures;
 mod queries;
 mod reactions;
 mod recovery;

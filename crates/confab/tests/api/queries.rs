@@ -37,6 +37,7 @@ fn new_comment(
         tasks: vec![],
         notify: None,
         spam_facts: None,
+        images: Vec::new(),
     }
 }
 
