@@ -125,8 +125,8 @@ export async function launch(extraArgs = []) {
  * A page whose dialogs, console errors and third-party requests are recorded, and whose
  * `alert`/`confirm`/`prompt` only count calls. `allowed` lists the origins it may contact.
  */
-export async function newPage(browser, { allowed = [], colorScheme = 'light', bypassCSP = false, viewport = { width: 900, height: 1000 } } = {}) {
-  const context = await browser.newContext({ colorScheme, bypassCSP, viewport, locale: 'en-US', timezoneId: 'UTC' });
+export async function newPage(browser, { allowed = [], colorScheme = 'light', bypassCSP = false, viewport = { width: 900, height: 1000 }, locale = 'en-US' } = {}) {
+  const context = await browser.newContext({ colorScheme, bypassCSP, viewport, locale, timezoneId: 'UTC' });
   await context.addInitScript(() => {
     window.__alerts = [];
     for (const k of ['alert', 'confirm', 'prompt', 'print']) window[k] = (...a) => { window.__alerts.push([k, ...a]); };

@@ -209,7 +209,7 @@ pub struct CatalogQuery {
 /// the dashboard (`admin`). Public and static: any site may read it.
 async fn catalog(
     axum::extract::Path((surface, file)): axum::extract::Path<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<CatalogQuery>,
+    Query(q): Query<CatalogQuery>,
     headers: HeaderMap,
 ) -> Response {
     let lang = file.strip_suffix(".json").unwrap_or("");
