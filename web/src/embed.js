@@ -6,16 +6,16 @@
  * The thread renders into a shadow root on #confab-thread: the host page's CSS can't reach in
  * and ours can't leak out, while CSS custom properties (--confab-*) still inherit in, so a site
  * can restyle it. Every string a reader sees is in STRINGS below (override per site with
- * confab_config.strings); other languages are catalogs the server serves (web/TRANSLATING.md). Elements with data-confab-count="IDENT" get "N comments", filled by
- * one batched request.
+ * confab_config.strings; other languages: web/TRANSLATING.md). Elements with
+ * data-confab-count="IDENT" get "N comments", filled by one batched request.
  */
 (() => {
   'use strict';
 
   // ---------------------------------------------------------------------------------------
-  // Strings: the one table to translate (English; web/src/i18n/embed/LANG.json are the others,
-  // fetched only for a page in that language). {name} placeholders are filled at run time;
-  // plural entries are {zero?, one, other, ...} chosen with Intl.PluralRules.
+  // Strings: the one table to translate (English; other languages: web/TRANSLATING.md). {name}
+  // placeholders are filled at run time; plural entries are {zero?, one, other, ...} chosen
+  // with Intl.PluralRules.
   const STRINGS = {
     count: { zero: 'No comments yet', one: '{n} comment', other: '{n} comments' },
     comments_label: 'Comments',
@@ -238,10 +238,7 @@
     };
   }
 
-  /**
-   * The language: the first tag with a catalog (by primary subtag: pt-BR is pt, zh-Hans is
-   * zh), else English. The page's own tag is kept for Intl (pt-BR formats dates as in Brazil).
-   */
+  /** The first tag with a catalog (pt-BR is pt), else English; the tag is kept for Intl. */
   function pickLang(tags) {
     for (const tag of [].concat(tags || [])) {
       const p = String(tag).toLowerCase().split(/[-_]/)[0];
@@ -252,14 +249,14 @@
   }
   const primary = (lang) => lang.split('-')[0].toLowerCase();
   const catalogs = {};
-  /** The page language's catalog, fetched once (null for English, or when it can't be had). */
+  /** The language's catalog, fetched once (null: English, or none to be had). */
   function loadCatalog(lang) {
     const p = primary(lang);
     if (!LANGS.includes(p)) return null;
     return catalogs[p] || (catalogs[p] = fetch(BASE + 'i18n/embed/' + p + '.json?v=' + I18N_V, { credentials: 'omit', mode: 'cors' })
       .then((r) => (r.ok ? r.json() : null)).catch(() => null));
   }
-  /** English, under the catalog, under the site's own wording; a missing key stays English. */
+  /** English under the catalog under the site's own wording. */
   function setStrings(cat) {
     const c = cat && typeof cat === 'object' ? cat : {}, own = cfg.strings || {};
     S = Object.assign({}, STRINGS, c, own, { err: Object.assign({}, STRINGS.err, c.err, own.err) });
@@ -299,7 +296,6 @@
     return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? vars[k] : m)) : s;
   }
   let plurals, nf;
-  /** A number as the page's language writes it. */
   function num(n) {
     if (!nf) { try { nf = new Intl.NumberFormat(cfg.lang); } catch (e) { nf = new Intl.NumberFormat('en'); } }
     return nf.format(n);
@@ -1987,8 +1983,7 @@
   // Start.
   async function start(extra) {
     if (extra) cfg = readConfig(extra);
-    // Another language: its catalog comes before the first render, while the session and the
-    // sign-in options are asked for (one small request, cached for good under its version).
+    // Another language's catalog comes before the first render, beside the sign-in requests.
     const cat = loadCatalog(cfg.lang);
     const auth = () => Promise.all([ssoSignIn(), authProviders.length ? null : loadProviders()]);
     const authed = cat && cfg.forum ? auth() : null;
