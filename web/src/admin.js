@@ -237,6 +237,9 @@
     ban_for_week: 'for a week',
     authors_banned_for: { one: 'Author banned {until} ({kind}).', other: '{n} authors banned {until} ({kind}).' },
     you: 'you',
+    bans_kind_email: 'email',
+    bans_kind_ip: 'ip',
+    bans_kind_account: 'account',
     shadow_kind: '{kind} (shadow)',
     lapsed_title: 'Lapsed: it no longer matches',
     lift_label: 'Lift ban on {value}',
@@ -323,9 +326,17 @@
     if (!nf) { try { nf = new Intl.NumberFormat(LANG); } catch (e) { nf = new Intl.NumberFormat('en'); } }
     return nf.format(n);
   }
-  /** Text with {0}, {1}... taken by the given nodes (an element's own controls, a link). */
+  /** Text with {0}, {1}... taken by the given nodes (an element's own controls, a link); a
+   * node the text does not place goes at the end, so no control is ever lost. */
   function withNodes(text, nodes) {
-    return text.split(/\{(\d+)\}/).map((part, i) => (i % 2 ? nodes[Number(part)] || '' : part)).filter((x) => x !== '');
+    const used = new Set();
+    const parts = text.split(/\{(\d+)\}/).map((part, i) => {
+      if (!(i % 2)) return part;
+      const n = nodes[Number(part)];
+      if (n) used.add(n);
+      return n || '';
+    }).filter((x) => x !== '');
+    return parts.concat(nodes.filter((n) => !used.has(n)));
   }
   /** Fills the page's data-i18n elements and attributes from the strings. */
   function localize(root) {
@@ -818,7 +829,7 @@
   function banRow(b) {
     const by = b.created_by ? (state.me && b.created_by.id === state.me.id ? tx('you') : (b.created_by.name || tx('account_id', { id: b.created_by.id }))) : '';
     const until = b.expires_at ? when(b.expires_at) : tx('ban_for_good');
-    const kind = STRINGS['ban_kind_' + b.kind] ? BAN_LABEL(b.kind) : b.kind;
+    const kind = STRINGS['bans_kind_' + b.kind] ? tx('bans_kind_' + b.kind) : b.kind;
     return h('tr', { class: b.active ? '' : 'lapsed-row' },
       h('td', {}, b.shadow ? tx('shadow_kind', { kind }) : kind),
       h('td', {}, b.shown),

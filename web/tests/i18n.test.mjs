@@ -270,7 +270,7 @@ describe('in a browser', () => {
       const shown = await item.locator('time').textContent();
       const month = new Intl.DateTimeFormat('fr', { month: 'short', timeZone: 'UTC' }).format(new Date());
       assert.ok(shown.includes(month), `"${shown}" is a French date (${month})`);
-      assert.match(await p.locator('#stats-total').textContent(), /^\d+ sur les 30 derniers jours$/);
+      await p.locator('#stats-total', { hasText: /^3 sur les 30 derniers jours$/ }).waitFor();
       await p.click('#tab-settings');
       assert.equal(await p.locator('label[for="s-window"]').evaluate((el) => el.firstChild.textContent), 'Délai de modification ');
       assert.equal(await p.locator('label[for="s-origins"] code').textContent(), '*');
