@@ -410,6 +410,13 @@
     toastTimer = setTimeout(() => el.classList.remove('show'), isError ? 6000 : 3000);
   }
 
+  /** A day (YYYY-MM-DD) as the language writes it: short (day and month) or with the year. */
+  const day = (d, style) => {
+    try {
+      const o = style ? { dateStyle: style, timeZone: 'UTC' } : { month: 'numeric', day: 'numeric', timeZone: 'UTC' };
+      return new Intl.DateTimeFormat(LANG, o).format(new Date(d + 'T00:00:00Z'));
+    } catch (e) { return d; }
+  };
   const when = (v) => {
     if (!dtf) { try { dtf = new Intl.DateTimeFormat(LANG, { dateStyle: 'medium', timeStyle: 'short' }); } catch (e) { dtf = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' }); } }
     return dtf.format(new Date(v));
@@ -554,9 +561,9 @@
       const bh = d.count ? Math.max(2, (d.count / max) * (H - 8)) : 0;
       const x = pad + i * bw + 1;
       const bar = h('svg:rect', { x, y: H - bh, width: Math.max(1, bw - 2), height: bh, rx: 2, class: 'bar' });
-      bar.append(h('svg:title', {}, `${d.day}: ${fmtNum(d.count)}`));
+      bar.append(h('svg:title', {}, `${day(d.day, 'medium')}: ${fmtNum(d.count)}`));
       svg.append(bar);
-      if (i % 7 === 0 || (i === daily.length - 1 && i % 7 > 3)) svg.append(h('svg:text', { x: x + bw / 2, y: H + 14, 'text-anchor': 'middle', class: 'axis' }, d.day.slice(5)));
+      if (i % 7 === 0 || (i === daily.length - 1 && i % 7 > 3)) svg.append(h('svg:text', { x: x + bw / 2, y: H + 14, 'text-anchor': 'middle', class: 'axis' }, day(d.day)));
     });
     $('#chart').replaceChildren(svg);
   }
