@@ -182,6 +182,7 @@ describe('in a browser', () => {
       await pt.context().close();
       const zh = await open('/browser', { locale: 'zh-CN' });
       assert.equal(await text(zh, '.c-count'), '3 条评论');
+      await shot(zh, 'i18n-zh');
       await zh.context().close();
       const en = await open('/browser', { locale: 'it-IT' });
       assert.equal(await text(en, '.c-count'), '3 comments', 'a language without a catalog gets English');
