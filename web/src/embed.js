@@ -6,15 +6,16 @@
  * The thread renders into a shadow root on #confab-thread: the host page's CSS can't reach in
  * and ours can't leak out, while CSS custom properties (--confab-*) still inherit in, so a site
  * can restyle it. Every string a reader sees is in STRINGS below (override per site with
- * confab_config.strings). Elements with data-confab-count="IDENT" get "N comments", filled by
- * one batched request.
+ * confab_config.strings; other languages: web/TRANSLATING.md). Elements with
+ * data-confab-count="IDENT" get "N comments", filled by one batched request.
  */
 (() => {
   'use strict';
 
   // ---------------------------------------------------------------------------------------
-  // Strings: the one table to translate. {name} placeholders are filled at run time; plural
-  // entries are {zero?, one, other, ...} chosen with Intl.PluralRules.
+  // Strings: the one table to translate (English; other languages: web/TRANSLATING.md). {name}
+  // placeholders are filled at run time; plural entries are {zero?, one, other, ...} chosen
+  // with Intl.PluralRules.
   const STRINGS = {
     count: { zero: 'No comments yet', one: '{n} comment', other: '{n} comments' },
     comments_label: 'Comments',
@@ -65,6 +66,7 @@
     post: 'Post comment',
     post_reply: 'Post reply',
     posting: 'Posting…',
+    saved: 'Saved',
     checking: 'Checking…',
     save: 'Save',
     saving: 'Saving…',
@@ -220,6 +222,10 @@
   };
 
   const CSS = /*CONFAB_CSS*/'';
+  // Languages with a catalog at /i18n/embed/LANG.json (English is STRINGS), and its version.
+  const LANGS = ['de', 'fr', 'es', 'pt', 'ja', 'zh', 'ar'];
+  const RTL = ['ar'];
+  const I18N_V = /*CONFAB_I18N*/'';
 
   // ---------------------------------------------------------------------------------------
   // Where we came from, and what to show.
@@ -266,11 +272,36 @@
       url: String(pick('url') || pageUrl || ''),
       title: String(pick('title') || document.title || '').slice(0, 300),
       theme: String(pick('theme') || 'auto'),
-      lang: String(pick('lang') || document.documentElement.lang || navigator.language || 'en'),
+      lang: pickLang(pick('lang') || document.documentElement.lang || navigator.languages || navigator.language),
       container: pick('container') || '#confab-thread',
       strings: w.strings || {},
       sso: ssoConfig(w.sso),
     };
+  }
+
+  /** The first tag with a catalog (pt-BR is pt), else English; the tag is kept for Intl. */
+  function pickLang(tags) {
+    for (const tag of [].concat(tags || [])) {
+      const p = String(tag).toLowerCase().split(/[-_]/)[0];
+      if (p !== 'en' && !LANGS.includes(p)) continue;
+      try { return Intl.getCanonicalLocales(String(tag).replace(/_/g, '-'))[0]; } catch (e) { return p; }
+    }
+    return 'en';
+  }
+  const primary = (lang) => lang.split('-')[0].toLowerCase();
+  const catalogs = {};
+  /** The language's catalog, fetched once (null: English, or none to be had). */
+  function loadCatalog(lang) {
+    const p = primary(lang);
+    if (!LANGS.includes(p)) return null;
+    return catalogs[p] || (catalogs[p] = fetch(BASE + 'i18n/embed/' + p + '.json?v=' + I18N_V, { credentials: 'omit', mode: 'cors' })
+      .then((r) => (r.ok ? r.json() : null)).catch(() => null));
+  }
+  /** English under the catalog under the site's own wording. */
+  function setStrings(cat) {
+    const c = cat && typeof cat === 'object' ? cat : {}, own = cfg.strings || {};
+    S = Object.assign({}, STRINGS, c, own, { err: Object.assign({}, STRINGS.err, c.err, own.err) });
+    rtf = dtf = plurals = nf = null;
   }
 
   /** The site's SSO: a signed token to sign in with, and its own sign-in and sign-out links. */
@@ -305,15 +336,19 @@
   function fill(s, vars) {
     return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? vars[k] : m)) : s;
   }
-  let plurals;
+  let plurals, nf;
+  function num(n) {
+    if (!nf) { try { nf = new Intl.NumberFormat(cfg.lang); } catch (e) { nf = new Intl.NumberFormat('en'); } }
+    return nf.format(n);
+  }
   function tn(key, n) {
     const pick = (o) => key.split('.').reduce((x, k) => (x == null ? x : x[k]), o);
     const forms = pick(S) || pick(STRINGS);
     // A site's own wording may be one string for every number ({n}; {s} for waits).
-    if (typeof forms === 'string') return fill(forms, { n: n.toLocaleString(cfg.lang), s: n });
+    if (typeof forms === 'string') return fill(forms, { n: num(n), s: n });
     if (!plurals) { try { plurals = new Intl.PluralRules(cfg.lang); } catch (e) { plurals = new Intl.PluralRules('en'); } }
     const form = (n === 0 && forms.zero) ? 'zero' : plurals.select(n);
-    return fill(forms[form] || forms.other, { n: n.toLocaleString(cfg.lang) });
+    return fill(forms[form] || forms.other, { n: num(n) });
   }
 
   /** Builds an element. Text children become text nodes: nothing here parses HTML. */
@@ -608,7 +643,7 @@
     ui.list = h('ol', { class: 'c-list', 'aria-labelledby': 'confab-count' });
     ui.more = h('div', { class: 'c-more-slot' });
     ui.live = h('div', { class: 'c-sr', role: 'status', 'aria-live': 'polite' });
-    ui.root = h('section', { class: 'confab', 'data-theme': cfg.theme, 'aria-label': t('comments_label'), lang: cfg.lang },
+    ui.root = h('section', { class: 'confab', 'data-theme': cfg.theme, 'aria-label': t('comments_label'), lang: cfg.lang, dir: RTL.includes(primary(cfg.lang)) ? 'rtl' : 'ltr' },
       h('header', { class: 'c-head' },
         ui.count,
         h('div', { class: 'c-sort', role: 'group', 'aria-label': t('sort_label') }, sortBtns),
@@ -1770,8 +1805,8 @@
   /** A vote button's count and label: a count of 0 shows nothing ("Like", not "Like (0)"). */
   function voteCounts(like, dislike, c) {
     for (const [b, n, one, many] of [[like, c.likes, 'like', 'likes_label'], [dislike, c.dislikes, 'dislike', 'dislikes_label']]) {
-      b.querySelector('.c-n').textContent = n ? String(n) : '';
-      b.setAttribute('aria-label', n ? t(many, { n }) : t(one));
+      b.querySelector('.c-n').textContent = n ? num(n) : '';
+      b.setAttribute('aria-label', n ? t(many, { n: num(n) }) : t(one));
     }
   }
 
@@ -1815,7 +1850,7 @@
         Object.assign(entry.c, { body: c.body, body_html: c.body_html, edited_at: c.edited_at });
         slotOf(entry).replaceChildren();
         replaceEntry(entry, true);
-        announce(t('saving').replace('…', '') + ' ✓');
+        announce(t('saved') + ' ✓');
       },
     });
     slot.replaceChildren(form);
@@ -2265,15 +2300,18 @@
   // Start.
   async function start(extra) {
     if (extra) cfg = readConfig(extra);
-    S = Object.assign({}, STRINGS, cfg.strings, { err: Object.assign({}, STRINGS.err, (cfg.strings || {}).err) });
-    rtf = dtf = plurals = null;
+    // Another language's catalog comes before the first render, beside the sign-in requests.
+    const cat = loadCatalog(cfg.lang);
+    const auth = () => Promise.all([ssoSignIn(), authProviders.length ? null : loadProviders()]);
+    const authed = cat && cfg.forum ? auth() : null;
+    setStrings(cat && await cat);
     sort = ['best', 'newest', 'oldest'].includes(store.get('sort')) ? store.get('sort') : 'best';
     fillCounts();
     liveOn = false; liveStop(true); liveQ = []; liveSeq = null;
     const mounted = mount(!extra); // included HTML is for the page's own thread, not a reload
     if (!mounted) return;
     ui.root.setAttribute('aria-busy', 'true');
-    await Promise.all([ssoSignIn(), authProviders.length ? null : loadProviders()]);
+    await (authed || auth());
     // A session that has ended (401 drops it) is signed in again from the site's token, if any.
     const who = session && session.token ? api('GET', '/me').then((a) => { me = a; }, () => ssoSignIn()) : null;
     // A server-rendered first page is used as is when it is what this reader would get.

@@ -110,7 +110,7 @@ it('a moderator exports and erases a guest\'s comments from the dashboard', asyn
   await admin.selectOption('#reader-comments', 'remove');
   await admin.evaluate(() => { window.confirm = () => true; });
   await form.locator('button', { hasText: 'Erase on this forum' }).click();
-  await admin.locator('#toast', { hasText: 'Erased 1 comment(s).' }).waitFor();
+  await admin.locator('#toast', { hasText: 'Erased 1 comment.' }).waitFor();
   const page = await api(server, 'GET', '/comments?forum=demo&ident=/asked');
   assert.deepEqual(page.comments.map((c) => c.body), ['Not Gus']);
   await admin.context().close();

@@ -125,9 +125,9 @@ export async function launch(extraArgs = []) {
  * A page whose dialogs, console errors and third-party requests are recorded, and whose
  * `alert`/`confirm`/`prompt` only count calls. `allowed` lists the origins it may contact.
  */
-export async function newPage(browser, { allowed = [], colorScheme = 'light', bypassCSP = false, viewport = { width: 900, height: 1000 }, mobile = false } = {}) {
+export async function newPage(browser, { allowed = [], colorScheme = 'light', bypassCSP = false, viewport = { width: 900, height: 1000 }, mobile = false, locale = 'en-US' } = {}) {
   // `mobile`: a phone (a touch screen: `pointer: coarse`).
-  const context = await browser.newContext({ colorScheme, bypassCSP, viewport, locale: 'en-US', timezoneId: 'UTC', isMobile: mobile, hasTouch: mobile });
+  const context = await browser.newContext({ colorScheme, bypassCSP, viewport, locale, timezoneId: 'UTC', isMobile: mobile, hasTouch: mobile });
   await context.addInitScript(() => {
     window.__alerts = [];
     for (const k of ['alert', 'confirm', 'prompt', 'print']) window[k] = (...a) => { window.__alerts.push([k, ...a]); };

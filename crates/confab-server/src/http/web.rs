@@ -32,13 +32,28 @@ const ADMIN_HTML: &str = include_str!("../../../../web/src/admin.html");
 const ADMIN_JS: &str = include_str!("../../../../web/src/admin.js");
 const ADMIN_CSS: &str = include_str!("../../../../web/src/admin.css");
 
+/// The message catalogs (`web/src/i18n/{surface}/{lang}.json`): every language but English,
+/// which is inline in `embed.js` and `admin.js`. A new language is a line here (and its files).
+macro_rules! catalogs {
+    ($($lang:literal),* $(,)?) => {
+        &[$(
+            ("embed", $lang, include_str!(concat!("../../../../web/src/i18n/embed/", $lang, ".json"))),
+            ("admin", $lang, include_str!(concat!("../../../../web/src/i18n/admin/", $lang, ".json"))),
+        )*]
+    };
+}
+const CATALOGS: &[(&str, &str, &str)] = catalogs!("de", "fr", "es", "pt", "ja", "zh", "ar");
+
 /// Where the embed script takes its stylesheet (replaced by the CSS as a JS string literal).
 const CSS_MARKER: &str = "/*CONFAB_CSS*/''";
+/// Where the embed script takes the catalogs' version (a string literal), for cache-busting URLs.
+const I18N_MARKER: &str = "/*CONFAB_I18N*/''";
 /// Where the demo page takes the server-rendered thread, and this server's origin.
 const THREAD_MARKER: &str = "<!--CONFAB_THREAD-->";
 const ORIGIN_MARKER: &str = "<!--CONFAB_ORIGIN-->";
 
 const JS: &str = "text/javascript; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -134,22 +149,94 @@ impl Asset {
 /// Not fingerprinted, so short-lived; revalidation with the ETag is cheap.
 const SHORT: &str = "public, max-age=300, stale-while-revalidate=86400";
 const REVALIDATE: &str = "no-cache";
+/// A catalog asked for with the current version (`?v=`): that URL never changes content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// The embed: script with its stylesheet inlined, so a page makes one request for it.
 static EMBED: LazyLock<Asset> = LazyLock::new(|| Asset::new(embed_js(), JS, SHORT));
 static ADMIN_PAGE: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(ADMIN_HTML.to_string(), HTML, REVALIDATE));
-static ADMIN_SCRIPT: LazyLock<Asset> =
-    LazyLock::new(|| Asset::new(ADMIN_JS.to_string(), JS, REVALIDATE));
+static ADMIN_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    let js = ADMIN_JS.replacen(I18N_MARKER, &format!("'{}'", *I18N_VERSION), 1);
+    Asset::new(js, JS, REVALIDATE)
+});
 static ADMIN_STYLE: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(ADMIN_CSS.to_string(), CSS, REVALIDATE));
 static DEMO_STYLE: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(DEMO_CSS.to_string(), CSS, REVALIDATE));
 
-/// The embed script as served: `web/src/embed.js` with `web/src/embed.css` in place of the marker.
+/// Each catalog as served, by (surface, language).
+static CATALOG_ASSETS: LazyLock<Vec<(&'static str, &'static str, Asset)>> = LazyLock::new(|| {
+    CATALOGS
+        .iter()
+        .map(|(surface, lang, body)| (*surface, *lang, Asset::new(body.to_string(), JSON, SHORT)))
+        .collect()
+});
+
+/// One version for all catalogs (a hash of their texts): the widget and the dashboard ask for
+/// `/i18n/{surface}/{lang}.json?v=VERSION`, cached for good, and a new build changes the URL.
+static I18N_VERSION: LazyLock<String> = LazyLock::new(|| {
+    use sha2::{Digest, Sha256};
+    let mut d = Sha256::new();
+    for (surface, lang, body) in CATALOGS {
+        d.update(surface.as_bytes());
+        d.update(lang.as_bytes());
+        d.update(body.as_bytes());
+    }
+    d.finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+});
+
+/// The embed script as served: `web/src/embed.js` with `web/src/embed.css` in place of the
+/// marker, and the catalogs' version in place of its marker.
 pub fn embed_js() -> String {
     let css = serde_json::to_string(EMBED_CSS).unwrap_or_else(|_| "\"\"".to_string());
-    EMBED_JS.replacen(CSS_MARKER, &css, 1)
+    EMBED_JS
+        .replacen(CSS_MARKER, &css, 1)
+        .replacen(I18N_MARKER, &format!("'{}'", *I18N_VERSION), 1)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CatalogQuery {
+    /// The catalogs' version the page was built with; the current one makes the answer immutable.
+    pub v: Option<String>,
+}
+
+/// `GET /i18n/{surface}/{lang}.json`: a language's message catalog for the widget (`embed`) or
+/// the dashboard (`admin`). Public and static: any site may read it.
+async fn catalog(
+    axum::extract::Path((surface, file)): axum::extract::Path<(String, String)>,
+    Query(q): Query<CatalogQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = file.strip_suffix(".json").unwrap_or("");
+    let Some((_, _, asset)) = CATALOG_ASSETS
+        .iter()
+        .find(|(s, l, _)| *s == surface && *l == lang)
+    else {
+        return ApiError::from(DomainError::not_found("catalog")).into_response();
+    };
+    let cache = if q.v.as_deref() == Some(I18N_VERSION.as_str()) {
+        IMMUTABLE
+    } else {
+        SHORT
+    };
+    let mut resp = asset.respond(
+        &headers,
+        &[
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (
+                header::HeaderName::from_static("cross-origin-resource-policy"),
+                "cross-origin",
+            ),
+        ],
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
 }
 
 /// Routes for browsers; merged into the application's router.
@@ -162,6 +249,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/embed.js", get(embed))
         .route("/embed/thread.html", get(thread_html))
+        .route("/i18n/{surface}/{file}", get(catalog))
         .route("/admin", get(admin))
         .route("/admin/", get(admin))
         .route(
@@ -470,6 +558,17 @@ mod tests {
         let js = embed_js();
         assert!(!js.contains(CSS_MARKER));
         assert!(js.contains(".c-comment"));
+        assert!(!js.contains(I18N_MARKER));
+        assert!(js.contains(&format!("'{}'", *I18N_VERSION)));
+    }
+
+    #[test]
+    fn every_catalog_is_json_of_its_language() {
+        for (surface, lang, body) in CATALOGS {
+            let v: serde_json::Value = serde_json::from_str(body)
+                .unwrap_or_else(|e| panic!("i18n/{surface}/{lang}.json: {e}"));
+            assert!(v.is_object(), "i18n/{surface}/{lang}.json is not an object");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod fleet;
 mod gdpr;
 mod hardening;
 mod hardening_low;
+mod i18n;
 mod import;
 mod import_formats;
 mod import_upload;
