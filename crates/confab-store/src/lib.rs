@@ -94,8 +94,8 @@ pub use outbox::{
     NewTask, OutboxStore, QueueDepth, ReplyWatch, SubState, Subscription, Task, TaskState,
     TaskWhen, MAX_TASK_PAYLOAD, QUEUE_COUNT_CAP,
 };
-pub use spam::{SpamFacts, SpamStore};
 pub use reactions::{Reacted, ReactionStore};
+pub use spam::{SpamFacts, SpamStore};
 pub use votes::{Flagged, VoteCounts, VoteStore};
 
 /// Every storage trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`)

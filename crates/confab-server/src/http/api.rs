@@ -10,8 +10,7 @@ use crate::openapi::errors::*;
 use crate::service::{
     CountRequest, FlagReason, GuestAuthor, IdempotencyKey, LogIn, ModListFilter, NewForum,
     PageRequest, PostComment, ReactionChange, Session, SignUp, SsoSignIn, SsoToken, StatsDays,
-    StatusChange,
-    SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
+    StatusChange, SwitchChange, ThreadChanges, ThreadRemap, VoteValue,
 };
 use crate::views::*;
 use axum::extract::{RawQuery, State};

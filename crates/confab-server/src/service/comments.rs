@@ -865,7 +865,11 @@ impl Service {
     /// The caller's votes and reactions among up to `VOTES_MAX` comments (and the thread, whose
     /// id may be among them: its page reactions), so a signed-in reader sees their likes on
     /// every device. A caller without account or token has none.
-    pub async fn my_votes(&self, caller: &Caller, ids: &[CommentId]) -> Result<MyVotes, DomainError> {
+    pub async fn my_votes(
+        &self,
+        caller: &Caller,
+        ids: &[CommentId],
+    ) -> Result<MyVotes, DomainError> {
         if ids.is_empty() || ids.len() > VOTES_MAX {
             return Err(DomainError::invalid(format!(
                 "give 1 to {VOTES_MAX} id parameters"
@@ -874,7 +878,12 @@ impl Service {
         let Some(voter) = Self::known_voter(caller) else {
             return Ok(MyVotes::default());
         };
-        let votes = self.store.votes_of(&voter, ids).await?.into_iter().collect();
+        let votes = self
+            .store
+            .votes_of(&voter, ids)
+            .await?
+            .into_iter()
+            .collect();
         let targets: Vec<i64> = ids.iter().map(|i| i.0).collect();
         let mut reactions: BTreeMap<i64, Vec<Reaction>> = BTreeMap::new();
         for (t, r) in self.store.reactions_of(&voter, &targets).await? {

@@ -55,9 +55,9 @@ pub use moderation::{
     ModerationAction, NewForum, Staff, StatsDays, StatusChange, ThreadChanges,
 };
 pub use outbox::NotifyOutcome;
+pub use reactions::{ReactedOutcome, ReactionChange};
 pub use sso::{SsoSignIn, SsoToken};
 pub use switches::{LiveSwitch, SwitchChange, SwitchSetting};
-pub use reactions::{ReactedOutcome, ReactionChange};
 pub use thread_moves::ThreadRemap;
 pub use threads::PageRequest;
 

@@ -11,7 +11,7 @@ use crate::views::CommentView;
 use confab_core::id::{CommentId, ThreadId};
 use confab_core::reaction::{Reaction, ReactionCounts};
 use confab_core::DomainError;
-use confab_store::{ReadFrom, Reacted};
+use confab_store::{Reacted, ReadFrom};
 use std::sync::Arc;
 
 /// One reader's change: a reaction of the set, set (`on`) or cleared.

@@ -310,9 +310,8 @@ impl CommentStore for PgStore {
         } else {
             "parent_id IS NULL"
         };
-        let mut sql = format!(
-            "SELECT {COMMENT_COLS} FROM comments WHERE thread_id = $1 AND {scope} AND {v}"
-        );
+        let mut sql =
+            format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = $1 AND {scope} AND {v}");
         // Parameters: $1 thread, $2 limit, $3/$4 visibility, $5/$6 cursor.
         let (c1, c2) = match (sort, cursor) {
             (Sort::Best, Some(c)) => {

@@ -195,14 +195,21 @@ impl ReactionStore for PgStore {
             )
             .await?;
             let action = rules::feature_action(on);
-            log_action(&tx, &n, shard, cm.forum_id, Some(actor), action, Some(id), "").await?;
+            log_action(
+                &tx,
+                &n,
+                shard,
+                cm.forum_id,
+                Some(actor),
+                action,
+                Some(id),
+                "",
+            )
+            .await?;
             let seq = bump_seq(&tx, &n, cm.thread_id).await?;
             Ok(StatusChange {
                 old: cm.status,
-                comment: Comment {
-                    featured: on,
-                    ..cm
-                },
+                comment: Comment { featured: on, ..cm },
                 thread_seq: Some(seq),
             })
         })

@@ -38,7 +38,9 @@ pub(super) fn comment_row(r: &Row) -> Comment {
         edited_at: r.get(18),
         ip_hash: r.get(19),
         held_reason: r.get(20),
-        reactions: ReactionCounts::from_json(r.get::<_, Option<String>>(21).as_deref().unwrap_or("{}")),
+        reactions: ReactionCounts::from_json(
+            r.get::<_, Option<String>>(21).as_deref().unwrap_or("{}"),
+        ),
         featured: r.get::<_, Option<i64>>(22).is_some(),
         images: confab_core::media::decode_refs(r.get::<_, Option<&str>>(23)),
     }
@@ -61,7 +63,9 @@ pub(super) fn thread_row(r: &Row) -> Thread {
         created_at: r.get(9),
         aliased: r.get(10),
         pinned_id: r.get::<_, Option<i64>>(11).map(CommentId),
-        reactions: ReactionCounts::from_json(r.get::<_, Option<String>>(12).as_deref().unwrap_or("{}")),
+        reactions: ReactionCounts::from_json(
+            r.get::<_, Option<String>>(12).as_deref().unwrap_or("{}"),
+        ),
     }
 }
 

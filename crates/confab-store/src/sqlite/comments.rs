@@ -247,8 +247,14 @@ impl CommentStore for SqliteStore {
         let mut args = vec![int(thread.id.0)];
         let vis = vis_sql(vis, &mut args);
         // Featured: the thread's featured comments at any depth; otherwise its top level.
-        let scope = if sort == Sort::Featured { "featured_at IS NOT NULL" } else { "parent_id IS NULL" };
-        let mut sql = format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = ? AND {scope} AND {vis}");
+        let scope = if sort == Sort::Featured {
+            "featured_at IS NOT NULL"
+        } else {
+            "parent_id IS NULL"
+        };
+        let mut sql = format!(
+            "SELECT {COMMENT_COLS} FROM comments WHERE thread_id = ? AND {scope} AND {vis}"
+        );
         let order = match sort {
             Sort::Best => {
                 if let Some(c) = cursor {

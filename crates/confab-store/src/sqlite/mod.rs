@@ -32,11 +32,11 @@ use async_trait::async_trait;
 use confab_core::cursor::{Cursor, Sort};
 use confab_core::id::{self, AccountId, CommentId, ForumId, IdGenerator, LogicalShard, ThreadId};
 use confab_core::ident::Ident;
-use confab_core::reaction::{Reaction, ReactionCounts};
 use confab_core::model::{
     Account, Author, Ban, BanKind, BanState, BanSubject, Comment, CommentStatus, Forum,
     ForumSettings, ModLogEntry, Thread,
 };
+use confab_core::reaction::{Reaction, ReactionCounts};
 use confab_core::{DomainError, ErrorCode};
 use pool::{db_err, Counter, Pool};
 use rows::*;

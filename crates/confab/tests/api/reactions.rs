@@ -48,7 +48,11 @@ async fn reactions_count_once_per_reader_and_emoji_and_show_on_the_page() {
     assert_eq!(r.body["reactions"], json!({"like": 1}));
     assert_eq!(r.body["mine"], json!(["like"]));
     let r = react_comment(&app, &id, react(true, "like"), &a).await;
-    assert_eq!(r.body["reactions"], json!({"like": 1}), "a repeat counts once");
+    assert_eq!(
+        r.body["reactions"],
+        json!({"like": 1}),
+        "a repeat counts once"
+    );
     let r = react_comment(&app, &id, react(true, "like"), &b).await;
     assert_eq!(r.body["reactions"], json!({"like": 2}));
     // By its emoji too, and `on` defaults to true.
@@ -229,7 +233,11 @@ async fn reactions_share_the_vote_rate_limit() {
     let id = c["id"].as_str().unwrap().to_string();
     let mut statuses = Vec::new();
     for e in ["like", "love"] {
-        statuses.push(react_comment(&app, &id, react(true, e), &As::guest()).await.status);
+        statuses.push(
+            react_comment(&app, &id, react(true, e), &As::guest())
+                .await
+                .status,
+        );
     }
     // A vote uses up the same allowance.
     statuses.push(
@@ -241,7 +249,11 @@ async fn reactions_share_the_vote_rate_limit() {
         .await
         .status,
     );
-    statuses.push(react_comment(&app, &id, react(true, "sad"), &As::guest()).await.status);
+    statuses.push(
+        react_comment(&app, &id, react(true, "sad"), &As::guest())
+            .await
+            .status,
+    );
     assert_eq!(statuses[..3], [StatusCode::OK; 3]);
     assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
 }
@@ -297,7 +309,10 @@ async fn moderators_feature_comments_and_the_featured_tab_lists_them() {
         StatusCode::NOT_FOUND
     );
     // Nothing featured yet: the listing is empty.
-    let listed = app.page("/featured", "&sort=featured", &As::guest()).await.body;
+    let listed = app
+        .page("/featured", "&sort=featured", &As::guest())
+        .await
+        .body;
     assert_eq!(listed["comments"], json!([]));
 
     // Featured: a top-level comment and a reply, listed flat, newest first.
@@ -312,14 +327,20 @@ async fn moderators_feature_comments_and_the_featured_tab_lists_them() {
         feature(top.clone(), true, moder.clone()).await.body["featured"],
         true
     );
-    let listed = app.page("/featured", "&sort=featured", &As::guest()).await.body;
+    let listed = app
+        .page("/featured", "&sort=featured", &As::guest())
+        .await
+        .body;
     assert_eq!(ids(&listed["comments"]), vec![reply.clone(), top.clone()]);
     for c in listed["comments"].as_array().unwrap() {
         assert_eq!(c["featured"], true);
         assert_eq!(c["replies"], json!([]), "listed flat: {c}");
     }
     // The ordinary sorts mark them, and keep everything.
-    let page = app.page("/featured", "&sort=oldest", &As::guest()).await.body;
+    let page = app
+        .page("/featured", "&sort=oldest", &As::guest())
+        .await
+        .body;
     assert_eq!(find(&page, &top)["featured"], true);
     assert_eq!(find(&page, &reply)["featured"], true);
     assert_eq!(find(&page, &other)["featured"], false);
@@ -354,7 +375,10 @@ async fn moderators_feature_comments_and_the_featured_tab_lists_them() {
     // Unfeatured: off the listing.
     let r = feature(reply.clone(), false, moder.clone()).await;
     assert_eq!(r.body["featured"], false);
-    let listed = app.page("/featured", "&sort=featured", &As::guest()).await.body;
+    let listed = app
+        .page("/featured", "&sort=featured", &As::guest())
+        .await
+        .body;
     assert_eq!(ids(&listed["comments"]), vec![top.clone()]);
     // A removed comment leaves the listing, and cannot be featured.
     app.post(
@@ -363,7 +387,10 @@ async fn moderators_feature_comments_and_the_featured_tab_lists_them() {
         &moder,
     )
     .await;
-    let listed = app.page("/featured", "&sort=featured", &As::guest()).await.body;
+    let listed = app
+        .page("/featured", "&sort=featured", &As::guest())
+        .await
+        .body;
     assert!(
         listed["comments"]
             .as_array()
@@ -472,7 +499,10 @@ async fn reactions_and_featured_comments_cost_no_statement_on_a_page_read() {
         let (rich, n_rich) = count("/rich", sort).await;
         eprintln!("{sort:?}: plain {n_plain} statements, rich {n_rich}");
         assert!(n_plain > 0, "{sort:?}: the read went to storage");
-        assert_eq!(n_plain, n_rich, "{sort:?}: reactions and featured cost nothing");
+        assert_eq!(
+            n_plain, n_rich,
+            "{sort:?}: reactions and featured cost nothing"
+        );
         assert_eq!(rich["thread"]["reactions"], json!({"wow": 1}));
         let c = &rich["comments"][0];
         assert_eq!(c["reactions"], json!({"like": 1, "love": 1}), "{c}");
