@@ -130,7 +130,7 @@ describe('a layout that fits the page', () => {
         // No zero counts: no "0" anywhere, vote buttons named without one.
         const zeros = await page.evaluate(() => {
           const root = document.querySelector('#confab-thread').shadowRoot;
-          return Array.from(root.querySelectorAll('*')).filter((el) => el.checkVisibility() &&
+          return Array.from(root.querySelectorAll('*')).filter((el) => el.checkVisibility({ visibilityProperty: true }) &&
             Array.from(el.childNodes).some((n) => n.nodeType === 3 && /^0$|\b0 repl/.test(n.textContent.trim()))).map((el) => el.outerHTML);
         });
         assert.deepEqual(zeros, []);
@@ -140,12 +140,12 @@ describe('a layout that fits the page', () => {
         assert.equal(await art(ids.a).locator(':scope > .c-main > .c-actions .c-like .c-n').textContent(), '1');
 
         // Collapse only where there are replies.
-        const toggles = await page.locator(`${T} .c-toggle`).evaluateAll((ts) => ts.filter((t) => t.checkVisibility()).map((t) => t.closest('li').dataset.id));
+        const toggles = await page.locator(`${T} .c-toggle`).evaluateAll((ts) => ts.filter((t) => t.checkVisibility({ visibilityProperty: true })).map((t) => t.closest('li').dataset.id));
         assert.deepEqual(toggles.sort(), [ids.a, ids.d].sort());
 
         // Touch targets: 44 px on the phone; the desktop stays compact.
         const targets = page.locator(`${T} .c-list :is(.c-vote, .c-reply, .c-flag, .c-toggle), ${T} .c-sort-btn`);
-        const boxes = (await targets.evaluateAll((els) => els.filter((e) => e.checkVisibility()).map((e) => {
+        const boxes = (await targets.evaluateAll((els) => els.filter((e) => e.checkVisibility({ visibilityProperty: true })).map((e) => {
           const r = e.getBoundingClientRect();
           return [e.className, Math.round(r.width * 10) / 10, Math.round(r.height * 10) / 10];
         })));
