@@ -280,7 +280,7 @@ async fn the_document_lists_every_answer_and_the_configured_limits() {
             }
         }
     }
-    assert_eq!(ops, 74);
+    assert_eq!(ops, 80);
     let body = &doc["components"]["schemas"]["NewCommentBody"]["properties"]["body"]["allOf"][0]
         ["pattern"];
     assert!(body.as_str().unwrap().contains("{0,19}"), "{body}");
