@@ -53,6 +53,24 @@ pub fn find(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// The mentions in one run of prose: [`find`], less those inside a bare web address (which
+/// the renderer makes a link: `https://example.com/@ann` mentions nobody).
+pub fn find_in_prose(text: &str) -> Vec<(usize, usize)> {
+    let found = find(text);
+    if found.is_empty() || !(text.contains("://") || text.contains("www.")) {
+        return found;
+    }
+    let mut finder = linkify::LinkFinder::new();
+    finder
+        .kinds(&[linkify::LinkKind::Url])
+        .url_must_have_scheme(false);
+    let links: Vec<(usize, usize)> = finder.links(text).map(|l| (l.start(), l.end())).collect();
+    found
+        .into_iter()
+        .filter(|&(s, e)| !links.iter().any(|&(ls, le)| s < le && ls < e))
+        .collect()
+}
+
 /// How a name compares: lower-cased, without white space.
 pub fn key(name: &str) -> String {
     name.chars()
@@ -74,7 +92,7 @@ pub fn mentioned(source: &str) -> Vec<String> {
             Event::Start(Tag::CodeBlock(_)) => code_open += 1,
             Event::End(TagEnd::CodeBlock) => code_open = code_open.saturating_sub(1),
             Event::Text(t) if link_open == 0 && code_open == 0 => {
-                for (s, e) in find(&t) {
+                for (s, e) in find_in_prose(&t) {
                     let k = key(&t[s + 1..e]);
                     if !out.contains(&k) {
                         out.push(k);
@@ -110,7 +128,7 @@ mod tests {
     #[test]
     fn mentioned_skips_code_and_links_dedupes_and_bounds() {
         assert_eq!(
-            mentioned("@Ann `@code` [@link](https://x.example) @ann @AnnLee"),
+            mentioned("@Ann `@code` [@link](https://x.example) https://y.example/@z @ann @AnnLee"),
             ["ann", "annlee"]
         );
         let many: String = (0..20).map(|i| format!("@u{i} ")).collect();

@@ -139,7 +139,7 @@ pub fn render_markdown(source: &str) -> Rendered {
 /// was made.
 fn mentions_and_links<'a>(t: CowStr<'a>, events: &mut Vec<Event<'a>>) -> bool {
     let found = if t.contains('@') {
-        crate::mention::find(&t)
+        crate::mention::find_in_prose(&t)
     } else {
         Vec::new()
     };
