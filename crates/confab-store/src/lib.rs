@@ -103,8 +103,8 @@ pub use votes::{Flagged, VoteCounts, VoteStore};
 pub mod prelude {
     pub use crate::{
         ChallengeStore, CommentStore, ControlStore, ExportStore, GdprStore, ImportStore,
-        MediaStore, ModContextStore, ModerationStore, NotifyStore, OutboxStore, ReactionStore, Store,
-        VoteStore,
+        MediaStore, ModContextStore, ModerationStore, NotifyStore, OutboxStore, ReactionStore,
+        Store, VoteStore,
     };
 }
 pub use pin::{ReadPin, WritePos, Written};

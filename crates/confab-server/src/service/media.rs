@@ -391,7 +391,11 @@ mod tests {
         ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
         chunk(&mut out, b"IHDR", &ihdr);
         // A few bytes of compressed zeros: the pixels would need 7.5 GB.
-        chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        chunk(
+            &mut out,
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
         chunk(&mut out, b"IEND", &[]);
         out
     }
