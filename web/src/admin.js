@@ -209,6 +209,10 @@
     flags: { one: '{n} flag', other: '{n} flags' },
     is_reply: 'reply',
     shadow_ban_author: 'Shadow-ban author',
+    pic_open: 'Open the full picture',
+    pic_alt: 'Picture attached by {name}',
+    pic_remove: 'Remove picture',
+    pic_removed: 'Picture removed.',
     selected: { one: '{n} selected', other: '{n} selected' },
     authors_banned: { one: 'Author banned.', other: '{n} authors banned.' },
     authors_shadow_banned: { one: 'Author shadow-banned.', other: '{n} authors shadow-banned.' },
@@ -620,9 +624,9 @@
       c.parent_id ? h('span', { class: 'muted' }, tx('is_reply')) : null);
     const body = h('div', { class: 'body' }, bodyFragment(c.body_html));
     const pics = (c.images || []).length ? h('div', { class: 'pics' }, c.images.map((im) => h('figure', { class: 'pic' },
-      h('a', { href: im.url, target: '_blank', rel: 'noopener', title: 'Open the full picture' },
-        h('img', { src: im.url, width: im.width, height: im.height, loading: 'lazy', alt: 'Picture attached by ' + c.author.name })),
-      h('button', { type: 'button', class: 'btn small danger', 'data-action': 'remove-image', onclick: () => removeImage(c, im) }, 'Remove picture')))) : null;
+      h('a', { href: im.url, target: '_blank', rel: 'noopener', title: tx('pic_open') },
+        h('img', { src: im.url, width: im.width, height: im.height, loading: 'lazy', alt: tx('pic_alt', { name: c.author.name }) })),
+      h('button', { type: 'button', class: 'btn small danger', 'data-action': 'remove-image', onclick: () => removeImage(c, im) }, tx('pic_remove'))))) : null;
     const ctx = itemContext(c);
     const acts = h('div', { class: 'acts' });
     for (const a of (ACTIONS[c.status] || [])) {
@@ -685,7 +689,7 @@
       c.images = c.images.filter((x) => x.id !== im.id);
       const li = $(`#items li[data-id="${c.id}"]`);
       if (li) li.replaceWith(renderItem(c));
-      toast('Picture removed.');
+      toast(tx('pic_removed'));
     } catch (e) { toast(e.message, true); }
   }
 
