@@ -339,7 +339,9 @@ describe('embed on another origin', () => {
     const unnamed = await page.evaluate(() => {
       const root = document.querySelector('#confab-thread').shadowRoot;
       return Array.from(root.querySelectorAll('button, textarea, input')).filter((el) => {
-        const label = el.getAttribute('aria-label') || el.textContent.trim() || (el.id && root.querySelector(`label[for="${el.id}"]`));
+        const wrapping = el.closest('label');
+        const label = el.getAttribute('aria-label') || el.textContent.trim() || (el.id && root.querySelector(`label[for="${el.id}"]`))
+          || (wrapping && wrapping.textContent.trim());
         return !label;
       }).map((el) => el.outerHTML);
     });
