@@ -210,7 +210,11 @@ pub trait CommentStore: Send + Sync {
         actor: Option<AccountId>,
     ) -> StoreResult<Written<Thread>>;
 
-    /// Up to `limit` top-level comments after `cursor`, in `sort` order.
+    /// Up to `limit` top-level comments after `cursor`, in `sort` order; and with `pinned`,
+    /// that comment too when it is a top-level comment of the thread (whatever its status: the
+    /// caller decides whether the reader sees it), read by the same statement, so a page with a
+    /// pinned comment costs what a page without one does.
+    #[allow(clippy::too_many_arguments)]
     async fn top_level(
         &self,
         thread: &Thread,
@@ -218,8 +222,9 @@ pub trait CommentStore: Send + Sync {
         sort: Sort,
         cursor: Option<Cursor>,
         limit: usize,
+        pinned: Option<CommentId>,
         from: ReadFrom,
-    ) -> StoreResult<Vec<Comment>>;
+    ) -> StoreResult<(Vec<Comment>, Option<Comment>)>;
 
     /// For each parent, its first `per_parent` visible replies with id above `after`, oldest
     /// first, in one query.

@@ -23,6 +23,21 @@ pub struct CounterShift {
 /// A new comment moves from "nothing", counted as deleted, to its first status.
 pub const BEFORE_FIRST_STATUS: CommentStatus = CommentStatus::Deleted;
 
+/// A page's rows and the pinned comment's row read by the same statement (`top_level`), each
+/// flagged by its backend as the pinned one or not: the page in its order, and the pinned row.
+pub fn split_pinned(rows: Vec<(Comment, bool)>) -> (Vec<Comment>, Option<Comment>) {
+    let mut pinned = None;
+    let mut page = Vec::with_capacity(rows.len());
+    for (c, is_pin) in rows {
+        if is_pin {
+            pinned = Some(c);
+        } else {
+            page.push(c);
+        }
+    }
+    (page, pinned)
+}
+
 /// The counter changes of a comment moving from `old` to `new`.
 pub fn counter_shift(old: CommentStatus, new: CommentStatus) -> CounterShift {
     let approved = |s: CommentStatus| i64::from(s == CommentStatus::Approved);

@@ -178,9 +178,20 @@ impl Service {
             .as_deref()
             .map(|c| Cursor::decode(c, req.sort))
             .transpose()?;
-        let mut top = self
+        // The first page reads the pinned comment with its own (one statement either way).
+        let featured = req.sort == Sort::Featured;
+        let want_pin = thread.pinned_id.filter(|_| !featured && cursor.is_none());
+        let (mut top, pin_row) = self
             .store
-            .top_level(&thread, vis, req.sort, cursor, req.limit + 1, from)
+            .top_level(
+                &thread,
+                vis,
+                req.sort,
+                cursor,
+                req.limit + 1,
+                want_pin,
+                from,
+            )
             .await?;
         let next_cursor = if top.len() > req.limit {
             top.truncate(req.limit);
@@ -195,19 +206,13 @@ impl Service {
         } else {
             None
         };
-        // A pinned comment: first on the first page, and nowhere else (one more read, on the
-        // first page only). The featured listing is only the featured comments.
-        let featured = req.sort == Sort::Featured;
+        // A pinned comment: first on the first page, and nowhere else. The featured listing is
+        // only the featured comments.
         if let Some(pin) = thread.pinned_id.filter(|_| !featured) {
             let at = top.iter().position(|c| c.id == pin);
             let pinned = match at {
                 Some(i) => Some(top.remove(i)),
-                None if cursor.is_none() => self
-                    .store
-                    .comment(pin, from)
-                    .await?
-                    .filter(|c| c.thread_id == thread.id && visible(c, vis)),
-                None => None,
+                None => pin_row.filter(|c| c.thread_id == thread.id && visible(c, vis)),
             };
             if let Some(p) = pinned.filter(|_| cursor.is_none()) {
                 top.insert(0, p);

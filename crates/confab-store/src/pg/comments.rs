@@ -299,8 +299,9 @@ impl CommentStore for PgStore {
         sort: Sort,
         cursor: Option<Cursor>,
         limit: usize,
+        pinned: Option<CommentId>,
         from: ReadFrom,
-    ) -> StoreResult<Vec<Comment>> {
+    ) -> StoreResult<(Vec<Comment>, Option<Comment>)> {
         let (va, vb) = vis_args(vis);
         let limit = limit as i64;
         let v = vis_sql(vis, 3);
@@ -310,8 +311,9 @@ impl CommentStore for PgStore {
         } else {
             "parent_id IS NULL"
         };
-        let mut sql =
-            format!("SELECT {COMMENT_COLS} FROM comments WHERE thread_id = $1 AND {scope} AND {v}");
+        let mut sql = format!(
+            "SELECT {COMMENT_COLS}, score, 0 AS pin_row FROM comments WHERE thread_id = $1 AND {scope} AND {v}"
+        );
         // Parameters: $1 thread, $2 limit, $3/$4 visibility, $5/$6 cursor.
         let (c1, c2) = match (sort, cursor) {
             (Sort::Best, Some(c)) => {
@@ -328,11 +330,12 @@ impl CommentStore for PgStore {
             }
             (_, None) => (None, None),
         };
-        sql.push_str(match sort {
-            Sort::Best => " ORDER BY score DESC, id ASC LIMIT $2",
-            Sort::Newest | Sort::Featured => " ORDER BY id DESC LIMIT $2",
-            Sort::Oldest => " ORDER BY id ASC LIMIT $2",
-        });
+        let order = match sort {
+            Sort::Best => "score DESC, id ASC",
+            Sort::Newest | Sort::Featured => "id DESC",
+            Sort::Oldest => "id ASC",
+        };
+        sql.push_str(&format!(" ORDER BY {order} LIMIT $2"));
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&thread.id.0, &limit];
         if matches!(vis, Visibility::Author { .. }) {
             args.push(&va);
@@ -347,12 +350,24 @@ impl CommentStore for PgStore {
         if let Some(x) = &c2 {
             args.push(x);
         }
+        let pin = pinned.map(|p| p.0);
+        if let Some(p) = &pin {
+            // The pinned comment joins the page's statement, after the page in the outer order.
+            args.push(p);
+            sql = format!(
+                "({sql}) UNION ALL (SELECT {COMMENT_COLS}, score, 1 FROM comments WHERE id = ${} \
+                 AND thread_id = $1 AND parent_id IS NULL) ORDER BY pin_row, {order}",
+                args.len()
+            );
+        }
         read_on!(self, shard_of(thread.id.0), from, |c, n| {
-            Ok(rows(&c, &n, &sql, &args)
-                .await?
-                .iter()
-                .map(comment_row)
-                .collect())
+            Ok(crate::rules::split_pinned(
+                rows(&c, &n, &sql, &args)
+                    .await?
+                    .iter()
+                    .map(|r| (comment_row(r), r.get::<_, i32>(25) == 1))
+                    .collect(),
+            ))
         })
     }
 

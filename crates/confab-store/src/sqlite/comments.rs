@@ -242,8 +242,9 @@ impl CommentStore for SqliteStore {
         sort: Sort,
         cursor: Option<Cursor>,
         limit: usize,
+        pinned: Option<CommentId>,
         _from: ReadFrom,
-    ) -> StoreResult<Vec<Comment>> {
+    ) -> StoreResult<(Vec<Comment>, Option<Comment>)> {
         let mut args = vec![int(thread.id.0)];
         let vis = vis_sql(vis, &mut args);
         // Featured: the thread's featured comments at any depth; otherwise its top level.
@@ -253,7 +254,7 @@ impl CommentStore for SqliteStore {
             "parent_id IS NULL"
         };
         let mut sql = format!(
-            "SELECT {COMMENT_COLS} FROM comments WHERE thread_id = ? AND {scope} AND {vis}"
+            "SELECT {COMMENT_COLS}, score, 0 AS pin_row FROM comments WHERE thread_id = ? AND {scope} AND {vis}"
         );
         let order = match sort {
             Sort::Best => {
@@ -281,9 +282,25 @@ impl CommentStore for SqliteStore {
         sql.push_str(order);
         sql.push_str(" LIMIT ?");
         args.push(int(limit as i64));
-        self.pool
-            .read(move |c, n| rows(c, n, &sql, &args, comment_row))
-            .await
+        if let Some(pin) = pinned {
+            // The pinned comment joins the page's statement, after the page in the outer order.
+            sql = format!(
+                "SELECT * FROM ({sql}) UNION ALL \
+                 SELECT {COMMENT_COLS}, score, 1 FROM comments WHERE id = ? AND thread_id = ? AND parent_id IS NULL \
+                 ORDER BY pin_row,{}",
+                order.trim_start_matches(" ORDER BY")
+            );
+            args.extend([int(pin.0), int(thread.id.0)]);
+        }
+        let got = self
+            .pool
+            .read(move |c, n| {
+                rows(c, n, &sql, &args, |r| {
+                    Ok((comment_row(r)?, r.get::<_, i64>(25)? == 1))
+                })
+            })
+            .await?;
+        Ok(crate::rules::split_pinned(got))
     }
 
     async fn replies(

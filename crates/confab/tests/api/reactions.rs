@@ -438,10 +438,14 @@ async fn reactions_and_featured_comments_cost_no_statement_on_a_page_read() {
     let moder = As::bearer(&app.account("count_mod", false, &["demo"]).await);
     let reader = As::bearer(&app.account("count_reader", false, &[]).await);
     // Two threads of the same shape; one gets reactions everywhere and featured comments.
+    let mut rich_first = String::new();
     for ident in ["/plain", "/rich"] {
         for i in 0..6 {
             let top = app.comment(ident, &format!("top {i}"), None).await;
             let top = top["id"].as_str().unwrap().to_string();
+            if ident == "/rich" && i == 0 {
+                rich_first = top.clone();
+            }
             let reply = app.comment(ident, "reply", Some(&top)).await;
             let reply = reply["id"].as_str().unwrap().to_string();
             if ident == "/rich" {
@@ -476,6 +480,21 @@ async fn reactions_and_featured_comments_cost_no_statement_on_a_page_read() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     let forum = app.svc.forum("demo").unwrap();
+    let count_limit = |ident: &'static str, sort: Sort, limit: usize| {
+        let (svc, forum) = (app.svc.clone(), forum.clone());
+        async move {
+            let req = PageRequest {
+                forum,
+                ident: Ident::parse(ident).unwrap(),
+                sort,
+                cursor: None,
+                limit,
+            };
+            let (page, n) = count_queries(svc.page(req, &Caller::public())).await;
+            let page: Value = serde_json::from_slice(&page.unwrap().body).unwrap();
+            (page, n)
+        }
+    };
     let count = |ident: &'static str, sort: Sort| {
         let (svc, forum) = (app.svc.clone(), forum.clone());
         async move {
@@ -511,6 +530,34 @@ async fn reactions_and_featured_comments_cost_no_statement_on_a_page_read() {
         // The second read is served from the page cache: no statement.
         let (_, again) = count("/rich", sort).await;
         assert_eq!(again, 0, "{sort:?}: cached");
+    }
+    // A pinned comment that is not on the first page comes with the page's own statement.
+    let r = app
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/threads/{thread}"),
+            Some(json!({ "pinned": rich_first })),
+            &moder,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for sort in [Sort::Best, Sort::Newest, Sort::Oldest] {
+        // Two a page: under Newest the pinned (oldest) comment is not among them.
+        let (_, n_plain) = count_limit("/plain", sort, 2).await;
+        let (rich, n_rich) = count_limit("/rich", sort, 2).await;
+        assert!(n_plain > 0, "{sort:?}: the read went to storage");
+        assert_eq!(n_plain, n_rich, "{sort:?}: a pin costs no statement");
+        assert_eq!(
+            rich["comments"][0]["id"],
+            rich_first.as_str(),
+            "{sort:?}: pinned first"
+        );
+        let shown = if sort == Sort::Newest { 3 } else { 2 };
+        assert_eq!(
+            rich["comments"].as_array().unwrap().len(),
+            shown,
+            "{sort:?}: {rich}"
+        );
     }
     // The featured listing: the thread, the featured comments (one indexed range) and their
     // authors, however many comments the thread has.
