@@ -110,7 +110,7 @@ pub async fn upload_image(
     };
     if data.is_empty() {
         return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
+            ErrorCode::BadRequest,
             "the body is empty: send the picture",
         ));
     }

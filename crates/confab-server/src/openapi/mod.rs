@@ -235,6 +235,12 @@ pub fn constrain(doc: &mut Value, limits: &Limits) {
         prop(doc, "FlagBody", "reason"),
         json!({ "pattern": trimmed_line(200) }),
     );
+    // A picture is at least one byte: an empty upload is refused before anything else.
+    if let Some(upload) = doc.pointer_mut(
+        "/paths/~1api~1v1~1forums~1{forum}~1images/post/requestBody/content/application~1octet-stream/schema",
+    ) {
+        merge(upload, json!({ "minLength": 1 }));
+    }
 
     let s = "SignupBody";
     merge(
