@@ -572,10 +572,12 @@ async fn move_copies_everything_once_and_writes_follow() {
             confab_core::cursor::Sort::Oldest,
             None,
             10,
+            None,
             ReadFrom::Primary,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(page.len(), 1);
     assert_eq!(
         page[0].reply_count, 1,
@@ -945,10 +947,12 @@ async fn migrate_data_copies_sqlite_into_postgres() {
                     sort,
                     None,
                     100,
+                    None,
                     ReadFrom::Primary,
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .0;
             let got = store
                 .top_level(
                     &th,
@@ -956,10 +960,12 @@ async fn migrate_data_copies_sqlite_into_postgres() {
                     sort,
                     None,
                     100,
+                    None,
                     ReadFrom::Primary,
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .0;
             assert_eq!(got, want);
             assert!(!got.is_empty());
         }
