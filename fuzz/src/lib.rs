@@ -46,13 +46,15 @@ const ALLOWED_TAGS: &[&str] = &[
     "br",
     "del",
     "s",
+    // An `@name` mention (`confab_core::mention`), with its one class.
+    "span",
 ];
 
 /// Attributes allowed on a tag.
 fn attr_allowed(tag: &str, attr: &str) -> bool {
     matches!(
         (tag, attr),
-        ("a", "href" | "rel" | "title") | ("ol", "start")
+        ("a", "href" | "rel" | "title") | ("ol", "start") | ("span", "class")
     )
 }
 
@@ -218,6 +220,12 @@ pub fn check_rendered(input: &str, html: &str, has_links: bool) {
                 attr_allowed(&name, &key),
                 "attribute {key} on <{name}> survived in {html:?} from {input:?}"
             );
+            if key == "class" {
+                assert_eq!(
+                    *v, "confab-mention",
+                    "class {v:?} survived in {html:?} from {input:?}"
+                );
+            }
             if key == "href" {
                 let scheme = href_scheme(v);
                 assert!(
