@@ -15,7 +15,9 @@
 # throwaway cluster from scripts/pg-cluster.sh (fsync on) with shard servers s1 (one streaming
 # replica) and s2, the 4096 logical shards spread over them. The table's q/req column is
 # statements per request and `replica` the share of database reads served by replicas; in pg/
-# rows `srv cores` includes the PostgreSQL servers.
+# rows `srv cores` includes the PostgreSQL servers. It then measures the bare work of a post
+# with pgbench on the shard server that holds the bench forum (row pgbench/bare; ratio
+# pg/post / pgbench/bare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ duration=10s
 concurrency=32
 rate=5000
 postgres=false
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -70,6 +72,32 @@ run_confab() {
   bench --target "$target" --scenario read-hot --rate "$rate" "${srv[@]}" ${prefix:+--label "${prefix}read-hot@$rate/s"}
 }
 
+# pgbench_bare DSN: the bare commit rate of a post's work on that server (a comment row
+# inserted and its thread's counter raised, one transaction each, random one of 1,000
+# threads), as a row named pgbench/bare.
+pgbench_bare() {
+  local dsn=$1 db out tps lat
+  db=${dsn%/*}/confab_bare
+  "$PG_BIN/psql" -X -q "$dsn" -c "DROP DATABASE IF EXISTS confab_bare" -c "CREATE DATABASE confab_bare" >&2
+  "$PG_BIN/psql" -X -q "$db" >&2 <<'SQL'
+CREATE TABLE bare_threads (id BIGINT PRIMARY KEY, comment_count BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE bare_comments (id BIGSERIAL PRIMARY KEY, thread_id BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL);
+INSERT INTO bare_threads (id) SELECT generate_series(1, 1000);
+SQL
+  cat >"$tmp/bare.sql" <<'SQL'
+\set t random(1, 1000)
+BEGIN;
+INSERT INTO bare_comments (thread_id, body, created_at) VALUES (:t, 'the comment really agree with this point but I think that performance matters more', 0);
+UPDATE bare_threads SET comment_count = comment_count + 1 WHERE id = :t;
+COMMIT;
+SQL
+  echo "-- pgbench/bare on $home ($concurrency clients, ${duration%s} s)" >&2
+  out=$("$PG_BIN/pgbench" -n -M prepared -c "$concurrency" -j 2 -T "${duration%s}" -f "$tmp/bare.sql" "$db" 2>&1) || { echo "$out" >&2; return 1; }
+  tps=$(echo "$out" | awk '/^tps = / { print $3; exit }')
+  lat=$(echo "$out" | awk '/^latency average = / { print $4; exit }')
+  echo "{\"name\": \"pgbench/bare\", \"scenario\": \"pgbench\", \"rps\": $tps, \"mean_ms\": $lat, \"concurrency\": $concurrency}" >>"$results"
+}
+
 if $postgres; then
   # shellcheck source=lib/pg.sh
   source scripts/lib/pg.sh
@@ -88,6 +116,12 @@ if $postgres; then
   for f in "$pgdir"/*/postmaster.pid; do extra_pids+=("$(head -1 "$f")"); done
   run_confab pg/ "$tmp/pgdata" CONFAB_POSTGRES__CONTROL="$CONFAB_POSTGRES__CONTROL"
   "$bin" shards list >&2 || true
+  # The bare work of a post on the server that holds the bench forum, for pg/post to be
+  # compared with: pgbench, the same client count and duration, fsync on.
+  home=$("$bin" shards list 2>/dev/null | awk '$1 ~ /^s[0-9]+$/ && $5 > 0 { print $1; exit }')
+  home=${home:-s1}
+  home_dsn=$(field "[s['primary'] for s in c['shards'] if s['name'] == '$home'][0]")
+  pgbench_bare "$home_dsn"
   stop "$confab_pid"
   extra_pids=()
   unset CONFAB_POSTGRES__CONTROL
@@ -172,5 +206,6 @@ ratios=()
 $have_nginx && ratios+=(--ratio read-hot/nginx)
 if $postgres; then
   for s in read-hot read-many counts post mixed; do ratios+=(--ratio "pg/$s/$s"); done
+  ratios+=(--ratio pg/post/pgbench/bare)
 fi
 "$bin" bench --report "$results" "${ratios[@]}"

@@ -3,8 +3,62 @@
 use super::*;
 use crate::rules;
 
+/// What a post reads before it writes, in one statement: the thread by its ident or an alias
+/// (`THREAD_COLS`, null when the page has none yet), the new comment's id, and the idempotency
+/// record of an earlier request with the same key.
+fn post_read_sql() -> String {
+    let t = THREAD_COLS
+        .split(", ")
+        .map(|col| format!("t.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {t}, confab_next_id($1), i.comment_id, i.request_hash FROM (SELECT 1) one \
+         LEFT JOIN LATERAL (SELECT {THREAD_COLS} FROM threads WHERE forum_id = $2 AND ident = $3 UNION ALL \
+           SELECT {t} FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
+           WHERE a.forum_id = $2 AND a.ident = $3 LIMIT 1) t ON true \
+         LEFT JOIN idempotency i ON i.scope = $4 AND i.key = $5"
+    )
+}
+
+/// Every write of a post in one statement: the comment; the thread's counters (and its url and
+/// title where it has none yet), returned; the parent's reply count; the idempotency record;
+/// the outbox tasks; the request's spam facts; the reply-mail request and its subscription;
+/// the pictures, returning those it could attach.
+fn post_write_sql() -> String {
+    format!(
+        "WITH c AS (INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, \
+           guest_name, guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason, images) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)), \
+         th AS (UPDATE threads SET comment_count = comment_count + $19, hidden_count = hidden_count + $20, \
+           seq = seq + 1, url = coalesce(url, $21), title = coalesce(title, $22) WHERE id = $3 RETURNING {THREAD_COLS}), \
+         p AS (UPDATE comments SET reply_count = reply_count + $19 WHERE id = $5 AND $19 <> 0), \
+         i AS (INSERT INTO idempotency (scope, key, shard, comment_id, created_at, request_hash) \
+           SELECT $23::text, $24::text, $2::int, $1::bigint, $15::bigint, $25::text WHERE $23::text IS NOT NULL), \
+         k AS (INSERT INTO tasks (id, shard, kind, payload, state, run_at, attempts, created_at, updated_at) \
+           SELECT confab_next_id($2::int), $2::int, u.kind, u.payload, 'queued', u.run_at, 0, $26::bigint, $26::bigint \
+           FROM unnest($27::text[], $28::text[], $29::bigint[]) AS u(kind, payload, run_at)), \
+         f AS (INSERT INTO spam_facts (comment_id, shard, user_ip, user_agent, referrer, permalink, lang, created_at) \
+           SELECT $1::bigint, $2::int, $30::text, $31::text, $32::text, $33::text, $34::text, $15::bigint WHERE $30::text IS NOT NULL), \
+         rn AS (INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at, owner) \
+           SELECT $1::bigint, $2::int, $4::bigint, $35::text, $37::bigint, $38::text WHERE $35::text IS NOT NULL), \
+         s AS (INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at) \
+           SELECT $4::bigint, $36::text, $2::int, 'pending', $37::bigint, $37::bigint WHERE $36::text IS NOT NULL \
+           ON CONFLICT (forum_id, email) DO UPDATE SET state = 'pending', updated_at = excluded.updated_at \
+           WHERE subscriptions.state <> 'confirmed'), \
+         im AS (UPDATE images SET comment_id = $1 WHERE id = ANY($39::bigint[]) AND forum_id = $4 AND comment_id IS NULL RETURNING id) \
+         SELECT {THREAD_COLS}, ARRAY(SELECT id FROM im) FROM th"
+    )
+}
+
 /// The write transaction of a new comment: thread on first comment, comment, counters,
 /// idempotency record, reply-mail request and tasks, all or nothing.
+///
+/// A post is two statements: one reads what the writes depend on (sent with `BEGIN` and the
+/// fence check, see [`super::tx`]), one writes everything; then `COMMIT`. A page's first
+/// comment (creating its thread) and a reply past the depth limit (climbing to an ancestor)
+/// take one more each. A concurrent request with the same idempotency key fails on the
+/// record's key; [`CommentStore::post_comment`] then answers with the first one's comment.
 pub(super) async fn insert_comment<C: GenericClient + Sync>(
     tx: &C,
     n: &crate::Counter,
@@ -12,92 +66,43 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
 ) -> StoreResult<Posted> {
     let forum = &new.forum;
     let shard = sh(forum.shard);
-    if let Some(idem) = &new.idempotency {
-        let (scope, key) = (&idem.scope, &idem.key);
-        // Concurrent retries of one request queue here; the later one then finds the first's row.
-        exec(
+    let (scope, key) = match &new.idempotency {
+        Some(i) => (Some(i.scope.as_str()), Some(i.key.as_str())),
+        None => (None, None),
+    };
+    let read = async {
+        row(
             tx,
             n,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2::text, 20260101))",
-            &[scope, key],
+            &post_read_sql(),
+            &[&shard, &forum.id.0, &new.ident.as_str(), &scope, &key],
         )
-        .await?;
-        let prior = row(
-            tx,
-            n,
-            "SELECT comment_id, request_hash FROM idempotency WHERE scope = $1 AND key = $2",
-            &[scope, key],
-        )
-        .await?;
-        if let Some(r) = prior {
-            idem.check_replay(r.get(1))?;
-            let comment = load_comment(tx, n, CommentId(r.get(0)))
-                .await?
-                .ok_or_else(DomainError::internal)?;
-            let thread = load_thread(tx, n, comment.thread_id)
-                .await?
-                .ok_or_else(DomainError::internal)?;
-            return Ok(Posted {
-                comment,
-                thread,
-                replayed: true,
-            });
+        .await
+    };
+    let parent = async {
+        match new.parent_id {
+            Some(pid) => load_comment(tx, n, pid).await,
+            None => Ok(None),
         }
-    }
-    // The thread by its ident or an alias; else created on first comment (concurrent first
-    // comments meet on the unique key).
-    let existing = thread_by_ident(tx, n, forum.id, &new.ident).await?;
-    let thread = match existing {
-        Some(t) => Some(t),
-        None => row(
-        tx,
-        n,
-        &format!(
-            "WITH ins AS (INSERT INTO threads (id, shard, forum_id, ident, url, title, created_at) \
-               VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6) ON CONFLICT (forum_id, ident) DO NOTHING RETURNING {THREAD_COLS}) \
-             SELECT {THREAD_COLS} FROM ins UNION ALL \
-             SELECT {THREAD_COLS} FROM threads WHERE forum_id = $2 AND ident = $3 AND NOT EXISTS (SELECT 1 FROM ins)"
-        ),
-        &[&shard, &forum.id.0, &new.ident.as_str(), &new.url, &new.title, &new.created_at],
-    )
-        .await?
-        .as_ref()
-        .map(thread_row),
     };
-    let t = match thread {
-        Some(t) => t,
-        // The other transaction's thread is not visible to this statement's snapshot yet.
-        None => row(
-            tx,
-            n,
-            &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"),
-            &[&forum.id.0, &new.ident.as_str()],
-        )
-        .await?
-        .as_ref()
-        .map(thread_row)
-        .ok_or_else(|| {
-            DomainError::new(
-                ErrorCode::Unavailable,
-                "the thread is being created, retry shortly",
-            )
-        })?,
-    };
-    crate::rules::thread_open(&t)?;
-    if crate::rules::fills_thread(&t, new) {
-        exec(
-            tx,
-            n,
-            "UPDATE threads SET url = coalesce(url, $1), title = coalesce(title, $2) WHERE id = $3",
-            &[&new.url, &new.title, &t.id.0],
-        )
-        .await?;
+    let (read, parent) = tokio::try_join!(read, parent)?;
+    let r = read.ok_or_else(DomainError::internal)?;
+    let cols = THREAD_COLS.split(", ").count();
+    if let (Some(idem), Some(prior)) = (&new.idempotency, r.get::<_, Option<i64>>(cols + 1)) {
+        idem.check_replay(r.get(cols + 2))?;
+        return replay(tx, n, CommentId(prior)).await;
     }
+    let id = CommentId(r.get(cols));
+    let t = match r.get::<_, Option<i64>>(0) {
+        Some(_) => thread_row(&r),
+        None => create_thread(tx, n, new).await?,
+    };
+    rules::thread_open(&t)?;
     let thread_id = t.id;
     let (parent_id, depth) = match new.parent_id {
         None => (None, 0),
-        Some(pid) => {
-            let mut p = rules::reply_parent(load_comment(tx, n, pid).await?, thread_id)?;
+        Some(_) => {
+            let mut p = rules::reply_parent(parent, thread_id)?;
             while let Some(up) = rules::climb(&p, new.max_depth) {
                 p = load_comment(tx, n, up)
                     .await?
@@ -106,23 +111,40 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             (Some(p.id), p.depth + 1)
         }
     };
+    let comment = new.inserted(id, thread_id, parent_id, depth);
+    let d = rules::counter_shift(rules::BEFORE_FIRST_STATUS, new.status);
     let (account, gname, gemail, gurl) = match &new.author {
         Author::Account(a) => (Some(a.0), None, None, None),
         Author::Guest { name, email, url } => {
-            (None, Some(name.clone()), email.clone(), url.clone())
+            (None, Some(name.as_str()), email.as_deref(), url.as_deref())
         }
     };
-    let id: i64 = row(
+    let images = confab_core::media::encode_refs(&new.images);
+    let image_ids: Vec<i64> = new.images.iter().map(|i| i.id).collect();
+    let request_hash = new.idempotency.as_ref().map(|i| i.request_hash.as_str());
+    let now = confab_core::now_ms();
+    let mut kinds = Vec::with_capacity(new.tasks.len());
+    let mut payloads = Vec::with_capacity(new.tasks.len());
+    let mut run_at = Vec::with_capacity(new.tasks.len());
+    for t in &new.tasks {
+        let r = rules::task_row(t, &rules::comment_task_payload(t, id), now)?;
+        kinds.push(t.kind.as_str());
+        payloads.push(r.payload);
+        run_at.push(r.run_at);
+    }
+    let f = new.spam_facts.as_ref();
+    let watch = new.notify.as_ref();
+    let watch_key = watch.map(|w| rules::email_key(&w.email));
+    let written = row(
         tx,
         n,
-        "INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, guest_name, \
-         guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason, images) \
-         VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+        &post_write_sql(),
         &[
+            &id.0,
             &shard,
             &thread_id.0,
             &forum.id.0,
-            &parent_id.map(|p: CommentId| p.0),
+            &parent_id.map(|p| p.0),
             &depth,
             &account,
             &new.anon_id,
@@ -135,56 +157,99 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             &new.created_at,
             &new.ip_hash,
             &new.held_reason,
-            &confab_core::media::encode_refs(&new.images),
+            &images,
+            &d.approved,
+            &d.hidden,
+            &new.url,
+            &new.title,
+            &scope,
+            &key,
+            &request_hash,
+            &now,
+            &kinds,
+            &payloads,
+            &run_at,
+            &f.map(|f| f.user_ip.as_str()),
+            &f.map(|f| f.user_agent.as_str()),
+            &f.map(|f| f.referrer.as_str()),
+            &f.map(|f| f.permalink.as_str()),
+            &f.map(|f| f.lang.as_str()),
+            &watch.map(|w| w.email.as_str()),
+            &watch_key,
+            &now,
+            &watch.map(|w| w.owner.as_str()),
+            &image_ids,
         ],
     )
     .await?
-    .ok_or_else(DomainError::internal)?
-    .get(0);
-    let id = CommentId(id);
-    super::media::attach(tx, n, forum.id, id, &new.images).await?;
-    let comment = new.inserted(id, thread_id, parent_id, depth);
-    let thread = shift_counters(tx, n, &comment, rules::BEFORE_FIRST_STATUS, new.status).await?;
-    if let Some(idem) = &new.idempotency {
-        exec(
-            tx,
-            n,
-            "INSERT INTO idempotency (scope, key, shard, comment_id, created_at, request_hash) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&idem.scope, &idem.key, &shard, &id.0, &new.created_at, &idem.request_hash],
-        )
-        .await?;
-    }
-    if let Some(watch) = &new.notify {
-        let email = &watch.email;
-        let now = confab_core::now_ms();
-        exec(
-            tx,
-            n,
-            "INSERT INTO reply_notify (comment_id, shard, forum_id, email, created_at, owner) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&id.0, &shard, &forum.id.0, email, &now, &watch.owner],
-        )
-        .await?;
-        exec(
-            tx,
-            n,
-            "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4) \
-             ON CONFLICT (forum_id, email) DO UPDATE SET state = 'pending', updated_at = excluded.updated_at \
-             WHERE subscriptions.state <> 'confirmed'",
-            &[&forum.id.0, &crate::rules::email_key(email), &shard, &now],
-        )
-        .await?;
-    }
-    if let Some(f) = &new.spam_facts {
-        super::spam::insert_facts(tx, n, id, shard, f, new.created_at).await?;
-    }
-    for t in &new.tasks {
-        let payload = crate::rules::comment_task_payload(t, id);
-        insert_task(tx, n, forum.shard, t, &payload).await?;
+    .ok_or_else(DomainError::internal)?;
+    let attached: Vec<i64> = written.get(cols);
+    if let Some(taken) = image_ids.iter().find(|i| !attached.contains(i)) {
+        return Err(rules::image_taken(*taken));
     }
     Ok(Posted {
         comment,
-        thread,
+        thread: thread_row(&written),
         replayed: false,
+    })
+}
+
+/// The comment an earlier request with the same idempotency key made, and its thread.
+async fn replay<C: GenericClient + Sync>(
+    c: &C,
+    n: &crate::Counter,
+    id: CommentId,
+) -> StoreResult<Posted> {
+    let comment = load_comment(c, n, id)
+        .await?
+        .ok_or_else(DomainError::internal)?;
+    let thread = load_thread(c, n, comment.thread_id)
+        .await?
+        .ok_or_else(DomainError::internal)?;
+    Ok(Posted {
+        comment,
+        thread,
+        replayed: true,
+    })
+}
+
+/// A page's first comment creates its thread; concurrent first comments meet on the unique key.
+async fn create_thread<C: GenericClient + Sync>(
+    tx: &C,
+    n: &crate::Counter,
+    new: &NewComment,
+) -> StoreResult<Thread> {
+    let forum = &new.forum;
+    let created = row(
+        tx,
+        n,
+        &format!(
+            "WITH ins AS (INSERT INTO threads (id, shard, forum_id, ident, url, title, created_at) \
+               VALUES (confab_next_id($1), $1, $2, $3, $4, $5, $6) ON CONFLICT (forum_id, ident) DO NOTHING RETURNING {THREAD_COLS}) \
+             SELECT {THREAD_COLS} FROM ins UNION ALL \
+             SELECT {THREAD_COLS} FROM threads WHERE forum_id = $2 AND ident = $3 AND NOT EXISTS (SELECT 1 FROM ins)"
+        ),
+        &[&sh(forum.shard), &forum.id.0, &new.ident.as_str(), &new.url, &new.title, &new.created_at],
+    )
+    .await?;
+    if let Some(r) = created {
+        return Ok(thread_row(&r));
+    }
+    // The other transaction's thread is not visible to this statement's snapshot yet.
+    row(
+        tx,
+        n,
+        &format!("SELECT {THREAD_COLS} FROM threads WHERE forum_id = $1 AND ident = $2"),
+        &[&forum.id.0, &new.ident.as_str()],
+    )
+    .await?
+    .as_ref()
+    .map(thread_row)
+    .ok_or_else(|| {
+        DomainError::new(
+            ErrorCode::Unavailable,
+            "the thread is being created, retry shortly",
+        )
     })
 }
 
@@ -237,7 +302,7 @@ impl CommentStore for PgStore {
     ) -> StoreResult<Written<Thread>> {
         let (forum_id, shard) = (forum.id, forum.shard);
         write_tx!(self, shard, |tx, n| {
-            let t = load_thread(&tx, &n, id)
+            let t = load_thread(tx, &n, id)
                 .await?
                 .filter(|t| t.forum_id == forum_id)
                 .ok_or_else(|| DomainError::not_found("thread"))?;
@@ -249,7 +314,7 @@ impl CommentStore for PgStore {
             }
             let pinned_raw = pinned.map(|p| p.0);
             exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE threads SET closed = $1, title = $2, pinned_id = $3, seq = seq + 1 WHERE id = $4",
                 &[&closed, &title, &pinned_raw, &id.0],
@@ -261,7 +326,7 @@ impl CommentStore for PgStore {
                     None => ("unpin", t.pinned_id),
                 };
                 log_action(
-                    &tx,
+                    tx,
                     &n,
                     shard,
                     forum_id,
@@ -275,7 +340,7 @@ impl CommentStore for PgStore {
             if closed != t.closed {
                 let action = if closed { "close" } else { "open" };
                 log_action(
-                    &tx,
+                    tx,
                     &n,
                     shard,
                     forum_id,
@@ -286,7 +351,7 @@ impl CommentStore for PgStore {
                 )
                 .await?;
             }
-            load_thread(&tx, &n, id)
+            load_thread(tx, &n, id)
                 .await?
                 .ok_or_else(DomainError::internal)
         })
@@ -436,7 +501,31 @@ impl CommentStore for PgStore {
 
     async fn post_comment(&self, new: NewComment) -> StoreResult<Written<Posted>> {
         let shard = new.forum.shard;
-        write_tx!(self, shard, |tx, n| { insert_comment(&tx, &n, &new).await })
+        let posted = write_tx!(self, shard, |tx, n| { insert_comment(tx, &n, &new).await });
+        match (posted, &new.idempotency) {
+            // A concurrent request with the same key committed first: answer with its comment.
+            (Err(e), Some(idem)) if e.code == ErrorCode::Conflict => {
+                let prior = read_on!(self, shard, ReadFrom::Primary, |c, n| {
+                    let Some(r) = row(
+                        &c,
+                        &n,
+                        "SELECT comment_id, request_hash FROM idempotency WHERE scope = $1 AND key = $2",
+                        &[&idem.scope, &idem.key],
+                    )
+                    .await?
+                    else {
+                        return Ok(None);
+                    };
+                    idem.check_replay(r.get(1))?;
+                    replay(&c, &n, CommentId(r.get(0))).await.map(Some)
+                })?;
+                match prior {
+                    Some(value) => Ok(Written { value, at: None }),
+                    None => Err(e),
+                }
+            }
+            (posted, _) => posted,
+        }
     }
 
     async fn edit_comment(
@@ -446,7 +535,7 @@ impl CommentStore for PgStore {
     ) -> StoreResult<Written<(Comment, i64)>> {
         write_tx!(self, shard_of(id.0), |tx, n| {
             let old = row(
-                &tx,
+                tx,
                 &n,
                 &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1 FOR UPDATE"),
                 &[&id.0],
@@ -459,20 +548,20 @@ impl CommentStore for PgStore {
             let status = edit.status_after(old.status);
             let reason = edit.reason_after(&old);
             exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE comments SET body_md = $1, body_html = $2, edited_at = $3, status = $4, held_reason = $5 WHERE id = $6",
                 &[&edit.body_md, &edit.body_html, &edit.now, &status.as_str(), &reason, &id.0],
             )
             .await?;
             let seq = if status == old.status {
-                bump_seq(&tx, &n, old.thread_id).await?
+                bump_seq(tx, &n, old.thread_id).await?
             } else {
-                shift_counters(&tx, &n, &old, old.status, status).await?.seq
+                shift_counters(tx, &n, &old, old.status, status).await?.seq
             };
             if let Some((forum, actor)) = edit.logged_by {
                 log_action(
-                    &tx,
+                    tx,
                     &n,
                     shard_of(id.0),
                     forum,
@@ -483,7 +572,7 @@ impl CommentStore for PgStore {
                 )
                 .await?;
             }
-            let cm = load_comment(&tx, &n, id)
+            let cm = load_comment(tx, &n, id)
                 .await?
                 .ok_or_else(DomainError::internal)?;
             Ok((cm, seq))

@@ -109,7 +109,7 @@ impl GdprStore for PgStore {
         write_tx!(self, shard, |tx, n| {
             let mut out = Vec::with_capacity(ids.len());
             for &id in ids {
-                let Some(cm) = load_comment(&tx, &n, id)
+                let Some(cm) = load_comment(tx, &n, id)
                     .await?
                     .filter(|cm| cm.forum_id == forum_id)
                 else {
@@ -117,7 +117,7 @@ impl GdprStore for PgStore {
                 };
                 let to = crate::rules::erased_status(cm.status, how);
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "UPDATE comments SET account_id = NULL, anon_id = NULL, guest_name = $1, guest_email = NULL, \
                      guest_url = NULL, ip_hash = '', images = NULL, status = $2, \
@@ -127,12 +127,12 @@ impl GdprStore for PgStore {
                 )
                 .await?;
                 let seq = if to != cm.status {
-                    shift_counters(&tx, &n, &cm, cm.status, to).await?.seq
+                    shift_counters(tx, &n, &cm, cm.status, to).await?.seq
                 } else {
-                    bump_seq(&tx, &n, cm.thread_id).await?
+                    bump_seq(tx, &n, cm.thread_id).await?
                 };
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "DELETE FROM reply_notify WHERE comment_id = $1",
                     &[&id.0],
@@ -140,22 +140,16 @@ impl GdprStore for PgStore {
                 .await?;
                 // The request's address and user agent kept for the spam check's reports.
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "DELETE FROM spam_facts WHERE comment_id = $1",
                     &[&id.0],
                 )
                 .await?;
                 // The reader's pictures.
-                exec(
-                    &tx,
-                    &n,
-                    "DELETE FROM images WHERE comment_id = $1",
-                    &[&id.0],
-                )
-                .await?;
+                exec(tx, &n, "DELETE FROM images WHERE comment_id = $1", &[&id.0]).await?;
                 log_action(
-                    &tx,
+                    tx,
                     &n,
                     shard,
                     forum_id,
@@ -180,7 +174,7 @@ impl GdprStore for PgStore {
         let (f, email) = (forum.id.0, crate::rules::email_key(email));
         write_value!(self, forum.shard, |tx, n| {
             Ok(exec(
-                &tx,
+                tx,
                 &n,
                 "DELETE FROM subscriptions WHERE forum_id = $1 AND email = $2",
                 &[&f, &email],

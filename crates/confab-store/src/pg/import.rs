@@ -674,7 +674,7 @@ impl ImportStore for PgStore {
 
     async fn move_thread(&self, forum: &Forum, m: ThreadMove) -> StoreResult<Written<Moved>> {
         write_tx!(self, forum.shard, |tx, n| {
-            move_thread(&tx, &n, forum, &m).await
+            move_thread(tx, &n, forum, &m).await
         })
     }
 
@@ -699,7 +699,7 @@ impl ImportStore for PgStore {
         batch: ImportBatch,
     ) -> StoreResult<Written<Imported>> {
         write_tx!(self, forum.shard, |tx, n| {
-            import_batch(&tx, &n, forum, &batch).await
+            import_batch(tx, &n, forum, &batch).await
         })
     }
 }

@@ -12,38 +12,49 @@ macro_rules! write_tx {
         let deadline = Instant::now() + FENCE_WAIT;
         loop {
             let server = $self.r.server_for(shard)?;
-            let mut conn = server.primary().await?;
+            let mut open = $crate::pg::tx::OpenTx::new(server.primary().await?);
             let $n = server.counter($crate::Target::Primary);
-            let $tx = conn.transaction().await.map_err(pg_err)?;
-            let step: Result<_, TxError> = async {
-                $n.add(1);
-                let st = $tx
-                    .prepare_cached("SELECT confab_write_shard($1)")
-                    .await
-                    .map_err(pg_err)?;
-                $tx.execute(&st, &[&sh(shard)]).await.map_err(fence_err)?;
-                let out: StoreResult<_> = async { $body }.await;
-                Ok(out?)
+            // BEGIN, the fence check and the body's first statements leave together; the
+            // server runs them in that order, and no statement of the body commits before the
+            // fence has passed (its result is checked before COMMIT is sent).
+            let step: Result<_, TxError> = {
+                let $tx: &deadpool_postgres::Client = open.client();
+                let fence = async {
+                    $n.add(1);
+                    let st = $tx
+                        .prepare_cached("SELECT confab_write_shard($1)")
+                        .await
+                        .map_err(pg_err)?;
+                    $tx.execute(&st, &[&sh(shard)]).await.map_err(fence_err)
+                };
+                let body = async {
+                    let out: StoreResult<_> = async { $body }.await;
+                    out
+                };
+                let (begun, fenced, out) = tokio::join!(open.begin(), fence, body);
+                match (begun, fenced) {
+                    (Err(e), _) => Err(TxError::Domain(e)),
+                    (Ok(()), Err(e)) => Err(e),
+                    (Ok(()), Ok(_)) => out.map_err(TxError::Domain),
+                }
+            };
+            if step.is_err() {
+                open.rollback().await;
             }
-            .await;
             match step {
                 Ok(v) => {
-                    $tx.commit().await.map_err(pg_err)?;
+                    let lsn = open.commit().await?;
                     $n.add(1);
-                    let at = conn
-                        .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
-                        .await
-                        .ok()
-                        .map(|r| server.committed(r.get::<_, i64>(0) as u64));
+                    let at = lsn.map(|l| server.committed(l));
                     break Ok(crate::pin::Written { value: v, at });
                 }
                 Err(TxError::Domain(e)) => break Err(e),
                 Err(TxError::Fenced) if Instant::now() < deadline => {
-                    drop($tx);
+                    drop(open);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(TxError::Moved) if Instant::now() < deadline => {
-                    drop($tx);
+                    drop(open);
                     $self.r.refresh(true).await?;
                 }
                 Err(_) => {

@@ -27,30 +27,6 @@ fn meta_row(r: &Row) -> ImageMeta {
     }
 }
 
-/// Attaches uploaded pictures to a new comment, inside its transaction: each must be this
-/// forum's and still unattached (two posts naming one picture: the second fails whole).
-pub(super) async fn attach<C: GenericClient + Sync>(
-    tx: &C,
-    n: &crate::Counter,
-    forum: ForumId,
-    comment: CommentId,
-    refs: &[ImageRef],
-) -> StoreResult<()> {
-    for r in refs {
-        let done = exec(
-            tx,
-            n,
-            "UPDATE images SET comment_id = $1 WHERE id = $2 AND forum_id = $3 AND comment_id IS NULL",
-            &[&comment.0, &r.id, &forum.0],
-        )
-        .await?;
-        if done != 1 {
-            return Err(crate::rules::image_taken(r.id));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl MediaStore for PgStore {
     async fn put_image(&self, forum: &Forum, img: NewImage) -> StoreResult<ImageRef> {
@@ -61,7 +37,7 @@ impl MediaStore for PgStore {
         );
         write_value!(self, shard, |tx, n| {
             let id: i64 = row(
-                &tx,
+                tx,
                 &n,
                 "INSERT INTO images (id, shard, forum_id, hash, format, width, height, data, \
                  account_id, anon_id, ip_hash, created_at) \
@@ -149,7 +125,7 @@ impl MediaStore for PgStore {
             });
         }
         write_tx!(self, shard, |tx, n| {
-            let Some(cm) = load_comment(&tx, &n, comment)
+            let Some(cm) = load_comment(tx, &n, comment)
                 .await?
                 .filter(|cm| cm.forum_id == forum_id)
             else {
@@ -159,22 +135,22 @@ impl MediaStore for PgStore {
                 return Ok(None);
             };
             exec(
-                &tx,
+                tx,
                 &n,
                 "DELETE FROM images WHERE id = $1 AND comment_id = $2",
                 &[&image, &comment.0],
             )
             .await?;
             exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE comments SET images = $1 WHERE id = $2",
                 &[&confab_core::media::encode_refs(&rest), &comment.0],
             )
             .await?;
-            bump_seq(&tx, &n, cm.thread_id).await?;
+            bump_seq(tx, &n, cm.thread_id).await?;
             log_action(
-                &tx,
+                tx,
                 &n,
                 shard,
                 forum_id,
@@ -184,7 +160,7 @@ impl MediaStore for PgStore {
                 &format!("picture {image}"),
             )
             .await?;
-            load_thread(&tx, &n, cm.thread_id).await
+            load_thread(tx, &n, cm.thread_id).await
         })
     }
 

@@ -41,6 +41,7 @@ mod router;
 mod rows;
 pub mod schema;
 mod spam;
+mod tx;
 mod votes;
 
 use crate::{
@@ -332,7 +333,7 @@ impl PgStore {
     ) -> StoreResult<()> {
         let shard = self.forum_shard(forum).await?;
         write_value!(self, shard, |tx, n| {
-            log_action(&tx, &n, shard, forum, actor, action, comment, detail).await
+            log_action(tx, &n, shard, forum, actor, action, comment, detail).await
         })
     }
 }

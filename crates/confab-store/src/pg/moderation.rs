@@ -21,7 +21,7 @@ impl ModerationStore for PgStore {
         write_tx!(self, shard, |tx, n| {
             let mut changes = Vec::new();
             for &id in ids {
-                let Some(cm) = load_comment(&tx, &n, id)
+                let Some(cm) = load_comment(tx, &n, id)
                     .await?
                     .filter(|cm| cm.forum_id == forum_id)
                 else {
@@ -30,33 +30,32 @@ impl ModerationStore for PgStore {
                 let plan = rules::status_plan(&cm, status);
                 if plan.dismiss_flags {
                     exec(
-                        &tx,
+                        tx,
                         &n,
                         "UPDATE comments SET flag_count = 0 WHERE id = $1",
                         &[&id.0],
                     )
                     .await?;
-                    exec(&tx, &n, "DELETE FROM flags WHERE comment_id = $1", &[&id.0]).await?;
+                    exec(tx, &n, "DELETE FROM flags WHERE comment_id = $1", &[&id.0]).await?;
                 }
                 if !plan.change {
                     if plan.dismiss_flags {
                         let (what, detail) = rules::dismissed_log(&cm);
-                        log_action(&tx, &n, shard, forum_id, actor, what, Some(id), &detail)
-                            .await?;
+                        log_action(tx, &n, shard, forum_id, actor, what, Some(id), &detail).await?;
                         changes.push(rules::flags_dismissed(cm));
                     }
                     continue;
                 }
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "UPDATE comments SET status = $1 WHERE id = $2",
                     &[&status.as_str(), &id.0],
                 )
                 .await?;
-                let seq = shift_counters(&tx, &n, &cm, cm.status, status).await?.seq;
+                let seq = shift_counters(tx, &n, &cm, cm.status, status).await?.seq;
                 log_action(
-                    &tx,
+                    tx,
                     &n,
                     shard,
                     forum_id,
@@ -70,7 +69,7 @@ impl ModerationStore for PgStore {
             }
             for t in &tasks {
                 if rules::task_due(t.when, &changes) {
-                    insert_task(&tx, &n, shard, t, &t.payload).await?;
+                    insert_task(tx, &n, shard, t, &t.payload).await?;
                 }
             }
             Ok(changes)

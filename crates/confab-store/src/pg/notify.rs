@@ -23,7 +23,7 @@ impl NotifyStore for PgStore {
         write_value!(self, shard, |tx, n| {
             if follow {
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "INSERT INTO thread_follows (thread_id, account_id, shard, created_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (thread_id, account_id) DO NOTHING",
@@ -32,7 +32,7 @@ impl NotifyStore for PgStore {
                 .await?;
             } else {
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "DELETE FROM thread_follows WHERE thread_id = $1 AND account_id = $2",
                     &[&thread.0, &account.0],

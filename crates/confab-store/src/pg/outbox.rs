@@ -99,7 +99,7 @@ pub(super) async fn claim_on(
 impl OutboxStore for PgStore {
     async fn enqueue_task(&self, shard: LogicalShard, task: NewTask) -> StoreResult<()> {
         write_value!(self, shard, |tx, n| {
-            insert_task(&tx, &n, shard, &task, &task.payload).await?;
+            insert_task(tx, &n, shard, &task, &task.payload).await?;
             Ok(())
         })
     }
@@ -172,7 +172,7 @@ impl OutboxStore for PgStore {
     async fn complete_task(&self, id: i64, attempt: i64) -> StoreResult<bool> {
         write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE tasks SET state = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2 AND attempts = $3 AND state = 'running'",
                 &[&confab_core::now_ms(), &id, &attempt],
@@ -197,7 +197,7 @@ impl OutboxStore for PgStore {
         let error = clip(error, MAX_ERROR);
         write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE tasks SET state = $1, run_at = coalesce($2, run_at), last_error = $3, locked_until = NULL, \
                  updated_at = $4 WHERE id = $5 AND attempts = $6 AND state = 'running'",
@@ -286,7 +286,7 @@ impl OutboxStore for PgStore {
         let now = confab_core::now_ms();
         write_value!(self, shard_of(id), |tx, n| {
             Ok(exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE tasks SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 WHERE id = $2 AND state = 'parked'",
                 &[&now, &id],
@@ -340,7 +340,7 @@ impl OutboxStore for PgStore {
         let shard = shard_of(id);
         write_value!(self, shard, |tx, n| {
             exec(
-                &tx,
+                tx,
                 &n,
                 "INSERT INTO task_effects (task_id, key, shard, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[&id, &key, &sh(shard), &confab_core::now_ms()],
@@ -375,7 +375,7 @@ impl OutboxStore for PgStore {
         let (id, shard, email) = (forum.id, forum.shard, crate::rules::email_key(email));
         write_value!(self, shard, |tx, n| {
             exec(
-                &tx,
+                tx,
                 &n,
                 "INSERT INTO subscriptions (forum_id, email, shard, state, created_at, updated_at, owner) \
                  VALUES ($1, $2, $3, $4, $5, $5, coalesce($6, '')) \
@@ -402,7 +402,7 @@ impl OutboxStore for PgStore {
         let cutoff = now.saturating_sub(min_interval_ms);
         write_value!(self, shard, |tx, n| {
             Ok(exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE subscriptions SET confirm_sent_at = $1, confirm_task = $2 \
                  WHERE forum_id = $3 AND email = $4 AND (state = 'pending' OR (state = 'confirmed' AND owner <> $6)) \

@@ -72,7 +72,7 @@ impl ReactionStore for PgStore {
         write_tx!(self, shard, |tx, n| {
             // Lock the comment row: concurrent changes to it serialize here.
             let found = row(
-                &tx,
+                tx,
                 &n,
                 "SELECT status, thread_id FROM comments WHERE id = $1 FOR UPDATE",
                 &[&id.0],
@@ -82,9 +82,9 @@ impl ReactionStore for PgStore {
             rules::votable(CommentStatus::parse(found.get(0)).unwrap_or(CommentStatus::Deleted))?;
             let thread_id = ThreadId(found.get(1));
             let (counts, mine, changed) =
-                react_on(&tx, &n, "comments", id.0, reactor, reaction, on).await?;
+                react_on(tx, &n, "comments", id.0, reactor, reaction, on).await?;
             let thread_seq = if changed {
-                Some(bump_seq(&tx, &n, thread_id).await?)
+                Some(bump_seq(tx, &n, thread_id).await?)
             } else {
                 None
             };
@@ -107,7 +107,7 @@ impl ReactionStore for PgStore {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             row(
-                &tx,
+                tx,
                 &n,
                 "SELECT id FROM threads WHERE id = $1 FOR UPDATE",
                 &[&id.0],
@@ -115,9 +115,9 @@ impl ReactionStore for PgStore {
             .await?
             .ok_or_else(|| DomainError::not_found("thread"))?;
             let (counts, mine, changed) =
-                react_on(&tx, &n, "threads", id.0, reactor, reaction, on).await?;
+                react_on(tx, &n, "threads", id.0, reactor, reaction, on).await?;
             let thread_seq = if changed {
-                Some(bump_seq(&tx, &n, id).await?)
+                Some(bump_seq(tx, &n, id).await?)
             } else {
                 None
             };
@@ -170,7 +170,7 @@ impl ReactionStore for PgStore {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
             let cm = row(
-                &tx,
+                tx,
                 &n,
                 &format!("SELECT {COMMENT_COLS} FROM comments WHERE id = $1 FOR UPDATE"),
                 &[&id.0],
@@ -188,7 +188,7 @@ impl ReactionStore for PgStore {
             }
             let at = on.then(confab_core::now_ms);
             exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE comments SET featured_at = $1 WHERE id = $2",
                 &[&at, &id.0],
@@ -196,7 +196,7 @@ impl ReactionStore for PgStore {
             .await?;
             let action = rules::feature_action(on);
             log_action(
-                &tx,
+                tx,
                 &n,
                 shard,
                 cm.forum_id,
@@ -206,7 +206,7 @@ impl ReactionStore for PgStore {
                 "",
             )
             .await?;
-            let seq = bump_seq(&tx, &n, cm.thread_id).await?;
+            let seq = bump_seq(tx, &n, cm.thread_id).await?;
             Ok(StatusChange {
                 old: cm.status,
                 comment: Comment { featured: on, ..cm },

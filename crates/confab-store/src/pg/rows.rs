@@ -251,37 +251,47 @@ pub(super) async fn shift_counters<C: GenericClient + Sync>(
     new: CommentStatus,
 ) -> StoreResult<Thread> {
     let d = crate::rules::counter_shift(old, new);
-    let thread = row(
-        c,
-        n,
-        &format!(
-            "UPDATE threads SET comment_count = comment_count + $1, hidden_count = hidden_count + $2, seq = seq + 1 \
-             WHERE id = $3 RETURNING {THREAD_COLS}"
-        ),
-        &[&d.approved, &d.hidden, &cm.thread_id.0],
-    )
-    .await?
-    .as_ref()
-    .map(thread_row)
-    .ok_or_else(DomainError::internal)?;
-    if let (Some(p), true) = (cm.parent_id, d.approved != 0) {
-        exec(
+    // One batch: the thread's counters, the parent's reply count, the comment's score.
+    let thread = async {
+        row(
             c,
             n,
-            "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2",
-            &[&d.approved, &p.0],
+            &format!(
+                "UPDATE threads SET comment_count = comment_count + $1, hidden_count = hidden_count + $2, seq = seq + 1 \
+                 WHERE id = $3 RETURNING {THREAD_COLS}"
+            ),
+            &[&d.approved, &d.hidden, &cm.thread_id.0],
         )
-        .await?;
-    }
-    if let Some(score) = crate::rules::score_after(cm, old, new) {
-        exec(
-            c,
-            n,
-            "UPDATE comments SET score = $1 WHERE id = $2",
-            &[&score, &cm.id.0],
-        )
-        .await?;
-    }
+        .await?
+        .as_ref()
+        .map(thread_row)
+        .ok_or_else(DomainError::internal)
+    };
+    let replies = async {
+        if let (Some(p), true) = (cm.parent_id, d.approved != 0) {
+            exec(
+                c,
+                n,
+                "UPDATE comments SET reply_count = reply_count + $1 WHERE id = $2",
+                &[&d.approved, &p.0],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    let score = async {
+        if let Some(score) = crate::rules::score_after(cm, old, new) {
+            exec(
+                c,
+                n,
+                "UPDATE comments SET score = $1 WHERE id = $2",
+                &[&score, &cm.id.0],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    let (thread, (), ()) = tokio::try_join!(thread, replies, score)?;
     Ok(thread)
 }
 

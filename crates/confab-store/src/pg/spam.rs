@@ -4,25 +4,6 @@ use super::*;
 use crate::rules;
 use crate::{SpamFacts, SpamStore, StatusChange};
 
-pub(super) async fn insert_facts<C: GenericClient + Sync>(
-    tx: &C,
-    n: &crate::Counter,
-    id: CommentId,
-    shard: i32,
-    f: &SpamFacts,
-    now: i64,
-) -> StoreResult<()> {
-    exec(
-        tx,
-        n,
-        "INSERT INTO spam_facts (comment_id, shard, user_ip, user_agent, referrer, permalink, lang, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&id.0, &shard, &f.user_ip, &f.user_agent, &f.referrer, &f.permalink, &f.lang, &now],
-    )
-    .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl SpamStore for PgStore {
     async fn spam_facts(&self, comment: CommentId) -> StoreResult<Option<SpamFacts>> {
@@ -59,7 +40,7 @@ impl SpamStore for PgStore {
             });
         }
         write_tx!(self, shard, |tx, n| {
-            let Some(cm) = load_comment(&tx, &n, comment)
+            let Some(cm) = load_comment(tx, &n, comment)
                 .await?
                 .filter(|cm| cm.forum_id == forum_id)
             else {
@@ -70,15 +51,15 @@ impl SpamStore for PgStore {
             }
             let to = CommentStatus::Spam;
             exec(
-                &tx,
+                tx,
                 &n,
                 "UPDATE comments SET status = $1, held_reason = $2 WHERE id = $3",
                 &[&to.as_str(), &reason, &comment.0],
             )
             .await?;
-            let seq = shift_counters(&tx, &n, &cm, cm.status, to).await?.seq;
+            let seq = shift_counters(tx, &n, &cm, cm.status, to).await?.seq;
             log_action(
-                &tx,
+                tx,
                 &n,
                 shard,
                 forum_id,

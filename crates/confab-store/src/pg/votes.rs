@@ -15,7 +15,7 @@ impl VoteStore for PgStore {
         write_tx!(self, shard, |tx, n| {
             // Lock the comment row: concurrent votes on it serialize here.
             let found = row(
-                &tx,
+                tx,
                 &n,
                 "SELECT status, thread_id FROM comments WHERE id = $1 FOR UPDATE",
                 &[&id.0],
@@ -25,7 +25,7 @@ impl VoteStore for PgStore {
             rules::votable(CommentStatus::parse(found.get(0)).unwrap_or(CommentStatus::Deleted))?;
             let thread_id = ThreadId(found.get(1));
             let old: i64 = row(
-                &tx,
+                tx,
                 &n,
                 "SELECT value FROM votes WHERE comment_id = $1 AND voter = $2",
                 &[&id.0, &voter],
@@ -34,7 +34,7 @@ impl VoteStore for PgStore {
             .map_or(0, |r| i64::from(r.get::<_, i32>(0)));
             if value == 0 {
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "DELETE FROM votes WHERE comment_id = $1 AND voter = $2",
                     &[&id.0, &voter],
@@ -42,7 +42,7 @@ impl VoteStore for PgStore {
                 .await?;
             } else if value != old {
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "INSERT INTO votes (comment_id, voter, shard, value, created_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (comment_id, voter) DO UPDATE SET value = excluded.value",
@@ -52,7 +52,7 @@ impl VoteStore for PgStore {
             }
             let d = rules::vote_shift(old, value);
             let r = row(
-                &tx,
+                tx,
                 &n,
                 "UPDATE comments SET likes = likes + $1, dislikes = dislikes + $2, score = score + $1 - $2 \
                  WHERE id = $3 RETURNING likes, dislikes",
@@ -61,7 +61,7 @@ impl VoteStore for PgStore {
             .await?
             .ok_or_else(DomainError::internal)?;
             let thread_seq = if d.changed() {
-                Some(bump_seq(&tx, &n, thread_id).await?)
+                Some(bump_seq(tx, &n, thread_id).await?)
             } else {
                 None
             };
@@ -110,12 +110,12 @@ impl VoteStore for PgStore {
     ) -> StoreResult<Written<Flagged>> {
         let shard = shard_of(id.0);
         write_tx!(self, shard, |tx, n| {
-            let cm = load_comment(&tx, &n, id)
+            let cm = load_comment(tx, &n, id)
                 .await?
                 .filter(|cm| cm.status != CommentStatus::Deleted)
                 .ok_or_else(|| DomainError::not_found("comment"))?;
             let added = exec(
-                &tx,
+                tx,
                 &n,
                 "INSERT INTO flags (comment_id, flagger, shard, reason, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 &[&id.0, &flagger, &sh(shard), &reason, &confab_core::now_ms()],
@@ -129,7 +129,7 @@ impl VoteStore for PgStore {
                 });
             }
             // The row lock this takes orders concurrent flags and status changes.
-            let r = row(&tx, &n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = $1 RETURNING flag_count, status", &[&id.0])
+            let r = row(tx, &n, "UPDATE comments SET flag_count = flag_count + 1 WHERE id = $1 RETURNING flag_count, status", &[&id.0])
                 .await?
                 .ok_or_else(DomainError::internal)?;
             let count: i64 = r.get(0);
@@ -139,7 +139,7 @@ impl VoteStore for PgStore {
             if rules::flag_holds(status, count, hold_at) {
                 let why = confab_core::modrules::flagged_reason(count);
                 exec(
-                    &tx,
+                    tx,
                     &n,
                     "UPDATE comments SET status = 'pending', held_reason = $1 WHERE id = $2",
                     &[&why, &id.0],
@@ -150,11 +150,11 @@ impl VoteStore for PgStore {
                     status,
                     ..cm
                 };
-                let seq = shift_counters(&tx, &n, &cm, status, CommentStatus::Pending)
+                let seq = shift_counters(tx, &n, &cm, status, CommentStatus::Pending)
                     .await?
                     .seq;
                 let detail = rules::status_detail(status, CommentStatus::Pending);
-                log_action(&tx, &n, shard, cm.forum_id, None, "hold", Some(id), &detail).await?;
+                log_action(tx, &n, shard, cm.forum_id, None, "hold", Some(id), &detail).await?;
                 let cm = Comment {
                     held_reason: Some(why),
                     ..cm

@@ -244,6 +244,25 @@ impl PgServer {
         }
     }
 
+    /// SIGKILLs the postmaster and every backend at once (the server process tree crashing,
+    /// with transactions in flight), and waits until the postmaster is gone.
+    pub fn crash(&self) {
+        let Some(pid) = self.postmaster_pid() else {
+            return;
+        };
+        let children = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .expect("pgrep");
+        let backends: Vec<String> = String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        // The backends first, then (before it can react) the postmaster.
+        let _ = Command::new("kill").arg("-9").args(&backends).status();
+        self.kill();
+    }
+
     /// SIGKILLs the postmaster (a crash) and waits until it is gone (or a zombie nobody reaped).
     pub fn kill(&self) {
         let Some(pid) = self.postmaster_pid() else {
