@@ -15,9 +15,10 @@
 # throwaway cluster from scripts/pg-cluster.sh (fsync on) with shard servers s1 (one streaming
 # replica) and s2, the 4096 logical shards spread over them. The table's q/req column is
 # statements per request and `replica` the share of database reads served by replicas; in pg/
-# rows `srv cores` includes the PostgreSQL servers. It then measures the bare work of a post
-# with pgbench on the shard server that holds the bench forum (row pgbench/bare; ratio
-# pg/post / pgbench/bare).
+# rows `srv cores` includes the PostgreSQL servers. It then measures with pgbench, on the shard
+# server that holds the bench forum, the bare work of a post (pgbench/bare: a row inserted, a
+# counter raised) and the rows a post really writes (pgbench/rows: the comment with every index
+# of the schema, the thread's counters, the idempotency record), each with a ratio to pg/post.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ duration=10s
 concurrency=32
 rate=5000
 postgres=false
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -91,11 +92,40 @@ INSERT INTO bare_comments (thread_id, body, created_at) VALUES (:t, 'the comment
 UPDATE bare_threads SET comment_count = comment_count + 1 WHERE id = :t;
 COMMIT;
 SQL
-  echo "-- pgbench/bare on $home ($concurrency clients, ${duration%s} s)" >&2
-  out=$("$PG_BIN/pgbench" -n -M prepared -c "$concurrency" -j 2 -T "${duration%s}" -f "$tmp/bare.sql" "$db" 2>&1) || { echo "$out" >&2; return 1; }
+  pgbench_run bare "$db" "$tmp/bare.sql"
+}
+
+# pgbench_rows DSN: the same rows a post writes, as the database's own limit for them: a copy
+# of the shard database's schema (every index of comments), 1,000 threads, and per transaction
+# the comment row, its thread's counters and the idempotency record (row pgbench/rows).
+pgbench_rows() {
+  local dsn=$1 db
+  db=${dsn%/*}/confab_rows
+  "$PG_BIN/psql" -X -q "$dsn" -c "DROP DATABASE IF EXISTS confab_rows" -c "CREATE DATABASE confab_rows" >&2
+  "$PG_BIN/pg_dump" --schema-only --no-owner "$dsn" | "$PG_BIN/psql" -X -q "$db" >/dev/null
+  "$PG_BIN/psql" -X -q "$db" >&2 <<'SQL'
+CREATE SEQUENCE bench_ids;
+INSERT INTO threads (id, shard, forum_id, ident, created_at) SELECT g, 1, 1, 'bench/' || g, 0 FROM generate_series(1, 1000) g;
+SQL
+  cat >"$tmp/rows.sql" <<'SQL'
+\set t random(1, 1000)
+BEGIN;
+INSERT INTO comments (id, shard, thread_id, forum_id, depth, guest_name, body_md, body_html, status, created_at, ip_hash, images) VALUES (nextval('bench_ids'), 1, :t, 1, 0, 'bench', 'the comment really agree with this point but I think that performance matters more', '<p>the comment really agree with this point but I think that performance matters more</p>', 'approved', 0, 'a1b2c3d4e5f6', '');
+UPDATE threads SET comment_count = comment_count + 1, seq = seq + 1 WHERE id = :t;
+INSERT INTO idempotency (scope, key, shard, comment_id, created_at, request_hash) VALUES ('i-a1b2c3d4e5f6', 'bench-' || currval('bench_ids'), 1, currval('bench_ids'), 0, 'a1b2c3d4e5f6');
+COMMIT;
+SQL
+  pgbench_run rows "$db" "$tmp/rows.sql"
+}
+
+# pgbench_run NAME DB SCRIPT: pgbench with the run's client count and duration, as a row.
+pgbench_run() {
+  local out tps lat
+  echo "-- pgbench/$1 on $home ($concurrency clients, ${duration%s} s)" >&2
+  out=$("$PG_BIN/pgbench" -n -M prepared -c "$concurrency" -j 2 -T "${duration%s}" -f "$3" "$2" 2>&1) || { echo "$out" >&2; return 1; }
   tps=$(echo "$out" | awk '/^tps = / { print $3; exit }')
   lat=$(echo "$out" | awk '/^latency average = / { print $4; exit }')
-  echo "{\"name\": \"pgbench/bare\", \"scenario\": \"pgbench\", \"rps\": $tps, \"mean_ms\": $lat, \"concurrency\": $concurrency}" >>"$results"
+  echo "{\"name\": \"pgbench/$1\", \"scenario\": \"pgbench\", \"rps\": $tps, \"mean_ms\": $lat, \"concurrency\": $concurrency}" >>"$results"
 }
 
 if $postgres; then
@@ -122,6 +152,7 @@ if $postgres; then
   home=${home:-s1}
   home_dsn=$(field "[s['primary'] for s in c['shards'] if s['name'] == '$home'][0]")
   pgbench_bare "$home_dsn"
+  pgbench_rows "$home_dsn"
   stop "$confab_pid"
   extra_pids=()
   unset CONFAB_POSTGRES__CONTROL
@@ -206,6 +237,6 @@ ratios=()
 $have_nginx && ratios+=(--ratio read-hot/nginx)
 if $postgres; then
   for s in read-hot read-many counts post mixed; do ratios+=(--ratio "pg/$s/$s"); done
-  ratios+=(--ratio pg/post/pgbench/bare)
+  ratios+=(--ratio pg/post/pgbench/bare --ratio pg/post/pgbench/rows)
 fi
 "$bin" bench --report "$results" "${ratios[@]}"

@@ -18,7 +18,7 @@ macro_rules! write_tx {
             // server runs them in that order, and no statement of the body commits before the
             // fence has passed (its result is checked before COMMIT is sent).
             let step: Result<_, TxError> = {
-                let $tx: &deadpool_postgres::Client = open.client();
+                let $tx: &deadpool_postgres::Client = open.client()?;
                 let fence = async {
                     $n.add(1);
                     let st = $tx

@@ -36,6 +36,7 @@ mod moderation;
 pub mod moves;
 mod notify;
 mod outbox;
+mod post_one;
 mod reactions;
 mod router;
 mod rows;

@@ -13,10 +13,11 @@
 //! instead, and the server rolls the transaction back.
 
 use super::{pg_err, StoreResult};
+use confab_core::DomainError;
 use deadpool_postgres::{Client, GenericClient, Object};
 
 /// The statement that reads the primary's WAL insert position after a commit.
-const WAL_POSITION: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint";
+pub(super) const WAL_POSITION: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint";
 
 /// A pooled connection inside a transaction it opened.
 pub(super) struct OpenTx {
@@ -33,21 +34,20 @@ impl OpenTx {
         }
     }
 
-    pub(super) fn client(&self) -> &Client {
-        self.conn
-            .as_ref()
-            .expect("the connection is held until drop")
+    /// The connection (held until drop: the error cannot happen).
+    pub(super) fn client(&self) -> StoreResult<&Client> {
+        self.conn.as_ref().ok_or_else(DomainError::internal)
     }
 
     /// Sends `BEGIN`; runs ahead of whatever is polled after it on the same connection.
     pub(super) async fn begin(&self) -> StoreResult<()> {
-        self.client().batch_execute("BEGIN").await.map_err(pg_err)
+        self.client()?.batch_execute("BEGIN").await.map_err(pg_err)
     }
 
     /// Commits, and reads the WAL position the commit reached, in one round trip. The position
     /// is `None` when it could not be read (the commit itself succeeded).
     pub(super) async fn commit(&mut self) -> StoreResult<Option<u64>> {
-        let c = self.client();
+        let c = self.client()?;
         let lsn = c.prepare_cached(WAL_POSITION).await.map_err(pg_err)?;
         let (done, at) = tokio::join!(c.batch_execute("COMMIT"), c.query_one(&lsn, &[]));
         done.map_err(pg_err)?;
@@ -58,8 +58,10 @@ impl OpenTx {
     /// Rolls back. Should that fail, the connection is closed on drop (the server then rolls
     /// back itself).
     pub(super) async fn rollback(&mut self) {
-        if self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.open = false;
+        if let Ok(c) = self.client() {
+            if c.batch_execute("ROLLBACK").await.is_ok() {
+                self.open = false;
+            }
         }
     }
 }

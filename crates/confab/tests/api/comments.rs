@@ -524,6 +524,29 @@ async fn idempotency_key_returns_the_first_result() {
     assert_eq!(c["id"], a["id"]);
     let p = app.page("idem", "", &As::guest()).await;
     assert_eq!(p.body["thread"]["comment_count"], 1);
+
+    // Again on the thread that now exists (on PostgreSQL, the one-statement post, where the
+    // second request meets the first's key as it commits).
+    let again = || {
+        app.http
+            .post(format!("{}/api/v1/comments", app.base))
+            .header("idempotency-key", "k-456")
+            .json(&json!({"forum": "demo", "ident": "idem", "body": "twice", "author_name": "A"}))
+            .send()
+    };
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(again(), again());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            (a.status(), b.status()),
+            (StatusCode::CREATED, StatusCode::CREATED)
+        );
+        let (a, b): (serde_json::Value, serde_json::Value) =
+            (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(a["id"], b["id"]);
+    }
+    let p = app.page("idem", "", &As::guest()).await;
+    assert_eq!(p.body["thread"]["comment_count"], 2);
 }
 
 #[tokio::test]

@@ -671,6 +671,7 @@ async fn every_acknowledged_post_survives_a_crash_of_its_shard_primary() {
     let f = forum_on(true, "crash");
     let (app, _store) = Rig::node(&control).await;
     app.forum(&f, json!({})).await;
+    let app = Arc::new(app);
     let db = control.rsplit('/').next().unwrap().to_string();
     // A commit is acknowledged by the server only once it is in the WAL.
     assert_eq!(rig.s1.sql(&db, "SHOW synchronous_commit"), "on");
@@ -719,7 +720,10 @@ async fn every_acknowledged_post_survives_a_crash_of_its_shard_primary() {
         .s1
         .sql(&db, "SELECT string_agg(id::text, ',') FROM comments");
     let stored: std::collections::HashSet<&str> = stored.split(',').collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged posts lost: {lost:?}",
