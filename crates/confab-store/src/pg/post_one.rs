@@ -11,7 +11,9 @@
 //! its idempotency key): the general path waits, reloads the map or replays.
 //!
 //! The conditions here only decide which path runs; what a post may do is decided by the
-//! general path's rules ([`crate::rules`]), which both backends share.
+//! general path's rules ([`crate::rules`]), which both backends share. They mirror those rules
+//! (thread open, parent in the thread and not deleted, within the depth limit, key unseen): a
+//! new rule on posting that this statement cannot check must make it step aside.
 
 use super::*;
 use crate::rules;

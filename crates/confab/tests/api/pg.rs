@@ -250,13 +250,18 @@ impl PgServer {
         let Some(pid) = self.postmaster_pid() else {
             return;
         };
-        let children = Command::new("pgrep")
-            .args(["-P", &pid.to_string()])
-            .output()
-            .expect("pgrep");
-        let backends: Vec<String> = String::from_utf8_lossy(&children.stdout)
-            .split_whitespace()
-            .map(String::from)
+        // Its children, from /proc: each stat line is "pid (comm) state ppid ...".
+        let backends: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter_map(|stat| {
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let ppid = rest.split_whitespace().nth(1)?;
+                (ppid == pid.to_string()).then(|| head.split(' ').next().unwrap_or("").to_string())
+            })
+            .filter(|p| !p.is_empty())
             .collect();
         // The backends first, then (before it can react) the postmaster.
         let _ = Command::new("kill").arg("-9").args(&backends).status();
