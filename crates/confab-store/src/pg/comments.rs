@@ -3,6 +3,93 @@
 use super::*;
 use crate::rules;
 
+static POST_READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(post_read_sql);
+static POST_WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(post_write_sql);
+
+/// A task's payload as a post's statement writes it: the comment's id (`id`, an SQL expression)
+/// added as `"comment_id"` (a decimal string) when the payload is an object, as
+/// [`rules::comment_task_payload`] does.
+pub(super) fn task_payload_sql(id: &str) -> String {
+    format!(
+        "CASE WHEN jsonb_typeof(u.payload::jsonb) = 'object' \
+           THEN jsonb_set(u.payload::jsonb, '{{comment_id}}', to_jsonb(({id})::text))::text ELSE u.payload END"
+    )
+}
+
+/// A new comment's values as both post statements bind them (here and in `post_one`).
+pub(super) struct PostValues<'a> {
+    pub shift: rules::CounterShift,
+    pub account: Option<i64>,
+    pub guest_name: Option<&'a str>,
+    pub guest_email: Option<&'a str>,
+    pub guest_url: Option<&'a str>,
+    pub images: Option<String>,
+    pub scope: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub request_hash: Option<&'a str>,
+    pub now: i64,
+    /// The outbox tasks, as `unnest` takes them; payloads without the comment's id, which
+    /// the statement adds ([`task_payload_sql`]).
+    pub kinds: Vec<&'a str>,
+    pub payloads: Vec<String>,
+    pub run_at: Vec<i64>,
+    /// The spam facts: user_ip, user_agent, referrer, permalink, lang.
+    pub facts: [Option<&'a str>; 5],
+    pub watch_email: Option<&'a str>,
+    pub watch_key: Option<String>,
+    pub watch_owner: Option<&'a str>,
+}
+
+impl<'a> PostValues<'a> {
+    pub(super) fn new(new: &'a NewComment) -> StoreResult<PostValues<'a>> {
+        let (account, guest_name, guest_email, guest_url) = match &new.author {
+            Author::Account(a) => (Some(a.0), None, None, None),
+            Author::Guest { name, email, url } => {
+                (None, Some(name.as_str()), email.as_deref(), url.as_deref())
+            }
+        };
+        let now = confab_core::now_ms();
+        let mut kinds = Vec::with_capacity(new.tasks.len());
+        let mut payloads = Vec::with_capacity(new.tasks.len());
+        let mut run_at = Vec::with_capacity(new.tasks.len());
+        for t in &new.tasks {
+            // The statement adds the comment's id: the bound is checked with the longest id.
+            rules::task_row(t, &rules::comment_task_payload(t, CommentId(i64::MIN)), now)?;
+            let r = rules::task_row(t, &t.payload, now)?;
+            kinds.push(t.kind.as_str());
+            payloads.push(r.payload);
+            run_at.push(r.run_at);
+        }
+        let f = new.spam_facts.as_ref();
+        let watch = new.notify.as_ref();
+        Ok(PostValues {
+            shift: rules::counter_shift(rules::BEFORE_FIRST_STATUS, new.status),
+            account,
+            guest_name,
+            guest_email,
+            guest_url,
+            images: confab_core::media::encode_refs(&new.images),
+            scope: new.idempotency.as_ref().map(|i| i.scope.as_str()),
+            key: new.idempotency.as_ref().map(|i| i.key.as_str()),
+            request_hash: new.idempotency.as_ref().map(|i| i.request_hash.as_str()),
+            now,
+            kinds,
+            payloads,
+            run_at,
+            facts: [
+                f.map(|f| f.user_ip.as_str()),
+                f.map(|f| f.user_agent.as_str()),
+                f.map(|f| f.referrer.as_str()),
+                f.map(|f| f.permalink.as_str()),
+                f.map(|f| f.lang.as_str()),
+            ],
+            watch_email: watch.map(|w| w.email.as_str()),
+            watch_key: watch.map(|w| rules::email_key(&w.email)),
+            watch_owner: watch.map(|w| w.owner.as_str()),
+        })
+    }
+}
+
 /// What a post reads before it writes, in one statement: the thread by its ident or an alias
 /// (`THREAD_COLS`, null when the page has none yet), the new comment's id, and the idempotency
 /// record of an earlier request with the same key.
@@ -26,6 +113,7 @@ fn post_read_sql() -> String {
 /// the outbox tasks; the request's spam facts; the reply-mail request and its subscription;
 /// the pictures, returning those it could attach.
 fn post_write_sql() -> String {
+    let payload = task_payload_sql("$1::bigint");
     format!(
         "WITH c AS (INSERT INTO comments (id, shard, thread_id, forum_id, parent_id, depth, account_id, anon_id, \
            guest_name, guest_email, guest_url, body_md, body_html, status, created_at, ip_hash, held_reason, images) \
@@ -36,7 +124,7 @@ fn post_write_sql() -> String {
          i AS (INSERT INTO idempotency (scope, key, shard, comment_id, created_at, request_hash) \
            SELECT $23::text, $24::text, $2::int, $1::bigint, $15::bigint, $25::text WHERE $23::text IS NOT NULL), \
          k AS (INSERT INTO tasks (id, shard, kind, payload, state, run_at, attempts, created_at, updated_at) \
-           SELECT confab_next_id($2::int), $2::int, u.kind, u.payload, 'queued', u.run_at, 0, $26::bigint, $26::bigint \
+           SELECT confab_next_id($2::int), $2::int, u.kind, {payload}, 'queued', u.run_at, 0, $26::bigint, $26::bigint \
            FROM unnest($27::text[], $28::text[], $29::bigint[]) AS u(kind, payload, run_at)), \
          f AS (INSERT INTO spam_facts (comment_id, shard, user_ip, user_agent, referrer, permalink, lang, created_at) \
            SELECT $1::bigint, $2::int, $30::text, $31::text, $32::text, $33::text, $34::text, $15::bigint WHERE $30::text IS NOT NULL), \
@@ -66,16 +154,13 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
 ) -> StoreResult<Posted> {
     let forum = &new.forum;
     let shard = sh(forum.shard);
-    let (scope, key) = match &new.idempotency {
-        Some(i) => (Some(i.scope.as_str()), Some(i.key.as_str())),
-        None => (None, None),
-    };
+    let v = PostValues::new(new)?;
     let read = async {
         row(
             tx,
             n,
-            &post_read_sql(),
-            &[&shard, &forum.id.0, &new.ident.as_str(), &scope, &key],
+            &POST_READ,
+            &[&shard, &forum.id.0, &new.ident.as_str(), &v.scope, &v.key],
         )
         .await
     };
@@ -112,33 +197,11 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
         }
     };
     let comment = new.inserted(id, thread_id, parent_id, depth);
-    let d = rules::counter_shift(rules::BEFORE_FIRST_STATUS, new.status);
-    let (account, gname, gemail, gurl) = match &new.author {
-        Author::Account(a) => (Some(a.0), None, None, None),
-        Author::Guest { name, email, url } => {
-            (None, Some(name.as_str()), email.as_deref(), url.as_deref())
-        }
-    };
-    let images = confab_core::media::encode_refs(&new.images);
     let image_ids: Vec<i64> = new.images.iter().map(|i| i.id).collect();
-    let request_hash = new.idempotency.as_ref().map(|i| i.request_hash.as_str());
-    let now = confab_core::now_ms();
-    let mut kinds = Vec::with_capacity(new.tasks.len());
-    let mut payloads = Vec::with_capacity(new.tasks.len());
-    let mut run_at = Vec::with_capacity(new.tasks.len());
-    for t in &new.tasks {
-        let r = rules::task_row(t, &rules::comment_task_payload(t, id), now)?;
-        kinds.push(t.kind.as_str());
-        payloads.push(r.payload);
-        run_at.push(r.run_at);
-    }
-    let f = new.spam_facts.as_ref();
-    let watch = new.notify.as_ref();
-    let watch_key = watch.map(|w| rules::email_key(&w.email));
     let written = row(
         tx,
         n,
-        &post_write_sql(),
+        &POST_WRITE,
         &[
             &id.0,
             &shard,
@@ -146,38 +209,38 @@ pub(super) async fn insert_comment<C: GenericClient + Sync>(
             &forum.id.0,
             &parent_id.map(|p| p.0),
             &depth,
-            &account,
+            &v.account,
             &new.anon_id,
-            &gname,
-            &gemail,
-            &gurl,
+            &v.guest_name,
+            &v.guest_email,
+            &v.guest_url,
             &new.body_md,
             &new.body_html,
             &new.status.as_str(),
             &new.created_at,
             &new.ip_hash,
             &new.held_reason,
-            &images,
-            &d.approved,
-            &d.hidden,
+            &v.images,
+            &v.shift.approved,
+            &v.shift.hidden,
             &new.url,
             &new.title,
-            &scope,
-            &key,
-            &request_hash,
-            &now,
-            &kinds,
-            &payloads,
-            &run_at,
-            &f.map(|f| f.user_ip.as_str()),
-            &f.map(|f| f.user_agent.as_str()),
-            &f.map(|f| f.referrer.as_str()),
-            &f.map(|f| f.permalink.as_str()),
-            &f.map(|f| f.lang.as_str()),
-            &watch.map(|w| w.email.as_str()),
-            &watch_key,
-            &now,
-            &watch.map(|w| w.owner.as_str()),
+            &v.scope,
+            &v.key,
+            &v.request_hash,
+            &v.now,
+            &v.kinds,
+            &v.payloads,
+            &v.run_at,
+            &v.facts[0],
+            &v.facts[1],
+            &v.facts[2],
+            &v.facts[3],
+            &v.facts[4],
+            &v.watch_email,
+            &v.watch_key,
+            &v.now,
+            &v.watch_owner,
             &image_ids,
         ],
     )

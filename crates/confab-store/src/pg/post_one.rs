@@ -15,8 +15,10 @@
 //! (thread open, parent in the thread and not deleted, within the depth limit, key unseen): a
 //! new rule on posting that this statement cannot check must make it step aside.
 
+use super::comments::PostValues;
 use super::*;
-use crate::rules;
+
+static POST_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql);
 
 /// The statement. Parameters are listed in [`post`].
 fn sql() -> String {
@@ -30,6 +32,7 @@ fn sql() -> String {
         .map(|col| format!("th.{col}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let payload = super::comments::task_payload_sql("go.id");
     format!(
         "WITH t AS (SELECT x.id, x.closed FROM (SELECT id, closed FROM threads WHERE forum_id = $2 AND ident = $3 UNION ALL \
            SELECT t.id, t.closed FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
@@ -50,8 +53,7 @@ fn sql() -> String {
            SELECT $22, $23, $1, go.id, $14, $24 FROM go WHERE $22::text IS NOT NULL), \
          k AS (INSERT INTO tasks (id, shard, kind, payload, state, run_at, attempts, created_at, updated_at) \
            SELECT confab_next_id($1), $1, u.kind, \
-             CASE WHEN jsonb_typeof(u.payload::jsonb) = 'object' \
-               THEN jsonb_set(u.payload::jsonb, '{{comment_id}}', to_jsonb(go.id::text))::text ELSE u.payload END, \
+             {payload}, \
              'queued', u.run_at, 0, $25, $25 \
            FROM go, unnest($26::text[], $27::text[], $28::bigint[]) AS u(kind, payload, run_at)), \
          f AS (INSERT INTO spam_facts (comment_id, shard, user_ip, user_agent, referrer, permalink, lang, created_at) \
@@ -77,41 +79,14 @@ pub(super) async fn post(
     }
     let forum = &new.forum;
     let shard = sh(forum.shard);
-    let (scope, key) = match &new.idempotency {
-        Some(i) => (Some(i.scope.as_str()), Some(i.key.as_str())),
-        None => (None, None),
-    };
-    let d = rules::counter_shift(rules::BEFORE_FIRST_STATUS, new.status);
-    let (account, gname, gemail, gurl) = match &new.author {
-        Author::Account(a) => (Some(a.0), None, None, None),
-        Author::Guest { name, email, url } => {
-            (None, Some(name.as_str()), email.as_deref(), url.as_deref())
-        }
-    };
-    let images = confab_core::media::encode_refs(&new.images);
-    let request_hash = new.idempotency.as_ref().map(|i| i.request_hash.as_str());
-    let now = confab_core::now_ms();
-    let mut kinds = Vec::with_capacity(new.tasks.len());
-    let mut payloads = Vec::with_capacity(new.tasks.len());
-    let mut run_at = Vec::with_capacity(new.tasks.len());
-    for t in &new.tasks {
-        // The statement adds the comment's id; the bound is checked with the longest id.
-        rules::task_row(t, &rules::comment_task_payload(t, CommentId(i64::MIN)), now)?;
-        let r = rules::task_row(t, &t.payload, now)?;
-        kinds.push(t.kind.as_str());
-        payloads.push(r.payload);
-        run_at.push(r.run_at);
-    }
-    let f = new.spam_facts.as_ref();
-    let watch = new.notify.as_ref();
-    let watch_key = watch.map(|w| rules::email_key(&w.email));
+    let v = PostValues::new(new)?;
 
     let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
     let server = store.r.server_for(forum.shard)?;
     let conn = server.primary().await?;
     let n = server.counter(crate::Target::Primary);
     n.add(1);
-    let st = conn.prepare_cached(&sql()).await.map_err(pg_err)?;
+    let st = conn.prepare_cached(&POST_ONE).await.map_err(pg_err)?;
     let lsn = conn
         .prepare_cached(super::tx::WAL_POSITION)
         .await
@@ -122,37 +97,37 @@ pub(super) async fn post(
         &new.ident.as_str(),
         &new.parent_id.map(|p| p.0),
         &new.max_depth,
-        &account,
+        &v.account,
         &new.anon_id,
-        &gname,
-        &gemail,
-        &gurl,
+        &v.guest_name,
+        &v.guest_email,
+        &v.guest_url,
         &new.body_md,
         &new.body_html,
         &new.status.as_str(),
         &new.created_at,
         &new.ip_hash,
         &new.held_reason,
-        &images,
-        &d.approved,
-        &d.hidden,
+        &v.images,
+        &v.shift.approved,
+        &v.shift.hidden,
         &new.url,
         &new.title,
-        &scope,
-        &key,
-        &request_hash,
-        &now,
-        &kinds,
-        &payloads,
-        &run_at,
-        &f.map(|f| f.user_ip.as_str()),
-        &f.map(|f| f.user_agent.as_str()),
-        &f.map(|f| f.referrer.as_str()),
-        &f.map(|f| f.permalink.as_str()),
-        &f.map(|f| f.lang.as_str()),
-        &watch.map(|w| w.email.as_str()),
-        &watch_key,
-        &watch.map(|w| w.owner.as_str()),
+        &v.scope,
+        &v.key,
+        &v.request_hash,
+        &v.now,
+        &v.kinds,
+        &v.payloads,
+        &v.run_at,
+        &v.facts[0],
+        &v.facts[1],
+        &v.facts[2],
+        &v.facts[3],
+        &v.facts[4],
+        &v.watch_email,
+        &v.watch_key,
+        &v.watch_owner,
     ];
     // The WAL position is read after the post's own Sync: its answer arriving proves the
     // post's transaction ended (committed, and flushed: synchronous_commit) before it ran.
