@@ -563,9 +563,11 @@ impl CommentStore for PgStore {
     }
 
     async fn post_comment(&self, new: NewComment) -> StoreResult<Written<Posted>> {
-        if let Some(done) = super::post_one::post(self, &new).await? {
-            return Ok(done);
-        }
+        let server = self.r.server_for(new.forum.shard)?;
+        let new = match super::group::post(&server, new).await? {
+            Ok(done) => return Ok(done),
+            Err(new) => new,
+        };
         let shard = new.forum.shard;
         let posted = write_tx!(self, shard, |tx, n| { insert_comment(tx, &n, &new).await });
         match (posted, &new.idempotency) {

@@ -27,6 +27,7 @@ mod comments;
 mod control;
 mod export;
 mod gdpr;
+mod group;
 mod identity;
 mod import;
 mod media;
@@ -86,6 +87,9 @@ pub struct PgOptions {
     pub control: confab_core::secret::Secret,
     /// Pooled connections per server (each primary and each replica), per node.
     pub pool_size: usize,
+    /// Most posts a node commits in one transaction on one shard server (group commit: posts
+    /// that arrive while the server is busy share a commit). 1: each post commits alone.
+    pub group_commit: usize,
     /// Longest one statement may run or wait for a lock, in milliseconds.
     pub statement_timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -104,6 +108,7 @@ impl Default for PgOptions {
         PgOptions {
             control: confab_core::secret::Secret::default(),
             pool_size: 16,
+            group_commit: 64,
             statement_timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
             pool_wait_ms: 2_000,

@@ -737,3 +737,105 @@ async fn every_acknowledged_post_survives_a_crash_of_its_shard_primary() {
     );
     assert_eq!(mismatched, "0", "thread counters match their rows");
 }
+
+/// Posts that reach a shard server together share a transaction (group commit), and a post
+/// that fails inside a group fails alone: 60 posts at once over three threads, among them
+/// replies to a comment of another thread (refused) and pairs with one idempotency key (one
+/// comment each, the same answer twice). Every valid post is written once, with its own
+/// place in its thread, counters match the rows, and the posts that queued together were
+/// written by one statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_that_arrive_together_share_a_commit_and_fail_alone() {
+    let rig = Rig::start().await;
+    let control = backend::provision(&rig.cluster()).await;
+    let f = forum_on(true, "group");
+    let (app, _store) = Rig::node(&control).await;
+    app.forum(&f, json!({})).await;
+    let db = control.rsplit('/').next().unwrap().to_string();
+    // The threads exist (a page's first comment takes the general path).
+    let mut firsts = Vec::new();
+    for t in 0..3 {
+        let r = post(&app, &f, &format!("/g/{t}"), "first", &As::guest()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        firsts.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let send = |i: usize| {
+        let (app, f, firsts) = (&app, &f, &firsts);
+        async move {
+            let t = i % 3;
+            let mut body = json!({"forum": f, "ident": format!("/g/{t}"), "body": format!("post {i}"), "author_name": "G"});
+            // Every tenth replies to the first comment of another thread: refused.
+            if i % 10 == 0 {
+                body["parent_id"] = json!(firsts[(t + 1) % 3]);
+            }
+            // Posts 1 and 2, 31 and 32 are one request sent twice each.
+            let key = matches!(i, 1 | 2 | 31 | 32).then(|| format!("group-{}", i / 30));
+            if let Some(k) = &key {
+                body["ident"] = json!("/g/1");
+                body["body"] = json!(format!("keyed {k}"));
+            }
+            let mut req = app
+                .http
+                .post(format!("{}/api/v1/comments", app.base))
+                .json(&body);
+            if let Some(k) = key {
+                req = req.header("idempotency-key", k);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (i, status, r.json::<Value>().await.unwrap())
+        }
+    };
+    // The threads' rows are held while the posts arrive: the first group waits for them, and
+    // every post that comes meanwhile queues for the next.
+    let (held, conn) = tokio_postgres::connect(&rig.s1.dsn(&db), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    held.batch_execute("BEGIN; SELECT id FROM threads FOR UPDATE")
+        .await
+        .unwrap();
+    let answers = futures_util::future::join_all((0..60).map(send));
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        held.batch_execute("COMMIT").await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(answers, release);
+    drop(held);
+    let _ = conn.await;
+    let mut ids = std::collections::HashSet::new();
+    let mut keyed: std::collections::HashMap<usize, String> = Default::default();
+    for (i, status, body) in &answers {
+        if i % 10 == 0 {
+            assert!(status.is_client_error(), "post {i}: {status} {body:?}");
+            continue;
+        }
+        assert_eq!(*status, StatusCode::CREATED, "post {i}: {body:?}");
+        let id = body["id"].as_str().unwrap().to_string();
+        if matches!(i, 1 | 2 | 31 | 32) {
+            keyed.insert(*i, id.clone());
+        }
+        ids.insert(id);
+    }
+    assert_eq!(keyed[&1], keyed[&2], "one key, one comment");
+    assert_eq!(keyed[&31], keyed[&32], "one key, one comment");
+    // 54 valid posts, two pairs of them one comment each.
+    assert_eq!(ids.len(), 52);
+    let stored = rig.s1.sql(&db, "SELECT count(*) FROM comments");
+    assert_eq!(stored, (52 + 3).to_string());
+    let mismatched = rig.s1.sql(
+        &db,
+        "SELECT count(*) FROM threads t WHERE comment_count <> \
+         (SELECT count(*) FROM comments c WHERE c.thread_id = t.id AND c.status = 'approved') \
+         OR seq < comment_count",
+    );
+    assert_eq!(mismatched, "0", "thread counters match their rows");
+    let commits: usize = rig
+        .s1
+        .sql(&db, "SELECT count(DISTINCT xmin::text) FROM comments")
+        .parse()
+        .unwrap();
+    // The three first comments, the group (or two) that waited, and the posts that took the
+    // general path (the refused replies write nothing; a key's second copy replays).
+    assert!(commits <= 10, "{commits} transactions wrote 55 comments");
+}
