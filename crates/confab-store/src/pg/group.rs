@@ -95,7 +95,7 @@ pub(super) async fn post(
     };
     Ok(match outcome {
         Outcome::Done(value, at) => Ok(Written {
-            value,
+            value: *value,
             at: Some(server.committed(at)),
         }),
         Outcome::Aside => Err(new),

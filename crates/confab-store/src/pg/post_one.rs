@@ -160,7 +160,7 @@ pub(super) fn eligible(new: &NewComment) -> bool {
 /// What one post's run here came to.
 pub(super) enum Outcome {
     /// Written and committed, at this WAL position.
-    Done(Posted, u64),
+    Done(Box<Posted>, u64),
     /// Not the common case, or its statement failed in a way the general path handles:
     /// nothing of it was written.
     Aside,
@@ -190,7 +190,7 @@ pub(super) async fn solo(conn: &Client, new: &NewComment) -> StoreResult<Outcome
         Err(_) => return Ok(Outcome::Aside),
     };
     let at = at.map_err(pg_err)?.get::<_, i64>(0) as u64;
-    Ok(Outcome::Done(b.posted(&r), at))
+    Ok(Outcome::Done(Box::new(b.posted(&r)), at))
 }
 
 /// Why a group's transaction did not commit.
@@ -454,7 +454,7 @@ pub(super) async fn group(conn: &Client, news: &[&NewComment]) -> Result<Vec<Out
         let n: i64 = r.get(cols + 2);
         let i = usize::try_from(n - 1).map_err(|_| Unwritten::Broken(DomainError::internal()))?;
         if let (Some(Some(b)), Some(slot)) = (bound.get(i), out.get_mut(i)) {
-            *slot = Outcome::Done(b.posted(r), at);
+            *slot = Outcome::Done(Box::new(b.posted(r)), at);
         }
     }
     Ok(out)

@@ -765,7 +765,7 @@ async fn posts_that_arrive_together_share_a_commit_and_fail_alone() {
             let t = i % 3;
             let mut body = json!({"forum": f, "ident": format!("/g/{t}"), "body": format!("post {i}"), "author_name": "G"});
             // Every tenth replies to the first comment of another thread: refused.
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 body["parent_id"] = json!(firsts[(t + 1) % 3]);
             }
             // Posts 1 and 2, 31 and 32 are one request sent twice each.
@@ -806,7 +806,7 @@ async fn posts_that_arrive_together_share_a_commit_and_fail_alone() {
     let mut ids = std::collections::HashSet::new();
     let mut keyed: std::collections::HashMap<usize, String> = Default::default();
     for (i, status, body) in &answers {
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             assert!(status.is_client_error(), "post {i}: {status} {body:?}");
             continue;
         }
