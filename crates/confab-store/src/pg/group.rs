@@ -1,7 +1,7 @@
 //! Group commit of posts on a shard server.
 //!
 //! Posts meant for one shard server's primary queue here, for one task per server. It takes
-//! the first post waiting, waits for one of its slots (an eighth of the pool: groups in
+//! the first post waiting, waits for one of its slots (a quarter of the pool: groups in
 //! flight at once), and takes every other post that queued meanwhile, up to
 //! `postgres.group_commit`. The posts of a busy server travel together; a post alone goes at
 //! once ([`post_one::solo`]), with no timer. A group is ONE statement ([`post_one::group`]):
@@ -76,6 +76,15 @@ pub(super) async fn post(
         return Ok(Err(new));
     }
     let _db = confab_record::Timer::start(confab_record::Field::DbMicros);
+    if server.group_bounds().0 == 1 {
+        // Grouping is off: each post runs alone, as many at once as the pool allows.
+        server.counter(Target::Primary).add(2);
+        return Ok(answer_of(
+            server,
+            post_one::solo(&server.primary().await?, &new).await?,
+            new,
+        ));
+    }
     // The server's statements are counted where they run; the request's record counts one.
     confab_record::add(confab_record::Field::Statements, 1);
     let (done, answer) = oneshot::channel();
@@ -93,13 +102,23 @@ pub(super) async fn post(
             post_one::solo(&server.primary().await?, &new).await?
         }
     };
-    Ok(match outcome {
+    Ok(answer_of(server, outcome, new))
+}
+
+/// The answer for `new` from its outcome: written (at its commit's position), or back for the
+/// general path.
+fn answer_of(
+    server: &Server,
+    outcome: Outcome,
+    new: NewComment,
+) -> Result<Written<Posted>, NewComment> {
+    match outcome {
         Outcome::Done(value, at) => Ok(Written {
             value: *value,
             at: Some(server.committed(at)),
         }),
         Outcome::Aside => Err(new),
-    })
+    }
 }
 
 async fn run(
