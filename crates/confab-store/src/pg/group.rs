@@ -79,11 +79,11 @@ pub(super) async fn post(
     if server.group_bounds().0 == 1 {
         // Grouping is off: each post runs alone, as many at once as the pool allows.
         server.counter(Target::Primary).add(2);
-        return Ok(answer_of(
+        return answer_of(
             server,
             post_one::solo(&server.primary().await?, &new).await?,
             new,
-        ));
+        );
     }
     // The server's statements are counted where they run; the request's record counts one.
     confab_record::add(confab_record::Field::Statements, 1);
@@ -102,7 +102,7 @@ pub(super) async fn post(
             post_one::solo(&server.primary().await?, &new).await?
         }
     };
-    Ok(answer_of(server, outcome, new))
+    answer_of(server, outcome, new)
 }
 
 /// The answer for `new` from its outcome: written (at its commit's position), or back for the
@@ -111,14 +111,14 @@ fn answer_of(
     server: &Server,
     outcome: Outcome,
     new: NewComment,
-) -> Result<Written<Posted>, NewComment> {
-    match outcome {
+) -> StoreResult<Result<Written<Posted>, NewComment>> {
+    Ok(match outcome {
         Outcome::Done(value, at) => Ok(Written {
             value: *value,
             at: Some(server.committed(at)),
         }),
         Outcome::Aside => Err(new),
-    }
+    })
 }
 
 async fn run(
