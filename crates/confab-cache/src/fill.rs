@@ -15,8 +15,9 @@
 //! 4. **Fill lock across nodes.** On a miss or an expired value the leader takes `lock:<key>`
 //!    on the key's server (Redis `SET NX PX`, memcached `add`, expiry `lock_ttl`). The holder
 //!    fills, stores, and deletes the lock. A node without it serves the stale value when there
-//!    is one; otherwise it polls for the holder's value every 20 ms up to `lock_wait`, then
-//!    fills (and stores) itself.
+//!    is one; otherwise it polls for the holder's value, first after 1 ms and then twice as
+//!    long each time up to every 16 ms (a page renders in a few ms: the first polls find it),
+//!    up to `lock_wait`, then fills (and stores) itself.
 //! 5. **The tier is never in the way.** When the key's server cannot be reached at any step,
 //!    the leader just runs `fill`.
 
@@ -40,7 +41,9 @@ pub(crate) type Flight = watch::Receiver<Option<Outcome>>;
 const MAGIC: &[u8; 2] = b"CF";
 const VERSION: u8 = 1;
 const HEADER: usize = 2 + 1 + 8 + 4;
-const POLL: Duration = Duration::from_millis(20);
+/// The first wait for another node's fill, and the longest (each wait doubles the last).
+const POLL_FIRST: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(16);
 
 pub(crate) struct Envelope {
     /// Logical expiry, unix ms.
@@ -248,15 +251,18 @@ fn lock_key(key: &str) -> String {
     format!("lock:{key}")
 }
 
-/// Polls for another node's fill every 20 ms, up to `lock_wait`.
+/// Polls for another node's fill, backing off from [`POLL_FIRST`] to [`POLL_MAX`], up to
+/// `lock_wait`.
 async fn wait_for_fill(tier: &Tier, idx: usize, key: &str) -> Option<Bytes> {
     let deadline = Instant::now() + tier.cfg.lock_wait;
+    let mut pause = POLL_FIRST;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return None;
         }
-        tokio::time::sleep(POLL.min(left)).await;
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(POLL_MAX);
         let raw = tier.call(idx, tier.servers[idx].get_many(&[key])).await?;
         if let Some(env) = raw.into_iter().next().flatten().and_then(decode) {
             return Some(env.payload);

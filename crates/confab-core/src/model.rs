@@ -432,7 +432,7 @@ impl BanState {
 }
 
 /// The identities a write is checked against for bans.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BanSubject {
     pub email: Option<String>,
     pub ip_hash: Option<String>,

@@ -65,7 +65,15 @@ impl Service {
             ip_hash: (!moderator).then(|| self.ip_hash(caller)),
             account: caller.account,
         };
-        let state = self.store.ban_state(forum.id, &who, now_ms()).await?;
+        let key = (forum.id, who);
+        if self.unbanned.get(&key).await.is_some() {
+            return Ok(BanState::None);
+        }
+        let epoch = self.unbanned.epoch();
+        let state = self.store.ban_state(forum.id, &key.1, now_ms()).await?;
+        if state == BanState::None {
+            self.unbanned.put(epoch, vec![(key, ())]).await;
+        }
         if let BanState::Banned { until, reason } = &state {
             return Err(DomainError::new(
                 ErrorCode::Banned,

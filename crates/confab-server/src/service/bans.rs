@@ -5,6 +5,7 @@
 //! lasts a day unless the moderator says otherwise, one that would match the moderator making
 //! it is refused, and a forum's moderators are never stopped by one (`check_not_banned`).
 
+use super::fleet::Change;
 use super::{Caller, Moderating, Service};
 use crate::views::{ActorView, BanView, BansView};
 use confab_core::bans::{self, BanChoice, BanDuration, IP_BAN_DEFAULT_SECS};
@@ -13,6 +14,7 @@ use confab_core::input::Email;
 use confab_core::model::{Author, Ban, BanKind};
 use confab_core::{now_ms, DomainError, ErrorCode};
 use confab_store::{BanRecord, ReadFrom};
+use std::sync::Arc;
 
 /// Whom a ban is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +150,7 @@ impl Service {
     /// IP ban that would match the moderator's own address (409) before writing anything.
     /// Returns the forum's bans.
     pub async fn ban(
-        &self,
+        self: &Arc<Self>,
         m: &Moderating,
         caller: &Caller,
         ban: NewBan,
@@ -256,6 +258,7 @@ impl Service {
             ));
         }
         let now = now_ms();
+        let mut added = Ok(());
         for (kind, value, shown, comment_id) in targets {
             let secs = match ban.lapse {
                 BanLapse::Default if kind == BanKind::Ip => Some(IP_BAN_DEFAULT_SECS),
@@ -272,8 +275,15 @@ impl Service {
                 comment_id,
                 shown,
             };
-            self.store.add_ban(f.id, &record).await?;
+            added = self.store.add_ban(f.id, &record).await.map(drop);
+            if added.is_err() {
+                break;
+            }
         }
+        // After the writes (a check that reads before them may still cache "not banned"), and
+        // whether or not all of them went in: every node forgets whom it knew to be unbanned.
+        self.changed(Change::Bans).await;
+        added?;
         self.bans(m).await
     }
 

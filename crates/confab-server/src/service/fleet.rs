@@ -8,7 +8,8 @@
 //! into one `Everything` (every node forgets all it caches). Each node subscribes to the topic at
 //! start and applies what other nodes send: a thread's pages and count get a new version (its
 //! fills read with the writer's commit position as their pin, so a replica that has not
-//! replayed the write is not used), an account or a forum's mail flag is forgotten, the forum
+//! replayed the write is not used), an account, a forum's mail flag or (after a new ban) whom
+//! the node knew to be unbanned is forgotten, the forum
 //! registry and the switches are reloaded.
 //!
 //! The bus is at-most-once. When the subscription reports a gap (`Lagged`) or the node loses
@@ -55,6 +56,8 @@ pub enum Change {
     Forums,
     /// Whether a forum's moderators have mail may have changed.
     ModMail { forum: ForumId },
+    /// A ban was made: whoever was found not banned must be checked again.
+    Bans,
     /// A feature switch changed.
     Switches,
     /// Changes were lost before they could be announced: forget everything.
@@ -207,6 +210,7 @@ impl Service {
                 }
             }
             Change::ModMail { forum } => self.mod_mail.forget(forum).await,
+            Change::Bans => self.unbanned.forget_all().await,
             Change::Switches => {
                 if let Err(e) = self.refresh_switches().await {
                     tracing::warn!(error = %e, "reloading switches after a change");
@@ -222,6 +226,7 @@ impl Service {
         self.pages.forget_all();
         self.accounts.forget_all().await;
         self.mod_mail.forget_all().await;
+        self.unbanned.forget_all().await;
         self.reload_registries().await;
     }
 

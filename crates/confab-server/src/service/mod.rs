@@ -243,6 +243,10 @@ pub struct Service {
     tasks_wake: Arc<tokio::sync::Notify>,
     /// Whether a forum has moderators with an e-mail address (briefly cached).
     mod_mail: ReadThrough<ForumId, bool>,
+    /// Who was found not banned from a forum (the answer for nearly every write): a new ban
+    /// anywhere forgets them all (`fleet::Change::Bans`). A ban found is never cached, so its
+    /// expiry and its lifting count at once.
+    unbanned: ReadThrough<(ForumId, confab_core::model::BanSubject), ()>,
     /// Password hashing, bounded (a thread per core, a bounded queue).
     passwords: passwords::Passwords,
     /// Whether this node hears every change made by others (see `fleet`).
@@ -334,6 +338,7 @@ impl Service {
             accounts: ReadThrough::new(100_000, Duration::from_secs(30), trust.clone()),
             tasks_wake: Arc::new(tokio::sync::Notify::new()),
             mod_mail: ReadThrough::new(100_000, Duration::from_secs(60), trust.clone()),
+            unbanned: ReadThrough::new(100_000, Duration::from_secs(60), trust.clone()),
             passwords: passwords::Passwords::new(0),
             trust: trust.clone(),
             fleet,

@@ -553,8 +553,20 @@ async fn every_change_reaches_every_node(mut f: Fleet) -> Fleet {
         .await;
     }
 
-    // Bans are read from the store on every write: in force everywhere at once.
+    // Every node knows the troll as not banned (a write of theirs was admitted there, and
+    // nodes cache who is not banned); the ban is in force everywhere once the nodes hear of it.
     let ident = "/fleet/ban";
+    let troll = |body: &str| json!({"forum": "demo", "ident": ident, "body": body, "author_name": "T", "author_email": "troll@fleet.example"});
+    for (i, n) in f.nodes.iter().enumerate() {
+        let r = n
+            .post(
+                "/api/v1/comments",
+                troll(&format!("before the ban {i}")),
+                &As::guest(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
     let t0 = Instant::now();
     let r = f.nodes[1]
         .post(
@@ -564,14 +576,13 @@ async fn every_change_reaches_every_node(mut f: Fleet) -> Fleet {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // On the node that made it, at once.
+    let r = f.nodes[1]
+        .post("/api/v1/comments", troll("at once"), &As::guest())
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     f.until_seen("ban", 1, t0, async |n| {
-        let r = n
-            .post(
-                "/api/v1/comments",
-                json!({"forum": "demo", "ident": ident, "body": "hi", "author_name": "T", "author_email": "troll@fleet.example"}),
-                &As::guest(),
-            )
-            .await;
+        let r = n.post("/api/v1/comments", troll("hi"), &As::guest()).await;
         r.status == StatusCode::FORBIDDEN
     })
     .await;
