@@ -1,10 +1,13 @@
 //! Group commit of posts on a shard server.
 //!
-//! Posts meant for one shard server's primary queue here, for one task per server. It takes
-//! the first post waiting, waits for one of its slots (a quarter of the pool: groups in
-//! flight at once), and takes every other post that queued meanwhile, up to
-//! `postgres.group_commit`. The posts of a busy server travel together; a post alone goes at
-//! once ([`post_one::solo`]), with no timer. A group is ONE statement ([`post_one::group`]):
+//! Posts meant for one shard server's primary queue here, for one task per server. While no
+//! group of the server is in flight, the first post waiting goes at once with every other
+//! post that queued meanwhile, up to `postgres.group_commit`. While one is in flight, the
+//! posts that arrive wait for it and go together when it ends; a second group (and more, up to
+//! a quarter of the pool) starts alongside only when a full one is waiting. Each statement
+//! has a fixed cost on the server (its executor start-up for every part of it), so fewer,
+//! fuller groups cost it less per post. The posts of a busy server travel together; a post
+//! alone goes at once ([`post_one::solo`]), with no timer. A group is ONE statement ([`post_one::group`]):
 //! the server reads, checks and writes for all its posts in one go and makes them durable with
 //! one commit, and each post is acknowledged only after that commit.
 //!
@@ -25,8 +28,9 @@ use super::post_one::{self, Outcome, Unwritten};
 use super::router::{get, PgPool, Server};
 use crate::{NewComment, Posted, ShardCounts, StoreResult, Target, Written};
 use confab_core::{DomainError, ErrorCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Posts waiting for a server at most (then a post waits to queue).
 const QUEUE: usize = 4096;
@@ -128,28 +132,55 @@ async fn run(
     counts: Arc<ShardCounts>,
     (most, in_flight): (usize, usize),
 ) {
-    let slots = Arc::new(Semaphore::new(in_flight));
     let what: Arc<str> = format!("shard server {name}").into();
-    while let Some(first) = rx.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut jobs = vec![first];
+    // Groups running, and the signal that one ended.
+    let running = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(Notify::new());
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut open = true;
+    loop {
+        if jobs.is_empty() {
+            match rx.recv().await {
+                Some(j) => jobs.push(j),
+                None => return,
+            }
+        }
         while jobs.len() < most {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 Err(_) => break,
             }
         }
-        let (pool, what, counts) = (pool.clone(), what.clone(), counts.clone());
-        tokio::spawn(async move {
-            let ran = run_group(&pool, &what, &counts, &mut jobs).await;
-            for (job, ran) in jobs.into_iter().zip(ran) {
-                // A post whose request went away is still written; nobody hears of it.
-                let _ = job.done.send((job.new, ran));
-            }
-            drop(slot);
-        });
+        // One group at a time while that keeps up: each statement has a fixed cost on the
+        // server (its start-up), so fewer, fuller groups cost it less per post. Another
+        // group runs alongside only once a full one is waiting; at the end, whatever is left.
+        let busy = running.load(Ordering::Acquire);
+        if busy == 0 || (busy < in_flight && (jobs.len() >= most || !open)) {
+            running.fetch_add(1, Ordering::AcqRel);
+            let group = std::mem::take(&mut jobs);
+            let (pool, what, counts) = (pool.clone(), what.clone(), counts.clone());
+            let (running, ended) = (running.clone(), ended.clone());
+            tokio::spawn(async move {
+                let mut group = group;
+                let ran = run_group(&pool, &what, &counts, &mut group).await;
+                for (job, ran) in group.into_iter().zip(ran) {
+                    // A post whose request went away is still written; nobody hears of it.
+                    let _ = job.done.send((job.new, ran));
+                }
+                running.fetch_sub(1, Ordering::AcqRel);
+                ended.notify_one();
+            });
+            continue;
+        }
+        // Wait for a group to end, or for another post (which may fill this one). A group
+        // that ends between the check and here leaves its permit in `ended`.
+        tokio::select! {
+            () = ended.notified() => {}
+            j = rx.recv(), if open && jobs.len() < most => match j {
+                Some(j) => jobs.push(j),
+                None => open = false,
+            },
+        }
     }
 }
 
