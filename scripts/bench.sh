@@ -19,6 +19,11 @@
 # server that holds the bench forum, the bare work of a post (pgbench/bare: a row inserted, a
 # counter raised) and the rows a post really writes (pgbench/rows: the comment with every index
 # of the schema, the thread's counters, the idempotency record), each with a ratio to pg/post.
+# On a machine with two cores or more it measures both once more with PostgreSQL on a core of
+# its own, as a shard server is on its own machine: every PostgreSQL process on CPU 0, a second
+# Confab server, the load generator and pgbench's client on the others (rows pg-own/post and
+# pgbench-own/bare, and their ratio), so that Confab's and the load generator's CPU is not
+# taken from the server the post is compared with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +31,7 @@ duration=10s
 concurrency=32
 rate=5000
 postgres=false
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -118,14 +123,30 @@ SQL
   pgbench_run rows "$db" "$tmp/rows.sql"
 }
 
-# pgbench_run NAME DB SCRIPT: pgbench with the run's client count and duration, as a row.
+# pgbench_run NAME DB SCRIPT: pgbench with the run's client count and duration, as a row
+# named $pgbench_row/NAME, pgbench itself run through $pin (a taskset prefix, or nothing).
+pgbench_row=pgbench
+pin=()
 pgbench_run() {
   local out tps lat
-  echo "-- pgbench/$1 on $home ($concurrency clients, ${duration%s} s)" >&2
-  out=$("$PG_BIN/pgbench" -n -M prepared -c "$concurrency" -j 2 -T "${duration%s}" -f "$3" "$2" 2>&1) || { echo "$out" >&2; return 1; }
+  echo "-- $pgbench_row/$1 on $home ($concurrency clients, ${duration%s} s)" >&2
+  out=$("${pin[@]}" "$PG_BIN/pgbench" -n -M prepared -c "$concurrency" -j 2 -T "${duration%s}" -f "$3" "$2" 2>&1) || { echo "$out" >&2; return 1; }
   tps=$(echo "$out" | awk '/^tps = / { print $3; exit }')
   lat=$(echo "$out" | awk '/^latency average = / { print $4; exit }')
-  echo "{\"name\": \"pgbench/$1\", \"scenario\": \"pgbench\", \"rps\": $tps, \"mean_ms\": $lat, \"concurrency\": $concurrency}" >>"$results"
+  echo "{\"name\": \"$pgbench_row/$1\", \"scenario\": \"pgbench\", \"rps\": $tps, \"mean_ms\": $lat, \"concurrency\": $concurrency}" >>"$results"
+}
+
+# pin_postgres CPUS: every process of the PostgreSQL servers (the postmasters in extra_pids and
+# their children; backends forked later inherit it) on CPUS.
+pin_postgres() {
+  local p pp
+  for p in "${extra_pids[@]}"; do taskset -a -p -c "$1" "$p" >/dev/null; done
+  for p in /proc/[0-9]*; do
+    pp=$(awk '{ print $4 }' "$p/stat" 2>/dev/null) || continue
+    for q in "${extra_pids[@]}"; do
+      if [ "$pp" = "$q" ]; then taskset -a -p -c "$1" "${p#/proc/}" >/dev/null 2>&1 || true; fi
+    done
+  done
 }
 
 if $postgres; then
@@ -154,6 +175,32 @@ if $postgres; then
   pgbench_bare "$home_dsn"
   pgbench_rows "$home_dsn"
   stop "$confab_pid"
+  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    # PostgreSQL on CPU 0, everything else on the other CPUs.
+    others=1-$(( $(nproc) - 1 ))
+    pin_postgres 0
+    pin=(taskset -c "$others")
+    port=$(free_port)
+    target=http://127.0.0.1:$port
+    # The same data dir as the server before it (a node's secret lives there, and every node
+    # of a deployment must sign with the same one).
+    "${pin[@]}" env CONFAB_LOG=warn CONFAB_CONNECTIONS__DRAIN_SECS=0 CONFAB_POSTGRES__CONTROL="$CONFAB_POSTGRES__CONTROL" \
+      "$bin" serve --listen "127.0.0.1:$port" --data "$tmp/pgdata" --rate-limit off >"$tmp/pgdata-own.log" 2>&1 &
+    pids+=($!)
+    confab_pid=$!
+    wait_http "$target/healthz" "$tmp/pgdata-own.log"
+    srv=(--server-pid "$confab_pid")
+    for p in "${extra_pids[@]}"; do srv+=(--server-pid "$p"); done
+    echo "-- pg-own/post (PostgreSQL on CPU 0; Confab and the load generator on CPUs $others)" >&2
+    "${pin[@]}" "$bin" bench --duration "$duration" --concurrency "$concurrency" --json --target "$target" \
+      --scenario post "${srv[@]}" --label pg-own/post >>"$results"
+    stop "$confab_pid"
+    pgbench_row=pgbench-own
+    pgbench_bare "$home_dsn"
+    pgbench_row=pgbench
+    pin=()
+    pin_postgres "0-$(( $(nproc) - 1 ))"
+  fi
   extra_pids=()
   unset CONFAB_POSTGRES__CONTROL
 fi
@@ -238,5 +285,6 @@ $have_nginx && ratios+=(--ratio read-hot/nginx)
 if $postgres; then
   for s in read-hot read-many counts post mixed; do ratios+=(--ratio "pg/$s/$s"); done
   ratios+=(--ratio pg/post/pgbench/bare --ratio pg/post/pgbench/rows)
+  ratios+=(--ratio pg-own/post/pgbench-own/bare)
 fi
 "$bin" bench --report "$results" "${ratios[@]}"

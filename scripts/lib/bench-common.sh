@@ -52,5 +52,5 @@ wait_http() {
     if curl "$flags" -o /dev/null "$1"; then return 0; fi
     sleep 0.1
   done
-  echo "$1 did not come up; its log:" >&2; tail -30 "$2" >&2; return 1
+  echo "$1 did not come up; its log (without backtrace lines):" >&2; grep -v '^ *[0-9]*: \|^ *at ' "$2" | tail -30 >&2; return 1
 }
