@@ -7,9 +7,9 @@
 //! a quarter of the pool) starts alongside only when a full one is waiting. Each statement
 //! has a fixed cost on the server (its executor start-up for every part of it), so fewer,
 //! fuller groups cost it less per post. The posts of a busy server travel together; a post
-//! alone goes at once ([`post_one::solo`]), with no timer. A group is ONE statement ([`post_one::group`]):
-//! the server reads, checks and writes for all its posts in one go and makes them durable with
-//! one commit, and each post is acknowledged only after that commit.
+//! alone goes at once ([`post_one::solo`]), with no timer. A group is ONE statement
+//! ([`post_one::group`]): the server reads, checks and writes for all its posts in one go and
+//! makes them durable with one commit, and each post is acknowledged only after that commit.
 //!
 //! Failure stays per post:
 //! - a post that is not the common case writes nothing and takes the general path, while the
